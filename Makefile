@@ -1,0 +1,27 @@
+# One-command entry points. Every target sets up its own virtual env first.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test demo bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	# torch first and pinned: this is the CPU wheel; an unpinned torch would pull a CUDA build.
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(PY) -m pip install ruff
+	$(VENV)/bin/ruff check lanesim agents tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info
