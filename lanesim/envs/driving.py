@@ -1,0 +1,177 @@
+"""The single lanesim Gymnasium environment, :class:`DrivingEnv`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from lanesim.envs.core import DrivingCore
+from lanesim.envs.options import OptionError, make_options
+
+RENDER_MODES = ["human", "rgb_array"]
+SEED_BOUND = 2**63 - 1
+
+
+def _check_render_mode(render_mode):
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise OptionError(
+            f"render_mode must be one of {', '.join(RENDER_MODES)} or None, got {render_mode!r}"
+        )
+
+
+class DrivingEnv(gym.Env):
+    """A car on a multi-lane road among traffic.
+
+    ## Description
+    The ego car (a kinematic bicycle model) drives along a road of straight and curved segments
+    with several lanes, lanes that open (on-ramps) or close (roadworks), traffic that follows
+    its leader (IDM) and changes lanes (MOBIL), and static obstacles. It is rewarded for keeping
+    its lane and making progress, and the episode ends when it crashes or leaves the road.
+
+    ## Action Space
+    Chosen by ``action``:
+
+    | ``action`` | space | meaning |
+    |---|---|---|
+    | ``"discrete"`` (default) | ``Discrete(15)`` | ``i`` → steering ``(0.08, 0.03, 0, -0.03, -0.08)[i // 3]`` rad (+ left) × acceleration ``(-4, 0, 2)[i % 3]`` m/s², held for the decision |
+    | ``"meta"`` | ``Discrete(5)`` | 0 LANE_LEFT, 1 IDLE, 2 LANE_RIGHT, 3 FASTER, 4 SLOWER, carried out by a lane-following controller (target speeds ``meta_speeds``) |
+    | ``"continuous"`` | ``Box(-1, 1, (2,), float32)`` | ``[steer, accel]``: steer × 0.5 rad; accel × 3 m/s² (≥ 0) or × 6 m/s² braking (< 0) |
+
+    An action outside the space raises ``ActionError``; nothing is clipped or remapped.
+
+    ## Observation Space
+    Chosen by ``observation``:
+
+    | ``observation`` | space | content |
+    |---|---|---|
+    | ``"kinematics"`` (default) | ``Box(-1, 1, (1 + observed_vehicles, 8), float32)`` | row 0 the ego, then the nearest vehicles and obstacles within ``perception_distance``, nearest first; absent rows are zero |
+    | ``"occupancy"`` | ``Box(-1, 1, (4, 4 × lanes, 32), float32)`` | road-frame grid, 4 m × ¼ lane cells, 32 m behind to 96 m ahead; channels occupancy, relative speed / 40 m/s, drivable area, ego |
+    | ``"pixels"`` | ``Box(0, 255, (frame_stack, H, W), uint8)`` | top-down grey frames of the straightened road around the ego (default 4 × 84 × 84; 1 m per pixel along, 0.5 m across, a quarter of the view behind), newest last |
+
+    Kinematics columns: ``presence``; ``x`` (along the road / ``perception_distance``);
+    ``y`` (across the road, to the right: for the ego its place on the road from -1 at the left
+    edge to 1 at the right, for others the offset from the ego / road width); ``vx``, ``vy``
+    (velocity along and across the road / 40 m/s, relative to the ego's for others); ``cos_h``,
+    ``sin_h`` (heading relative to the road, + left); ``lane_offset`` (from the own lane's centre
+    / half a lane width, + right). Values saturate at ±1.
+
+    Pixel grey levels: off-road 0, road 60, dashed lane line 130, solid edge line 190,
+    traffic 160, obstacles 230, ego 255.
+
+    ## Rewards
+    Each term is reported weighted in ``info["rewards"]``; the reward is their sum. Weights are
+    the ``rewards`` option (defaults in parentheses).
+
+    | term | per decision |
+    |---|---|
+    | ``progress`` (0.7) | mean over simulation steps of speed along the road / ``reward_speed``, in [-1, 1] |
+    | ``lane_keeping`` (0.3) | mean of (1 − (lane_offset / half lane)²)₊ × cos(heading_error)₊ × progress₊ |
+    | ``collision`` (-10) | 1 on the decision the ego crashes |
+    | ``offroad`` (-10) | 1 on the decision its centre leaves the road (if it did not crash) |
+    | ``lane_change`` (-0.1) | number of lane boundaries the ego's centre crossed |
+    | ``comfort`` (-0.05) | squared change of the normalized steering and acceleration |
+
+    Reward traps, and how they are closed: *standing still* earns nothing, since lane keeping
+    is scaled by forward progress; *weaving* between lanes pays the lane-change cost and loses
+    lane keeping at every crossing; *circling* or driving backwards earns negative progress and
+    no lane keeping (the alignment factor is zero once the car faces away from the road).
+
+    ## Starting State
+    The ego starts at ``ego_start`` metres, centred in a random lane of ``ego_lanes`` (default
+    any through lane), aligned with the road, at a random speed in ``ego_speed``. Traffic
+    takes random free slots around it with randomized desired speeds and driver parameters.
+
+    ## Episode End
+    ``terminated`` when the ego collides with anything or its centre leaves the drivable area;
+    ``truncated`` after ``duration`` simulated seconds.
+
+    ## Info
+    ``rewards`` (dict of weighted terms), ``crashed``, ``offroad``, ``speed`` (m/s), ``lane``
+    (index, 0 = leftmost), ``lane_offset`` (m, + right), ``heading_error`` (rad, + left),
+    ``distance`` (m along the road since reset), ``headway`` (s) and ``time_to_collision`` (s)
+    to the leader in the ego's lane (``inf`` if none).
+
+    ## Arguments
+    ``gym.make(id, render_mode=None, scenario=None, **options)``: every option of
+    :class:`lanesim.envs.options.Options` is a keyword and overrides the scenario file. Run
+    ``lanesim.envs.options.option_help()`` for the full list with units and defaults.
+
+    ## Vectorized environment
+    ``gym.make_vec(id, num_envs=N, **options)`` returns :class:`DrivingVectorEnv`, which steps
+    all N worlds in one batched simulator call.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": RENDER_MODES, "render_fps": 15}
+
+    def __init__(self, render_mode: str | None = None, scenario: str | None = None, **options: Any):
+        _check_render_mode(render_mode)
+        self.options = make_options(scenario, **options)
+        self.scenario = scenario
+        self.core = DrivingCore(self.options, 1)
+        self.world = self.core.world
+        self.observation_space = self.core.observation.space
+        self.action_space = self.core.action.space
+        self.render_mode = render_mode
+        self.metadata = dict(self.metadata, render_fps=int(round(self.options.sim_hz)))
+        self._viewer = None
+        self._obs = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if options:
+            raise OptionError(
+                f"reset(options=...) is not supported (got {sorted(options)}); "
+                "pass options to gym.make instead"
+            )
+        world_seed = self.np_random.integers(0, SEED_BOUND)
+        obs = self.core.reset(np.ones(1, dtype=bool), np.array([world_seed]))
+        self._obs = obs[0]
+        info = self._single_info(self.core._info(np.zeros((len(self.core.weights), 1))))
+        if self._viewer is not None:
+            self._viewer.on_reset()
+        if self.render_mode == "human":
+            self.render()
+        return obs[0], info
+
+    def step(self, action):
+        frame = self._viewer.on_frame if self._viewer is not None else None
+        if self.render_mode is not None and self._viewer is None:
+            self._make_viewer()
+            frame = self._viewer.on_frame
+        obs, reward, terminated, truncated, info = self.core.step(action, on_frame=frame)
+        self._obs = obs[0]
+        info = self._single_info(info)
+        if self._viewer is not None:
+            self._viewer.on_decision(float(reward[0]), info)
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    @staticmethod
+    def _single_info(info: dict) -> dict:
+        out = {k: v[0].item() for k, v in info.items() if k != "rewards"}
+        out["rewards"] = {k: float(v[0]) for k, v in info["rewards"].items()}
+        return out
+
+    def _make_viewer(self):
+        from lanesim.render.viewer import Viewer
+
+        self._viewer = Viewer(self, mode=self.render_mode)
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn(
+                "render() called without a render_mode; pass render_mode='rgb_array' or 'human'"
+            )
+            return None
+        if self._viewer is None:
+            self._make_viewer()
+        return self._viewer.render()
+
+    def close(self):
+        if self._viewer is not None:
+            self._viewer.close()
+            self._viewer = None

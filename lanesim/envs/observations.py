@@ -1,0 +1,276 @@
+"""Observation builders: kinematics vectors, an occupancy grid and top-down pixels.
+
+Every builder reads a :class:`~lanesim.sim.world.World` and returns a batch ``(B, ...)``. Grids
+and images are drawn in the road frame around the ego: columns run along the road (forward to
+the right), rows across it (lane 0 at the top), so a curve appears straightened.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+
+from lanesim.envs.options import Options
+from lanesim.sim.world import STALLED, World
+
+KINEMATICS_FEATURES = ("presence", "x", "y", "vx", "vy", "cos_h", "sin_h", "lane_offset")
+
+
+def _road_heading(world: World) -> np.ndarray:
+    return world.road.reference_pose(world.s)[2]
+
+
+def _velocity_road_frame(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Speed along and to the right of the road, and heading relative to it, all ``(B, N)``."""
+    rel = (world.heading - _road_heading(world) + np.pi) % (2 * np.pi) - np.pi
+    return world.speed * np.cos(rel), -world.speed * np.sin(rel), rel
+
+
+class KinematicsObservation:
+    """``(1 + observed_vehicles, 8)`` float32 rows in [-1, 1]; see the environment docstring."""
+
+    def __init__(self, options: Options, world: World) -> None:
+        self.n = options.observed_vehicles
+        self.range = options.perception_distance
+        self.world = world
+        self.space = spaces.Box(-1.0, 1.0, (1 + self.n, len(KINEMATICS_FEATURES)), np.float32)
+
+    def reset(self, worlds: np.ndarray) -> np.ndarray:
+        return self()
+
+    def __call__(self) -> np.ndarray:
+        w = self.world
+        road = w.road
+        vmax = w.spec.ego.max_speed
+        vs, vd, rel = _velocity_road_frame(w)
+        offset = (w.d - road.lane_centre[w.lane]) / (0.5 * road.lane_width)
+        out = np.zeros((w.B, 1 + self.n, len(KINEMATICS_FEATURES)))
+        # Ego row: absolute place on the road and own velocity.
+        out[:, 0] = np.stack(
+            [
+                np.ones(w.B),
+                np.zeros(w.B),
+                2.0 * w.d[:, 0] / road.width - 1.0,
+                vs[:, 0] / vmax,
+                vd[:, 0] / vmax,
+                np.cos(rel[:, 0]),
+                np.sin(rel[:, 0]),
+                offset[:, 0],
+            ],
+            axis=1,
+        )
+        if w.N > 1 and self.n:
+            ds = w.s[:, 1:] - w.s[:, :1]
+            dd = w.d[:, 1:] - w.d[:, :1]
+            seen = (np.abs(ds) <= self.range) & (np.abs(dd) <= road.width)
+            # Nearest first by Euclidean road-frame distance; ties keep entity order (stable).
+            dist = np.where(seen, np.hypot(ds, dd), np.inf)
+            order = np.argsort(dist, axis=1, kind="stable")[:, : self.n]
+            k = order.shape[1]
+            take = lambda a: np.take_along_axis(a, order, 1)  # noqa: E731
+            rows = np.stack(
+                [
+                    take(seen).astype(np.float64),
+                    take(ds) / self.range,
+                    take(dd) / road.width,
+                    (take(vs[:, 1:]) - vs[:, :1]) / vmax,
+                    (take(vd[:, 1:]) - vd[:, :1]) / vmax,
+                    np.cos(take(rel[:, 1:])),
+                    np.sin(take(rel[:, 1:])),
+                    take(offset[:, 1:]),
+                ],
+                axis=2,
+            )
+            rows *= rows[:, :, :1]  # absent rows are all zeros
+            out[:, 1 : 1 + k] = rows
+        return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+class RoadRaster:
+    """Rasterizes the road and entity footprints on an ego-centred road-frame grid.
+
+    Args:
+        shape: ``(H, W)`` cells.
+        metres: ``(across, along)`` size of one cell (m).
+        behind: cells behind the ego's column (the ego sits at column ``behind``).
+        road_rows: rows fixed to the road (row 0 at its left edge) instead of centred on the ego.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        shape: tuple[int, int],
+        metres: tuple[float, float],
+        behind: int,
+        road_rows: bool = False,
+    ):
+        self.world = world
+        self.H, self.W = shape
+        self.my, self.mx = metres
+        self.behind = behind
+        self.road_rows = road_rows
+        self.col_offset = (np.arange(self.W) - behind + 0.5) * self.mx  # (W,) m along the road
+        # Patch large enough for any entity at any heading (half diagonal ≤ 3 m).
+        reach = 3.2
+        self.pw = int(np.ceil(2 * reach / self.mx)) + 2
+        self.ph = int(np.ceil(2 * reach / self.my)) + 2
+
+    def top(self) -> np.ndarray:
+        """``(B, 1)``: the lateral road coordinate ``d`` (m) of the top edge of row 0."""
+        if self.road_rows:
+            return np.zeros((self.world.B, 1))
+        return self.world.d[:, :1] - 0.5 * self.H * self.my
+
+    def cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """Road coordinates of cell centres: ``s`` ``(B, W)`` and ``d`` ``(B, H)``."""
+        w = self.world
+        return w.s[:, :1] + self.col_offset, self.top() + (np.arange(self.H) + 0.5) * self.my
+
+    def drivable(self) -> np.ndarray:
+        """``(B, H, W)`` bool: the cell centre lies on an existing lane."""
+        s, d = self.cells()
+        return self.world.road.drivable(s[:, None, :], d[:, :, None])
+
+    def markings(self, dash: float = 3.0, period: float = 9.0):
+        """Lane boundary cells: ``(b, row, col)`` index arrays for solid and for dashed lines.
+
+        A boundary with lanes on both sides is dashed (painted ``dash`` m of every ``period``,
+        anchored to the road so dashes move past a moving car); with a lane on one side only it
+        is solid.
+        """
+        w = self.world
+        road = w.road
+        s, _ = self.cells()
+        k = np.arange(road.lanes + 1)
+        rows = np.floor((k * road.lane_width - self.top()) / self.my).astype(np.int64)
+        left = road.lane_exists(k[None, :, None] - 1, s[:, None, :])  # (B, K, W)
+        right = road.lane_exists(k[None, :, None], s[:, None, :])
+        solid = left ^ right
+        dashed = left & right & ((s[:, None, :] % period) < dash)
+        inside = ((rows >= 0) & (rows < self.H))[:, :, None]
+        out = []
+        for mask in (solid & inside, dashed & inside):
+            b, kk, c = np.nonzero(mask)
+            out.append((b, rows[b, kk], c))
+        return out
+
+    def footprints(self, entities: slice | np.ndarray):
+        """Cells covered by the entities' rectangles: ``(b, entity, row, col)`` index arrays.
+
+        Entity indices are positions within ``entities``. Each rectangle is drawn at its heading
+        relative to the road; only cell centres inside it count.
+        """
+        w = self.world
+        s = w.s[:, entities]
+        d = w.d[:, entities]
+        rel = w.heading[:, entities] - w.road.reference_pose(s)[2]
+        # Anything smaller than a cell still covers one, so cones never vanish between centres.
+        ln = np.maximum(w.length[:, entities], self.mx)
+        wd = np.maximum(w.width[:, entities], self.my)
+        col_c = (s - w.s[:, :1]) / self.mx + self.behind  # fractional column of the centre
+        row_c = (d - self.top()) / self.my
+        c0 = np.floor(col_c).astype(np.int64) - self.pw // 2
+        r0 = np.floor(row_c).astype(np.int64) - self.ph // 2
+        cols = c0[..., None, None] + np.arange(self.pw)[None, None, None, :]  # (B, E, 1, pw)
+        rows = r0[..., None, None] + np.arange(self.ph)[None, None, :, None]  # (B, E, ph, 1)
+        # Cell centre relative to the rectangle's centre, in metres (along, right).
+        ps = (cols + 0.5 - col_c[..., None, None]) * self.mx
+        pd = (rows + 0.5 - row_c[..., None, None]) * self.my
+        cr, sr = np.cos(rel)[..., None, None], np.sin(rel)[..., None, None]
+        # Forward is (cos, -sin) in (along, right) since a positive heading points left.
+        along = ps * cr - pd * sr
+        across = ps * sr + pd * cr
+        inside = (np.abs(along) <= 0.5 * ln[..., None, None]) & (
+            np.abs(across) <= 0.5 * wd[..., None, None]
+        )
+        inside &= (cols >= 0) & (cols < self.W) & (rows >= 0) & (rows < self.H)
+        b, e, i, j = np.nonzero(inside)
+        return b, e, rows[b, e, i, 0], cols[b, e, 0, j]
+
+
+# Grey levels of the pixel observation.
+OFFROAD, ROAD, DASHED, SOLID, TRAFFIC, OBSTACLE, EGO = 0, 60, 130, 190, 160, 230, 255
+
+
+class PixelObservation:
+    """``(frame_stack, H, W)`` uint8 top-down frames, newest last; see the env docstring."""
+
+    # Metres per pixel along and across the road, and how much of the view lies behind the ego.
+    ALONG, ACROSS, BEHIND = 1.0, 0.5, 0.25
+
+    def __init__(self, options: Options, world: World) -> None:
+        h, w = options.image_shape
+        self.k = options.frame_stack
+        self.world = world
+        along = self.ALONG * 84 / w
+        across = self.ACROSS * 84 / h
+        self.raster = RoadRaster(world, (h, w), (across, along), int(round(self.BEHIND * w)))
+        self.frames = np.zeros((world.B, self.k, h, w), dtype=np.uint8)
+        self.space = spaces.Box(0, 255, (self.k, h, w), np.uint8)
+
+    def draw(self) -> np.ndarray:
+        """One ``(B, H, W)`` frame of the current state."""
+        r, w = self.raster, self.world
+        img = np.where(r.drivable(), ROAD, OFFROAD).astype(np.uint8)
+        solid, dashed = r.markings()
+        img[dashed] = DASHED
+        img[solid] = SOLID
+        b, e, rows, cols = r.footprints(slice(1, w.N))
+        kind = w.kind[b, e + 1]
+        img[b, rows, cols] = np.where(kind >= STALLED, OBSTACLE, TRAFFIC)
+        b, _, rows, cols = r.footprints(slice(0, 1))
+        img[b, rows, cols] = EGO
+        return img
+
+    def reset(self, worlds: np.ndarray) -> np.ndarray:
+        """Fill the stacks of ``worlds`` (bool ``(B,)``) with their current frame; returns the
+        observation of every world without advancing the others' stacks."""
+        frame = self.draw()
+        self.frames[worlds] = frame[worlds][:, None]
+        return self.frames.copy()
+
+    def __call__(self) -> np.ndarray:
+        self.frames[:, :-1] = self.frames[:, 1:]
+        self.frames[:, -1] = self.draw()
+        return self.frames.copy()
+
+
+class OccupancyObservation:
+    """``(4, H, W)`` float32 grid: occupancy, relative speed, drivable area, ego footprint.
+
+    Columns are 4 m along the road (32 columns: 8 behind the ego, 24 ahead); rows are a quarter
+    lane across, covering the whole road (``4 × lanes`` rows, lane 0 at the top).
+    """
+
+    CHANNELS = ("occupancy", "relative_speed", "drivable", "ego")
+
+    def __init__(self, options: Options, world: World) -> None:
+        self.world = world
+        road = world.road
+        H = 4 * road.lanes
+        self.raster = RoadRaster(world, (H, 32), (road.lane_width / 4, 4.0), 8, road_rows=True)
+        self.space = spaces.Box(-1.0, 1.0, (4, H, 32), np.float32)
+
+    def reset(self, worlds: np.ndarray) -> np.ndarray:
+        return self()
+
+    def __call__(self) -> np.ndarray:
+        w, r = self.world, self.raster
+        out = np.zeros((w.B, 4, r.H, r.W), dtype=np.float32)
+        out[:, 2] = r.drivable()
+        b, e, rows, cols = r.footprints(slice(1, w.N))
+        out[b, 0, rows, cols] = 1.0
+        vmax = w.spec.ego.max_speed
+        out[b, 1, rows, cols] = np.clip((w.speed[b, e + 1] - w.speed[b, 0]) / vmax, -1, 1)
+        b, _, rows, cols = r.footprints(slice(0, 1))
+        out[b, 3, rows, cols] = 1.0
+        return out
+
+
+def make_observation(options: Options, world: World):
+    """The observation builder named by ``options.observation``."""
+    return {
+        "kinematics": KinematicsObservation,
+        "occupancy": OccupancyObservation,
+        "pixels": PixelObservation,
+    }[options.observation](options, world)

@@ -1,0 +1,1 @@
+"""Rendering: reads simulator state, never changes it."""
