@@ -134,8 +134,11 @@ class Road:
             # Angle swept from the segment start, measured in the turning direction.
             start_angle = np.arctan2(y0 - cy, x0 - cx)
             ang = np.arctan2(ey, ex) - start_angle
-            ang = (ang + np.pi) % (2 * np.pi) - np.pi
-            u_arc = np.where(r > 0, ang, -ang) * np.abs(r)
+            ang = np.where(r > 0, ang, -ang)
+            # Wrap around the arc's middle so arcs sweeping more than π still project right.
+            half = 0.5 * length * np.abs(k)
+            ang = (ang - half + np.pi) % (2 * np.pi) - np.pi + half
+            u_arc = ang * np.abs(r)
         u = np.where(straight, along, u_arc)
         # Clamp to the segment, then measure the true distance to that foot point; the road's two
         # ends stay open so cars before the start or past the end still get coordinates.

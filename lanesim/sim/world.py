@@ -169,6 +169,14 @@ class World:
         self.steps[worlds] = 0
         self._refresh_lanes()
 
+    def place(self, entity: int, s: float, lane: int, speed: float) -> None:
+        """Put ``entity`` of every world on ``lane``'s centre at ``s`` (m), aligned with the road,
+        at ``speed`` (m/s), and refresh the neighbour index. For building test situations and
+        hand-made scenes; episodes start from :meth:`reset`."""
+        every = np.ones(self.B, dtype=bool)
+        self._place(every, entity, np.full(self.B, float(s)), np.full(self.B, lane), float(speed))
+        self._refresh_lanes()
+
     def _full_lanes(self) -> list[int]:
         return [int(i) for i in np.flatnonzero(~self.road.lane_closes)] or [0]
 
@@ -453,7 +461,7 @@ class World:
         must_leave = road.lane_closes[lane] & (road.lane_end[lane] - s < 250.0)
 
         best_gain = np.full(s.shape, -np.inf)
-        best_lane = lane.copy()
+        best_lane = self.target_lane[:, cars].copy()  # a change under way carries on
         for side in (-1, 1):
             cand = lane + side
             exists = road.lane_exists(cand, s) & road.lane_exists(cand, s + 30.0)
