@@ -1,7 +1,7 @@
 """Action types: how an agent's action becomes the ego's steering and acceleration.
 
-Each action type validates a batch of actions strictly (no clipping, no remapping) and then,
-once per simulation step, returns the controls ``(steer, accel)`` for every world.
+Each action type validates a batch of actions strictly (no clipping, no remapping) and then
+says how the simulator drives the ego for the decision: fixed controls, or autopilot targets.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ class DiscreteActions:
     def reset(self, worlds: np.ndarray) -> None:
         pass
 
-    def controls(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.steer, self.accel
+    def command(self) -> dict[str, np.ndarray]:
+        """Keyword arguments for :meth:`lanesim.sim.world.World.run`."""
+        return {"steer": self.steer, "accel": self.accel}
 
 
 class ContinuousActions:
@@ -89,13 +90,15 @@ class ContinuousActions:
     def reset(self, worlds: np.ndarray) -> None:
         pass
 
-    def controls(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.steer, self.accel
+    def command(self) -> dict[str, np.ndarray]:
+        """Keyword arguments for :meth:`lanesim.sim.world.World.run`."""
+        return {"steer": self.steer, "accel": self.accel}
 
 
 class MetaActions:
-    """``Discrete(5)``: LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER, carried out by a
-    lane-following controller that tracks a target lane centre and a target speed.
+    """``Discrete(5)``: LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER, carried out by the
+    simulator's lane-following autopilot (:func:`lanesim.sim.kernels.autopilot`), which tracks
+    a target lane centre and a target speed at every simulation step.
 
     A lane change toward the road edge, or into a lane that does not exist there, keeps the
     current target lane; FASTER at the top speed and SLOWER at the bottom keep the speed.
@@ -125,29 +128,9 @@ class MetaActions:
         dv = np.where(a == FASTER, 1, np.where(a == SLOWER, -1, 0))
         self.speed_index = np.clip(self.speed_index + dv, 0, len(self.speeds) - 1)
 
-    def controls(self) -> tuple[np.ndarray, np.ndarray]:
-        """Steering toward the target lane centre and acceleration toward the target speed."""
-        return lane_follow(self.world, self.target_lane, self.speeds[self.speed_index])
-
-
-def lane_follow(world: World, lane: np.ndarray, speed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Controls ``(steer, accel)`` ``(B,)`` that bring the ego to ``lane``'s centre at ``speed``.
-
-    The controller asks for a lateral velocity proportional to the lateral error (bounded so a
-    lane change takes about three seconds), turns that into a heading relative to the road,
-    and steers to reach that heading while following the road's curvature.
-    """
-    road, em = world.road, world.spec.ego
-    v = np.maximum(world.speed[:, 0], 1.0)
-    error = road.lane_centre[lane] - world.d[:, 0]  # m, positive: target lies to the right
-    lateral = np.clip(0.8 * error, -1.5, 1.5)  # m/s
-    want_rel = -np.arctan2(lateral, v)  # heading relative to the road; right is negative
-    _, _, road_h, k = road.reference_pose(world.s[:, 0])
-    rel = (world.heading[:, 0] - road_h + np.pi) % (2 * np.pi) - np.pi
-    yaw_rate = v * k + 3.0 * (want_rel - rel)
-    steer = np.clip(np.arctan(yaw_rate * em.wheelbase / v), -em.max_steer, em.max_steer)
-    accel = np.clip(1.5 * (speed - world.speed[:, 0]), -em.max_brake, em.max_accel)
-    return steer, accel
+    def command(self) -> dict[str, np.ndarray]:
+        """The simulator's lane-following autopilot drives toward the target lane and speed."""
+        return {"target_lane": self.target_lane, "target_speed": self.speeds[self.speed_index]}
 
 
 def make_action(options: Options, world: World):

@@ -102,33 +102,33 @@ class DrivingCore:
     def step(self, actions, on_frame: Callable[[], None] | None = None):
         """One decision: validate ``actions``, run ``frames_per_decision`` simulation steps.
 
-        ``on_frame`` is called after every simulation step (for rendering and video).
+        ``on_frame`` is called after every simulation step (for rendering and video); without
+        it the whole decision runs in one compiled call.
         Returns ``(obs, reward (B,), terminated (B,), truncated (B,), info)``; ``info`` holds
         arrays ``(B,)`` and ``rewards``, a dict of per-term arrays.
         """
         self.action.set(actions)
         w = self.world
         em = self.spec.ego
-        terms = np.zeros((len(REWARD_TERMS), self.B))
         lane_before = w.lane[:, 0].copy()
-        lane_changes = np.zeros(self.B)
-        for _ in range(self.frames):
-            steer, accel = self.action.controls()
-            steer = np.clip(steer, -em.max_steer, em.max_steer)
-            accel = np.clip(accel, -em.max_brake, em.max_accel)
-            w.step(steer, accel)
-            lane_changes += w.lane[:, 0] != lane_before
-            lane_before = w.lane[:, 0].copy()
-            keep, progress = self._shaping()
-            terms[0] += keep / self.frames
-            terms[1] += progress / self.frames
-            self.crashed |= w.crashed[:, 0]
-            self.offroad |= w.ego_offroad()
-            if on_frame is not None:
+        if on_frame is None:
+            trace = w.run(self.frames, **self.action.command())
+        else:
+            parts = []
+            for _ in range(self.frames):
+                parts.append(w.run(1, **self.action.command()))
                 on_frame()
+            trace = type(parts[0])(*(np.concatenate(f, axis=1) for f in zip(*parts, strict=True)))
+        terms = np.zeros((len(REWARD_TERMS), self.B))
+        keep, progress = self._shaping(trace)
+        terms[0] = keep.mean(axis=1)
+        terms[1] = progress.mean(axis=1)
+        self.crashed |= trace.crashed[:, -1]
+        self.offroad |= trace.offroad.any(axis=1)
         terms[2] = self.crashed
         terms[3] = self.offroad & ~self.crashed
-        terms[4] = lane_changes
+        lanes = np.concatenate([lane_before[:, None], trace.lane], axis=1)
+        terms[4] = np.abs(np.diff(lanes, axis=1)).sum(axis=1)
         controls = np.stack([w.steer / em.max_steer, w.accel / (em.max_accel + em.max_brake)], 1)
         terms[5] = ((controls - self.prev_controls) ** 2).sum(axis=1)
         self.prev_controls = controls
@@ -139,19 +139,17 @@ class DrivingCore:
         obs = self.observation()
         return obs, reward, terminated, truncated, self._info(weighted)
 
-    def _shaping(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-step lane keeping and progress, each in [0, 1] and [-1, 1], before weights.
+    def _shaping(self, trace) -> tuple[np.ndarray, np.ndarray]:
+        """Per-step lane keeping and progress ``(B, frames)``, in [0, 1] and [-1, 1].
 
         Progress is the speed along the road over ``reward_speed``: stopping earns nothing and
         driving against the road costs. Lane keeping rewards a centred, aligned car but is scaled
         by forward progress, so a car parked on the lane centre earns nothing from it.
         """
-        w = self.world
-        _, offset, err = w.ego_lane_frame()
-        along = w.speed[:, 0] * np.cos(err)
-        progress = np.clip(along / self.options.reward_speed, -1.0, 1.0)
-        centred = np.maximum(0.0, 1.0 - (offset / (0.5 * w.road.lane_width)) ** 2)
-        aligned = np.maximum(0.0, np.cos(err))
+        progress = np.clip(trace.speed_along / self.options.reward_speed, -1.0, 1.0)
+        half_lane = 0.5 * self.world.road.lane_width
+        centred = np.maximum(0.0, 1.0 - (trace.lane_offset / half_lane) ** 2)
+        aligned = np.maximum(0.0, np.cos(trace.heading_error))
         keep = centred * aligned * np.clip(progress, 0.0, 1.0)
         return keep, progress
 

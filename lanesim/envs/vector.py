@@ -49,6 +49,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         "render_fps": 15,
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
+    _viewer = None  # also there when __init__ failed: gymnasium 1.2's __del__ calls close()
 
     def __init__(
         self,
@@ -78,7 +79,6 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         self._rngs = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._started = False
-        self._viewer = None
 
     # ------------------------------------------------------------------ reset
     def reset(

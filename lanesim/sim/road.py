@@ -14,9 +14,11 @@ Every conversion takes arrays of any shape and is exact on arcs (closed form, no
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,11 @@ class Road:
         x = y = h = 0.0
         for i, seg in enumerate(segments):
             self.seg_x0[i], self.seg_y0[i], self.seg_h0[i] = x, y, h
-            x, y, h = _advance(x, y, h, seg.length, seg.curvature)
+            x, y, h = advance(x, y, h, seg.length, seg.curvature)
         self.end_pose = (x, y, h)
+        self._geometry = (
+            self.seg_s0, self.seg_length, self.seg_curv, self.seg_x0, self.seg_y0, self.seg_h0
+        )
         if spans is None:
             spans = [LaneSpan(0.0, self.length) for _ in range(self.lanes)]
         if len(spans) != self.lanes:
@@ -85,6 +90,11 @@ class Road:
         # A lane that ends before the road does is a lane end that traffic must leave.
         self.lane_closes = self.lane_end < self.length - 1e-6
 
+    @property
+    def geometry(self) -> tuple[np.ndarray, ...]:
+        """The segment arrays the compiled kernels take: ``(s0, length, curvature, x0, y0, h0)``."""
+        return self._geometry
+
     # ------------------------------------------------------------------ road frame -> world
     def segment_index(self, s: np.ndarray) -> np.ndarray:
         """Index of the segment holding each ``s`` (clamped to the road's ends)."""
@@ -94,11 +104,8 @@ class Road:
     def reference_pose(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Pose of the reference line at ``s``: ``(x, y, heading, curvature)``, each shaped like s."""
         s = np.asarray(s, dtype=np.float64)
-        i = self.segment_index(s)
-        u = s - self.seg_s0[i]
-        k = self.seg_curv[i]
-        x, y, h = _advance(self.seg_x0[i], self.seg_y0[i], self.seg_h0[i], u, k)
-        return x, y, h, k
+        out = _reference_poses(self._geometry, np.ascontiguousarray(s).reshape(-1))
+        return tuple(a.reshape(s.shape) for a in out)
 
     def to_world(self, s: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Road frame ``(s, d)`` to world ``(x, y)`` and the road heading there (rad)."""
@@ -114,46 +121,11 @@ class Road:
         first or last segment, so ``s`` may be negative or exceed :attr:`length`.
         Shapes: any, broadcast together; cost is ``O(points × segments)``.
         """
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        px = x[..., None]
-        py = y[..., None]
-        x0, y0, h0 = self.seg_x0, self.seg_y0, self.seg_h0
-        k, length, s0 = self.seg_curv, self.seg_length, self.seg_s0
-        c, sn = np.cos(h0), np.sin(h0)
-        dx, dy = px - x0, py - y0
-        along = dx * c + dy * sn  # straight: distance along the tangent
-        straight = k == 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.where(straight, np.inf, 1.0 / np.where(straight, 1.0, k))  # signed radius
-            # Arc centre lies to the left for a left turn (r > 0) and to the right for r < 0.
-            cx = x0 - r * sn
-            cy = y0 + r * c
-            ex, ey = px - cx, py - cy
-            dist = np.hypot(ex, ey)
-            # Angle swept from the segment start, measured in the turning direction.
-            start_angle = np.arctan2(y0 - cy, x0 - cx)
-            ang = np.arctan2(ey, ex) - start_angle
-            ang = np.where(r > 0, ang, -ang)
-            # Wrap around the arc's middle so arcs sweeping more than π still project right.
-            half = 0.5 * length * np.abs(k)
-            ang = (ang - half + np.pi) % (2 * np.pi) - np.pi + half
-            u_arc = ang * np.abs(r)
-        u = np.where(straight, along, u_arc)
-        # Clamp to the segment, then measure the true distance to that foot point; the road's two
-        # ends stay open so cars before the start or past the end still get coordinates.
-        lo = np.where(np.arange(len(length)) == 0, -np.inf, 0.0)
-        hi = np.where(np.arange(len(length)) == len(length) - 1, np.inf, length)
-        uc = np.clip(u, lo, hi)
-        fx, fy, fh = _advance(x0, y0, h0, uc, k)
-        gap = np.hypot(px - fx, py - fy)
-        best = np.argmin(gap, axis=-1)[..., None]
-        s_out = np.take_along_axis(s0 + uc, best, -1)[..., 0]
-        fx = np.take_along_axis(fx, best, -1)[..., 0]
-        fy = np.take_along_axis(fy, best, -1)[..., 0]
-        fh = np.take_along_axis(fh, best, -1)[..., 0]
-        d_out = (px[..., 0] - fx) * np.sin(fh) - (py[..., 0] - fy) * np.cos(fh)
-        return s_out, d_out
+        x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+        s, d = _to_road_many(
+            self._geometry, np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1)
+        )
+        return s.reshape(x.shape), d.reshape(x.shape)
 
     # ------------------------------------------------------------------ lanes
     def lane_exists(self, lane: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -173,13 +145,95 @@ class Road:
         return (s >= 0) & (s <= self.length) & self.lane_exists(self.lane_at(d), s)
 
 
-def _advance(x, y, h, u, k):
-    """Pose after travelling ``u`` (m) from ``(x, y, h)`` with curvature ``k`` (1/m); vectorized."""
-    small = np.abs(k * u) < 1e-9
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ks = np.where(small, 1.0, k)
-        xa = x + (np.sin(h + k * u) - np.sin(h)) / ks
-        ya = y - (np.cos(h + k * u) - np.cos(h)) / ks
-    xs = x + u * np.cos(h)
-    ys = y + u * np.sin(h)
-    return np.where(small, xs, xa), np.where(small, ys, ya), h + k * u
+# ---------------------------------------------------------------------- compiled geometry
+# Scalar functions of one point, shared by the Road methods above and the simulator kernels.
+
+
+@njit(cache=True)
+def advance(x, y, h, u, k):
+    """Pose after travelling ``u`` (m) from ``(x, y, h)`` with curvature ``k`` (1/m)."""
+    if abs(k * u) < 1e-9:
+        return x + u * math.cos(h), y + u * math.sin(h), h + k * u
+    return (
+        x + (math.sin(h + k * u) - math.sin(h)) / k,
+        y - (math.cos(h + k * u) - math.cos(h)) / k,
+        h + k * u,
+    )
+
+
+@njit(cache=True)
+def segment_at(geometry, s):
+    """Index of the segment holding ``s``, clamped to the road's ends."""
+    s0 = geometry[0]
+    lo, hi = 0, s0.shape[0] - 1
+    while lo < hi:  # last segment whose start is <= s
+        mid = (lo + hi + 1) // 2
+        if s0[mid] <= s:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@njit(cache=True)
+def pose_at(geometry, s):
+    """``(x, y, heading, curvature)`` of the reference line at ``s``."""
+    s0, _, curv, x0, y0, h0 = geometry
+    i = segment_at(geometry, s)
+    x, y, h = advance(x0[i], y0[i], h0[i], s - s0[i], curv[i])
+    return x, y, h, curv[i]
+
+
+@njit(cache=True)
+def project(geometry, px, py):
+    """Road frame ``(s, d)`` of the world point ``(px, py)``: the nearest foot on any segment."""
+    s0, length, curv, x0, y0, h0 = geometry
+    n = s0.shape[0]
+    best_gap = np.inf
+    best_s = 0.0
+    best_d = 0.0
+    for i in range(n):
+        c, sn = math.cos(h0[i]), math.sin(h0[i])
+        k = curv[i]
+        if k == 0.0:
+            u = (px - x0[i]) * c + (py - y0[i]) * sn
+        else:
+            r = 1.0 / k  # signed radius; the centre lies to the left for a left turn
+            cx, cy = x0[i] - r * sn, y0[i] + r * c
+            ang = math.atan2(py - cy, px - cx) - math.atan2(y0[i] - cy, x0[i] - cx)
+            if r < 0:
+                ang = -ang
+            # Wrap around the arc's middle so arcs sweeping more than π still project right.
+            half = 0.5 * length[i] * abs(k)
+            ang = (ang - half + math.pi) % (2 * math.pi) - math.pi + half
+            u = ang * abs(r)
+        # The road's two ends stay open so points before the start or past the end project.
+        if i > 0 and u < 0.0:
+            u = 0.0
+        if i < n - 1 and u > length[i]:
+            u = length[i]
+        fx, fy, fh = advance(x0[i], y0[i], h0[i], u, k)
+        gap = math.hypot(px - fx, py - fy)
+        if gap < best_gap:
+            best_gap = gap
+            best_s = s0[i] + u
+            best_d = (px - fx) * math.sin(fh) - (py - fy) * math.cos(fh)
+    return best_s, best_d
+
+
+@njit(cache=True)
+def _reference_poses(geometry, s):
+    n = s.shape[0]
+    x, y, h, k = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for j in range(n):
+        x[j], y[j], h[j], k[j] = pose_at(geometry, s[j])
+    return x, y, h, k
+
+
+@njit(cache=True)
+def _to_road_many(geometry, x, y):
+    n = x.shape[0]
+    s, d = np.empty(n), np.empty(n)
+    for j in range(n):
+        s[j], d[j] = project(geometry, x[j], y[j])
+    return s, d

@@ -1,12 +1,14 @@
-"""Car-following (IDM) and lane-changing (MOBIL) models, as pure functions of arrays.
+"""Car-following (IDM) and lane-changing (MOBIL) models for one car, compiled.
 
-Treiber, Hennecke & Helbing (2000) for the Intelligent Driver Model, Kesting, Treiber &
-Helbing (2007) for MOBIL. Every argument broadcasts; nothing here knows about worlds or lanes.
+Treiber, Hennecke & Helbing (2000) for the Intelligent Driver Model; Kesting, Treiber &
+Helbing (2007) for MOBIL. The simulator kernels call these once per car and step.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
+from numba import njit
 
 # IDM's free-road exponent, the usual 4.
 IDM_DELTA = 4.0
@@ -14,16 +16,9 @@ IDM_DELTA = 4.0
 MAX_BRAKING = 9.0
 
 
-def idm_acceleration(
-    speed: np.ndarray,
-    desired_speed: np.ndarray,
-    gap: np.ndarray,
-    leader_speed: np.ndarray,
-    time_headway: np.ndarray,
-    max_accel: np.ndarray,
-    comfort_decel: np.ndarray,
-    min_gap: np.ndarray,
-) -> np.ndarray:
+@njit(cache=True)
+def idm_acceleration(speed, desired_speed, gap, leader_speed, time_headway, max_accel,
+                     comfort_decel, min_gap):
     """IDM acceleration (m/s²).
 
     Args:
@@ -36,21 +31,18 @@ def idm_acceleration(
         comfort_decel: b (m/s², positive).
         min_gap: jam distance s0 (m).
     """
-    free = 1.0 - (speed / np.maximum(desired_speed, 0.1)) ** IDM_DELTA
-    closing = speed - leader_speed
-    desired_gap = min_gap + np.maximum(
-        0.0, speed * time_headway + speed * closing / (2.0 * np.sqrt(max_accel * comfort_decel))
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        interaction = np.where(np.isfinite(gap), (desired_gap / np.maximum(gap, 0.05)) ** 2, 0.0)
-    return np.clip(max_accel * (free - interaction), -MAX_BRAKING, max_accel)
+    free = 1.0 - (speed / max(desired_speed, 0.1)) ** IDM_DELTA
+    interaction = 0.0
+    if math.isfinite(gap):
+        closing = speed - leader_speed
+        desired_gap = min_gap + max(
+            0.0, speed * time_headway + speed * closing / (2.0 * math.sqrt(max_accel * comfort_decel))
+        )
+        interaction = (desired_gap / max(gap, 0.05)) ** 2
+    return min(max(max_accel * (free - interaction), -MAX_BRAKING), max_accel)
 
 
-def mobil_incentive(
-    own_gain: np.ndarray,
-    new_follower_gain: np.ndarray,
-    old_follower_gain: np.ndarray,
-    politeness: np.ndarray,
-) -> np.ndarray:
+@njit(cache=True)
+def mobil_incentive(own_gain, new_follower_gain, old_follower_gain, politeness):
     """MOBIL's incentive (m/s²): own advantage plus ``politeness`` times the followers' change."""
     return own_gain + politeness * (new_follower_gain + old_follower_gain)

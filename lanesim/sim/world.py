@@ -3,8 +3,9 @@
 Entity ``0`` of every world is the ego car (kinematic bicycle model, driven by steering and
 acceleration). Entities ``1 .. V`` are traffic (IDM car following and MOBIL lane changes, moving
 in road coordinates so they follow curved lanes exactly). The last ``O`` are static obstacles
-(cones, stalled cars) placed where the scenario says. Every field is a ``(B, N)`` array; a step
-is a fixed sequence of array operations with no Python loop over worlds or vehicles.
+(cones, stalled cars) placed where the scenario says. Every field is a ``(B, N)`` array, a
+named view into the packed state of :mod:`lanesim.sim.kernels`; a step is one compiled call
+over all worlds, with no Python loop over worlds or vehicles.
 
 This module knows nothing of Gymnasium or pygame.
 """
@@ -12,16 +13,25 @@ This module knows nothing of Gymnasium or pygame.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from lanesim.sim.collision import boxes_overlap
+from lanesim.sim import kernels as K
+from lanesim.sim.kernels import CAR, CONE, EGO, STALLED  # noqa: F401  (entity kinds)
 from lanesim.sim.rng import WorldRandom
 from lanesim.sim.road import Road
-from lanesim.sim.traffic import idm_acceleration, mobil_incentive
 
-# Entity kinds.
-EGO, CAR, STALLED, CONE = 0, 1, 2, 3
+
+class Trace(NamedTuple):
+    """The ego after each simulation step of :meth:`World.run`; every field ``(B, frames)``."""
+
+    speed_along: np.ndarray  # m/s along the road direction (negative when facing back)
+    lane_offset: np.ndarray  # m from the lane centre, + right
+    heading_error: np.ndarray  # rad from the road direction, + left
+    lane: np.ndarray  # lane index under the centre
+    offroad: np.ndarray  # the centre is off the drivable area
+    crashed: np.ndarray  # the ego has collided (stays set)
 
 
 @dataclass(frozen=True)
@@ -108,17 +118,18 @@ class World:
         self.dt = 1.0 / spec.sim_hz
         self.rng = WorldRandom(self.B)
         B, N = self.B, self.N
-        f = lambda: np.zeros((B, N))  # noqa: E731
-        self.x, self.y, self.heading, self.speed = f(), f(), f(), f()
-        self.s, self.d, self.lateral_speed = f(), f(), f()
-        self.length, self.width = f(), f()
-        self.desired_speed, self.time_headway, self.max_accel = f(), f(), f()
-        self.comfort_decel, self.min_gap, self.politeness = f(), f(), f()
-        self.brake_timer = f()
-        self.lane = np.zeros((B, N), dtype=np.int64)
-        self.target_lane = np.zeros((B, N), dtype=np.int64)
-        self.kind = np.zeros((B, N), dtype=np.int8)
+        self.F = np.zeros((K.N_FLOAT, B, N))
+        self.I = np.zeros((K.N_INT, B, N), dtype=np.int64)
         self.crashed = np.zeros((B, N), dtype=bool)
+        F, I = self.F, self.I
+        self.x, self.y, self.heading, self.speed = F[K.X], F[K.Y], F[K.HEADING], F[K.SPEED]
+        self.s, self.d, self.lateral_speed = F[K.S], F[K.D], F[K.LAT_SPEED]
+        self.length, self.width = F[K.LENGTH], F[K.WIDTH]
+        self.desired_speed, self.time_headway = F[K.DESIRED_SPEED], F[K.TIME_HEADWAY]
+        self.max_accel, self.comfort_decel = F[K.MAX_ACCEL], F[K.COMFORT_DECEL]
+        self.min_gap, self.politeness = F[K.MIN_GAP], F[K.POLITENESS]
+        self.brake_timer = F[K.BRAKE_TIMER]
+        self.lane, self.target_lane, self.kind = I[K.LANE], I[K.TARGET_LANE], I[K.KIND]
         self.steer = np.zeros(B)
         self.accel = np.zeros(B)
         self.time = np.zeros(B)
@@ -126,9 +137,28 @@ class World:
         self.kind[:, 1 : 1 + self.V] = CAR
         self.traffic = slice(1, 1 + self.V)
         self.obstacle = slice(1 + self.V, N)
-        # Cars in the worlds' road frame always share one sort key layout; see _lane_index().
-        self._key_stride = self.road.length + 4 * spec.traffic.recycle_distance + 1e4
-        self._key_shift = 2 * spec.traffic.recycle_distance + 5e3
+        # The lane index: per world, occupancies sorted by lane * stride + s + shift.
+        tm = spec.traffic
+        self._shift = 2 * tm.recycle_distance + 5e3
+        self._stride = self.road.length + 2 * self._shift
+        self._keys = np.zeros((B, 2 * N))
+        self._ents = np.zeros((B, 2 * N), dtype=np.int64)
+        self._counts = np.zeros(B, dtype=np.int64)
+        self._order = np.tile(np.arange(N), (B, 1))  # entities sorted by s, for collisions
+        road = self.road
+        self._road_args = (
+            road.geometry, road.lane_start, road.lane_end, road.lane_closes,
+            road.lane_width, road.lanes,
+        )
+        em = spec.ego
+        self._ego_params = np.array(
+            [em.wheelbase, em.max_speed, em.max_steer, em.max_accel, em.max_brake]
+        )
+        self._traffic_params = np.array(
+            [self.V, tm.lane_change_time, tm.safe_decel, tm.lane_change_threshold,
+             tm.keep_right_bias, tm.recycle_distance]
+        )
+        self._period = max(1, round(tm.decision_period * spec.sim_hz))
 
     # ------------------------------------------------------------------ reset
     def reset(self, worlds: np.ndarray, seeds: np.ndarray) -> None:
@@ -160,7 +190,9 @@ class World:
             self._place(worlds, e, np.full(W, ob.s), np.full(W, ob.lane), np.zeros(W))
             self.d[worlds, e] += ob.offset
         if self.O:
-            self._update_world_pose(worlds, self.obstacle)
+            x, y, h = road.to_world(self.s[worlds, self.obstacle], self.d[worlds, self.obstacle])
+            self.x[worlds, self.obstacle], self.y[worlds, self.obstacle] = x, y
+            self.heading[worlds, self.obstacle] = h
 
         if self.V:
             self._spawn_traffic(worlds, W)
@@ -232,7 +264,8 @@ class World:
         self.speed[worlds, cars] = speed
         self.lateral_speed[worlds, cars] = 0.0
         self.brake_timer[worlds, cars] = 0.0
-        self._update_world_pose(worlds, cars)
+        x, y, h = road.to_world(s, self.d[worlds, cars])
+        self.x[worlds, cars], self.y[worlds, cars], self.heading[worlds, cars] = x, y, h
 
     def _draw_behaviour(self, worlds, cars, shape) -> None:
         tm = self.spec.traffic
@@ -251,340 +284,71 @@ class World:
         self.width[worlds, cars] = tm.width
 
     # ------------------------------------------------------------------ step
-    def step(self, steer: np.ndarray, accel: np.ndarray) -> None:
-        """Advance every world by one simulation step ``dt`` with ego controls ``steer`` (rad)
-        and ``accel`` (m/s²), both ``(B,)`` and already within the ego's limits."""
-        dt = self.dt
-        self.steer[:] = steer
-        self.accel[:] = accel
-        self._step_ego(dt)
-        if self.V:
-            self._step_traffic(dt)
-        self._refresh_lanes()
-        self._detect_collisions()
-        self.time += dt
-        self.steps += 1
-        if self.V:
-            period = max(1, round(self.spec.traffic.decision_period / dt))
-            # Every world decides on the same steps, so one branch serves the whole batch.
-            if int(self.steps[0]) % period == 0:
-                self._change_lanes()
-                self._recycle()
+    def step(self, steer: np.ndarray, accel: np.ndarray) -> Trace:
+        """One simulation step with ego controls ``steer`` (rad) and ``accel`` (m/s²), ``(B,)``."""
+        return self.run(1, steer=steer, accel=accel)
 
-    def _step_ego(self, dt: float) -> None:
-        em = self.spec.ego
-        v = self.speed[:, 0]
-        h = self.heading[:, 0]
-        # Kinematic bicycle about the centre of gravity, taken at mid-wheelbase.
-        beta = np.arctan(0.5 * np.tan(self.steer))
-        self.x[:, 0] += v * np.cos(h + beta) * dt
-        self.y[:, 0] += v * np.sin(h + beta) * dt
-        self.heading[:, 0] = h + v * np.sin(beta) / (0.5 * em.wheelbase) * dt
-        # A crashed ego stays where it hit.
-        self.speed[:, 0] = np.where(
-            self.crashed[:, 0], 0.0, np.clip(v + self.accel * dt, 0.0, em.max_speed)
-        )
-        s, d = self.road.to_road(self.x[:, 0], self.y[:, 0])
-        self.s[:, 0], self.d[:, 0] = s, d
+    def run(
+        self,
+        frames: int,
+        steer: np.ndarray | None = None,
+        accel: np.ndarray | None = None,
+        target_lane: np.ndarray | None = None,
+        target_speed: np.ndarray | None = None,
+    ) -> Trace:
+        """Advance every world by ``frames`` simulation steps in one compiled call.
 
-    def _step_traffic(self, dt: float) -> None:
-        road, tm = self.road, self.spec.traffic
-        cars = self.traffic
-        accel = self._car_following()[:, cars]
-        self.brake_timer[:, cars] = np.maximum(self.brake_timer[:, cars] - dt, 0.0)
-        if tm.brake_rate > 0:
-            start = self.rng.uniform((self.V,)) < tm.brake_rate * dt
-            dur = 2.0 + 2.0 * self.rng.uniform((self.V,))
-            self.brake_timer[:, cars] = np.where(start, dur, self.brake_timer[:, cars])
-        accel = np.where(self.brake_timer[:, cars] > 0, -self.comfort_decel[:, cars], accel)
-        crashed = self.crashed[:, cars]
-        v = np.where(crashed, 0.0, np.maximum(self.speed[:, cars] + accel * dt, 0.0))
-        # Lateral motion toward the target lane centre at a bounded rate.
-        d = self.d[:, cars]
-        target = road.lane_centre[self.target_lane[:, cars]]
-        vmax = road.lane_width / tm.lane_change_time
-        vd = np.where(crashed, 0.0, np.clip(1.2 * (target - d), -vmax, vmax))
-        _, _, _, k = road.reference_pose(self.s[:, cars])
-        # At lateral offset d the lane is (1 + k d) times as long as the reference line.
-        along = np.sqrt(np.maximum(v * v - vd * vd, 0.0))
-        self.s[:, cars] += along / (1.0 + k * d) * dt
-        self.d[:, cars] = d + vd * dt
-        self.speed[:, cars] = v
-        self.lateral_speed[:, cars] = vd
-        self._update_world_pose(slice(None), cars)
-
-    def _update_world_pose(self, worlds, ents) -> None:
-        s, d = self.s[worlds, ents], self.d[worlds, ents]
-        x, y, h = self.road.to_world(s, d)
-        v = self.speed[worlds, ents]
-        vd = self.lateral_speed[worlds, ents]
-        # Moving right (vd > 0) turns the car clockwise from the road direction.
-        rel = -np.arctan2(vd, np.maximum(np.sqrt(np.maximum(v * v - vd * vd, 0.0)), 1e-3))
-        self.x[worlds, ents], self.y[worlds, ents] = x, y
-        self.heading[worlds, ents] = h + np.where(v > 0.1, rel, 0.0)
-
-    # ------------------------------------------------------------------ lanes and neighbours
-    def _refresh_lanes(self) -> None:
-        """Recompute each entity's lane and rebuild the sorted lane index used for neighbours."""
-        road = self.road
-        self.lane = np.clip(road.lane_at(self.d), 0, road.lanes - 1)
-        self.target_lane[:, 0] = self.lane[:, 0]
-        self.target_lane[:, self.obstacle] = self.lane[:, self.obstacle]
-        self._build_lane_index()
-
-    def _second_lane(self) -> np.ndarray:
-        """The other lane an entity blocks: its target lane while changing, else the neighbour
-        its footprint reaches into, else -1."""
-        road = self.road
-        rel = self.heading - road.reference_pose(self.s)[2]
-        half = 0.5 * self.width * np.abs(np.cos(rel)) + 0.5 * self.length * np.abs(np.sin(rel))
-        left = road.lane_at(self.d - half)
-        right = road.lane_at(self.d + half)
-        reach = np.where(left != self.lane, left, np.where(right != self.lane, right, -1))
-        second = np.where(self.target_lane != self.lane, self.target_lane, reach)
-        return np.where((second >= 0) & (second < road.lanes), second, -1)
-
-    def _build_lane_index(self) -> None:
-        """Sort every (world, lane, s) occupancy into one flat array for ``searchsorted``.
-
-        Each entity occupies its own lane and, when it straddles or changes lanes, a second one.
-        Keys are ``(world * lanes + lane) * stride + s`` so that one sort over the whole batch
-        groups entries by world, then lane, then position.
+        The ego either holds ``steer`` (rad) and ``accel`` (m/s²) — clipped to its limits — or,
+        given ``target_lane`` and ``target_speed`` (m/s), is driven by the lane-following
+        autopilot; all ``(B,)``. Traffic reacts to the state at the start of each step; every
+        ``decision_period`` of a world's own clock its cars consider lane changes and far cars
+        are recycled. Returns the ego's :class:`Trace` after each step.
         """
-        B, N = self.B, self.N
-        lanes = np.concatenate([self.lane, self._second_lane()], axis=1)  # (B, 2N)
-        s = np.concatenate([self.s, self.s], axis=1)
-        world = np.arange(B)[:, None]
-        valid = lanes >= 0
-        key = (world * self.road.lanes + lanes) * self._key_stride + s + self._key_shift
-        key = np.where(valid, key, np.inf).ravel()
-        order = np.argsort(key, kind="stable")
-        self._keys = key[order]
-        self._entity = (order % (2 * N)) % N  # entity index within its world
-        self._lane_n = 2 * N
-
-    def _query(self, lane: np.ndarray, s: np.ndarray, ahead: bool):
-        """Nearest entity ahead (or behind) of ``s`` in ``lane``, per query; arrays ``(B, K)``.
-
-        Returns ``(entity, found)``; ``entity`` is meaningless where ``found`` is False.
-        """
-        B = self.B
-        world = np.arange(B)[:, None]
-        group = world * self.road.lanes + lane
-        q = group * self._key_stride + s + self._key_shift
-        if ahead:
-            pos = np.searchsorted(self._keys, q, side="right")
+        B, V = self.B, self.V
+        tm = self.spec.traffic
+        pilot = target_lane is not None
+        zeros = np.zeros(B)
+        steer = zeros if steer is None else np.asarray(steer, dtype=np.float64)
+        accel = zeros if accel is None else np.asarray(accel, dtype=np.float64)
+        lane = np.zeros(B, dtype=np.int64) if not pilot else np.asarray(target_lane, np.int64)
+        speed = zeros if not pilot else np.asarray(target_speed, dtype=np.float64)
+        steps = self.steps[:, None] + np.arange(1, frames + 1)
+        decide = steps % self._period == 0
+        if tm.brake_rate > 0 and V:
+            start = self.rng.uniform((frames, V)) < tm.brake_rate * self.dt
+            duration = 2.0 + 2.0 * self.rng.uniform((frames, V))
         else:
-            pos = np.searchsorted(self._keys, q, side="left") - 1
-        pos_c = np.clip(pos, 0, len(self._keys) - 1)
-        k = self._keys[pos_c]
-        found = (pos >= 0) & (pos < len(self._keys)) & np.isfinite(k)
-        found &= np.floor(k / self._key_stride) == group
-        found &= (lane >= 0) & (lane < self.road.lanes)
-        return self._entity[pos_c], found
-
-    def _gap_and_speed(self, ent, found, me_s, me_len, me_d):
-        """Bumper gap (m) and speed (m/s) to entity ``ent`` (``(B, K)``) seen from a car at
-        ``me_s`` with length ``me_len``; the gap is ``inf`` where nothing was found."""
-        world = np.arange(self.B)[:, None]
-        other_s = self.s[world, ent]
-        _, _, _, k = self.road.reference_pose(me_s)
-        ds = np.abs(other_s - me_s) * (1.0 + k * me_d)
-        gap = ds - 0.5 * (me_len + self.length[world, ent])
-        return np.where(found, gap, np.inf), np.where(found, self.speed[world, ent], 0.0)
-
-    def _idm(self, ents, speed, gap, leader_speed):
-        """IDM acceleration for entities ``ents`` (slice or index) with the given leader."""
-        return idm_acceleration(
-            speed,
-            np.where(self.brake_timer[:, ents] > 0, 0.0, self.desired_speed[:, ents]),
-            gap,
-            leader_speed,
-            self.time_headway[:, ents],
-            self.max_accel[:, ents],
-            self.comfort_decel[:, ents],
-            self.min_gap[:, ents],
+            start, duration = np.zeros((B, frames, 0), dtype=bool), np.zeros((B, frames, 0))
+        recycle_u = np.zeros((B, frames, V, 2))
+        if V:
+            for f in np.flatnonzero(decide.any(axis=0)):  # at most frames / period draws
+                recycle_u[decide[:, f], f] = self.rng.uniform((V, 2), decide[:, f])
+        applied = np.zeros((2, B))
+        trace = np.zeros((K.N_TRACE, B, frames))
+        geometry, lane_start, lane_end, lane_closes, lane_width, lanes = self._road_args
+        K.run_worlds(
+            self.F, self.I, self.crashed, geometry, lane_start, lane_end, lane_closes, lane_width,
+            lanes, self._keys, self._ents, self._counts, self._order, self._stride, self._shift,
+            steer, accel, np.full(B, pilot), lane, speed, self.dt, self._ego_params,
+            self._traffic_params, start, duration, decide, recycle_u, applied, trace,
         )
+        self.steer[:], self.accel[:] = applied
+        self.steps += frames
+        self.time += frames * self.dt
+        return Trace(*trace[: K.TRACE_LANE], trace[K.TRACE_LANE].astype(np.int64),
+                     trace[K.TRACE_OFFROAD] > 0, trace[K.TRACE_CRASHED] > 0)
 
-    def _lane_end_gap(self, lane, s, length):
-        """Gap (m) to the end of ``lane`` if it closes ahead, else ``inf``."""
-        end = self.road.lane_end[lane]
-        closes = self.road.lane_closes[lane] & (end >= s)
-        return np.where(closes, end - s - 0.5 * length, np.inf)
+    def _refresh_lanes(self) -> None:
+        """Recompute lanes, the lane index and the collision order from the current state."""
+        geometry, _, _, _, lane_width, lanes = self._road_args
+        K.refresh_all(self.F, self.I, geometry, lane_width, lanes, self._stride, self._shift,
+                      self._keys, self._ents, self._counts, self._order)
 
-    def _car_following(self) -> np.ndarray:
-        """IDM acceleration of every entity ``(B, N)`` (meaningful for traffic only).
-
-        A car changing lanes respects the leaders in both lanes; a closing lane's end counts as a
-        stopped leader.
-        """
-        acc = np.zeros((self.B, self.N))
-        cars = self.traffic
-        s, d, v, ln = self.s[:, cars], self.d[:, cars], self.speed[:, cars], self.length[:, cars]
-        result = None
-        for lane in (self.lane[:, cars], self.target_lane[:, cars]):
-            ent, found = self._query(lane, s, ahead=True)
-            gap, lv = self._gap_and_speed(ent, found, s, ln, d)
-            end_gap = self._lane_end_gap(lane, s, ln)
-            lv = np.where(end_gap < gap, 0.0, lv)
-            gap = np.minimum(gap, end_gap)
-            a = self._idm(cars, v, gap, lv)
-            result = a if result is None else np.minimum(result, a)
-        acc[:, cars] = result
-        return acc
-
-    def _change_lanes(self) -> None:
-        """MOBIL: each car not already changing lanes may start a change to a neighbour lane."""
-        road, tm = self.road, self.spec.traffic
-        world = np.arange(self.B)[:, None]
-        cars = self.traffic
-        idx = np.arange(1, 1 + self.V)
-        s, d, v, ln = self.s[:, cars], self.d[:, cars], self.speed[:, cars], self.length[:, cars]
-        lane = self.lane[:, cars]
-        steady = (self.target_lane[:, cars] == lane) & ~self.crashed[:, cars]
-
-        lead, lead_found = self._query(lane, s, ahead=True)
-        gap, lv = self._gap_and_speed(lead, lead_found, s, ln, d)
-        end_gap = self._lane_end_gap(lane, s, ln)
-        a_now = self._idm(cars, v, np.minimum(gap, end_gap), np.where(end_gap < gap, 0.0, lv))
-        # Old follower: how its acceleration changes once this car leaves.
-        fol, fol_found = self._query(lane, s, ahead=False)
-        fol_is_car = fol_found & (self.kind[world, fol] == CAR)
-        fol_gap_now, _ = self._gap_and_speed(np.broadcast_to(idx, fol.shape), fol_is_car,
-                                             self.s[world, fol], self.length[world, fol], d)
-        fv = self.speed[world, fol]
-        a_o_now = self._idm_of(fol, fv, fol_gap_now, v)
-        gap_after = fol_gap_now + ln + np.where(np.isfinite(gap), gap, np.inf)
-        a_o_after = self._idm_of(fol, fv, gap_after, lv)
-        old_gain = np.where(fol_is_car, a_o_after - a_o_now, 0.0)
-        # A closing lane ahead makes leaving it mandatory: a large incentive, no politeness.
-        must_leave = road.lane_closes[lane] & (road.lane_end[lane] - s < 250.0)
-
-        best_gain = np.full(s.shape, -np.inf)
-        best_lane = self.target_lane[:, cars].copy()  # a change under way carries on
-        for side in (-1, 1):
-            cand = lane + side
-            exists = road.lane_exists(cand, s) & road.lane_exists(cand, s + 30.0)
-            cand_c = np.clip(cand, 0, road.lanes - 1)
-            nl, nl_found = self._query(cand_c, s, ahead=True)
-            ngap, nlv = self._gap_and_speed(nl, nl_found, s, ln, d)
-            end = self._lane_end_gap(cand_c, s, ln)
-            a_new = self._idm(cars, v, np.minimum(ngap, end), np.where(end < ngap, 0.0, nlv))
-            nf, nf_found = self._query(cand_c, s, ahead=False)
-            nf_gap, _ = self._gap_and_speed(np.broadcast_to(idx, nf.shape), nf_found,
-                                            self.s[world, nf], self.length[world, nf], d)
-            nfv = self.speed[world, nf]
-            nf_moving = nf_found & (self.kind[world, nf] != STALLED) & (self.kind[world, nf] != CONE)
-            a_nf_after = self._idm_of(nf, nfv, nf_gap, v)
-            nf_old_gap, nf_old_v = self._gap_and_speed(nl, nl_found, self.s[world, nf],
-                                                        self.length[world, nf], d)
-            a_nf_now = self._idm_of(nf, nfv, nf_old_gap, nf_old_v)
-            new_gain = np.where(nf_moving, a_nf_after - a_nf_now, 0.0)
-            safe = (ngap > 1.0) & (nf_gap > 1.0) & (a_new > -tm.safe_decel)
-            safe &= ~nf_moving | (a_nf_after > -tm.safe_decel)
-            p = np.where(must_leave, 0.0, self.politeness[:, cars])
-            gain = mobil_incentive(a_new - a_now, new_gain, old_gain, p)
-            gain += tm.keep_right_bias * side + np.where(must_leave, 10.0, 0.0)
-            ok = exists & safe & steady & (gain > tm.lane_change_threshold) & (gain > best_gain)
-            best_gain = np.where(ok, gain, best_gain)
-            best_lane = np.where(ok, cand, best_lane)
-        self.target_lane[:, cars] = best_lane
-
-    def _idm_of(self, ent, speed, gap, leader_speed):
-        """IDM acceleration for arbitrary entities ``ent`` ``(B, K)`` (the ego and obstacles are
-        given traffic-like parameters: the ego is judged as a typical driver would be)."""
-        world = np.arange(self.B)[:, None]
-        is_car = self.kind[world, ent] == CAR
-        pick = lambda arr, default: np.where(is_car, arr[world, ent], default)  # noqa: E731
-        return idm_acceleration(
-            speed,
-            pick(self.desired_speed, self.spec.ego.max_speed),
-            gap,
-            leader_speed,
-            pick(self.time_headway, 1.5),
-            pick(self.max_accel, 1.5),
-            pick(self.comfort_decel, 2.5),
-            pick(self.min_gap, 2.0),
-        )
-
-    # ------------------------------------------------------------------ recycling
-    def _recycle(self) -> None:
-        """Move cars that drifted beyond ``recycle_distance`` from the ego to the far edge on
-        the other side, where there is room, so density around the ego holds."""
-        road, tm = self.road, self.spec.traffic
-        cars = self.traffic
-        ego_s = self.s[:, :1]
-        rel = self.s[:, cars] - ego_s
-        gone = (np.abs(rel) > tm.recycle_distance) | (self.s[:, cars] > road.length - 5)
-        if not gone.any():
-            return
-        u_lane = self.rng.uniform((self.V,))
-        u_pos = self.rng.uniform((self.V,))
-        behind = rel > 0  # cars that ran ahead re-enter behind, and vice versa
-        edge = tm.recycle_distance - 10.0 - 60.0 * u_pos
-        new_s = ego_s + np.where(behind, -edge, edge)
-        lanes = road.lanes
-        new_lane = np.minimum((u_lane * lanes).astype(np.int64), lanes - 1)
-        ok = gone & road.lane_exists(new_lane, new_s) & (new_s > 5) & (new_s < road.length - 5)
-        # Room: nothing within a safe distance in that lane, ahead or behind.
-        ahead, af = self._query(new_lane, new_s, ahead=True)
-        back, bf = self._query(new_lane, new_s, ahead=False)
-        world = np.arange(self.B)[:, None]
-        room = 15.0 + 1.5 * self.desired_speed[:, cars]
-        ok &= ~af | (np.abs(self.s[world, ahead] - new_s) > room)
-        ok &= ~bf | (np.abs(self.s[world, back] - new_s) > room)
-        # One car per world per decision: cars moved together could land on each other.
-        ok &= np.arange(self.V) == np.argmax(ok, axis=1)[:, None]
-        if not ok.any():
-            return
-        full = np.zeros((self.B, self.N), dtype=bool)
-        full[:, cars] = ok
-        self.s[full] = new_s[ok]
-        self.d[full] = road.lane_centre[new_lane[ok]]
-        self.lane[full] = new_lane[ok]
-        self.target_lane[full] = new_lane[ok]
-        self.speed[full] = self.desired_speed[full] * 0.9
-        self.lateral_speed[full] = 0.0
-        self.crashed[full] = False
-        self.brake_timer[full] = 0.0
-        self._update_world_pose(slice(None), cars)
-        self._build_lane_index()
-
-    # ------------------------------------------------------------------ collisions
-    def _detect_collisions(self) -> None:
-        """Mark every pair of entities whose rectangles overlap as crashed.
-
-        Broad phase: sort each world's entities by ``s`` and test each against its next few
-        neighbours in that order, kept only if close in both road coordinates. Narrow phase:
-        the exact separating-axis test in world coordinates.
-        """
-        B, N = self.B, self.N
-        if N < 2:
-            return
-        road = self.road
-        order = np.argsort(self.s, axis=1, kind="stable")
-        k = min(N - 1, 4 * road.lanes + 2)
-        world = np.arange(B)[:, None, None]
-        i = order[:, :, None]  # (B, N, 1)
-        pos = np.arange(N)[None, :, None] + np.arange(1, k + 1)[None, None, :]
-        valid = pos < N
-        j = order[np.arange(B)[:, None, None], np.minimum(pos, N - 1)]
-        reach = 0.5 * (np.hypot(self.length, self.width))
-        reach_i, reach_j = reach[world, i], reach[world, j]
-        near = valid & (np.abs(self.s[world, j] - self.s[world, i]) < 1.3 * (reach_i + reach_j) + 1)
-        near &= np.abs(self.d[world, j] - self.d[world, i]) < reach_i + reach_j
-        static = (self.kind >= STALLED)
-        near &= ~(static[world, i] & static[world, j])
-        if not near.any():
-            return
-        w, a, b = np.nonzero(near)
-        ei, ej = i[w, a, 0], j[w, a, b]
-        hit = boxes_overlap(
-            self.x[w, ei], self.y[w, ei], self.heading[w, ei], self.length[w, ei], self.width[w, ei],
-            self.x[w, ej], self.y[w, ej], self.heading[w, ej], self.length[w, ej], self.width[w, ej],
-        )
-        self.crashed[w[hit], ei[hit]] = True
-        self.crashed[w[hit], ej[hit]] = True
+    def _query(self, lane: np.ndarray, s: np.ndarray, ahead: bool) -> np.ndarray:
+        """Nearest entity ahead of (or behind) ``s`` in ``lane``, ``(B, K)`` each; -1 if none."""
+        return K.query_many(self._keys, self._ents, self._counts, self._stride, self._shift,
+                            self.road.lanes, np.ascontiguousarray(lane, dtype=np.int64),
+                            np.ascontiguousarray(s, dtype=np.float64), ahead)
 
     # ------------------------------------------------------------------ ego queries
     def ego_offroad(self) -> np.ndarray:
@@ -604,9 +368,14 @@ class World:
         return lane, offset, err
 
     def leader_of_ego(self) -> tuple[np.ndarray, np.ndarray]:
-        """Bumper gap (m, ``inf`` if none) and leader speed (m/s) ahead of the ego, ``(B,)``."""
-        lane = self.lane[:, :1]
-        s = self.s[:, :1]
-        ent, found = self._query(lane, s, ahead=True)
-        gap, lv = self._gap_and_speed(ent, found, s, self.length[:, :1], self.d[:, :1])
-        return gap[:, 0], lv[:, 0]
+        """Bumper gap (m, ``inf`` if none) and leader speed (m/s) ahead of the ego, ``(B,)``.
+
+        The gap is measured along the ego's lane, so it is exact on curves too.
+        """
+        lead = self._query(self.lane[:, :1], self.s[:, :1], ahead=True)[:, 0]
+        found = lead >= 0
+        rows = np.arange(self.B)
+        k = self.road.reference_pose(self.s[:, 0])[3]
+        ds = np.abs(self.s[rows, lead] - self.s[:, 0]) * (1.0 + k * self.d[:, 0])
+        gap = ds - 0.5 * (self.length[:, 0] + self.length[rows, lead])
+        return np.where(found, gap, np.inf), np.where(found, self.speed[rows, lead], 0.0)

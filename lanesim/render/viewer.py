@@ -1,0 +1,489 @@
+"""The viewer: draws world 0 of an environment, paces human-mode runs, handles keys.
+
+``DrivingEnv`` creates one lazily and calls, in order: :meth:`Viewer.on_reset` after a reset,
+:meth:`Viewer.on_frame` after every simulation step, :meth:`Viewer.on_decision` after every
+``step``, :meth:`Viewer.render` from ``env.render()`` and :meth:`Viewer.close`. The viewer
+reads the simulator's arrays and never writes them, so rendering cannot change a trajectory.
+
+Human mode paces the run by the *simulation* clock (``world.time``): ``sim_speed`` 1 shows one
+simulated second per wall-clock second, 4 four, 0.25 a quarter, and ``inf`` ("max") runs
+unpaced. Above the display rate (60 frames/s) frames are skipped; below it the viewer sleeps in
+short slices, handling window events all along. Pause and single-stepping block inside the
+callbacks, so a plain ``while True: env.step(agent(obs))`` loop gets them for free.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import deque
+
+import numpy as np
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+import pygame  # noqa: E402
+
+from lanesim.render import style  # noqa: E402
+from lanesim.render.annotate import Annotation, annotation_of  # noqa: E402
+from lanesim.render.draw import arrow, draw_polyline, draw_vehicles, label, leader  # noqa: E402
+from lanesim.render.hud import Hud, help_card, value_chart  # noqa: E402
+from lanesim.render.tiles import RoadTiles  # noqa: E402
+from lanesim.render.view import VIEW_LENGTH, RoadPose, View  # noqa: E402
+
+DISPLAY_FPS = 60.0  # most frames drawn per wall-clock second in human mode
+DEFAULT_SIZE = (600, 150)  # the options' defaults ...
+HUMAN_SIZE = (1200, 400)  # ... become this window in human mode
+SPEED_RANGE = (1 / 32, 1024.0)
+TRAIL_SECONDS = 3.0
+RGB_MASKS = (0x0000FF, 0x00FF00, 0xFF0000, 0)  # 24-bit surface whose bytes are R, G, B
+
+FASTER_KEYS = {pygame.K_PLUS, pygame.K_KP_PLUS, pygame.K_EQUALS, pygame.K_RIGHTBRACKET}
+SLOWER_KEYS = {pygame.K_MINUS, pygame.K_KP_MINUS, pygame.K_LEFTBRACKET}
+ARROW_KEYS = {pygame.K_LEFT, pygame.K_RIGHT, pygame.K_UP, pygame.K_DOWN}
+STEER_NAMES = ("L2", "L1", "0", "R1", "R2")  # DISCRETE_STEER order: hard left .. hard right
+ACCEL_NAMES = ("brake", "hold", "gas")  # DISCRETE_ACCEL order
+
+
+def parse_speed(value) -> float:
+    """``sim_speed`` option to a real-time factor; ``0`` or ``"max"`` is ``inf`` (unpaced)."""
+    if value == "max" or value == 0:
+        return math.inf
+    return float(value)
+
+
+def action_labels(env) -> tuple[str, ...] | None:
+    """Default per-action names for ``env``'s action type (None for continuous actions)."""
+    from lanesim.envs.actions import META_ACTIONS
+
+    action = env.options.action
+    if action == "meta":
+        return META_ACTIONS
+    if action == "discrete":
+        return tuple(f"{s} {a}" for s in STEER_NAMES for a in ACCEL_NAMES)
+    return None
+
+
+class Viewer:
+    """Draws an environment's world 0 top-down, in a window (``"human"``) or offscreen
+    (``"rgb_array"``).
+
+    The view is a true world view: rotated so the road at the ego points right, the ego a
+    third from the left, ``screen_width / 100`` pixels per metre (100 m across). In human mode
+    the default 600×150 becomes a resizable 1200×400 window; other sizes are used as given.
+
+    Public state (read or set by drivers and tests): ``overlay``, ``show_hud``, ``help``,
+    ``paused``, ``sim_speed`` (real-time factor, ``inf`` = unpaced), ``closed`` (the window was
+    closed; further calls do nothing and ``render`` returns None), ``reset_requested`` (R was
+    pressed; the driver loop resets and clears it), ``keys_held`` / ``key_presses`` (arrow
+    keys, for :class:`~lanesim.render.keyboard.KeyboardAgent`), ``capture`` / ``frames``
+    (in rgb_array mode, keep an ``(H, W, 3)`` frame of every simulation step), ``fps``.
+    """
+
+    def __init__(self, env, mode: str = "rgb_array") -> None:
+        if mode not in ("human", "rgb_array"):
+            raise ValueError(f"Viewer mode must be 'human' or 'rgb_array', got {mode!r}")
+        self.env, self.mode = env, mode
+        self.world = env.world
+        self.road = self.world.road
+        self.pose = RoadPose(self.road)
+        opts = env.options
+        self.overlay = bool(opts.road_overlay)
+        self.sim_speed = parse_speed(opts.sim_speed)
+        self._finite_speed = self.sim_speed if math.isfinite(self.sim_speed) else 1.0
+        self.show_hud = True
+        self.help = self.paused = self.closed = self.reset_requested = False
+        self.capture = False
+        self.frames: list[np.ndarray] = []
+        self.keys_held: set[int] = set()
+        self.key_presses: deque[int] = deque(maxlen=16)
+        self.labels = action_labels(env)
+        self.fps = 0.0
+        # Episode statistics from on_decision.
+        self.reward: float | None = None
+        self.terms: dict[str, float] = {}
+        self.info: dict = {}
+        self.episode_return = 0.0
+        self._trail = np.zeros((int(round(TRAIL_SECONDS * opts.sim_hz)) + 1, 2))
+        self._trail_n = self._trail_head = 0
+        self._trail_t = -math.inf
+        self._stale: Annotation | None = None  # annotation made before the last reset
+        self._chart: pygame.Surface | None = None
+        self._chart_for: Annotation | None = None
+        self._help_card: pygame.Surface | None = None
+        self._step_once = False
+        self._anchor: tuple[float, float] | None = None  # (wall s, sim s) the pacing counts from
+        self._last_flip = -math.inf
+        size = (opts.screen_width, opts.screen_height)
+        if mode == "human":
+            size = HUMAN_SIZE if size == DEFAULT_SIZE else size
+            pygame.display.init()
+            pygame.display.set_caption(f"lanesim: {getattr(env, 'scenario', None) or 'drive'}")
+            self.canvas = pygame.display.set_mode(size, pygame.RESIZABLE)
+            pygame.key.set_repeat()  # one KEYDOWN per press: held keys are tracked instead
+        else:
+            # Draw in the fast 32-bit format, convert once to bytes R, G, B for the array.
+            self.canvas = pygame.Surface(size)
+            self._rgb = pygame.Surface(size, 0, 24, RGB_MASKS)
+        self._setup(size)
+
+    def _setup(self, size: tuple[int, int]) -> None:
+        """Everything that depends on the surface size: scale, tiles, fonts, scratch space."""
+        w, h = size
+        self.ppm = w / VIEW_LENGTH
+        self.view = View(w, h, self.ppm)
+        self.tiles = RoadTiles(self.road, self.ppm, self.canvas)
+        self.hud = Hud(h)
+        self.line_px = style.line_px(self.ppm)
+        self._help_card = None
+        self._chart_for = None
+        diag = int(math.hypot(w, h)) + 8
+        self._scratch = pygame.Surface((diag, diag), 0, self.canvas)
+
+    # ------------------------------------------------------------------ env callbacks
+    def on_reset(self) -> None:
+        """A new episode: clear the trail and statistics, hide the old annotation."""
+        self._trail_n = self._trail_head = 0
+        self._trail_t = -math.inf
+        self.reward, self.terms, self.info = None, {}, {}
+        self.episode_return = 0.0
+        self._stale = annotation_of(self.env)
+        self._anchor = None
+        self.frames.clear()
+
+    def on_frame(self) -> None:
+        """After every simulation step: record, then (human) handle events, pace and draw."""
+        if self.closed:
+            return
+        self._sample()
+        if self.mode != "human":
+            if self.capture:
+                self.frames.append(self._array())
+            return
+        self._events()
+        if self.paused and not self._step_once:
+            self._hold()
+        if not self.closed:
+            self._pace()
+
+    def on_decision(self, reward: float, info: dict) -> None:
+        """After every ``env.step``: keep the reward and its terms; stop here if paused."""
+        self.reward = float(reward)
+        self.terms = dict(info.get("rewards", {}))
+        self.info = info
+        self.episode_return += self.reward
+        if self.mode == "human" and not self.closed:
+            self._step_once = False
+            if self.paused:
+                self._hold()
+
+    def render(self) -> np.ndarray | None:
+        """rgb_array: the current frame, ``(screen_height, screen_width, 3)`` uint8. Human:
+        draw the window now and return None (also None once the window was closed)."""
+        if self.closed:
+            return None
+        self._sample()
+        if self.mode == "human":
+            self._events()
+            if not self.closed:
+                self._present()
+            return None
+        return self._array()
+
+    def close(self) -> None:
+        """Close the window (human mode); the viewer does nothing afterwards."""
+        if self.mode == "human" and not self.closed:
+            pygame.display.quit()
+        self.closed = True
+
+    def pop_frames(self) -> list[np.ndarray]:
+        """The frames captured since the last call (``capture = True``, rgb_array mode)."""
+        frames, self.frames = self.frames, []
+        return frames
+
+    # ------------------------------------------------------------------ drawing
+    def _array(self) -> np.ndarray:
+        self._draw(self.canvas)
+        self._rgb.blit(self.canvas, (0, 0))
+        w, h = self._rgb.get_size()
+        rows = np.frombuffer(self._rgb.get_buffer(), np.uint8).reshape(h, -1)[:, : 3 * w]
+        return rows.copy().reshape(h, w, 3)
+
+    def _draw(self, surf: pygame.Surface) -> None:
+        """One frame of world 0 onto ``surf``: road, overlay, vehicles, HUD, help."""
+        w, view = self.world, self.view
+        s_ego, d_ego = float(w.s[0, 0]), float(w.d[0, 0])
+        theta = math.remainder(self.pose(s_ego)[2], math.tau)
+        # Centre the road across the view, but never let the ego leave it.
+        reach = max(0.5 * surf.get_height() / self.ppm - 3.0, 0.0)
+        d_view = min(max(0.5 * self.road.width, d_ego - reach), d_ego + reach)
+        x, y, _ = self.pose(s_ego, d_view)
+        view.look_at(x, y, theta)
+        self._background(surf)
+        centre = view.world(0.5 * surf.get_width(), 0.5 * surf.get_height())
+        ann = annotation_of(self.env)
+        if ann is self._stale:
+            ann = None
+        lead = None
+        if self.overlay:
+            lead = self._overlay_under(surf, ann, s_ego, theta)
+        draw_vehicles(surf, view, w, 0, centre)
+        if self.overlay:
+            self._overlay_over(surf, theta, lead)
+        if self.show_hud:
+            self._draw_hud(surf, ann, theta)
+        if self.help:
+            if self._help_card is None:
+                self._help_card = help_card(self.hud.text)
+            card = self._help_card
+            surf.blit(card, card.get_rect(center=surf.get_rect().center))
+
+    def _background(self, surf: pygame.Surface) -> None:
+        """The cached road tiles under the view: copied as they are when the view is
+        unrotated, else gathered around the view centre and rotated once."""
+        view = self.view
+        if view.theta == 0.0:
+            self.tiles.blit(surf, int(-view.e), int(-view.f), self.overlay)
+            return
+        W, H = surf.get_size()
+        c, s = abs(math.cos(view.theta)), abs(math.sin(view.theta))
+        bw, bh = int(W * c + H * s) + 4, int(W * s + H * c) + 4
+        cx, cy = view.world(0.5 * W, 0.5 * H)
+        X0 = math.floor(cx * self.ppm - 0.5 * bw)
+        Y0 = math.floor(-cy * self.ppm - 0.5 * bh)
+        src = self._scratch.subsurface((0, 0, bw, bh))
+        self.tiles.blit(src, X0, Y0, self.overlay)
+        rot = pygame.transform.rotate(src, -math.degrees(view.theta))
+        sx, sy = view.point((X0 + 0.5 * bw) / self.ppm, -(Y0 + 0.5 * bh) / self.ppm)
+        rw, rh = rot.get_size()
+        surf.blit(rot, (round(sx - 0.5 * rw), round(sy - 0.5 * rh)))
+
+    def _overlay_under(self, surf, ann: Annotation | None, s_ego: float, theta: float):
+        """Trail, plan, lane-offset line and headway line, drawn beneath the vehicles.
+        Returns the leader tuple for the label drawn later."""
+        w, view, lw = self.world, self.view, self.line_px
+        if self._trail_n > 1:
+            n, head = self._trail_n, self._trail_head
+            trail = self._trail[:n] if n < len(self._trail) else np.roll(self._trail, -head, 0)
+            draw_polyline(surf, view, trail, style.TRAIL, lw)
+        if ann is not None and ann.plan is not None and len(ann.plan):
+            draw_polyline(surf, view, ann.plan, style.PLAN, lw, dots=True)
+        ex, ey = float(w.x[0, 0]), float(w.y[0, 0])
+        ego = view.point(ex, ey)
+        lane_d = float(self.road.lane_centre[w.lane[0, 0]])
+        foot = view.point(*self.pose(s_ego, lane_d)[:2])
+        pygame.draw.line(surf, style.OFFSET, foot, ego, lw)
+        pygame.draw.circle(surf, style.OFFSET, foot, lw + 1)
+        lead = leader(w, 0, self.pose.curvature(s_ego))
+        j = lead[0]
+        if j >= 0:
+            h, half = float(w.heading[0, 0]), 0.5 * float(w.length[0, 0])
+            hj, half_j = float(w.heading[0, j]), 0.5 * float(w.length[0, j])
+            a = view.point(ex + half * math.cos(h), ey + half * math.sin(h))
+            b = view.point(float(w.x[0, j]) - half_j * math.cos(hj),
+                           float(w.y[0, j]) - half_j * math.sin(hj))
+            pygame.draw.line(surf, style.HEADWAY, a, b, max(1, lw - 1))
+            lead = (lead, a, b)
+        else:
+            lead = None
+        return lead
+
+    def _overlay_over(self, surf, theta: float, lead) -> None:
+        """Heading arrows (road direction vs ego heading) and the headway label, on top."""
+        w, view, lw = self.world, self.view, self.line_px
+        ex, ey, h = float(w.x[0, 0]), float(w.y[0, 0]), float(w.heading[0, 0])
+        length = 1.4 * float(w.length[0, 0])  # m
+        head = 3 * lw + 2
+        ego = view.point(ex, ey)
+        arrow(surf, style.ROAD_DIRECTION, ego,
+              view.point(ex + length * math.cos(theta), ey + length * math.sin(theta)), lw, head)
+        arrow(surf, style.HEADING, ego,
+              view.point(ex + length * math.cos(h), ey + length * math.sin(h)), lw, head)
+        if lead is not None:
+            (_, gap, headway, ttc), a, b = lead
+            text = f"{gap:.0f} m  {headway:.1f} s"
+            if ttc < 100:
+                text += f"  ttc {ttc:.1f} s"
+            colour = style.TEXT_WARN if ttc < 3 or headway < 0.8 else style.HEADWAY
+            mid = (0.5 * (a[0] + b[0]), 0.5 * (a[1] + b[1]) - 1.2 * self.hud.small.line)
+            label(surf, self.hud.small, text, colour, mid)
+
+    def _draw_hud(self, surf, ann: Annotation | None, theta: float) -> None:
+        w = self.world
+        t, v = float(w.time[0]), float(w.speed[0, 0])
+        lane = int(w.lane[0, 0])
+        offset = float(w.d[0, 0]) - float(self.road.lane_centre[lane])
+        herr = math.degrees(math.remainder(float(w.heading[0, 0]) - theta, math.tau))
+        status = ""
+        if self.info.get("crashed"):
+            status = "CRASHED"
+        elif self.info.get("offroad"):
+            status = "OFF ROAD"
+        if self.mode == "human":
+            speed = "max" if math.isinf(self.sim_speed) else f"{self.sim_speed:g}"
+            pace = ("PAUSED  " if self.paused else "") + f"×{speed}  "
+        else:
+            pace = ""  # rgb_array frames hold no wall-clock values: same state, same pixels
+        ret = f"return {self.episode_return:+.2f}"
+        reward = f"reward {self.reward:+.3f}  {ret}" if self.reward is not None else ret
+        warn = style.TEXT_WARN
+        if self.hud.compact:
+            lines = [
+                (f"{pace}t {t:.1f} s  {3.6 * v:.0f} km/h  lane {lane} {offset:+.2f} m", style.TEXT),
+                (reward + (f"  {status}" if status else ""), warn if status else style.TEXT),
+            ]
+        else:
+            first = f"{pace}t {t:.1f} s"
+            if self.mode == "human":
+                first += f"  {self.fps:.0f} fps   H: help"
+            lines = [
+                (first, warn if self.paused else style.TEXT),
+                (f"speed {3.6 * v:.1f} km/h  {v:.1f} m/s", style.TEXT),
+                (f"lane {lane}  offset {offset:+.2f} m  heading {herr:+.1f}°", style.TEXT),
+                (reward, style.TEXT),
+            ]
+            terms = [f"{k} {val:+.3f}" for k, val in self.terms.items()]
+            for i in range(0, len(terms), 2):
+                lines.append(("   " + "   ".join(terms[i : i + 2]), style.TEXT_DIM))
+            if status:
+                lines.append((status, warn))
+        if ann is not None and ann.text:
+            lines.append((ann.text, style.BAR_CHOSEN))
+        chart = None
+        if ann is not None and ann.values is not None:
+            if self._chart_for is not ann:
+                labels = ann.labels or self.labels
+                if labels is not None and len(labels) != len(ann.values):
+                    labels = None
+                lh = self.hud.text.line
+                self._chart = value_chart(self.hud.text, self.hud.small, ann.values, labels,
+                                          ann.chosen, max(10 * lh, surf.get_width() // 5),
+                                          lh if self.hud.compact else 2 * lh)
+                self._chart_for = ann
+            chart = self._chart
+        self.hud.draw(surf, lines, chart)
+
+    # ------------------------------------------------------------------ trail
+    def _sample(self) -> None:
+        """Add the ego's position to the trail once per simulated instant."""
+        w = self.world
+        t = float(w.time[0])
+        if t == self._trail_t:
+            return
+        if t < self._trail_t:  # a new episode (e.g. a vector env's autoreset)
+            self._trail_n = self._trail_head = 0
+        self._trail_t = t
+        self._trail[self._trail_head] = (w.x[0, 0], w.y[0, 0])
+        self._trail_head = (self._trail_head + 1) % len(self._trail)
+        self._trail_n = min(self._trail_n + 1, len(self._trail))
+
+    # ------------------------------------------------------------------ human mode
+    def _present(self) -> None:
+        """Draw the window and show it."""
+        self._draw(self.canvas)
+        pygame.display.flip()
+        now = time.perf_counter()
+        dt = now - self._last_flip
+        if 0 < dt < 1.0:
+            self.fps = 1.0 / dt if self.fps == 0 else 0.9 * self.fps + 0.1 / dt
+        self._last_flip = now
+
+    def _pace(self) -> None:
+        """Wait until this frame's simulated time is due, then draw it if the display is due.
+
+        The run is anchored to a (wall, sim) time pair; frame ``t`` is due at
+        ``wall0 + (t - sim0) / sim_speed``. A run far behind (a slow agent) re-anchors instead
+        of racing to catch up; pausing, speed changes and resets re-anchor too.
+        """
+        now = time.perf_counter()
+        if math.isfinite(self.sim_speed):
+            t = float(self.world.time[0])
+            if self._anchor is None or t < self._anchor[1]:
+                self._anchor = (now, t)
+            target = self._anchor[0] + (t - self._anchor[1]) / self.sim_speed
+            if now - target > 0.25:
+                self._anchor, target = (now, t), now
+            while now < target:
+                time.sleep(min(target - now, 0.01))
+                self._events()
+                if self.closed:
+                    return
+                if self.paused and not self._step_once:
+                    self._hold()
+                    return
+                if self._anchor is None:  # the speed changed: start counting afresh
+                    break
+                now = time.perf_counter()
+        if now - self._last_flip >= 1.0 / DISPLAY_FPS - 0.002:
+            self._present()
+
+    def _hold(self) -> None:
+        """Block while paused (until space, '.', R or close), redrawing and handling events."""
+        self._anchor = None
+        while self.paused and not self._step_once and not self.closed:
+            self._present()
+            time.sleep(1.0 / 30)
+            self._events()
+        self._anchor = None
+
+    def _events(self) -> None:
+        for ev in pygame.event.get():
+            if ev.type == pygame.QUIT:
+                self._close_window()
+                return
+            if ev.type == pygame.KEYDOWN:
+                self._key(ev)
+                if self.closed:
+                    return
+            elif ev.type == pygame.KEYUP:
+                self.keys_held.discard(ev.key)
+            elif ev.type == pygame.WINDOWFOCUSLOST:
+                self.keys_held.clear()
+            elif ev.type == pygame.VIDEORESIZE:
+                self.canvas = pygame.display.get_surface()
+                self._setup(self.canvas.get_size())
+
+    def _key(self, ev) -> None:
+        k, char = ev.key, getattr(ev, "unicode", "")
+        if k == pygame.K_ESCAPE:
+            self._close_window()
+        elif k in FASTER_KEYS or char == "+":
+            self.set_speed(self.sim_speed * 2)
+        elif k in SLOWER_KEYS or char == "-":
+            self.set_speed(self.sim_speed / 2 if math.isfinite(self.sim_speed) else 64.0)
+        elif k in (pygame.K_0, pygame.K_KP0):
+            self.set_speed(self._finite_speed if math.isinf(self.sim_speed) else math.inf)
+        elif k == pygame.K_SPACE:
+            self.paused = not self.paused
+            self._step_once = False
+        elif k in (pygame.K_PERIOD, pygame.K_KP_PERIOD):
+            # While running, '.' stops at the end of the current decision.
+            self.paused = self._step_once = True
+        elif k == pygame.K_o:
+            self.overlay = not self.overlay
+        elif k == pygame.K_h:
+            self.help = not self.help
+        elif k == pygame.K_r:
+            self.reset_requested = True
+            self._step_once = True  # let a paused run return to its driver loop
+        elif k in ARROW_KEYS:
+            self.keys_held.add(k)
+            self.key_presses.append(k)
+
+    def set_speed(self, speed: float) -> None:
+        """Set the real-time factor (``inf`` = unpaced), clamped to [1/32, 1024]."""
+        if math.isfinite(speed):
+            speed = min(max(speed, SPEED_RANGE[0]), SPEED_RANGE[1])
+            self._finite_speed = speed
+        self.sim_speed = speed
+        self._anchor = None
+
+    def poll(self) -> None:
+        """Handle pending window events now (human mode); drivers may call it between steps."""
+        if self.mode == "human" and not self.closed:
+            self._events()
+
+    def _close_window(self) -> None:
+        pygame.display.quit()
+        self.closed = True
+        self.paused = False

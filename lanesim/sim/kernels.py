@@ -1,0 +1,521 @@
+"""The simulator's per-step work, compiled with numba over the packed state arrays.
+
+The state of ``B`` worlds × ``N`` entities is two arrays: ``F`` ``(N_FLOAT, B, N)`` float64 and
+``I`` ``(N_INT, B, N)`` int64, plus ``crashed`` ``(B, N)`` bool; the field constants below name
+their rows. :class:`lanesim.sim.world.World` exposes each row as a named view (``world.s`` is
+``F[S]``), so numpy code and these kernels read and write the same memory.
+
+Why compiled: a step is a few hundred small operations per world; in numpy each one costs a
+few microseconds of call overhead whatever the batch size, which capped a single world at a
+few hundred steps per second. Here a whole decision (several simulation steps) of every world
+is one call, and a world's step is one pass over its entities. Compiled code is cached on disk
+(``cache=True``); the first run on a machine compiles it once.
+
+Every kernel is deterministic: randomness comes in as arrays drawn by
+:class:`lanesim.sim.rng.WorldRandom`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from lanesim.sim.collision import rectangles_overlap
+from lanesim.sim.road import pose_at, project
+from lanesim.sim.traffic import idm_acceleration, mobil_incentive
+
+# Float fields, F[field, world, entity].
+X, Y, HEADING, SPEED, S, D, LAT_SPEED, LENGTH, WIDTH = range(9)
+DESIRED_SPEED, TIME_HEADWAY, MAX_ACCEL, COMFORT_DECEL, MIN_GAP, POLITENESS, BRAKE_TIMER = range(9, 16)
+N_FLOAT = 16
+# Integer fields, I[field, world, entity].
+LANE, TARGET_LANE, KIND = range(3)
+N_INT = 3
+# Entity kinds.
+EGO, CAR, STALLED, CONE = 0, 1, 2, 3
+
+# Driver parameters assumed for the ego when traffic judges how it will react (MOBIL).
+_EGO_HEADWAY, _EGO_ACCEL, _EGO_DECEL, _EGO_MIN_GAP = 1.5, 1.5, 2.5, 2.0
+# A lane that closes within this distance (m) must be left, whatever it costs others.
+MUST_LEAVE_DISTANCE = 250.0
+
+
+@njit(cache=True)
+def lane_exists(lane_start, lane_end, lane, s):
+    """Whether ``lane`` (any int) is drivable at ``s``."""
+    if lane < 0 or lane >= lane_start.shape[0]:
+        return False
+    return lane_start[lane] <= s <= lane_end[lane]
+
+
+@njit(cache=True)
+def _lane_of(d, lane_width, lanes):
+    return min(max(int(math.floor(d / lane_width)), 0), lanes - 1)
+
+
+# ------------------------------------------------------------------ the sorted lane index
+@njit(cache=True)
+def _second_lane(F, I, geometry, lane_width, lanes, b, e):
+    """The other lane entity ``e`` blocks: its target lane while changing, else the neighbour
+    its footprint reaches into, else -1."""
+    lane = I[LANE, b, e]
+    target = I[TARGET_LANE, b, e]
+    if target != lane:
+        return target
+    rel = F[HEADING, b, e] - pose_at(geometry, F[S, b, e])[2]
+    half = 0.5 * F[WIDTH, b, e] * abs(math.cos(rel)) + 0.5 * F[LENGTH, b, e] * abs(math.sin(rel))
+    left = int(math.floor((F[D, b, e] - half) / lane_width))
+    right = int(math.floor((F[D, b, e] + half) / lane_width))
+    second = -1
+    if left != lane:
+        second = left
+    elif right != lane:
+        second = right
+    if second < 0 or second >= lanes:
+        return -1
+    return second
+
+
+@njit(cache=True)
+def _build_index(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b):
+    """Sort world ``b``'s lane occupancies by ``lane * stride + s`` into ``keys``/``ents``.
+
+    Each entity occupies its own lane and, when it straddles or changes lanes, a second one.
+    Insertion sort: the order barely changes between steps, so this is close to linear.
+    """
+    N = F.shape[2]
+    m = 0
+    for e in range(N):
+        s = F[S, b, e] + shift
+        keys[b, m] = I[LANE, b, e] * stride + s
+        ents[b, m] = e
+        m += 1
+        second = _second_lane(F, I, geometry, lane_width, lanes, b, e)
+        if second >= 0:
+            keys[b, m] = second * stride + s
+            ents[b, m] = e
+            m += 1
+    for i in range(1, m):
+        k, en = keys[b, i], ents[b, i]
+        j = i - 1
+        while j >= 0 and keys[b, j] > k:
+            keys[b, j + 1] = keys[b, j]
+            ents[b, j + 1] = ents[b, j]
+            j -= 1
+        keys[b, j + 1] = k
+        ents[b, j + 1] = en
+    counts[b] = m
+
+
+@njit(cache=True)
+def _query(keys, ents, counts, stride, shift, lanes, b, lane, s, ahead):
+    """Nearest entity ahead of (or behind) position ``s`` in ``lane`` of world ``b``; -1 if none.
+
+    An entity exactly at ``s`` counts as neither, so a car never finds itself.
+    """
+    if lane < 0 or lane >= lanes:
+        return -1
+    q = lane * stride + s + shift
+    lo, hi = 0, counts[b]
+    if ahead:  # first key > q
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if keys[b, mid] <= q:
+                lo = mid + 1
+            else:
+                hi = mid
+        pos = lo
+    else:  # last key < q
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if keys[b, mid] < q:
+                lo = mid + 1
+            else:
+                hi = mid
+        pos = lo - 1
+    if pos < 0 or pos >= counts[b]:
+        return -1
+    if int(math.floor(keys[b, pos] / stride)) != lane:
+        return -1
+    return ents[b, pos]
+
+
+@njit(cache=True)
+def _gap(F, geometry, b, me, other, me_s, me_d):
+    """Bumper gap (m) from entity ``me`` at ``(me_s, me_d)`` to ``other``, measured along the
+    lane at ``me_d``; ``inf`` if ``other`` is -1."""
+    if other < 0:
+        return np.inf
+    k = pose_at(geometry, me_s)[3]
+    ds = abs(F[S, b, other] - me_s) * (1.0 + k * me_d)
+    return ds - 0.5 * (F[LENGTH, b, me] + F[LENGTH, b, other])
+
+
+@njit(cache=True)
+def _lane_end_gap(lane_end, lane_closes, lane, s, length):
+    if lane_closes[lane] and lane_end[lane] >= s:
+        return lane_end[lane] - s - 0.5 * length
+    return np.inf
+
+
+@njit(cache=True)
+def _idm_for(F, I, b, e, ego_max_speed, speed, gap, leader_speed):
+    """IDM acceleration of entity ``e`` with a given leader; the ego is judged as a typical
+    driver would be, with traffic-like parameters."""
+    if I[KIND, b, e] == CAR:
+        desired = F[DESIRED_SPEED, b, e] if F[BRAKE_TIMER, b, e] <= 0.0 else 0.0
+        return idm_acceleration(speed, desired, gap, leader_speed, F[TIME_HEADWAY, b, e],
+                                F[MAX_ACCEL, b, e], F[COMFORT_DECEL, b, e], F[MIN_GAP, b, e])
+    return idm_acceleration(speed, ego_max_speed, gap, leader_speed, _EGO_HEADWAY, _EGO_ACCEL,
+                            _EGO_DECEL, _EGO_MIN_GAP)
+
+
+@njit(cache=True)
+def _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents, counts, stride, shift,
+                     lanes, ego_max_speed, b, e, lane):
+    """IDM acceleration of car ``e`` behind its leader in ``lane`` (or that lane's end)."""
+    s, d = F[S, b, e], F[D, b, e]
+    lead = _query(keys, ents, counts, stride, shift, lanes, b, lane, s, True)
+    gap = _gap(F, geometry, b, e, lead, s, d)
+    leader_speed = F[SPEED, b, lead] if lead >= 0 else 0.0
+    end = _lane_end_gap(lane_end, lane_closes, lane, s, F[LENGTH, b, e])
+    if end < gap:
+        gap, leader_speed = end, 0.0
+    return _idm_for(F, I, b, e, ego_max_speed, F[SPEED, b, e], gap, leader_speed), gap, leader_speed
+
+
+# ------------------------------------------------------------------ one step of one world
+@njit(cache=True)
+def _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_width, lanes,
+                keys, ents, counts, order, stride, shift, steer, accel, dt, ego_params, traffic_params,
+                brake_start, brake_time, decide, recycle_u, b):
+    """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²).
+
+    ``brake_start``/``brake_time`` ``(V,)`` start sudden braking (empty: none); ``decide`` runs
+    lane changes and recycling with uniforms ``recycle_u`` ``(V, 2)``.
+    """
+    N = F.shape[2]
+    V = int(traffic_params[0])
+    wheelbase, max_speed = ego_params[0], ego_params[1]
+    lane_change_time, safe_decel = traffic_params[1], traffic_params[2]
+    threshold, keep_right = traffic_params[3], traffic_params[4]
+    recycle_distance = traffic_params[5]
+
+    # 1. Traffic accelerations from the current state (the index matches it).
+    acc = np.zeros(N)
+    for e in range(1, 1 + V):
+        a, _, _ = _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents, counts,
+                                   stride, shift, lanes, max_speed, b, e, I[LANE, b, e])
+        if I[TARGET_LANE, b, e] != I[LANE, b, e]:  # changing: respect both lanes' leaders
+            a2, _, _ = _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents, counts,
+                                        stride, shift, lanes, max_speed, b, e,
+                                        I[TARGET_LANE, b, e])
+            a = min(a, a2)
+        acc[e] = a
+
+    # 2. Ego: kinematic bicycle about the centre of gravity, taken at mid-wheelbase.
+    v, h = F[SPEED, b, 0], F[HEADING, b, 0]
+    beta = math.atan(0.5 * math.tan(steer))
+    F[X, b, 0] += v * math.cos(h + beta) * dt
+    F[Y, b, 0] += v * math.sin(h + beta) * dt
+    F[HEADING, b, 0] = h + v * math.sin(beta) / (0.5 * wheelbase) * dt
+    F[SPEED, b, 0] = 0.0 if crashed[b, 0] else min(max(v + accel * dt, 0.0), max_speed)
+    F[S, b, 0], F[D, b, 0] = project(geometry, F[X, b, 0], F[Y, b, 0])
+
+    # 3. Traffic motion in road coordinates: IDM along, bounded lateral speed across.
+    vmax_lat = lane_width / lane_change_time
+    for e in range(1, 1 + V):
+        timer = max(F[BRAKE_TIMER, b, e] - dt, 0.0)
+        if brake_start.shape[0] > 0 and brake_start[e - 1]:
+            timer = brake_time[e - 1]
+        F[BRAKE_TIMER, b, e] = timer
+        a = -F[COMFORT_DECEL, b, e] if timer > 0.0 else acc[e]
+        if crashed[b, e]:
+            v, vd = 0.0, 0.0
+        else:
+            v = max(F[SPEED, b, e] + a * dt, 0.0)
+            target = (I[TARGET_LANE, b, e] + 0.5) * lane_width
+            vd = min(max(1.2 * (target - F[D, b, e]), -vmax_lat), vmax_lat)
+        d = F[D, b, e]
+        k = pose_at(geometry, F[S, b, e])[3]
+        along = math.sqrt(max(v * v - vd * vd, 0.0))
+        # At lateral offset d the lane is (1 + k d) times as long as the reference line.
+        F[S, b, e] += along / (1.0 + k * d) * dt
+        F[D, b, e] = d + vd * dt
+        F[SPEED, b, e] = v
+        F[LAT_SPEED, b, e] = vd
+        set_world_pose(F, geometry, b, e)
+
+    # 4. Lanes, index, collisions.
+    refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b)
+    _collide(F, I, crashed, order, b)
+
+    # 5. Decisions: lane changes, then recycling of far cars.
+    if decide and V > 0:
+        _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, keys, ents,
+                      counts, stride, shift, lanes, max_speed, safe_decel, threshold, keep_right, b, V)
+        _recycle(F, I, crashed, geometry, lane_start, lane_end, lane_width, lanes, keys, ents,
+                 counts, stride, shift, recycle_distance, recycle_u, b, V)
+
+
+@njit(cache=True)
+def set_world_pose(F, geometry, b, e):
+    """World ``x, y, heading`` of entity ``e`` from its road coordinates and lateral speed."""
+    x, y, h, _ = pose_at(geometry, F[S, b, e])
+    d = F[D, b, e]
+    F[X, b, e] = x + d * math.sin(h)
+    F[Y, b, e] = y - d * math.cos(h)
+    v, vd = F[SPEED, b, e], F[LAT_SPEED, b, e]
+    rel = 0.0
+    if v > 0.1:
+        # Moving right (vd > 0) turns the car clockwise from the road direction.
+        rel = -math.atan2(vd, max(math.sqrt(max(v * v - vd * vd, 0.0)), 1e-3))
+    F[HEADING, b, e] = h + rel
+
+
+@njit(cache=True)
+def refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b):
+    """Lane under every entity's centre (traffic keeps its own target), then the index."""
+    N = F.shape[2]
+    for e in range(N):
+        lane = _lane_of(F[D, b, e], lane_width, lanes)
+        I[LANE, b, e] = lane
+        if I[KIND, b, e] != CAR:
+            I[TARGET_LANE, b, e] = lane
+    _build_index(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b)
+
+
+@njit(cache=True)
+def sort_by_s(F, order, b):
+    """Insertion-sort world ``b``'s entity order by ``s``: nearly linear, since the order
+    barely changes between steps."""
+    for i in range(1, F.shape[2]):
+        e = order[b, i]
+        j = i - 1
+        while j >= 0 and F[S, b, order[b, j]] > F[S, b, e]:
+            order[b, j + 1] = order[b, j]
+            j -= 1
+        order[b, j + 1] = e
+
+
+@njit(cache=True)
+def _collide(F, I, crashed, order, b):
+    """Mark every pair of entities whose rectangles overlap as crashed.
+
+    Entities are kept sorted by ``s`` (insertion sort, nearly linear); each is tested against
+    the ones after it until the gap along the road rules out contact, so every pair that can
+    touch is tested, and only those.
+    """
+    N = F.shape[2]
+    sort_by_s(F, order, b)
+    reach_max = 0.0
+    for e in range(N):
+        reach_max = max(reach_max, 0.5 * math.hypot(F[LENGTH, b, e], F[WIDTH, b, e]))
+    for a in range(N):
+        i = order[b, a]
+        reach_i = 0.5 * math.hypot(F[LENGTH, b, i], F[WIDTH, b, i])
+        # Road-frame distance understates world distance on the outside of a bend; 1.3 covers
+        # curvature × lateral offset up to 0.3.
+        window = 1.3 * (reach_i + reach_max) + 1.0
+        for c in range(a + 1, N):
+            j = order[b, c]
+            if F[S, b, j] - F[S, b, i] > window:
+                break
+            if I[KIND, b, i] >= STALLED and I[KIND, b, j] >= STALLED:
+                continue
+            reach_j = 0.5 * math.hypot(F[LENGTH, b, j], F[WIDTH, b, j])
+            if abs(F[D, b, j] - F[D, b, i]) > reach_i + reach_j:
+                continue
+            if rectangles_overlap(F[X, b, i], F[Y, b, i], F[HEADING, b, i], F[LENGTH, b, i],
+                                  F[WIDTH, b, i], F[X, b, j], F[Y, b, j], F[HEADING, b, j],
+                                  F[LENGTH, b, j], F[WIDTH, b, j]):
+                crashed[b, i] = True
+                crashed[b, j] = True
+
+
+@njit(cache=True)
+def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, keys, ents, counts,
+                  stride, shift, lanes, ego_max_speed, safe_decel, threshold, keep_right, b, V):
+    """MOBIL: each steady car may start a change to the neighbour lane with the best incentive.
+
+    Decisions use the state at the start of the decision, so the order of cars does not matter.
+    """
+    new_target = np.empty(V, dtype=np.int64)
+    for e in range(1, 1 + V):
+        lane = I[LANE, b, e]
+        new_target[e - 1] = I[TARGET_LANE, b, e]  # a change under way carries on
+        if I[TARGET_LANE, b, e] != lane or crashed[b, e]:
+            continue
+        s, d, v = F[S, b, e], F[D, b, e], F[SPEED, b, e]
+        a_now, gap, lead_speed = _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents,
+                                                  counts, stride, shift, lanes, ego_max_speed, b,
+                                                  e, lane)
+        # Old follower: how its acceleration changes once this car leaves.
+        old_gain = 0.0
+        fol = _query(keys, ents, counts, stride, shift, lanes, b, lane, s, False)
+        if fol >= 0 and I[KIND, b, fol] == CAR:
+            fs, fv = F[S, b, fol], F[SPEED, b, fol]
+            fgap = _gap(F, geometry, b, fol, e, fs, F[D, b, fol])
+            after = fgap + F[LENGTH, b, e] + gap
+            old_gain = (_idm_for(F, I, b, fol, ego_max_speed, fv, after, lead_speed)
+                        - _idm_for(F, I, b, fol, ego_max_speed, fv, fgap, v))
+        must_leave = lane_closes[lane] and lane_end[lane] - s < MUST_LEAVE_DISTANCE
+        politeness = 0.0 if must_leave else F[POLITENESS, b, e]
+        best_gain = -np.inf
+        for side in (-1, 1):
+            cand = lane + side
+            if not (lane_exists(lane_start, lane_end, cand, s)
+                    and lane_exists(lane_start, lane_end, cand, s + 30.0)):
+                continue
+            a_new, ngap, _ = _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents,
+                                              counts, stride, shift, lanes, ego_max_speed, b, e,
+                                              cand)
+            nl = _query(keys, ents, counts, stride, shift, lanes, b, cand, s, True)
+            nf = _query(keys, ents, counts, stride, shift, lanes, b, cand, s, False)
+            new_gain = 0.0
+            safe = ngap > 1.0 and a_new > -safe_decel
+            if nf >= 0:
+                nfs, nfv = F[S, b, nf], F[SPEED, b, nf]
+                nf_gap = _gap(F, geometry, b, nf, e, nfs, F[D, b, nf])
+                safe = safe and nf_gap > 1.0
+                if I[KIND, b, nf] <= CAR:  # a moving follower: the ego or a car
+                    after = _idm_for(F, I, b, nf, ego_max_speed, nfv, nf_gap, v)
+                    old_gap = _gap(F, geometry, b, nf, nl, nfs, F[D, b, nf])
+                    nl_speed = F[SPEED, b, nl] if nl >= 0 else 0.0
+                    new_gain = after - _idm_for(F, I, b, nf, ego_max_speed, nfv, old_gap, nl_speed)
+                    safe = safe and after > -safe_decel
+            gain = mobil_incentive(a_new - a_now, new_gain, old_gain, politeness)
+            gain += keep_right * side + (10.0 if must_leave else 0.0)
+            if safe and gain > threshold and gain > best_gain:
+                best_gain = gain
+                new_target[e - 1] = cand
+    for e in range(1, 1 + V):
+        I[TARGET_LANE, b, e] = new_target[e - 1]
+
+
+@njit(cache=True)
+def _recycle(F, I, crashed, geometry, lane_start, lane_end, lane_width, lanes, keys, ents, counts,
+             stride, shift, recycle_distance, recycle_u, b, V):
+    """Move the first car beyond ``recycle_distance`` from the ego to the far edge on the other
+    side, if there is room there; one car per decision, so moved cars never land on each other.
+    ``recycle_u`` ``(V, 2)`` holds uniform draws for the new lane and position."""
+    ego_s = F[S, b, 0]
+    road_end = lane_end.max()
+    for e in range(1, 1 + V):
+        rel = F[S, b, e] - ego_s
+        if abs(rel) <= recycle_distance and F[S, b, e] <= road_end - 5.0:
+            continue
+        edge = recycle_distance - 10.0 - 60.0 * recycle_u[e - 1, 1]
+        # Cars that ran ahead re-enter behind, and vice versa.
+        new_s = ego_s - edge if rel > 0 else ego_s + edge
+        lane = min(int(recycle_u[e - 1, 0] * lanes), lanes - 1)
+        if not lane_exists(lane_start, lane_end, lane, new_s) or new_s < 5.0 or new_s > road_end - 5.0:
+            return
+        room = 15.0 + 1.5 * F[DESIRED_SPEED, b, e]
+        for ahead in (True, False):
+            other = _query(keys, ents, counts, stride, shift, lanes, b, lane, new_s, ahead)
+            if other >= 0 and abs(F[S, b, other] - new_s) <= room:
+                return
+        F[S, b, e] = new_s
+        F[D, b, e] = (lane + 0.5) * lane_width
+        I[LANE, b, e] = lane
+        I[TARGET_LANE, b, e] = lane
+        F[SPEED, b, e] = 0.9 * F[DESIRED_SPEED, b, e]
+        F[LAT_SPEED, b, e] = 0.0
+        F[BRAKE_TIMER, b, e] = 0.0
+        crashed[b, e] = False
+        set_world_pose(F, geometry, b, e)
+        _build_index(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b)
+        return
+
+
+# Rows of the ego trace that run_worlds records after every simulation step.
+TRACE_ALONG, TRACE_OFFSET, TRACE_HEADING_ERROR, TRACE_LANE, TRACE_OFFROAD, TRACE_CRASHED = range(6)
+N_TRACE = 6
+
+
+@njit(cache=True)
+def autopilot(F, geometry, lane_width, ego_params, b, target_lane, target_speed):
+    """Ego controls ``(steer, accel)`` that bring it to ``target_lane``'s centre at
+    ``target_speed`` (m/s): the lane-following controller behind meta actions.
+
+    It asks for a lateral velocity proportional to the lateral error (bounded, so a lane change
+    takes about three seconds), turns that into a heading relative to the road, and steers to
+    reach that heading while following the road's curvature.
+    """
+    wheelbase, _, max_steer, max_accel, max_brake = ego_params
+    speed = F[SPEED, b, 0]
+    v = max(speed, 1.0)
+    error = (target_lane + 0.5) * lane_width - F[D, b, 0]  # m, positive: target to the right
+    lateral = min(max(0.8 * error, -1.5), 1.5)  # m/s
+    want_rel = -math.atan2(lateral, v)  # heading relative to the road; right is negative
+    _, _, road_h, k = pose_at(geometry, F[S, b, 0])
+    rel = (F[HEADING, b, 0] - road_h + math.pi) % (2 * math.pi) - math.pi
+    yaw_rate = v * k + 3.0 * (want_rel - rel)
+    steer = min(max(math.atan(yaw_rate * wheelbase / v), -max_steer), max_steer)
+    accel = min(max(1.5 * (target_speed - speed), -max_brake), max_accel)
+    return steer, accel
+
+
+@njit(cache=True)
+def run_worlds(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_width, lanes,
+               keys, ents, counts, order, stride, shift, steer, accel, use_autopilot, target_lane,
+               target_speed, dt, ego_params, traffic_params, brake_start, brake_time, decide,
+               recycle_u, applied, trace):
+    """Advance every world by ``frames = decide.shape[1]`` simulation steps.
+
+    Per world ``b``: fixed controls ``steer[b]``, ``accel[b]`` (clipped to the ego's limits), or
+    where ``use_autopilot[b]`` the lane-following controller toward ``target_lane[b]`` at
+    ``target_speed[b]``. Randomness arrives pre-drawn per frame: ``brake_start``/``brake_time``
+    ``(B, frames, V)`` (or empty) and ``recycle_u`` ``(B, frames, V, 2)``; ``decide`` ``(B,
+    frames)`` marks decision steps. Writes the controls used into ``applied`` ``(2, B)`` and the
+    ego's state after each step into ``trace`` ``(N_TRACE, B, frames)``.
+    """
+    max_steer, max_accel, max_brake = ego_params[2], ego_params[3], ego_params[4]
+    road_end = geometry[0][-1] + geometry[1][-1]
+    frames = decide.shape[1]
+    for b in range(F.shape[1]):
+        for f in range(frames):
+            if use_autopilot[b]:
+                st, ac = autopilot(F, geometry, lane_width, ego_params, b, target_lane[b],
+                                   target_speed[b])
+            else:
+                st = min(max(steer[b], -max_steer), max_steer)
+                ac = min(max(accel[b], -max_brake), max_accel)
+            applied[0, b], applied[1, b] = st, ac
+            _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_width,
+                        lanes, keys, ents, counts, order, stride, shift, st, ac, dt, ego_params,
+                        traffic_params, brake_start[b, f], brake_time[b, f], decide[b, f],
+                        recycle_u[b, f], b)
+            s, d = F[S, b, 0], F[D, b, 0]
+            lane = I[LANE, b, 0]
+            err = (F[HEADING, b, 0] - pose_at(geometry, s)[2] + math.pi) % (2 * math.pi) - math.pi
+            under = int(math.floor(d / lane_width))
+            trace[TRACE_ALONG, b, f] = F[SPEED, b, 0] * math.cos(err)
+            trace[TRACE_OFFSET, b, f] = d - (lane + 0.5) * lane_width
+            trace[TRACE_HEADING_ERROR, b, f] = err
+            trace[TRACE_LANE, b, f] = lane
+            on_road = 0.0 <= s <= road_end and lane_exists(lane_start, lane_end, under, s)
+            trace[TRACE_OFFROAD, b, f] = 0.0 if on_road else 1.0
+            trace[TRACE_CRASHED, b, f] = 1.0 if crashed[b, 0] else 0.0
+
+
+@njit(cache=True)
+def refresh_all(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, order):
+    """Recompute lanes, the lane index and the ``s`` order of every world (after a reset)."""
+    for b in range(F.shape[1]):
+        refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b)
+        sort_by_s(F, order, b)
+
+
+@njit(cache=True)
+def query_many(keys, ents, counts, stride, shift, lanes, lane, s, ahead):
+    """:func:`_query` for arrays ``lane``, ``s`` ``(B, K)``: entity index per query, -1 if none."""
+    B, K = lane.shape
+    out = np.empty((B, K), dtype=np.int64)
+    for b in range(B):
+        for k in range(K):
+            out[b, k] = _query(keys, ents, counts, stride, shift, lanes, b, lane[b, k], s[b, k], ahead)
+    return out
