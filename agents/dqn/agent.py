@@ -1,0 +1,49 @@
+"""A trained DQN as a greedy policy, for the viewer and evaluation scripts."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from agents.dqn.checkpoint import load_checkpoint
+from agents.dqn.network import QNetwork
+
+
+class DQNAgent:
+    """Greedy policy over a Q-network; observations are single, unbatched."""
+
+    def __init__(self, q_net: QNetwork, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.q_net = q_net.to(self.device).eval()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> DQNAgent:
+        """Load the online network of a ``latest.pt`` / ``best.pt`` checkpoint."""
+        ckpt = load_checkpoint(path)
+        spec = ckpt["network"]
+        q_net = QNetwork(spec["obs_shape"], spec["n_actions"], spec["dueling"], spec["hidden"])
+        q_net.load_state_dict(ckpt["online"])
+        return cls(q_net, device)
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        return self.q_net.obs_shape
+
+    @property
+    def n_actions(self) -> int:
+        return self.q_net.n_actions
+
+    @torch.no_grad()
+    def action_values(self, obs: np.ndarray) -> np.ndarray:
+        """Q(obs, a) for every action: obs (*obs_shape) -> (n_actions,) float32."""
+        obs = np.asarray(obs)
+        if obs.shape != self.obs_shape:
+            raise ValueError(f"expected one observation of shape {self.obs_shape}, got {obs.shape}")
+        q = self.q_net(torch.as_tensor(obs, device=self.device).unsqueeze(0))
+        return q.squeeze(0).float().cpu().numpy()
+
+    def act(self, obs: np.ndarray) -> int:
+        """The greedy action for one observation (*obs_shape)."""
+        return int(np.argmax(self.action_values(obs)))
