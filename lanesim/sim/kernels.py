@@ -340,14 +340,13 @@ def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, ke
                   stride, shift, lanes, ego_max_speed, safe_decel, threshold, keep_right, b, V):
     """MOBIL: each steady car may start a change to the neighbour lane with the best incentive.
 
-    Decisions use the state at the start of the decision, so the order of cars does not matter.
+    Cars decide one after another, in entity order, and each committed change enters the lane
+    index at once: two cars never merge into the same gap from both sides.
     """
-    new_target = np.empty(V, dtype=np.int64)
     for e in range(1, 1 + V):
         lane = I[LANE, b, e]
-        new_target[e - 1] = I[TARGET_LANE, b, e]  # a change under way carries on
         if I[TARGET_LANE, b, e] != lane or crashed[b, e]:
-            continue
+            continue  # a change under way carries on
         s, d, v = F[S, b, e], F[D, b, e], F[SPEED, b, e]
         a_now, gap, lead_speed = _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents,
                                                   counts, stride, shift, lanes, ego_max_speed, b,
@@ -364,6 +363,7 @@ def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, ke
         must_leave = lane_closes[lane] and lane_end[lane] - s < MUST_LEAVE_DISTANCE
         politeness = 0.0 if must_leave else F[POLITENESS, b, e]
         best_gain = -np.inf
+        best = lane
         for side in (-1, 1):
             cand = lane + side
             if not (lane_exists(lane_start, lane_end, cand, s)
@@ -390,9 +390,23 @@ def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, ke
             gain += keep_right * side + (10.0 if must_leave else 0.0)
             if safe and gain > threshold and gain > best_gain:
                 best_gain = gain
-                new_target[e - 1] = cand
-    for e in range(1, 1 + V):
-        I[TARGET_LANE, b, e] = new_target[e - 1]
+                best = cand
+        if best != lane:
+            I[TARGET_LANE, b, e] = best
+            _insert(keys, ents, counts, b, best * stride + s + shift, e)
+
+
+@njit(cache=True)
+def _insert(keys, ents, counts, b, key, e):
+    """Add one occupancy to world ``b``'s sorted lane index."""
+    j = counts[b] - 1
+    while j >= 0 and keys[b, j] > key:
+        keys[b, j + 1] = keys[b, j]
+        ents[b, j + 1] = ents[b, j]
+        j -= 1
+    keys[b, j + 1] = key
+    ents[b, j + 1] = e
+    counts[b] += 1
 
 
 @njit(cache=True)

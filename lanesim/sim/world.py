@@ -141,8 +141,10 @@ class World:
         tm = spec.traffic
         self._shift = 2 * tm.recycle_distance + 5e3
         self._stride = self.road.length + 2 * self._shift
-        self._keys = np.zeros((B, 2 * N))
-        self._ents = np.zeros((B, 2 * N), dtype=np.int64)
+        # Room for three occupancies per entity: its lane, a lane it straddles, and a lane it
+        # has just decided to change into.
+        self._keys = np.zeros((B, 3 * N))
+        self._ents = np.zeros((B, 3 * N), dtype=np.int64)
         self._counts = np.zeros(B, dtype=np.int64)
         self._order = np.tile(np.arange(N), (B, 1))  # entities sorted by s, for collisions
         road = self.road
@@ -159,6 +161,17 @@ class World:
              tm.keep_right_bias, tm.recycle_distance]
         )
         self._period = max(1, round(tm.decision_period * spec.sim_hz))
+        # Per-car behaviour: the state field and the range it is drawn from at spawn.
+        self._behaviour = (
+            ("desired_speed", tm.desired_speed),
+            ("time_headway", tm.time_headway),
+            ("max_accel", tm.max_accel),
+            ("comfort_decel", tm.comfort_decel),
+            ("min_gap", tm.min_gap),
+            ("politeness", tm.politeness),
+            ("length", tm.length),
+        )
+        self._spawn_slots()
 
     # ------------------------------------------------------------------ reset
     def reset(self, worlds: np.ndarray, seeds: np.ndarray) -> None:
@@ -167,15 +180,18 @@ class World:
         if not worlds.any():
             return
         self.rng.reseed(worlds, seeds)
-        spec, road, tm = self.spec, self.road, self.spec.traffic
+        spec, road = self.spec, self.road
         W = int(worlds.sum())
+        # Everything random about an episode's start comes from one draw per world.
+        u = self.rng.uniform((2 + len(self._behaviour) * self.V + len(self._slot_s) + 2 * self.V,),
+                             worlds)
 
         # Ego: a random allowed lane, centred, aligned with the road.
         allowed = np.array(spec.ego_lanes or self._full_lanes(), dtype=np.int64)
-        pick = (self.rng.uniform((), worlds) * len(allowed)).astype(np.int64)
+        pick = (u[:, 0] * len(allowed)).astype(np.int64)
         ego_lane = allowed[np.minimum(pick, len(allowed) - 1)]
         lo, hi = spec.ego_speed
-        ego_speed = lo + (hi - lo) * self.rng.uniform((), worlds)
+        ego_speed = lo + (hi - lo) * u[:, 1]
         self._place(worlds, 0, np.full(W, spec.ego_start), ego_lane, ego_speed)
         self.length[worlds, 0] = spec.ego.length
         self.width[worlds, 0] = spec.ego.width
@@ -195,7 +211,7 @@ class World:
             self.heading[worlds, self.obstacle] = h
 
         if self.V:
-            self._spawn_traffic(worlds, W)
+            self._spawn_traffic(worlds, u[:, 2:])
         self.crashed[worlds] = False
         self.time[worlds] = 0.0
         self.steps[worlds] = 0
@@ -223,40 +239,47 @@ class World:
         x, y, h = self.road.to_world(s, self.d[worlds, e])
         self.x[worlds, e], self.y[worlds, e], self.heading[worlds, e] = x, y, h
 
-    def _spawn_traffic(self, worlds: np.ndarray, W: int) -> None:
-        """Draw every traffic car of ``worlds``: behaviour, then a free slot on the road.
-
-        Slots are a grid of ``spawn_spacing`` along every lane around the ego; each world takes a
-        random subset of the slots that exist, are on the road and keep clear of the ego, so gaps
-        are plausible by construction.
-        """
+    def _spawn_slots(self) -> None:
+        """The grid of spawn slots: ``spawn_spacing`` apart along every lane around the ego."""
         spec, road, tm = self.spec, self.road, self.spec.traffic
-        V = self.V
-        cars = self.traffic
-        self._draw_behaviour(worlds, cars, (W, V))
-        lanes = road.lanes
-        per_lane = max(int(np.ceil(1.6 * V / lanes)) + 2, 4)
+        per_lane = max(int(np.ceil(1.6 * self.V / road.lanes)) + 2, 4)
         # Keep every slot inside the recycling radius, so no car is moved on the first decision.
-        spacing = min(tm.spawn_spacing, 1.8 * tm.recycle_distance / per_lane)
-        offsets = (np.arange(per_lane) - per_lane // 2) * spacing
-        slot_s = spec.ego_start + np.tile(offsets, lanes)
-        slot_lane = np.repeat(np.arange(lanes), per_lane)
-        ok = road.lane_exists(slot_lane, slot_s) & (slot_s > 5) & (slot_s < road.length - 5)
+        self._spacing = min(tm.spawn_spacing, 1.8 * tm.recycle_distance / per_lane)
+        offsets = (np.arange(per_lane) - per_lane // 2) * self._spacing
+        self._slot_s = spec.ego_start + np.tile(offsets, road.lanes)
+        self._slot_lane = np.repeat(np.arange(road.lanes), per_lane)
+        s = self._slot_s
+        self._slot_ok = road.lane_exists(self._slot_lane, s) & (s > 5) & (s < road.length - 5)
+
+    def _spawn_traffic(self, worlds: np.ndarray, u: np.ndarray) -> None:
+        """Draw every traffic car of ``worlds`` from uniforms ``u`` ``(W, ...)``: behaviour,
+        then a random subset of the spawn slots that exist, are on the road and keep clear of
+        the ego, so gaps are plausible by construction."""
+        road, tm, V = self.road, self.spec.traffic, self.V
+        cars = self.traffic
+        n_b = len(self._behaviour) * V
+        for i, (field, (lo, hi)) in enumerate(self._behaviour):
+            getattr(self, field)[worlds, cars] = lo + (hi - lo) * u[:, i * V : (i + 1) * V]
+        self.width[worlds, cars] = tm.width
+        n_slots = len(self._slot_s)
+        keys_u = u[:, n_b : n_b + n_slots]
+        jitter_u = u[:, n_b + n_slots : n_b + n_slots + V]
+        speed_u = u[:, n_b + n_slots + V : n_b + n_slots + 2 * V]
         ego_s = self.s[worlds, :1]
         ego_lane = self.lane[worlds, :1]
-        clear = ~((slot_lane == ego_lane) & (np.abs(slot_s - ego_s) < max(spacing, 12.0)))
-        usable = ok & clear  # (W, slots)
+        near_ego = (self._slot_lane == ego_lane) & (
+            np.abs(self._slot_s - ego_s) < max(self._spacing, 12.0)
+        )
+        usable = self._slot_ok & ~near_ego  # (W, slots)
         # Random keys, with unusable slots pushed last: the first V are each world's choice.
-        keys = self.rng.uniform((len(slot_s),), worlds) + 2.0 * ~usable
-        chosen = np.argsort(keys, axis=1, kind="stable")[:, :V]
+        chosen = np.argsort(keys_u + 2.0 * ~usable, axis=1, kind="stable")[:, :V]
         got = np.take_along_axis(usable, chosen, 1)
-        jitter = (self.rng.uniform((V,), worlds) - 0.5) * 0.3 * spacing
-        s = slot_s[chosen] + jitter
-        lane = slot_lane[chosen]
+        s = self._slot_s[chosen] + (jitter_u - 0.5) * 0.3 * self._spacing
+        lane = self._slot_lane[chosen]
         # Slots that ran out are parked far behind, where recycling brings them in later.
-        far = spec.ego_start - 2 * tm.recycle_distance
+        far = self.spec.ego_start - 2 * tm.recycle_distance
         s = np.where(got, s, far - np.arange(V) * tm.spawn_spacing)
-        speed = self.desired_speed[worlds][:, cars] * (0.85 + 0.15 * self.rng.uniform((V,), worlds))
+        speed = self.desired_speed[worlds][:, cars] * (0.85 + 0.15 * speed_u)
         self.s[worlds, cars] = s
         self.d[worlds, cars] = road.lane_centre[lane]
         self.lane[worlds, cars] = lane
@@ -266,22 +289,6 @@ class World:
         self.brake_timer[worlds, cars] = 0.0
         x, y, h = road.to_world(s, self.d[worlds, cars])
         self.x[worlds, cars], self.y[worlds, cars], self.heading[worlds, cars] = x, y, h
-
-    def _draw_behaviour(self, worlds, cars, shape) -> None:
-        tm = self.spec.traffic
-
-        def draw(rng_range):
-            lo, hi = rng_range
-            return lo + (hi - lo) * self.rng.uniform(shape[1:], worlds)
-
-        self.desired_speed[worlds, cars] = draw(tm.desired_speed)
-        self.time_headway[worlds, cars] = draw(tm.time_headway)
-        self.max_accel[worlds, cars] = draw(tm.max_accel)
-        self.comfort_decel[worlds, cars] = draw(tm.comfort_decel)
-        self.min_gap[worlds, cars] = draw(tm.min_gap)
-        self.politeness[worlds, cars] = draw(tm.politeness)
-        self.length[worlds, cars] = draw(tm.length)
-        self.width[worlds, cars] = tm.width
 
     # ------------------------------------------------------------------ step
     def step(self, steer: np.ndarray, accel: np.ndarray) -> Trace:
