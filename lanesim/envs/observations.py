@@ -7,23 +7,17 @@ the right), rows across it (lane 0 at the top), so a curve appears straightened.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from gymnasium import spaces
+from numba import njit
 
 from lanesim.envs.options import Options
+from lanesim.sim import kernels as K
 from lanesim.sim.world import STALLED, World
 
 KINEMATICS_FEATURES = ("presence", "x", "y", "vx", "vy", "cos_h", "sin_h", "lane_offset")
-
-
-def _road_heading(world: World) -> np.ndarray:
-    return world.road.reference_pose(world.s)[2]
-
-
-def _velocity_road_frame(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Speed along and to the right of the road, and heading relative to it, all ``(B, N)``."""
-    rel = (world.heading - _road_heading(world) + np.pi) % (2 * np.pi) - np.pi
-    return world.speed * np.cos(rel), -world.speed * np.sin(rel), rel
 
 
 class KinematicsObservation:
@@ -40,50 +34,70 @@ class KinematicsObservation:
 
     def __call__(self) -> np.ndarray:
         w = self.world
-        road = w.road
-        vmax = w.spec.ego.max_speed
-        vs, vd, rel = _velocity_road_frame(w)
-        offset = (w.d - road.lane_centre[w.lane]) / (0.5 * road.lane_width)
-        out = np.zeros((w.B, 1 + self.n, len(KINEMATICS_FEATURES)))
-        # Ego row: absolute place on the road and own velocity.
-        out[:, 0] = np.stack(
-            [
-                np.ones(w.B),
-                np.zeros(w.B),
-                2.0 * w.d[:, 0] / road.width - 1.0,
-                vs[:, 0] / vmax,
-                vd[:, 0] / vmax,
-                np.cos(rel[:, 0]),
-                np.sin(rel[:, 0]),
-                offset[:, 0],
-            ],
-            axis=1,
-        )
-        if w.N > 1 and self.n:
-            ds = w.s[:, 1:] - w.s[:, :1]
-            dd = w.d[:, 1:] - w.d[:, :1]
-            seen = (np.abs(ds) <= self.range) & (np.abs(dd) <= road.width)
-            # Nearest first by Euclidean road-frame distance; ties keep entity order (stable).
-            dist = np.where(seen, np.hypot(ds, dd), np.inf)
-            order = np.argsort(dist, axis=1, kind="stable")[:, : self.n]
-            k = order.shape[1]
-            take = lambda a: np.take_along_axis(a, order, 1)  # noqa: E731
-            rows = np.stack(
-                [
-                    take(seen).astype(np.float64),
-                    take(ds) / self.range,
-                    take(dd) / road.width,
-                    (take(vs[:, 1:]) - vs[:, :1]) / vmax,
-                    (take(vd[:, 1:]) - vd[:, :1]) / vmax,
-                    np.cos(take(rel[:, 1:])),
-                    np.sin(take(rel[:, 1:])),
-                    take(offset[:, 1:]),
-                ],
-                axis=2,
-            )
-            rows *= rows[:, :, :1]  # absent rows are all zeros
-            out[:, 1 : 1 + k] = rows
-        return np.clip(out, -1.0, 1.0).astype(np.float32)
+        out = np.zeros((w.B, 1 + self.n, len(KINEMATICS_FEATURES)), dtype=np.float32)
+        _kinematics(w.F, w.road.lane_width, w.road.width, self.range,
+                    w.spec.ego.max_speed, out)
+        return out
+
+
+@njit(cache=True)
+def _kinematics(F, lane_width, road_width, perception, vmax, out):
+    """Fill ``out`` ``(B, 1 + n, 8)`` with the kinematics rows of every world."""
+    n = out.shape[1] - 1
+    N = F.shape[2]
+    for b in range(F.shape[1]):
+        # Velocity along / across the road and heading relative to it, for every entity.
+        rel = np.empty(N)
+        vs = np.empty(N)
+        vd = np.empty(N)
+        for e in range(N):
+            r = F[K.HEADING, b, e] - F[K.ROAD_HEADING, b, e]
+            r = (r + math.pi) % (2 * math.pi) - math.pi
+            rel[e] = r
+            vs[e] = F[K.SPEED, b, e] * math.cos(r)
+            vd[e] = -F[K.SPEED, b, e] * math.sin(r)
+        s0, d0 = F[K.S, b, 0], F[K.D, b, 0]
+        row = out[b, 0]
+        row[0] = 1.0
+        row[1] = 0.0
+        row[2] = 2.0 * d0 / road_width - 1.0
+        row[3] = vs[0] / vmax
+        row[4] = vd[0] / vmax
+        row[5] = math.cos(rel[0])
+        row[6] = math.sin(rel[0])
+        row[7] = (d0 - (math.floor(d0 / lane_width) + 0.5) * lane_width) / (0.5 * lane_width)
+        # The n nearest seen entities, nearest first; ties keep entity order.
+        best = np.full(n, -1)
+        best_dist = np.full(n, np.inf)
+        for e in range(1, N):
+            ds, dd = F[K.S, b, e] - s0, F[K.D, b, e] - d0
+            if abs(ds) > perception or abs(dd) > road_width:
+                continue
+            dist = math.hypot(ds, dd)
+            j = n - 1
+            if n == 0 or dist >= best_dist[j]:
+                continue
+            while j > 0 and best_dist[j - 1] > dist:
+                best_dist[j], best[j] = best_dist[j - 1], best[j - 1]
+                j -= 1
+            best_dist[j], best[j] = dist, e
+        for k in range(n):
+            e = best[k]
+            if e < 0:
+                break
+            row = out[b, 1 + k]
+            d = F[K.D, b, e]
+            row[0] = 1.0
+            row[1] = (F[K.S, b, e] - s0) / perception
+            row[2] = (d - d0) / road_width
+            row[3] = (vs[e] - vs[0]) / vmax
+            row[4] = (vd[e] - vd[0]) / vmax
+            row[5] = math.cos(rel[e])
+            row[6] = math.sin(rel[e])
+            row[7] = (d - (math.floor(d / lane_width) + 0.5) * lane_width) / (0.5 * lane_width)
+        for k in range(1 + n):
+            for f in range(out.shape[2]):
+                out[b, k, f] = min(max(out[b, k, f], -1.0), 1.0)
 
 
 class RoadRaster:

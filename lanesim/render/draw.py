@@ -20,9 +20,10 @@ from lanesim.render.hud import Text  # noqa: E402
 from lanesim.render.view import View  # noqa: E402
 from lanesim.sim.world import CONE, World  # noqa: E402
 
-# Body corners (4) then windscreen corners (4) as multiples of (half length, half width).
-_ALONG = np.array([1.0, 1.0, -1.0, -1.0, 0.62, 0.62, 0.18, 0.18])
-_ACROSS = np.array([1.0, -1.0, -1.0, 1.0, 0.78, -0.78, -0.78, 0.78])
+# Body corners (4) then windscreen corners (4), as complex offsets from the centre in units of
+# (length, width), forward along the real axis: one complex multiply rotates them all.
+_ALONG = 0.5 * np.array([1.0, 1.0, -1.0, -1.0, 0.62, 0.62, 0.18, 0.18])
+_ACROSS = 0.5j * np.array([1.0, -1.0, -1.0, 1.0, 0.78, -0.78, -0.78, 0.78])
 _SHADE = [style.darker(c) for c in style.VEHICLE_COLOURS]
 
 
@@ -31,27 +32,28 @@ def draw_vehicles(surf: pygame.Surface, view: View, world: World, b: int,
     """Every entity of world ``b`` within view as a rotated rectangle, the ego last (on top).
 
     ``centre`` is the world point (m) at the middle of the surface; entities farther from it
-    than the view's half diagonal (plus a car length) are skipped.
+    than the view's half diagonal (plus a car length) are skipped. The geometry is a few
+    whole-array operations (complex numbers: position + heading rotation × corner offsets),
+    since numpy's per-call overhead, not arithmetic, is what costs here.
     """
     x, y = world.x[b], world.y[b]
-    dx, dy = x - centre[0], y - centre[1]
     r = view.radius() + 4.0
-    vis = dx * dx + dy * dy < r * r
-    vis[0] = False
-    idx = np.append(np.flatnonzero(vis), 0)
-    h = world.heading[b, idx]
-    c, s = np.cos(h), np.sin(h)
-    hl = 0.5 * world.length[b, idx][:, None] * _ALONG
-    hw = 0.5 * world.width[b, idx][:, None] * _ACROSS
-    wx = x[idx][:, None] + c[:, None] * hl - s[:, None] * hw
-    wy = y[idx][:, None] + s[:, None] * hl + c[:, None] * hw
-    pts = view.points(wx, wy).tolist()
+    idx = np.flatnonzero(np.hypot(x - centre[0], y - centre[1]) < r)
+    shape = world.length[b, idx, None] * _ALONG + world.width[b, idx, None] * _ACROSS
+    z = (x[idx] + 1j * y[idx])[:, None] + np.exp(1j * world.heading[b, idx])[:, None] * shape
+    pts = view.complex_points(z).tolist()
     kinds = world.kind[b, idx].tolist()
     crashed = world.crashed[b, idx].tolist()
+    if len(idx) and idx[0] == 0:  # the ego (index 0) goes last, on top
+        pts.append(pts.pop(0))
+        kinds.append(kinds.pop(0))
+        crashed.append(crashed.pop(0))
+    colours, shades = style.VEHICLE_COLOURS, _SHADE
+    polygon = pygame.draw.polygon
     for p, k, hit in zip(pts, kinds, crashed, strict=True):
-        pygame.draw.polygon(surf, style.CRASHED if hit else style.VEHICLE_COLOURS[k], p[:4])
+        polygon(surf, style.CRASHED if hit else colours[k], p[:4])
         if k != CONE:
-            pygame.draw.polygon(surf, _SHADE[k], p[4:])
+            polygon(surf, shades[k], p[4:])
 
 
 def arrow(surf: pygame.Surface, colour, start, end, width: int, head: float) -> None:
@@ -99,12 +101,12 @@ def leader(world: World, b: int, curvature: float) -> tuple[int, float, float, f
     """
     lane = world.lane[b, 0]
     s = world.s[b]
-    mask = (world.lane[b] == lane) | (world.target_lane[b] == lane)
-    mask &= s > s[0]
-    mask[0] = False
-    if not mask.any():
+    ahead = np.where(((world.lane[b] == lane) | (world.target_lane[b] == lane)) & (s > s[0]),
+                     s, np.inf)
+    ahead[0] = np.inf
+    j = int(ahead.argmin())
+    if ahead[j] == np.inf:
         return -1, math.inf, math.inf, math.inf
-    j = int(np.flatnonzero(mask)[np.argmin(s[mask])])
     gap = (s[j] - s[0]) * (1.0 + curvature * world.d[b, 0])
     gap -= 0.5 * (world.length[b, 0] + world.length[b, j])
     v, vl = float(world.speed[b, 0]), float(world.speed[b, j])

@@ -81,6 +81,9 @@ class View:
         self.f = self.ay - self.c * x - self.d * y
         if theta == 0.0:
             self.e, self.f = float(round(self.e)), float(round(self.f))
+        # The same map on complex z = x + iy: screen = conj(z · ppm·e^(-iθ)) + (e + if).
+        self._rot = complex(p * c, -p * s)
+        self._shift = complex(self.e, self.f)
 
     def point(self, x: float, y: float) -> tuple[float, float]:
         """Screen position (px) of one world point (m)."""
@@ -89,6 +92,12 @@ class View:
     def points(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Screen positions ``(..., 2)`` (px) of world points ``x, y`` (m, any equal shapes)."""
         return np.stack((self.a * x + self.b * y + self.e, self.c * x + self.d * y + self.f), -1)
+
+    def complex_points(self, z: np.ndarray) -> np.ndarray:
+        """Screen positions ``(..., 2)`` (px) of world points given as complex ``x + iy`` (m)."""
+        s = np.conj(z * self._rot)
+        s += self._shift
+        return s.view(np.float64).reshape(*z.shape, 2)
 
     def world(self, sx: float, sy: float) -> tuple[float, float]:
         """World point (m) under screen pixel ``(sx, sy)``: the inverse map."""

@@ -28,7 +28,7 @@ from lanesim.render import style  # noqa: E402
 from lanesim.render.annotate import Annotation, annotation_of  # noqa: E402
 from lanesim.render.draw import arrow, draw_polyline, draw_vehicles, label, leader  # noqa: E402
 from lanesim.render.hud import Hud, help_card, value_chart  # noqa: E402
-from lanesim.render.tiles import RoadTiles  # noqa: E402
+from lanesim.render.tiles import RoadTiles, padded_surface  # noqa: E402
 from lanesim.render.view import VIEW_LENGTH, RoadPose, View  # noqa: E402
 
 DISPLAY_FPS = 60.0  # most frames drawn per wall-clock second in human mode
@@ -104,7 +104,10 @@ class Viewer:
         self.terms: dict[str, float] = {}
         self.info: dict = {}
         self.episode_return = 0.0
-        self._trail = np.zeros((int(round(TRAIL_SECONDS * opts.sim_hz)) + 1, 2))
+        # Ring buffer written twice (at i and i + n) so the latest n points are always one
+        # contiguous slice: no per-frame reordering.
+        self._trail_cap = int(round(TRAIL_SECONDS * opts.sim_hz)) + 1
+        self._trail = np.zeros((2 * self._trail_cap, 2))
         self._trail_n = self._trail_head = 0
         self._trail_t = -math.inf
         self._stale: Annotation | None = None  # annotation made before the last reset
@@ -123,7 +126,7 @@ class Viewer:
             pygame.key.set_repeat()  # one KEYDOWN per press: held keys are tracked instead
         else:
             # Draw in the fast 32-bit format, convert once to bytes R, G, B for the array.
-            self.canvas = pygame.Surface(size)
+            self.canvas = padded_surface(size, None, 8)
             self._rgb = pygame.Surface(size, 0, 24, RGB_MASKS)
         self._setup(size)
 
@@ -138,7 +141,7 @@ class Viewer:
         self._help_card = None
         self._chart_for = None
         diag = int(math.hypot(w, h)) + 8
-        self._scratch = pygame.Surface((diag, diag), 0, self.canvas)
+        self._scratch = padded_surface((diag, diag), self.canvas, 8)
 
     # ------------------------------------------------------------------ env callbacks
     def on_reset(self) -> None:
@@ -263,9 +266,8 @@ class Viewer:
         Returns the leader tuple for the label drawn later."""
         w, view, lw = self.world, self.view, self.line_px
         if self._trail_n > 1:
-            n, head = self._trail_n, self._trail_head
-            trail = self._trail[:n] if n < len(self._trail) else np.roll(self._trail, -head, 0)
-            draw_polyline(surf, view, trail, style.TRAIL, lw)
+            end = self._trail_head + self._trail_cap
+            draw_polyline(surf, view, self._trail[end - self._trail_n : end], style.TRAIL, lw)
         if ann is not None and ann.plan is not None and len(ann.plan):
             draw_polyline(surf, view, ann.plan, style.PLAN, lw, dots=True)
         ex, ey = float(w.x[0, 0]), float(w.y[0, 0])
@@ -373,9 +375,10 @@ class Viewer:
         if t < self._trail_t:  # a new episode (e.g. a vector env's autoreset)
             self._trail_n = self._trail_head = 0
         self._trail_t = t
-        self._trail[self._trail_head] = (w.x[0, 0], w.y[0, 0])
-        self._trail_head = (self._trail_head + 1) % len(self._trail)
-        self._trail_n = min(self._trail_n + 1, len(self._trail))
+        cap, i = self._trail_cap, self._trail_head
+        self._trail[i] = self._trail[i + cap] = (w.x[0, 0], w.y[0, 0])
+        self._trail_head = (i + 1) % cap
+        self._trail_n = min(self._trail_n + 1, cap)
 
     # ------------------------------------------------------------------ human mode
     def _present(self) -> None:

@@ -29,7 +29,9 @@ from lanesim.sim.traffic import idm_acceleration, mobil_incentive
 # Float fields, F[field, world, entity].
 X, Y, HEADING, SPEED, S, D, LAT_SPEED, LENGTH, WIDTH = range(9)
 DESIRED_SPEED, TIME_HEADWAY, MAX_ACCEL, COMFORT_DECEL, MIN_GAP, POLITENESS, BRAKE_TIMER = range(9, 16)
-N_FLOAT = 16
+# The road under each entity: its direction (rad) and curvature (1/m), kept with ``s``.
+ROAD_HEADING, CURVATURE = 16, 17
+N_FLOAT = 18
 # Integer fields, I[field, world, entity].
 LANE, TARGET_LANE, KIND = range(3)
 N_INT = 3
@@ -64,7 +66,7 @@ def _second_lane(F, I, geometry, lane_width, lanes, b, e):
     target = I[TARGET_LANE, b, e]
     if target != lane:
         return target
-    rel = F[HEADING, b, e] - pose_at(geometry, F[S, b, e])[2]
+    rel = F[HEADING, b, e] - F[ROAD_HEADING, b, e]
     half = 0.5 * F[WIDTH, b, e] * abs(math.cos(rel)) + 0.5 * F[LENGTH, b, e] * abs(math.sin(rel))
     left = int(math.floor((F[D, b, e] - half) / lane_width))
     right = int(math.floor((F[D, b, e] + half) / lane_width))
@@ -148,8 +150,7 @@ def _gap(F, geometry, b, me, other, me_s, me_d):
     lane at ``me_d``; ``inf`` if ``other`` is -1."""
     if other < 0:
         return np.inf
-    k = pose_at(geometry, me_s)[3]
-    ds = abs(F[S, b, other] - me_s) * (1.0 + k * me_d)
+    ds = abs(F[S, b, other] - me_s) * (1.0 + F[CURVATURE, b, me] * me_d)
     return ds - 0.5 * (F[LENGTH, b, me] + F[LENGTH, b, other])
 
 
@@ -223,6 +224,7 @@ def _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane
     F[HEADING, b, 0] = h + v * math.sin(beta) / (0.5 * wheelbase) * dt
     F[SPEED, b, 0] = 0.0 if crashed[b, 0] else min(max(v + accel * dt, 0.0), max_speed)
     F[S, b, 0], F[D, b, 0] = project(geometry, F[X, b, 0], F[Y, b, 0])
+    _, _, F[ROAD_HEADING, b, 0], F[CURVATURE, b, 0] = pose_at(geometry, F[S, b, 0])
 
     # 3. Traffic motion in road coordinates: IDM along, bounded lateral speed across.
     vmax_lat = lane_width / lane_change_time
@@ -239,7 +241,7 @@ def _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane
             target = (I[TARGET_LANE, b, e] + 0.5) * lane_width
             vd = min(max(1.2 * (target - F[D, b, e]), -vmax_lat), vmax_lat)
         d = F[D, b, e]
-        k = pose_at(geometry, F[S, b, e])[3]
+        k = F[CURVATURE, b, e]
         along = math.sqrt(max(v * v - vd * vd, 0.0))
         # At lateral offset d the lane is (1 + k d) times as long as the reference line.
         F[S, b, e] += along / (1.0 + k * d) * dt
@@ -263,7 +265,8 @@ def _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane
 @njit(cache=True)
 def set_world_pose(F, geometry, b, e):
     """World ``x, y, heading`` of entity ``e`` from its road coordinates and lateral speed."""
-    x, y, h, _ = pose_at(geometry, F[S, b, e])
+    x, y, h, k = pose_at(geometry, F[S, b, e])
+    F[ROAD_HEADING, b, e], F[CURVATURE, b, e] = h, k
     d = F[D, b, e]
     F[X, b, e] = x + d * math.sin(h)
     F[Y, b, e] = y - d * math.cos(h)
@@ -465,20 +468,22 @@ def autopilot(F, geometry, lane_width, ego_params, b, target_lane, target_speed)
     error = (target_lane + 0.5) * lane_width - F[D, b, 0]  # m, positive: target to the right
     lateral = min(max(0.8 * error, -1.5), 1.5)  # m/s
     want_rel = -math.atan2(lateral, v)  # heading relative to the road; right is negative
-    _, _, road_h, k = pose_at(geometry, F[S, b, 0])
-    rel = (F[HEADING, b, 0] - road_h + math.pi) % (2 * math.pi) - math.pi
+    k = F[CURVATURE, b, 0]
+    rel = (F[HEADING, b, 0] - F[ROAD_HEADING, b, 0] + math.pi) % (2 * math.pi) - math.pi
     yaw_rate = v * k + 3.0 * (want_rel - rel)
     steer = min(max(math.atan(yaw_rate * wheelbase / v), -max_steer), max_steer)
     accel = min(max(1.5 * (target_speed - speed), -max_brake), max_accel)
     return steer, accel
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_worlds(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_width, lanes,
                keys, ents, counts, order, stride, shift, steer, accel, use_autopilot, target_lane,
                target_speed, dt, ego_params, traffic_params, brake_start, brake_time, decide,
-               recycle_u, applied, trace):
-    """Advance every world by ``frames = decide.shape[1]`` simulation steps.
+               recycle_u, applied, trace, first, stop):
+    """Advance worlds ``first`` to ``stop - 1`` by ``frames = decide.shape[1]`` simulation steps.
+
+    Releases the GIL: disjoint ranges of worlds may run on several threads at once.
 
     Per world ``b``: fixed controls ``steer[b]``, ``accel[b]`` (clipped to the ego's limits), or
     where ``use_autopilot[b]`` the lane-following controller toward ``target_lane[b]`` at
@@ -490,7 +495,7 @@ def run_worlds(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_
     max_steer, max_accel, max_brake = ego_params[2], ego_params[3], ego_params[4]
     road_end = geometry[0][-1] + geometry[1][-1]
     frames = decide.shape[1]
-    for b in range(F.shape[1]):
+    for b in range(first, stop):
         for f in range(frames):
             if use_autopilot[b]:
                 st, ac = autopilot(F, geometry, lane_width, ego_params, b, target_lane[b],
@@ -505,7 +510,7 @@ def run_worlds(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_
                         recycle_u[b, f], b)
             s, d = F[S, b, 0], F[D, b, 0]
             lane = I[LANE, b, 0]
-            err = (F[HEADING, b, 0] - pose_at(geometry, s)[2] + math.pi) % (2 * math.pi) - math.pi
+            err = (F[HEADING, b, 0] - F[ROAD_HEADING, b, 0] + math.pi) % (2 * math.pi) - math.pi
             under = int(math.floor(d / lane_width))
             trace[TRACE_ALONG, b, f] = F[SPEED, b, 0] * math.cos(err)
             trace[TRACE_OFFSET, b, f] = d - (lane + 0.5) * lane_width
@@ -517,9 +522,15 @@ def run_worlds(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_
 
 
 @njit(cache=True)
-def refresh_all(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, order):
-    """Recompute lanes, the lane index and the ``s`` order of every world (after a reset)."""
+def refresh_worlds(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, order,
+                   worlds):
+    """Recompute the road under every entity, lanes, the lane index and the ``s`` order of the
+    ``worlds`` (bool ``(B,)``) whose entities were placed by hand or reset."""
     for b in range(F.shape[1]):
+        if not worlds[b]:
+            continue
+        for e in range(F.shape[2]):
+            _, _, F[ROAD_HEADING, b, e], F[CURVATURE, b, e] = pose_at(geometry, F[S, b, e])
         refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b)
         sort_by_s(F, order, b)
 

@@ -31,7 +31,8 @@ def idm_acceleration(speed, desired_speed, gap, leader_speed, time_headway, max_
         comfort_decel: b (m/s², positive).
         min_gap: jam distance s0 (m).
     """
-    free = 1.0 - (speed / max(desired_speed, 0.1)) ** IDM_DELTA
+    ratio = speed / max(desired_speed, 0.1)
+    free = 1.0 - ratio * ratio * ratio * ratio  # IDM_DELTA = 4
     interaction = 0.0
     if math.isfinite(gap):
         closing = speed - leader_speed

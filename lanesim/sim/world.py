@@ -12,6 +12,8 @@ This module knows nothing of Gymnasium or pygame.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -172,6 +174,11 @@ class World:
             ("length", tm.length),
         )
         self._spawn_slots()
+        # Large batches run on every core; small ones are not worth a thread hand-off.
+        self._threads = min(os.cpu_count() or 1, 8)
+        self._pool = None
+        if self.B >= 8 * self._threads and self._threads > 1:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="lanesim")
 
     # ------------------------------------------------------------------ reset
     def reset(self, worlds: np.ndarray, seeds: np.ndarray) -> None:
@@ -215,7 +222,7 @@ class World:
         self.crashed[worlds] = False
         self.time[worlds] = 0.0
         self.steps[worlds] = 0
-        self._refresh_lanes()
+        self._refresh_lanes(worlds)
 
     def place(self, entity: int, s: float, lane: int, speed: float) -> None:
         """Put ``entity`` of every world on ``lane``'s centre at ``s`` (m), aligned with the road,
@@ -333,23 +340,34 @@ class World:
         applied = np.zeros((2, B))
         trace = np.zeros((K.N_TRACE, B, frames))
         geometry, lane_start, lane_end, lane_closes, lane_width, lanes = self._road_args
-        K.run_worlds(
+        args = (
             self.F, self.I, self.crashed, geometry, lane_start, lane_end, lane_closes, lane_width,
             lanes, self._keys, self._ents, self._counts, self._order, self._stride, self._shift,
             steer, accel, np.full(B, pilot), lane, speed, self.dt, self._ego_params,
             self._traffic_params, start, duration, decide, recycle_u, applied, trace,
         )
+        if self._pool is None:
+            K.run_worlds(*args, 0, B)
+        else:
+            # Worlds are independent: split them over the cores (the kernel drops the GIL).
+            bounds = np.linspace(0, B, self._threads + 1).astype(int)
+            jobs = [self._pool.submit(K.run_worlds, *args, lo, hi)
+                    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+            for job in jobs:
+                job.result()
         self.steer[:], self.accel[:] = applied
         self.steps += frames
         self.time += frames * self.dt
         return Trace(*trace[: K.TRACE_LANE], trace[K.TRACE_LANE].astype(np.int64),
                      trace[K.TRACE_OFFROAD] > 0, trace[K.TRACE_CRASHED] > 0)
 
-    def _refresh_lanes(self) -> None:
-        """Recompute lanes, the lane index and the collision order from the current state."""
+    def _refresh_lanes(self, worlds: np.ndarray | None = None) -> None:
+        """Recompute lanes, the lane index and the collision order of ``worlds`` (default all)
+        from their current state."""
         geometry, _, _, _, lane_width, lanes = self._road_args
-        K.refresh_all(self.F, self.I, geometry, lane_width, lanes, self._stride, self._shift,
-                      self._keys, self._ents, self._counts, self._order)
+        worlds = np.ones(self.B, dtype=bool) if worlds is None else worlds
+        K.refresh_worlds(self.F, self.I, geometry, lane_width, lanes, self._stride, self._shift,
+                         self._keys, self._ents, self._counts, self._order, worlds)
 
     def _query(self, lane: np.ndarray, s: np.ndarray, ahead: bool) -> np.ndarray:
         """Nearest entity ahead of (or behind) ``s`` in ``lane``, ``(B, K)`` each; -1 if none."""
