@@ -118,7 +118,7 @@ class SB3VecEnv(VecEnv):
         if dones.any():
             done_ids = np.flatnonzero(dones)
             for i in done_ids:
-                infos[i]["terminal_observation"] = obs[i]
+                infos[i]["terminal_observation"] = obs[i].copy()  # not a view of the batch
             obs = self.core.reset(dones, self.venv._world_seeds(dones))
             fresh = _info_list(self.core._info(self._zero_terms))
             for i in done_ids:

@@ -38,7 +38,8 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
       per sub-environment, ``None`` entries keep that one's generator), which reproduces exactly
       ``DrivingEnv.reset(seed=s + i)`` and every episode that follows it, autoresets included.
       ``reset(options={"reset_mask": mask})`` resets only the sub-environments where ``mask``.
-    * ``render()`` draws the first sub-environment (``render_mode="rgb_array"`` only).
+    * ``render()`` draws the first sub-environment (``render_mode="rgb_array"`` only), with its
+      reward and info.
 
     Actions must have the batched action space's shape; an action outside the single action
     space raises :class:`~lanesim.envs.actions.ActionError`.
@@ -105,6 +106,8 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         self._needs_reset[worlds] = False
         self._started = True
         info = self.core._info(np.zeros((len(self.core.weights), self.num_envs)))
+        if self._viewer is not None and worlds[0]:
+            self._viewer.on_reset()
         return obs, _with_masks(info, self.num_envs, worlds)
 
     def _seed_list(self, seed) -> list[int | None]:
@@ -161,6 +164,11 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
             fresh = self.core._info(np.zeros((len(self.core.weights), self.num_envs)))
             info = _merge(info, fresh, resetting)
         self._needs_reset = terminated | truncated
+        if self._viewer is not None:  # it shows sub-environment 0
+            if resetting[0]:
+                self._viewer.on_reset()
+            else:
+                self._viewer.on_decision(float(reward[0]), _row(info, 0))
         return obs, reward, terminated, truncated, _with_masks(info, self.num_envs)
 
     def _check_shape(self, actions) -> np.ndarray:
@@ -210,6 +218,11 @@ def _merge(old: dict, new: dict, rows: np.ndarray) -> dict:
         else:
             out[key] = np.where(rows, new[key], value)
     return out
+
+
+def _row(info: dict, i: int) -> dict:
+    """Sub-environment ``i``'s info as a single env reports it (Python scalars)."""
+    return {k: _row(v, i) if isinstance(v, dict) else v[i].item() for k, v in info.items()}
 
 
 def _with_masks(info: dict, num_envs: int, present: np.ndarray | None = None) -> dict:

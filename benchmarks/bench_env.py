@@ -1,0 +1,387 @@
+"""Benchmark lanesim's environment speed and memory against highway-env, in one command.
+
+Run (from the repository root, with lanesim's venv)::
+
+    .venv/bin/python benchmarks/bench_env.py            # every case, single and batched
+    .venv/bin/python benchmarks/bench_env.py --quick --cases a,b --no-peer
+
+Cases (random actions from each env's own action space; an episode that ends is reset inside
+the timed loop, so resets count):
+
+* (a) highway-v0 scale: 4 lanes, 50 vehicles, 15 Hz simulation, 1 decision/s, kinematics.
+  Peer: highway-env ``highway-v0``, default config.
+* (b) highway-fast scale: 3 lanes, 20 vehicles, 5 Hz, 1 decision/s, kinematics.
+  Peer: ``highway-fast-v0``.
+* (c) (b) with pixels, 4 stacked 84x84 grey frames. Peer: ``highway-fast-v0`` with a
+  ``GrayscaleObservation`` of 4 stacked 128x64 frames.
+* (d) lane keeping: ``lanesim/LaneKeeping-v0`` with no traffic, 10 Hz simulation and decisions,
+  continuous actions. Peer: ``lane-keeping-v0`` (10/10 Hz, continuous steering).
+
+lanesim's action types mirror the peer's: ``meta`` for highway-env's ``DiscreteMetaAction`` in
+(a)-(c), ``continuous`` for lane-keeping's steering in (d).
+
+Each case runs single (``gym.make``) and batched (``gym.make_vec``, N = 16 and 256); a batched
+rate is environment steps per second summed over the sub-environments. Every figure is the
+median of several timed runs, each in a fresh subprocess per case and size so that its peak
+resident memory (``getrusage`` max RSS) is its own.
+
+highway-env is not a lanesim dependency, and it installs pygame-ce, which breaks lanesim's
+pygame, so it runs in a subprocess under its own venv, ``benchmarks/.venv-peer``, created once
+from ``benchmarks/requirements-peer.txt`` (torch's pinned CPU wheel first, then highway-env)
+and recreated when that file changes. highway-env has no batched simulator: its figure on a
+batched row is its single-env rate times this machine's cores, the ideal of a process-parallel
+``AsyncVectorEnv`` (marked ``*``), an upper bound, not a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from peer_highway_env import peak_rss_mib, time_env  # noqa: E402
+
+REQUIREMENTS = HERE / "requirements-peer.txt"
+DEFAULT_VENV = HERE / ".venv-peer"
+SIZES = (1, 16, 256)
+GIB = 1024.0  # MiB
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    title: str
+    env_id: str
+    options: dict
+    peer_anchor: float  # highway-env's published-order figure (steps/s), for orientation only
+    targets: dict = field(default_factory=dict)  # num_envs -> steps/s
+    memory_target_mib: dict = field(default_factory=dict)  # num_envs -> MiB
+
+
+# Actions mirror the peer's: highway-env's DiscreteMetaAction is lanesim's "meta" (a lane-following
+# controller, so random actions change lanes and speed rather than steer off the road), and
+# lane-keeping-v0's steering-only ContinuousAction at 10 Hz is lanesim's "continuous" at 10/10 Hz.
+FAST = dict(observation="kinematics", action="meta", lanes=3, vehicles=20, sim_hz=5, policy_hz=1,
+            duration=30)
+CASES = {
+    "a": Case(
+        "a",
+        "highway-v0 scale: 4 lanes, 50 cars, 15/1 Hz, kinematics",
+        "lanesim/Highway-v0",
+        dict(observation="kinematics", action="meta", lanes=4, vehicles=50, sim_hz=15,
+             policy_hz=1, duration=40),
+        2.7,
+        {1: 1_000, 256: 50_000},
+    ),
+    "b": Case(
+        "b",
+        "highway-fast scale: 3 lanes, 20 cars, 5/1 Hz, kinematics",
+        "lanesim/Highway-v0",
+        FAST,
+        27.0,
+        {1: 3_000, 256: 200_000},
+    ),
+    "c": Case(
+        "c",
+        "(b) with pixels 4x84x84 (peer: grayscale 4x128x64)",
+        "lanesim/Highway-v0",
+        dict(FAST, observation="pixels", frame_stack=4, image_shape=[84, 84]),
+        30.0,
+        {1: 1_500, 256: 20_000},
+        {256: GIB},
+    ),
+    "d": Case(
+        "d",
+        "lane keeping: one car, winding road, 10/10 Hz, continuous steering",
+        "lanesim/LaneKeeping-v0",
+        dict(vehicles=0, action="continuous", sim_hz=10, policy_hz=10),
+        1_900.0,
+        {1: 20_000},
+    ),
+}
+
+
+# ---------------------------------------------------------------- lanesim worker (subprocess)
+def worker(case: Case, num_envs: int, seconds: float, min_steps: int, repeats: int,
+           profile: bool) -> dict:
+    """Time one case at one size in this process; the caller runs it in a fresh subprocess."""
+    import gymnasium as gym
+    import numpy as np
+
+    import lanesim
+
+    # Baseline: the runtime with one env of this case made and stepped (compiled code loaded),
+    # so the growth over it is what the measured env itself costs.
+    probe = gym.make(case.env_id, **case.options)
+    probe.reset(seed=0)
+    probe.step(probe.action_space.sample())
+    probe.close()
+    del probe
+    baseline = peak_rss_mib()
+    if num_envs == 1:
+        env = gym.make(case.env_id, **case.options)
+    else:
+        env = gym.make_vec(case.env_id, num_envs=num_envs, **case.options)
+    if profile:
+        import cProfile
+        import io
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+    result = time_env(env, num_envs, seconds, min_steps, repeats)
+    if profile:
+        prof.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(prof, stream=out)
+        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats("cumulative").print_stats(40)
+        print(f"=== profile: case {case.name}, N={num_envs}\n{out.getvalue()}", file=sys.stderr)
+    result.update(
+        simulator="lanesim",
+        version=lanesim.__version__,
+        numpy=np.__version__,
+        env_id=case.env_id,
+        options=case.options,
+        num_envs=num_envs,
+        observation_shape=list(env.observation_space.shape),
+        peak_rss_mib=peak_rss_mib(),
+        baseline_rss_mib=baseline,
+    )
+    return result
+
+
+def warm_caches(cases: list[str]) -> None:
+    """Make and step every case once in a throwaway process, so compiled-code caches (numba's,
+    written to disk) exist before the measured workers, whose peak memory then excludes
+    compilation."""
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--warm", ",".join(cases)]
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def warm(cases: list[str]) -> None:
+    import gymnasium as gym
+
+    import lanesim  # noqa: F401
+
+    for name in cases:
+        c = CASES[name]
+        for env in (gym.make(c.env_id, **c.options),
+                    gym.make_vec(c.env_id, num_envs=2, **c.options)):
+            env.reset(seed=0)
+            env.step(env.action_space.sample())
+
+
+def run_worker(case: str, num_envs: int, args) -> dict:
+    cmd = [
+        sys.executable, str(Path(__file__).resolve()), "--worker", case,
+        "--num-envs", str(num_envs), "--seconds", str(args.seconds),
+        "--min-steps", str(args.min_steps), "--repeats", str(args.repeats),
+    ]
+    if args.profile:
+        cmd.append("--profile")
+    return _run_json(cmd)
+
+
+def _run_json(cmd: list[str]) -> dict:
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed ({proc.returncode}): {' '.join(cmd)}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- highway-env (its own venv)
+def ensure_peer_venv(venv: Path) -> Path:
+    """Create ``venv`` with highway-env unless it is already current (stamped by the hash of
+    requirements-peer.txt). torch goes first: the pinned CPU wheel, not a CUDA build."""
+    python = venv / "bin" / "python"
+    stamp = venv / ".installed"
+    want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text() == want:
+        return python
+    print(f"setting up {venv} from {REQUIREMENTS.name} (one-time)...", file=sys.stderr)
+    base = shutil.which("python3.11") or sys.executable
+    subprocess.run([base, "-m", "venv", str(venv)], check=True)
+    reqs = [
+        line.split("#")[0].strip()
+        for line in REQUIREMENTS.read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    first = [r for r in reqs if r.startswith("torch")]
+    for group in (first, [r for r in reqs if r not in first]):
+        if group:
+            subprocess.run([str(python), "-m", "pip", "install", "-q", *group], check=True)
+    stamp.write_text(want)
+    return python
+
+
+def run_peer(python: Path, case: str, args) -> dict:
+    cmd = [
+        str(python), str(HERE / "peer_highway_env.py"), "--case", case,
+        "--seconds", str(args.seconds), "--min-steps", str(args.min_steps),
+        "--repeats", str(args.repeats),
+    ]
+    return _run_json(cmd)
+
+
+# ---------------------------------------------------------------- report
+def machine() -> dict:
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "load_before": [round(x, 2) for x in os.getloadavg()],
+        "cpu": model,
+        "cores": cores,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
+
+
+def markdown(meta: dict, rows: list[dict]) -> str:
+    cores = meta["cores"]
+    lines = [
+        f"lanesim {meta.get('lanesim', '?')} (numpy {meta.get('numpy', '?')}) vs "
+        f"highway-env {meta.get('peer_version', '—')} — {meta['date']}, {meta['cpu']}, "
+        f"{cores} cores, Python {meta['python']}; load average (1/5/15 min) "
+        f"{meta['load_before']} before, {meta.get('load_after')} after",
+        f"settings: {meta['repeats']} runs of >= {meta['seconds']} s, median; "
+        f"command: `{meta['command']}`",
+        "",
+        "| case | N | lanesim steps/s | target | peak RSS MiB (env) | highway-env steps/s "
+        "| ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        target = r.get("target")
+        mark = "" if target is None else (" ✓" if r["rate"] >= target else " ✗")
+        mem_t = r.get("memory_target_mib")
+        mem_mark = "" if mem_t is None else (" ✓" if r["peak_rss_mib"] < mem_t else " ✗")
+        peer = r.get("peer_rate")
+        peer_txt = "—" if peer is None else _fmt(peer) + ("*" if r["num_envs"] > 1 else "")
+        ratio = f"{r['rate'] / peer:,.1f}×" if peer else "—"
+        lines.append(
+            f"| {r['case']} | {r['num_envs']} | {_fmt(r['rate'])} | "
+            f"{_fmt(target) if target else '—'}{mark} | "
+            f"{r['peak_rss_mib']:,.0f} ({r['peak_rss_mib'] - r['baseline_rss_mib']:,.0f})"
+            f"{mem_mark} | {peer_txt} | {ratio} |"
+        )
+    lines += ["", "Cases:"]
+    for name in meta["cases"]:
+        c = CASES[name]
+        lines.append(f"- ({name}) {c.title}: `{c.env_id}` {c.options}")
+    lines += [
+        "",
+        "Peak RSS is the whole worker process (Python, numpy, gymnasium, compiled kernels "
+        "included); in parentheses, what it grew by over the same process with one single env "
+        "of the case made and stepped (what the measured env itself adds).",
+        f"`*` highway-env has no batched simulator: its single-env rate × {cores} cores, the "
+        "ideal of a process-parallel AsyncVectorEnv (not measured).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default="a,b,c,d", help="comma-separated subset of a,b,c,d")
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                    help="num_envs values; 1 is the single env (gym.make)")
+    ap.add_argument("--quick", action="store_true", help="3 shorter runs instead of 5")
+    ap.add_argument("--repeats", type=int, default=None, help="timed runs per figure")
+    ap.add_argument("--seconds", type=float, default=None, help="minimum length of one run")
+    ap.add_argument("--min-steps", type=int, default=3, help="minimum step calls of one run")
+    ap.add_argument("--no-peer", action="store_true", help="skip highway-env")
+    ap.add_argument("--peer-venv", default=str(DEFAULT_VENV), help="venv for highway-env")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    ap.add_argument("--profile", action="store_true",
+                    help="cProfile every lanesim measurement (to stderr)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--warm", help=argparse.SUPPRESS)
+    ap.add_argument("--num-envs", type=int, default=1, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.repeats is None:
+        args.repeats = 3 if args.quick else 5
+    if args.seconds is None:
+        args.seconds = 0.5 if args.quick else 1.0
+
+    if args.warm:
+        warm(args.warm.split(","))
+        return 0
+    if args.worker:
+        result = worker(CASES[args.worker], args.num_envs, args.seconds, args.min_steps,
+                        args.repeats, args.profile)
+        json.dump(result, sys.stdout)
+        print()
+        return 0
+
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    meta = machine()
+    meta.update(
+        cases=cases, sizes=sizes, repeats=args.repeats, seconds=args.seconds,
+        command=" ".join(["python", "benchmarks/bench_env.py", *sys.argv[1:]]),
+    )
+    peer_python = None if args.no_peer else ensure_peer_venv(Path(args.peer_venv))
+    print("warming up (compiling) ...", file=sys.stderr, flush=True)
+    warm_caches(cases)
+
+    rows, peers = [], {}
+    for name in cases:
+        case = CASES[name]
+        if peer_python is not None:
+            print(f"[{name}] highway-env ...", file=sys.stderr, flush=True)
+            peers[name] = run_peer(peer_python, name, args)
+            meta["peer_version"] = peers[name]["version"]
+        for n in sizes:
+            print(f"[{name}] lanesim N={n} ...", file=sys.stderr, flush=True)
+            r = run_worker(name, n, args)
+            meta["lanesim"], meta["numpy"] = r["version"], r["numpy"]
+            r["case"] = name
+            r["target"] = case.targets.get(n)
+            r["memory_target_mib"] = case.memory_target_mib.get(n)
+            if name in peers:
+                single = peers[name]["rate"]
+                r["peer_rate"] = single if n == 1 else single * meta["cores"]
+            rows.append(r)
+            print(f"[{name}] lanesim N={n}: {r['rate']:,.0f} steps/s, "
+                  f"peak {r['peak_rss_mib']:,.0f} MiB", file=sys.stderr, flush=True)
+
+    meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    if args.json:
+        json.dump({"meta": meta, "lanesim": rows, "highway_env": peers}, sys.stdout, indent=1)
+        print()
+    else:
+        print(markdown(meta, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""highway-env's side of ``benchmarks/bench_env.py``: one case, timed, printed as JSON.
+
+Runs under the peer venv (``benchmarks/.venv-peer``, made by bench_env.py from
+``requirements-peer.txt``), never lanesim's, and imports no lanesim code::
+
+    benchmarks/.venv-peer/bin/python benchmarks/peer_highway_env.py --case b
+
+The timing loop, :func:`time_env`, is shared with bench_env.py so both simulators are measured
+the same way: random actions from the env's own action space, an episode that ends is reset
+inside the timed loop (resets are part of the cost), the rate of each run is steps / seconds,
+and the figure is the median of the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+# Every case: (gym id, config overrides). The lanesim side of each case is in bench_env.py.
+PEER_CASES = {
+    "a": ("highway-v0", {}),  # 4 lanes, 50 vehicles, 15 Hz simulation, 1 Hz decisions, kinematics
+    "b": ("highway-fast-v0", {}),  # 3 lanes, 20 vehicles, 5 Hz, 1 Hz
+    "c": (
+        "highway-fast-v0",
+        {
+            "observation": {
+                "type": "GrayscaleObservation",
+                "observation_shape": (128, 64),
+                "stack_size": 4,
+                "weights": [0.2989, 0.5870, 0.1140],
+                "scaling": 1.75,
+            }
+        },
+    ),
+    "d": ("lane-keeping-v0", {}),  # one car on a winding road
+}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far (MiB); Linux reports KiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def time_env(env, batch: int, seconds: float, min_steps: int, repeats: int, warmup: int = 2,
+             seed: int = 0) -> dict:
+    """Steps per second of ``env`` under random actions, over ``repeats`` timed runs.
+
+    ``env`` is a Gymnasium ``Env`` (``batch == 1``) or a next-step autoreset ``VectorEnv``
+    (``batch == num_envs``; it resets its own sub-environments). Each run lasts at least
+    ``seconds`` and ``min_steps`` calls to ``step``; the rate counts environment steps, i.e.
+    ``batch`` per call. Returns the median rate, every run's rate, the calls to ``step`` and
+    how many episodes ended (and were reset) per 1000 environment steps.
+    """
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    vector = batch > 1 or hasattr(env, "num_envs")
+
+    def one_step() -> int:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if vector:
+            return int((terminated | truncated).sum())
+        if terminated or truncated:
+            env.reset()
+            return 1
+        return 0
+
+    for _ in range(warmup):
+        one_step()
+    rates, calls, episodes = [], [], 0
+    for _ in range(repeats):
+        n = 0
+        start = time.perf_counter()
+        while True:
+            episodes += one_step()
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds and n >= min_steps:
+                break
+        rates.append(n * batch / elapsed)
+        calls.append(n)
+    steps = sum(calls) * batch
+    return {
+        "rate": statistics.median(rates),
+        "rates": rates,
+        "calls": calls,
+        "episodes_per_1000_steps": 1000.0 * episodes / steps,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", required=True, choices=sorted(PEER_CASES))
+    ap.add_argument("--seconds", type=float, default=1.0, help="minimum length of one run")
+    ap.add_argument("--min-steps", type=int, default=3, help="minimum env steps of one run")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # GrayscaleObservation renders offscreen
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    from importlib import metadata
+
+    import gymnasium as gym
+    import highway_env  # noqa: F401  (registers the highway-env ids)
+
+    env_id, config = PEER_CASES[args.case]
+    baseline = peak_rss_mib()
+    env = gym.make(env_id, config=config)
+    result = time_env(env, 1, args.seconds, args.min_steps, args.repeats)
+    result.update(
+        simulator="highway-env",
+        version=metadata.version("highway-env"),
+        env_id=env_id,
+        config=config,
+        observation_shape=list(env.observation_space.shape or ()),
+        peak_rss_mib=peak_rss_mib(),
+        baseline_rss_mib=baseline,
+    )
+    json.dump(result, sys.stdout)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
