@@ -25,6 +25,8 @@ class ActionError(ValueError):
 
 
 def _integer_actions(actions, n: int, batch: int) -> np.ndarray:
+    if batch == 1 and type(actions) is int and 0 <= actions < n:  # the common single-env call
+        return np.array([actions])
     a = np.asarray(actions)
     if a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
         raise ActionError(

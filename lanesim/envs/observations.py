@@ -129,34 +129,37 @@ class RoadRaster:
         self.pw = int(np.ceil(2 * reach / self.mx)) + 2
         self.ph = int(np.ceil(2 * reach / self.my)) + 2
 
-    def top(self) -> np.ndarray:
-        """``(B, 1)``: the lateral road coordinate ``d`` (m) of the top edge of row 0."""
+    # Every method draws the worlds ``idx`` (an index array or slice; default all) and returns
+    # arrays whose first axis follows ``idx``.
+    def top(self, idx=slice(None)) -> np.ndarray:
+        """``(W, 1)``: the lateral road coordinate ``d`` (m) of the top edge of row 0."""
+        ego_d = self.world.d[idx, :1]
         if self.road_rows:
-            return np.zeros((self.world.B, 1))
-        return self.world.d[:, :1] - 0.5 * self.H * self.my
+            return np.zeros_like(ego_d)
+        return ego_d - 0.5 * self.H * self.my
 
-    def cells(self) -> tuple[np.ndarray, np.ndarray]:
-        """Road coordinates of cell centres: ``s`` ``(B, W)`` and ``d`` ``(B, H)``."""
+    def cells(self, idx=slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """Road coordinates of cell centres: ``s`` ``(W, cols)`` and ``d`` ``(W, rows)``."""
         w = self.world
-        return w.s[:, :1] + self.col_offset, self.top() + (np.arange(self.H) + 0.5) * self.my
+        return (w.s[idx, :1] + self.col_offset,
+                self.top(idx) + (np.arange(self.H) + 0.5) * self.my)
 
-    def drivable(self) -> np.ndarray:
-        """``(B, H, W)`` bool: the cell centre lies on an existing lane."""
-        s, d = self.cells()
+    def drivable(self, idx=slice(None)) -> np.ndarray:
+        """``(W, H, W)`` bool: the cell centre lies on an existing lane."""
+        s, d = self.cells(idx)
         return self.world.road.drivable(s[:, None, :], d[:, :, None])
 
-    def markings(self, dash: float = 3.0, period: float = 9.0):
+    def markings(self, idx=slice(None), dash: float = 3.0, period: float = 9.0):
         """Lane boundary cells: ``(b, row, col)`` index arrays for solid and for dashed lines.
 
         A boundary with lanes on both sides is dashed (painted ``dash`` m of every ``period``,
         anchored to the road so dashes move past a moving car); with a lane on one side only it
         is solid.
         """
-        w = self.world
-        road = w.road
-        s, _ = self.cells()
+        road = self.world.road
+        s, _ = self.cells(idx)
         k = np.arange(road.lanes + 1)
-        rows = np.floor((k * road.lane_width - self.top()) / self.my).astype(np.int64)
+        rows = np.floor((k * road.lane_width - self.top(idx)) / self.my).astype(np.int64)
         left = road.lane_exists(k[None, :, None] - 1, s[:, None, :])  # (B, K, W)
         right = road.lane_exists(k[None, :, None], s[:, None, :])
         solid = left ^ right
@@ -168,21 +171,21 @@ class RoadRaster:
             out.append((b, rows[b, kk], c))
         return out
 
-    def footprints(self, entities: slice | np.ndarray):
+    def footprints(self, entities: slice | np.ndarray, idx=slice(None)):
         """Cells covered by the entities' rectangles: ``(b, entity, row, col)`` index arrays.
 
         Entity indices are positions within ``entities``. Each rectangle is drawn at its heading
         relative to the road; only cell centres inside it count.
         """
         w = self.world
-        s = w.s[:, entities]
-        d = w.d[:, entities]
-        rel = w.heading[:, entities] - w.road.reference_pose(s)[2]
+        s = w.s[idx, entities]
+        d = w.d[idx, entities]
+        rel = w.heading[idx, entities] - w.F[K.ROAD_HEADING][idx, entities]
         # Anything smaller than a cell still covers one, so cones never vanish between centres.
-        ln = np.maximum(w.length[:, entities], self.mx)
-        wd = np.maximum(w.width[:, entities], self.my)
-        col_c = (s - w.s[:, :1]) / self.mx + self.behind  # fractional column of the centre
-        row_c = (d - self.top()) / self.my
+        ln = np.maximum(w.length[idx, entities], self.mx)
+        wd = np.maximum(w.width[idx, entities], self.my)
+        col_c = (s - w.s[idx, :1]) / self.mx + self.behind  # fractional column of the centre
+        row_c = (d - self.top(idx)) / self.my
         c0 = np.floor(col_c).astype(np.int64) - self.pw // 2
         r0 = np.floor(row_c).astype(np.int64) - self.ph // 2
         cols = c0[..., None, None] + np.arange(self.pw)[None, None, None, :]  # (B, E, 1, pw)
@@ -222,25 +225,25 @@ class PixelObservation:
         self.frames = np.zeros((world.B, self.k, h, w), dtype=np.uint8)
         self.space = spaces.Box(0, 255, (self.k, h, w), np.uint8)
 
-    def draw(self) -> np.ndarray:
-        """One ``(B, H, W)`` frame of the current state."""
+    def draw(self, idx=slice(None)) -> np.ndarray:
+        """One ``(W, H, W)`` frame of the current state of worlds ``idx`` (default all)."""
         r, w = self.raster, self.world
-        img = np.where(r.drivable(), ROAD, OFFROAD).astype(np.uint8)
-        solid, dashed = r.markings()
+        img = np.where(r.drivable(idx), ROAD, OFFROAD).astype(np.uint8)
+        solid, dashed = r.markings(idx)
         img[dashed] = DASHED
         img[solid] = SOLID
-        b, e, rows, cols = r.footprints(slice(1, w.N))
-        kind = w.kind[b, e + 1]
-        img[b, rows, cols] = np.where(kind >= STALLED, OBSTACLE, TRAFFIC)
-        b, _, rows, cols = r.footprints(slice(0, 1))
+        b, e, rows, cols = r.footprints(slice(1, w.N), idx)
+        world = np.arange(w.B)[idx][b]
+        img[b, rows, cols] = np.where(w.kind[world, e + 1] >= STALLED, OBSTACLE, TRAFFIC)
+        b, _, rows, cols = r.footprints(slice(0, 1), idx)
         img[b, rows, cols] = EGO
         return img
 
     def reset(self, worlds: np.ndarray) -> np.ndarray:
         """Fill the stacks of ``worlds`` (bool ``(B,)``) with their current frame; returns the
         observation of every world without advancing the others' stacks."""
-        frame = self.draw()
-        self.frames[worlds] = frame[worlds][:, None]
+        idx = np.flatnonzero(worlds)
+        self.frames[idx] = self.draw(idx)[:, None]
         return self.frames.copy()
 
     def __call__(self) -> np.ndarray:

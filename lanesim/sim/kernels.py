@@ -145,7 +145,7 @@ def _query(keys, ents, counts, stride, shift, lanes, b, lane, s, ahead):
 
 
 @njit(cache=True)
-def _gap(F, geometry, b, me, other, me_s, me_d):
+def _gap(F, b, me, other, me_s, me_d):
     """Bumper gap (m) from entity ``me`` at ``(me_s, me_d)`` to ``other``, measured along the
     lane at ``me_d``; ``inf`` if ``other`` is -1."""
     if other < 0:
@@ -179,7 +179,7 @@ def _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents, counts, 
     """IDM acceleration of car ``e`` behind its leader in ``lane`` (or that lane's end)."""
     s, d = F[S, b, e], F[D, b, e]
     lead = _query(keys, ents, counts, stride, shift, lanes, b, lane, s, True)
-    gap = _gap(F, geometry, b, e, lead, s, d)
+    gap = _gap(F, b, e, lead, s, d)
     leader_speed = F[SPEED, b, lead] if lead >= 0 else 0.0
     end = _lane_end_gap(lane_end, lane_closes, lane, s, F[LENGTH, b, e])
     if end < gap:
@@ -359,7 +359,7 @@ def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, ke
         fol = _query(keys, ents, counts, stride, shift, lanes, b, lane, s, False)
         if fol >= 0 and I[KIND, b, fol] == CAR:
             fs, fv = F[S, b, fol], F[SPEED, b, fol]
-            fgap = _gap(F, geometry, b, fol, e, fs, F[D, b, fol])
+            fgap = _gap(F, b, fol, e, fs, F[D, b, fol])
             after = fgap + F[LENGTH, b, e] + gap
             old_gain = (_idm_for(F, I, b, fol, ego_max_speed, fv, after, lead_speed)
                         - _idm_for(F, I, b, fol, ego_max_speed, fv, fgap, v))
@@ -381,11 +381,11 @@ def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, ke
             safe = ngap > 1.0 and a_new > -safe_decel
             if nf >= 0:
                 nfs, nfv = F[S, b, nf], F[SPEED, b, nf]
-                nf_gap = _gap(F, geometry, b, nf, e, nfs, F[D, b, nf])
+                nf_gap = _gap(F, b, nf, e, nfs, F[D, b, nf])
                 safe = safe and nf_gap > 1.0
                 if I[KIND, b, nf] <= CAR:  # a moving follower: the ego or a car
                     after = _idm_for(F, I, b, nf, ego_max_speed, nfv, nf_gap, v)
-                    old_gap = _gap(F, geometry, b, nf, nl, nfs, F[D, b, nf])
+                    old_gap = _gap(F, b, nf, nl, nfs, F[D, b, nf])
                     nl_speed = F[SPEED, b, nl] if nl >= 0 else 0.0
                     new_gain = after - _idm_for(F, I, b, nf, ego_max_speed, nfv, old_gap, nl_speed)
                     safe = safe and after > -safe_decel
@@ -533,6 +533,16 @@ def refresh_worlds(F, I, geometry, lane_width, lanes, stride, shift, keys, ents,
             _, _, F[ROAD_HEADING, b, e], F[CURVATURE, b, e] = pose_at(geometry, F[S, b, e])
         refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b)
         sort_by_s(F, order, b)
+
+
+@njit(cache=True)
+def ego_leaders(F, I, keys, ents, counts, stride, shift, lanes, out):
+    """Bumper gap (m, ``inf`` if none) and speed (m/s) of the leader in each ego's lane, measured
+    along that lane: ``out`` ``(2, B)``."""
+    for b in range(F.shape[1]):
+        lead = _query(keys, ents, counts, stride, shift, lanes, b, I[LANE, b, 0], F[S, b, 0], True)
+        out[0, b] = _gap(F, b, 0, lead, F[S, b, 0], F[D, b, 0])
+        out[1, b] = F[SPEED, b, lead] if lead >= 0 else 0.0
 
 
 @njit(cache=True)
