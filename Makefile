@@ -12,12 +12,22 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: this is the CPU wheel; an unpinned torch would pull a CUDA build.
 	$(PY) -m pip install torch==2.13.0
 	$(PY) -m pip install -e ".[test]"
+	# Compile the simulator kernels once (numba caches them next to the sources).
+	SDL_VIDEODRIVER=dummy $(PY) -m lanesim.warmup
 	touch $(STAMP)
 
 setup: $(STAMP)
 
+# The main suite, then the Ray RLlib tests in their own venv (Ray pins gymnasium 1.2.2).
 test: $(STAMP)
 	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest -n 2 -q
+	PYTHON=$(PYTHON) scripts/ray-test.sh
+
+demo: $(STAMP)
+	$(VENV)/bin/lanesim demo
+
+bench: $(STAMP)
+	$(VENV)/bin/lanesim bench
 
 lint: $(STAMP)
 	$(PY) -m pip install ruff
