@@ -81,42 +81,47 @@ def _second_lane(F, I, geometry, lane_width, lanes, b, e):
 
 
 @njit(cache=True)
-def _build_index(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b):
-    """Sort world ``b``'s lane occupancies by ``lane * stride + s`` into ``keys``/``ents``.
+def _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order, b):
+    """Group world ``b``'s lane occupancies by lane, each lane sorted by ``s``.
 
     Each entity occupies its own lane and, when it straddles or changes lanes, a second one.
-    Insertion sort: the order barely changes between steps, so this is close to linear.
+    Keys are ``lane * stride + s + shift``, so the whole array is sorted and one binary search
+    finds a position in any lane. Filling lanes in the ``s`` order of ``order`` (kept sorted
+    by :func:`sort_by_s`) makes this a linear counting sort. ``pos[b, e]`` records where entity
+    ``e``'s own-lane entry landed, so its leader is simply the next entry.
     """
+    keys, ents, counts, pos = index
     N = F.shape[2]
-    m = 0
+    start = np.zeros(lanes + 1, dtype=np.int64)
+    second = np.empty(N, dtype=np.int64)
     for e in range(N):
+        second[e] = _second_lane(F, I, geometry, lane_width, lanes, b, e)
+        start[I[LANE, b, e] + 1] += 1
+        if second[e] >= 0:
+            start[second[e] + 1] += 1
+    for lane in range(lanes):
+        start[lane + 1] += start[lane]
+    counts[b] = start[lanes]
+    for a in range(N):
+        e = order[b, a]
         s = F[S, b, e] + shift
-        keys[b, m] = I[LANE, b, e] * stride + s
-        ents[b, m] = e
-        m += 1
-        second = _second_lane(F, I, geometry, lane_width, lanes, b, e)
-        if second >= 0:
-            keys[b, m] = second * stride + s
-            ents[b, m] = e
-            m += 1
-    for i in range(1, m):
-        k, en = keys[b, i], ents[b, i]
-        j = i - 1
-        while j >= 0 and keys[b, j] > k:
-            keys[b, j + 1] = keys[b, j]
-            ents[b, j + 1] = ents[b, j]
-            j -= 1
-        keys[b, j + 1] = k
-        ents[b, j + 1] = en
-    counts[b] = m
+        lane = I[LANE, b, e]
+        p = start[lane]
+        keys[b, p], ents[b, p], pos[b, e] = lane * stride + s, e, p
+        start[lane] += 1
+        if second[e] >= 0:
+            p = start[second[e]]
+            keys[b, p], ents[b, p] = second[e] * stride + s, e
+            start[second[e]] += 1
 
 
 @njit(cache=True)
-def _query(keys, ents, counts, stride, shift, lanes, b, lane, s, ahead):
+def _query(index, stride, shift, lanes, b, lane, s, ahead):
     """Nearest entity ahead of (or behind) position ``s`` in ``lane`` of world ``b``; -1 if none.
 
     An entity exactly at ``s`` counts as neither, so a car never finds itself.
     """
+    keys, ents, counts, _ = index
     if lane < 0 or lane >= lanes:
         return -1
     q = lane * stride + s + shift
@@ -142,6 +147,16 @@ def _query(keys, ents, counts, stride, shift, lanes, b, lane, s, ahead):
     if int(math.floor(keys[b, pos] / stride)) != lane:
         return -1
     return ents[b, pos]
+
+
+@njit(cache=True)
+def _next_in_lane(index, stride, b, e, lane):
+    """The entity right ahead of ``e`` in its own lane (-1 if none): the next index entry."""
+    keys, ents, counts, pos = index
+    p = pos[b, e] + 1
+    if p < counts[b] and keys[b, p] < (lane + 1) * stride:
+        return ents[b, p]
+    return -1
 
 
 @njit(cache=True)
@@ -174,11 +189,14 @@ def _idm_for(F, I, b, e, ego_max_speed, speed, gap, leader_speed):
 
 
 @njit(cache=True)
-def _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents, counts, stride, shift,
+def _following_accel(F, I, geometry, lane_end, lane_closes, index, stride, shift,
                      lanes, ego_max_speed, b, e, lane):
     """IDM acceleration of car ``e`` behind its leader in ``lane`` (or that lane's end)."""
     s, d = F[S, b, e], F[D, b, e]
-    lead = _query(keys, ents, counts, stride, shift, lanes, b, lane, s, True)
+    if lane == I[LANE, b, e]:
+        lead = _next_in_lane(index, stride, b, e, lane)
+    else:
+        lead = _query(index, stride, shift, lanes, b, lane, s, True)
     gap = _gap(F, b, e, lead, s, d)
     leader_speed = F[SPEED, b, lead] if lead >= 0 else 0.0
     end = _lane_end_gap(lane_end, lane_closes, lane, s, F[LENGTH, b, e])
@@ -190,7 +208,7 @@ def _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents, counts, 
 # ------------------------------------------------------------------ one step of one world
 @njit(cache=True)
 def _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_width, lanes,
-                keys, ents, counts, order, stride, shift, steer, accel, dt, ego_params, traffic_params,
+                index, order, stride, shift, steer, accel, dt, ego_params, traffic_params,
                 brake_start, brake_time, decide, recycle_u, b):
     """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²).
 
@@ -207,10 +225,10 @@ def _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane
     # 1. Traffic accelerations from the current state (the index matches it).
     acc = np.zeros(N)
     for e in range(1, 1 + V):
-        a, _, _ = _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents, counts,
+        a, _, _ = _following_accel(F, I, geometry, lane_end, lane_closes, index,
                                    stride, shift, lanes, max_speed, b, e, I[LANE, b, e])
         if I[TARGET_LANE, b, e] != I[LANE, b, e]:  # changing: respect both lanes' leaders
-            a2, _, _ = _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents, counts,
+            a2, _, _ = _following_accel(F, I, geometry, lane_end, lane_closes, index,
                                         stride, shift, lanes, max_speed, b, e,
                                         I[TARGET_LANE, b, e])
             a = min(a, a2)
@@ -251,15 +269,17 @@ def _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane
         set_world_pose(F, geometry, b, e)
 
     # 4. Lanes, index, collisions.
-    refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b)
+    refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, index, order, b)
     _collide(F, I, crashed, order, b)
 
     # 5. Decisions: lane changes, then recycling of far cars.
     if decide and V > 0:
-        _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, keys, ents,
-                      counts, stride, shift, lanes, max_speed, safe_decel, threshold, keep_right, b, V)
-        _recycle(F, I, crashed, geometry, lane_start, lane_end, lane_width, lanes, keys, ents,
-                 counts, stride, shift, recycle_distance, recycle_u, b, V)
+        _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, index, stride,
+                      shift, lanes, max_speed, safe_decel, threshold, keep_right, b, V)
+        # Inserted occupancies moved entries about; rebuild so every position is current.
+        _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order, b)
+        _recycle(F, I, crashed, geometry, lane_start, lane_end, lane_width, lanes, index, order,
+                 stride, shift, recycle_distance, recycle_u, b, V)
 
 
 @njit(cache=True)
@@ -279,7 +299,7 @@ def set_world_pose(F, geometry, b, e):
 
 
 @njit(cache=True)
-def refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b):
+def refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, index, order, b):
     """Lane under every entity's centre (traffic keeps its own target), then the index."""
     N = F.shape[2]
     for e in range(N):
@@ -287,7 +307,8 @@ def refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, 
         I[LANE, b, e] = lane
         if I[KIND, b, e] != CAR:
             I[TARGET_LANE, b, e] = lane
-    _build_index(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b)
+    sort_by_s(F, order, b)
+    _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order, b)
 
 
 @njit(cache=True)
@@ -307,12 +328,11 @@ def sort_by_s(F, order, b):
 def _collide(F, I, crashed, order, b):
     """Mark every pair of entities whose rectangles overlap as crashed.
 
-    Entities are kept sorted by ``s`` (insertion sort, nearly linear); each is tested against
+    Entities are visited in ``s`` order (see :func:`sort_by_s`); each is tested against
     the ones after it until the gap along the road rules out contact, so every pair that can
     touch is tested, and only those.
     """
-    N = F.shape[2]
-    sort_by_s(F, order, b)
+    N = F.shape[2]  # refresh_lanes has sorted order by s
     reach_max = 0.0
     for e in range(N):
         reach_max = max(reach_max, 0.5 * math.hypot(F[LENGTH, b, e], F[WIDTH, b, e]))
@@ -339,7 +359,7 @@ def _collide(F, I, crashed, order, b):
 
 
 @njit(cache=True)
-def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, keys, ents, counts,
+def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, index,
                   stride, shift, lanes, ego_max_speed, safe_decel, threshold, keep_right, b, V):
     """MOBIL: each steady car may start a change to the neighbour lane with the best incentive.
 
@@ -351,12 +371,11 @@ def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, ke
         if I[TARGET_LANE, b, e] != lane or crashed[b, e]:
             continue  # a change under way carries on
         s, d, v = F[S, b, e], F[D, b, e], F[SPEED, b, e]
-        a_now, gap, lead_speed = _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents,
-                                                  counts, stride, shift, lanes, ego_max_speed, b,
+        a_now, gap, lead_speed = _following_accel(F, I, geometry, lane_end, lane_closes, index, stride, shift, lanes, ego_max_speed, b,
                                                   e, lane)
         # Old follower: how its acceleration changes once this car leaves.
         old_gain = 0.0
-        fol = _query(keys, ents, counts, stride, shift, lanes, b, lane, s, False)
+        fol = _query(index, stride, shift, lanes, b, lane, s, False)
         if fol >= 0 and I[KIND, b, fol] == CAR:
             fs, fv = F[S, b, fol], F[SPEED, b, fol]
             fgap = _gap(F, b, fol, e, fs, F[D, b, fol])
@@ -372,11 +391,10 @@ def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, ke
             if not (lane_exists(lane_start, lane_end, cand, s)
                     and lane_exists(lane_start, lane_end, cand, s + 30.0)):
                 continue
-            a_new, ngap, _ = _following_accel(F, I, geometry, lane_end, lane_closes, keys, ents,
-                                              counts, stride, shift, lanes, ego_max_speed, b, e,
+            a_new, ngap, _ = _following_accel(F, I, geometry, lane_end, lane_closes, index, stride, shift, lanes, ego_max_speed, b, e,
                                               cand)
-            nl = _query(keys, ents, counts, stride, shift, lanes, b, cand, s, True)
-            nf = _query(keys, ents, counts, stride, shift, lanes, b, cand, s, False)
+            nl = _query(index, stride, shift, lanes, b, cand, s, True)
+            nf = _query(index, stride, shift, lanes, b, cand, s, False)
             new_gain = 0.0
             safe = ngap > 1.0 and a_new > -safe_decel
             if nf >= 0:
@@ -396,12 +414,14 @@ def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, ke
                 best = cand
         if best != lane:
             I[TARGET_LANE, b, e] = best
-            _insert(keys, ents, counts, b, best * stride + s + shift, e)
+            _insert(index, b, best * stride + s + shift, e)
 
 
 @njit(cache=True)
-def _insert(keys, ents, counts, b, key, e):
-    """Add one occupancy to world ``b``'s sorted lane index."""
+def _insert(index, b, key, e):
+    """Add one occupancy to world ``b``'s sorted lane index (positions go stale: rebuild
+    after the decision)."""
+    keys, ents, counts, _ = index
     j = counts[b] - 1
     while j >= 0 and keys[b, j] > key:
         keys[b, j + 1] = keys[b, j]
@@ -413,7 +433,7 @@ def _insert(keys, ents, counts, b, key, e):
 
 
 @njit(cache=True)
-def _recycle(F, I, crashed, geometry, lane_start, lane_end, lane_width, lanes, keys, ents, counts,
+def _recycle(F, I, crashed, geometry, lane_start, lane_end, lane_width, lanes, index, order,
              stride, shift, recycle_distance, recycle_u, b, V):
     """Move the first car beyond ``recycle_distance`` from the ego to the far edge on the other
     side, if there is room there; one car per decision, so moved cars never land on each other.
@@ -432,7 +452,7 @@ def _recycle(F, I, crashed, geometry, lane_start, lane_end, lane_width, lanes, k
             return
         room = 15.0 + 1.5 * F[DESIRED_SPEED, b, e]
         for ahead in (True, False):
-            other = _query(keys, ents, counts, stride, shift, lanes, b, lane, new_s, ahead)
+            other = _query(index, stride, shift, lanes, b, lane, new_s, ahead)
             if other >= 0 and abs(F[S, b, other] - new_s) <= room:
                 return
         F[S, b, e] = new_s
@@ -444,7 +464,8 @@ def _recycle(F, I, crashed, geometry, lane_start, lane_end, lane_width, lanes, k
         F[BRAKE_TIMER, b, e] = 0.0
         crashed[b, e] = False
         set_world_pose(F, geometry, b, e)
-        _build_index(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b)
+        sort_by_s(F, order, b)
+        _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order, b)
         return
 
 
@@ -478,7 +499,7 @@ def autopilot(F, geometry, lane_width, ego_params, b, target_lane, target_speed)
 
 @njit(cache=True, nogil=True)
 def run_worlds(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_width, lanes,
-               keys, ents, counts, order, stride, shift, steer, accel, use_autopilot, target_lane,
+               index, order, stride, shift, steer, accel, use_autopilot, target_lane,
                target_speed, dt, ego_params, traffic_params, brake_start, brake_time, decide,
                recycle_u, applied, trace, first, stop):
     """Advance worlds ``first`` to ``stop - 1`` by ``frames = decide.shape[1]`` simulation steps.
@@ -505,7 +526,7 @@ def run_worlds(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_
                 ac = min(max(accel[b], -max_brake), max_accel)
             applied[0, b], applied[1, b] = st, ac
             _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_width,
-                        lanes, keys, ents, counts, order, stride, shift, st, ac, dt, ego_params,
+                        lanes, index, order, stride, shift, st, ac, dt, ego_params,
                         traffic_params, brake_start[b, f], brake_time[b, f], decide[b, f],
                         recycle_u[b, f], b)
             s, d = F[S, b, 0], F[D, b, 0]
@@ -522,7 +543,7 @@ def run_worlds(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_
 
 
 @njit(cache=True)
-def refresh_worlds(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, order,
+def refresh_worlds(F, I, geometry, lane_width, lanes, stride, shift, index, order,
                    worlds):
     """Recompute the road under every entity, lanes, the lane index and the ``s`` order of the
     ``worlds`` (bool ``(B,)``) whose entities were placed by hand or reset."""
@@ -531,26 +552,25 @@ def refresh_worlds(F, I, geometry, lane_width, lanes, stride, shift, keys, ents,
             continue
         for e in range(F.shape[2]):
             _, _, F[ROAD_HEADING, b, e], F[CURVATURE, b, e] = pose_at(geometry, F[S, b, e])
-        refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, keys, ents, counts, b)
-        sort_by_s(F, order, b)
+        refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, index, order, b)
 
 
 @njit(cache=True)
-def ego_leaders(F, I, keys, ents, counts, stride, shift, lanes, out):
+def ego_leaders(F, I, index, stride, shift, lanes, out):
     """Bumper gap (m, ``inf`` if none) and speed (m/s) of the leader in each ego's lane, measured
     along that lane: ``out`` ``(2, B)``."""
     for b in range(F.shape[1]):
-        lead = _query(keys, ents, counts, stride, shift, lanes, b, I[LANE, b, 0], F[S, b, 0], True)
+        lead = _query(index, stride, shift, lanes, b, I[LANE, b, 0], F[S, b, 0], True)
         out[0, b] = _gap(F, b, 0, lead, F[S, b, 0], F[D, b, 0])
         out[1, b] = F[SPEED, b, lead] if lead >= 0 else 0.0
 
 
 @njit(cache=True)
-def query_many(keys, ents, counts, stride, shift, lanes, lane, s, ahead):
+def query_many(index, stride, shift, lanes, lane, s, ahead):
     """:func:`_query` for arrays ``lane``, ``s`` ``(B, K)``: entity index per query, -1 if none."""
     B, K = lane.shape
     out = np.empty((B, K), dtype=np.int64)
     for b in range(B):
         for k in range(K):
-            out[b, k] = _query(keys, ents, counts, stride, shift, lanes, b, lane[b, k], s[b, k], ahead)
+            out[b, k] = _query(index, stride, shift, lanes, b, lane[b, k], s[b, k], ahead)
     return out

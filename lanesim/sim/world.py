@@ -139,15 +139,19 @@ class World:
         self.kind[:, 1 : 1 + self.V] = CAR
         self.traffic = slice(1, 1 + self.V)
         self.obstacle = slice(1 + self.V, N)
-        # The lane index: per world, occupancies sorted by lane * stride + s + shift.
+        # The lane index (see kernels._build_index): per world, occupancies sorted by
+        # lane * stride + s + shift; the entity of each entry; entries per world; and where each
+        # entity's own-lane entry sits. Room for three occupancies per entity: its lane, a lane
+        # it straddles, and a lane it has just decided to change into.
         tm = spec.traffic
         self._shift = 2 * tm.recycle_distance + 5e3
         self._stride = self.road.length + 2 * self._shift
-        # Room for three occupancies per entity: its lane, a lane it straddles, and a lane it
-        # has just decided to change into.
-        self._keys = np.zeros((B, 3 * N))
-        self._ents = np.zeros((B, 3 * N), dtype=np.int64)
-        self._counts = np.zeros(B, dtype=np.int64)
+        self._index = (
+            np.zeros((B, 3 * N)),
+            np.zeros((B, 3 * N), dtype=np.int64),
+            np.zeros(B, dtype=np.int64),
+            np.zeros((B, N), dtype=np.int64),
+        )
         self._order = np.tile(np.arange(N), (B, 1))  # entities sorted by s, for collisions
         road = self.road
         self._road_args = (
@@ -347,7 +351,7 @@ class World:
         geometry, lane_start, lane_end, lane_closes, lane_width, lanes = self._road_args
         args = (
             self.F, self.I, self.crashed, geometry, lane_start, lane_end, lane_closes, lane_width,
-            lanes, self._keys, self._ents, self._counts, self._order, self._stride, self._shift,
+            lanes, self._index, self._order, self._stride, self._shift,
             steer, accel, np.full(B, pilot), lane, speed, self.dt, self._ego_params,
             self._traffic_params, start, duration, decide, recycle_u, applied, trace,
         )
@@ -372,11 +376,11 @@ class World:
         geometry, _, _, _, lane_width, lanes = self._road_args
         worlds = np.ones(self.B, dtype=bool) if worlds is None else worlds
         K.refresh_worlds(self.F, self.I, geometry, lane_width, lanes, self._stride, self._shift,
-                         self._keys, self._ents, self._counts, self._order, worlds)
+                         self._index, self._order, worlds)
 
     def _query(self, lane: np.ndarray, s: np.ndarray, ahead: bool) -> np.ndarray:
         """Nearest entity ahead of (or behind) ``s`` in ``lane``, ``(B, K)`` each; -1 if none."""
-        return K.query_many(self._keys, self._ents, self._counts, self._stride, self._shift,
+        return K.query_many(self._index, self._stride, self._shift,
                             self.road.lanes, np.ascontiguousarray(lane, dtype=np.int64),
                             np.ascontiguousarray(s, dtype=np.float64), ahead)
 
@@ -403,6 +407,6 @@ class World:
         The gap is measured along the ego's lane, so it is exact on curves too.
         """
         out = np.empty((2, self.B))
-        K.ego_leaders(self.F, self.I, self._keys, self._ents, self._counts, self._stride,
+        K.ego_leaders(self.F, self.I, self._index, self._stride,
                       self._shift, self.road.lanes, out)
         return out[0], out[1]
