@@ -36,3 +36,6 @@ def _register() -> None:
 
 
 _register()
+if "lanesim/LaneGrid-v0" not in registry:
+    # The tabular task: a toy-text style model (env.unwrapped.P) for value iteration.
+    register(id="lanesim/LaneGrid-v0", entry_point="lanesim.envs.lanegrid:LaneGridEnv")

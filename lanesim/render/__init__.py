@@ -1,1 +1,22 @@
-"""Rendering: reads simulator state, never changes it."""
+"""Rendering: reads simulator state, never changes it.
+
+* :class:`~lanesim.render.viewer.Viewer` draws an environment's world 0 top-down, in a window
+  (``render_mode="human"``, paced by ``sim_speed``, with keys) or offscreen
+  (``render_mode="rgb_array"``). Environments create it themselves.
+* :func:`annotate` shows an agent's plan and action values in it.
+* :func:`drive` and :class:`~lanesim.render.keyboard.KeyboardAgent` drive by hand
+  (``python -m lanesim.render`` from a shell).
+"""
+
+from lanesim.render.annotate import Annotation, annotate, annotation_of
+
+
+def drive(*args, **kwargs):
+    """Drive by hand; see :func:`lanesim.render.keyboard.drive`. (Imported on use, so that
+    ``lanesim.render`` stays cheap to import.)"""
+    from lanesim.render.keyboard import drive as _drive
+
+    return _drive(*args, **kwargs)
+
+
+__all__ = ["Annotation", "annotate", "annotation_of", "drive"]

@@ -2,7 +2,8 @@
 
 Everything here reads world ``b``'s state arrays and draws; nothing writes the world.
 Geometry is computed for all visible entities at once with numpy, then handed to pygame as
-plain lists (one conversion per frame, not one per vehicle).
+plain lists (one conversion per frame, not one per vehicle): numpy's per-call overhead, not
+arithmetic, is what costs at these sizes.
 """
 
 from __future__ import annotations
@@ -17,43 +18,84 @@ import pygame  # noqa: E402
 
 from lanesim.render import style  # noqa: E402
 from lanesim.render.hud import Text  # noqa: E402
+from lanesim.render.kernels import (  # noqa: E402
+    ANGLE_STEPS,
+    match_leader,
+    place_vehicles,
+    split_key,
+    sprite_half_size,
+)
 from lanesim.render.view import View  # noqa: E402
 from lanesim.sim.world import CONE, World  # noqa: E402
 
-# Body corners (4) then windscreen corners (4), as complex offsets from the centre in units of
-# (length, width), forward along the real axis: one complex multiply rotates them all.
-_ALONG = 0.5 * np.array([1.0, 1.0, -1.0, -1.0, 0.62, 0.62, 0.18, 0.18])
-_ACROSS = 0.5j * np.array([1.0, -1.0, -1.0, 1.0, 0.78, -0.78, -0.78, 0.78])
-_SHADE = [style.darker(c) for c in style.VEHICLE_COLOURS]
+# Body corners (4) then windscreen corners (4) as (along, left) multiples of the half length
+# and half width.
+_ALONG = (1.0, 1.0, -1.0, -1.0, 0.62, 0.62, 0.18, 0.18)
+_LEFT = (1.0, -1.0, -1.0, 1.0, 0.78, -0.78, -0.78, 0.78)
+_COLOURS = (*style.VEHICLE_COLOURS, style.CRASHED)  # by kind; CRASHED_COLOUR for crashed
+_KEY = (1, 2, 3)  # sprite background colour, made transparent; no vehicle colour uses it
 
 
-def draw_vehicles(surf: pygame.Surface, view: View, world: World, b: int,
-                  centre: tuple[float, float]) -> None:
-    """Every entity of world ``b`` within view as a rotated rectangle, the ego last (on top).
+class VehicleSprites:
+    """Vehicles as pre-drawn, rotated, colour-keyed sprites, one blit each per frame.
 
-    ``centre`` is the world point (m) at the middle of the surface; entities farther from it
-    than the view's half diagonal (plus a car length) are skipped. The geometry is a few
-    whole-array operations (complex numbers: position + heading rotation × corner offsets),
-    since numpy's per-call overhead, not arithmetic, is what costs here.
+    A sprite is drawn the first time a (colour, length, width, screen angle) combination is
+    needed, with the angle rounded to ``360 / ANGLE_STEPS`` degrees and the size to half a
+    pixel; on a highway a few hundred cover everything. A blit costs ~1 µs where drawing the
+    two polygons of a car costs ~4 µs, and the per-frame geometry is one compiled call
+    (:func:`lanesim.render.kernels.place_vehicles`).
+
+    Args:
+        ppm: pixels per metre.
+        like: sprites take this surface's pixel format.
+        max_sprites: most sprites kept (all are dropped when full; they redraw on demand).
     """
-    x, y = world.x[b], world.y[b]
-    r = view.radius() + 4.0
-    idx = np.flatnonzero(np.hypot(x - centre[0], y - centre[1]) < r)
-    shape = world.length[b, idx, None] * _ALONG + world.width[b, idx, None] * _ACROSS
-    z = (x[idx] + 1j * y[idx])[:, None] + np.exp(1j * world.heading[b, idx])[:, None] * shape
-    pts = view.complex_points(z).tolist()
-    kinds = world.kind[b, idx].tolist()
-    crashed = world.crashed[b, idx].tolist()
-    if len(idx) and idx[0] == 0:  # the ego (index 0) goes last, on top
-        pts.append(pts.pop(0))
-        kinds.append(kinds.pop(0))
-        crashed.append(crashed.pop(0))
-    colours, shades = style.VEHICLE_COLOURS, _SHADE
-    polygon = pygame.draw.polygon
-    for p, k, hit in zip(pts, kinds, crashed, strict=True):
-        polygon(surf, style.CRASHED if hit else colours[k], p[:4])
-        if k != CONE:
-            polygon(surf, shades[k], p[4:])
+
+    def __init__(self, ppm: float, like: pygame.Surface, max_sprites: int = 4096) -> None:
+        self.ppm, self.like, self.max_sprites = ppm, like, max_sprites
+        self._cache: dict[int, pygame.Surface] = {}
+        self._keys = self._left = self._top = np.zeros(0, dtype=np.int64)
+
+    def draw(self, surf: pygame.Surface, view: View, world: World, b: int,
+             centre: tuple[float, float]) -> None:
+        """Every entity of world ``b`` near the view, the ego (entity 0) last, on top.
+
+        ``centre`` is the world point (m) at the middle of ``surf``; entities farther from it
+        than the view's half diagonal plus a car length are skipped.
+        """
+        n = world.N
+        if len(self._keys) < n:
+            self._keys, self._left, self._top = (np.zeros(n, dtype=np.int64) for _ in range(3))
+        count = place_vehicles(
+            world.x[b], world.y[b], world.heading[b], world.length[b], world.width[b],
+            world.kind[b], world.crashed[b], centre[0], centre[1], view.radius() + 4.0,
+            view.a, view.b, view.c, view.d, view.e, view.f, view.theta, self.ppm,
+            self._keys, self._left, self._top)
+        cache = self._cache
+        surf.blits([(cache.get(k) or self._make(k), (x, y)) for k, x, y in zip(
+            self._keys[:count].tolist(), self._left[:count].tolist(),
+            self._top[:count].tolist(), strict=True)], False)
+
+    def _make(self, key: int) -> pygame.Surface:
+        """Draw the sprite of a packed key (see :func:`lanesim.render.kernels.sprite_key`)."""
+        c, length2, width2, a = split_key(key)
+        hl, hw = 0.25 * length2, 0.25 * width2  # half length and width, px
+        half_w, half_h = sprite_half_size(length2, width2, a)
+        phi = a * math.tau / ANGLE_STEPS  # counter-clockwise on screen
+        cs, sn = math.cos(phi), math.sin(phi)
+        # Screen y points down, so "left" of the car is -y when phi = 0.
+        pts = [(half_w + u * hl * cs - v * hw * sn, half_h - (u * hl * sn + v * hw * cs))
+               for u, v in zip(_ALONG, _LEFT, strict=True)]
+        img = pygame.Surface((math.ceil(2 * half_w), math.ceil(2 * half_h)), 0, self.like)
+        img.fill(_KEY)
+        pygame.draw.polygon(img, _COLOURS[c], pts[:4])
+        if c != CONE:
+            pygame.draw.polygon(img, style.darker(_COLOURS[c]), pts[4:])
+        img.set_colorkey(_KEY, pygame.RLEACCEL)
+        if len(self._cache) >= self.max_sprites:
+            self._cache.clear()
+        self._cache[key] = img
+        return img
 
 
 def arrow(surf: pygame.Surface, colour, start, end, width: int, head: float) -> None:
@@ -85,31 +127,28 @@ def draw_polyline(surf: pygame.Surface, view: View, xy: np.ndarray, colour, widt
 
 def label(surf: pygame.Surface, text: Text, s: str, colour, at: tuple[float, float]) -> None:
     """Text on an opaque dark box centred at ``at`` (px), kept inside the surface."""
-    img = text(s, colour, style.HUD_BG)
-    w, h = img.get_size()
-    x = min(max(at[0] - w / 2, 0), surf.get_width() - w)
-    y = min(max(at[1] - h / 2, 0), surf.get_height() - h)
-    surf.blit(img, (x, y))
+    parts, w = text.layout(s, colour)
+    h = text.line
+    x = round(min(max(at[0] - w / 2, 0), surf.get_width() - w))
+    y = round(min(max(at[1] - h / 2, 0), surf.get_height() - h))
+    surf.fill(style.HUD_BG, (x - 2, y, w + 4, h))
+    surf.blits([(img, (x + dx, y)) for img, dx in parts], False)
 
 
 def leader(world: World, b: int, curvature: float) -> tuple[int, float, float, float]:
-    """The nearest entity ahead of the ego in its lane: ``(index or -1, bumper gap (m),
-    headway (s), time to collision (s))``; ``inf`` where undefined.
+    """The ego's leader as the environment sees it: ``(entity or -1, bumper gap (m), headway
+    (s), time to collision (s))``, ``inf`` where undefined; the numbers match
+    ``info["headway"]`` and ``info["time_to_collision"]``.
 
-    A car counts as in the lane when its lane or its lane-change target is the ego's lane,
-    which is how traffic itself judges leaders while changing lanes.
+    The simulator reports the gap and speed only; the entity (for drawing the line to it) is
+    the one ahead whose bumper gap along the road matches.
     """
-    lane = world.lane[b, 0]
-    s = world.s[b]
-    ahead = np.where(((world.lane[b] == lane) | (world.target_lane[b] == lane)) & (s > s[0]),
-                     s, np.inf)
-    ahead[0] = np.inf
-    j = int(ahead.argmin())
-    if ahead[j] == np.inf:
+    gaps, speeds = world.leader_of_ego()
+    gap, vl = float(gaps[b]), float(speeds[b])
+    if not math.isfinite(gap):
         return -1, math.inf, math.inf, math.inf
-    gap = (s[j] - s[0]) * (1.0 + curvature * world.d[b, 0])
-    gap -= 0.5 * (world.length[b, 0] + world.length[b, j])
-    v, vl = float(world.speed[b, 0]), float(world.speed[b, j])
+    j = match_leader(world.s[b], world.length[b], float(world.d[b, 0]), curvature, gap)
+    v = float(world.speed[b, 0])
     headway = gap / v if v > 0.1 else math.inf
     ttc = gap / (v - vl) if v - vl > 1e-6 else math.inf
-    return j, float(gap), headway, ttc
+    return j, gap, headway, ttc

@@ -5,14 +5,21 @@ Tiles are ``SIZE × SIZE`` squares of the unrotated world-pixel plane (``X = x·
 used first out, so memory stays bounded on long roads); tiles no road reaches are never
 stored, the caller fills them with grass. Each tile exists in two variants: the plain road,
 and the road with the static part of the overlay (drivable-area tint, lane centres and
-boundaries) painted on top, so toggling the overlay costs nothing per frame either.
+boundaries) painted in, so toggling the overlay costs nothing per frame either.
+
+The road's geometry is worked out once, for its whole length, as *features* (bands, lines and
+dashes in world pixels, each over a range of stations along the road); painting a tile only
+slices the features that cross it and hands them to pygame, so a tile costs about a
+millisecond and a frame almost never pays for one.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,24 +67,16 @@ class RoadTiles:
 
     def __init__(self, road: Road, ppm: float, like: pygame.Surface, max_tiles: int = 192) -> None:
         self.road, self.ppm, self.like, self.max_tiles = road, float(ppm), like, max_tiles
-        n = max(int(math.ceil(road.length / SAMPLE_STEP)), 1) + 1
-        self.sample_s = np.linspace(0.0, road.length, n)
-        x, y, _ = road.to_world(self.sample_s, np.full(n, 0.5 * road.width))
-        self.sample_X, self.sample_Y = x * ppm, -y * ppm
+        self.geometry = RoadGeometry(road, ppm)
+        g = self.geometry
         # A tile needs painting if the road's middle line passes within this many pixels of it.
         self.reach = (0.5 * road.width + 4.0 + SAMPLE_STEP) * ppm
-        self.half_line = 0.5 * style.line_px(ppm) / ppm  # m
+        self.middle = g.points(0.5 * road.width)  # (n, 2) world pixels
         self.painted = 0  # tiles painted so far (tests check the cache works)
-        self._runs: dict[tuple[int, int], list[tuple[float, float]]] = {}
+        self._runs: dict[tuple[int, int], list[tuple[int, int]]] = {}
         self._tiles: OrderedDict[tuple[int, int, bool], pygame.Surface] = OrderedDict()
-        self._layer: pygame.Surface | None = None
         self._grass = padded_surface((self.SIZE, self.SIZE), like, 4)
         self._grass.fill(style.GRASS)
-        # Every s where some lane's existence or drawn width changes course.
-        cuts = []
-        for sp in road.spans:
-            cuts += [sp.start, sp.end, sp.start + sp.taper, sp.end - sp.taper]
-        self.cuts = np.unique(np.clip(cuts, 0.0, road.length))
 
     # ------------------------------------------------------------------ cache
     def blit(self, dest: pygame.Surface, X0: int, Y0: int, overlay: bool) -> None:
@@ -100,27 +99,22 @@ class RoadTiles:
         runs = self.runs(i, j)
         if not runs:
             return None
-        ox, oy = i * self.SIZE, j * self.SIZE
         tile = padded_surface((self.SIZE, self.SIZE), self.like, 4)
-        if overlay:
-            tile.blit(self.tile(i, j, False), (0, 0))
-            self._paint_overlay(tile, runs, ox, oy)
-        else:
-            tile.fill(style.GRASS)
-            for a, b in runs:
-                self._paint_road(tile, a, b, ox, oy)
+        tile.fill(style.GRASS)
+        offset = np.array([i * self.SIZE, j * self.SIZE], dtype=np.float64)
+        self.geometry.paint(tile, runs, overlay, offset)
         self.painted += 1
         self._tiles[key] = tile
         while len(self._tiles) > self.max_tiles:
             self._tiles.popitem(last=False)
         return tile
 
-    def runs(self, i: int, j: int) -> list[tuple[float, float]]:
-        """Stretches ``(s0, s1)`` (m) of road that may cross tile ``(i, j)``."""
+    def runs(self, i: int, j: int) -> list[tuple[int, int]]:
+        """Station index ranges ``[i0, i1)`` of road that may cross tile ``(i, j)``."""
         key = (i, j)
         if key not in self._runs:
             T, r = self.SIZE, self.reach
-            X, Y = self.sample_X, self.sample_Y
+            X, Y = self.middle[:, 0], self.middle[:, 1]
             near = (X > i * T - r) & (X < (i + 1) * T + r) & (Y > j * T - r) & (Y < (j + 1) * T + r)
             idx = np.flatnonzero(near)
             runs = []
@@ -129,18 +123,76 @@ class RoadTiles:
                 breaks = np.flatnonzero(np.diff(idx) > 1)
                 starts = np.concatenate([[idx[0]], idx[breaks + 1]])
                 ends = np.concatenate([idx[breaks], [idx[-1]]])
-                last = len(self.sample_s) - 1
-                for a, b in zip(starts, ends, strict=True):
-                    runs.append((self.sample_s[max(a - 1, 0)], self.sample_s[min(b + 1, last)]))
+                last = len(X) - 1
+                runs = [(max(int(a) - 1, 0), min(int(b) + 2, last + 1))
+                        for a, b in zip(starts, ends, strict=True)]
             self._runs[key] = runs
         return self._runs[key]
 
-    # ------------------------------------------------------------------ geometry
-    def _grid(self, s0: float, s1: float) -> np.ndarray:
-        """Sorted stations in ``[s0, s1]``: the ends, every SAMPLE_STEP, and every cut inside."""
-        inner = np.arange(math.ceil(s0 / SAMPLE_STEP), math.floor(s1 / SAMPLE_STEP) + 1) * SAMPLE_STEP
-        cuts = self.cuts[(self.cuts > s0) & (self.cuts < s1)]
-        return np.unique(np.concatenate([[s0, s1], inner, cuts]))
+
+@dataclass
+class Feature:
+    """Something painted along the road over stations ``[i0, i1)``.
+
+    ``kind`` is ``"band"`` (a polygon between the polylines ``a`` and ``b``, each ``(n, 2)``
+    world pixels for the stations ``i0..i1-1``), ``"line"`` (the antialiased polyline ``a``)
+    or ``"quads"`` (``a`` is ``(m, 4, 2)`` small polygons; ``b`` their ``(m,)`` first station).
+    ``overlay`` is None for the plain road, True for the overlay only, False for the plain
+    variant only. Features paint in list order.
+    """
+
+    kind: str
+    colour: tuple[int, int, int]
+    i0: int
+    i1: int
+    a: np.ndarray
+    b: np.ndarray | None = None
+    overlay: bool | None = None
+
+    def __post_init__(self) -> None:
+        self.first = self.b.tolist() if self.kind == "quads" else []  # for bisect, per tile
+
+
+def _blend(under: tuple[int, int, int], over: tuple[int, int, int, int]) -> tuple[int, int, int]:
+    a = over[3] / 255.0
+    return tuple(round(u * (1 - a) + o * a) for u, o in zip(under, over[:3], strict=False))
+
+
+# The drivable-area tint, pre-blended: painting opaque colours needs no alpha blit per tile.
+TINT_ON_ASPHALT = _blend(style.ASPHALT, style.DRIVABLE_TINT)
+TINT_ON_GRASS = _blend(style.GRASS, style.DRIVABLE_TINT)
+
+
+class RoadGeometry:
+    """The whole road as :class:`Feature` lists, in world pixels, computed once.
+
+    Stations: every SAMPLE_STEP metres plus every *cut* (a span start or end, or a taper
+    end), so lanes start, end and bend exactly at stations.
+    """
+
+    def __init__(self, road: Road, ppm: float) -> None:
+        self.road, self.ppm = road, ppm
+        cuts = []
+        for sp in road.spans:
+            cuts += [sp.start, sp.end, sp.start + sp.taper, sp.end - sp.taper]
+        grid = np.arange(0.0, road.length, SAMPLE_STEP)
+        self.s = np.unique(np.clip(np.concatenate([grid, [road.length], cuts]), 0, road.length))
+        self.s_list = self.s.tolist()
+        x, y, h, _ = road.reference_pose(self.s)
+        self.X, self.Y = x * ppm, -y * ppm
+        # Right of heading h is (sin h, -cos h) in the world, (sin h, cos h) in pixels (y down).
+        self.NX, self.NY = np.sin(h) * ppm, np.cos(h) * ppm
+        self.half_line = 0.5 * style.line_px(ppm) / ppm  # m
+        self.features = self._features()
+
+    def index(self, s: float) -> int:
+        """Index of station ``s`` (span ends and cuts are stations; else the one at or after)."""
+        return min(bisect_left(self.s_list, s - 1e-9), len(self.s_list) - 1)
+
+    def points(self, d, i0: int = 0, i1: int | None = None) -> np.ndarray:
+        """``(n, 2)`` world pixels at lateral ``d`` (m, scalar or per station) over i0..i1-1."""
+        sl = slice(i0, i1)
+        return np.stack((self.X[sl] + d * self.NX[sl], self.Y[sl] + d * self.NY[sl]), -1)
 
     def lane_edges(self, lane: int, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Drawn left and right edges ``d`` (m) of ``lane`` at stations ``s``.
@@ -165,98 +217,96 @@ class RoadTiles:
             right = left + frac * w
         return left, right
 
-    def _px(self, s: np.ndarray, d: np.ndarray, ox: float, oy: float) -> np.ndarray:
-        """Tile-local pixels ``(..., 2)`` of road points ``(s, d)``."""
-        x, y, _ = self.road.to_world(s, d)
-        return np.stack((x * self.ppm - ox, -y * self.ppm - oy), -1)
-
-    def _strip(self, surf, s, d0, d1, colour, ox, oy) -> None:
-        """Fill the band between lateral positions ``d0`` and ``d1`` (arrays over ``s``)."""
-        if len(s) < 2:
-            return
-        pts = np.concatenate([self._px(s, d0, ox, oy), self._px(s[::-1], d1[::-1], ox, oy)])
-        pygame.draw.polygon(surf, colour, pts.tolist())
-
-    def _pieces(self, a: float, b: float):
-        """``(p0, p1, exists)``: stretches of ``[a, b]`` over which no lane starts or ends, and
-        which lanes exist there (bool ``(lanes,)``)."""
+    def _pieces(self):
+        """``(i0, i1, p0, p1, exists)``: stretches over which no lane starts or ends, and which
+        lanes exist there (bool ``(lanes,)``)."""
         road = self.road
-        edges = np.unique(np.concatenate([[a, b], road.lane_start, road.lane_end]))
-        edges = edges[(edges >= a) & (edges <= b)]
+        edges = np.unique(np.clip(np.concatenate([[0.0, road.length], road.lane_start,
+                                                  road.lane_end]), 0.0, road.length))
         lanes = np.arange(road.lanes)
         for p0, p1 in zip(edges[:-1], edges[1:], strict=True):
             if p1 - p0 > 1e-6:
-                yield p0, p1, road.lane_exists(lanes, 0.5 * (p0 + p1))
+                yield (self.index(p0), self.index(p1) + 1, float(p0), float(p1),
+                       road.lane_exists(lanes, 0.5 * (p0 + p1)))
 
-    # ------------------------------------------------------------------ painting
-    def _paint_road(self, surf: pygame.Surface, a: float, b: float, ox: float, oy: float) -> None:
-        """Asphalt per lane span, solid edges, dashed lane lines and lane-end bars over [a, b]."""
-        road, hw, w = self.road, self.half_line, self.road.lane_width
+    def _features(self) -> list[Feature]:
+        road, w, hw = self.road, self.road.lane_width, self.half_line
+        tint, asphalt, under, paint, over = [], [], [], [], []
         for lane, sp in enumerate(road.spans):
-            lo, hi = max(a, sp.start), min(b, sp.end)
-            if hi > lo:
-                s = self._grid(lo, hi)
-                self._strip(surf, s, *self.lane_edges(lane, s), style.ASPHALT, ox, oy)
-        for p0, p1, exists in self._pieces(a, b):
-            s = self._grid(p0, p1)
-            for lane in np.flatnonzero(exists):
-                left, right = self.lane_edges(int(lane), s)
-                if lane == 0 or not exists[lane - 1]:
-                    self._strip(surf, s, left - hw, left + hw, style.MARKING, ox, oy)
-                else:
-                    self._dashes(surf, p0, p1, lane * w, ox, oy)
-                if lane == road.lanes - 1 or not exists[lane + 1]:
-                    self._strip(surf, s, right - hw, right + hw, style.MARKING, ox, oy)
-        # A lane that starts or ends abruptly (no taper) gets a bar across it.
-        for lane, sp in enumerate(road.spans):
-            if sp.taper > 0:
+            i0, i1 = self.index(sp.start), self.index(sp.end) + 1
+            if i1 - i0 < 2:
                 continue
-            for s_end in (sp.start, sp.end):
-                if 0.0 < s_end < road.length and a <= s_end <= b:
-                    s = np.array([s_end - hw, s_end + hw])
-                    self._strip(surf, s, np.full(2, lane * w), np.full(2, (lane + 1) * w),
-                                style.MARKING, ox, oy)
+            # The whole lane counts as drivable, its taper included.
+            tint.append(Feature("band", TINT_ON_GRASS, i0, i1, self.points(lane * w, i0, i1),
+                                self.points((lane + 1) * w, i0, i1), True))
+            left, right = self.lane_edges(lane, self.s[i0:i1])
+            pl, pr = self.points(left, i0, i1), self.points(right, i0, i1)
+            asphalt.append(Feature("band", style.ASPHALT, i0, i1, pl, pr, False))
+            asphalt.append(Feature("band", TINT_ON_ASPHALT, i0, i1, pl, pr, True))
+            over.append(Feature("line", style.LANE_CENTRE, i0, i1,
+                                self.points((lane + 0.5) * w, i0, i1), overlay=True))
+            for s_end in (sp.start, sp.end):  # a bar across a lane starting or ending abruptly
+                if sp.taper == 0 and 0.0 < s_end < road.length:
+                    i = self.index(s_end)
+                    quad = self._quads(np.array([s_end - hw]), np.array([s_end + hw]),
+                                       lane * w, (lane + 1) * w)
+                    paint.append(Feature("quads", style.MARKING, i, i + 1, quad, np.array([i])))
+        for i0, i1, p0, p1, exists in self._pieces():
+            for lane in np.flatnonzero(exists):
+                left, right = self.lane_edges(int(lane), self.s[i0:i1])
+                if lane == 0 or not exists[lane - 1]:
+                    paint.append(Feature("band", style.MARKING, i0, i1,
+                                         self.points(left - hw, i0, i1),
+                                         self.points(left + hw, i0, i1)))
+                else:
+                    under.append(Feature("line", style.LANE_BOUNDARY, i0, i1,
+                                         self.points(lane * w, i0, i1), overlay=True))
+                    paint.append(self._dashes(p0, p1, lane * w))
+                if lane == road.lanes - 1 or not exists[lane + 1]:
+                    paint.append(Feature("band", style.MARKING, i0, i1,
+                                         self.points(right - hw, i0, i1),
+                                         self.points(right + hw, i0, i1)))
+        # Overlay lines go under the paint, so the markings stay crisp; centres on top.
+        return tint + asphalt + under + paint + over
 
-    def _dashes(self, surf, p0: float, p1: float, d: float, ox: float, oy: float) -> None:
+    def _quads(self, s0: np.ndarray, s1: np.ndarray, d0: float, d1: float) -> np.ndarray:
+        """``(m, 4, 2)`` world pixels of the road patches ``[s0, s1] × [d0, d1]``."""
+        s = np.stack([s0, s1, s1, s0], 1)
+        d = np.broadcast_to(np.array([d0, d0, d1, d1]), s.shape)
+        x, y, _ = self.road.to_world(s, d)
+        return np.stack((x * self.ppm, -y * self.ppm), -1)
+
+    def _dashes(self, p0: float, p1: float, d: float) -> Feature:
         """Dashes along lateral position ``d`` over ``[p0, p1]``, anchored to ``s``."""
         P, D, hw = style.DASH_PERIOD, style.DASH, self.half_line
         starts = np.arange(math.floor(p0 / P), math.floor(p1 / P) + 1) * P
         s0, s1 = np.maximum(starts, p0), np.minimum(starts + D, p1)
         keep = s1 > s0
-        if not keep.any():
-            return
         s0, s1 = s0[keep], s1[keep]
-        s = np.stack([s0, s1, s1, s0], 1)
-        dd = np.array([d - hw, d - hw, d + hw, d + hw])
-        for quad in self._px(s, np.broadcast_to(dd, s.shape), ox, oy).tolist():
-            pygame.draw.polygon(surf, style.MARKING, quad)
+        first = np.searchsorted(self.s, s0, side="right") - 1  # station at or before each dash
+        return Feature("quads", style.MARKING, self.index(p0), self.index(p1) + 1,
+                       self._quads(s0, s1, d - hw, d + hw), first)
 
-    def _paint_overlay(self, surf: pygame.Surface, runs, ox: float, oy: float) -> None:
-        """Static overlay: drivable-area tint (whole lanes, tapers included, since the
-        simulator counts them drivable), thin lane centre lines and lane boundaries."""
-        road, w = self.road, self.road.lane_width
-        if self._layer is None:
-            self._layer = pygame.Surface((self.SIZE, self.SIZE), pygame.SRCALPHA)
-        layer = self._layer
-        layer.fill((0, 0, 0, 0))
-        for a, b in runs:
-            for lane, sp in enumerate(road.spans):
-                lo, hi = max(a, sp.start), min(b, sp.end)
-                if hi > lo:
-                    s = self._grid(lo, hi)
-                    ones = np.ones_like(s)
-                    self._strip(layer, s, lane * w * ones, (lane + 1) * w * ones,
-                                style.DRIVABLE_TINT, ox, oy)
-        surf.blit(layer, (0, 0))
-        for a, b in runs:
-            for lane, sp in enumerate(road.spans):
-                lo, hi = max(a, sp.start), min(b, sp.end)
-                if hi > lo:
-                    s = self._grid(lo, hi)
-                    pts = self._px(s, np.full_like(s, (lane + 0.5) * w), ox, oy)
-                    pygame.draw.aalines(surf, style.LANE_CENTRE, False, pts.tolist())
-            for p0, p1, exists in self._pieces(a, b):
-                s = self._grid(p0, p1)
-                for lane in np.flatnonzero(exists[1:] & exists[:-1]) + 1:
-                    pts = self._px(s, np.full_like(s, lane * w), ox, oy)
-                    pygame.draw.aalines(surf, style.LANE_BOUNDARY, False, pts.tolist())
+    def paint(self, tile: pygame.Surface, runs: list[tuple[int, int]], overlay: bool,
+              offset: np.ndarray) -> None:
+        """Paint the stations ``runs`` (index ranges) onto ``tile`` whose top-left corner is
+        world pixel ``offset``."""
+        polygon, aalines = pygame.draw.polygon, pygame.draw.aalines
+        for f in self.features:
+            if f.overlay is not None and f.overlay != overlay:
+                continue
+            for r0, r1 in runs:
+                i0, i1 = max(f.i0, r0), min(f.i1, r1)
+                if f.kind == "quads":
+                    k0, k1 = bisect_left(f.first, r0 - 1), bisect_right(f.first, r1)
+                    for quad in (f.a[k0:k1] - offset).tolist():
+                        polygon(tile, f.colour, quad)
+                    continue
+                if i1 - i0 < 2:
+                    continue
+                a = f.a[i0 - f.i0 : i1 - f.i0]
+                if f.kind == "line":
+                    aalines(tile, f.colour, False, (a - offset).tolist())
+                else:
+                    b = f.b[i0 - f.i0 : i1 - f.i0]
+                    polygon(tile, f.colour, (np.concatenate((a, b[::-1])) - offset).tolist())

@@ -14,6 +14,7 @@ callbacks, so a plain ``while True: env.step(agent(obs))`` loop gets them for fr
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import time
@@ -26,8 +27,9 @@ import pygame  # noqa: E402
 
 from lanesim.render import style  # noqa: E402
 from lanesim.render.annotate import Annotation, annotation_of  # noqa: E402
-from lanesim.render.draw import arrow, draw_polyline, draw_vehicles, label, leader  # noqa: E402
+from lanesim.render.draw import VehicleSprites, arrow, draw_polyline, label, leader  # noqa: E402
 from lanesim.render.hud import Hud, help_card, value_chart  # noqa: E402
+from lanesim.render.kernels import screen_points  # noqa: E402
 from lanesim.render.tiles import RoadTiles, padded_surface  # noqa: E402
 from lanesim.render.view import VIEW_LENGTH, RoadPose, View  # noqa: E402
 
@@ -45,6 +47,22 @@ STEER_NAMES = ("L2", "L1", "0", "R1", "R2")  # DISCRETE_STEER order: hard left .
 ACCEL_NAMES = ("brake", "hold", "gas")  # DISCRETE_ACCEL order
 
 
+def pixel_rows(surf: pygame.Surface) -> np.ndarray:
+    """A lasting ``(height, pitch)`` uint8 numpy view of a software surface's pixel bytes.
+
+    pygame's own views (``get_buffer``, ``surfarray``) lock the surface while they live, so a
+    frame would pay for a lock, a buffer object and an unlock each time. A plain software
+    surface (not RLE-accelerated) needs no locking (SDL_MUSTLOCK is false) and its pixels never
+    move, so a view made once from its address stays valid as long as the surface, which the
+    caller keeps.
+    """
+    if surf.get_flags() & pygame.RLEACCEL:
+        raise ValueError("pixel_rows needs a surface without RLE acceleration")
+    h, pitch = surf.get_height(), surf.get_pitch()
+    buf = (ctypes.c_uint8 * (h * pitch)).from_address(surf._pixels_address)
+    return np.ctypeslib.as_array(buf).reshape(h, pitch)
+
+
 def parse_speed(value) -> float:
     """``sim_speed`` option to a real-time factor; ``0`` or ``"max"`` is ``inf`` (unpaced)."""
     if value == "max" or value == 0:
@@ -57,8 +75,8 @@ def action_labels(env) -> tuple[str, ...] | None:
     from lanesim.envs.actions import META_ACTIONS
 
     action = env.options.action
-    if action == "meta":
-        return META_ACTIONS
+    if action == "meta":  # META_ACTIONS, shortened to fit under the bars
+        return tuple(a.replace("LANE_", "") for a in META_ACTIONS)
     if action == "discrete":
         return tuple(f"{s} {a}" for s in STEER_NAMES for a in ACCEL_NAMES)
     return None
@@ -75,7 +93,7 @@ class Viewer:
     Public state (read or set by drivers and tests): ``overlay``, ``show_hud``, ``help``,
     ``paused``, ``sim_speed`` (real-time factor, ``inf`` = unpaced), ``closed`` (the window was
     closed; further calls do nothing and ``render`` returns None), ``reset_requested`` (R was
-    pressed; the driver loop resets and clears it), ``keys_held`` / ``key_presses`` (arrow
+    pressed; the driver loop should reset, which clears it), ``keys_held`` / ``key_presses`` (arrow
     keys, for :class:`~lanesim.render.keyboard.KeyboardAgent`), ``capture`` / ``frames``
     (in rgb_array mode, keep an ``(H, W, 3)`` frame of every simulation step), ``fps``.
     """
@@ -107,17 +125,23 @@ class Viewer:
         # Ring buffer written twice (at i and i + n) so the latest n points are always one
         # contiguous slice: no per-frame reordering.
         self._trail_cap = int(round(TRAIL_SECONDS * opts.sim_hz)) + 1
-        self._trail = np.zeros((2 * self._trail_cap, 2))
-        self._trail_n = self._trail_head = 0
+        self._trail = np.zeros((2 * self._trail_cap, 2))  # x, y (m)
+        self._trail_px = np.zeros((self._trail_cap + 1, 2))  # the drawn points, screen px
+        self._trail_n = self._trail_head = self._trail_count = 0
         self._trail_t = -math.inf
+        # Every k-th sample is drawn (about 8 a second), chosen by its absolute count so the
+        # drawn points do not change from frame to frame.
+        self._trail_every = max(1, round(opts.sim_hz / 8))
         self._stale: Annotation | None = None  # annotation made before the last reset
         self._chart: pygame.Surface | None = None
         self._chart_for: Annotation | None = None
         self._help_card: pygame.Surface | None = None
-        self._step_once = False
+        self._step_once = False  # '.': run until the end of the current decision
+        self._release = False  # R: let the current step return to the driver unpaused
         self._anchor: tuple[float, float] | None = None  # (wall s, sim s) the pacing counts from
         self._last_flip = -math.inf
         size = (opts.screen_width, opts.screen_height)
+        self._rows: np.ndarray | None = None
         if mode == "human":
             size = HUMAN_SIZE if size == DEFAULT_SIZE else size
             pygame.display.init()
@@ -125,9 +149,10 @@ class Viewer:
             self.canvas = pygame.display.set_mode(size, pygame.RESIZABLE)
             pygame.key.set_repeat()  # one KEYDOWN per press: held keys are tracked instead
         else:
-            # Draw in the fast 32-bit format, convert once to bytes R, G, B for the array.
-            self.canvas = padded_surface(size, None, 8)
-            self._rgb = pygame.Surface(size, 0, 24, RGB_MASKS)
+            # Bytes R, G, B in memory: the frame is one copy of the pixels. (Drawing in 32 bits
+            # and converting costs a full extra pass, as much as drawing all the vehicles.)
+            self.canvas = pygame.Surface(size, 0, 24, RGB_MASKS)
+            self._rows = pixel_rows(self.canvas)
         self._setup(size)
 
     def _setup(self, size: tuple[int, int]) -> None:
@@ -136,7 +161,10 @@ class Viewer:
         self.ppm = w / VIEW_LENGTH
         self.view = View(w, h, self.ppm)
         self.tiles = RoadTiles(self.road, self.ppm, self.canvas)
-        self.hud = Hud(h)
+        self.sprites = VehicleSprites(self.ppm, self.canvas)
+        # Small 24-bit frames (rgb_array) get crisp unsmoothed text: much cheaper to draw there.
+        self.hud = Hud(h, antialias=self.canvas.get_bytesize() == 4 or h >= 300,
+                       rows=self._rows if self.mode != "human" else None)
         self.line_px = style.line_px(self.ppm)
         self._help_card = None
         self._chart_for = None
@@ -146,13 +174,13 @@ class Viewer:
     # ------------------------------------------------------------------ env callbacks
     def on_reset(self) -> None:
         """A new episode: clear the trail and statistics, hide the old annotation."""
-        self._trail_n = self._trail_head = 0
+        self._trail_n = self._trail_head = self._trail_count = 0
         self._trail_t = -math.inf
         self.reward, self.terms, self.info = None, {}, {}
         self.episode_return = 0.0
         self._stale = annotation_of(self.env)
         self._anchor = None
-        self.frames.clear()
+        self.reset_requested = False  # any reset answers the request
 
     def on_frame(self) -> None:
         """After every simulation step: record, then (human) handle events, pace and draw."""
@@ -164,7 +192,7 @@ class Viewer:
                 self.frames.append(self._array())
             return
         self._events()
-        if self.paused and not self._step_once:
+        if self.paused and not (self._step_once or self._release):
             self._hold()
         if not self.closed:
             self._pace()
@@ -177,8 +205,9 @@ class Viewer:
         self.episode_return += self.reward
         if self.mode == "human" and not self.closed:
             self._step_once = False
-            if self.paused:
+            if self.paused and not self._release:
                 self._hold()
+            self._release = False
 
     def render(self) -> np.ndarray | None:
         """rgb_array: the current frame, ``(screen_height, screen_width, 3)`` uint8. Human:
@@ -207,10 +236,8 @@ class Viewer:
     # ------------------------------------------------------------------ drawing
     def _array(self) -> np.ndarray:
         self._draw(self.canvas)
-        self._rgb.blit(self.canvas, (0, 0))
-        w, h = self._rgb.get_size()
-        rows = np.frombuffer(self._rgb.get_buffer(), np.uint8).reshape(h, -1)[:, : 3 * w]
-        return rows.copy().reshape(h, w, 3)
+        w, h = self.canvas.get_size()
+        return self._rows[:, : 3 * w].copy().reshape(h, w, 3)
 
     def _draw(self, surf: pygame.Surface) -> None:
         """One frame of world 0 onto ``surf``: road, overlay, vehicles, HUD, help."""
@@ -230,7 +257,7 @@ class Viewer:
         lead = None
         if self.overlay:
             lead = self._overlay_under(surf, ann, s_ego, theta)
-        draw_vehicles(surf, view, w, 0, centre)
+        self.sprites.draw(surf, view, w, 0, centre)
         if self.overlay:
             self._overlay_over(surf, theta, lead)
         if self.show_hud:
@@ -266,8 +293,13 @@ class Viewer:
         Returns the leader tuple for the label drawn later."""
         w, view, lw = self.world, self.view, self.line_px
         if self._trail_n > 1:
-            end = self._trail_head + self._trail_cap
-            draw_polyline(surf, view, self._trail[end - self._trail_n : end], style.TRAIL, lw)
+            end, n, k = self._trail_head + self._trail_cap, self._trail_n, self._trail_every
+            first = end - n + (-(self._trail_count - n)) % k  # oldest kept sample
+            m = screen_points(self._trail, first, end, k, view.a, view.b, view.c, view.d,
+                              view.e, view.f, self._trail_px)
+            pts = self._trail_px[:m].tolist()
+            pts.append(view.point(float(w.x[0, 0]), float(w.y[0, 0])))
+            pygame.draw.lines(surf, style.TRAIL, False, pts, lw)
         if ann is not None and ann.plan is not None and len(ann.plan):
             draw_polyline(surf, view, ann.plan, style.PLAN, lw, dots=True)
         ex, ey = float(w.x[0, 0]), float(w.y[0, 0])
@@ -291,16 +323,19 @@ class Viewer:
         return lead
 
     def _overlay_over(self, surf, theta: float, lead) -> None:
-        """Heading arrows (road direction vs ego heading) and the headway label, on top."""
+        """Heading arrows (road direction vs ego heading, from the ego's front bumper, so the
+        car itself stays visible) and the headway label, on top of the vehicles."""
         w, view, lw = self.world, self.view, self.line_px
         ex, ey, h = float(w.x[0, 0]), float(w.y[0, 0]), float(w.heading[0, 0])
-        length = 1.4 * float(w.length[0, 0])  # m
+        half = 0.5 * float(w.length[0, 0])
+        fx, fy = ex + half * math.cos(h), ey + half * math.sin(h)
+        length = 6.0  # m
         head = 3 * lw + 2
-        ego = view.point(ex, ey)
-        arrow(surf, style.ROAD_DIRECTION, ego,
-              view.point(ex + length * math.cos(theta), ey + length * math.sin(theta)), lw, head)
-        arrow(surf, style.HEADING, ego,
-              view.point(ex + length * math.cos(h), ey + length * math.sin(h)), lw, head)
+        front = view.point(fx, fy)
+        arrow(surf, style.ROAD_DIRECTION, front,
+              view.point(fx + length * math.cos(theta), fy + length * math.sin(theta)), lw, head)
+        arrow(surf, style.HEADING, front,
+              view.point(fx + length * math.cos(h), fy + length * math.sin(h)), lw, head)
         if lead is not None:
             (_, gap, headway, ttc), a, b = lead
             text = f"{gap:.0f} m  {headway:.1f} s"
@@ -344,7 +379,7 @@ class Viewer:
                 (f"lane {lane}  offset {offset:+.2f} m  heading {herr:+.1f}°", style.TEXT),
                 (reward, style.TEXT),
             ]
-            terms = [f"{k} {val:+.3f}" for k, val in self.terms.items()]
+            terms = [f"{k} {round(val, 3) + 0.0:+.3f}" for k, val in self.terms.items()]  # no "-0.000"
             for i in range(0, len(terms), 2):
                 lines.append(("   " + "   ".join(terms[i : i + 2]), style.TEXT_DIM))
             if status:
@@ -358,9 +393,11 @@ class Viewer:
                 if labels is not None and len(labels) != len(ann.values):
                     labels = None
                 lh = self.hud.text.line
+                # The chart must stay clear of the ego, a third of the way across.
+                room = int(self.view.ax - 3.5 * self.ppm) - 2 * self.hud.pad
                 self._chart = value_chart(self.hud.text, self.hud.small, ann.values, labels,
-                                          ann.chosen, max(10 * lh, surf.get_width() // 5),
-                                          lh if self.hud.compact else 2 * lh)
+                                          ann.chosen, surf.get_width() // 4,
+                                          lh if self.hud.compact else 2 * lh, room)
                 self._chart_for = ann
             chart = self._chart
         self.hud.draw(surf, lines, chart)
@@ -373,12 +410,13 @@ class Viewer:
         if t == self._trail_t:
             return
         if t < self._trail_t:  # a new episode (e.g. a vector env's autoreset)
-            self._trail_n = self._trail_head = 0
+            self._trail_n = self._trail_head = self._trail_count = 0
         self._trail_t = t
         cap, i = self._trail_cap, self._trail_head
         self._trail[i] = self._trail[i + cap] = (w.x[0, 0], w.y[0, 0])
         self._trail_head = (i + 1) % cap
         self._trail_n = min(self._trail_n + 1, cap)
+        self._trail_count += 1
 
     # ------------------------------------------------------------------ human mode
     def _present(self) -> None:
@@ -411,7 +449,7 @@ class Viewer:
                 self._events()
                 if self.closed:
                     return
-                if self.paused and not self._step_once:
+                if self.paused and not (self._step_once or self._release):
                     self._hold()
                     return
                 if self._anchor is None:  # the speed changed: start counting afresh
@@ -423,7 +461,7 @@ class Viewer:
     def _hold(self) -> None:
         """Block while paused (until space, '.', R or close), redrawing and handling events."""
         self._anchor = None
-        while self.paused and not self._step_once and not self.closed:
+        while self.paused and not (self._step_once or self._release or self.closed):
             self._present()
             time.sleep(1.0 / 30)
             self._events()
@@ -468,7 +506,7 @@ class Viewer:
             self.help = not self.help
         elif k == pygame.K_r:
             self.reset_requested = True
-            self._step_once = True  # let a paused run return to its driver loop
+            self._release = True  # a paused run returns to its driver loop, which resets
         elif k in ARROW_KEYS:
             self.keys_held.add(k)
             self.key_presses.append(k)
@@ -479,6 +517,18 @@ class Viewer:
             speed = min(max(speed, SPEED_RANGE[0]), SPEED_RANGE[1])
             self._finite_speed = speed
         self.sim_speed = speed
+        self._anchor = None
+
+    def linger(self, seconds: float) -> None:
+        """Keep showing the current frame for ``seconds`` of wall time (human mode), handling
+        keys; pausing extends it. Drivers use it to let an ended episode be seen."""
+        end = time.perf_counter() + seconds
+        while self.mode == "human" and not self.closed and (time.perf_counter() < end or self.paused):
+            self._present()
+            time.sleep(1.0 / 30)
+            self._events()
+            if self.reset_requested:
+                break
         self._anchor = None
 
     def poll(self) -> None:

@@ -1,0 +1,96 @@
+"""Agents by name, for the command line: ``vi``, ``dqn``, ``random``, ``idle`` or the path of
+a DQN checkpoint / training directory.
+
+:func:`load_agent` returns the agent together with the environment options it needs (a
+meta-action agent needs ``action="meta"``, a pixel DQN the observation it was trained on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.evaluate import IdleAgent, RandomAgent
+from agents.training import read_env_spec
+
+# The DQN shipped with lanesim, trained by the command in README's DQN section.
+SHIPPED_DQN = Path(__file__).resolve().parent / "checkpoints" / "dqn_highway"
+NAMES = ("vi", "dqn", "random", "idle")
+
+
+@dataclass
+class LoadedAgent:
+    agent: Any
+    env_options: dict[str, Any] = field(default_factory=dict)
+    training_dir: Path | None = None
+
+
+class DQNPolicy:
+    """A trained DQN behind the agent protocol; hands its Q-values to the viewer."""
+
+    def __init__(self, path: Path) -> None:
+        from agents.dqn.agent import DQNAgent
+        from lanesim.envs.actions import DISCRETE_ACCEL, DISCRETE_STEER
+
+        self.policy = DQNAgent.load(path)
+        self._values = None
+        n = self.policy.n_actions
+        grid = [f"{s:+.2f} rad {a:+.0f} m/s²" for s in DISCRETE_STEER for a in DISCRETE_ACCEL]
+        self.labels = grid if n == len(grid) else [str(i) for i in range(n)]
+
+    def reset(self) -> None:
+        self._values = None
+
+    def act(self, obs, env) -> int:
+        self._values = self.policy.action_values(obs)
+        return int(np.argmax(self._values))
+
+    def annotations(self) -> dict[str, Any]:
+        if self._values is None:
+            return {}
+        return {"values": self._values, "labels": self.labels}
+
+
+def _dqn_from_path(path: Path) -> LoadedAgent:
+    if path.is_dir():
+        for name in ("best.pt", "latest.pt"):
+            if (path / name).exists():
+                ckpt, run_dir = path / name, path
+                break
+        else:
+            raise FileNotFoundError(f"{path} holds no best.pt or latest.pt checkpoint")
+    elif path.exists():
+        ckpt, run_dir = path, path.parent
+    else:
+        raise FileNotFoundError(f"agent {str(path)!r}: no such checkpoint or directory")
+    options: dict[str, Any] = {"observation": "pixels", "action": "discrete"}
+    if (run_dir / "env.json").exists():
+        _, options = read_env_spec(run_dir)
+        options.pop("scenario", None)
+    return LoadedAgent(DQNPolicy(ckpt), options, run_dir)
+
+
+def load_agent(spec: str, seed: int = 0) -> LoadedAgent:
+    """The agent named by ``spec`` and the environment options it needs.
+
+    Raises FileNotFoundError or ValueError (with the accepted names) for a bad ``spec``.
+    """
+    if spec == "vi":
+        from agents.vi_driver import VIDriver
+
+        return LoadedAgent(VIDriver(), {"action": "meta"})
+    if spec == "random":
+        return LoadedAgent(RandomAgent(seed), {"action": "meta"})
+    if spec == "idle":
+        return LoadedAgent(IdleAgent(), {"action": "meta"})
+    if spec == "dqn":
+        if not SHIPPED_DQN.exists():
+            raise FileNotFoundError(f"the shipped DQN checkpoint {SHIPPED_DQN} is missing")
+        return _dqn_from_path(SHIPPED_DQN)
+    path = Path(spec)
+    if path.suffix == ".pt" or path.exists() or "/" in spec:
+        return _dqn_from_path(path)
+    raise ValueError(f"unknown agent {spec!r}; choose one of {', '.join(NAMES)} or a checkpoint path")

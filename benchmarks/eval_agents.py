@@ -1,0 +1,92 @@
+"""Evaluate the value-iteration driver against the random and IDLE baselines.
+
+Runs every agent on Highway-v0, Merge-v0 and Roadworks-v0 with ``action="meta"`` for the
+same seeded episodes (episode ``i`` resets with ``seed + i``) and prints a markdown table.
+
+Run::
+
+    .venv/bin/python benchmarks/eval_agents.py                  # 100 episodes each
+    .venv/bin/python benchmarks/eval_agents.py --episodes 20 --jobs 2
+    .venv/bin/python benchmarks/eval_agents.py --envs Highway-v0 --agents vi
+
+``ms/decision`` is the median time of ``agent.act`` alone, on this machine, while the other
+jobs run; it is not comparable across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+AGENTS = ("vi", "random", "idle")
+ENVS = ("Highway-v0", "Merge-v0", "Roadworks-v0")
+
+
+def make_agent(name: str, seed: int):
+    from agents.evaluate import IdleAgent, RandomAgent
+    from agents.vi_driver import VIDriver
+
+    return {"vi": VIDriver, "random": lambda: RandomAgent(seed), "idle": IdleAgent}[name]()
+
+
+def run_one(job: tuple[str, str, int, int, str]) -> dict:
+    agent_name, env_name, episodes, seed, options = job
+    from agents.evaluate import evaluate
+
+    start = time.perf_counter()
+    result = evaluate(make_agent(agent_name, seed), f"lanesim/{env_name}", episodes=episodes,
+                      seed=seed, action="meta", **json.loads(options))
+    result["agent"], result["env"] = agent_name, env_name
+    result["wall_s"] = time.perf_counter() - start
+    return result
+
+
+def table(results: list[dict]) -> str:
+    head = ("| env | agent | episodes | collision rate | offroad rate | mean speed (m/s) | "
+            "mean return | lane changes / ep | lane offset RMS (m) | ms/decision |")
+    rule = "|---|---|---|---|---|---|---|---|---|---|"
+    rows = [head, rule]
+    for r in results:
+        rows.append(
+            f"| {r['env']} | {r['agent']} | {r['episodes']} | {100 * r['collision_rate']:.0f} % | "
+            f"{100 * r['offroad_rate']:.0f} % | {r['mean_speed']:.1f} | {r['mean_return']:.1f} | "
+            f"{r['lane_changes']:.1f} | {r['lane_offset_rms']:.2f} | {r['ms_per_decision']:.2f} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS)
+    p.add_argument("--envs", nargs="+", default=list(ENVS))
+    p.add_argument("--jobs", type=int, default=1, help="parallel processes (one per agent × env)")
+    p.add_argument("--options", default="{}", help='extra gym.make options as JSON, e.g. '
+                   '\'{"meta_speeds": [15, 20, 25, 30]}\'')
+    p.add_argument("--json", type=Path, help="also write the full results (per episode) here")
+    args = p.parse_args(argv)
+    jobs = [(a, e, args.episodes, args.seed, args.options) for e in args.envs for a in args.agents]
+    start = time.perf_counter()
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(run_one, jobs))
+    else:
+        results = [run_one(j) for j in jobs]
+    print(table(results))
+    last = args.seed + args.episodes - 1
+    print(f"\n{args.episodes} episodes per row, seeds {args.seed}..{last}, "
+          f"options {args.options}; {time.perf_counter() - start:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,380 @@
+"""The ``lanesim`` command: watch, train, evaluate and benchmark agents.
+
+Every subcommand validates its arguments up front; a bad argument prints one line starting
+with ``lanesim: error:`` and exits with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+
+AGENT_HELP = (
+    "vi (value iteration on meta actions), dqn (the shipped DQN), random, idle (lane following),"
+    " keyboard (drive yourself), or the path of a DQN checkpoint (.pt) or training directory"
+)
+TRAIN_ALGOS = ("dqn", "sb3-dqn", "sb3-ppo")
+
+
+class CLIError(Exception):
+    """A bad argument or missing input: reported as one line, exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _speed(text: str) -> float | str:
+    if text == "max":
+        return "max"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'max', got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a speed >= 0 or 'max', got {text!r}")
+    return value
+
+
+def _assignment(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE read as JSON (bare words are strings)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def _scenario_env(scenario: str) -> tuple[str, dict]:
+    """Gym id and keywords for a bundled scenario name or a scenario file path."""
+    from lanesim.envs.options import OptionError, load_scenario
+
+    try:
+        load_scenario(scenario)
+    except OptionError as e:
+        raise CLIError(str(e)) from None
+    return "lanesim/Drive-v0", {"scenario": scenario}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lanesim",
+        description="lanesim: a fast, batched driving simulator for reinforcement learning.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("demo", help="watch the value-iteration agent drive Highway-v0",
+                       description="Open a window where an agent drives Highway-v0 with the road "
+                       "overlay and HUD. Without a display, write a video of the same drive and "
+                       "print where it is.")
+    p.add_argument("--agent", choices=("vi", "dqn"), default="vi",
+                   help="vi (default) or the shipped DQN")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="episode seed (default 0)")
+    p.add_argument("--video", metavar="DIR", default="videos",
+                   help="where to write the video when there is no display (default videos/)")
+    p.add_argument("--episodes", type=_positive_int, default=3, help="episodes (default 3)")
+
+    p = sub.add_parser("watch", help="watch any agent, or drive yourself, in the window",
+                       description="Watch an agent drive in the pygame window. Keys: +/- speed, "
+                       "space pause, . step, O overlay, H help, R reset, Esc quit.")
+    p.add_argument("--agent", default="vi", help=AGENT_HELP + " (default vi)")
+    p.add_argument("--scenario", default="highway",
+                   help="bundled scenario name or .toml path (default highway)")
+    p.add_argument("--speed", type=_speed, default=1.0,
+                   help="simulation speed: 1 = real time, 0.25 slow motion, 8 faster, max")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="first episode seed")
+    p.add_argument("--episodes", type=_positive_int, default=1000,
+                   help="episodes before exiting (default: until the window closes)")
+
+    p = sub.add_parser("train", help="train an agent headlessly",
+                       description="Train headlessly with a progress bar, TensorBoard logs in "
+                       "OUT/tb and checkpoints in OUT (latest.pt, best.pt).")
+    p.add_argument("algo", choices=TRAIN_ALGOS, help="lanesim's DQN, or a Stable-Baselines3 baseline")
+    p.add_argument("--scenario", default="highway", help="bundled scenario or .toml path")
+    p.add_argument("--steps", type=_positive_int, required=True, help="environment steps")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default 0)")
+    p.add_argument("--num-envs", type=_positive_int, default=8,
+                   help="worlds stepped together (default 8)")
+    p.add_argument("--observation", choices=("pixels", "kinematics", "occupancy"), default=None,
+                   help="observation (default: pixels for DQNs, kinematics for PPO)")
+    p.add_argument("--env", action="append", default=[], metavar="OPTION=VALUE", type=_assignment,
+                   help="environment option, e.g. --env action=meta --env policy_hz=1 "
+                   "(values are TOML/JSON: numbers, true/false, strings, lists)")
+    p.add_argument("--config", action="append", default=[], metavar="FIELD=VALUE",
+                   type=_assignment, help="DQN hyperparameter (a DQNConfig field), e.g. "
+                   "--config lr=2.5e-4 --config prioritized=true")
+
+    p = sub.add_parser("eval", help="evaluate an agent over seeded episodes",
+                       description="Run seeded episodes and print mean return, collision rate, "
+                       "off-road rate, mean speed and RMS lane offset.")
+    p.add_argument("--agent", default="vi", help=AGENT_HELP + " (default vi)")
+    p.add_argument("--scenario", default="highway", help="bundled scenario or .toml path")
+    p.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default 10)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="first episode seed")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="write a picture of the per-episode results (and the learning curve of "
+                   "a training directory)")
+    p.add_argument("--video", metavar="DIR", help="record every episode as a video in DIR")
+
+    p = sub.add_parser("scenarios", help="list bundled scenarios, or show one",
+                       description="List the bundled scenarios; 'show NAME' prints one with "
+                       "every option it sets.")
+    p.add_argument("action", nargs="?", choices=("show",), help="show one scenario")
+    p.add_argument("name", nargs="?", help="scenario name or .toml path (with show)")
+
+    p = sub.add_parser("bench", help="run the speed benchmarks",
+                       description="Run benchmarks/bench_env.py (lanesim against highway-env).")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
+    return parser
+
+
+# ---------------------------------------------------------------------- commands
+def cmd_scenarios(args) -> int:
+    from lanesim.envs.options import Options, bundled_scenarios, description, load_scenario
+
+    if args.action is None:
+        if args.name is not None:
+            raise CLIError(f"unexpected argument {args.name!r}; did you mean 'scenarios show {args.name}'?")
+        for name in bundled_scenarios():
+            print(f"{name:14s} {description(name)}")
+        return 0
+    if args.name is None:
+        raise CLIError("scenarios show needs a scenario NAME")
+    values, label = _load_or_fail(load_scenario, args.name)
+    print(f"# {label}: {description(args.name)}")
+    defaults = Options()
+    for key in Options.__dataclass_fields__:
+        value = getattr(defaults, key) if key not in values else values[key]
+        mark = "" if key in values else "   # default"
+        print(f"{key} = {json.dumps(value)}{mark}")
+    return 0
+
+
+def _load_or_fail(fn, *a):
+    from lanesim.envs.options import OptionError
+
+    try:
+        return fn(*a)
+    except OptionError as e:
+        raise CLIError(str(e)) from None
+
+
+def cmd_train(args) -> int:
+    from lanesim.envs.options import OptionError, make_options
+
+    env_id, kw = _scenario_env(args.scenario)
+    kw.update(dict(args.env))
+    try:
+        make_options(**kw)  # every option error surfaces here, before any training starts
+    except OptionError as e:
+        raise CLIError(str(e)) from None
+    out = Path(args.out)
+    if args.resume and not (out / "latest.pt").exists() and not (out / "latest.zip").exists():
+        raise CLIError(f"--resume: no checkpoint in {out} (expected {out / 'latest.pt'})")
+    from agents import training
+
+    if args.config and args.algo != "dqn":
+        raise CLIError("--config sets lanesim DQN hyperparameters; it does not apply to " + args.algo)
+    try:
+        training.dqn_config(args.steps, args.num_envs, args.seed, dict(args.config))
+    except (ValueError, TypeError) as e:
+        raise CLIError(str(e)) from None
+    return training.run(args.algo, env_id, kw, args)
+
+
+def cmd_eval(args) -> int:
+    from agents import evaluate as ev
+
+    env_id, kw = _scenario_env(args.scenario)
+    if args.agent == "keyboard":
+        raise CLIError("eval runs headless; drive by hand with 'lanesim watch --agent keyboard'")
+    agent, options, training_dir = _agent(args.agent)
+    result = ev.evaluate(agent, env_id, episodes=args.episodes, seed=args.seed,
+                         video_dir=args.video, **{**kw, **options})
+    keys = ("episodes", "mean_return", "collision_rate", "offroad_rate", "mean_speed",
+            "lane_offset_rms")
+    if args.json:
+        print(json.dumps({k: result[k] for k in keys}))
+    else:
+        print(f"agent {args.agent} on {args.scenario}, {args.episodes} episodes from seed {args.seed}")
+        for k in keys:
+            print(f"  {k:16s} {result[k]:.4g}")
+    if args.video:
+        print(f"videos written to {Path(args.video).resolve()}")
+    if args.plot:
+        from agents.plots import plot_evaluation
+
+        plot_evaluation(result, args.plot, training_dir=training_dir)
+        print(f"plot written to {Path(args.plot).resolve()}")
+    return 0
+
+
+def _load_or_cli(fn, *a):
+    try:
+        return fn(*a)
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from None
+
+
+class _Keyboard:
+    """The arrow keys as an agent: lanesim.render.keyboard.KeyboardAgent, made on first use."""
+
+    def __init__(self) -> None:
+        self._keys = None
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs, env):
+        if self._keys is None:
+            from lanesim.render.keyboard import KeyboardAgent
+
+            self._keys = KeyboardAgent(env)
+        return self._keys(obs)
+
+    def annotations(self) -> dict:
+        return {}
+
+
+def _agent(spec: str):
+    """``(agent, env options, training dir)`` for an ``--agent`` value."""
+    from agents.zoo import load_agent
+
+    if spec == "keyboard":
+        return _Keyboard(), {"action": "continuous"}, None
+    loaded = _load_or_cli(load_agent, spec)
+    return loaded.agent, loaded.env_options, loaded.training_dir
+
+
+def watch(agent, env_id: str, seed: int = 0, episodes: int = 1000, linger: float = 1.0,
+          **options) -> list[float]:
+    """Let ``agent`` drive in the window until it closes or ``episodes`` end; R resets.
+
+    The agent's plan and action values go to the overlay after every decision.
+    Returns the return of each finished episode.
+    """
+    from agents.base import show_annotations
+
+    env = gym.make(env_id, render_mode="human", **options)
+    returns: list[float] = []
+    try:
+        obs, _ = env.reset(seed=seed)
+        agent.reset()
+        viewer = env.unwrapped._viewer
+        total = 0.0
+        while not viewer.closed:
+            action = agent.act(obs, env)
+            show_annotations(agent, env)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += reward
+            if terminated or truncated or viewer.reset_requested:
+                returns.append(total)
+                if (terminated or truncated) and linger > 0:
+                    viewer.linger(linger)
+                if viewer.closed or len(returns) >= episodes:
+                    break
+                obs, _ = env.reset()
+                agent.reset()
+                total = 0.0
+    finally:
+        env.close()
+    return returns
+
+
+def cmd_watch(args) -> int:
+    env_id, kw = _scenario_env(args.scenario)
+    agent, options, _ = _agent(args.agent)
+    returns = watch(agent, env_id, seed=args.seed, episodes=args.episodes, sim_speed=args.speed,
+                    **{**kw, **options})
+    if returns:
+        print(f"{len(returns)} episodes, mean return {sum(returns) / len(returns):.2f}")
+    return 0
+
+
+def has_display() -> bool:
+    """Whether a real window can open: an X or Wayland display, and no dummy SDL driver."""
+    if os.environ.get("SDL_VIDEODRIVER", "") in ("dummy", "offscreen"):
+        return False
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in (
+        "darwin", "win32")
+
+
+def cmd_demo(args) -> int:
+    from agents import evaluate as ev
+
+    agent, options, _ = _agent(args.agent)
+    if has_display():
+        print(f"Watching the {args.agent} agent on Highway-v0. Press H in the window for the keys.")
+        watch(agent, "lanesim/Highway-v0", seed=args.seed, episodes=args.episodes, **options)
+        return 0
+    print("No display found (no DISPLAY/WAYLAND_DISPLAY): recording a video instead.")
+    ev.evaluate(agent, "lanesim/Highway-v0", episodes=args.episodes, seed=args.seed,
+                video_dir=args.video, **options)
+    print(f"videos written to {Path(args.video).resolve()}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    script = root / "benchmarks" / "bench_env.py"
+    if not script.exists():
+        raise CLIError(f"the benchmarks ship with the source checkout; {script} is missing")
+    return subprocess.call([sys.executable, str(script), *args.args])
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "watch": cmd_watch,
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "scenarios": cmd_scenarios,
+    "bench": cmd_bench,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import lanesim  # noqa: F401  (registers the environments)
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CLIError as e:
+        print(f"lanesim: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lanesim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    gym.logger.min_level = 40
+    sys.exit(main())
