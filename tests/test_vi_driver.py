@@ -54,7 +54,8 @@ def test_waits_for_an_occupied_lane_to_clear_before_changing_into_it():
     # lane 0. The only way past is lane 0, once that car has moved ahead.
     env = gym.make("lanesim/Highway-v0", action="meta", vehicles=1, lanes=2, ego_lanes=[1],
                    ego_speed=[25.0, 25.0], traffic_speed=[27.0, 27.0],
-                   stalled=[{"lane": 1, "s": 340.0}], duration=10.0)
+                   stalled=[{"lane": 1, "s": 340.0}], duration=10.0,
+                   meta_speeds=[20.0, 25.0, 30.0])
     agent = VIDriver()
     obs, _ = env.reset(seed=0)
     agent.reset()
