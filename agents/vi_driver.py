@@ -65,6 +65,7 @@ from numba import njit
 
 from agents.mdp import FiniteMDP
 from agents.value_iteration import value_iteration
+from lanesim.sim.kernels import lane_exists
 
 __all__ = ["META_LABELS", "VIDriver", "VIDriverConfig"]
 
@@ -262,13 +263,6 @@ def _risk(s, d, vd, v, d_target, v_target, i0, tau, nsub, lag, obs, ps, pd, sg, 
 
 
 @njit(cache=True)
-def _lane_exists(lane_start, lane_end, lane, s):
-    if lane < 0 or lane >= lane_start.shape[0]:
-        return False
-    return lane_start[lane] <= s <= lane_end[lane]
-
-
-@njit(cache=True)
 def _build(ego, target_lane, level, speeds, lane_width, lane_start, lane_end, lane_closes, obs,
            ego_len, ego_wid, prm, cfg, durations, max_states):
     """Enumerate the reachable states breadth first and score every transition.
@@ -341,7 +335,7 @@ def _build(ego, target_lane, level, speeds, lane_width, lane_start, lane_end, la
                 nl, nv, bad = lane, lev, False
                 if a == LANE_LEFT or a == LANE_RIGHT:
                     side = -1 if a == LANE_LEFT else 1
-                    if moving == side or not _lane_exists(lane_start, lane_end, lane + side,
+                    if moving == side or not lane_exists(lane_start, lane_end, lane + side,
                                                           st_s[f]):
                         bad = True
                     else:
