@@ -364,7 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     import lanesim  # noqa: F401  (registers the environments)
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # bench hands every argument after it to the benchmark script, options included.
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "bench":
+        args.args = extra + args.args
     try:
         return COMMANDS[args.command](args)
     except CLIError as e:

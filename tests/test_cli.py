@@ -63,3 +63,58 @@ def test_every_command_has_complete_help():
         out = run_cli(command, "--help")
         assert out.returncode == 0
         assert "usage: lanesim " + command in out.stdout
+
+
+def test_train_dqn_eval_and_plot_run_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    trained = run_cli("train", "dqn", "--scenario", "highway", "--steps", "96", "--out", str(out),
+                      "--num-envs", "4", "--env", "vehicles=5", "--env", "duration=2",
+                      "--config", "batch_size=8", "--config", "buffer_size=200",
+                      "--config", "eval_episodes=1")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert (out / "latest.pt").exists() and (out / "env.json").exists()
+    assert list((out / "tb").rglob("events.out.tfevents.*"))
+    resumed = run_cli("train", "dqn", "--steps", "128", "--out", str(out), "--num-envs", "4",
+                      "--env", "vehicles=5", "--env", "duration=2", "--config", "batch_size=8",
+                      "--config", "buffer_size=200", "--config", "eval_episodes=1", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "trained 128 steps" in resumed.stdout
+    plot = tmp_path / "eval.png"
+    ev = run_cli("eval", "--agent", str(out), "--episodes", "2", "--json", "--plot", str(plot))
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    result = json.loads(ev.stdout.splitlines()[0])
+    assert set(result) == {"episodes", "mean_return", "collision_rate", "offroad_rate",
+                           "mean_speed", "lane_offset_rms"}
+    assert result["episodes"] == 2
+    assert plot.stat().st_size > 10_000
+
+
+def test_eval_table_and_videos_for_a_baseline(tmp_path):
+    out = run_cli("eval", "--agent", "idle", "--scenario", "lane_keeping", "--episodes", "1",
+                  "--video", str(tmp_path / "videos"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "collision_rate" in out.stdout and "lane_offset_rms" in out.stdout
+    assert list((tmp_path / "videos").glob("*.mp4"))
+
+
+def test_demo_without_a_display_writes_a_video(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    out = subprocess.run([sys.executable, "-m", "lanesim.cli", "demo", "--episodes", "1",
+                          "--video", str(tmp_path / "v")], capture_output=True, text=True,
+                         timeout=600, env={**env, "SDL_VIDEODRIVER": "dummy"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "No display found" in out.stdout
+    assert list((tmp_path / "v").glob("*.mp4"))
+
+
+def test_watch_drives_an_agent_in_the_window_until_the_episodes_end():
+    out = run_cli("watch", "--agent", "idle", "--scenario", "highway", "--speed", "max",
+                  "--episodes", "1", "--seed", "3")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("1 episodes, mean return")
+
+
+def test_bench_runs_the_benchmark_harness():
+    out = run_cli("bench", "--quick", "--no-peer", "--cases", "d", "--sizes", "1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| d | 1 |" in out.stdout

@@ -117,7 +117,8 @@ class DrivingEnv(gym.Env):
         self.observation_space = self.core.observation.space
         self.action_space = self.core.action.space
         self.render_mode = render_mode
-        self.metadata = dict(self.metadata, render_fps=int(round(self.options.sim_hz)))
+        # Recorders (Gymnasium's RecordVideo) take one frame per step(): one per decision.
+        self.metadata = dict(self.metadata, render_fps=self.options.policy_hz)
         self._viewer = None
         self._obs = None
 

@@ -75,7 +75,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = render_mode
-        self.metadata = dict(self.metadata, render_fps=int(round(self.options.sim_hz)))
+        self.metadata = dict(self.metadata, render_fps=self.options.policy_hz)
         # One generator per sub-environment, drawn from exactly as DrivingEnv draws its own.
         self._rngs = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
