@@ -19,6 +19,11 @@ def main() -> None:
         env.reset(seed=0)
         env.step(1)
         env.close()
+    env = gym.make("lanesim/Highway-v0", render_mode="rgb_array")  # the viewer's kernels
+    env.reset(seed=0)
+    env.step(0)
+    env.render()
+    env.close()
     vec = gym.make_vec("lanesim/Highway-v0", num_envs=2)
     vec.reset(seed=0)
     vec.step(vec.action_space.sample())

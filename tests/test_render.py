@@ -20,8 +20,9 @@ import pytest  # noqa: E402
 
 import lanesim  # noqa: E402, F401
 from lanesim.envs.actions import IDLE, LANE_RIGHT  # noqa: E402
-from lanesim.render import annotate, annotation_of, style  # noqa: E402
-from lanesim.render.keyboard import KeyboardAgent, drive, viewer_of  # noqa: E402
+from lanesim.render import annotate, annotation_of, style, viewer_of  # noqa: E402
+from lanesim.render.draw import leader  # noqa: E402
+from lanesim.render.keyboard import KeyboardAgent, drive  # noqa: E402
 from lanesim.render.style import DASH, DASH_PERIOD  # noqa: E402
 
 HIGHWAY = "lanesim/Highway-v0"
@@ -55,6 +56,13 @@ def near(frame: np.ndarray, env, x: float, y: float, r: int = 1) -> set[tuple[in
     return {tuple(int(v) for v in p) for p in patch}
 
 
+def ego_body(env) -> tuple[float, float]:
+    """A point of the ego's body 1.2 m behind its centre, where no overlay mark is drawn."""
+    w = env.unwrapped.world
+    h = float(w.heading[0, 0])
+    return float(w.x[0, 0]) - 1.2 * math.cos(h), float(w.y[0, 0]) - 1.2 * math.sin(h)
+
+
 def road_point(env, s: float, d: float) -> tuple[float, float]:
     x, y, _ = env.unwrapped.world.road.to_world(np.array(s), np.array(d))
     return float(x), float(y)
@@ -82,7 +90,7 @@ def test_frame_shows_road_markings_and_vehicles_where_they_are():
     frame = env.render()
     w = env.unwrapped.world
     road = w.road
-    assert pixel(frame, env, w.x[0, 0], w.y[0, 0]) == style.EGO
+    assert pixel(frame, env, *ego_body(env)) == style.EGO
     s = float(w.s[0, 0]) + 30.0  # ahead of the ego, clear of the HUD
     assert style.MARKING in near(frame, env, *road_point(env, s, 0.0))  # left edge line
     assert style.MARKING in near(frame, env, *road_point(env, s, road.width))  # right edge
@@ -91,10 +99,8 @@ def test_frame_shows_road_markings_and_vehicles_where_they_are():
     # Lane line 1: painted over the first DASH m of every DASH_PERIOD, anchored to s.
     n = math.ceil(s / DASH_PERIOD)
     painted, gap = n * DASH_PERIOD + 0.5 * DASH, n * DASH_PERIOD + 0.5 * (DASH + DASH_PERIOD)
-    free = [
-        sv for sv in (painted, gap)
-        if np.all(np.abs(w.s[0, 1:] - sv) > 6.0) or np.all(np.abs(w.d[0, 1:] - road.lane_width) > 2.5)
-    ]
+    near_line = np.abs(w.d[0, 1:] - road.lane_width) < 2.5
+    free = [sv for sv in (painted, gap) if not (near_line & (np.abs(w.s[0, 1:] - sv) < 6.0)).any()]
     assert free, "traffic covers both probe points"
     if painted in free:
         assert style.MARKING in near(frame, env, *road_point(env, painted, road.lane_width))
@@ -121,7 +127,7 @@ def test_curved_road_view_is_rotated_to_the_road_and_aligned():
     viewer.show_hud = False  # it dims the top-left corner
     frame = env.render()
     assert viewer.view.theta != 0.0  # this point of the road is curved away from east
-    assert pixel(frame, env, w.x[0, 0], w.y[0, 0]) == style.EGO
+    assert pixel(frame, env, *ego_body(env)) == style.EGO
     for ahead in (-20.0, 15.0, 40.0):  # curving lines stay on their pixels on both sides
         s = float(w.s[0, 0]) + ahead
         assert style.MARKING in near(frame, env, *road_point(env, s, 0.0), r=2)
@@ -151,14 +157,35 @@ def test_overlay_changes_the_frame_and_its_static_part_is_cached():
     env.close()
 
 
+def test_overlay_marks_the_ego_errors_trail_and_leader():
+    env = make()
+    env.reset(seed=3)
+    for _ in range(6):
+        _, _, _, _, info = env.step(IDLE)
+    env.render()
+    viewer, w = viewer_of(env), env.unwrapped.world
+    viewer.show_hud = False
+    frame = env.render()
+    ex, ey, h = float(w.x[0, 0]), float(w.y[0, 0]), float(w.heading[0, 0])
+    assert pixel(frame, env, ex, ey) == style.OFFSET  # the lateral-offset line ends here
+    tip = ex + (2.4 + 3.0) * math.cos(h), ey + (2.4 + 3.0) * math.sin(h)  # 3 m past the bumper
+    assert near(frame, env, *tip) & {style.HEADING, style.ROAD_DIRECTION}
+    past = viewer.marks.latest(10)  # the ego 10 steps ago
+    assert style.TRAIL in near(frame, env, *past)
+    # The headway shown is the environment's own.
+    _, _, headway, ttc = leader(w, 0, 0.0)
+    assert headway == pytest.approx(info["headway"])
+    assert ttc == pytest.approx(info["time_to_collision"])
+    env.close()
+
+
 def test_vector_env_renders_its_first_world():
     env = gym.make_vec(HIGHWAY, num_envs=3, render_mode="rgb_array", road_overlay=False)
     env.reset(seed=5)
     env.step(np.zeros(3, dtype=np.int64))
     frame = env.render()
     assert frame.shape == (150, 600, 3)
-    w = env.unwrapped.world
-    sx, sy = env.unwrapped._viewer.view.point(w.x[0, 0], w.y[0, 0])
+    sx, sy = env.unwrapped._viewer.view.point(*ego_body(env))
     assert tuple(frame[int(sy), int(sx)]) == style.EGO
     env.close()
 
@@ -231,8 +258,8 @@ def test_annotate_draws_the_plan_and_the_values():
     env = started(road_overlay=True)
     w = env.unwrapped.world
     s = float(w.s[0, 0])
-    # A plan just off the road (no car can cover it): its points show in the plan colour.
-    plan = [road_point(env, s + ds, -2.0) for ds in (10.0, 20.0, 30.0, 40.0)]
+    # A plan just off the road's right edge (no car or HUD covers it) shows in its colour.
+    plan = [road_point(env, s + ds, w.road.width + 2.0) for ds in (10.0, 20.0, 30.0, 40.0)]
     annotate(env, plan=plan)
     frame = env.render()
     for p in plan:
@@ -272,9 +299,21 @@ def test_human_mode_draws_the_window_and_returns_none():
     env.render()  # unpaced steps skip drawing; render() shows the state now
     surface = pygame.display.get_surface()
     assert surface.get_size() == (1200, 400)  # the default 600x150 becomes a bigger window
-    w = env.unwrapped.world
-    sx, sy = viewer_of(env).view.point(w.x[0, 0], w.y[0, 0])
+    sx, sy = viewer_of(env).view.point(*ego_body(env))
     assert tuple(surface.get_at((int(sx), int(sy))))[:3] == style.EGO
+    env.close()
+
+
+def test_window_resize_rescales_the_view():
+    env = make("human", sim_speed="max")
+    env.reset(seed=0)
+    viewer = viewer_of(env)
+    pygame.event.post(pygame.event.Event(pygame.VIDEORESIZE, size=(1200, 400), w=1200, h=400))
+    viewer.poll()
+    size = pygame.display.get_surface().get_size()
+    assert viewer.view.width == size[0] and viewer.ppm == pytest.approx(size[0] / 100.0)
+    env.step(IDLE)
+    assert env.render() is None
     env.close()
 
 

@@ -3,12 +3,20 @@
 * :class:`~lanesim.render.viewer.Viewer` draws an environment's world 0 top-down, in a window
   (``render_mode="human"``, paced by ``sim_speed``, with keys) or offscreen
   (``render_mode="rgb_array"``). Environments create it themselves.
-* :func:`annotate` shows an agent's plan and action values in it.
+* :func:`annotate` shows an agent's plan and action values in it; :func:`viewer_of` returns
+  an environment's viewer, to change its settings from code.
 * :func:`drive` and :class:`~lanesim.render.keyboard.KeyboardAgent` drive by hand
   (``python -m lanesim.render`` from a shell).
 """
 
 from lanesim.render.annotate import Annotation, annotate, annotation_of
+
+
+def viewer_of(env):
+    """The :class:`~lanesim.render.viewer.Viewer` of ``env`` (wrapped or not), or None before
+    its first ``render()`` or ``step()`` with a render mode. Set its ``overlay``,
+    ``show_hud``, ``sim_speed``, ``capture`` ... from code."""
+    return getattr(env.unwrapped, "_viewer", None)
 
 
 def drive(*args, **kwargs):
@@ -19,4 +27,4 @@ def drive(*args, **kwargs):
     return _drive(*args, **kwargs)
 
 
-__all__ = ["Annotation", "annotate", "annotation_of", "drive"]
+__all__ = ["Annotation", "annotate", "annotation_of", "drive", "viewer_of"]

@@ -65,7 +65,9 @@ def annotate(env, plan=None, values=None, labels: Sequence[str] | None = None,
         if values.ndim == 2:
             values = values[0]
         if values.ndim != 1 or len(values) == 0 or not np.isfinite(values).all():
-            raise ValueError(f"annotate: values must be a finite (n_actions,) array, got shape {values.shape}")
+            raise ValueError(
+                f"annotate: values must be a finite (n_actions,) array, got shape {values.shape}"
+            )
         if labels is not None and len(labels) != len(values):
             raise ValueError(f"annotate: {len(labels)} labels for {len(values)} values")
         if chosen is None:

@@ -77,7 +77,7 @@ class VehicleSprites:
             self._top[:count].tolist(), strict=True)], False)
 
     def _make(self, key: int) -> pygame.Surface:
-        """Draw the sprite of a packed key (see :func:`lanesim.render.kernels.sprite_key`)."""
+        """Draw the sprite of a packed key (see :func:`lanesim.render.kernels.split_key`)."""
         c, length2, width2, a = split_key(key)
         hl, hw = 0.25 * length2, 0.25 * width2  # half length and width, px
         half_w, half_h = sprite_half_size(length2, width2, a)
@@ -127,12 +127,11 @@ def draw_polyline(surf: pygame.Surface, view: View, xy: np.ndarray, colour, widt
 
 def label(surf: pygame.Surface, text: Text, s: str, colour, at: tuple[float, float]) -> None:
     """Text on an opaque dark box centred at ``at`` (px), kept inside the surface."""
-    parts, w = text.layout(s, colour)
-    h = text.line
-    x = round(min(max(at[0] - w / 2, 0), surf.get_width() - w))
-    y = round(min(max(at[1] - h / 2, 0), surf.get_height() - h))
-    surf.fill(style.HUD_BG, (x - 2, y, w + 4, h))
-    surf.blits([(img, (x + dx, y)) for img, dx in parts], False)
+    img = text(s, colour, style.HUD_BG)  # opaque: the cheapest text to blit
+    w, h = img.get_size()
+    x = min(max(at[0] - w / 2, 0), surf.get_width() - w)
+    y = min(max(at[1] - h / 2, 0), surf.get_height() - h)
+    surf.blit(img, (x, y))
 
 
 def leader(world: World, b: int, curvature: float) -> tuple[int, float, float, float]:

@@ -17,13 +17,9 @@ SIZE_BASE = 4096  # sprite sizes (half pixels) are packed in base SIZE_BASE into
 CRASHED_COLOUR = 4  # colour index of crashed entities; 0..3 are the entity kinds
 
 
-def sprite_key(colour: int, length2: int, width2: int, angle: int) -> int:
-    """Pack a sprite's colour index, size (half pixels) and angle step into one int."""
-    return ((colour * SIZE_BASE + length2) * SIZE_BASE + width2) * ANGLE_STEPS + angle
-
-
 def split_key(key: int) -> tuple[int, int, int, int]:
-    """``(colour, length2, width2, angle)`` of a packed sprite key."""
+    """``(colour, length2, width2, angle)`` of a sprite key packed by :func:`place_vehicles`:
+    colour index, length and width in half pixels, angle in steps of 1/ANGLE_STEPS turn."""
     rest, angle = divmod(key, ANGLE_STEPS)
     rest, width2 = divmod(rest, SIZE_BASE)
     colour, length2 = divmod(rest, SIZE_BASE)
@@ -67,14 +63,6 @@ def place_vehicles(x, y, heading, length, width, kind, crashed, cx, cy, radius, 
         top[count] = int(math.floor(c * x[i] + d * y[i] + f - hy + 0.5))
         count += 1
     return count
-
-
-def warm_up() -> None:
-    """Compile (or load from the disk cache) now rather than on the first frame."""
-    z = np.zeros(1)
-    out = np.zeros(1, dtype=np.int64)
-    place_vehicles(z, z, z, z, z, out, np.zeros(1, dtype=np.bool_), 0.0, 0.0, 1.0,
-                   1.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0, out, out.copy(), out.copy())
 
 
 @njit(cache=True)

@@ -24,14 +24,10 @@ from lanesim.envs.actions import (  # noqa: E402
     LANE_RIGHT,
     SLOWER,
 )
+from lanesim.render import viewer_of  # noqa: E402
 
 META_KEYS = {pygame.K_LEFT: LANE_LEFT, pygame.K_RIGHT: LANE_RIGHT, pygame.K_UP: FASTER,
              pygame.K_DOWN: SLOWER}
-
-
-def viewer_of(env):
-    """The viewer of ``env`` (wrapped or not), or None before the first render or step."""
-    return getattr(env.unwrapped, "_viewer", None)
 
 
 class KeyboardAgent:

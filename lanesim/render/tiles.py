@@ -49,7 +49,10 @@ def padded_surface(size: tuple[int, int], like: pygame.Surface | None,
         extra += 1
     if extra == 16:  # not reachable for this depth; any pitch will do
         extra = 0
-    parent = pygame.Surface((w + extra, h), 0, like) if like is not None else pygame.Surface((w + extra, h))
+    if like is None:
+        parent = pygame.Surface((w + extra, h))
+    else:
+        parent = pygame.Surface((w + extra, h), 0, like)
     return parent.subsurface((0, 0, w, h))
 
 

@@ -48,6 +48,12 @@ class RoadPose:
         h = h0 + k * u
         return x + d * math.sin(h), y - d * math.cos(h), h
 
+    def straight(self, s0: float, s1: float) -> bool:
+        """Whether the reference line has no curve anywhere between ``s0`` and ``s1`` (m)."""
+        i0 = min(max(bisect_right(self.s0, s0) - 1, 0), len(self.s0) - 1)
+        i1 = min(max(bisect_right(self.s0, s1) - 1, 0), len(self.s0) - 1)
+        return not any(self.k[i0 : i1 + 1])
+
     def curvature(self, s: float) -> float:
         """Curvature (1/m, + left) of the reference line at ``s``."""
         return self.k[min(max(bisect_right(self.s0, s) - 1, 0), len(self.s0) - 1)]
@@ -81,9 +87,6 @@ class View:
         self.f = self.ay - self.c * x - self.d * y
         if theta == 0.0:
             self.e, self.f = float(round(self.e)), float(round(self.f))
-        # The same map on complex z = x + iy: screen = conj(z · ppm·e^(-iθ)) + (e + if).
-        self._rot = complex(p * c, -p * s)
-        self._shift = complex(self.e, self.f)
 
     def point(self, x: float, y: float) -> tuple[float, float]:
         """Screen position (px) of one world point (m)."""
@@ -92,12 +95,6 @@ class View:
     def points(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Screen positions ``(..., 2)`` (px) of world points ``x, y`` (m, any equal shapes)."""
         return np.stack((self.a * x + self.b * y + self.e, self.c * x + self.d * y + self.f), -1)
-
-    def complex_points(self, z: np.ndarray) -> np.ndarray:
-        """Screen positions ``(..., 2)`` (px) of world points given as complex ``x + iy`` (m)."""
-        s = np.conj(z * self._rot)
-        s += self._shift
-        return s.view(np.float64).reshape(*z.shape, 2)
 
     def world(self, sx: float, sy: float) -> tuple[float, float]:
         """World point (m) under screen pixel ``(sx, sy)``: the inverse map."""

@@ -27,9 +27,9 @@ import pygame  # noqa: E402
 
 from lanesim.render import style  # noqa: E402
 from lanesim.render.annotate import Annotation, annotation_of  # noqa: E402
-from lanesim.render.draw import VehicleSprites, arrow, draw_polyline, label, leader  # noqa: E402
+from lanesim.render.draw import VehicleSprites  # noqa: E402
 from lanesim.render.hud import Hud, help_card, value_chart  # noqa: E402
-from lanesim.render.kernels import screen_points  # noqa: E402
+from lanesim.render.overlay import Overlay  # noqa: E402
 from lanesim.render.tiles import RoadTiles, padded_surface  # noqa: E402
 from lanesim.render.view import VIEW_LENGTH, RoadPose, View  # noqa: E402
 
@@ -37,7 +37,6 @@ DISPLAY_FPS = 60.0  # most frames drawn per wall-clock second in human mode
 DEFAULT_SIZE = (600, 150)  # the options' defaults ...
 HUMAN_SIZE = (1200, 400)  # ... become this window in human mode
 SPEED_RANGE = (1 / 32, 1024.0)
-TRAIL_SECONDS = 3.0
 RGB_MASKS = (0x0000FF, 0x00FF00, 0xFF0000, 0)  # 24-bit surface whose bytes are R, G, B
 
 FASTER_KEYS = {pygame.K_PLUS, pygame.K_KP_PLUS, pygame.K_EQUALS, pygame.K_RIGHTBRACKET}
@@ -109,7 +108,7 @@ class Viewer:
         self.overlay = bool(opts.road_overlay)
         self.sim_speed = parse_speed(opts.sim_speed)
         self._finite_speed = self.sim_speed if math.isfinite(self.sim_speed) else 1.0
-        self.show_hud = True
+        self.show_hud = bool(getattr(opts, "hud", True))  # an option "hud", if there is one
         self.help = self.paused = self.closed = self.reset_requested = False
         self.capture = False
         self.frames: list[np.ndarray] = []
@@ -122,16 +121,7 @@ class Viewer:
         self.terms: dict[str, float] = {}
         self.info: dict = {}
         self.episode_return = 0.0
-        # Ring buffer written twice (at i and i + n) so the latest n points are always one
-        # contiguous slice: no per-frame reordering.
-        self._trail_cap = int(round(TRAIL_SECONDS * opts.sim_hz)) + 1
-        self._trail = np.zeros((2 * self._trail_cap, 2))  # x, y (m)
-        self._trail_px = np.zeros((self._trail_cap + 1, 2))  # the drawn points, screen px
-        self._trail_n = self._trail_head = self._trail_count = 0
-        self._trail_t = -math.inf
-        # Every k-th sample is drawn (about 8 a second), chosen by its absolute count so the
-        # drawn points do not change from frame to frame.
-        self._trail_every = max(1, round(opts.sim_hz / 8))
+        self.marks = Overlay(self.world, self.pose, opts.sim_hz)
         self._stale: Annotation | None = None  # annotation made before the last reset
         self._chart: pygame.Surface | None = None
         self._chart_for: Annotation | None = None
@@ -174,8 +164,7 @@ class Viewer:
     # ------------------------------------------------------------------ env callbacks
     def on_reset(self) -> None:
         """A new episode: clear the trail and statistics, hide the old annotation."""
-        self._trail_n = self._trail_head = self._trail_count = 0
-        self._trail_t = -math.inf
+        self.marks.reset()
         self.reward, self.terms, self.info = None, {}, {}
         self.episode_return = 0.0
         self._stale = annotation_of(self.env)
@@ -186,7 +175,7 @@ class Viewer:
         """After every simulation step: record, then (human) handle events, pace and draw."""
         if self.closed:
             return
-        self._sample()
+        self.marks.sample()
         if self.mode != "human":
             if self.capture:
                 self.frames.append(self._array())
@@ -214,7 +203,7 @@ class Viewer:
         draw the window now and return None (also None once the window was closed)."""
         if self.closed:
             return None
-        self._sample()
+        self.marks.sample()
         if self.mode == "human":
             self._events()
             if not self.closed:
@@ -256,10 +245,10 @@ class Viewer:
             ann = None
         lead = None
         if self.overlay:
-            lead = self._overlay_under(surf, ann, s_ego, theta)
+            lead = self.marks.draw_under(surf, view, ann, s_ego, self.line_px)
         self.sprites.draw(surf, view, w, 0, centre)
         if self.overlay:
-            self._overlay_over(surf, theta, lead)
+            self.marks.draw_over(surf, view, s_ego, theta, lead, self.hud.small, self.line_px)
         if self.show_hud:
             self._draw_hud(surf, ann, theta)
         if self.help:
@@ -283,67 +272,13 @@ class Viewer:
         Y0 = math.floor(-cy * self.ppm - 0.5 * bh)
         src = self._scratch.subsurface((0, 0, bw, bh))
         self.tiles.blit(src, X0, Y0, self.overlay)
-        rot = pygame.transform.rotate(src, -math.degrees(view.theta))
+        if self.mode == "human":  # smooth (filtered) rotation: a few ms, fine at 60 frames/s
+            rot = pygame.transform.rotozoom(src, -math.degrees(view.theta), 1.0)
+        else:  # nearest-pixel rotation, several times faster
+            rot = pygame.transform.rotate(src, -math.degrees(view.theta))
         sx, sy = view.point((X0 + 0.5 * bw) / self.ppm, -(Y0 + 0.5 * bh) / self.ppm)
         rw, rh = rot.get_size()
         surf.blit(rot, (round(sx - 0.5 * rw), round(sy - 0.5 * rh)))
-
-    def _overlay_under(self, surf, ann: Annotation | None, s_ego: float, theta: float):
-        """Trail, plan, lane-offset line and headway line, drawn beneath the vehicles.
-        Returns the leader tuple for the label drawn later."""
-        w, view, lw = self.world, self.view, self.line_px
-        if self._trail_n > 1:
-            end, n, k = self._trail_head + self._trail_cap, self._trail_n, self._trail_every
-            first = end - n + (-(self._trail_count - n)) % k  # oldest kept sample
-            m = screen_points(self._trail, first, end, k, view.a, view.b, view.c, view.d,
-                              view.e, view.f, self._trail_px)
-            pts = self._trail_px[:m].tolist()
-            pts.append(view.point(float(w.x[0, 0]), float(w.y[0, 0])))
-            pygame.draw.lines(surf, style.TRAIL, False, pts, lw)
-        if ann is not None and ann.plan is not None and len(ann.plan):
-            draw_polyline(surf, view, ann.plan, style.PLAN, lw, dots=True)
-        ex, ey = float(w.x[0, 0]), float(w.y[0, 0])
-        ego = view.point(ex, ey)
-        lane_d = float(self.road.lane_centre[w.lane[0, 0]])
-        foot = view.point(*self.pose(s_ego, lane_d)[:2])
-        pygame.draw.line(surf, style.OFFSET, foot, ego, lw)
-        pygame.draw.circle(surf, style.OFFSET, foot, lw + 1)
-        lead = leader(w, 0, self.pose.curvature(s_ego))
-        j = lead[0]
-        if j >= 0:
-            h, half = float(w.heading[0, 0]), 0.5 * float(w.length[0, 0])
-            hj, half_j = float(w.heading[0, j]), 0.5 * float(w.length[0, j])
-            a = view.point(ex + half * math.cos(h), ey + half * math.sin(h))
-            b = view.point(float(w.x[0, j]) - half_j * math.cos(hj),
-                           float(w.y[0, j]) - half_j * math.sin(hj))
-            pygame.draw.line(surf, style.HEADWAY, a, b, max(1, lw - 1))
-            lead = (lead, a, b)
-        else:
-            lead = None
-        return lead
-
-    def _overlay_over(self, surf, theta: float, lead) -> None:
-        """Heading arrows (road direction vs ego heading, from the ego's front bumper, so the
-        car itself stays visible) and the headway label, on top of the vehicles."""
-        w, view, lw = self.world, self.view, self.line_px
-        ex, ey, h = float(w.x[0, 0]), float(w.y[0, 0]), float(w.heading[0, 0])
-        half = 0.5 * float(w.length[0, 0])
-        fx, fy = ex + half * math.cos(h), ey + half * math.sin(h)
-        length = 6.0  # m
-        head = 3 * lw + 2
-        front = view.point(fx, fy)
-        arrow(surf, style.ROAD_DIRECTION, front,
-              view.point(fx + length * math.cos(theta), fy + length * math.sin(theta)), lw, head)
-        arrow(surf, style.HEADING, front,
-              view.point(fx + length * math.cos(h), fy + length * math.sin(h)), lw, head)
-        if lead is not None:
-            (_, gap, headway, ttc), a, b = lead
-            text = f"{gap:.0f} m  {headway:.1f} s"
-            if ttc < 100:
-                text += f"  ttc {ttc:.1f} s"
-            colour = style.TEXT_WARN if ttc < 3 or headway < 0.8 else style.HEADWAY
-            mid = (0.5 * (a[0] + b[0]), 0.5 * (a[1] + b[1]) - 1.2 * self.hud.small.line)
-            label(surf, self.hud.small, text, colour, mid)
 
     def _draw_hud(self, surf, ann: Annotation | None, theta: float) -> None:
         w = self.world
@@ -364,11 +299,11 @@ class Viewer:
         ret = f"return {self.episode_return:+.2f}"
         reward = f"reward {self.reward:+.3f}  {ret}" if self.reward is not None else ret
         warn = style.TEXT_WARN
-        if self.hud.compact:
-            lines = [
-                (f"{pace}t {t:.1f} s  {3.6 * v:.0f} km/h  lane {lane} {offset:+.2f} m", style.TEXT),
-                (reward + (f"  {status}" if status else ""), warn if status else style.TEXT),
-            ]
+        if self.hud.compact:  # one line, over the verge above the road on a 600x150 frame
+            short = f"r {self.reward:+.3f}  " if self.reward is not None else ""
+            lines = [(f"{pace}t {t:.1f} s  {3.6 * v:.0f} km/h  lane {lane} {offset:+.2f} m  "
+                      f"{short}R {self.episode_return:+.2f}" + (f"  {status}" if status else ""),
+                      warn if status else style.TEXT)]
         else:
             first = f"{pace}t {t:.1f} s"
             if self.mode == "human":
@@ -379,7 +314,8 @@ class Viewer:
                 (f"lane {lane}  offset {offset:+.2f} m  heading {herr:+.1f}°", style.TEXT),
                 (reward, style.TEXT),
             ]
-            terms = [f"{k} {round(val, 3) + 0.0:+.3f}" for k, val in self.terms.items()]  # no "-0.000"
+            # round() + 0.0 turns -0.0004 into 0.0: no "-0.000".
+            terms = [f"{k} {round(val, 3) + 0.0:+.3f}" for k, val in self.terms.items()]
             for i in range(0, len(terms), 2):
                 lines.append(("   " + "   ".join(terms[i : i + 2]), style.TEXT_DIM))
             if status:
@@ -401,22 +337,6 @@ class Viewer:
                 self._chart_for = ann
             chart = self._chart
         self.hud.draw(surf, lines, chart)
-
-    # ------------------------------------------------------------------ trail
-    def _sample(self) -> None:
-        """Add the ego's position to the trail once per simulated instant."""
-        w = self.world
-        t = float(w.time[0])
-        if t == self._trail_t:
-            return
-        if t < self._trail_t:  # a new episode (e.g. a vector env's autoreset)
-            self._trail_n = self._trail_head = self._trail_count = 0
-        self._trail_t = t
-        cap, i = self._trail_cap, self._trail_head
-        self._trail[i] = self._trail[i + cap] = (w.x[0, 0], w.y[0, 0])
-        self._trail_head = (i + 1) % cap
-        self._trail_n = min(self._trail_n + 1, cap)
-        self._trail_count += 1
 
     # ------------------------------------------------------------------ human mode
     def _present(self) -> None:
@@ -523,7 +443,9 @@ class Viewer:
         """Keep showing the current frame for ``seconds`` of wall time (human mode), handling
         keys; pausing extends it. Drivers use it to let an ended episode be seen."""
         end = time.perf_counter() + seconds
-        while self.mode == "human" and not self.closed and (time.perf_counter() < end or self.paused):
+        while self.mode == "human" and not self.closed and (
+            time.perf_counter() < end or self.paused
+        ):
             self._present()
             time.sleep(1.0 / 30)
             self._events()
