@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from lanesim.envs.core import DrivingCore
-from lanesim.envs.options import OptionError, make_options
+from lanesim.envs.options import OptionError, make_options, refuse_reset_options
 
 RENDER_MODES = ["human", "rgb_array"]
 SEED_BOUND = 2**63 - 1
@@ -124,11 +124,7 @@ class DrivingEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        if options:
-            raise OptionError(
-                f"reset(options=...) is not supported (got {sorted(options)}); "
-                "pass options to gym.make instead"
-            )
+        refuse_reset_options(options)
         world_seed = self.np_random.integers(0, SEED_BOUND)
         obs = self.core.reset(np.ones(1, dtype=bool), np.array([world_seed]))
         self._obs = obs[0]

@@ -24,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from lanesim.envs.options import OptionError
+from lanesim.envs.options import OptionError, refuse_reset_options
 
 __all__ = ["ACTION_NAMES", "LaneGridEnv", "LaneGridOptions", "register_lanegrid"]
 
@@ -458,11 +458,7 @@ class LaneGridEnv(gym.Env):
     # ------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        if options:
-            raise OptionError(
-                f"reset(options=...) is not supported (got {sorted(options)}); "
-                "pass options to gym.make instead"
-            )
+        refuse_reset_options(options)
         u = self.np_random.random()
         self.s = min(int(np.searchsorted(self._initial_cdf, u, side="right")), self.n_states - 1)
         self.lastaction = None

@@ -355,6 +355,15 @@ def description(scenario: str | Path) -> str:
     return str(tomllib.loads(text).get("description", ""))
 
 
+def refuse_reset_options(options: dict | None) -> None:
+    """``reset(options=...)`` changes nothing in lanesim envs; say so rather than ignore it."""
+    if options:
+        raise OptionError(
+            f"reset(options=...) is not supported (got {sorted(options)}); "
+            "pass options to gym.make instead"
+        )
+
+
 def make_options(scenario: str | Path | None = None, **overrides: Any) -> Options:
     """Defaults, then the scenario file, then ``overrides``; validated once."""
     for key in overrides:

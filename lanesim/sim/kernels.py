@@ -28,7 +28,9 @@ from lanesim.sim.traffic import idm_acceleration, mobil_incentive
 
 # Float fields, F[field, world, entity].
 X, Y, HEADING, SPEED, S, D, LAT_SPEED, LENGTH, WIDTH = range(9)
-DESIRED_SPEED, TIME_HEADWAY, MAX_ACCEL, COMFORT_DECEL, MIN_GAP, POLITENESS, BRAKE_TIMER = range(9, 16)
+DESIRED_SPEED, TIME_HEADWAY, MAX_ACCEL, COMFORT_DECEL, MIN_GAP, POLITENESS, BRAKE_TIMER = range(
+    9, 16
+)
 # The road under each entity: its direction (rad) and curvature (1/m), kept with ``s``.
 ROAD_HEADING, CURVATURE = 16, 17
 N_FLOAT = 18
@@ -182,15 +184,25 @@ def _idm_for(F, I, b, e, ego_max_speed, speed, gap, leader_speed):
     driver would be, with traffic-like parameters."""
     if I[KIND, b, e] == CAR:
         desired = F[DESIRED_SPEED, b, e] if F[BRAKE_TIMER, b, e] <= 0.0 else 0.0
-        return idm_acceleration(speed, desired, gap, leader_speed, F[TIME_HEADWAY, b, e],
-                                F[MAX_ACCEL, b, e], F[COMFORT_DECEL, b, e], F[MIN_GAP, b, e])
-    return idm_acceleration(speed, ego_max_speed, gap, leader_speed, _EGO_HEADWAY, _EGO_ACCEL,
-                            _EGO_DECEL, _EGO_MIN_GAP)
+        return idm_acceleration(
+            speed,
+            desired,
+            gap,
+            leader_speed,
+            F[TIME_HEADWAY, b, e],
+            F[MAX_ACCEL, b, e],
+            F[COMFORT_DECEL, b, e],
+            F[MIN_GAP, b, e],
+        )
+    return idm_acceleration(
+        speed, ego_max_speed, gap, leader_speed, _EGO_HEADWAY, _EGO_ACCEL, _EGO_DECEL, _EGO_MIN_GAP
+    )
 
 
 @njit(cache=True)
-def _following_accel(F, I, geometry, lane_end, lane_closes, index, stride, shift,
-                     lanes, ego_max_speed, b, e, lane):
+def _following_accel(
+    F, I, geometry, lane_end, lane_closes, index, stride, shift, lanes, ego_max_speed, b, e, lane
+):
     """IDM acceleration of car ``e`` behind its leader in ``lane`` (or that lane's end)."""
     s, d = F[S, b, e], F[D, b, e]
     if lane == I[LANE, b, e]:
@@ -207,9 +219,31 @@ def _following_accel(F, I, geometry, lane_end, lane_closes, index, stride, shift
 
 # ------------------------------------------------------------------ one step of one world
 @njit(cache=True)
-def _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_width, lanes,
-                index, order, stride, shift, steer, accel, dt, ego_params, traffic_params,
-                brake_start, brake_time, decide, recycle_u, b):
+def _step_world(
+    F,
+    I,
+    crashed,
+    geometry,
+    lane_start,
+    lane_end,
+    lane_closes,
+    lane_width,
+    lanes,
+    index,
+    order,
+    stride,
+    shift,
+    steer,
+    accel,
+    dt,
+    ego_params,
+    traffic_params,
+    brake_start,
+    brake_time,
+    decide,
+    recycle_u,
+    b,
+):
     """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²).
 
     ``brake_start``/``brake_time`` ``(V,)`` start sudden braking (empty: none); ``decide`` runs
@@ -225,12 +259,37 @@ def _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane
     # 1. Traffic accelerations from the current state (the index matches it).
     acc = np.zeros(N)
     for e in range(1, 1 + V):
-        a, _, _ = _following_accel(F, I, geometry, lane_end, lane_closes, index,
-                                   stride, shift, lanes, max_speed, b, e, I[LANE, b, e])
+        a, _, _ = _following_accel(
+            F,
+            I,
+            geometry,
+            lane_end,
+            lane_closes,
+            index,
+            stride,
+            shift,
+            lanes,
+            max_speed,
+            b,
+            e,
+            I[LANE, b, e],
+        )
         if I[TARGET_LANE, b, e] != I[LANE, b, e]:  # changing: respect both lanes' leaders
-            a2, _, _ = _following_accel(F, I, geometry, lane_end, lane_closes, index,
-                                        stride, shift, lanes, max_speed, b, e,
-                                        I[TARGET_LANE, b, e])
+            a2, _, _ = _following_accel(
+                F,
+                I,
+                geometry,
+                lane_end,
+                lane_closes,
+                index,
+                stride,
+                shift,
+                lanes,
+                max_speed,
+                b,
+                e,
+                I[TARGET_LANE, b, e],
+            )
             a = min(a, a2)
         acc[e] = a
 
@@ -274,12 +333,45 @@ def _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane
 
     # 5. Decisions: lane changes, then recycling of far cars.
     if decide and V > 0:
-        _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, index, stride,
-                      shift, lanes, max_speed, safe_decel, threshold, keep_right, b, V)
+        _change_lanes(
+            F,
+            I,
+            crashed,
+            geometry,
+            lane_start,
+            lane_end,
+            lane_closes,
+            index,
+            stride,
+            shift,
+            lanes,
+            max_speed,
+            safe_decel,
+            threshold,
+            keep_right,
+            b,
+            V,
+        )
         # Inserted occupancies moved entries about; rebuild so every position is current.
         _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order, b)
-        _recycle(F, I, crashed, geometry, lane_start, lane_end, lane_width, lanes, index, order,
-                 stride, shift, recycle_distance, recycle_u, b, V)
+        _recycle(
+            F,
+            I,
+            crashed,
+            geometry,
+            lane_start,
+            lane_end,
+            lane_width,
+            lanes,
+            index,
+            order,
+            stride,
+            shift,
+            recycle_distance,
+            recycle_u,
+            b,
+            V,
+        )
 
 
 @njit(cache=True)
@@ -351,16 +443,42 @@ def _collide(F, I, crashed, order, b):
             reach_j = 0.5 * math.hypot(F[LENGTH, b, j], F[WIDTH, b, j])
             if abs(F[D, b, j] - F[D, b, i]) > reach_i + reach_j:
                 continue
-            if rectangles_overlap(F[X, b, i], F[Y, b, i], F[HEADING, b, i], F[LENGTH, b, i],
-                                  F[WIDTH, b, i], F[X, b, j], F[Y, b, j], F[HEADING, b, j],
-                                  F[LENGTH, b, j], F[WIDTH, b, j]):
+            if rectangles_overlap(
+                F[X, b, i],
+                F[Y, b, i],
+                F[HEADING, b, i],
+                F[LENGTH, b, i],
+                F[WIDTH, b, i],
+                F[X, b, j],
+                F[Y, b, j],
+                F[HEADING, b, j],
+                F[LENGTH, b, j],
+                F[WIDTH, b, j],
+            ):
                 crashed[b, i] = True
                 crashed[b, j] = True
 
 
 @njit(cache=True)
-def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, index,
-                  stride, shift, lanes, ego_max_speed, safe_decel, threshold, keep_right, b, V):
+def _change_lanes(
+    F,
+    I,
+    crashed,
+    geometry,
+    lane_start,
+    lane_end,
+    lane_closes,
+    index,
+    stride,
+    shift,
+    lanes,
+    ego_max_speed,
+    safe_decel,
+    threshold,
+    keep_right,
+    b,
+    V,
+):
     """MOBIL: each steady car may start a change to the neighbour lane with the best incentive.
 
     Cars decide one after another, in entity order, and each committed change enters the lane
@@ -370,9 +488,22 @@ def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, in
         lane = I[LANE, b, e]
         if I[TARGET_LANE, b, e] != lane or crashed[b, e]:
             continue  # a change under way carries on
-        s, d, v = F[S, b, e], F[D, b, e], F[SPEED, b, e]
-        a_now, gap, lead_speed = _following_accel(F, I, geometry, lane_end, lane_closes, index, stride, shift, lanes, ego_max_speed, b,
-                                                  e, lane)
+        s, v = F[S, b, e], F[SPEED, b, e]
+        a_now, gap, lead_speed = _following_accel(
+            F,
+            I,
+            geometry,
+            lane_end,
+            lane_closes,
+            index,
+            stride,
+            shift,
+            lanes,
+            ego_max_speed,
+            b,
+            e,
+            lane,
+        )
         # Old follower: how its acceleration changes once this car leaves.
         old_gain = 0.0
         fol = _query(index, stride, shift, lanes, b, lane, s, False)
@@ -380,19 +511,35 @@ def _change_lanes(F, I, crashed, geometry, lane_start, lane_end, lane_closes, in
             fs, fv = F[S, b, fol], F[SPEED, b, fol]
             fgap = _gap(F, b, fol, e, fs, F[D, b, fol])
             after = fgap + F[LENGTH, b, e] + gap
-            old_gain = (_idm_for(F, I, b, fol, ego_max_speed, fv, after, lead_speed)
-                        - _idm_for(F, I, b, fol, ego_max_speed, fv, fgap, v))
+            old_gain = _idm_for(F, I, b, fol, ego_max_speed, fv, after, lead_speed) - _idm_for(
+                F, I, b, fol, ego_max_speed, fv, fgap, v
+            )
         must_leave = lane_closes[lane] and lane_end[lane] - s < MUST_LEAVE_DISTANCE
         politeness = 0.0 if must_leave else F[POLITENESS, b, e]
         best_gain = -np.inf
         best = lane
         for side in (-1, 1):
             cand = lane + side
-            if not (lane_exists(lane_start, lane_end, cand, s)
-                    and lane_exists(lane_start, lane_end, cand, s + 30.0)):
+            if not (
+                lane_exists(lane_start, lane_end, cand, s)
+                and lane_exists(lane_start, lane_end, cand, s + 30.0)
+            ):
                 continue
-            a_new, ngap, _ = _following_accel(F, I, geometry, lane_end, lane_closes, index, stride, shift, lanes, ego_max_speed, b, e,
-                                              cand)
+            a_new, ngap, _ = _following_accel(
+                F,
+                I,
+                geometry,
+                lane_end,
+                lane_closes,
+                index,
+                stride,
+                shift,
+                lanes,
+                ego_max_speed,
+                b,
+                e,
+                cand,
+            )
             nl = _query(index, stride, shift, lanes, b, cand, s, True)
             nf = _query(index, stride, shift, lanes, b, cand, s, False)
             new_gain = 0.0
@@ -433,8 +580,24 @@ def _insert(index, b, key, e):
 
 
 @njit(cache=True)
-def _recycle(F, I, crashed, geometry, lane_start, lane_end, lane_width, lanes, index, order,
-             stride, shift, recycle_distance, recycle_u, b, V):
+def _recycle(
+    F,
+    I,
+    crashed,
+    geometry,
+    lane_start,
+    lane_end,
+    lane_width,
+    lanes,
+    index,
+    order,
+    stride,
+    shift,
+    recycle_distance,
+    recycle_u,
+    b,
+    V,
+):
     """Move the first car beyond ``recycle_distance`` from the ego to the far edge on the other
     side, if there is room there; one car per decision, so moved cars never land on each other.
     ``recycle_u`` ``(V, 2)`` holds uniform draws for the new lane and position."""
@@ -448,7 +611,11 @@ def _recycle(F, I, crashed, geometry, lane_start, lane_end, lane_width, lanes, i
         # Cars that ran ahead re-enter behind, and vice versa.
         new_s = ego_s - edge if rel > 0 else ego_s + edge
         lane = min(int(recycle_u[e - 1, 0] * lanes), lanes - 1)
-        if not lane_exists(lane_start, lane_end, lane, new_s) or new_s < 5.0 or new_s > road_end - 5.0:
+        if (
+            not lane_exists(lane_start, lane_end, lane, new_s)
+            or new_s < 5.0
+            or new_s > road_end - 5.0
+        ):
             return
         room = 15.0 + 1.5 * F[DESIRED_SPEED, b, e]
         for ahead in (True, False):
@@ -498,10 +665,37 @@ def autopilot(F, geometry, lane_width, ego_params, b, target_lane, target_speed)
 
 
 @njit(cache=True, nogil=True)
-def run_worlds(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_width, lanes,
-               index, order, stride, shift, steer, accel, use_autopilot, target_lane,
-               target_speed, dt, ego_params, traffic_params, brake_start, brake_time, decide,
-               recycle_u, applied, trace, first, stop):
+def run_worlds(
+    F,
+    I,
+    crashed,
+    geometry,
+    lane_start,
+    lane_end,
+    lane_closes,
+    lane_width,
+    lanes,
+    index,
+    order,
+    stride,
+    shift,
+    steer,
+    accel,
+    use_autopilot,
+    target_lane,
+    target_speed,
+    dt,
+    ego_params,
+    traffic_params,
+    brake_start,
+    brake_time,
+    decide,
+    recycle_u,
+    applied,
+    trace,
+    first,
+    stop,
+):
     """Advance worlds ``first`` to ``stop - 1`` by ``frames = decide.shape[1]`` simulation steps.
 
     Releases the GIL: disjoint ranges of worlds may run on several threads at once.
@@ -519,16 +713,38 @@ def run_worlds(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_
     for b in range(first, stop):
         for f in range(frames):
             if use_autopilot[b]:
-                st, ac = autopilot(F, geometry, lane_width, ego_params, b, target_lane[b],
-                                   target_speed[b])
+                st, ac = autopilot(
+                    F, geometry, lane_width, ego_params, b, target_lane[b], target_speed[b]
+                )
             else:
                 st = min(max(steer[b], -max_steer), max_steer)
                 ac = min(max(accel[b], -max_brake), max_accel)
             applied[0, b], applied[1, b] = st, ac
-            _step_world(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_width,
-                        lanes, index, order, stride, shift, st, ac, dt, ego_params,
-                        traffic_params, brake_start[b, f], brake_time[b, f], decide[b, f],
-                        recycle_u[b, f], b)
+            _step_world(
+                F,
+                I,
+                crashed,
+                geometry,
+                lane_start,
+                lane_end,
+                lane_closes,
+                lane_width,
+                lanes,
+                index,
+                order,
+                stride,
+                shift,
+                st,
+                ac,
+                dt,
+                ego_params,
+                traffic_params,
+                brake_start[b, f],
+                brake_time[b, f],
+                decide[b, f],
+                recycle_u[b, f],
+                b,
+            )
             s, d = F[S, b, 0], F[D, b, 0]
             lane = I[LANE, b, 0]
             err = (F[HEADING, b, 0] - F[ROAD_HEADING, b, 0] + math.pi) % (2 * math.pi) - math.pi
@@ -543,8 +759,7 @@ def run_worlds(F, I, crashed, geometry, lane_start, lane_end, lane_closes, lane_
 
 
 @njit(cache=True)
-def refresh_worlds(F, I, geometry, lane_width, lanes, stride, shift, index, order,
-                   worlds):
+def refresh_worlds(F, I, geometry, lane_width, lanes, stride, shift, index, order, worlds):
     """Recompute the road under every entity, lanes, the lane index and the ``s`` order of the
     ``worlds`` (bool ``(B,)``) whose entities were placed by hand or reset."""
     for b in range(F.shape[1]):

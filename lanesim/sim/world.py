@@ -155,16 +155,26 @@ class World:
         self._order = np.tile(np.arange(N), (B, 1))  # entities sorted by s, for collisions
         road = self.road
         self._road_args = (
-            road.geometry, road.lane_start, road.lane_end, road.lane_closes,
-            road.lane_width, road.lanes,
+            road.geometry,
+            road.lane_start,
+            road.lane_end,
+            road.lane_closes,
+            road.lane_width,
+            road.lanes,
         )
         em = spec.ego
         self._ego_params = np.array(
             [em.wheelbase, em.max_speed, em.max_steer, em.max_accel, em.max_brake]
         )
         self._traffic_params = np.array(
-            [self.V, tm.lane_change_time, tm.safe_decel, tm.lane_change_threshold,
-             tm.keep_right_bias, tm.recycle_distance]
+            [
+                self.V,
+                tm.lane_change_time,
+                tm.safe_decel,
+                tm.lane_change_threshold,
+                tm.keep_right_bias,
+                tm.recycle_distance,
+            ]
         )
         self._period = max(1, round(tm.decision_period * spec.sim_hz))
         # Per-car behaviour: the state field and the range it is drawn from at spawn.
@@ -195,8 +205,9 @@ class World:
         spec, road = self.spec, self.road
         W = int(worlds.sum())
         # Everything random about an episode's start comes from one draw per world.
-        u = self.rng.uniform((2 + len(self._behaviour) * self.V + len(self._slot_s) + 2 * self.V,),
-                             worlds)
+        u = self.rng.uniform(
+            (2 + len(self._behaviour) * self.V + len(self._slot_s) + 2 * self.V,), worlds
+        )
 
         # Ego: a random allowed lane, centred, aligned with the road.
         allowed = np.array(spec.ego_lanes or self._full_lanes(), dtype=np.int64)
@@ -270,8 +281,8 @@ class World:
         road, tm, V = self.road, self.spec.traffic, self.V
         cars = self.traffic
         n_b = len(self._behaviour) * V
-        for i, (field, (lo, hi)) in enumerate(self._behaviour):
-            getattr(self, field)[worlds, cars] = lo + (hi - lo) * u[:, i * V : (i + 1) * V]
+        for i, (name, (lo, hi)) in enumerate(self._behaviour):
+            getattr(self, name)[worlds, cars] = lo + (hi - lo) * u[:, i * V : (i + 1) * V]
         self.width[worlds, cars] = tm.width
         n_slots = len(self._slot_s)
         keys_u = u[:, n_b : n_b + n_slots]
@@ -350,39 +361,84 @@ class World:
         trace = np.zeros((K.N_TRACE, B, frames))
         geometry, lane_start, lane_end, lane_closes, lane_width, lanes = self._road_args
         args = (
-            self.F, self.I, self.crashed, geometry, lane_start, lane_end, lane_closes, lane_width,
-            lanes, self._index, self._order, self._stride, self._shift,
-            steer, accel, np.full(B, pilot), lane, speed, self.dt, self._ego_params,
-            self._traffic_params, start, duration, decide, recycle_u, applied, trace,
+            self.F,
+            self.I,
+            self.crashed,
+            geometry,
+            lane_start,
+            lane_end,
+            lane_closes,
+            lane_width,
+            lanes,
+            self._index,
+            self._order,
+            self._stride,
+            self._shift,
+            steer,
+            accel,
+            np.full(B, pilot),
+            lane,
+            speed,
+            self.dt,
+            self._ego_params,
+            self._traffic_params,
+            start,
+            duration,
+            decide,
+            recycle_u,
+            applied,
+            trace,
         )
         if self._pool is None:
             K.run_worlds(*args, 0, B)
         else:
             # Worlds are independent: split them over the cores (the kernel drops the GIL).
             bounds = np.linspace(0, B, self._threads + 1).astype(int)
-            jobs = [self._pool.submit(K.run_worlds, *args, lo, hi)
-                    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+            jobs = [
+                self._pool.submit(K.run_worlds, *args, lo, hi)
+                for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+            ]
             for job in jobs:
                 job.result()
         self.steer[:], self.accel[:] = applied
         self.steps += frames
         self.time += frames * self.dt
-        return Trace(*trace[: K.TRACE_LANE], trace[K.TRACE_LANE].astype(np.int64),
-                     trace[K.TRACE_OFFROAD] > 0, trace[K.TRACE_CRASHED] > 0)
+        return Trace(
+            *trace[: K.TRACE_LANE],
+            trace[K.TRACE_LANE].astype(np.int64),
+            trace[K.TRACE_OFFROAD] > 0,
+            trace[K.TRACE_CRASHED] > 0,
+        )
 
     def _refresh_lanes(self, worlds: np.ndarray | None = None) -> None:
         """Recompute lanes, the lane index and the collision order of ``worlds`` (default all)
         from their current state."""
         geometry, _, _, _, lane_width, lanes = self._road_args
         worlds = np.ones(self.B, dtype=bool) if worlds is None else worlds
-        K.refresh_worlds(self.F, self.I, geometry, lane_width, lanes, self._stride, self._shift,
-                         self._index, self._order, worlds)
+        K.refresh_worlds(
+            self.F,
+            self.I,
+            geometry,
+            lane_width,
+            lanes,
+            self._stride,
+            self._shift,
+            self._index,
+            self._order,
+            worlds,
+        )
 
     def _query(self, lane: np.ndarray, s: np.ndarray, ahead: bool) -> np.ndarray:
         """Nearest entity ahead of (or behind) ``s`` in ``lane``, ``(B, K)`` each; -1 if none."""
-        return K.query_many(self._index, self._stride, self._shift,
-                            self.road.lanes, np.ascontiguousarray(lane, dtype=np.int64),
-                            np.ascontiguousarray(s, dtype=np.float64), ahead)
+        return K.query_many(
+            self._index,
+            self._stride,
+            self._shift,
+            self.road.lanes,
+            np.ascontiguousarray(lane, dtype=np.int64),
+            np.ascontiguousarray(s, dtype=np.float64),
+            ahead,
+        )
 
     # ------------------------------------------------------------------ ego queries
     def ego_offroad(self) -> np.ndarray:
@@ -407,6 +463,5 @@ class World:
         The gap is measured along the ego's lane, so it is exact on curves too.
         """
         out = np.empty((2, self.B))
-        K.ego_leaders(self.F, self.I, self._index, self._stride,
-                      self._shift, self.road.lanes, out)
+        K.ego_leaders(self.F, self.I, self._index, self._stride, self._shift, self.road.lanes, out)
         return out[0], out[1]
