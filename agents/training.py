@@ -150,7 +150,12 @@ def _train_sb3(algo, env_id, options, args, out: Path) -> int:
         remaining = max(args.steps - model.num_timesteps, 0)
     else:
         policy = "CnnPolicy" if options["observation"] == "pixels" else "MlpPolicy"
-        kw = {"buffer_size": 100_000, "learning_starts": min(20_000, args.steps // 10)} if cls is DQN else {}
+        if cls is DQN:
+            kw = {"buffer_size": 100_000, "learning_starts": min(20_000, args.steps // 10)}
+        else:
+            # PPO always completes a rollout of n_steps per env: keep it within the budget.
+            n_steps = min(2048, max(args.steps // args.num_envs, 8))
+            kw = {"n_steps": n_steps, "batch_size": min(64, n_steps * args.num_envs)}
         model = cls(policy, envs, seed=args.seed, tensorboard_log=str(out / "tb"), verbose=0, **kw)
         remaining = args.steps
     model.learn(remaining, callback=[Checkpoints(), Progress()], reset_num_timesteps=not args.resume,

@@ -118,3 +118,17 @@ def test_bench_runs_the_benchmark_harness():
     out = run_cli("bench", "--quick", "--no-peer", "--cases", "d", "--sizes", "1")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "| d | 1 |" in out.stdout
+
+
+@pytest.mark.parametrize("algo", ["sb3-dqn", "sb3-ppo"])
+def test_train_sb3_baselines_write_a_model_and_resume(tmp_path, algo):
+    out = tmp_path / algo
+    common = ["--scenario", "highway", "--out", str(out), "--num-envs", "2", "--env", "vehicles=5",
+              "--env", "duration=2"]
+    first = run_cli("train", algo, "--steps", "64", *common)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (out / "latest.zip").exists() and (out / "env.json").exists()
+    assert list((out / "tb").rglob("events.out.tfevents.*"))
+    again = run_cli("train", algo, "--steps", "128", "--resume", *common)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "trained 128 steps" in again.stdout
