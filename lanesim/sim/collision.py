@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, vectorize
+from numba import vectorize
+
+from lanesim.sim.jit import kernel
 
 
-@njit(cache=True)
+@kernel
 def rectangles_overlap(x1, y1, h1, l1, w1, x2, y2, h2, l2, w2):
     """Whether rectangles 1 and 2 overlap or touch.
 

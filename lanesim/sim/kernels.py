@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from lanesim.sim.collision import rectangles_overlap
+from lanesim.sim.jit import kernel, kernel_nogil
 from lanesim.sim.road import pose_at, project
 from lanesim.sim.traffic import idm_acceleration, mobil_incentive
 
@@ -33,7 +34,9 @@ DESIRED_SPEED, TIME_HEADWAY, MAX_ACCEL, COMFORT_DECEL, MIN_GAP, POLITENESS, BRAK
 )
 # The road under each entity: its direction (rad) and curvature (1/m), kept with ``s``.
 ROAD_HEADING, CURVATURE = 16, 17
-N_FLOAT = 18
+# Traffic: the acceleration (m/s²) of the last step (car following, before sudden braking).
+ACCEL = 18
+N_FLOAT = 19
 # Integer fields, I[field, world, entity].
 LANE, TARGET_LANE, KIND = range(3)
 N_INT = 3
@@ -46,7 +49,7 @@ _EGO_HEADWAY, _EGO_ACCEL, _EGO_DECEL, _EGO_MIN_GAP = 1.5, 1.5, 2.5, 2.0
 MUST_LEAVE_DISTANCE = 250.0
 
 
-@njit(cache=True)
+@kernel
 def lane_exists(lane_start, lane_end, lane, s):
     """Whether ``lane`` (any int) is drivable at ``s``."""
     if lane < 0 or lane >= lane_start.shape[0]:
@@ -54,13 +57,13 @@ def lane_exists(lane_start, lane_end, lane, s):
     return lane_start[lane] <= s <= lane_end[lane]
 
 
-@njit(cache=True)
+@kernel
 def _lane_of(d, lane_width, lanes):
     return min(max(int(math.floor(d / lane_width)), 0), lanes - 1)
 
 
 # ------------------------------------------------------------------ the sorted lane index
-@njit(cache=True)
+@kernel
 def _second_lane(F, I, geometry, lane_width, lanes, b, e):
     """The other lane entity ``e`` blocks: its target lane while changing, else the neighbour
     its footprint reaches into, else -1."""
@@ -82,7 +85,7 @@ def _second_lane(F, I, geometry, lane_width, lanes, b, e):
     return second
 
 
-@njit(cache=True)
+@kernel
 def _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order, b):
     """Group world ``b``'s lane occupancies by lane, each lane sorted by ``s``.
 
@@ -90,12 +93,14 @@ def _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order,
     Keys are ``lane * stride + s + shift``, so the whole array is sorted and one binary search
     finds a position in any lane. Filling lanes in the ``s`` order of ``order`` (kept sorted
     by :func:`sort_by_s`) makes this a linear counting sort. ``pos[b, e]`` records where entity
-    ``e``'s own-lane entry landed, so its leader is simply the next entry.
+    ``e``'s own-lane entry landed, so its leader is simply the next entry. ``work[b]`` is
+    scratch space of ``N + lanes + 1`` integers.
     """
-    keys, ents, counts, pos = index
+    keys, ents, counts, pos, work = index
     N = F.shape[2]
-    start = np.zeros(lanes + 1, dtype=np.int64)
-    second = np.empty(N, dtype=np.int64)
+    second = work[b, :N]
+    start = work[b, N : N + lanes + 1]
+    start[:] = 0
     for e in range(N):
         second[e] = _second_lane(F, I, geometry, lane_width, lanes, b, e)
         start[I[LANE, b, e] + 1] += 1
@@ -117,13 +122,13 @@ def _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order,
             start[second[e]] += 1
 
 
-@njit(cache=True)
+@kernel
 def _query(index, stride, shift, lanes, b, lane, s, ahead):
     """Nearest entity ahead of (or behind) position ``s`` in ``lane`` of world ``b``; -1 if none.
 
     An entity exactly at ``s`` counts as neither, so a car never finds itself.
     """
-    keys, ents, counts, _ = index
+    keys, ents, counts = index[0], index[1], index[2]
     if lane < 0 or lane >= lanes:
         return -1
     q = lane * stride + s + shift
@@ -151,17 +156,17 @@ def _query(index, stride, shift, lanes, b, lane, s, ahead):
     return ents[b, pos]
 
 
-@njit(cache=True)
+@kernel
 def _next_in_lane(index, stride, b, e, lane):
     """The entity right ahead of ``e`` in its own lane (-1 if none): the next index entry."""
-    keys, ents, counts, pos = index
+    keys, ents, counts, pos = index[0], index[1], index[2], index[3]
     p = pos[b, e] + 1
     if p < counts[b] and keys[b, p] < (lane + 1) * stride:
         return ents[b, p]
     return -1
 
 
-@njit(cache=True)
+@kernel
 def _gap(F, b, me, other, me_s, me_d):
     """Bumper gap (m) from entity ``me`` at ``(me_s, me_d)`` to ``other``, measured along the
     lane at ``me_d``; ``inf`` if ``other`` is -1."""
@@ -171,14 +176,14 @@ def _gap(F, b, me, other, me_s, me_d):
     return ds - 0.5 * (F[LENGTH, b, me] + F[LENGTH, b, other])
 
 
-@njit(cache=True)
+@kernel
 def _lane_end_gap(lane_end, lane_closes, lane, s, length):
     if lane_closes[lane] and lane_end[lane] >= s:
         return lane_end[lane] - s - 0.5 * length
     return np.inf
 
 
-@njit(cache=True)
+@kernel
 def _idm_for(F, I, b, e, ego_max_speed, speed, gap, leader_speed):
     """IDM acceleration of entity ``e`` with a given leader; the ego is judged as a typical
     driver would be, with traffic-like parameters."""
@@ -199,7 +204,7 @@ def _idm_for(F, I, b, e, ego_max_speed, speed, gap, leader_speed):
     )
 
 
-@njit(cache=True)
+@kernel
 def _following_accel(
     F, I, geometry, lane_end, lane_closes, index, stride, shift, lanes, ego_max_speed, b, e, lane
 ):
@@ -218,7 +223,7 @@ def _following_accel(
 
 
 # ------------------------------------------------------------------ one step of one world
-@njit(cache=True)
+@kernel
 def _step_world(
     F,
     I,
@@ -257,7 +262,6 @@ def _step_world(
     recycle_distance = traffic_params[5]
 
     # 1. Traffic accelerations from the current state (the index matches it).
-    acc = np.zeros(N)
     for e in range(1, 1 + V):
         a, _, _ = _following_accel(
             F,
@@ -291,7 +295,7 @@ def _step_world(
                 I[TARGET_LANE, b, e],
             )
             a = min(a, a2)
-        acc[e] = a
+        F[ACCEL, b, e] = a
 
     # 2. Ego: kinematic bicycle about the centre of gravity, taken at mid-wheelbase.
     v, h = F[SPEED, b, 0], F[HEADING, b, 0]
@@ -310,7 +314,7 @@ def _step_world(
         if brake_start.shape[0] > 0 and brake_start[e - 1]:
             timer = brake_time[e - 1]
         F[BRAKE_TIMER, b, e] = timer
-        a = -F[COMFORT_DECEL, b, e] if timer > 0.0 else acc[e]
+        a = -F[COMFORT_DECEL, b, e] if timer > 0.0 else F[ACCEL, b, e]
         if crashed[b, e]:
             v, vd = 0.0, 0.0
         else:
@@ -374,7 +378,7 @@ def _step_world(
         )
 
 
-@njit(cache=True)
+@kernel
 def set_world_pose(F, geometry, b, e):
     """World ``x, y, heading`` of entity ``e`` from its road coordinates and lateral speed."""
     x, y, h, k = pose_at(geometry, F[S, b, e])
@@ -390,7 +394,7 @@ def set_world_pose(F, geometry, b, e):
     F[HEADING, b, e] = h + rel
 
 
-@njit(cache=True)
+@kernel
 def refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, index, order, b):
     """Lane under every entity's centre (traffic keeps its own target), then the index."""
     N = F.shape[2]
@@ -403,7 +407,7 @@ def refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, index, order
     _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order, b)
 
 
-@njit(cache=True)
+@kernel
 def sort_by_s(F, order, b):
     """Insertion-sort world ``b``'s entity order by ``s``: nearly linear, since the order
     barely changes between steps."""
@@ -416,7 +420,7 @@ def sort_by_s(F, order, b):
         order[b, j + 1] = e
 
 
-@njit(cache=True)
+@kernel
 def _collide(F, I, crashed, order, b):
     """Mark every pair of entities whose rectangles overlap as crashed.
 
@@ -459,7 +463,7 @@ def _collide(F, I, crashed, order, b):
                 crashed[b, j] = True
 
 
-@njit(cache=True)
+@kernel
 def _change_lanes(
     F,
     I,
@@ -564,11 +568,11 @@ def _change_lanes(
             _insert(index, b, best * stride + s + shift, e)
 
 
-@njit(cache=True)
+@kernel
 def _insert(index, b, key, e):
     """Add one occupancy to world ``b``'s sorted lane index (positions go stale: rebuild
     after the decision)."""
-    keys, ents, counts, _ = index
+    keys, ents, counts = index[0], index[1], index[2]
     j = counts[b] - 1
     while j >= 0 and keys[b, j] > key:
         keys[b, j + 1] = keys[b, j]
@@ -579,7 +583,7 @@ def _insert(index, b, key, e):
     counts[b] += 1
 
 
-@njit(cache=True)
+@kernel
 def _recycle(
     F,
     I,
@@ -602,7 +606,9 @@ def _recycle(
     side, if there is room there; one car per decision, so moved cars never land on each other.
     ``recycle_u`` ``(V, 2)`` holds uniform draws for the new lane and position."""
     ego_s = F[S, b, 0]
-    road_end = lane_end.max()
+    road_end = lane_end[0]
+    for lane in range(1, lane_end.shape[0]):
+        road_end = max(road_end, lane_end[lane])
     for e in range(1, 1 + V):
         rel = F[S, b, e] - ego_s
         if abs(rel) <= recycle_distance and F[S, b, e] <= road_end - 5.0:
@@ -641,7 +647,7 @@ TRACE_ALONG, TRACE_OFFSET, TRACE_HEADING_ERROR, TRACE_LANE, TRACE_OFFROAD, TRACE
 N_TRACE = 6
 
 
-@njit(cache=True)
+@kernel
 def autopilot(F, geometry, lane_width, ego_params, b, target_lane, target_speed):
     """Ego controls ``(steer, accel)`` that bring it to ``target_lane``'s centre at
     ``target_speed`` (m/s): the lane-following controller behind meta actions.
@@ -664,7 +670,7 @@ def autopilot(F, geometry, lane_width, ego_params, b, target_lane, target_speed)
     return steer, accel
 
 
-@njit(cache=True, nogil=True)
+@kernel_nogil
 def run_worlds(
     F,
     I,
@@ -758,7 +764,7 @@ def run_worlds(
             trace[TRACE_CRASHED, b, f] = 1.0 if crashed[b, 0] else 0.0
 
 
-@njit(cache=True)
+@kernel
 def refresh_worlds(F, I, geometry, lane_width, lanes, stride, shift, index, order, worlds):
     """Recompute the road under every entity, lanes, the lane index and the ``s`` order of the
     ``worlds`` (bool ``(B,)``) whose entities were placed by hand or reset."""
@@ -770,7 +776,7 @@ def refresh_worlds(F, I, geometry, lane_width, lanes, stride, shift, index, orde
         refresh_lanes(F, I, geometry, lane_width, lanes, stride, shift, index, order, b)
 
 
-@njit(cache=True)
+@kernel
 def ego_leaders(F, I, index, stride, shift, lanes, out):
     """Bumper gap (m, ``inf`` if none) and speed (m/s) of the leader in each ego's lane, measured
     along that lane: ``out`` ``(2, B)``."""

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from lanesim.sim.jit import kernel
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -149,7 +151,7 @@ class Road:
 # Scalar functions of one point, shared by the Road methods above and the simulator kernels.
 
 
-@njit(cache=True)
+@kernel
 def advance(x, y, h, u, k):
     """Pose after travelling ``u`` (m) from ``(x, y, h)`` with curvature ``k`` (1/m)."""
     if abs(k * u) < 1e-9:
@@ -161,7 +163,7 @@ def advance(x, y, h, u, k):
     )
 
 
-@njit(cache=True)
+@kernel
 def segment_at(geometry, s):
     """Index of the segment holding ``s``, clamped to the road's ends."""
     s0 = geometry[0]
@@ -175,7 +177,7 @@ def segment_at(geometry, s):
     return lo
 
 
-@njit(cache=True)
+@kernel
 def pose_at(geometry, s):
     """``(x, y, heading, curvature)`` of the reference line at ``s``."""
     s0, _, curv, x0, y0, h0 = geometry
@@ -184,7 +186,7 @@ def pose_at(geometry, s):
     return x, y, h, curv[i]
 
 
-@njit(cache=True)
+@kernel
 def project(geometry, px, py):
     """Road frame ``(s, d)`` of the world point ``(px, py)``: the nearest foot on any segment."""
     s0, length, curv, x0, y0, h0 = geometry

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from lanesim.sim.jit import kernel
 
 # IDM's free-road exponent, the usual 4.
 IDM_DELTA = 4.0
@@ -16,7 +16,7 @@ IDM_DELTA = 4.0
 MAX_BRAKING = 9.0
 
 
-@njit(cache=True)
+@kernel
 def idm_acceleration(speed, desired_speed, gap, leader_speed, time_headway, max_accel,
                      comfort_decel, min_gap):
     """IDM acceleration (m/s²).
@@ -43,7 +43,7 @@ def idm_acceleration(speed, desired_speed, gap, leader_speed, time_headway, max_
     return min(max(max_accel * (free - interaction), -MAX_BRAKING), max_accel)
 
 
-@njit(cache=True)
+@kernel
 def mobil_incentive(own_gain, new_follower_gain, old_follower_gain, politeness):
     """MOBIL's incentive (m/s²): own advantage plus ``politeness`` times the followers' change."""
     return own_gain + politeness * (new_follower_gain + old_follower_gain)

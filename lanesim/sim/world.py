@@ -140,9 +140,9 @@ class World:
         self.traffic = slice(1, 1 + self.V)
         self.obstacle = slice(1 + self.V, N)
         # The lane index (see kernels._build_index): per world, occupancies sorted by
-        # lane * stride + s + shift; the entity of each entry; entries per world; and where each
-        # entity's own-lane entry sits. Room for three occupancies per entity: its lane, a lane
-        # it straddles, and a lane it has just decided to change into.
+        # lane * stride + s + shift; the entity of each entry; entries per world; where each
+        # entity's own-lane entry sits; and scratch space for rebuilding it. Room for three
+        # occupancies per entity: its lane, a lane it straddles, and one it is changing into.
         tm = spec.traffic
         self._shift = 2 * tm.recycle_distance + 5e3
         self._stride = self.road.length + 2 * self._shift
@@ -151,6 +151,7 @@ class World:
             np.zeros((B, 3 * N), dtype=np.int64),
             np.zeros(B, dtype=np.int64),
             np.zeros((B, N), dtype=np.int64),
+            np.zeros((B, N + self.road.lanes + 1), dtype=np.int64),  # the kernels' scratch
         )
         self._order = np.tile(np.arange(N), (B, 1))  # entities sorted by s, for collisions
         road = self.road
