@@ -10,6 +10,15 @@ import numpy as np
 from gymnasium import spaces
 
 from lanesim.envs.options import Options
+from lanesim.sim.jit import kernel
+from lanesim.sim.kernels import (
+    COMMAND_ACCEL,
+    COMMAND_LANE,
+    COMMAND_SPEED,
+    COMMAND_STEER,
+    S,
+    lane_exists,
+)
 from lanesim.sim.world import World
 
 # Discrete grid: front-wheel angle (rad, + left) × acceleration (m/s²).
@@ -25,8 +34,13 @@ class ActionError(ValueError):
 
 
 def _integer_actions(actions, n: int, batch: int) -> np.ndarray:
-    if batch == 1 and type(actions) is int and 0 <= actions < n:  # the common single-env call
-        return np.array([actions])
+    if (
+        batch == 1
+        and isinstance(actions, int | np.integer)
+        and not isinstance(actions, bool)
+        and 0 <= actions < n
+    ):  # the common single-env call
+        return np.array([actions], dtype=np.int64)
     a = np.asarray(actions)
     if a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
         raise ActionError(
@@ -53,16 +67,15 @@ class DiscreteActions:
         self.accel_table = np.array(DISCRETE_ACCEL)
 
     def set(self, actions) -> None:
+        """Validate ``actions`` and make them the world's command for the next decision."""
         a = _integer_actions(actions, self.n, self.world.B)
-        self.steer = self.steer_table[a // len(DISCRETE_ACCEL)]
-        self.accel = self.accel_table[a % len(DISCRETE_ACCEL)]
+        command = self.world.command
+        command[COMMAND_STEER] = self.steer_table[a // len(DISCRETE_ACCEL)]
+        command[COMMAND_ACCEL] = self.accel_table[a % len(DISCRETE_ACCEL)]
+        self.world.autopilot[:] = False
 
     def reset(self, worlds: np.ndarray) -> None:
         pass
-
-    def command(self) -> dict[str, np.ndarray]:
-        """Keyword arguments for :meth:`lanesim.sim.world.World.run`."""
-        return {"steer": self.steer, "accel": self.accel}
 
 
 class ContinuousActions:
@@ -83,18 +96,26 @@ class ContinuousActions:
         if a.shape != shape and not (B == 1 and a.shape == (1, 2)):
             raise ActionError(f"action must have shape {shape} ([steer, accel]), got shape {a.shape}")
         a = a.reshape(B, 2)
-        if not np.isfinite(a).all() or (np.abs(a) > 1.0).any():
-            raise ActionError(f"action values must lie in [-1, 1] (Box(-1, 1, (2,))), got {actions!r}")
         em = self.world.spec.ego
-        self.steer = a[:, 0] * em.max_steer
-        self.accel = np.where(a[:, 1] >= 0, a[:, 1] * em.max_accel, a[:, 1] * em.max_brake)
+        if not _continuous_command(a, em.max_steer, em.max_accel, em.max_brake, self.world.command):
+            raise ActionError(f"action values must lie in [-1, 1] (Box(-1, 1, (2,))), got {actions!r}")
+        self.world.autopilot[:] = False
 
     def reset(self, worlds: np.ndarray) -> None:
         pass
 
-    def command(self) -> dict[str, np.ndarray]:
-        """Keyword arguments for :meth:`lanesim.sim.world.World.run`."""
-        return {"steer": self.steer, "accel": self.accel}
+
+@kernel
+def _continuous_command(a, max_steer, max_accel, max_brake, command):
+    """Scale ``a`` ``(B, 2)`` into ``command``; False (and nothing written) if any value is
+    outside [-1, 1] or not a number."""
+    for b in range(a.shape[0]):
+        if not (abs(a[b, 0]) <= 1.0 and abs(a[b, 1]) <= 1.0):
+            return False
+    for b in range(a.shape[0]):
+        command[COMMAND_STEER, b] = a[b, 0] * max_steer
+        command[COMMAND_ACCEL, b] = a[b, 1] * (max_accel if a[b, 1] >= 0 else max_brake)
+    return True
 
 
 class MetaActions:
@@ -121,18 +142,28 @@ class MetaActions:
         self.speed_index[worlds] = nearest
 
     def set(self, actions) -> None:
+        """Validate ``actions``, update the targets and hand them to the world's autopilot."""
         a = _integer_actions(actions, 5, self.world.B)
         w = self.world
-        step = np.where(a == LANE_LEFT, -1, np.where(a == LANE_RIGHT, 1, 0))
-        cand = self.target_lane + step
-        ok = w.road.lane_exists(cand, w.s[:, 0])
-        self.target_lane = np.where(ok, cand, self.target_lane)
-        dv = np.where(a == FASTER, 1, np.where(a == SLOWER, -1, 0))
-        self.speed_index = np.clip(self.speed_index + dv, 0, len(self.speeds) - 1)
+        _meta_command(
+            a, self.target_lane, self.speed_index, self.speeds, w.F, w.road.lane_start,
+            w.road.lane_end, w.command,
+        )
+        w.autopilot[:] = True
 
-    def command(self) -> dict[str, np.ndarray]:
-        """The simulator's lane-following autopilot drives toward the target lane and speed."""
-        return {"target_lane": self.target_lane, "target_speed": self.speeds[self.speed_index]}
+
+@kernel
+def _meta_command(actions, target_lane, speed_index, speeds, F, lane_start, lane_end, command):
+    """Apply meta ``actions`` ``(B,)`` to the targets and write them into ``command``."""
+    for b in range(actions.shape[0]):
+        a = actions[b]
+        step = -1 if a == LANE_LEFT else (1 if a == LANE_RIGHT else 0)
+        if lane_exists(lane_start, lane_end, target_lane[b] + step, F[S, b, 0]):
+            target_lane[b] += step
+        dv = 1 if a == FASTER else (-1 if a == SLOWER else 0)
+        speed_index[b] = min(max(speed_index[b] + dv, 0), speeds.shape[0] - 1)
+        command[COMMAND_LANE, b] = target_lane[b]
+        command[COMMAND_SPEED, b] = speeds[speed_index[b]]
 
 
 def make_action(options: Options, world: World):

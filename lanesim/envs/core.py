@@ -6,6 +6,7 @@ environment ``B = num_envs``; both are thin wrappers over it, so they cannot dri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -13,6 +14,9 @@ import numpy as np
 from lanesim.envs.actions import make_action
 from lanesim.envs.observations import make_observation
 from lanesim.envs.options import REWARD_TERMS, Options
+from lanesim.sim import kernels as K
+from lanesim.sim.jit import kernel
+from lanesim.sim.kernels import LANE
 from lanesim.sim.road import LaneSpan, Road, Segment
 from lanesim.sim.world import CONE, STALLED, EgoModel, Obstacle, TrafficModel, World, WorldSpec
 
@@ -66,8 +70,26 @@ def build_spec(o: Options) -> WorldSpec:
     )
 
 
+# Info fields, in the order of DrivingCore.report's rows.
+INFO_FIELDS = (
+    "crashed",
+    "offroad",
+    "speed",
+    "lane",
+    "lane_offset",
+    "heading_error",
+    "distance",
+    "headway",
+    "time_to_collision",
+)
+_BOOL_INFO, _INT_INFO = ("crashed", "offroad"), ("lane",)
+
+
 class DrivingCore:
     """``B`` driving worlds behind one action, observation and reward definition.
+
+    A decision is four compiled calls (actions, simulation, rewards with the info values,
+    observation) into preallocated buffers; dicts are built only when asked for.
 
     Args:
         options: validated options.
@@ -84,95 +106,198 @@ class DrivingCore:
         self.weights = np.array([options.rewards[t] for t in REWARD_TERMS])
         self.frames = options.frames_per_decision
         self.start_s = np.zeros(n_worlds)
-        self.prev_controls = np.zeros((n_worlds, 2))
+        self.prev_controls = np.zeros((2, n_worlds))
         self.crashed = np.zeros(n_worlds, dtype=bool)
         self.offroad = np.zeros(n_worlds, dtype=bool)
+        # The last decision's weighted reward terms ``(len(REWARD_TERMS), B)`` (zero right after
+        # a reset), its reward, episode ends, and the info values ``(len(INFO_FIELDS), B)``.
+        self.terms = np.zeros((len(REWARD_TERMS), n_worlds))
+        self.reward = np.zeros(n_worlds)
+        self.terminated = np.zeros(n_worlds, dtype=bool)
+        self.truncated = np.zeros(n_worlds, dtype=bool)
+        self.report = np.zeros((len(INFO_FIELDS), n_worlds))
+        self._lane_before = np.zeros(n_worlds, dtype=np.int64)
+        self._every = np.ones(n_worlds, dtype=bool)
+        em = self.spec.ego
+        w = self.world
+        self._score_args = (
+            self.weights,
+            options.reward_speed,
+            0.5 * w.road.lane_width,
+            np.array([em.max_steer, em.max_accel + em.max_brake]),
+            options.duration,
+            w.time,
+            self.prev_controls,
+            self.crashed,
+            self.offroad,
+            self.terms,
+            self.reward,
+            self.terminated,
+            self.truncated,
+        )
+        self._report_args = (
+            w.F,
+            w.I,
+            w._index,
+            w._stride,
+            w._shift,
+            w.road.lanes,
+            w.road.lane_width,
+            self.start_s,
+            self.crashed,
+            self.offroad,
+            self.report,
+        )
 
     def reset(self, worlds: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-        """Reset ``worlds`` (bool ``(B,)``) with ``seeds`` (``(W,)`` ints); returns all obs."""
+        """Reset ``worlds`` (bool ``(B,)``) with ``seeds`` (``(W,)`` ints); returns all obs.
+
+        The reset worlds' :attr:`terms` become zero and their :attr:`report` the new episode's.
+        """
         w = self.world
         w.reset(worlds, seeds)
         self.action.reset(worlds)
         self.start_s[worlds] = w.s[worlds, 0]
-        self.prev_controls[worlds] = 0.0
+        self.prev_controls[:, worlds] = 0.0
         self.crashed[worlds] = False
         self.offroad[worlds] = False
+        self.terms[:, worlds] = 0.0
+        _report(*self._report_args, worlds)
         return self.observation.reset(worlds)
 
     def step(self, actions, on_frame: Callable[[], None] | None = None):
         """One decision: validate ``actions``, run ``frames_per_decision`` simulation steps.
 
         ``on_frame`` is called after every simulation step (for rendering and video); without
-        it the whole decision runs in one compiled call.
-        Returns ``(obs, reward (B,), terminated (B,), truncated (B,), info)``; ``info`` holds
-        arrays ``(B,)`` and ``rewards``, a dict of per-term arrays.
+        it the whole decision runs in one compiled call. Returns ``(obs, reward (B,),
+        terminated (B,), truncated (B,))``, arrays of their own; :meth:`info` and
+        :meth:`info_of` give the info.
         """
         self.action.set(actions)
         w = self.world
-        em = self.spec.ego
-        lane_before = w.lane[:, 0].copy()
+        np.copyto(self._lane_before, w.I[LANE, :, 0])
         if on_frame is None:
-            trace = w.run(self.frames, **self.action.command())
+            trace = w.advance(self.frames)
         else:
             parts = []
             for _ in range(self.frames):
-                parts.append(w.run(1, **self.action.command()))
+                parts.append(w.advance(1).copy())
                 on_frame()
-            trace = type(parts[0])(*(np.concatenate(f, axis=1) for f in zip(*parts, strict=True)))
-        terms = np.zeros((len(REWARD_TERMS), self.B))
-        keep, progress = self._shaping(trace)
-        terms[0] = keep.mean(axis=1)
-        terms[1] = progress.mean(axis=1)
-        self.crashed |= trace.crashed[:, -1]
-        self.offroad |= trace.offroad.any(axis=1)
-        terms[2] = self.crashed
-        terms[3] = self.offroad & ~self.crashed
-        lanes = np.concatenate([lane_before[:, None], trace.lane], axis=1)
-        terms[4] = np.abs(np.diff(lanes, axis=1)).sum(axis=1)
-        controls = np.stack([w.steer / em.max_steer, w.accel / (em.max_accel + em.max_brake)], 1)
-        terms[5] = ((controls - self.prev_controls) ** 2).sum(axis=1)
-        self.prev_controls = controls
-        weighted = terms * self.weights[:, None]
-        reward = weighted.sum(axis=0)
-        terminated = self.crashed | self.offroad
-        truncated = (w.time >= self.options.duration - 1e-9) & ~terminated
+            trace = np.concatenate(parts, axis=2)
+        _score(trace, self._lane_before, w.applied, *self._score_args)
+        _report(*self._report_args, self._every)
         obs = self.observation()
-        ego = (trace.lane[:, -1], trace.lane_offset[:, -1], trace.heading_error[:, -1])
-        return obs, reward, terminated, truncated, self._info(weighted, ego)
+        return obs, self.reward.copy(), self.terminated.copy(), self.truncated.copy()
 
-    def _shaping(self, trace) -> tuple[np.ndarray, np.ndarray]:
-        """Per-step lane keeping and progress ``(B, frames)``, in [0, 1] and [-1, 1].
+    def info(self) -> dict:
+        """Info of every world, as Gymnasium's vector envs report it: arrays ``(B,)`` and
+        ``rewards``, a dict of the weighted terms."""
+        rows = self.report.copy()
+        out = {"rewards": dict(zip(REWARD_TERMS, self.terms.copy(), strict=True))}
+        for name, row in zip(INFO_FIELDS, rows, strict=True):
+            out[name] = row.astype(bool) if name in _BOOL_INFO else (
+                row.astype(np.int64) if name in _INT_INFO else row
+            )
+        return out
 
-        Progress is the speed along the road over ``reward_speed``: stopping earns nothing and
-        driving against the road costs. Lane keeping rewards a centred, aligned car but is scaled
-        by forward progress, so a car parked on the lane centre earns nothing from it.
-        """
-        # np.minimum/np.maximum: np.clip's wrapper costs more than the arithmetic here.
-        progress = np.minimum(np.maximum(trace.speed_along / self.options.reward_speed, -1.0), 1.0)
-        half_lane = 0.5 * self.world.road.lane_width
-        centred = np.maximum(0.0, 1.0 - (trace.lane_offset / half_lane) ** 2)
-        aligned = np.maximum(0.0, np.cos(trace.heading_error))
-        keep = centred * aligned * np.maximum(progress, 0.0)
-        return keep, progress
+    def info_of(self, b: int) -> dict:
+        """Info of world ``b`` as a single environment reports it (Python scalars)."""
+        out = dict(zip(INFO_FIELDS, self.report[:, b].tolist(), strict=True))
+        for name in _BOOL_INFO:
+            out[name] = bool(out[name])
+        out["lane"] = int(out["lane"])
+        out["rewards"] = dict(zip(REWARD_TERMS, self.terms[:, b].tolist(), strict=True))
+        return out
 
-    def _info(self, weighted: np.ndarray, ego: tuple | None = None) -> dict:
-        """Info arrays ``(B,)``; ``ego`` is ``(lane, lane_offset, heading_error)`` if known."""
-        w = self.world
-        lane, offset, err = w.ego_lane_frame() if ego is None else ego
-        gap, leader_speed = w.leader_of_ego()
-        closing = w.speed[:, 0] - leader_speed
-        with np.errstate(divide="ignore", invalid="ignore"):
-            headway = np.where(w.speed[:, 0] > 0.1, gap / w.speed[:, 0], np.inf)
-            ttc = np.where(closing > 1e-6, gap / closing, np.inf)
-        return {
-            "rewards": {t: weighted[i] for i, t in enumerate(REWARD_TERMS)},
-            "crashed": self.crashed.copy(),
-            "offroad": self.offroad.copy(),
-            "speed": w.speed[:, 0].copy(),
-            "lane": lane.copy(),
-            "lane_offset": offset,
-            "heading_error": err,
-            "distance": w.s[:, 0] - self.start_s,
-            "headway": headway,
-            "time_to_collision": ttc,
-        }
+
+_ALONG, _OFFSET, _HEADING_ERROR = K.TRACE_ALONG, K.TRACE_OFFSET, K.TRACE_HEADING_ERROR
+_LANE, _OFFROAD, _CRASHED = K.TRACE_LANE, K.TRACE_OFFROAD, K.TRACE_CRASHED
+
+
+@kernel
+def _score(
+    trace,
+    lane_before,
+    applied,
+    weights,
+    reward_speed,
+    half_lane,
+    control_scale,
+    duration,
+    clock,
+    prev_controls,
+    crashed,
+    offroad,
+    terms,
+    reward,
+    terminated,
+    truncated,
+):
+    """Reward terms of one decision from the ego's ``trace`` ``(N_TRACE, B, frames)``.
+
+    Per simulation step, progress is the speed along the road over ``reward_speed`` in [-1, 1]:
+    stopping earns nothing and driving against the road costs. Lane keeping,
+    (1 - (offset / half lane)²)₊ × cos(heading error)₊ × progress₊, rewards a centred, aligned
+    car scaled by forward progress, so a car parked on the lane centre earns nothing. Both are
+    averaged over the decision. Writes the weighted ``terms``, ``reward``, ``terminated`` and
+    ``truncated``, and updates the episode's ``crashed``, ``offroad`` and ``prev_controls``.
+    """
+    B, frames = trace.shape[1], trace.shape[2]
+    for b in range(B):
+        keep = 0.0
+        progress = 0.0
+        changes = 0.0
+        lane = float(lane_before[b])
+        off = False
+        for f in range(frames):
+            p = min(max(trace[_ALONG, b, f] / reward_speed, -1.0), 1.0)
+            r = trace[_OFFSET, b, f] / half_lane
+            centred = max(0.0, 1.0 - r * r)
+            aligned = max(0.0, math.cos(trace[_HEADING_ERROR, b, f]))
+            keep += centred * aligned * max(p, 0.0)
+            progress += p
+            changes += abs(trace[_LANE, b, f] - lane)
+            lane = trace[_LANE, b, f]
+            off = off or trace[_OFFROAD, b, f] > 0.0
+        crashed[b] = crashed[b] or trace[_CRASHED, b, frames - 1] > 0.0
+        offroad[b] = offroad[b] or off
+        comfort = 0.0
+        for k in range(2):
+            control = applied[k, b] / control_scale[k]
+            comfort += (control - prev_controls[k, b]) ** 2
+            prev_controls[k, b] = control
+        terms[0, b] = keep / frames
+        terms[1, b] = progress / frames
+        terms[2, b] = 1.0 if crashed[b] else 0.0
+        terms[3, b] = 1.0 if offroad[b] and not crashed[b] else 0.0
+        terms[4, b] = changes
+        terms[5, b] = comfort
+        total = 0.0
+        for t in range(terms.shape[0]):
+            terms[t, b] *= weights[t]
+            total += terms[t, b]
+        reward[b] = total
+        terminated[b] = crashed[b] or offroad[b]
+        truncated[b] = clock[b] >= duration - 1e-9 and not terminated[b]
+
+
+@kernel
+def _report(F, I, index, stride, shift, lanes, lane_width, start_s, crashed, offroad, out, worlds):
+    """The info values (rows ``INFO_FIELDS``) of the ``worlds`` (bool ``(B,)``) into ``out``."""
+    for b in range(F.shape[1]):
+        if not worlds[b]:
+            continue
+        lane = I[LANE, b, 0]
+        speed = F[K.SPEED, b, 0]
+        gap, leader_speed = K.ego_leader(F, I, index, stride, shift, lanes, b)
+        closing = speed - leader_speed
+        out[0, b] = 1.0 if crashed[b] else 0.0
+        out[1, b] = 1.0 if offroad[b] else 0.0
+        out[2, b] = speed
+        out[3, b] = lane
+        out[4, b] = F[K.D, b, 0] - (lane + 0.5) * lane_width
+        err = F[K.HEADING, b, 0] - F[K.ROAD_HEADING, b, 0]
+        out[5, b] = (err + math.pi) % (2 * math.pi) - math.pi
+        out[6, b] = F[K.S, b, 0] - start_s[b]
+        out[7, b] = gap / speed if speed > 0.1 else np.inf
+        out[8, b] = gap / closing if closing > 1e-6 else np.inf

@@ -121,14 +121,15 @@ class DrivingEnv(gym.Env):
         self.metadata = dict(self.metadata, render_fps=self.options.policy_hz)
         self._viewer = None
         self._obs = None
+        self._one = np.ones(1, dtype=bool)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         refuse_reset_options(options)
         world_seed = self.np_random.integers(0, SEED_BOUND)
-        obs = self.core.reset(np.ones(1, dtype=bool), np.array([world_seed]))
+        obs = self.core.reset(self._one, np.array([world_seed]))
         self._obs = obs[0]
-        info = self._single_info(self.core._info(np.zeros((len(self.core.weights), 1))))
+        info = self.core.info_of(0)
         if self._viewer is not None:
             self._viewer.on_reset()
         if self.render_mode == "human":
@@ -140,23 +141,26 @@ class DrivingEnv(gym.Env):
         if self.render_mode is not None and self._viewer is None:
             self._make_viewer()
             frame = self._viewer.on_frame
-        obs, reward, terminated, truncated, info = self.core.step(action, on_frame=frame)
+        obs, reward, terminated, truncated = self.core.step(action, on_frame=frame)
         self._obs = obs[0]
-        info = self._single_info(info)
+        info = self.core.info_of(0)
         if self._viewer is not None:
             self._viewer.on_decision(float(reward[0]), info)
         return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
-    @staticmethod
-    def _single_info(info: dict) -> dict:
-        out = {k: v[0].item() for k, v in info.items() if k != "rewards"}
-        out["rewards"] = {k: float(v[0]) for k, v in info["rewards"].items()}
-        return out
+    @property
+    def viewer(self):
+        """The :class:`~lanesim.render.viewer.Viewer` drawing this environment: None without a
+        render mode, and until the first ``step()`` or ``render()`` (and again after
+        ``close()``). Its ``overlay``, ``show_hud``, ``sim_speed``, ``paused`` ... can be set
+        from code."""
+        return self._viewer
 
     def _make_viewer(self):
         from lanesim.render.viewer import Viewer
 
         self._viewer = Viewer(self, mode=self.render_mode)
+        return self._viewer
 
     def render(self):
         if self.render_mode is None:

@@ -78,7 +78,6 @@ class SB3VecEnv(VecEnv):
         super().__init__(vector_env.num_envs, obs_space, vector_env.single_action_space)
         self._actions: np.ndarray | None = None
         self._started = False
-        self._zero_terms = np.zeros((len(self.core.weights), self.num_envs))
 
     # ------------------------------------------------------------------ reset / step
     def reset(self) -> np.ndarray:
@@ -94,7 +93,7 @@ class SB3VecEnv(VecEnv):
                 rngs[i] = seeding.np_random(int(s))[0]
         everyone = np.ones(self.num_envs, dtype=bool)
         obs = self.core.reset(everyone, self.venv._world_seeds(everyone))
-        self.reset_infos = _info_list(self.core._info(self._zero_terms))
+        self.reset_infos = _info_list(self.core.info())
         self._reset_seeds()
         self._reset_options()
         self._started = True
@@ -110,9 +109,9 @@ class SB3VecEnv(VecEnv):
             raise RuntimeError("step_wait() without step_async(actions)")
         actions = self.venv._check_shape(self._actions)
         self._actions = None
-        obs, reward, terminated, truncated, info = self.core.step(actions)
+        obs, reward, terminated, truncated = self.core.step(actions)
         dones = terminated | truncated
-        infos = _info_list(info)
+        infos = _info_list(self.core.info())
         for i, inf in enumerate(infos):
             inf["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
         if dones.any():
@@ -120,7 +119,7 @@ class SB3VecEnv(VecEnv):
             for i in done_ids:
                 infos[i]["terminal_observation"] = obs[i].copy()  # not a view of the batch
             obs = self.core.reset(dones, self.venv._world_seeds(dones))
-            fresh = _info_list(self.core._info(self._zero_terms))
+            fresh = _info_list(self.core.info())
             for i in done_ids:
                 self.reset_infos[i] = fresh[i]
         return obs, reward.astype(np.float32), dones, infos

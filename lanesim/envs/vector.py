@@ -105,7 +105,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         obs = self.core.reset(worlds, self._world_seeds(worlds))
         self._needs_reset[worlds] = False
         self._started = True
-        info = self.core._info(np.zeros((len(self.core.weights), self.num_envs)))
+        info = self.core.info()
         if self._viewer is not None and worlds[0]:
             self._viewer.on_reset()
         return obs, _with_masks(info, self.num_envs, worlds)
@@ -155,14 +155,14 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
             # Those sub-environments ignore their action; hand the core a valid one instead.
             actions = np.array(actions, copy=True)
             actions[resetting] = 0
-        obs, reward, terminated, truncated, info = self.core.step(actions)
+        obs, reward, terminated, truncated = self.core.step(actions)
         if any_reset:
+            # The core's terms and info of these worlds become the new episode's.
             obs = self.core.reset(resetting, self._world_seeds(resetting))
             reward[resetting] = 0.0
             terminated[resetting] = False
             truncated[resetting] = False
-            fresh = self.core._info(np.zeros((len(self.core.weights), self.num_envs)))
-            info = _merge(info, fresh, resetting)
+        info = self.core.info()
         self._needs_reset = terminated | truncated
         if self._viewer is not None:  # it shows sub-environment 0
             if resetting[0]:
@@ -207,17 +207,6 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         if self._viewer is not None:
             self._viewer.close()
             self._viewer = None
-
-
-def _merge(old: dict, new: dict, rows: np.ndarray) -> dict:
-    """``new``'s values where ``rows``, else ``old``'s, through nested dicts."""
-    out = {}
-    for key, value in old.items():
-        if isinstance(value, dict):
-            out[key] = _merge(value, new[key], rows)
-        else:
-            out[key] = np.where(rows, new[key], value)
-    return out
 
 
 def _row(info: dict, i: int) -> dict:

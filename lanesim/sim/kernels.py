@@ -11,8 +11,9 @@ few hundred steps per second. Here a whole decision (several simulation steps) o
 is one call, and a world's step is one pass over its entities. Compiled code is cached on disk
 (``cache=True``); the first run on a machine compiles it once.
 
-Every kernel is deterministic: randomness comes in as arrays drawn by
-:class:`lanesim.sim.rng.WorldRandom`.
+Every kernel is deterministic: randomness comes from each world's counter-based stream
+(:mod:`lanesim.sim.rng`), the same numbers whether drawn here or by
+:class:`~lanesim.sim.rng.WorldRandom` in numpy.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from numba import njit
 
 from lanesim.sim.collision import rectangles_overlap
 from lanesim.sim.jit import kernel, kernel_nogil
+from lanesim.sim.rng import stream_base, stream_uniform
 from lanesim.sim.road import pose_at, project
 from lanesim.sim.traffic import idm_acceleration, mobil_incentive
 
@@ -243,16 +245,20 @@ def _step_world(
     dt,
     ego_params,
     traffic_params,
+    brake_p,
     brake_start,
     brake_time,
+    frame,
     decide,
-    recycle_u,
+    recycle_base,
     b,
 ):
     """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²).
 
-    ``brake_start``/``brake_time`` ``(V,)`` start sudden braking (empty: none); ``decide`` runs
-    lane changes and recycling with uniforms ``recycle_u`` ``(V, 2)``.
+    Sudden braking: where ``brake_p > 0``, car ``e`` starts braking with that probability, for
+    2–4 s, from values ``frame * V + e - 1`` of the draws with bases ``brake_start`` and
+    ``brake_time`` (see :mod:`lanesim.sim.rng`). ``decide`` runs lane changes, then recycling
+    with the draw of base ``recycle_base``.
     """
     N = F.shape[2]
     V = int(traffic_params[0])
@@ -311,8 +317,10 @@ def _step_world(
     vmax_lat = lane_width / lane_change_time
     for e in range(1, 1 + V):
         timer = max(F[BRAKE_TIMER, b, e] - dt, 0.0)
-        if brake_start.shape[0] > 0 and brake_start[e - 1]:
-            timer = brake_time[e - 1]
+        if brake_p > 0.0:
+            k = frame * V + e - 1
+            if stream_uniform(brake_start, k) < brake_p:
+                timer = 2.0 + 2.0 * stream_uniform(brake_time, k)
         F[BRAKE_TIMER, b, e] = timer
         a = -F[COMFORT_DECEL, b, e] if timer > 0.0 else F[ACCEL, b, e]
         if crashed[b, e]:
@@ -372,7 +380,7 @@ def _step_world(
             stride,
             shift,
             recycle_distance,
-            recycle_u,
+            recycle_base,
             b,
             V,
         )
@@ -598,13 +606,14 @@ def _recycle(
     stride,
     shift,
     recycle_distance,
-    recycle_u,
+    recycle_base,
     b,
     V,
 ):
     """Move the first car beyond ``recycle_distance`` from the ego to the far edge on the other
     side, if there is room there; one car per decision, so moved cars never land on each other.
-    ``recycle_u`` ``(V, 2)`` holds uniform draws for the new lane and position."""
+    Car ``e``'s new lane and position come from values ``2(e - 1)`` and ``2(e - 1) + 1`` of the
+    draw with base ``recycle_base``."""
     ego_s = F[S, b, 0]
     road_end = lane_end[0]
     for lane in range(1, lane_end.shape[0]):
@@ -613,10 +622,10 @@ def _recycle(
         rel = F[S, b, e] - ego_s
         if abs(rel) <= recycle_distance and F[S, b, e] <= road_end - 5.0:
             continue
-        edge = recycle_distance - 10.0 - 60.0 * recycle_u[e - 1, 1]
+        edge = recycle_distance - 10.0 - 60.0 * stream_uniform(recycle_base, 2 * (e - 1) + 1)
         # Cars that ran ahead re-enter behind, and vice versa.
         new_s = ego_s - edge if rel > 0 else ego_s + edge
-        lane = min(int(recycle_u[e - 1, 0] * lanes), lanes - 1)
+        lane = min(int(stream_uniform(recycle_base, 2 * (e - 1)) * lanes), lanes - 1)
         if (
             not lane_exists(lane_start, lane_end, lane, new_s)
             or new_s < 5.0
@@ -642,6 +651,9 @@ def _recycle(
         return
 
 
+# Rows of the ego command that run_worlds follows: fixed controls or autopilot targets.
+COMMAND_STEER, COMMAND_ACCEL, COMMAND_LANE, COMMAND_SPEED = range(4)
+N_COMMAND = 4
 # Rows of the ego trace that run_worlds records after every simulation step.
 TRACE_ALONG, TRACE_OFFSET, TRACE_HEADING_ERROR, TRACE_LANE, TRACE_OFFROAD, TRACE_CRASHED = range(6)
 N_TRACE = 6
@@ -685,47 +697,69 @@ def run_worlds(
     order,
     stride,
     shift,
-    steer,
-    accel,
+    command,
     use_autopilot,
-    target_lane,
-    target_speed,
     dt,
     ego_params,
     traffic_params,
-    brake_start,
-    brake_time,
-    decide,
-    recycle_u,
+    period,
+    brake_rate,
+    rng_seed,
+    rng_counter,
+    steps,
+    clock,
     applied,
     trace,
     first,
     stop,
 ):
-    """Advance worlds ``first`` to ``stop - 1`` by ``frames = decide.shape[1]`` simulation steps.
+    """Advance worlds ``first`` to ``stop - 1`` by ``frames = trace.shape[2]`` simulation steps.
 
     Releases the GIL: disjoint ranges of worlds may run on several threads at once.
 
-    Per world ``b``: fixed controls ``steer[b]``, ``accel[b]`` (clipped to the ego's limits), or
-    where ``use_autopilot[b]`` the lane-following controller toward ``target_lane[b]`` at
-    ``target_speed[b]``. Randomness arrives pre-drawn per frame: ``brake_start``/``brake_time``
-    ``(B, frames, V)`` (or empty) and ``recycle_u`` ``(B, frames, V, 2)``; ``decide`` ``(B,
-    frames)`` marks decision steps. Writes the controls used into ``applied`` ``(2, B)`` and the
-    ego's state after each step into ``trace`` ``(N_TRACE, B, frames)``.
+    Per world ``b``, ``command`` ``(N_COMMAND, B)`` holds either fixed controls (rows
+    ``COMMAND_STEER`` rad and ``COMMAND_ACCEL`` m/s², clipped to the ego's limits) or, where
+    ``use_autopilot[b]``, the lane-following controller's target lane and speed (rows
+    ``COMMAND_LANE``, ``COMMAND_SPEED``). Every ``period`` steps of a world's own clock
+    ``steps[b]`` its cars consider lane changes and far cars are recycled. Random numbers come
+    from each world's stream (``rng_seed``, ``rng_counter``, advanced here exactly as
+    :meth:`lanesim.sim.rng.WorldRandom.uniform` would be): with ``brake_rate > 0`` two draws
+    per call for sudden braking, then one per decision step. Advances ``steps`` and ``clock``
+    (s), writes the controls used into ``applied`` ``(2, B)`` and the ego's state after each
+    step into ``trace`` ``(N_TRACE, B, frames)``.
     """
     max_steer, max_accel, max_brake = ego_params[2], ego_params[3], ego_params[4]
     road_end = geometry[0][-1] + geometry[1][-1]
-    frames = decide.shape[1]
+    frames = trace.shape[2]
+    V = int(traffic_params[0])
+    one = np.uint64(1)
     for b in range(first, stop):
+        brake_start = brake_time = np.uint64(0)
+        if brake_rate > 0.0 and V > 0:
+            brake_start = stream_base(rng_seed[b], rng_counter[b])
+            brake_time = stream_base(rng_seed[b], rng_counter[b] + one)
+            rng_counter[b] += np.uint64(2)
         for f in range(frames):
             if use_autopilot[b]:
                 st, ac = autopilot(
-                    F, geometry, lane_width, ego_params, b, target_lane[b], target_speed[b]
+                    F,
+                    geometry,
+                    lane_width,
+                    ego_params,
+                    b,
+                    int(command[COMMAND_LANE, b]),
+                    command[COMMAND_SPEED, b],
                 )
             else:
-                st = min(max(steer[b], -max_steer), max_steer)
-                ac = min(max(accel[b], -max_brake), max_accel)
+                st = min(max(command[COMMAND_STEER, b], -max_steer), max_steer)
+                ac = min(max(command[COMMAND_ACCEL, b], -max_brake), max_accel)
             applied[0, b], applied[1, b] = st, ac
+            steps[b] += 1
+            decide = steps[b] % period == 0
+            recycle_base = np.uint64(0)
+            if decide and V > 0:
+                recycle_base = stream_base(rng_seed[b], rng_counter[b])
+                rng_counter[b] += one
             _step_world(
                 F,
                 I,
@@ -745,10 +779,12 @@ def run_worlds(
                 dt,
                 ego_params,
                 traffic_params,
-                brake_start[b, f],
-                brake_time[b, f],
-                decide[b, f],
-                recycle_u[b, f],
+                brake_rate * dt,
+                brake_start,
+                brake_time,
+                f,
+                decide,
+                recycle_base,
                 b,
             )
             s, d = F[S, b, 0], F[D, b, 0]
@@ -762,6 +798,7 @@ def run_worlds(
             on_road = 0.0 <= s <= road_end and lane_exists(lane_start, lane_end, under, s)
             trace[TRACE_OFFROAD, b, f] = 0.0 if on_road else 1.0
             trace[TRACE_CRASHED, b, f] = 1.0 if crashed[b, 0] else 0.0
+        clock[b] += frames * dt
 
 
 @kernel
@@ -777,13 +814,18 @@ def refresh_worlds(F, I, geometry, lane_width, lanes, stride, shift, index, orde
 
 
 @kernel
+def ego_leader(F, I, index, stride, shift, lanes, b):
+    """Bumper gap (m, ``inf`` if none) and speed (m/s) of the leader in world ``b``'s ego lane,
+    measured along that lane."""
+    lead = _query(index, stride, shift, lanes, b, I[LANE, b, 0], F[S, b, 0], True)
+    return _gap(F, b, 0, lead, F[S, b, 0], F[D, b, 0]), (F[SPEED, b, lead] if lead >= 0 else 0.0)
+
+
+@kernel
 def ego_leaders(F, I, index, stride, shift, lanes, out):
-    """Bumper gap (m, ``inf`` if none) and speed (m/s) of the leader in each ego's lane, measured
-    along that lane: ``out`` ``(2, B)``."""
+    """:func:`ego_leader` of every world into ``out`` ``(2, B)``."""
     for b in range(F.shape[1]):
-        lead = _query(index, stride, shift, lanes, b, I[LANE, b, 0], F[S, b, 0], True)
-        out[0, b] = _gap(F, b, 0, lead, F[S, b, 0], F[D, b, 0])
-        out[1, b] = F[SPEED, b, lead] if lead >= 0 else 0.0
+        out[0, b], out[1, b] = ego_leader(F, I, index, stride, shift, lanes, b)
 
 
 @njit(cache=True)

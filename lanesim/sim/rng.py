@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lanesim.sim.jit import kernel
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -60,3 +62,28 @@ class WorldRandom:
         u1 = self.uniform(shape, worlds)
         u2 = self.uniform(shape, worlds)
         return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2 * np.pi * u2)
+
+
+# ---------------------------------------------------------------------- the same stream, compiled
+# For kernels that draw inside a step: ``stream_base`` is what one call of
+# :meth:`WorldRandom.uniform` computes from a world's seed and counter, and ``stream_uniform``
+# its ``i``-th value (row-major over the call's shape), so a kernel reproduces exactly the
+# numbers that call would have returned.
+@kernel
+def _mix_scalar(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@kernel
+def stream_base(seed, counter):
+    """The base of one draw by a world with ``seed`` and ``counter`` (both ``uint64``)."""
+    return _mix_scalar(seed ^ (counter * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0xBF58476D1CE4E5B9)))
+
+
+@kernel
+def stream_uniform(base, i):
+    """Value ``i`` (0-based) of the draw with ``base``: a float in [0, 1)."""
+    z = _mix_scalar(base + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15))
+    return float(z >> np.uint64(11)) * (1.0 / 2.0**53)

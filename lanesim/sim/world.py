@@ -132,8 +132,11 @@ class World:
         self.min_gap, self.politeness = F[K.MIN_GAP], F[K.POLITENESS]
         self.brake_timer = F[K.BRAKE_TIMER]
         self.lane, self.target_lane, self.kind = I[K.LANE], I[K.TARGET_LANE], I[K.KIND]
-        self.steer = np.zeros(B)
-        self.accel = np.zeros(B)
+        self.applied = np.zeros((2, B))  # the ego's last steering and acceleration
+        # What the ego follows in run()/advance(): rows kernels.COMMAND_*, fixed controls or,
+        # where autopilot, the lane-following controller's target lane and speed.
+        self.command = np.zeros((K.N_COMMAND, B))
+        self.autopilot = np.zeros(B, dtype=bool)
         self.time = np.zeros(B)
         self.steps = np.zeros(B, dtype=np.int64)
         self.kind[:, 1 : 1 + self.V] = CAR
@@ -189,12 +192,37 @@ class World:
             ("length", tm.length),
         )
         self._spawn_slots()
-        self._run_buffers: dict[int, tuple[np.ndarray, ...]] = {}
+        self._traces: dict[int, np.ndarray] = {}
+        self._kernel_args = (
+            self.F,
+            self.I,
+            self.crashed,
+            *self._road_args[:4],
+            road.lane_width,
+            road.lanes,
+            self._index,
+            self._order,
+            self._stride,
+            self._shift,
+            self.command,
+            self.autopilot,
+            self.dt,
+            self._ego_params,
+            self._traffic_params,
+            self._period,
+            tm.brake_rate,
+            self.rng.seed,
+            self.rng.counter,
+            self.steps,
+            self.time,
+        )
         # Large batches run on every core; small ones are not worth a thread hand-off.
         self._threads = min(os.cpu_count() or 1, 8)
         self._pool = None
         if self.B >= 8 * self._threads and self._threads > 1:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="lanesim")
+            bounds = np.linspace(0, B, self._threads + 1).astype(int)
+            self._splits = list(zip(bounds[:-1], bounds[1:], strict=True))
 
     # ------------------------------------------------------------------ reset
     def reset(self, worlds: np.ndarray, seeds: np.ndarray) -> None:
@@ -219,8 +247,7 @@ class World:
         self._place(worlds, 0, np.full(W, spec.ego_start), ego_lane, ego_speed)
         self.length[worlds, 0] = spec.ego.length
         self.width[worlds, 0] = spec.ego.width
-        self.steer[worlds] = 0.0
-        self.accel[worlds] = 0.0
+        self.applied[:, worlds] = 0.0
 
         # Obstacles: the same in every world.
         for j, ob in enumerate(spec.obstacles):
@@ -335,81 +362,49 @@ class World:
         ``decision_period`` of a world's own clock its cars consider lane changes and far cars
         are recycled. Returns the ego's :class:`Trace` after each step.
         """
-        B, V = self.B, self.V
-        tm = self.spec.traffic
-        pilot = target_lane is not None
-        zeros = np.zeros(B)
-        steer = zeros if steer is None else np.asarray(steer, dtype=np.float64)
-        accel = zeros if accel is None else np.asarray(accel, dtype=np.float64)
-        lane = np.zeros(B, dtype=np.int64) if not pilot else np.asarray(target_lane, np.int64)
-        speed = zeros if not pilot else np.asarray(target_speed, dtype=np.float64)
-        steps = self.steps[:, None] + np.arange(1, frames + 1)
-        decide = steps % self._period == 0
-        if frames not in self._run_buffers:
-            self._run_buffers[frames] = (
-                np.zeros((B, frames, V, 2)),
-                np.zeros((B, frames, 0), dtype=bool),
-                np.zeros((B, frames, 0)),
-            )
-        recycle_u, start, duration = self._run_buffers[frames]
-        if tm.brake_rate > 0 and V:
-            start = self.rng.uniform((frames, V)) < tm.brake_rate * self.dt
-            duration = 2.0 + 2.0 * self.rng.uniform((frames, V))
-        if V:
-            for f in np.flatnonzero(decide.any(axis=0)):  # at most frames / period draws
-                recycle_u[decide[:, f], f] = self.rng.uniform((V, 2), decide[:, f])
-        applied = np.zeros((2, B))
-        trace = np.zeros((K.N_TRACE, B, frames))
-        geometry, lane_start, lane_end, lane_closes, lane_width, lanes = self._road_args
-        args = (
-            self.F,
-            self.I,
-            self.crashed,
-            geometry,
-            lane_start,
-            lane_end,
-            lane_closes,
-            lane_width,
-            lanes,
-            self._index,
-            self._order,
-            self._stride,
-            self._shift,
-            steer,
-            accel,
-            np.full(B, pilot),
-            lane,
-            speed,
-            self.dt,
-            self._ego_params,
-            self._traffic_params,
-            start,
-            duration,
-            decide,
-            recycle_u,
-            applied,
-            trace,
-        )
-        if self._pool is None:
-            K.run_worlds(*args, 0, B)
+        c = self.command
+        if target_lane is not None:
+            c[K.COMMAND_LANE] = target_lane
+            c[K.COMMAND_SPEED] = target_speed
+            self.autopilot[:] = True
         else:
-            # Worlds are independent: split them over the cores (the kernel drops the GIL).
-            bounds = np.linspace(0, B, self._threads + 1).astype(int)
-            jobs = [
-                self._pool.submit(K.run_worlds, *args, lo, hi)
-                for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-            ]
-            for job in jobs:
-                job.result()
-        self.steer[:], self.accel[:] = applied
-        self.steps += frames
-        self.time += frames * self.dt
+            c[K.COMMAND_STEER] = 0.0 if steer is None else steer
+            c[K.COMMAND_ACCEL] = 0.0 if accel is None else accel
+            self.autopilot[:] = False
+        trace = self.advance(frames)
         return Trace(
-            *trace[: K.TRACE_LANE],
+            *trace[: K.TRACE_LANE].copy(),
             trace[K.TRACE_LANE].astype(np.int64),
             trace[K.TRACE_OFFROAD] > 0,
             trace[K.TRACE_CRASHED] > 0,
         )
+
+    def advance(self, frames: int) -> np.ndarray:
+        """:meth:`run` following :attr:`command` and :attr:`autopilot` as they are; returns the
+        raw trace ``(N_TRACE, B, frames)`` (rows ``kernels.TRACE_*``), a buffer that the next
+        call with the same ``frames`` overwrites."""
+        trace = self._traces.get(frames)
+        if trace is None:
+            trace = self._traces[frames] = np.zeros((K.N_TRACE, self.B, frames))
+        args = self._kernel_args + (self.applied, trace)
+        if self._pool is None:
+            K.run_worlds(*args, 0, self.B)
+        else:
+            # Worlds are independent: split them over the cores (the kernel drops the GIL).
+            jobs = [self._pool.submit(K.run_worlds, *args, lo, hi) for lo, hi in self._splits]
+            for job in jobs:
+                job.result()
+        return trace
+
+    @property
+    def steer(self) -> np.ndarray:
+        """``(B,)``: the ego's steering (rad) in the last simulation step."""
+        return self.applied[0]
+
+    @property
+    def accel(self) -> np.ndarray:
+        """``(B,)``: the ego's acceleration (m/s²) in the last simulation step."""
+        return self.applied[1]
 
     def _refresh_lanes(self, worlds: np.ndarray | None = None) -> None:
         """Recompute lanes, the lane index and the collision order of ``worlds`` (default all)
