@@ -53,3 +53,42 @@ def test_unseeded_reset_after_seeded_continues_deterministically():
         return env.unwrapped.world.s.copy()
 
     assert np.array_equal(two_episodes(), two_episodes())
+
+
+def test_one_call_or_step_by_step_gives_the_same_world_with_sudden_braking():
+    """Randomness is drawn per simulation step (sudden braking) and per decision step
+    (recycling), so a decision run in one call equals it run frame by frame, as the viewer
+    runs it: rendering cannot change the trajectory."""
+    worlds = []
+    for split in (False, True):
+        env = gym.make("lanesim/Dense-v0", traffic_brake_rate=0.2)
+        env.reset(seed=11)
+        world = env.unwrapped.world
+        frames = env.unwrapped.options.frames_per_decision
+        braked = False
+        for _ in range(6):
+            if split:
+                for _ in range(frames):
+                    world.run(1, steer=np.zeros(1), accel=np.zeros(1))
+            else:
+                world.run(frames, steer=np.zeros(1), accel=np.zeros(1))
+            braked |= bool((world.brake_timer > 0).any())
+        assert braked  # the random braking events did happen
+        worlds.append((world.F.copy(), world.I.copy(), world.rng.counter.copy()))
+    for a, b in zip(*worlds, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_rendering_frame_by_frame_keeps_the_trajectory_with_sudden_braking():
+    def rollout_render(mode):
+        env = gym.make("lanesim/Dense-v0", traffic_brake_rate=0.2, render_mode=mode)
+        env.reset(seed=4)
+        out = []
+        for a in [0, 1, 2] * 4:
+            obs, r, *_ = env.step(a)
+            out += [obs, r]
+        env.close()
+        return out
+
+    plain, drawn = rollout_render(None), rollout_render("rgb_array")
+    assert all(np.array_equal(a, b) for a, b in zip(plain, drawn, strict=True))

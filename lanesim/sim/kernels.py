@@ -246,9 +246,7 @@ def _step_world(
     ego_params,
     traffic_params,
     brake_p,
-    brake_start,
-    brake_time,
-    frame,
+    brake_base,
     decide,
     recycle_base,
     b,
@@ -256,9 +254,9 @@ def _step_world(
     """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²).
 
     Sudden braking: where ``brake_p > 0``, car ``e`` starts braking with that probability, for
-    2–4 s, from values ``frame * V + e - 1`` of the draws with bases ``brake_start`` and
-    ``brake_time`` (see :mod:`lanesim.sim.rng`). ``decide`` runs lane changes, then recycling
-    with the draw of base ``recycle_base``.
+    2–4 s, from values ``e - 1`` and ``V + e - 1`` of the draw with base ``brake_base`` (see
+    :mod:`lanesim.sim.rng`). ``decide`` runs lane changes, then recycling with the draw of
+    base ``recycle_base``.
     """
     N = F.shape[2]
     V = int(traffic_params[0])
@@ -317,10 +315,8 @@ def _step_world(
     vmax_lat = lane_width / lane_change_time
     for e in range(1, 1 + V):
         timer = max(F[BRAKE_TIMER, b, e] - dt, 0.0)
-        if brake_p > 0.0:
-            k = frame * V + e - 1
-            if stream_uniform(brake_start, k) < brake_p:
-                timer = 2.0 + 2.0 * stream_uniform(brake_time, k)
+        if brake_p > 0.0 and stream_uniform(brake_base, e - 1) < brake_p:
+            timer = 2.0 + 2.0 * stream_uniform(brake_base, V + e - 1)
         F[BRAKE_TIMER, b, e] = timer
         a = -F[COMFORT_DECEL, b, e] if timer > 0.0 else F[ACCEL, b, e]
         if crashed[b, e]:
@@ -723,8 +719,9 @@ def run_worlds(
     ``COMMAND_LANE``, ``COMMAND_SPEED``). Every ``period`` steps of a world's own clock
     ``steps[b]`` its cars consider lane changes and far cars are recycled. Random numbers come
     from each world's stream (``rng_seed``, ``rng_counter``, advanced here exactly as
-    :meth:`lanesim.sim.rng.WorldRandom.uniform` would be): with ``brake_rate > 0`` two draws
-    per call for sudden braking, then one per decision step. Advances ``steps`` and ``clock``
+    :meth:`lanesim.sim.rng.WorldRandom.uniform` would be): one draw per step for sudden braking
+    (with ``brake_rate > 0``), one per decision step, so ``frames`` steps in one call or in
+    several give the same worlds. Advances ``steps`` and ``clock``
     (s), writes the controls used into ``applied`` ``(2, B)`` and the ego's state after each
     step into ``trace`` ``(N_TRACE, B, frames)``.
     """
@@ -734,11 +731,6 @@ def run_worlds(
     V = int(traffic_params[0])
     one = np.uint64(1)
     for b in range(first, stop):
-        brake_start = brake_time = np.uint64(0)
-        if brake_rate > 0.0 and V > 0:
-            brake_start = stream_base(rng_seed[b], rng_counter[b])
-            brake_time = stream_base(rng_seed[b], rng_counter[b] + one)
-            rng_counter[b] += np.uint64(2)
         for f in range(frames):
             if use_autopilot[b]:
                 st, ac = autopilot(
@@ -756,7 +748,10 @@ def run_worlds(
             applied[0, b], applied[1, b] = st, ac
             steps[b] += 1
             decide = steps[b] % period == 0
-            recycle_base = np.uint64(0)
+            brake_base = recycle_base = np.uint64(0)
+            if brake_rate > 0.0 and V > 0:
+                brake_base = stream_base(rng_seed[b], rng_counter[b])
+                rng_counter[b] += one
             if decide and V > 0:
                 recycle_base = stream_base(rng_seed[b], rng_counter[b])
                 rng_counter[b] += one
@@ -780,9 +775,7 @@ def run_worlds(
                 ego_params,
                 traffic_params,
                 brake_rate * dt,
-                brake_start,
-                brake_time,
-                f,
+                brake_base,
                 decide,
                 recycle_base,
                 b,
