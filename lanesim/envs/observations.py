@@ -210,7 +210,11 @@ OFFROAD, ROAD, DASHED, SOLID, TRAFFIC, OBSTACLE, EGO = 0, 60, 130, 190, 160, 230
 
 
 class PixelObservation:
-    """``(frame_stack, H, W)`` uint8 top-down frames, newest last; see the env docstring."""
+    """``(frame_stack, H, W)`` uint8 top-down frames, newest last; see the env docstring.
+
+    Drawn by :func:`_draw_frames`, compiled, one world after another (split over the world's
+    threads for large batches); it paints exactly what :class:`RoadRaster` describes.
+    """
 
     # Metres per pixel along and across the road, and how much of the view lies behind the ego.
     ALONG, ACROSS, BEHIND = 1.0, 0.5, 0.25
@@ -224,32 +228,147 @@ class PixelObservation:
         self.raster = RoadRaster(world, (h, w), (across, along), int(round(self.BEHIND * w)))
         self.frames = np.zeros((world.B, self.k, h, w), dtype=np.uint8)
         self.space = spaces.Box(0, 255, (self.k, h, w), np.uint8)
+        r, road = self.raster, world.road
+        self._args = (
+            world.F,
+            world.I,
+            road.lane_start,
+            road.lane_end,
+            road.lane_width,
+            road.length,
+            r.my,
+            r.mx,
+            r.behind,
+            r.pw,
+            r.ph,
+            self.frames,
+        )
+        self._every = np.ones(world.B, dtype=bool)
+
+    def _run(self, worlds: np.ndarray, shift: bool) -> None:
+        w = self.world
+        if w._pool is None:
+            _draw_frames(*self._args, worlds, shift, 0, w.B)
+        else:
+            jobs = [
+                w._pool.submit(_draw_frames, *self._args, worlds, shift, lo, hi)
+                for lo, hi in w._splits
+            ]
+            for job in jobs:
+                job.result()
 
     def draw(self, idx=slice(None)) -> np.ndarray:
-        """One ``(W, H, W)`` frame of the current state of worlds ``idx`` (default all)."""
-        r, w = self.raster, self.world
-        img = np.where(r.drivable(idx), ROAD, OFFROAD).astype(np.uint8)
-        solid, dashed = r.markings(idx)
-        img[dashed] = DASHED
-        img[solid] = SOLID
-        b, e, rows, cols = r.footprints(slice(1, w.N), idx)
-        world = np.arange(w.B)[idx][b]
-        img[b, rows, cols] = np.where(w.kind[world, e + 1] >= STALLED, OBSTACLE, TRAFFIC)
-        b, _, rows, cols = r.footprints(slice(0, 1), idx)
-        img[b, rows, cols] = EGO
+        """One ``(W, H, W)`` frame of the current state of worlds ``idx`` (default all), without
+        touching the stacks."""
+        worlds = np.zeros(self.world.B, dtype=bool)
+        worlds[idx] = True
+        keep = self.frames[worlds, -1].copy()
+        self._run(worlds, False)
+        img = self.frames[worlds, -1].copy()
+        self.frames[worlds, -1] = keep
         return img
 
     def reset(self, worlds: np.ndarray) -> np.ndarray:
         """Fill the stacks of ``worlds`` (bool ``(B,)``) with their current frame; returns the
         observation of every world without advancing the others' stacks."""
-        idx = np.flatnonzero(worlds)
-        self.frames[idx] = self.draw(idx)[:, None]
+        worlds = np.asarray(worlds, dtype=bool)
+        self._run(worlds, False)
+        self.frames[worlds, :-1] = self.frames[worlds, -1:]
         return self.frames.copy()
 
     def __call__(self) -> np.ndarray:
-        self.frames[:, :-1] = self.frames[:, 1:]
-        self.frames[:, -1] = self.draw()
+        self._run(self._every, True)
         return self.frames.copy()
+
+
+@njit(cache=True, nogil=True)
+def _draw_frames(
+    F,
+    I,
+    lane_start,
+    lane_end,
+    lane_width,
+    road_length,
+    my,
+    mx,
+    behind,
+    pw,
+    ph,
+    frames,
+    worlds,
+    shift,
+    first,
+    stop,
+):
+    """Draw the current frame of worlds ``first .. stop - 1`` selected by ``worlds`` into
+    ``frames[b, -1]`` (after moving the stack one frame back if ``shift``).
+
+    Cell ``(i, j)`` is the road point ``s = ego s + (j - behind + 0.5) mx``, ``d = top + (i +
+    0.5) my`` with the ego's row in the middle. Road where the point is on an existing lane;
+    lane boundaries on the cells their line crosses, solid with a lane on one side only, dashed
+    (3 m of every 9) between two lanes; then every entity's rectangle at its heading relative
+    to the road (cells whose centre it covers), traffic and obstacles first and the ego last.
+    """
+    n_frames, H, W = frames.shape[1], frames.shape[2], frames.shape[3]
+    lanes = lane_start.shape[0]
+    N = F.shape[2]
+    for b in range(first, stop):
+        if not worlds[b]:
+            continue
+        if shift:
+            for k in range(n_frames - 1):
+                frames[b, k] = frames[b, k + 1]
+        img = frames[b, n_frames - 1]
+        ego_s = F[K.S, b, 0]
+        top = F[K.D, b, 0] - 0.5 * H * my
+        for j in range(W):
+            s = ego_s + (j - behind + 0.5) * mx
+            on_road = 0.0 <= s <= road_length
+            for i in range(H):
+                d = top + (i + 0.5) * my
+                lane = int(math.floor(d / lane_width))
+                drivable = on_road and K.lane_exists(lane_start, lane_end, lane, s)
+                img[i, j] = ROAD if drivable else OFFROAD
+        for dashed_pass in (True, False):
+            for k in range(lanes + 1):
+                row = int(math.floor((k * lane_width - top) / my))
+                if row < 0 or row >= H:
+                    continue
+                for j in range(W):
+                    s = ego_s + (j - behind + 0.5) * mx
+                    left = K.lane_exists(lane_start, lane_end, k - 1, s)
+                    right = K.lane_exists(lane_start, lane_end, k, s)
+                    if dashed_pass and left and right and s % 9.0 < 3.0:
+                        img[row, j] = DASHED
+                    elif not dashed_pass and left != right:
+                        img[row, j] = SOLID
+        for n in range(1, N + 1):
+            e = n % N  # traffic and obstacles, then the ego
+            grey = EGO if e == 0 else (OBSTACLE if I[K.KIND, b, e] >= STALLED else TRAFFIC)
+            rel = F[K.HEADING, b, e] - F[K.ROAD_HEADING, b, e]
+            cr, sr = math.cos(rel), math.sin(rel)
+            # Anything smaller than a cell still covers one, so cones never vanish.
+            half_l = 0.5 * max(F[K.LENGTH, b, e], mx)
+            half_w = 0.5 * max(F[K.WIDTH, b, e], my)
+            col_c = (F[K.S, b, e] - ego_s) / mx + behind
+            row_c = (F[K.D, b, e] - top) / my
+            if col_c < -pw or col_c > W + pw or row_c < -ph or row_c > H + ph:
+                continue
+            c0 = int(math.floor(col_c)) - pw // 2
+            r0 = int(math.floor(row_c)) - ph // 2
+            for ii in range(ph):
+                row = r0 + ii
+                if row < 0 or row >= H:
+                    continue
+                pd = (row + 0.5 - row_c) * my
+                for jj in range(pw):
+                    col = c0 + jj
+                    if col < 0 or col >= W:
+                        continue
+                    ps = (col + 0.5 - col_c) * mx
+                    # Forward is (cos, -sin) in (along, right): a positive heading points left.
+                    if abs(ps * cr - pd * sr) <= half_l and abs(ps * sr + pd * cr) <= half_w:
+                        img[row, col] = grey
 
 
 class OccupancyObservation:
