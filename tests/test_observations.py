@@ -1,0 +1,51 @@
+"""The compiled pixel rasterizer paints exactly what RoadRaster's array description says."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import lanesim  # noqa: F401
+from lanesim.envs.observations import (
+    DASHED,
+    EGO,
+    OBSTACLE,
+    OFFROAD,
+    ROAD,
+    SOLID,
+    STALLED,
+    TRAFFIC,
+)
+
+
+def reference_frame(obs) -> np.ndarray:
+    """The frame built from RoadRaster's numpy methods (drivable area, markings, footprints)."""
+    r, w = obs.raster, obs.world
+    img = np.where(r.drivable(), ROAD, OFFROAD).astype(np.uint8)
+    solid, dashed = r.markings()
+    img[dashed] = DASHED
+    img[solid] = SOLID
+    b, e, rows, cols = r.footprints(slice(1, w.N))
+    img[b, rows, cols] = np.where(w.kind[b, e + 1] >= STALLED, OBSTACLE, TRAFFIC)
+    b, _, rows, cols = r.footprints(slice(0, 1))
+    img[b, rows, cols] = EGO
+    return img
+
+
+@pytest.mark.parametrize(
+    "env_id", ["lanesim/Roadworks-v0", "lanesim/Merge-v0", "lanesim/LaneKeeping-v0"]
+)
+def test_pixels_match_the_reference_rasterizer(env_id):
+    vec = gym.make_vec(env_id, num_envs=17, observation="pixels", action="discrete")
+    obs, _ = vec.reset(seed=2)
+    vec.action_space.seed(0)
+    pixels = vec.unwrapped.core.observation
+    seen = set()
+    for _ in range(12):
+        prev = obs
+        obs, *_ = vec.step(vec.action_space.sample())
+        np.testing.assert_array_equal(obs[:, -1], reference_frame(pixels))
+        seen |= set(np.unique(obs[:, -1]).tolist())
+        # The stack moves one frame back (sub-environments that just reset excepted).
+        moved = ~np.all(obs == obs[:, :1], axis=(1, 2, 3))
+        np.testing.assert_array_equal(obs[moved, :-1], prev[moved, 1:])
+    assert {OFFROAD, ROAD, EGO} <= seen and ({SOLID, DASHED} & seen)
