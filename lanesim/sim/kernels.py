@@ -26,7 +26,7 @@ from numba import njit
 from lanesim.sim.collision import rectangles_overlap
 from lanesim.sim.jit import kernel, kernel_nogil
 from lanesim.sim.rng import stream_base, stream_uniform
-from lanesim.sim.road import pose_at, project
+from lanesim.sim.road import pose_at, pose_trig_at, project
 from lanesim.sim.traffic import idm_acceleration, mobil_incentive
 
 # Float fields, F[field, world, entity].
@@ -38,7 +38,9 @@ DESIRED_SPEED, TIME_HEADWAY, MAX_ACCEL, COMFORT_DECEL, MIN_GAP, POLITENESS, BRAK
 ROAD_HEADING, CURVATURE = 16, 17
 # Traffic: the acceleration (m/s²) of the last step (car following, before sudden braking).
 ACCEL = 18
-N_FLOAT = 19
+# Half the diagonal of each entity's rectangle (m), refreshed by every collision check.
+REACH = 19
+N_FLOAT = 20
 # Integer fields, I[field, world, entity].
 LANE, TARGET_LANE, KIND = range(3)
 N_INT = 3
@@ -74,7 +76,9 @@ def _second_lane(F, I, geometry, lane_width, lanes, b, e):
     if target != lane:
         return target
     rel = F[HEADING, b, e] - F[ROAD_HEADING, b, e]
-    half = 0.5 * F[WIDTH, b, e] * abs(math.cos(rel)) + 0.5 * F[LENGTH, b, e] * abs(math.sin(rel))
+    half = 0.5 * F[WIDTH, b, e]
+    if rel != 0.0:
+        half = half * abs(math.cos(rel)) + 0.5 * F[LENGTH, b, e] * abs(math.sin(rel))
     left = int(math.floor((F[D, b, e] - half) / lane_width))
     right = int(math.floor((F[D, b, e] + half) / lane_width))
     second = -1
@@ -385,14 +389,14 @@ def _step_world(
 @kernel
 def set_world_pose(F, geometry, b, e):
     """World ``x, y, heading`` of entity ``e`` from its road coordinates and lateral speed."""
-    x, y, h, k = pose_at(geometry, F[S, b, e])
+    x, y, h, k, cos_h, sin_h = pose_trig_at(geometry, F[S, b, e])
     F[ROAD_HEADING, b, e], F[CURVATURE, b, e] = h, k
     d = F[D, b, e]
-    F[X, b, e] = x + d * math.sin(h)
-    F[Y, b, e] = y - d * math.cos(h)
+    F[X, b, e] = x + d * sin_h
+    F[Y, b, e] = y - d * cos_h
     v, vd = F[SPEED, b, e], F[LAT_SPEED, b, e]
     rel = 0.0
-    if v > 0.1:
+    if v > 0.1 and vd != 0.0:
         # Moving right (vd > 0) turns the car clockwise from the road direction.
         rel = -math.atan2(vd, max(math.sqrt(max(v * v - vd * vd, 0.0)), 1e-3))
     F[HEADING, b, e] = h + rel
@@ -430,26 +434,30 @@ def _collide(F, I, crashed, order, b):
 
     Entities are visited in ``s`` order (see :func:`sort_by_s`); each is tested against
     the ones after it until the gap along the road rules out contact, so every pair that can
-    touch is tested, and only those.
+    touch is tested, and only those. Refreshes ``REACH``, each entity's half diagonal.
     """
     N = F.shape[2]  # refresh_lanes has sorted order by s
     reach_max = 0.0
     for e in range(N):
-        reach_max = max(reach_max, 0.5 * math.hypot(F[LENGTH, b, e], F[WIDTH, b, e]))
-    for a in range(N):
+        length, width = F[LENGTH, b, e], F[WIDTH, b, e]
+        reach = 0.5 * math.sqrt(length * length + width * width)
+        F[REACH, b, e] = reach
+        reach_max = max(reach_max, reach)
+    for a in range(N - 1):
         i = order[b, a]
-        reach_i = 0.5 * math.hypot(F[LENGTH, b, i], F[WIDTH, b, i])
+        reach_i = F[REACH, b, i]
+        s_i, d_i = F[S, b, i], F[D, b, i]
+        static_i = I[KIND, b, i] >= STALLED
         # Road-frame distance understates world distance on the outside of a bend; 1.3 covers
         # curvature × lateral offset up to 0.3.
         window = 1.3 * (reach_i + reach_max) + 1.0
         for c in range(a + 1, N):
             j = order[b, c]
-            if F[S, b, j] - F[S, b, i] > window:
+            if F[S, b, j] - s_i > window:
                 break
-            if I[KIND, b, i] >= STALLED and I[KIND, b, j] >= STALLED:
+            if abs(F[D, b, j] - d_i) > reach_i + F[REACH, b, j]:
                 continue
-            reach_j = 0.5 * math.hypot(F[LENGTH, b, j], F[WIDTH, b, j])
-            if abs(F[D, b, j] - F[D, b, i]) > reach_i + reach_j:
+            if static_i and I[KIND, b, j] >= STALLED:
                 continue
             if rectangles_overlap(
                 F[X, b, i],

@@ -187,6 +187,19 @@ def pose_at(geometry, s):
 
 
 @kernel
+def pose_trig_at(geometry, s):
+    """:func:`pose_at` plus the cosine and sine of the heading, computed once."""
+    s0, _, curv, x0, y0, h0 = geometry
+    i = segment_at(geometry, s)
+    h, k, u = h0[i], curv[i], s - s0[i]
+    if k == 0.0:
+        c, sn = math.cos(h), math.sin(h)
+        return x0[i] + u * c, y0[i] + u * sn, h, k, c, sn
+    x, y, heading = advance(x0[i], y0[i], h, u, k)
+    return x, y, heading, k, math.cos(heading), math.sin(heading)
+
+
+@kernel
 def project(geometry, px, py):
     """Road frame ``(s, d)`` of the world point ``(px, py)``: the nearest foot on any segment."""
     s0, length, curv, x0, y0, h0 = geometry
