@@ -286,7 +286,7 @@ def watch(agent, env_id: str, seed: int = 0, episodes: int = 1000, linger: float
     try:
         obs, _ = env.reset(seed=seed)
         agent.reset()
-        viewer = env.unwrapped._viewer
+        viewer = env.unwrapped.viewer
         total = 0.0
         while not viewer.closed:
             action = agent.act(obs, env)

@@ -198,6 +198,74 @@ def test_check_env_passes_with_rgb_array_rendering():
     env.close()
 
 
+def test_hud_text_is_drawn_on_a_darkened_panel_and_the_hud_option_turns_it_off():
+    env = started()
+    viewer = viewer_of(env)
+    with_hud = env.render()
+    viewer.show_hud = False
+    without = env.render()
+    # The panel (top-left) halves what is under it; its padding holds no text.
+    assert tuple(with_hud[1, 1]) == tuple(int(v) >> 1 for v in without[1, 1])
+    line = with_hud[: viewer.hud.text.line + 2 * viewer.hud.pad, :300]
+    text = (line == style.TEXT).all(axis=2)
+    assert text.sum() > 100  # the glyphs' solid pixels, in the HUD's text colour
+    assert not (without[: line.shape[0], :300] == style.TEXT).all(axis=2).any()
+    # Glyphs sit where the layout puts them: the line starts at the panel's padding.
+    cols = np.flatnonzero(text.any(axis=0))
+    assert viewer.hud.pad <= cols[0] <= viewer.hud.pad + 2
+    env.close()
+    env = started(hud=False)
+    assert not viewer_of(env).show_hud
+    assert np.array_equal(env.render(), without)
+    env.close()
+    with pytest.raises(ValueError, match="'hud' must be true or false"):
+        make(hud="no")
+
+
+def test_hud_text_outside_ascii_is_drawn():
+    env = started()
+    viewer = viewer_of(env)
+    annotate(env, text="ε-greedy ×2 °")  # a line of its own, in the chosen-bar colour
+    frame = env.render()
+    glyphs = viewer.hud.text.glyphs
+    assert all(glyphs.lut[ord(c)] >= 0 for c in "ε×°")
+    top = viewer.hud.pad + viewer.hud.text.line  # the annotation's line is the second
+    assert (frame[top : top + viewer.hud.text.line] == style.BAR_CHOSEN).all(axis=2).sum() > 30
+    env.close()
+
+
+def test_headway_label_is_an_opaque_box_with_text():
+    env = make()
+    env.reset(seed=3)
+    for _ in range(6):
+        env.step(IDLE)
+    viewer = viewer_of(env)
+    viewer.show_hud = False
+    frame = env.render()
+    box = (frame == style.HUD_BG).all(axis=2)
+    rows, cols = np.flatnonzero(box.any(axis=1)), np.flatnonzero(box.any(axis=0))
+    assert len(rows) and len(cols)
+    inside = frame[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].reshape(-1, 3)
+    # Every pixel of the box is the box colour, the text colour, or an antialiased blend of
+    # the two; more than 20 are mostly text ("NN m  N.N s").
+    bg, fg = np.array(style.HUD_BG, float), np.array(style.HEADWAY, float)
+    alpha = (inside - bg) @ (fg - bg) / ((fg - bg) @ (fg - bg))
+    residual = np.abs(inside - (bg + alpha[:, None] * (fg - bg))).max(axis=1)
+    assert residual.max() <= 2.0 and alpha.min() > -0.01 and alpha.max() < 1.01
+    assert (alpha > 0.5).sum() > 20
+    env.close()
+
+
+def test_viewer_property():
+    env = make()
+    assert env.unwrapped.viewer is None
+    env.reset(seed=0)
+    env.step(IDLE)
+    assert env.unwrapped.viewer is viewer_of(env) and viewer_of(env) is not None
+    env.close()
+    assert env.unwrapped.viewer is None
+
+
 # --------------------------------------------------------------------- no side effects
 def run(mode: str | None, actions: list[int], capture: bool = False, **options):
     env = make(mode, **options)
@@ -327,6 +395,21 @@ def test_human_mode_runs_at_sim_speed_times_real_time(speed, lo, hi):
     took = time.perf_counter() - start
     env.close()
     assert lo < took < hi
+
+
+def test_human_window_keeps_the_display_rate_at_real_time(monkeypatch):
+    flips = []
+    flip = pygame.display.flip
+    monkeypatch.setattr(pygame.display, "flip", lambda: (flip(), flips.append(time.perf_counter())))
+    env = make("human", sim_speed=1.0)
+    env.reset(seed=0)
+    for _ in range(6):  # 1.2 s simulated: 18 simulation frames, 72 display slots
+        env.step(IDLE)
+    env.close()
+    span = flips[-1] - flips[0]
+    assert 1.0 < span < 1.9
+    rate = (len(flips) - 1) / span
+    assert 40 < rate < 66  # about 60: frames repeated between simulation steps, none extra
 
 
 def test_rgb_array_and_unpaced_human_are_never_slowed():

@@ -130,10 +130,10 @@ class DrivingEnv(gym.Env):
         obs = self.core.reset(self._one, np.array([world_seed]))
         self._obs = obs[0]
         info = self.core.info_of(0)
+        if self.render_mode == "human" and self._viewer is None:
+            self._make_viewer()
         if self._viewer is not None:
-            self._viewer.on_reset()
-        if self.render_mode == "human":
-            self.render()
+            self._viewer.on_reset()  # human mode: shows the new episode on the next display slot
         return obs[0], info
 
     def step(self, action):

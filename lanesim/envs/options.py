@@ -238,6 +238,7 @@ class Options:
     screen_width: int = _opt(600, "render width (px)", _count(64, 4096))
     screen_height: int = _opt(150, "render height (px)", _count(32, 4096))
     road_overlay: bool = _opt(True, "draw lane centres, errors and the agent's plan", _flag)
+    hud: bool = _opt(True, "draw the HUD: time, speed, lane, reward terms, return", _flag)
     sim_speed: float | str = _opt(
         1.0, "human-mode real-time factor (1 = real time, 0 or 'max' = unpaced)", _sim_speed
     )

@@ -13,10 +13,13 @@ from lanesim.render.annotate import Annotation, annotate, annotation_of
 
 
 def viewer_of(env):
-    """The :class:`~lanesim.render.viewer.Viewer` of ``env`` (wrapped or not), or None before
-    its first ``render()`` or ``step()`` with a render mode. Set its ``overlay``,
-    ``show_hud``, ``sim_speed``, ``capture`` ... from code."""
-    return getattr(env.unwrapped, "_viewer", None)
+    """The :class:`~lanesim.render.viewer.Viewer` of ``env`` (wrapped or not, single or
+    vector), or None before its first ``render()`` or ``step()`` with a render mode. Set its
+    ``overlay``, ``show_hud``, ``sim_speed``, ``capture`` ... from code."""
+    base = env.unwrapped
+    if hasattr(type(base), "viewer"):  # DrivingEnv.viewer
+        return base.viewer
+    return getattr(base, "_viewer", None)  # the vector env keeps it unexposed
 
 
 def drive(*args, **kwargs):

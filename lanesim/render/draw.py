@@ -20,6 +20,7 @@ from lanesim.render import style  # noqa: E402
 from lanesim.render.hud import Text  # noqa: E402
 from lanesim.render.kernels import (  # noqa: E402
     ANGLE_STEPS,
+    BOX_FILL,
     match_leader,
     place_vehicles,
     split_key,
@@ -127,11 +128,7 @@ def draw_polyline(surf: pygame.Surface, view: View, xy: np.ndarray, colour, widt
 
 def label(surf: pygame.Surface, text: Text, s: str, colour, at: tuple[float, float]) -> None:
     """Text on an opaque dark box centred at ``at`` (px), kept inside the surface."""
-    img = text(s, colour, style.HUD_BG)  # opaque: the cheapest text to blit
-    w, h = img.get_size()
-    x = min(max(at[0] - w / 2, 0), surf.get_width() - w)
-    y = min(max(at[1] - h / 2, 0), surf.get_height() - h)
-    surf.blit(img, (x, y))
+    text.draw(surf, [(s, colour)], at, 1, BOX_FILL, style.HUD_BG, centre=True)
 
 
 def leader(world: World, b: int, curvature: float) -> tuple[int, float, float, float]:

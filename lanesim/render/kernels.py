@@ -88,3 +88,93 @@ def match_leader(s, length, d_ego, curvature, gap):
         if err < best_err:
             best, best_err = j, err
     return best
+
+
+NEWLINE = 10  # separates the lines of draw_text's codes
+BOX_NONE, BOX_DARKEN, BOX_FILL = 0, 1, 2
+
+
+@njit(cache=True)
+def draw_text(rows, width, codes, colours, lut, atlas, glyphs, x, y, line_h, pad, box, fill,
+              centre):
+    """Lines of text, optionally on a box, straight into a 24-bit RGB surface's pixel bytes.
+
+    ``rows``: the surface's ``(height, pitch)`` bytes, ``width`` its width (px). ``codes``:
+    the text as code points, lines separated by NEWLINE; ``colours`` ``(lines, 3)`` one per
+    line. Glyphs come from an atlas (see :class:`lanesim.render.hud.Glyphs`): ``lut`` maps a
+    code point to a glyph (-1: none yet), ``atlas`` ``(glyph height, total width)`` holds
+    their coverage 0..255, ``glyphs`` ``(n, 4)`` their column in the atlas, bitmap width,
+    bitmap offset from the pen and advance. ``(x, y)`` is the box's top-left, or its centre
+    if ``centre`` (then the box is moved inside the surface). ``box``: BOX_NONE, BOX_DARKEN
+    (halve the pixels under it) or BOX_FILL (colour ``fill``, packed 0xRRGGBB); it spans the
+    widest line and every line, plus ``pad`` px around.
+
+    Returns -1, or the first code point without a glyph (then nothing was drawn: add the
+    glyph and call again).
+    """
+    height = rows.shape[0]
+    gh = atlas.shape[0]
+    n = codes.shape[0]
+    # Measure: the widest line's extent from its pen start (advances and any overhang).
+    widest, pen, lines = 0, 0, 1
+    for i in range(n):
+        cp = codes[i]
+        if cp == NEWLINE:
+            lines += 1
+            pen = 0
+            continue
+        if cp >= lut.shape[0] or lut[cp] < 0:
+            return cp
+        g = lut[cp]
+        right = max(pen + glyphs[g, 2] + glyphs[g, 1], pen + glyphs[g, 3])
+        widest = max(widest, right)
+        pen += glyphs[g, 3]
+    bw = widest + 2 * pad
+    bh = (lines - 1) * line_h + gh + 2 * pad
+    if centre:
+        bx = min(max(int(math.floor(x - 0.5 * bw + 0.5)), 0), width - bw)
+        by = min(max(int(math.floor(y - 0.5 * bh + 0.5)), 0), height - bh)
+    else:
+        bx, by = int(math.floor(x)), int(math.floor(y))
+    x0, y0 = max(bx, 0), max(by, 0)
+    x1, y1 = min(bx + bw, width), min(by + bh, height)
+    if box == BOX_DARKEN:
+        for r in range(y0, y1):
+            for b in range(3 * x0, 3 * x1):
+                rows[r, b] >>= 1
+    elif box == BOX_FILL:
+        fr, fg, fb = (fill >> 16) & 255, (fill >> 8) & 255, fill & 255
+        for r in range(y0, y1):
+            for c in range(x0, x1):
+                rows[r, 3 * c] = fr
+                rows[r, 3 * c + 1] = fg
+                rows[r, 3 * c + 2] = fb
+    # Draw: coverage 255 sets the line's colour, partial coverage blends towards it.
+    line, pen = 0, bx + pad
+    top = by + pad
+    for i in range(n):
+        cp = codes[i]
+        if cp == NEWLINE:
+            line += 1
+            pen = bx + pad
+            top = by + pad + line * line_h
+            continue
+        g = lut[cp]
+        gx, gw, left = glyphs[g, 0], glyphs[g, 1], pen + glyphs[g, 2]
+        cr, cg, cb = colours[line, 0], colours[line, 1], colours[line, 2]
+        for r in range(max(top, 0), min(top + gh, height)):
+            ar = r - top
+            for c in range(max(left, 0), min(left + gw, width)):
+                a = atlas[ar, gx + c - left]
+                if a == 0:
+                    continue
+                p = 3 * c
+                if a == 255:
+                    rows[r, p], rows[r, p + 1], rows[r, p + 2] = cr, cg, cb
+                else:
+                    k = 255 - a
+                    rows[r, p] = (rows[r, p] * k + cr * a + 127) // 255
+                    rows[r, p + 1] = (rows[r, p + 1] * k + cg * a + 127) // 255
+                    rows[r, p + 2] = (rows[r, p + 2] * k + cb * a + 127) // 255
+        pen += glyphs[g, 3]
+    return -1

@@ -34,6 +34,7 @@ from lanesim.render.tiles import RoadTiles, padded_surface  # noqa: E402
 from lanesim.render.view import VIEW_LENGTH, RoadPose, View  # noqa: E402
 
 DISPLAY_FPS = 60.0  # most frames drawn per wall-clock second in human mode
+FRAME_SLACK = 0.002  # s: a frame this close to a display period counts as due
 DEFAULT_SIZE = (600, 150)  # the options' defaults ...
 HUMAN_SIZE = (1200, 400)  # ... become this window in human mode
 SPEED_RANGE = (1 / 32, 1024.0)
@@ -108,7 +109,7 @@ class Viewer:
         self.overlay = bool(opts.road_overlay)
         self.sim_speed = parse_speed(opts.sim_speed)
         self._finite_speed = self.sim_speed if math.isfinite(self.sim_speed) else 1.0
-        self.show_hud = bool(getattr(opts, "hud", True))  # an option "hud", if there is one
+        self.show_hud = bool(opts.hud)
         self.help = self.paused = self.closed = self.reset_requested = False
         self.capture = False
         self.frames: list[np.ndarray] = []
@@ -130,6 +131,7 @@ class Viewer:
         self._release = False  # R: let the current step return to the driver unpaused
         self._anchor: tuple[float, float] | None = None  # (wall s, sim s) the pacing counts from
         self._last_flip = -math.inf
+        self._slot = -math.inf  # wall time of the next display slot (see _pace)
         size = (opts.screen_width, opts.screen_height)
         self._rows: np.ndarray | None = None
         if mode == "human":
@@ -152,9 +154,8 @@ class Viewer:
         self.view = View(w, h, self.ppm)
         self.tiles = RoadTiles(self.road, self.ppm, self.canvas)
         self.sprites = VehicleSprites(self.ppm, self.canvas)
-        # Small 24-bit frames (rgb_array) get crisp unsmoothed text: much cheaper to draw there.
-        self.hud = Hud(h, antialias=self.canvas.get_bytesize() == 4 or h >= 300,
-                       rows=self._rows if self.mode != "human" else None)
+        # rgb_array frames: text straight into the frame's bytes (see lanesim.render.hud).
+        self.hud = Hud(h, self.canvas, self._rows) if self._rows is not None else Hud(h)
         self.line_px = style.line_px(self.ppm)
         self._help_card = None
         self._chart_for = None
@@ -163,13 +164,20 @@ class Viewer:
 
     # ------------------------------------------------------------------ env callbacks
     def on_reset(self) -> None:
-        """A new episode: clear the trail and statistics, hide the old annotation."""
+        """A new episode: clear the trail and statistics, hide the old annotation. Human mode
+        also handles events and draws the first frame if a display slot has come (unpaced
+        runs of short episodes would otherwise draw at every reset, above the display rate)."""
         self.marks.reset()
         self.reward, self.terms, self.info = None, {}, {}
         self.episode_return = 0.0
         self._stale = annotation_of(self.env)
         self._anchor = None
         self.reset_requested = False  # any reset answers the request
+        if self.mode == "human" and not self.closed:
+            self.marks.sample()
+            self._events()
+            if not self.closed and time.perf_counter() >= self._slot - FRAME_SLACK:
+                self._present()
 
     def on_frame(self) -> None:
         """After every simulation step: record, then (human) handle events, pace and draw."""
@@ -343,40 +351,78 @@ class Viewer:
         """Draw the window and show it."""
         self._draw(self.canvas)
         pygame.display.flip()
+        self._flipped()
+
+    def _flipped(self) -> None:
+        """Book a window flip: the drawn-FPS average and the next display slot."""
         now = time.perf_counter()
         dt = now - self._last_flip
         if 0 < dt < 1.0:
             self.fps = 1.0 / dt if self.fps == 0 else 0.9 * self.fps + 0.1 / dt
         self._last_flip = now
+        # Slots keep a regular DISPLAY_FPS grid. A flip off the grid (a period late or more,
+        # or early: a render() call, the paused window) starts a new grid from itself.
+        period = 1.0 / DISPLAY_FPS
+        nxt = self._slot + period
+        self._slot = nxt if now < nxt <= now + period + FRAME_SLACK else now + period
+
+    def _wait(self, until: float) -> bool:
+        """Sleep until ``until`` (perf_counter s) in short slices, handling events. False if
+        the wait was cut short: the window closed, a pause began (and was held), or the speed
+        changed."""
+        now = time.perf_counter()
+        while now < until:
+            time.sleep(min(until - now, 0.01))
+            self._events()
+            if self.closed:
+                return False
+            if self.paused and not (self._step_once or self._release):
+                self._hold()
+                return False
+            if self._anchor is None:  # the speed changed: start counting afresh
+                return False
+            now = time.perf_counter()
+        return True
 
     def _pace(self) -> None:
-        """Wait until this frame's simulated time is due, then draw it if the display is due.
+        """Show this simulation frame at its time, on the window's display slots.
 
         The run is anchored to a (wall, sim) time pair; frame ``t`` is due at
         ``wall0 + (t - sim0) / sim_speed``. A run far behind (a slow agent) re-anchors instead
         of racing to catch up; pausing, speed changes and resets re-anchor too.
+
+        The window flips on a regular grid of DISPLAY_FPS slots. Waiting for a frame's time
+        (below the display rate), each slot shows the last frame again (a repeated frame;
+        nothing is redrawn). A frame whose time has come is drawn at the next slot, unless the
+        next frame will be due by then (above the display rate), in which case it is skipped.
+        Unpaced (``inf``), a frame is drawn whenever a slot has come.
         """
         now = time.perf_counter()
-        if math.isfinite(self.sim_speed):
-            t = float(self.world.time[0])
-            if self._anchor is None or t < self._anchor[1]:
-                self._anchor = (now, t)
-            target = self._anchor[0] + (t - self._anchor[1]) / self.sim_speed
-            if now - target > 0.25:
-                self._anchor, target = (now, t), now
-            while now < target:
-                time.sleep(min(target - now, 0.01))
-                self._events()
-                if self.closed:
-                    return
-                if self.paused and not (self._step_once or self._release):
-                    self._hold()
-                    return
-                if self._anchor is None:  # the speed changed: start counting afresh
-                    break
-                now = time.perf_counter()
-        if now - self._last_flip >= 1.0 / DISPLAY_FPS - 0.002:
-            self._present()
+        if not math.isfinite(self.sim_speed):
+            if now >= self._slot - FRAME_SLACK:
+                self._present()
+            return
+        t = float(self.world.time[0])
+        if self._anchor is None or t < self._anchor[1]:
+            self._anchor = (now, t)
+        target = self._anchor[0] + (t - self._anchor[1]) / self.sim_speed
+        if now - target > 0.25:
+            self._anchor, target = (now, t), now
+        while now < target:
+            if now >= self._slot - FRAME_SLACK:
+                pygame.display.flip()  # the last frame again
+                self._flipped()
+            if not self._wait(min(target, self._slot - FRAME_SLACK)):
+                return
+            now = time.perf_counter()
+        slot = self._slot - FRAME_SLACK
+        if now < slot:
+            step = 1.0 / (self.env.options.sim_hz * self.sim_speed)  # wall s to the next frame
+            if target + step <= slot:
+                return  # the next frame takes this slot
+            if not self._wait(slot):
+                return
+        self._present()
 
     def _hold(self) -> None:
         """Block while paused (until space, '.', R or close), redrawing and handling events."""
