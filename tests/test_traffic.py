@@ -109,3 +109,21 @@ def test_dense_traffic_runs_long_without_traffic_collisions():
         world.step(np.zeros(4), accel)
         ego_follows()
     assert not world.crashed[:, 1:].any()
+
+
+def test_a_lane_change_does_not_make_other_cars_change_lanes():
+    """Car 2 overtakes at the first decision; car 3, alone at its desired speed in lane 3 and
+    deciding after it, has no reason to move. (Regression: the lane-index entry car 2
+    inserted used to shift car 3's recorded position, so car 3 took itself for its own leader,
+    saw a hard brake ahead and changed lanes.)"""
+    world = make_world(lanes=4, vehicles=3)
+    world.place(0, 4500.0, 0, 0.0)
+    world.place(1, 160.0, 1, 15.0)  # slow leader
+    world.place(2, 110.0, 1, 28.0)  # fast follower: overtakes
+    world.place(3, 300.0, 3, 25.0)  # cruising alone
+    for car, v0 in ((1, 15.0), (2, 30.0), (3, 25.0)):
+        world.desired_speed[0, car] = v0
+    lanes = []
+    run(world, 4, lambda: lanes.append(world.target_lane[0, 3]))
+    assert world.target_lane[0, 2] != 1
+    assert set(lanes) == {3}

@@ -582,13 +582,15 @@ def _change_lanes(
 
 @kernel
 def _insert(index, b, key, e):
-    """Add one occupancy to world ``b``'s sorted lane index (positions go stale: rebuild
-    after the decision)."""
-    keys, ents, counts = index[0], index[1], index[2]
+    """Add one occupancy to world ``b``'s sorted lane index, keeping every entity's own-lane
+    position current (so leaders found by position stay right while cars decide)."""
+    keys, ents, counts, pos = index[0], index[1], index[2], index[3]
     j = counts[b] - 1
     while j >= 0 and keys[b, j] > key:
         keys[b, j + 1] = keys[b, j]
         ents[b, j + 1] = ents[b, j]
+        if pos[b, ents[b, j]] == j:
+            pos[b, ents[b, j]] = j + 1
         j -= 1
     keys[b, j + 1] = key
     ents[b, j + 1] = e
