@@ -163,6 +163,32 @@ def _query(index, stride, shift, lanes, b, lane, s, ahead):
 
 
 @kernel
+def _neighbours(index, stride, shift, lanes, b, lane, s):
+    """``(_query(..., ahead=True), _query(..., ahead=False))`` from one binary search."""
+    keys, ents, counts = index[0], index[1], index[2]
+    if lane < 0 or lane >= lanes:
+        return -1, -1
+    q = lane * stride + s + shift
+    lo, hi = 0, counts[b]
+    while lo < hi:  # first key > q
+        mid = (lo + hi) // 2
+        if keys[b, mid] <= q:
+            lo = mid + 1
+        else:
+            hi = mid
+    ahead = -1
+    if lo < counts[b] and int(math.floor(keys[b, lo] / stride)) == lane:
+        ahead = ents[b, lo]
+    p = lo - 1
+    while p >= 0 and keys[b, p] >= q:  # entities exactly at s count as neither
+        p -= 1
+    behind = -1
+    if p >= 0 and int(math.floor(keys[b, p] / stride)) == lane:
+        behind = ents[b, p]
+    return ahead, behind
+
+
+@kernel
 def _next_in_lane(index, stride, b, e, lane):
     """The entity right ahead of ``e`` in its own lane (-1 if none): the next index entry."""
     keys, ents, counts, pos = index[0], index[1], index[2], index[3]
@@ -215,11 +241,18 @@ def _following_accel(
     F, I, geometry, lane_end, lane_closes, index, stride, shift, lanes, ego_max_speed, b, e, lane
 ):
     """IDM acceleration of car ``e`` behind its leader in ``lane`` (or that lane's end)."""
-    s, d = F[S, b, e], F[D, b, e]
     if lane == I[LANE, b, e]:
         lead = _next_in_lane(index, stride, b, e, lane)
     else:
-        lead = _query(index, stride, shift, lanes, b, lane, s, True)
+        lead = _query(index, stride, shift, lanes, b, lane, F[S, b, e], True)
+    return _accel_behind(F, I, lane_end, lane_closes, ego_max_speed, b, e, lane, lead)
+
+
+@kernel
+def _accel_behind(F, I, lane_end, lane_closes, ego_max_speed, b, e, lane, lead):
+    """IDM acceleration of car ``e`` behind ``lead`` (-1: none) in ``lane`` (or that lane's
+    end), with the gap and the leader's speed it used."""
+    s, d = F[S, b, e], F[D, b, e]
     gap = _gap(F, b, e, lead, s, d)
     leader_speed = F[SPEED, b, lead] if lead >= 0 else 0.0
     end = _lane_end_gap(lane_end, lane_closes, lane, s, F[LENGTH, b, e])
@@ -541,23 +574,10 @@ def _change_lanes(
                 and lane_exists(lane_start, lane_end, cand, s + 30.0)
             ):
                 continue
-            a_new, ngap, _ = _following_accel(
-                F,
-                I,
-                geometry,
-                lane_end,
-                lane_closes,
-                index,
-                stride,
-                shift,
-                lanes,
-                ego_max_speed,
-                b,
-                e,
-                cand,
+            nl, nf = _neighbours(index, stride, shift, lanes, b, cand, s)
+            a_new, ngap, _ = _accel_behind(
+                F, I, lane_end, lane_closes, ego_max_speed, b, e, cand, nl
             )
-            nl = _query(index, stride, shift, lanes, b, cand, s, True)
-            nf = _query(index, stride, shift, lanes, b, cand, s, False)
             new_gain = 0.0
             safe = ngap > 1.0 and a_new > -safe_decel
             if nf >= 0:
