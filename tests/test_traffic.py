@@ -36,7 +36,11 @@ def test_car_follows_slower_leader_without_collision():
     world.desired_speed[0, 1] = 15.0
     world.desired_speed[0, 2] = 30.0
     gaps = []
-    run(world, 60, lambda: gaps.append(world.s[0, 1] - world.s[0, 2] - 0.5 * world.length[0, 1:3].sum()))
+    run(
+        world,
+        60,
+        lambda: gaps.append(world.s[0, 1] - world.s[0, 2] - 0.5 * world.length[0, 1:3].sum()),
+    )
     assert not world.crashed.any()
     assert min(gaps) > 2.0
     # The follower settles at the leader's speed, about one time headway behind.
@@ -50,7 +54,8 @@ def test_car_stops_behind_stalled_vehicle():
     world.desired_speed[0, 1] = 25.0
     run(world, 40)
     obstacle = world.N - 1
-    gap = world.s[0, obstacle] - world.s[0, 1] - 0.5 * (world.length[0, 1] + world.length[0, obstacle])
+    gap = world.s[0, obstacle] - world.s[0, 1]
+    gap -= 0.5 * (world.length[0, 1] + world.length[0, obstacle])
     assert not world.crashed.any()
     assert world.speed[0, 1] < 0.1
     assert 0.5 < gap < 6.0

@@ -91,14 +91,20 @@ class ContinuousActions:
         try:
             a = np.asarray(actions, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ActionError(f"action must be a pair [steer, accel] of floats, got {actions!r}") from None
+            raise ActionError(
+                f"action must be a pair [steer, accel] of floats, got {actions!r}"
+            ) from None
         shape = (2,) if B == 1 else (B, 2)
         if a.shape != shape and not (B == 1 and a.shape == (1, 2)):
-            raise ActionError(f"action must have shape {shape} ([steer, accel]), got shape {a.shape}")
+            raise ActionError(
+                f"action must have shape {shape} ([steer, accel]), got shape {a.shape}"
+            )
         a = a.reshape(B, 2)
         em = self.world.spec.ego
         if not _continuous_command(a, em.max_steer, em.max_accel, em.max_brake, self.world.command):
-            raise ActionError(f"action values must lie in [-1, 1] (Box(-1, 1, (2,))), got {actions!r}")
+            raise ActionError(
+                f"action values must lie in [-1, 1] (Box(-1, 1, (2,))), got {actions!r}"
+            )
         self.world.autopilot[:] = False
 
     def reset(self, worlds: np.ndarray) -> None:

@@ -27,7 +27,9 @@ DEFAULT_TAPER = 60.0  # m
 def build_spec(o: Options) -> WorldSpec:
     """The simulator's description of the scenario in ``o``."""
     ego = EgoModel()
-    pattern = [Segment(seg["length"], 1.0 / seg["radius"] if "radius" in seg else 0.0) for seg in o.road]
+    pattern = [
+        Segment(seg["length"], 1.0 / seg["radius"] if "radius" in seg else 0.0) for seg in o.road
+    ]
     # Long enough that the ego cannot reach the end and traffic always has room ahead.
     needed = o.ego_start + ego.max_speed * o.duration + 2 * o.recycle_distance
     segments = list(pattern)

@@ -295,7 +295,6 @@ def _step_world(
     :mod:`lanesim.sim.rng`). ``decide`` runs lane changes, then recycling with the draw of
     base ``recycle_base``.
     """
-    N = F.shape[2]
     V = int(traffic_params[0])
     wheelbase, max_speed = ego_params[0], ego_params[1]
     lane_change_time, safe_decel = traffic_params[1], traffic_params[2]

@@ -79,7 +79,8 @@ def _mix_scalar(z):
 @kernel
 def stream_base(seed, counter):
     """The base of one draw by a world with ``seed`` and ``counter`` (both ``uint64``)."""
-    return _mix_scalar(seed ^ (counter * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0xBF58476D1CE4E5B9)))
+    golden, m1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9)
+    return _mix_scalar(seed ^ (counter * golden + m1))
 
 
 @kernel

@@ -103,8 +103,9 @@ class Road:
         idx = np.searchsorted(self.seg_s0, s, side="right") - 1
         return np.clip(idx, 0, len(self.segments) - 1)
 
-    def reference_pose(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Pose of the reference line at ``s``: ``(x, y, heading, curvature)``, each shaped like s."""
+    def reference_pose(self, s: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Pose of the reference line at ``s``: ``(x, y, heading, curvature)``, each shaped
+        like ``s``."""
         s = np.asarray(s, dtype=np.float64)
         out = _reference_poses(self._geometry, np.ascontiguousarray(s).reshape(-1))
         return tuple(a.reshape(s.shape) for a in out)
@@ -131,7 +132,8 @@ class Road:
 
     # ------------------------------------------------------------------ lanes
     def lane_exists(self, lane: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """Whether ``lane`` (int array, any value) is drivable at ``s``; invalid indices give False."""
+        """Whether ``lane`` (int array, any value) is drivable at ``s``; invalid indices give
+        False."""
         lane = np.asarray(lane)
         valid = (lane >= 0) & (lane < self.lanes)
         li = np.clip(lane, 0, self.lanes - 1)

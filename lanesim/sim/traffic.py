@@ -36,9 +36,8 @@ def idm_acceleration(speed, desired_speed, gap, leader_speed, time_headway, max_
     interaction = 0.0
     if math.isfinite(gap):
         closing = speed - leader_speed
-        desired_gap = min_gap + max(
-            0.0, speed * time_headway + speed * closing / (2.0 * math.sqrt(max_accel * comfort_decel))
-        )
+        braking = 2.0 * math.sqrt(max_accel * comfort_decel)
+        desired_gap = min_gap + max(0.0, speed * time_headway + speed * closing / braking)
         interaction = (desired_gap / max(gap, 0.05)) ** 2
     return min(max(max_accel * (free - interaction), -MAX_BRAKING), max_accel)
 
