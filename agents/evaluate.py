@@ -89,7 +89,9 @@ def evaluate(agent, env_id: str, episodes: int = 100, seed: int = 0,
         episodes: number of episodes (>= 1).
         seed: episode ``i`` resets with ``seed + i``.
         video_dir: record every episode there with Gymnasium's ``RecordVideo`` (the env
-            renders ``rgb_array`` frames; the agent's plan and values are drawn too).
+            renders ``rgb_array`` frames; the agent's plan and values are drawn too), through
+            :func:`lanesim.render.record_video` for lanesim's driving envs: every simulation
+            frame, at ``sim_hz``.
         **options: ``gym.make`` keywords.
     """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
@@ -105,9 +107,13 @@ def evaluate(agent, env_id: str, episodes: int = 100, seed: int = 0,
     if video_dir is not None:
         from gymnasium.wrappers import RecordVideo
 
+        from lanesim.render import record_video
+
         name = env_id.split("/")[-1]
-        env = RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, name_prefix=name,
-                          disable_logger=True)
+        # lanesim envs: every simulation frame (sim_hz); others: a frame per step.
+        record = record_video if hasattr(type(env.unwrapped), "viewer") else RecordVideo
+        env = record(env, str(video_dir), episode_trigger=lambda _: True, name_prefix=name,
+                     disable_logger=True)
     env = gym.wrappers.RecordEpisodeStatistics(env)
     returns, collisions, offroads, speeds, changes, lengths, ms_ep = [], [], [], [], [], [], []
     offsets: list[float] = []

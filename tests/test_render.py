@@ -305,20 +305,89 @@ def test_capture_keeps_every_simulation_frame():
     env.close()
 
 
-def test_record_video_works_on_rgb_array():
+def record_episode(folder: str, sim_rate: bool, seconds: float = 2.0):
+    """Record one seeded episode of ``seconds`` (meta IDLE) with Gymnasium's RecordVideo, plain
+    or through record_video; returns the decoded frames, the file's fps and duration."""
+    iio = pytest.importorskip("imageio.v3")
     pytest.importorskip("moviepy")
-    import tempfile
-
     from gymnasium.wrappers import RecordVideo
 
-    with tempfile.TemporaryDirectory() as folder:
-        folder = os.path.join(folder, "videos")  # RecordVideo warns about existing folders
-        env = RecordVideo(make(), folder, episode_trigger=lambda e: True, video_length=10)
-        env.reset(seed=0)
-        for _ in range(10):
-            env.step(IDLE)
-        env.close()
-        assert any(name.endswith(".mp4") for name in os.listdir(folder))
+    from lanesim.render import record_video
+
+    folder = os.path.join(folder, "videos")  # RecordVideo warns about existing folders
+    env = make(duration=seconds)
+    env = record_video(env, folder) if sim_rate else RecordVideo(env, folder)
+    env.reset(seed=0)
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(IDLE)
+        done = terminated or truncated
+    env.close()
+    (name,) = os.listdir(folder)
+    path = os.path.join(folder, name)
+    meta = iio.immeta(path, plugin="FFMPEG")
+    return iio.imread(path, plugin="FFMPEG"), meta["fps"], meta["duration"]
+
+
+def reference_frames(seconds: float = 2.0) -> np.ndarray:
+    """Every frame of the same episode drawn directly: the reset frame, then each simulation
+    step's (viewer.capture)."""
+    env = make(duration=seconds)
+    env.reset(seed=0)
+    frames = [env.render()]
+    viewer_of(env).capture = True
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(IDLE)
+        frames += viewer_of(env).pop_frames()
+        done = terminated or truncated
+    env.close()
+    return np.array(frames)
+
+
+def blocks(frames: np.ndarray) -> np.ndarray:
+    """10 × 10 px means: the picture without the video codec's fine-grained noise."""
+    n, h, w, _ = frames.shape
+    return frames.reshape(n, h // 10, 10, w // 10, 10, 3).mean(axis=(2, 4))
+
+
+def test_record_video_holds_every_simulation_frame_at_sim_hz(tmp_path):
+    frames, fps, duration = record_episode(str(tmp_path), sim_rate=True)
+    opts = make().unwrapped.options
+    assert fps == opts.sim_hz == 15
+    # 2 simulated seconds: the reset frame and 30 simulation frames (moviepy drops the last).
+    assert abs(len(frames) - 2.0 * opts.sim_hz) <= 1
+    assert duration == pytest.approx(2.0, abs=1 / 15)
+    # Frame i of the video is simulation frame i: each decoded frame is closest to the
+    # frame drawn directly at the same step, not to its neighbours.
+    ref = blocks(reference_frames())
+    got = blocks(frames)
+    for i, frame in enumerate(got):
+        dist = np.abs(ref - frame).mean(axis=(1, 2, 3))
+        assert dist.argmin() == i, (i, dist[max(i - 1, 0) : i + 2])
+
+
+def test_plain_record_video_has_one_frame_per_decision_at_policy_hz(tmp_path):
+    frames, fps, duration = record_episode(str(tmp_path), sim_rate=False)
+    env = make()
+    assert env.metadata["render_fps"] == env.unwrapped.options.policy_hz == fps == 5
+    assert abs(len(frames) - 2.0 * 5) <= 1  # plays in real time too, a frame per decision
+    assert duration == pytest.approx(2.0, abs=1 / 5)
+    ref = blocks(reference_frames()[::3])  # the reset frame, then each decision's last
+    for i, frame in enumerate(blocks(frames)):
+        assert np.abs(ref - frame).mean(axis=(1, 2, 3)).argmin() == i
+    env.close()
+
+
+def test_record_video_refuses_other_envs(tmp_path):
+    from lanesim.render import record_video
+
+    with pytest.raises(ValueError, match="render_mode='rgb_array'"):
+        record_video(make("human"), str(tmp_path / "v"))
+    with pytest.raises(ValueError, match="render_mode='rgb_array'"):
+        record_video(make(None), str(tmp_path / "v"))
+    with pytest.raises(TypeError, match="lanesim DrivingEnv"):
+        record_video(gym.make("CartPole-v1", render_mode="rgb_array"), str(tmp_path / "v"))
 
 
 # --------------------------------------------------------------------- annotations

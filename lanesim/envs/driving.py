@@ -93,6 +93,34 @@ class DrivingEnv(gym.Env):
     ``distance`` (m along the road since reset), ``headway`` (s) and ``time_to_collision`` (s)
     to the leader in the ego's lane (``inf`` if none).
 
+    ## Rendering
+    ``render_mode`` is one of ``metadata["render_modes"]``:
+
+    | ``render_mode`` | ``render()`` returns | what is drawn |
+    |---|---|---|
+    | ``None`` (default) | None, with a warning | nothing; no viewer is made |
+    | ``"rgb_array"`` | ``(H, W, 3)`` uint8, new per call | the state now |
+    | ``"human"`` | None | a pygame window, during ``reset()`` and ``step()`` |
+
+    ``H, W`` are ``screen_height, screen_width``; after ``step()`` the state is that of the
+    decision's last simulation step. The window is resizable and paced by ``sim_speed``.
+
+    The picture is a top-down view of the world that follows the ego (rotated so the road at
+    the ego points right, 100 m across): road and markings, vehicles and obstacles, the
+    ``road_overlay`` (lane centres and boundaries, the ego's lateral offset, heading error,
+    trail and headway to its leader, an agent's plan) and the ``hud`` (simulated time, speed,
+    lane and offset, the last reward and its terms, the return, an agent's action values).
+    Rendering reads the simulator and never changes it. Options: ``screen_width``,
+    ``screen_height`` (the window opens the 600×150 default at 1200×400), ``road_overlay``,
+    ``hud``, ``sim_speed`` (human mode's real-time factor; 0 or ``"max"``: unpaced).
+
+    ``metadata["render_fps"]`` is ``policy_hz``: rendering once per ``step()`` gives that many
+    frames per simulated second, so Gymnasium's ``RecordVideo`` writes a true-speed video of a
+    frame per decision. ``lanesim.render.record_video(env, folder)`` is the same wrapper fed
+    every simulation frame, at ``sim_hz``. The :attr:`viewer` property exposes the viewer
+    (keys, pause, speed; see ``lanesim.render``) and ``lanesim.render.annotate`` draws an
+    agent's plan and values.
+
     ## Arguments
     ``gym.make(id, render_mode=None, scenario=None, **options)``: every option of
     :class:`lanesim.envs.options.Options` is a keyword and overrides the scenario file. Run

@@ -5,6 +5,7 @@
   (``render_mode="rgb_array"``). Environments create it themselves.
 * :func:`annotate` shows an agent's plan and action values in it; :func:`viewer_of` returns
   an environment's viewer, to change its settings from code.
+* :func:`record_video`: Gymnasium's ``RecordVideo`` with every simulation frame.
 * :func:`drive` and :class:`~lanesim.render.keyboard.KeyboardAgent` drive by hand
   (``python -m lanesim.render`` from a shell).
 """
@@ -22,6 +23,14 @@ def viewer_of(env):
     return getattr(base, "_viewer", None)  # the vector env keeps it unexposed
 
 
+def record_video(env, video_folder, **kwargs):
+    """Gymnasium's ``RecordVideo`` fed every simulation frame (video at ``sim_hz``); see
+    :func:`lanesim.render.video.record_video`."""
+    from lanesim.render.video import record_video as _record_video
+
+    return _record_video(env, video_folder, **kwargs)
+
+
 def drive(*args, **kwargs):
     """Drive by hand; see :func:`lanesim.render.keyboard.drive`. (Imported on use, so that
     ``lanesim.render`` stays cheap to import.)"""
@@ -30,4 +39,4 @@ def drive(*args, **kwargs):
     return _drive(*args, **kwargs)
 
 
-__all__ = ["Annotation", "annotate", "annotation_of", "drive", "viewer_of"]
+__all__ = ["Annotation", "annotate", "annotation_of", "drive", "record_video", "viewer_of"]

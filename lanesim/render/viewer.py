@@ -95,7 +95,8 @@ class Viewer:
     closed; further calls do nothing and ``render`` returns None), ``reset_requested`` (R was
     pressed; the driver loop should reset, which clears it), ``keys_held`` / ``key_presses`` (arrow
     keys, for :class:`~lanesim.render.keyboard.KeyboardAgent`), ``capture`` / ``frames``
-    (in rgb_array mode, keep an ``(H, W, 3)`` frame of every simulation step), ``fps``.
+    (in rgb_array mode, keep an ``(H, W, 3)`` frame of every simulation step), ``fps``,
+    ``recorders`` (see :func:`lanesim.render.record_video`).
     """
 
     def __init__(self, env, mode: str = "rgb_array") -> None:
@@ -113,6 +114,9 @@ class Viewer:
         self.help = self.paused = self.closed = self.reset_requested = False
         self.capture = False
         self.frames: list[np.ndarray] = []
+        # RecordVideo wrappers fed the frames between decisions (lanesim.render.record_video).
+        self.recorders: list = []
+        self._frame_no = 0  # simulation frames since the last decision or reset
         self.keys_held: set[int] = set()
         self.key_presses: deque[int] = deque(maxlen=16)
         self.labels = action_labels(env)
@@ -172,6 +176,7 @@ class Viewer:
         self.episode_return = 0.0
         self._stale = annotation_of(self.env)
         self._anchor = None
+        self._frame_no = 0
         self.reset_requested = False  # any reset answers the request
         if self.mode == "human" and not self.closed:
             self.marks.sample()
@@ -185,8 +190,18 @@ class Viewer:
             return
         self.marks.sample()
         if self.mode != "human":
-            if self.capture:
-                self.frames.append(self._array())
+            self._frame_no += 1
+            # A recorder takes the decision's last frame itself, from render() after step().
+            feed = [r for r in self.recorders if r.recording] if (
+                self.recorders and self._frame_no < self.env.options.frames_per_decision) else ()
+            if self.capture or feed:
+                frame = self._array()
+                if self.capture:
+                    self.frames.append(frame)
+                for r in feed:
+                    r.recorded_frames.append(frame)
+                    if len(r.recorded_frames) > r.video_length:  # as RecordVideo.step does
+                        r.stop_recording()
             return
         self._events()
         if self.paused and not (self._step_once or self._release):
@@ -196,6 +211,7 @@ class Viewer:
 
     def on_decision(self, reward: float, info: dict) -> None:
         """After every ``env.step``: keep the reward and its terms; stop here if paused."""
+        self._frame_no = 0
         self.reward = float(reward)
         self.terms = dict(info.get("rewards", {}))
         self.info = info
