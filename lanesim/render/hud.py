@@ -55,7 +55,9 @@ class Glyphs:
         self.height = font.get_height()
         self.lut = np.full(256, -1, dtype=np.int32)
         self.atlas = np.zeros((self.height, 0), dtype=np.uint8)
-        self.table = np.zeros((0, 4), dtype=np.int32)  # atlas column, width, offset, advance
+        # Per glyph: atlas column, width, offset from the pen, advance, first and last + 1 row
+        # with ink.
+        self.table = np.zeros((0, 6), dtype=np.int32)
         self.add("".join(chr(c) for c in range(32, 127)))
 
     def add(self, chars: str) -> None:
@@ -73,8 +75,10 @@ class Glyphs:
                 offset, advance = 0, cov.shape[1]
             else:
                 offset, advance = min(metrics[0], 0), metrics[4]
+            inked = np.flatnonzero(cov.any(axis=1))
+            ink = (int(inked[0]), int(inked[-1]) + 1) if len(inked) else (0, 0)
             bitmaps.append(cov)
-            rows.append((col, cov.shape[1], offset, advance))
+            rows.append((col, cov.shape[1], offset, advance, *ink))
             col += cov.shape[1]
         # Some glyphs reach below the font's height (an underscore): the atlas is as tall as
         # the tallest.
@@ -145,7 +149,11 @@ class Text:
         if not lines:
             return
         if self.rows is not None and surf is self.canvas:
-            codes = np.frombuffer("\n".join(t for t, _ in lines).encode("utf-32-le"), np.uint32)
+            text = "\n".join(t for t, _ in lines)
+            try:  # one byte per character: much faster to encode than UTF-32
+                codes = np.frombuffer(text.encode("latin-1"), np.uint8)
+            except UnicodeEncodeError:
+                codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
             key = tuple(c for _, c in lines)
             colours = self._colours.get(key)
             if colours is None:

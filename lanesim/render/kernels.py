@@ -103,8 +103,8 @@ def draw_text(rows, width, codes, colours, lut, atlas, glyphs, x, y, line_h, pad
     the text as code points, lines separated by NEWLINE; ``colours`` ``(lines, 3)`` one per
     line. Glyphs come from an atlas (see :class:`lanesim.render.hud.Glyphs`): ``lut`` maps a
     code point to a glyph (-1: none yet), ``atlas`` ``(glyph height, total width)`` holds
-    their coverage 0..255, ``glyphs`` ``(n, 4)`` their column in the atlas, bitmap width,
-    bitmap offset from the pen and advance. ``(x, y)`` is the box's top-left, or its centre
+    their coverage 0..255, ``glyphs`` ``(n, 6)`` their column in the atlas, bitmap width,
+    bitmap offset from the pen, advance, and the first and last + 1 bitmap rows with ink. ``(x, y)`` is the box's top-left, or its centre
     if ``centre`` (then the box is moved inside the surface). ``box``: BOX_NONE, BOX_DARKEN
     (halve the pixels under it) or BOX_FILL (colour ``fill``, packed 0xRRGGBB); it spans the
     widest line and every line, plus ``pad`` px around.
@@ -138,17 +138,19 @@ def draw_text(rows, width, codes, colours, lut, atlas, glyphs, x, y, line_h, pad
         bx, by = int(math.floor(x)), int(math.floor(y))
     x0, y0 = max(bx, 0), max(by, 0)
     x1, y1 = min(bx + bw, width), min(by + bh, height)
-    if box == BOX_DARKEN:
+    # Loops index 1-D row views from 0: LLVM vectorizes them (indexing the 2-D array with
+    # computed columns measured 20 times slower).
+    if box == BOX_DARKEN and x1 > x0:
         for r in range(y0, y1):
-            for b in range(3 * x0, 3 * x1):
-                rows[r, b] >>= 1
-    elif box == BOX_FILL:
-        fr, fg, fb = (fill >> 16) & 255, (fill >> 8) & 255, fill & 255
+            row = rows[r, 3 * x0 : 3 * x1]
+            for b in range(row.shape[0]):
+                row[b] = row[b] >> np.uint8(1)
+    elif box == BOX_FILL and x1 > x0:
+        fr, fg, fb = np.uint8((fill >> 16) & 255), np.uint8((fill >> 8) & 255), np.uint8(fill & 255)
         for r in range(y0, y1):
-            for c in range(x0, x1):
-                rows[r, 3 * c] = fr
-                rows[r, 3 * c + 1] = fg
-                rows[r, 3 * c + 2] = fb
+            row = rows[r, 3 * x0 : 3 * x1]
+            for b in range(0, row.shape[0], 3):
+                row[b], row[b + 1], row[b + 2] = fr, fg, fb
     # Draw: coverage 255 sets the line's colour, partial coverage blends towards it.
     line, pen = 0, bx + pad
     top = by + pad
@@ -160,21 +162,26 @@ def draw_text(rows, width, codes, colours, lut, atlas, glyphs, x, y, line_h, pad
             top = by + pad + line * line_h
             continue
         g = lut[cp]
-        gx, gw, left = glyphs[g, 0], glyphs[g, 1], pen + glyphs[g, 2]
-        cr, cg, cb = colours[line, 0], colours[line, 1], colours[line, 2]
-        for r in range(max(top, 0), min(top + gh, height)):
-            ar = r - top
-            for c in range(max(left, 0), min(left + gw, width)):
-                a = atlas[ar, gx + c - left]
+        gx, left = glyphs[g, 0], pen + glyphs[g, 2]
+        pen += glyphs[g, 3]
+        c0, c1 = max(left, 0), min(left + glyphs[g, 1], width)
+        if c1 <= c0:
+            continue
+        cr, cg = np.int32(colours[line, 0]), np.int32(colours[line, 1])
+        cb = np.int32(colours[line, 2])
+        for r in range(max(top + glyphs[g, 4], 0), min(top + glyphs[g, 5], height)):
+            cov = atlas[r - top, gx + c0 - left : gx + c1 - left]
+            dst = rows[r, 3 * c0 : 3 * c1]
+            for k in range(cov.shape[0]):
+                a = np.int32(cov[k])
                 if a == 0:
                     continue
-                p = 3 * c
+                p = 3 * k
                 if a == 255:
-                    rows[r, p], rows[r, p + 1], rows[r, p + 2] = cr, cg, cb
+                    dst[p], dst[p + 1], dst[p + 2] = cr, cg, cb
                 else:
-                    k = 255 - a
-                    rows[r, p] = (rows[r, p] * k + cr * a + 127) // 255
-                    rows[r, p + 1] = (rows[r, p + 1] * k + cg * a + 127) // 255
-                    rows[r, p + 2] = (rows[r, p + 2] * k + cb * a + 127) // 255
-        pen += glyphs[g, 3]
+                    m = 255 - a
+                    dst[p] = (np.int32(dst[p]) * m + cr * a + 127) // 255
+                    dst[p + 1] = (np.int32(dst[p + 1]) * m + cg * a + 127) // 255
+                    dst[p + 2] = (np.int32(dst[p + 2]) * m + cb * a + 127) // 255
     return -1
