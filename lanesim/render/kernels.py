@@ -104,8 +104,9 @@ def draw_text(rows, width, codes, colours, lut, atlas, glyphs, x, y, line_h, pad
     line. Glyphs come from an atlas (see :class:`lanesim.render.hud.Glyphs`): ``lut`` maps a
     code point to a glyph (-1: none yet), ``atlas`` ``(glyph height, total width)`` holds
     their coverage 0..255, ``glyphs`` ``(n, 6)`` their column in the atlas, bitmap width,
-    bitmap offset from the pen, advance, and the first and last + 1 bitmap rows with ink. ``(x, y)`` is the box's top-left, or its centre
-    if ``centre`` (then the box is moved inside the surface). ``box``: BOX_NONE, BOX_DARKEN
+    bitmap offset from the pen, advance, and the first and last + 1 bitmap rows with ink.
+    ``(x, y)`` is the box's top-left, or its centre if ``centre`` (then the box is moved
+    inside the surface). ``box``: BOX_NONE, BOX_DARKEN
     (halve the pixels under it) or BOX_FILL (colour ``fill``, packed 0xRRGGBB); it spans the
     widest line and every line, plus ``pad`` px around.
 
@@ -185,3 +186,4 @@ def draw_text(rows, width, codes, colours, lut, atlas, glyphs, x, y, line_h, pad
                     dst[p + 1] = (np.int32(dst[p + 1]) * m + cg * a + 127) // 255
                     dst[p + 2] = (np.int32(dst[p + 2]) * m + cb * a + 127) // 255
     return -1
+
