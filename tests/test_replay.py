@@ -220,6 +220,26 @@ def test_wrap_around_keeps_only_intact_stacks() -> None:
     np.testing.assert_array_equal(batch.next_obs[:, -1, 0, 0], newest + 1)
 
 
+def test_sampled_stacks_are_channels_last_in_memory() -> None:
+    # (B, K, H, W) views of (B, H, W, K) memory: what the channels-last conv trunk reads.
+    torch = pytest.importorskip("torch")
+    replay = ReplayBuffer((4, 3, 5), np.uint8, 64, num_envs=2, n_step=2, seed=0)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (12, 2, 3, 5), dtype=np.uint8)
+    for t in range(12):
+        stack = frames[np.maximum(np.arange(t - 3, t + 1), 0)].transpose(1, 0, 2, 3)
+        replay.add(stack, np.zeros(2, int), np.zeros(2), np.zeros(2, bool), np.zeros(2, bool))
+    batch = replay.sample(16)
+    for obs in (batch.obs, batch.next_obs):
+        assert obs.shape == (16, 4, 3, 5)
+        assert obs.transpose(0, 2, 3, 1).flags.c_contiguous
+        assert torch.as_tensor(obs).is_contiguous(memory_format=torch.channels_last)
+    rows, envs = np.divmod(batch.indices, 2)
+    for i, (row, env) in enumerate(zip(rows, envs, strict=True)):
+        expected = frames[np.maximum(np.arange(row - 3, row + 1), 0), env]
+        np.testing.assert_array_equal(batch.obs[i], expected)
+
+
 def test_warns_when_env_pads_first_stack_with_zeros() -> None:
     replay = ReplayBuffer((4, 1, 1), np.uint8, 32)
     obs = np.array([0, 0, 0, 9], np.uint8).reshape(1, 4, 1, 1)

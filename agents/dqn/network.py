@@ -37,6 +37,12 @@ class QNetwork(nn.Module):
     3-D observations (C, H, W) go through the conv trunk; they are expected as uint8
     and scaled to [0, 1] here so that replay and env->device copies stay 1 byte per
     pixel. 1-D/2-D observations are flattened into a two-layer MLP (256 units).
+
+    The conv trunk keeps its weights and activations channels-last (NHWC): oneDNN's CPU
+    convolutions then need no layout conversions, and a forward and backward pass at
+    batch 32 takes about a quarter less time. The function is the same (floats may differ
+    in the last bits: sums run in another order). The replay hands out frame stacks
+    already channels-last in memory, so their conversion here is a plain copy.
     """
 
     def __init__(
@@ -64,13 +70,19 @@ class QNetwork(nn.Module):
             self.advantage = nn.Linear(hidden, n_actions)
         else:
             self.head = nn.Linear(hidden, n_actions)
+        if self.is_image:
+            self.to(memory_format=torch.channels_last)  # conv weights; 2-D weights unchanged
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """(B, *obs_shape) -> (B, n_actions)."""
         # Follow the parameters' dtype so a float64 copy of the net (gradient checks) works.
-        x = obs.to(next(self.parameters()).dtype)
+        dtype = next(self.parameters()).dtype
         if self.is_image:
-            x = x / 255.0
+            # One copy converts type and layout (never the caller's tensor: copy=True), and
+            # dividing it in place allocates nothing more.
+            x = obs.to(dtype, memory_format=torch.channels_last, copy=True).div_(255.0)
+        else:
+            x = obs.to(dtype)
         features = self.trunk(x)
         if not self.dueling:
             return self.head(features)
