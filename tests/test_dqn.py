@@ -16,6 +16,7 @@ from torch import nn
 from agents.dqn import CheckpointError, DQNAgent, DQNConfig, QNetwork, linear_schedule, train
 from agents.dqn.checkpoint import load_checkpoint, save_checkpoint
 from agents.dqn.learner import td_loss, td_target, update_target
+from agents.dqn.train import epsilon_greedy
 
 
 @pytest.fixture(autouse=True)
@@ -147,6 +148,23 @@ def test_conv_trunk_scales_uint8_and_sizes_itself_from_the_observation() -> None
     assert isinstance(QNetwork((3, 7), 2).trunk[1], nn.Linear)  # 2-D vectors: flattened MLP
 
 
+def test_conv_trunk_runs_channels_last_and_leaves_the_input_alone() -> None:
+    torch.manual_seed(0)
+    net = QNetwork((4, 36, 36), 5)
+    assert net.trunk[0].weight.is_contiguous(memory_format=torch.channels_last)
+    # The same function as the usual (contiguous) layout, to float rounding.
+    reference = QNetwork((4, 36, 36), 5).to(memory_format=torch.contiguous_format)
+    reference.load_state_dict(net.state_dict())
+    assert reference.trunk[0].weight.is_contiguous()
+    obs = torch.randint(0, 256, (6, 4, 36, 36), dtype=torch.uint8)
+    torch.testing.assert_close(net(obs), reference(obs))
+    # Float input (any layout) is scaled in a copy, never in place.
+    x = obs.float()
+    before = x.clone()
+    torch.testing.assert_close(net(x), net(obs))
+    assert torch.equal(x, before)
+
+
 # --- TD target and loss ---------------------------------------------------------------
 
 
@@ -252,6 +270,50 @@ def test_config_validates_and_round_trips() -> None:
 
 
 # --- training loop, checkpoints, resume -------------------------------------------------
+
+
+class CountingNet(nn.Module):
+    """Greedy action = the observation's id; records how many rows it was asked about."""
+
+    n_actions = 5
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[int] = []
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        self.rows.append(len(obs))
+        return nn.functional.one_hot(obs[:, 0].long(), self.n_actions).float()
+
+
+def test_epsilon_greedy_only_asks_the_network_about_greedy_envs() -> None:
+    obs = np.arange(8).reshape(8, 1) % 5
+    for epsilon in (0.0, 0.3, 0.7, 1.0):
+        net = CountingNet()
+        actions = epsilon_greedy(net, obs, epsilon, np.random.default_rng(1), torch.device("cpu"))
+        # The same draws, in the same order, as deciding every env first and then overriding.
+        rng = np.random.default_rng(1)
+        explore = rng.random(8) < epsilon
+        expected = np.where(explore, rng.integers(0, 5, 8), obs[:, 0])
+        np.testing.assert_array_equal(actions, expected)
+        assert sum(net.rows) == int((~explore).sum())
+    assert net.rows == []  # the last epsilon, 1: the network is not run at all
+
+
+def test_a_seed_makes_a_pixel_run_reproducible(tmp_path: Path) -> None:
+    config = tiny_config(
+        total_steps=320, num_envs=4, hidden=32, buffer_size=1000, batch_size=16, n_step=3,
+        learning_starts=64, train_freq=4, target_update=64, eval_every=0, eval_episodes=4,
+        checkpoint_every=0, prioritized=True,
+    )
+    make = lambda: SyncVectorEnv([LitColumnEnv for _ in range(4)])  # noqa: E731
+    weights = []
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        result = train(make, dataclasses.replace(config, seed=seed), tmp_path / name)
+        assert result.updates > 0
+        weights.append(load_checkpoint(tmp_path / name / "latest.pt")["online"])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
 
 
 def test_train_writes_checkpoints_that_the_agent_loads(tmp_path: Path) -> None:

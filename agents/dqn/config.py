@@ -32,6 +32,13 @@ class DQNConfig:
     device: str = field(
         default="auto", metadata={"help": "'auto' (cuda if available, else cpu), 'cpu' or 'cuda'"}
     )
+    threads: int = field(
+        default=0,
+        metadata={
+            "help": "torch CPU threads while training (0: leave torch's setting, one per "
+            "core); on a machine shared with other jobs 1 avoids a spinning thread pool"
+        },
+    )
     # Network
     dueling: bool = field(default=True, metadata={"help": "dueling heads Q = V + A - mean(A)"})
     hidden: int | None = field(
@@ -107,6 +114,7 @@ class DQNConfig:
         checks = {
             "total_steps > 0": self.total_steps > 0,
             "num_envs >= 1": self.num_envs >= 1,
+            "threads >= 0": self.threads >= 0,
             "batch_size >= 1": self.batch_size >= 1,
             "n_step >= 1": self.n_step >= 1,
             "0 <= gamma <= 1": 0.0 <= self.gamma <= 1.0,

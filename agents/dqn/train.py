@@ -82,10 +82,30 @@ class _EpisodeTracker:
         return ended
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def greedy_actions(q_net: QNetwork, obs: np.ndarray, device: torch.device) -> np.ndarray:
     """argmax_a Q(obs, a) for a batch of observations (B, *obs_shape) -> (B,)."""
     return q_net(torch.as_tensor(obs, device=device)).argmax(dim=1).cpu().numpy()
+
+
+def epsilon_greedy(
+    q_net: QNetwork,
+    obs: np.ndarray,
+    epsilon: float,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> np.ndarray:
+    """One action per env: uniformly random with probability epsilon, else greedy.
+
+    Only the envs that act greedily go through the network (none while epsilon is 1).
+    """
+    n = len(obs)
+    explore = rng.random(n) < epsilon
+    actions = rng.integers(0, q_net.n_actions, n)
+    if not explore.all():
+        greedy = ~explore
+        actions[greedy] = greedy_actions(q_net, obs[greedy], device)
+    return actions
 
 
 def evaluate(
@@ -160,9 +180,13 @@ def train(
         eval_envs = envs
     envs, own_envs = _open(envs)
     eval_envs, own_eval = _open(eval_envs) if eval_envs is not None else (None, False)
+    threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
     try:
         return _train(envs, eval_envs, config, out_dir, resume)
     finally:
+        torch.set_num_threads(threads)
         if own_envs:
             envs.close()
         if own_eval and eval_envs is not None:
@@ -195,7 +219,13 @@ def _train(
     online = QNetwork(obs_shape, n_actions, config.dueling, config.hidden).to(device)
     target = QNetwork(obs_shape, n_actions, config.dueling, config.hidden).to(device)
     target.load_state_dict(online.state_dict())
-    optimizer = torch.optim.Adam(online.parameters(), lr=config.lr, eps=config.adam_eps)
+    # Fused: one pass over each parameter instead of a dozen elementwise ops. The same
+    # arithmetic; on a CPU 2 ms per step for the Nature CNN instead of 16 (the default
+    # for-loop Adam that SB3 uses is a quarter of its CPU update).
+    fused = device.type in ("cpu", "cuda")
+    optimizer = torch.optim.Adam(
+        online.parameters(), lr=config.lr, eps=config.adam_eps, fused=fused
+    )
     step, updates, best_return = 0, 0, None
     if resume:
         ckpt = load_checkpoint(out_dir / "latest.pt", expect=network_spec)
@@ -268,9 +298,7 @@ def _train(
         while step < config.total_steps:
             # Act: epsilon-greedy, one decision per env.
             epsilon = linear_schedule(config.eps_start, config.eps_end, eps_duration, step)
-            actions = greedy_actions(online, obs, device)
-            explore = rng.random(num_envs) < epsilon
-            actions = np.where(explore, rng.integers(0, n_actions, num_envs), actions)
+            actions = epsilon_greedy(online, obs, epsilon, rng, device)
 
             # Step and store. Copy: a vector env may reuse its observation buffer in place.
             next_obs, rewards, terminated, truncated, info = envs.step(actions)
