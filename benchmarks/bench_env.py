@@ -5,8 +5,8 @@ Run (from the repository root, with lanesim's venv)::
     .venv/bin/python benchmarks/bench_env.py            # every case, single and batched
     .venv/bin/python benchmarks/bench_env.py --quick --cases a,b --no-peer
 
-Cases (random actions from each env's own action space; an episode that ends is reset inside
-the timed loop, so resets count):
+Cases (random actions from each env's own action space, drawn before timing; an episode that
+ends is reset inside the timed loop, so resets count):
 
 * (a) highway-v0 scale: 4 lanes, 50 vehicles, 15 Hz simulation, 1 decision/s, kinematics.
   Peer: highway-env ``highway-v0``, default config.

@@ -6,14 +6,15 @@ Runs under the peer venv (``benchmarks/.venv-peer``, made by bench_env.py from
     benchmarks/.venv-peer/bin/python benchmarks/peer_highway_env.py --case b
 
 The timing loop, :func:`time_env`, is shared with bench_env.py so both simulators are measured
-the same way: random actions from the env's own action space, an episode that ends is reset
-inside the timed loop (resets are part of the cost), the rate of each run is steps / seconds,
-and the figure is the median of the runs.
+the same way: random actions from the env's own action space (drawn before timing), an
+episode that ends is reset inside the timed loop (resets are part of the cost), the rate of
+each run is steps / seconds, and the figure is the median of the runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -22,6 +23,8 @@ import sys
 import time
 
 # Every case: (gym id, config overrides). The lanesim side of each case is in bench_env.py.
+ACTION_POOL = 1024  # random actions drawn before timing, used in turn
+
 PEER_CASES = {
     "a": ("highway-v0", {}),  # 4 lanes, 50 vehicles, 15 Hz simulation, 1 Hz decisions, kinematics
     "b": ("highway-fast-v0", {}),  # 3 lanes, 20 vehicles, 5 Hz, 1 Hz
@@ -48,7 +51,8 @@ def peak_rss_mib() -> float:
 
 def time_env(env, batch: int, seconds: float, min_steps: int, repeats: int, warmup: int = 2,
              seed: int = 0) -> dict:
-    """Steps per second of ``env`` under random actions, over ``repeats`` timed runs.
+    """Steps per second of ``env`` under random actions (a pool of ``ACTION_POOL`` drawn from
+    its action space beforehand, used in turn), over ``repeats`` timed runs.
 
     ``env`` is a Gymnasium ``Env`` (``batch == 1``) or a next-step autoreset ``VectorEnv``
     (``batch == num_envs``; it resets its own sub-environments). Each run lasts at least
@@ -59,9 +63,14 @@ def time_env(env, batch: int, seconds: float, min_steps: int, repeats: int, warm
     env.reset(seed=seed)
     env.action_space.seed(seed)
     vector = batch > 1 or hasattr(env, "num_envs")
+    # Random actions are drawn before timing: Gymnasium's Box.sample() alone costs tens of
+    # microseconds, which would be timed as the environment's.
+    pool = [env.action_space.sample() for _ in range(ACTION_POOL)]
+    count = itertools.count()
 
     def one_step() -> int:
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        action = pool[next(count) % ACTION_POOL]
+        _, _, terminated, truncated, _ = env.step(action)
         if vector:
             return int((terminated | truncated).sum())
         if terminated or truncated:

@@ -38,7 +38,8 @@ class WorldRandom:
 
     def reseed(self, worlds: np.ndarray, seeds: np.ndarray) -> None:
         """Restart the streams of ``worlds`` (bool mask or indices) from ``seeds`` (uint64-able)."""
-        self.seed[worlds] = _mix(np.asarray(seeds, dtype=np.uint64) * _GOLDEN + _GOLDEN)
+        with np.errstate(over="ignore"):
+            self.seed[worlds] = _mix(np.asarray(seeds, dtype=np.uint64) * _GOLDEN + _GOLDEN)
         self.counter[worlds] = 0
 
     def uniform(self, shape: tuple[int, ...], worlds: np.ndarray | None = None) -> np.ndarray:
@@ -46,10 +47,16 @@ class WorldRandom:
 
         Each call advances the selected worlds' counters by one.
         """
-        sel = slice(None) if worlds is None else worlds
+        n = int(np.prod(shape)) if shape else 1
+        if worlds is None or (isinstance(worlds, np.ndarray) and worlds.dtype == np.bool_):
+            # The common case, compiled: the same numbers as the numpy lines below.
+            mask = np.ones(len(self.seed), dtype=bool) if worlds is None else worlds
+            out = np.empty((int(mask.sum()), n))
+            _uniform_rows(self.seed, self.counter, mask, out)
+            return out.reshape((len(out), *shape))
+        sel = worlds
         seed = self.seed[sel]
         ctr = self.counter[sel]
-        n = int(np.prod(shape)) if shape else 1
         with np.errstate(over="ignore"):
             base = _mix(seed ^ (ctr * _GOLDEN + _M1))
             z = _mix(base[:, None] + np.arange(1, n + 1, dtype=np.uint64) * _GOLDEN)
@@ -88,3 +95,17 @@ def stream_uniform(base, i):
     """Value ``i`` (0-based) of the draw with ``base``: a float in [0, 1)."""
     z = _mix_scalar(base + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15))
     return float(z >> np.uint64(11)) * (1.0 / 2.0**53)
+
+
+@kernel
+def _uniform_rows(seed, counter, worlds, out):
+    """:meth:`WorldRandom.uniform` for the worlds where ``worlds`` (bool): one row of ``out`` per
+    selected world, in order; advances their counters."""
+    row = 0
+    for b in range(seed.shape[0]):
+        if worlds[b]:
+            base = stream_base(seed[b], counter[b])
+            for i in range(out.shape[1]):
+                out[row, i] = stream_uniform(base, i)
+            counter[b] += np.uint64(1)
+            row += 1

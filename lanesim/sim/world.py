@@ -192,6 +192,8 @@ class World:
             ("length", tm.length),
         )
         self._spawn_slots()
+        self._obstacles = self._obstacle_template()
+        self._ego_lane_choices = np.array(spec.ego_lanes or self._full_lanes(), dtype=np.int64)
         self._traces: dict[int, np.ndarray] = {}
         self._kernel_args = (
             self.F,
@@ -239,7 +241,7 @@ class World:
         )
 
         # Ego: a random allowed lane, centred, aligned with the road.
-        allowed = np.array(spec.ego_lanes or self._full_lanes(), dtype=np.int64)
+        allowed = self._ego_lane_choices
         pick = (u[:, 0] * len(allowed)).astype(np.int64)
         ego_lane = allowed[np.minimum(pick, len(allowed) - 1)]
         lo, hi = spec.ego_speed
@@ -249,17 +251,13 @@ class World:
         self.width[worlds, 0] = spec.ego.width
         self.applied[:, worlds] = 0.0
 
-        # Obstacles: the same in every world.
-        for j, ob in enumerate(spec.obstacles):
-            e = 1 + self.V + j
-            self.kind[worlds, e] = ob.kind
-            self.length[worlds, e], self.width[worlds, e] = _OBSTACLE_SIZE[ob.kind]
-            self._place(worlds, e, np.full(W, ob.s), np.full(W, ob.lane), np.zeros(W))
-            self.d[worlds, e] += ob.offset
+        # Obstacles: the same in every world, placed from a template made once.
         if self.O:
-            x, y, h = road.to_world(self.s[worlds, self.obstacle], self.d[worlds, self.obstacle])
-            self.x[worlds, self.obstacle], self.y[worlds, self.obstacle] = x, y
-            self.heading[worlds, self.obstacle] = h
+            fields, values, ints = self._obstacles
+            for f, v in zip(fields, values, strict=True):
+                self.F[f][worlds, self.obstacle] = v
+            for f, v in zip((K.KIND, K.LANE, K.TARGET_LANE), ints, strict=True):
+                self.I[f][worlds, self.obstacle] = v
 
         if self.V:
             self._spawn_traffic(worlds, u[:, 2:])
@@ -289,6 +287,20 @@ class World:
         self.lateral_speed[worlds, e] = 0.0
         x, y, h = self.road.to_world(s, self.d[worlds, e])
         self.x[worlds, e], self.y[worlds, e], self.heading[worlds, e] = x, y, h
+
+    def _obstacle_template(self):
+        """The obstacles' state fields, ``(fields, values (O,) per field, int rows (O,))``."""
+        obs, road = self.spec.obstacles, self.road
+        lane = np.array([ob.lane for ob in obs], dtype=np.int64)
+        s = np.array([ob.s for ob in obs], dtype=np.float64)
+        d = road.lane_centre[lane] + np.array([ob.offset for ob in obs])
+        x, y, h = road.to_world(s, d)
+        size = np.array([_OBSTACLE_SIZE[ob.kind] for ob in obs]).reshape(-1, 2)
+        zeros = np.zeros(len(obs))
+        fields = (K.S, K.D, K.X, K.Y, K.HEADING, K.SPEED, K.LAT_SPEED, K.LENGTH, K.WIDTH)
+        values = (s, d, x, y, h, zeros, zeros, size[:, 0], size[:, 1])
+        kind = np.array([ob.kind for ob in obs], dtype=np.int64)
+        return fields, values, (kind, lane, lane)
 
     def _spawn_slots(self) -> None:
         """The grid of spawn slots: ``spawn_spacing`` apart along every lane around the ego."""
