@@ -26,9 +26,9 @@ simulator. Held equal:
 
 SB3 runs its plain DQN (``CnnPolicy``, one-step targets, no dueling, no double DQN, uniform
 replay). lanesim runs its defaults (dueling heads, double DQN, 3-step returns) with uniform
-replay and, in a second row, prioritized replay; ``--variants`` adds ``lanesim-plain``, the
-same algorithm as SB3's (no dueling, no double, 1-step), to separate what the algorithm costs
-from what the implementation costs.
+replay, then with prioritized replay, and as ``lanesim-plain``: the same algorithm as SB3's
+(no dueling, no double, 1-step), which separates what the algorithm costs (double DQN's extra
+forward pass) from what the implementation costs. ``--variants`` picks rows.
 
 Timing: every run is a fresh subprocess. A wrapper around the vector env's step records the
 wall clock and the process CPU time after each step; the timed window runs from vector step
@@ -392,7 +392,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--variants",
-        default="lanesim,lanesim-per,sb3",
+        default="lanesim,lanesim-per,lanesim-plain,sb3",
         help=f"comma-separated, from {', '.join(VARIANTS)}",
     )
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
