@@ -233,7 +233,7 @@ class World:
         if not worlds.any():
             return
         self.rng.reseed(worlds, seeds)
-        spec, road = self.spec, self.road
+        spec = self.spec
         W = int(worlds.sum())
         # Everything random about an episode's start comes from one draw per world.
         u = self.rng.uniform(
