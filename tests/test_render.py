@@ -86,7 +86,8 @@ def test_rgb_array_frame_is_height_by_width_by_3_uint8():
 
 
 def test_frame_shows_road_markings_and_vehicles_where_they_are():
-    env = started(road_overlay=False, steps=4)
+    # Dense traffic (whatever the scenario file's), so that cars are in view.
+    env = started(road_overlay=False, steps=4, spawn_spacing=30.0, recycle_distance=300.0)
     frame = env.render()
     w = env.unwrapped.world
     road = w.road
