@@ -15,9 +15,11 @@ The abstraction
   speed, in ``s_cell`` metres; its speed relative to the target, in ``v_cell`` m/s (position
   and speed cells grow by ``cell_growth`` per step). Only the states reachable from the
   current one are built, breadth first; paths that reach the same cells merge, and the state
-  keeps the continuous ego state of the first as its representative (typically 1,000-3,000
-  states). States at ``k = horizon`` are terminal, and one extra terminal state stands for a
-  collision.
+  keeps the continuous ego state of the first as its representative (typically 1,500-3,000
+  states). The MDP has the states with ``k < horizon`` and one terminal state where every plan
+  ends, by a collision or by reaching ``k = horizon``: neither is worth more than what the
+  transition into it earns (a collision its penalty, the horizon the tail's score), so the
+  states at the horizon are built and scored but need no MDP states of their own.
 * **Actions**: the 5 meta actions. A lane change toward the road edge or into a lane that
   does not exist there, a second change in the direction of one still under way, FASTER at
   the top level and SLOWER at the bottom do nothing in the env (as IDLE) and cost
@@ -29,24 +31,28 @@ The abstraction
 * **Other road users** (stochastic): cars keep their speed (optionally their measured
   acceleration, ``accel_time``) and move toward their target lane at 4/3 m/s; where they are
   along the road is Gaussian around that, standard deviation ``noise_s + noise_v t +
-  noise_a t² / 2``, and across it ``noise_d + noise_dt t`` (braking, cut-ins). Static
+  noise_a t² / 2`` (braking), and across it ``noise_d + noise_dt t``. The lateral noise is
+  small (5 cm/s): traffic moves across only to change lanes, a change shows in its target
+  lane from the next decision on, and the simulator's MOBIL starts one only where the ego,
+  as the new follower, would not have to brake hard; so the plan may pass a car in the next
+  lane, close beside it, instead of treating it as a likely cut-in. Static
   obstacles (stalled cars, cones: ``world.kind >= 2``) stay put. Where a lane does not exist
   (``world.road.lane_exists``: after a closure, past the end of the merge ramp, before a ramp
   starts) it is a wall across the lane. Cars that start clearly behind the ego are followers:
   the simulator's traffic brakes for the ego, so they cause no collision, but cutting in
   front of one costs ``rear_weight`` when it would need to brake harder than ``rear_decel``.
-* **Transitions**: an action leads to the next state with probability ``1 - p`` and to the
-  collision state with probability ``p = 1 - Π_j (1 - p_j)``, where ``p_j`` is the largest,
-  over the substeps, probability that obstacle ``j``'s rectangle overlaps the ego's (both
+* **Transitions**: an action leads to the next state with probability ``1 - p`` and to a
+  collision (the end state) with probability ``p = 1 - Π_j (1 - p_j)``, where ``p_j`` is the
+  largest, over the substeps, probability that obstacle ``j``'s rectangle overlaps the ego's (both
   grown by ``margin_s`` and ``margin_d``).
 * **Rewards**: ``speed_weight × distance / reward_speed`` per step (1 per second at
   ``reward_speed``); ``-lane_change_cost`` per lane change, ``-speed_change_cost`` per
   FASTER or SLOWER; ``-collision_penalty`` for a collision; ``-follow_weight × shortfall²``
   for a gap to the car ahead shorter than ``2 m + follow_headway × speed``; ``-end_weight``
   per second, scaled from 0 to 1 over the last ``end_distance`` metres of a lane that ends.
-  A terminal state adds the ``tail``'s speed reward and ``tail_weight × collision_penalty`` ×
-  the probability of a collision during the tail if the ego then keeps its lane at the
-  lowest speed level.
+  Arriving at the horizon adds the ``tail``'s speed reward and ``tail_weight ×
+  collision_penalty`` × the probability of a collision during the tail if the ego then keeps
+  its lane at the lowest speed level.
 
 The MDP is a DAG (time only moves forward) solved undiscounted (``gamma = 1``: with a
 discount, putting off a lane change always looks a little cheaper, and a receding-horizon
@@ -87,9 +93,9 @@ class VIDriverConfig:
     substeps: int = 3  # integration and collision checks per step
     gamma: float = 1.0  # discount per planning step (1: none, so nothing pays to wait)
     s_cell: float = 2.0  # m, position cells
-    d_cell: float = 0.5  # m, lateral cells
+    d_cell: float = 1.0  # m, lateral cells
     v_cell: float = 2.0  # m/s, speed cells
-    cell_growth: float = 0.2  # position and speed cells grow by this fraction per step
+    cell_growth: float = 0.3  # position and speed cells grow by this fraction per step
     max_states: int = 8_000
     # rewards
     speed_weight: float = 1.0  # per second at reward_speed
@@ -103,7 +109,7 @@ class VIDriverConfig:
     rear_weight: float = 0.5
     tail: float = 4.0  # s after the horizon
     tail_weight: float = 0.5  # of the collision penalty
-    tail_substeps: int = 4  # collision checks per second of the tail
+    tail_substeps: int = 2  # collision checks per second of the tail
     end_distance: float = 400.0  # m before a lane's end where leaving it starts to pay
     end_weight: float = 3.0  # per second, in the lane's last metres
     # prediction
@@ -111,7 +117,7 @@ class VIDriverConfig:
     noise_v: float = 0.3  # m/s
     noise_a: float = 0.5  # m/s²
     noise_d: float = 0.05  # m
-    noise_dt: float = 0.15  # m/s
+    noise_dt: float = 0.05  # m/s
     margin_s: float = 1.0  # m added to the half lengths
     margin_d: float = 0.25  # m added to the half widths
     ahead: float = 160.0  # m of road considered ahead
@@ -416,7 +422,8 @@ class VIDriver:
     ``act(obs, env)`` reads ``env.unwrapped.world`` (entity 0 is the ego),
     ``env.unwrapped.options`` (``meta_speeds``, ``reward_speed``) and the meta action's
     current targets, builds and solves the MDP and returns a meta action in 0..4.
-    ``last`` holds the latest solve's details (states, value-iteration result, timing).
+    ``last`` holds the latest solve's details (states, the MDP and its value-iteration result,
+    the greedy plan, timing).
     """
 
     action_type = "meta"
@@ -541,15 +548,12 @@ class VIDriver:
                           road.lane_width, road.lane_start, road.lane_end, road.lane_closes,
                           obs, ego_len, ego_wid, prm, cfg, durations, c.max_states)
         built = time.perf_counter()
-        mdp = self._mdp(n, succ, invalid, p_hit, arrive, tail_p)
+        mdp, index = self._mdp(n, succ, invalid, p_hit, arrive, tail_p)
         result = value_iteration(mdp, tol=c.tol, max_iter=10 * c.horizon + 10)
         solved = time.perf_counter()
         path = [0]
-        while True:
-            nxt = succ[path[-1], result.policy[path[-1]]]
-            if nxt < 0 or len(path) > c.horizon:
-                break
-            path.append(int(nxt))
+        while succ[path[-1], 0] >= 0 and len(path) <= c.horizon:
+            path.append(int(succ[path[-1], result.policy[index[path[-1]]]]))
         path = np.array(path)
         x, y, _ = road.to_world(st_s[path], st_d[path])
         values = np.asarray(result.Q[0], dtype=np.float64).copy()
@@ -558,6 +562,7 @@ class VIDriver:
             "action": action,
             "values": values,
             "states": n,
+            "mdp": mdp,
             "result": result,
             "path": path,
             "path_lane": st_lane[path],
@@ -576,43 +581,56 @@ class VIDriver:
         }
         return self.last
 
-    def _mdp(self, n, succ, invalid, p_hit, arrive, tail_p) -> FiniteMDP:
-        """States ``0 .. n-1`` plus the collision state ``n``; terminal: the last step's states
-        and the collision state."""
+    def _mdp(self, n, succ, invalid, p_hit, arrive, tail_p) -> tuple[FiniteMDP, np.ndarray]:
+        """The MDP over the ``m`` states that still have a step to go, plus one terminal
+        state ``m`` where every plan ends: by a collision or by reaching the horizon.
+
+        A state at the horizon is worth 0 beyond what its arrival earns (its speed over the
+        tail, its tail risk), and so is a collision; both are scored on the transition that
+        arrives there, so they need no states of their own. Returns the MDP and ``index``
+        ``(n,)``: the MDP state of each built state (``m`` for those at the horizon).
+        """
         c = self.config
         A = 5
-        S = n + 1
         live = succ[:, 0] >= 0  # states with successors (k < horizon)
-        rows = np.flatnonzero(np.repeat(live, A))  # s * A + a of the live rows
-        nxt = succ.reshape(-1)[rows]
+        m = int(live.sum())
+        S = m + 1
+        index = np.full(n, m, dtype=np.int64)
+        index[live] = np.arange(m)
+        src = np.flatnonzero(live)
+        nxt = succ[src].reshape(-1)  # successor of (live state, action), row s * A + a
         p = np.minimum(p_hit[nxt], 1.0)
         # The tail risk of a terminal state counts as a (lighter) collision on arrival.
         p_tail = tail_p[nxt] * c.tail_weight
-        cost = invalid.reshape(-1)[rows] * c.invalid_cost
-        a_idx = rows % A
+        cost = invalid[src].reshape(-1) * c.invalid_cost
+        a_idx = np.tile(np.arange(A), m)
         lane_change = (a_idx == LANE_LEFT) | (a_idx == LANE_RIGHT)
         cost = cost + np.where(lane_change, c.lane_change_cost, 0.0)
         cost = cost + np.where((a_idx == FASTER) | (a_idx == SLOWER), c.speed_change_cost, 0.0)
         R = np.zeros(S * A)
-        R[rows] = (
+        R[: m * A] = (
             (1.0 - p) * (arrive[nxt] - p_tail * c.collision_penalty)
             - p * c.collision_penalty
             - cost
         )
-        indptr = np.zeros(S * A + 1, dtype=np.int64)
+        # A row goes on to a live state with probability 1 - p and ends with p; a row that
+        # reaches the horizon ends either way (one entry).
+        to = index[nxt]
+        goes_on = to < m
         counts = np.zeros(S * A, dtype=np.int64)
-        counts[rows] = 2
+        counts[: m * A] = 1 + goes_on
+        indptr = np.zeros(S * A + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        indices = np.empty(2 * len(rows), dtype=np.int64)
-        data = np.empty(2 * len(rows))
-        indices[0::2] = nxt
-        indices[1::2] = n
-        data[0::2] = 1.0 - p
-        data[1::2] = p
+        first = indptr[: m * A]
+        indices = np.full(indptr[-1], m, dtype=np.int64)
+        data = np.ones(indptr[-1])
+        indices[first[goes_on]] = to[goes_on]
+        data[first[goes_on]] = 1.0 - p[goes_on]
+        data[first[goes_on] + 1] = p[goes_on]
         P = sp.csr_array((data, indices, indptr), shape=(S * A, S))
-        terminal = np.ones(S, dtype=bool)
-        terminal[:n] = ~live
-        return FiniteMDP(P, R.reshape(S, A), c.gamma, terminal=terminal)
+        terminal = np.zeros(S, dtype=bool)
+        terminal[m] = True
+        return FiniteMDP(P, R.reshape(S, A), c.gamma, terminal=terminal), index
 
     def act(self, obs, env) -> int:
         """The meta action (0..4) for the current scene of ``env``."""
