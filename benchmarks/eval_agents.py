@@ -10,13 +10,17 @@ Run::
     .venv/bin/python benchmarks/eval_agents.py --envs Highway-v0 --agents vi
 
 ``ms/decision`` is the median time of ``agent.act`` alone, on this machine, while the other
-jobs run; it is not comparable across machines.
+jobs run; it is not comparable across machines. The footer gives the machine's load average
+(processes wanting a core) at the start and the end: a load near the core count or above it
+means the timings are inflated, and a quiet run of one job (``--jobs 1`` with one agent and
+one env) gives the truer figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -73,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the full results (per episode) here")
     args = p.parse_args(argv)
     jobs = [(a, e, args.episodes, args.seed, args.options) for e in args.envs for a in args.agents]
+    load_start = os.getloadavg()[0]
     start = time.perf_counter()
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
@@ -82,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     last = args.seed + args.episodes - 1
     print(f"\n{args.episodes} episodes per row, seeds {args.seed}..{last}, "
-          f"options {args.options}; {time.perf_counter() - start:.0f} s")
+          f"options {args.options}; {time.perf_counter() - start:.0f} s, {args.jobs} job(s) on "
+          f"{os.cpu_count()} cores, load average {load_start:.1f} at the start and "
+          f"{os.getloadavg()[0]:.1f} at the end")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
