@@ -15,11 +15,12 @@ The abstraction
   speed, in ``s_cell`` metres; its speed relative to the target, in ``v_cell`` m/s (position
   and speed cells grow by ``cell_growth`` per step). Only the states reachable from the
   current one are built, breadth first; paths that reach the same cells merge, and the state
-  keeps the continuous ego state of the first as its representative (typically 1,500-3,000
-  states). The MDP has the states with ``k < horizon`` and one terminal state where every plan
-  ends, by a collision or by reaching ``k = horizon``: neither is worth more than what the
-  transition into it earns (a collision its penalty, the horizon the tail's score), so the
-  states at the horizon are built and scored but need no MDP states of their own.
+  keeps the continuous ego state of the first as its representative (typically 1,000-2,000
+  states with three speed levels, up to about 4,000 with five). The MDP has the states with
+  ``k < horizon`` and one terminal state where every plan ends, by a collision or by reaching
+  ``k = horizon``: neither is worth more than what the transition into it earns (a collision
+  its penalty, the horizon the tail's score), so the states at the horizon are built and
+  scored but need no MDP states of their own.
 * **Actions**: the 5 meta actions. A lane change toward the road edge or into a lane that
   does not exist there, a second change in the direction of one still under way, FASTER at
   the top level and SLOWER at the bottom do nothing in the env (as IDLE) and cost
