@@ -132,3 +132,28 @@ def test_a_lane_change_does_not_make_other_cars_change_lanes():
     run(world, 4, lambda: lanes.append(world.target_lane[0, 3]))
     assert world.target_lane[0, 2] != 1
     assert set(lanes) == {3}
+
+
+def test_no_car_finds_itself_as_its_own_leader_or_follower():
+    """Index keys and query positions are made by one function, so a query at a car's own
+    position never returns that car (it used to for about 3 % of queries, from rounding)."""
+    from lanesim.envs.core import DrivingCore
+    from lanesim.envs.options import make_options
+    from lanesim.sim import kernels as K
+
+    core = DrivingCore(make_options("highway"), 8)
+    core.reset(np.ones(8, dtype=bool), np.arange(8))
+    w = core.world
+    w.command[K.COMMAND_STEER] = 0.0
+    w.command[K.COMMAND_ACCEL] = 0.0
+    checked = 0
+    for _ in range(10):
+        w.advance(15)
+        for b in range(w.B):
+            for e in range(1, 1 + w.V):
+                for ahead in (True, False):
+                    lane, s = int(w.lane[b, e]), float(w.s[b, e])
+                    found = K._query(w._index, w._stride, w._shift, w.road.lanes, b, lane, s, ahead)
+                    assert found != e
+                    checked += 1
+    assert checked == 10 * 8 * w.V * 2

@@ -68,6 +68,14 @@ def _lane_of(d, lane_width, lanes):
 
 # ------------------------------------------------------------------ the sorted lane index
 @kernel
+def _key(lane, s, stride, shift):
+    """The index key of position ``s`` in ``lane``. Every key is made here, in one order of
+    operations, so an entity's own query position equals its entry exactly (and it never finds
+    itself as its own leader or follower)."""
+    return lane * stride + (s + shift)
+
+
+@kernel
 def _second_lane(F, I, geometry, lane_width, lanes, b, e):
     """The other lane entity ``e`` blocks: its target lane while changing, else the neighbour
     its footprint reaches into, else -1."""
@@ -96,7 +104,7 @@ def _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order,
     """Group world ``b``'s lane occupancies by lane, each lane sorted by ``s``.
 
     Each entity occupies its own lane and, when it straddles or changes lanes, a second one.
-    Keys are ``lane * stride + s + shift``, so the whole array is sorted and one binary search
+    Keys are ``lane * stride + (s + shift)`` (:func:`_key`), so the whole array is sorted and one binary search
     finds a position in any lane. Filling lanes in the ``s`` order of ``order`` (kept sorted
     by :func:`sort_by_s`) makes this a linear counting sort. ``pos[b, e]`` records where entity
     ``e``'s own-lane entry landed, so its leader is simply the next entry. ``work[b]`` is
@@ -117,14 +125,14 @@ def _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order,
     counts[b] = start[lanes]
     for a in range(N):
         e = order[b, a]
-        s = F[S, b, e] + shift
+        s = F[S, b, e]
         lane = I[LANE, b, e]
         p = start[lane]
-        keys[b, p], ents[b, p], pos[b, e] = lane * stride + s, e, p
+        keys[b, p], ents[b, p], pos[b, e] = _key(lane, s, stride, shift), e, p
         start[lane] += 1
         if second[e] >= 0:
             p = start[second[e]]
-            keys[b, p], ents[b, p] = second[e] * stride + s, e
+            keys[b, p], ents[b, p] = _key(second[e], s, stride, shift), e
             start[second[e]] += 1
 
 
@@ -137,7 +145,7 @@ def _query(index, stride, shift, lanes, b, lane, s, ahead):
     keys, ents, counts = index[0], index[1], index[2]
     if lane < 0 or lane >= lanes:
         return -1
-    q = lane * stride + s + shift
+    q = _key(lane, s, stride, shift)
     lo, hi = 0, counts[b]
     if ahead:  # first key > q
         while lo < hi:
@@ -168,7 +176,7 @@ def _neighbours(index, stride, shift, lanes, b, lane, s):
     keys, ents, counts = index[0], index[1], index[2]
     if lane < 0 or lane >= lanes:
         return -1, -1
-    q = lane * stride + s + shift
+    q = _key(lane, s, stride, shift)
     lo, hi = 0, counts[b]
     while lo < hi:  # first key > q
         mid = (lo + hi) // 2
@@ -596,7 +604,7 @@ def _change_lanes(
                 best = cand
         if best != lane:
             I[TARGET_LANE, b, e] = best
-            _insert(index, b, best * stride + s + shift, e)
+            _insert(index, b, _key(best, s, stride, shift), e)
 
 
 @kernel
