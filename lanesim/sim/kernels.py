@@ -105,10 +105,10 @@ def _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order,
 
     Each entity occupies its own lane and, when it straddles or changes lanes, a second one.
     Keys are ``lane * stride + (s + shift)`` (:func:`_key`), so the whole array is sorted
-    and one binary search finds a position in any lane. Filling lanes in the ``s`` order of ``order`` (kept sorted
-    by :func:`sort_by_s`) makes this a linear counting sort. ``pos[b, e]`` records where entity
-    ``e``'s own-lane entry landed, so its leader is simply the next entry. ``work[b]`` is
-    scratch space of ``N + lanes + 1`` integers.
+    and one binary search finds a position in any lane. Filling lanes in the ``s`` order of
+    ``order`` (kept sorted by :func:`sort_by_s`) makes this a linear counting sort.
+    ``pos[b, e]`` records where entity ``e``'s own-lane entry landed, so its leader is simply
+    the next entry. ``work[b]`` is scratch space of ``N + lanes + 1`` integers.
     """
     keys, ents, counts, pos, work = index
     N = F.shape[2]
