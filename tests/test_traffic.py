@@ -157,3 +157,27 @@ def test_no_car_finds_itself_as_its_own_leader_or_follower():
                     assert found != e
                     checked += 1
     assert checked == 10 * 8 * w.V * 2
+
+
+def test_traffic_keeps_out_of_the_roadworks_cones():
+    """Cars spawn, recycle and change lanes only where they can still stop before a closing
+    lane's taper, and stop there (they used to spawn inside it and drive into the cones in 51
+    of 64 worlds)."""
+    from lanesim.envs.core import DrivingCore
+    from lanesim.envs.options import make_options
+    from lanesim.sim import kernels as K
+
+    core = DrivingCore(make_options("roadworks"), 32)
+    core.reset(np.ones(32, dtype=bool), np.arange(32))
+    w = core.world
+    w.command[K.COMMAND_LANE] = 0  # the ego crawls along the far lane, past the works
+    w.command[K.COMMAND_SPEED] = 12.0
+    w.autopilot[:] = True
+    w.advance(40 * 15)
+    cones = w.crashed[:, 1 + w.V :].any(axis=1)
+    ego = w.crashed[:, 0]
+    assert (~ego).sum() >= 16  # enough worlds where only traffic could touch the cones
+    assert not (cones & ~ego).any()
+    stop = w.road.lane_stop
+    closing = np.flatnonzero(np.isfinite(stop))
+    assert len(closing) == 1

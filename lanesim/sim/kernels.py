@@ -51,6 +51,9 @@ EGO, CAR, STALLED, CONE = 0, 1, 2, 3
 _EGO_HEADWAY, _EGO_ACCEL, _EGO_DECEL, _EGO_MIN_GAP = 1.5, 1.5, 2.5, 2.0
 # A lane that closes within this distance (m) must be left, whatever it costs others.
 MUST_LEAVE_DISTANCE = 250.0
+# Cars are spawned and recycled at least this far (m) before a closing lane's stop: room to
+# brake from 30 m/s at 4.5 m/s².
+SPAWN_MARGIN = 100.0
 
 
 @kernel
@@ -217,9 +220,9 @@ def _gap(F, b, me, other, me_s, me_d):
 
 
 @kernel
-def _lane_end_gap(lane_end, lane_closes, lane, s, length):
-    if lane_closes[lane] and lane_end[lane] >= s:
-        return lane_end[lane] - s - 0.5 * length
+def _lane_end_gap(lane_end, lane_stop, lane, s, length):
+    if lane_stop[lane] >= s:  # inf for a lane that does not close
+        return lane_stop[lane] - s - 0.5 * length
     return np.inf
 
 
@@ -246,24 +249,24 @@ def _idm_for(F, I, b, e, ego_max_speed, speed, gap, leader_speed):
 
 @kernel
 def _following_accel(
-    F, I, geometry, lane_end, lane_closes, index, stride, shift, lanes, ego_max_speed, b, e, lane
+    F, I, geometry, lane_end, lane_stop, index, stride, shift, lanes, ego_max_speed, b, e, lane
 ):
     """IDM acceleration of car ``e`` behind its leader in ``lane`` (or that lane's end)."""
     if lane == I[LANE, b, e]:
         lead = _next_in_lane(index, stride, b, e, lane)
     else:
         lead = _query(index, stride, shift, lanes, b, lane, F[S, b, e], True)
-    return _accel_behind(F, I, lane_end, lane_closes, ego_max_speed, b, e, lane, lead)
+    return _accel_behind(F, I, lane_end, lane_stop, ego_max_speed, b, e, lane, lead)
 
 
 @kernel
-def _accel_behind(F, I, lane_end, lane_closes, ego_max_speed, b, e, lane, lead):
+def _accel_behind(F, I, lane_end, lane_stop, ego_max_speed, b, e, lane, lead):
     """IDM acceleration of car ``e`` behind ``lead`` (-1: none) in ``lane`` (or that lane's
     end), with the gap and the leader's speed it used."""
     s, d = F[S, b, e], F[D, b, e]
     gap = _gap(F, b, e, lead, s, d)
     leader_speed = F[SPEED, b, lead] if lead >= 0 else 0.0
-    end = _lane_end_gap(lane_end, lane_closes, lane, s, F[LENGTH, b, e])
+    end = _lane_end_gap(lane_end, lane_stop, lane, s, F[LENGTH, b, e])
     if end < gap:
         gap, leader_speed = end, 0.0
     return _idm_for(F, I, b, e, ego_max_speed, F[SPEED, b, e], gap, leader_speed), gap, leader_speed
@@ -278,7 +281,7 @@ def _step_world(
     geometry,
     lane_start,
     lane_end,
-    lane_closes,
+    lane_stop,
     lane_width,
     lanes,
     index,
@@ -316,7 +319,7 @@ def _step_world(
             I,
             geometry,
             lane_end,
-            lane_closes,
+            lane_stop,
             index,
             stride,
             shift,
@@ -332,7 +335,7 @@ def _step_world(
                 I,
                 geometry,
                 lane_end,
-                lane_closes,
+                lane_stop,
                 index,
                 stride,
                 shift,
@@ -392,7 +395,7 @@ def _step_world(
             geometry,
             lane_start,
             lane_end,
-            lane_closes,
+            lane_stop,
             index,
             stride,
             shift,
@@ -413,6 +416,7 @@ def _step_world(
             geometry,
             lane_start,
             lane_end,
+            lane_stop,
             lane_width,
             lanes,
             index,
@@ -523,7 +527,7 @@ def _change_lanes(
     geometry,
     lane_start,
     lane_end,
-    lane_closes,
+    lane_stop,
     index,
     stride,
     shift,
@@ -550,7 +554,7 @@ def _change_lanes(
             I,
             geometry,
             lane_end,
-            lane_closes,
+            lane_stop,
             index,
             stride,
             shift,
@@ -570,20 +574,22 @@ def _change_lanes(
             old_gain = _idm_for(F, I, b, fol, ego_max_speed, fv, after, lead_speed) - _idm_for(
                 F, I, b, fol, ego_max_speed, fv, fgap, v
             )
-        must_leave = lane_closes[lane] and lane_end[lane] - s < MUST_LEAVE_DISTANCE
+        must_leave = lane_stop[lane] - s < MUST_LEAVE_DISTANCE
         politeness = 0.0 if must_leave else F[POLITENESS, b, e]
         best_gain = -np.inf
         best = lane
         for side in (-1, 1):
             cand = lane + side
+            # Only into a lane that exists here and ahead, and that one need not leave soon.
             if not (
                 lane_exists(lane_start, lane_end, cand, s)
                 and lane_exists(lane_start, lane_end, cand, s + 30.0)
+                and lane_stop[cand] - s >= MUST_LEAVE_DISTANCE
             ):
                 continue
             nl, nf = _neighbours(index, stride, shift, lanes, b, cand, s)
             a_new, ngap, _ = _accel_behind(
-                F, I, lane_end, lane_closes, ego_max_speed, b, e, cand, nl
+                F, I, lane_end, lane_stop, ego_max_speed, b, e, cand, nl
             )
             new_gain = 0.0
             safe = ngap > 1.0 and a_new > -safe_decel
@@ -632,6 +638,7 @@ def _recycle(
     geometry,
     lane_start,
     lane_end,
+    lane_stop,
     lane_width,
     lanes,
     index,
@@ -646,7 +653,7 @@ def _recycle(
     """Move the first car beyond ``recycle_distance`` from the ego to the far edge on the other
     side, if there is room there; one car per decision, so moved cars never land on each other.
     Car ``e``'s new lane and position come from values ``2(e - 1)`` and ``2(e - 1) + 1`` of the
-    draw with base ``recycle_base``."""
+    draw with base ``recycle_base``; never past a closing lane's stop (``lane_stop``)."""
     ego_s = F[S, b, 0]
     road_end = lane_end[0]
     for lane in range(1, lane_end.shape[0]):
@@ -661,6 +668,7 @@ def _recycle(
         lane = min(int(stream_uniform(recycle_base, 2 * (e - 1)) * lanes), lanes - 1)
         if (
             not lane_exists(lane_start, lane_end, lane, new_s)
+            or new_s > lane_stop[lane] - SPAWN_MARGIN
             or new_s < 5.0
             or new_s > road_end - 5.0
         ):
@@ -723,7 +731,7 @@ def run_worlds(
     geometry,
     lane_start,
     lane_end,
-    lane_closes,
+    lane_stop,
     lane_width,
     lanes,
     index,
@@ -799,7 +807,7 @@ def run_worlds(
                 geometry,
                 lane_start,
                 lane_end,
-                lane_closes,
+                lane_stop,
                 lane_width,
                 lanes,
                 index,

@@ -89,8 +89,11 @@ class Road:
         self.lane_start = np.array([sp.start for sp in spans], dtype=np.float64)
         self.lane_end = np.array([sp.end for sp in spans], dtype=np.float64)
         self.lane_centre = (np.arange(self.lanes) + 0.5) * self.lane_width
-        # A lane that ends before the road does is a lane end that traffic must leave.
+        # A lane that ends before the road does is a lane end that traffic must leave. Traffic
+        # stops (m) where it starts to narrow (at its cones on a closure); inf: no stop.
         self.lane_closes = self.lane_end < self.length - 1e-6
+        taper = np.array([sp.taper for sp in spans], dtype=np.float64)
+        self.lane_stop = np.where(self.lane_closes, self.lane_end - taper, np.inf)
 
     @property
     def geometry(self) -> tuple[np.ndarray, ...]:

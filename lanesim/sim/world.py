@@ -162,7 +162,7 @@ class World:
             road.geometry,
             road.lane_start,
             road.lane_end,
-            road.lane_closes,
+            road.lane_stop,
             road.lane_width,
             road.lanes,
         )
@@ -312,7 +312,10 @@ class World:
         self._slot_s = spec.ego_start + np.tile(offsets, road.lanes)
         self._slot_lane = np.repeat(np.arange(road.lanes), per_lane)
         s = self._slot_s
-        self._slot_ok = road.lane_exists(self._slot_lane, s) & (s > 5) & (s < road.length - 5)
+        # Slots on the road, and before the point where a closing lane stops its traffic.
+        open_lane = s < road.lane_stop[self._slot_lane] - K.SPAWN_MARGIN
+        self._slot_ok = road.lane_exists(self._slot_lane, s) & open_lane
+        self._slot_ok &= (s > 5) & (s < road.length - 5)
 
     def _spawn_traffic(self, worlds: np.ndarray, u: np.ndarray) -> None:
         """Draw every traffic car of ``worlds`` from uniforms ``u`` ``(W, ...)``: behaviour,
