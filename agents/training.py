@@ -6,6 +6,7 @@ result can be watched and evaluated later), checkpoints, and TensorBoard logs in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -18,10 +19,23 @@ import gymnasium as gym
 ENV_FILE = "env.json"
 
 
+# How to watch is the viewer's choice, not part of the environment an agent was trained on.
+_VIEWING_OPTIONS = ("screen_width", "screen_height", "road_overlay", "hud", "sim_speed")
+
+
 def write_env_spec(out: Path, env_id: str, options: dict[str, Any]) -> None:
-    """Record the environment of a training run (atomically)."""
+    """Record the environment of a training run (atomically): every option resolved (the
+    registered id's defaults, its scenario file, then ``options``), so the run can be watched and
+    evaluated on the same environment even after a scenario file changes."""
+    from lanesim.envs.options import make_options
+
+    kwargs = {**gym.spec(env_id).kwargs, **options}
+    scenario = kwargs.pop("scenario", None)
+    resolved = dataclasses.asdict(make_options(scenario, **kwargs))
+    for key in _VIEWING_OPTIONS:
+        resolved.pop(key)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(out / ENV_FILE, json.dumps({"id": env_id, "options": options}, indent=2))
+    _atomic_write_text(out / ENV_FILE, json.dumps({"id": env_id, "options": resolved}, indent=2))
 
 
 def read_env_spec(out: Path) -> tuple[str, dict[str, Any]]:

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,25 @@ def test_train_sb3_baselines_write_a_model_and_resume(tmp_path, algo):
     again = run_cli("train", algo, "--steps", "128", "--resume", *common)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "trained 128 steps" in again.stdout
+
+
+def test_env_json_records_every_option_resolved(tmp_path):
+    """A run's env.json holds the scenario's values, not just its name, so a later change to
+    the scenario file cannot change the environment a checkpoint is watched on."""
+    import json
+
+    from agents.training import read_env_spec, write_env_spec
+    from lanesim.envs.options import make_options
+
+    write_env_spec(tmp_path, "lanesim/Roadworks-v0", {"action": "meta", "lanes": 3})
+    env_id, options = read_env_spec(tmp_path)
+    expected = make_options("roadworks", action="meta", lanes=3)
+    assert env_id == "lanesim/Roadworks-v0"
+    assert "scenario" not in options and "screen_width" not in options
+    assert options["closures"] == json.loads(json.dumps(expected.closures))
+    assert options["spawn_spacing"] == expected.spawn_spacing
+    assert make_options(None, **options) == expected  # the file alone rebuilds the env
+    # The shipped checkpoint carries the options it was trained with.
+    root = Path(__file__).resolve().parents[1]
+    _, shipped = read_env_spec(root / "agents" / "checkpoints" / "dqn_highway")
+    assert shipped["traffic_speed"] == [21.0, 30.0] and shipped["spawn_spacing"] == 30.0
