@@ -212,8 +212,8 @@ OFFROAD, ROAD, DASHED, SOLID, TRAFFIC, OBSTACLE, EGO = 0, 60, 130, 190, 160, 230
 class PixelObservation:
     """``(frame_stack, H, W)`` uint8 top-down frames, newest last; see the env docstring.
 
-    Drawn by :func:`_draw_frames`, compiled, one world after another (split over the world's
-    threads for large batches); it paints exactly what :class:`RoadRaster` describes.
+    Drawn by :func:`_draw_frames`, compiled, one world after another (over the world's threads
+    for large batches); it paints exactly what :class:`RoadRaster` describes.
     """
 
     # Metres per pixel along and across the road, and how much of the view lies behind the ego.
@@ -246,16 +246,7 @@ class PixelObservation:
         self._every = np.ones(world.B, dtype=bool)
 
     def _run(self, worlds: np.ndarray, shift: bool) -> None:
-        w = self.world
-        if w._pool is None:
-            _draw_frames(*self._args, worlds, shift, 0, w.B)
-        else:
-            jobs = [
-                w._pool.submit(_draw_frames, *self._args, worlds, shift, lo, hi)
-                for lo, hi in w._splits
-            ]
-            for job in jobs:
-                job.result()
+        self.world.over_worlds(_draw_frames, *self._args, worlds, shift)
 
     def draw(self, idx=slice(None)) -> np.ndarray:
         """One ``(W, H, W)`` frame of the current state of worlds ``idx`` (default all), without

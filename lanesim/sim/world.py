@@ -222,7 +222,7 @@ class World:
         self._threads = min(os.cpu_count() or 1, 8)
         self._pool = None
         if self.B >= 8 * self._threads and self._threads > 1:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="lanesim")
+            self._pool = ThreadPoolExecutor(self._threads - 1, thread_name_prefix="lanesim")
             bounds = np.linspace(0, B, self._threads + 1).astype(int)
             self._splits = list(zip(bounds[:-1], bounds[1:], strict=True))
 
@@ -401,15 +401,20 @@ class World:
         trace = self._traces.get(frames)
         if trace is None:
             trace = self._traces[frames] = np.zeros((K.N_TRACE, self.B, frames))
-        args = self._kernel_args + (self.applied, trace)
-        if self._pool is None:
-            K.run_worlds(*args, 0, self.B)
-        else:
-            # Worlds are independent: split them over the cores (the kernel drops the GIL).
-            jobs = [self._pool.submit(K.run_worlds, *args, lo, hi) for lo, hi in self._splits]
-            for job in jobs:
-                job.result()
+        self.over_worlds(K.run_worlds, *self._kernel_args, self.applied, trace)
         return trace
+
+    def over_worlds(self, kernel, *args) -> None:
+        """Run ``kernel(*args, first, stop)`` over every world: one call, or for large batches
+        disjoint ranges on the thread pool (the kernel must release the GIL), the first range
+        on the calling thread, so it works while the pool's threads wake up."""
+        if self._pool is None:
+            kernel(*args, 0, self.B)
+            return
+        jobs = [self._pool.submit(kernel, *args, lo, hi) for lo, hi in self._splits[1:]]
+        kernel(*args, *self._splits[0])
+        for job in jobs:
+            job.result()
 
     @property
     def steer(self) -> np.ndarray:
