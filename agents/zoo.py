@@ -1,8 +1,10 @@
 """Agents by name, for the command line: ``vi``, ``dqn``, ``random``, ``idle`` or the path of
 a DQN checkpoint / training directory.
 
-:func:`load_agent` returns the agent together with the environment options it needs (a
-meta-action agent needs ``action="meta"``, a pixel DQN the observation it was trained on).
+:func:`load_agent` returns the agent together with the environment options it needs on any
+road (a meta-action agent needs ``action="meta"``, a pixel DQN the observation, actions and
+decision rate it was trained with) and, for a trained agent, the whole environment it was
+trained on.
 """
 
 from __future__ import annotations
@@ -26,6 +28,23 @@ class LoadedAgent:
     agent: Any
     env_options: dict[str, Any] = field(default_factory=dict)
     training_dir: Path | None = None
+    # Every option of the environment it was trained on (its env.json), if known.
+    training_options: dict[str, Any] | None = None
+
+
+# The options that make an environment fit an agent's inputs and outputs; the rest (the road,
+# the traffic, the rewards) may differ from training, as when a Highway agent tries Roadworks.
+INTERFACE_OPTIONS = (
+    "observation",
+    "action",
+    "image_shape",
+    "frame_stack",
+    "observed_vehicles",
+    "perception_distance",
+    "policy_hz",
+    "sim_hz",
+    "meta_speeds",
+)
 
 
 class DQNPolicy:
@@ -67,10 +86,12 @@ def _dqn_from_path(path: Path) -> LoadedAgent:
     else:
         raise FileNotFoundError(f"agent {str(path)!r}: no such checkpoint or directory")
     options: dict[str, Any] = {"observation": "pixels", "action": "discrete"}
+    trained_on = None
     if (run_dir / "env.json").exists():
-        _, options = read_env_spec(run_dir)
-        options.pop("scenario", None)
-    return LoadedAgent(DQNPolicy(ckpt), options, run_dir)
+        _, trained_on = read_env_spec(run_dir)
+        trained_on.pop("scenario", None)
+        options = {k: v for k, v in trained_on.items() if k in INTERFACE_OPTIONS}
+    return LoadedAgent(DQNPolicy(ckpt), options, run_dir, trained_on)
 
 
 def load_agent(spec: str, seed: int = 0) -> LoadedAgent:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import gymnasium as gym
 
+SCENARIO_HELP = ("bundled scenario name or .toml path (default: the road a trained agent was "
+                 "trained on, highway for the others)")
 AGENT_HELP = (
     "vi (value iteration on meta actions), dqn (the shipped DQN), random, idle (lane following),"
     " keyboard (drive yourself), or the path of a DQN checkpoint (.pt) or training directory"
@@ -101,8 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Watch an agent drive in the pygame window. Keys: +/- speed, "
                        "space pause, . step, O overlay, H help, R reset, Esc quit.")
     p.add_argument("--agent", default="vi", help=AGENT_HELP + " (default vi)")
-    p.add_argument("--scenario", default="highway",
-                   help="bundled scenario name or .toml path (default highway)")
+    p.add_argument("--scenario", default=None, help=SCENARIO_HELP)
     p.add_argument("--speed", type=_speed, default=1.0,
                    help="simulation speed: 1 = real time, 0.25 slow motion, 8 faster, max")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="first episode seed")
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run seeded episodes and print mean return, collision rate, "
                        "off-road rate, mean speed and RMS lane offset.")
     p.add_argument("--agent", default="vi", help=AGENT_HELP + " (default vi)")
-    p.add_argument("--scenario", default="highway", help="bundled scenario or .toml path")
+    p.add_argument("--scenario", default=None, help=SCENARIO_HELP)
     p.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default 10)")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="first episode seed")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -211,18 +212,17 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from agents import evaluate as ev
 
-    env_id, kw = _scenario_env(args.scenario)
     if args.agent == "keyboard":
         raise CLIError("eval runs headless; drive by hand with 'lanesim watch --agent keyboard'")
-    agent, options, training_dir = _agent(args.agent)
-    result = ev.evaluate(agent, env_id, episodes=args.episodes, seed=args.seed,
-                         video_dir=args.video, **{**kw, **options})
+    loaded, env_id, options, where = _agent_env(args.agent, args.scenario)
+    result = ev.evaluate(loaded.agent, env_id, episodes=args.episodes, seed=args.seed,
+                         video_dir=args.video, **options)
     keys = ("episodes", "mean_return", "collision_rate", "offroad_rate", "mean_speed",
             "lane_offset_rms")
     if args.json:
         print(json.dumps({k: result[k] for k in keys}))
     else:
-        print(f"agent {args.agent} on {args.scenario}, {args.episodes} episodes from seed {args.seed}")
+        print(f"agent {args.agent} on {where}, {args.episodes} episodes from seed {args.seed}")
         for k in keys:
             print(f"  {k:16s} {result[k]:.4g}")
     if args.video:
@@ -230,7 +230,7 @@ def cmd_eval(args) -> int:
     if args.plot:
         from agents.plots import plot_evaluation
 
-        plot_evaluation(result, args.plot, training_dir=training_dir)
+        plot_evaluation(result, args.plot, training_dir=loaded.training_dir)
         print(f"plot written to {Path(args.plot).resolve()}")
     return 0
 
@@ -264,12 +264,28 @@ class _Keyboard:
 
 def _agent(spec: str):
     """``(agent, env options, training dir)`` for an ``--agent`` value."""
-    from agents.zoo import load_agent
+    loaded = _loaded(spec)
+    return loaded.agent, loaded.env_options, loaded.training_dir
+
+
+def _loaded(spec: str):
+    from agents.zoo import LoadedAgent, load_agent
 
     if spec == "keyboard":
-        return _Keyboard(), {"action": "continuous"}, None
-    loaded = _load_or_cli(load_agent, spec)
-    return loaded.agent, loaded.env_options, loaded.training_dir
+        return LoadedAgent(_Keyboard(), {"action": "continuous"})
+    return _load_or_cli(load_agent, spec)
+
+
+def _agent_env(spec: str, scenario: str | None):
+    """``(loaded agent, env id, options, where)`` for ``--agent`` and ``--scenario``: the
+    scenario with the options the agent needs or, without ``--scenario``, the environment a
+    trained agent was trained on (highway for the others)."""
+    loaded = _loaded(spec)
+    if scenario is None and loaded.training_options is not None:
+        return loaded, "lanesim/Drive-v0", dict(loaded.training_options), "its training road"
+    scenario = scenario or "highway"
+    env_id, kw = _scenario_env(scenario)
+    return loaded, env_id, {**kw, **loaded.env_options}, scenario
 
 
 def watch(agent, env_id: str, seed: int = 0, episodes: int = 1000, linger: float = 1.0,
@@ -308,10 +324,9 @@ def watch(agent, env_id: str, seed: int = 0, episodes: int = 1000, linger: float
 
 
 def cmd_watch(args) -> int:
-    env_id, kw = _scenario_env(args.scenario)
-    agent, options, _ = _agent(args.agent)
-    returns = watch(agent, env_id, seed=args.seed, episodes=args.episodes, sim_speed=args.speed,
-                    **{**kw, **options})
+    loaded, env_id, options, _ = _agent_env(args.agent, args.scenario)
+    returns = watch(loaded.agent, env_id, seed=args.seed, episodes=args.episodes, sim_speed=args.speed,
+                    **options)
     if returns:
         print(f"{len(returns)} episodes, mean return {sum(returns) / len(returns):.2f}")
     return 0

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 
 from lanesim.cli import main
@@ -155,3 +156,22 @@ def test_env_json_records_every_option_resolved(tmp_path):
     root = Path(__file__).resolve().parents[1]
     _, shipped = read_env_spec(root / "agents" / "checkpoints" / "dqn_highway")
     assert shipped["traffic_speed"] == [21.0, 30.0] and shipped["spawn_spacing"] == 30.0
+
+
+def test_a_trained_agent_runs_on_its_training_road_unless_a_scenario_is_given():
+    from lanesim.cli import _agent_env
+
+    loaded, env_id, options, where = _agent_env("dqn", None)
+    assert where == "its training road" and options == loaded.training_options
+    assert options["traffic_speed"] == [21.0, 30.0]
+    # --scenario wins, with only the options the agent's inputs and outputs need.
+    loaded, env_id, options, where = _agent_env("dqn", "roadworks")
+    assert where == "roadworks" and options["scenario"] == "roadworks"
+    assert "closures" not in options and "traffic_speed" not in options
+    assert options["observation"] == "pixels" and options["action"] == "meta"
+    assert options["policy_hz"] == 1
+    env = gym.make(env_id, **options)
+    assert env.unwrapped.options.closures  # the roadworks are there
+    env.close()
+    _, _, options, where = _agent_env("vi", None)
+    assert where == "highway" and options == {"scenario": "highway", "action": "meta"}
