@@ -49,3 +49,29 @@ def test_pixels_match_the_reference_rasterizer(env_id):
         moved = ~np.all(obs == obs[:, :1], axis=(1, 2, 3))
         np.testing.assert_array_equal(obs[moved, :-1], prev[moved, 1:])
     assert {OFFROAD, ROAD, EGO} <= seen and ({SOLID, DASHED} & seen)
+
+
+def test_thread_split_gives_the_same_worlds_and_pixels():
+    """Large batches split worlds over threads (the calling thread takes the first range);
+    forced here on a small batch, so every machine runs the split path."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = []
+    for split in (False, True):
+        vec = gym.make_vec("lanesim/Dense-v0", num_envs=9, observation="pixels", action="meta")
+        world = vec.unwrapped.world
+        if world._pool is not None:
+            world._pool.shutdown()
+        world._pool = ThreadPoolExecutor(2) if split else None
+        world._splits = [(0, 3), (3, 7), (7, 9)]
+        obs, _ = vec.reset(seed=5)
+        vec.action_space.seed(1)
+        frames = [obs]
+        for _ in range(8):
+            obs, reward, *_ = vec.step(vec.action_space.sample())
+            frames += [obs, reward]
+        out.append((frames, world.F.copy()))
+        vec.close()
+    (a, fa), (b, fb) = out
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert np.array_equal(fa, fb)

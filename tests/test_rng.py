@@ -22,7 +22,7 @@ def test_compiled_draws_equal_numpy_draws_at_any_counter():
     rng.reseed(np.ones(4, dtype=bool), np.array([0, 1, 2**40, 7]))
     rng.counter[:] = np.array([0, 3, 17, 2**33], dtype=np.uint64)
     seed, counter = rng.seed.copy(), rng.counter.copy()
-    expected = rng.uniform((3, 2))
+    expected = rng.uniform((3, 2), np.arange(4))  # index arrays take the numpy path
     got = _draw(seed, counter, 6).reshape(4, 3, 2)
     np.testing.assert_array_equal(got, expected)
     assert np.all((got >= 0) & (got < 1))
@@ -36,3 +36,14 @@ def test_streams_depend_only_on_their_own_seed_and_counter():
     # Advancing only world 0 leaves world 1's next draw unchanged.
     a.uniform((2,), np.array([True, False, False]))
     np.testing.assert_array_equal(a.uniform((5,))[1], b.uniform((5,))[0])
+
+
+def test_masked_draws_equal_indexed_draws():
+    """Bool masks (and None) take the compiled path, index arrays the numpy one."""
+    a, b = WorldRandom(5), WorldRandom(5)
+    for r in (a, b):
+        r.reseed(np.ones(5, dtype=bool), np.arange(5))
+    mask = np.array([True, False, True, True, False])
+    np.testing.assert_array_equal(a.uniform((3, 2), mask), b.uniform((3, 2), np.flatnonzero(mask)))
+    np.testing.assert_array_equal(a.counter, b.counter)
+    np.testing.assert_array_equal(a.uniform((4,)), b.uniform((4,), np.arange(5)))

@@ -173,11 +173,18 @@ def test_traffic_keeps_out_of_the_roadworks_cones():
     w.command[K.COMMAND_LANE] = 0  # the ego crawls along the far lane, past the works
     w.command[K.COMMAND_SPEED] = 12.0
     w.autopilot[:] = True
-    w.advance(40 * 15)
+    (closing,) = np.flatnonzero(np.isfinite(w.road.lane_stop))
+    stop = w.road.lane_stop[closing]
+    cars = slice(1, 1 + w.V)
+    queued = 0
+    for _ in range(40):
+        w.advance(15)
+        in_lane = (w.lane[:, cars] == closing) & (w.target_lane[:, cars] == closing)
+        front = w.s[:, cars] + 0.5 * w.length[:, cars]
+        assert not (in_lane & (front > stop)).any()  # nobody drives into the taper
+        queued += int((in_lane & (stop - front < 20.0)).sum())
+    assert queued > 0  # cars did wait at the stop
     cones = w.crashed[:, 1 + w.V :].any(axis=1)
     ego = w.crashed[:, 0]
     assert (~ego).sum() >= 16  # enough worlds where only traffic could touch the cones
     assert not (cones & ~ego).any()
-    stop = w.road.lane_stop
-    closing = np.flatnonzero(np.isfinite(stop))
-    assert len(closing) == 1

@@ -90,8 +90,9 @@ _BOOL_INFO, _INT_INFO = ("crashed", "offroad"), ("lane",)
 class DrivingCore:
     """``B`` driving worlds behind one action, observation and reward definition.
 
-    A decision is four compiled calls (actions, simulation, rewards with the info values,
-    observation) into preallocated buffers; dicts are built only when asked for.
+    A decision is a few calls into preallocated buffers, the heavy ones compiled (the
+    simulation, the reward terms with the info values, the kinematics and pixel observations);
+    dicts are built only when asked for.
 
     Args:
         options: validated options.

@@ -251,13 +251,14 @@ class PixelObservation:
     def draw(self, idx=slice(None)) -> np.ndarray:
         """One ``(W, H, W)`` frame of the current state of worlds ``idx`` (default all), without
         touching the stacks."""
+        order = np.arange(self.world.B)[idx]
         worlds = np.zeros(self.world.B, dtype=bool)
-        worlds[idx] = True
+        worlds[order] = True
         keep = self.frames[worlds, -1].copy()
         self._run(worlds, False)
         img = self.frames[worlds, -1].copy()
         self.frames[worlds, -1] = keep
-        return img
+        return img[np.searchsorted(np.flatnonzero(worlds), order)]  # in the order of idx
 
     def reset(self, worlds: np.ndarray) -> np.ndarray:
         """Fill the stacks of ``worlds`` (bool ``(B,)``) with their current frame; returns the

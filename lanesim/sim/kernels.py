@@ -223,6 +223,8 @@ def _gap(F, b, me, other, me_s, me_d):
 def _lane_end_gap(lane_end, lane_stop, lane, s, length):
     if lane_stop[lane] >= s:  # inf for a lane that does not close
         return lane_stop[lane] - s - 0.5 * length
+    if s <= lane_end[lane]:  # already in the narrowing part: stop where you are
+        return 0.0
     return np.inf
 
 

@@ -102,7 +102,9 @@ _OBSTACLE_SIZE = {STALLED: (4.5, 1.9), CONE: (0.6, 0.6)}
 
 class World:
     """``B`` worlds stepped in lockstep. State arrays are public and read by observations and
-    rendering; only :meth:`reset` and :meth:`step` write them.
+    rendering; only :meth:`reset`, :meth:`place` and the stepping methods (:meth:`step`,
+    :meth:`run`, :meth:`advance`) write them. The action types write :attr:`command` and
+    :attr:`autopilot`, which :meth:`advance` follows.
 
     Attributes (all ``(B, N)`` unless noted): ``x, y, heading`` (world pose, m and rad),
     ``speed`` (m/s), ``s, d`` (road frame, m), ``lane`` (lane under the centre), ``target_lane``,
