@@ -44,11 +44,9 @@ window) is the figure least disturbed by other jobs.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -60,6 +58,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # after PYTHONPATH, so another checkout of agents/ can be timed
+sys.path.insert(0, str(HERE))
+from bench_env import machine  # noqa: E402  (the machine description both benchmarks print)
 
 ENV_ID = "lanesim/Highway-v0"
 ENV_OPTIONS = {"observation": "pixels"}
@@ -291,25 +291,6 @@ def _passthrough(args) -> list[str]:
 
 
 # ---------------------------------------------------------------- report
-def machine() -> dict:
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "load_before": [round(x, 2) for x in os.getloadavg()],
-        "cpu": model,
-        "cores": cores,
-        "python": platform.python_version(),
-    }
-
-
 def summarize(variant: str, runs: list[dict]) -> dict:
     return {
         "variant": variant,

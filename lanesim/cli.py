@@ -262,13 +262,8 @@ class _Keyboard:
         return {}
 
 
-def _agent(spec: str):
-    """``(agent, env options, training dir)`` for an ``--agent`` value."""
-    loaded = _loaded(spec)
-    return loaded.agent, loaded.env_options, loaded.training_dir
-
-
 def _loaded(spec: str):
+    """The agent named by an ``--agent`` value, with the options it needs."""
     from agents.zoo import LoadedAgent, load_agent
 
     if spec == "keyboard":
@@ -343,7 +338,8 @@ def has_display() -> bool:
 def cmd_demo(args) -> int:
     from agents import evaluate as ev
 
-    agent, options, _ = _agent(args.agent)
+    loaded = _loaded(args.agent)
+    agent, options = loaded.agent, loaded.env_options
     if has_display():
         print(f"Watching the {args.agent} agent on Highway-v0. Press H in the window for the keys.")
         watch(agent, "lanesim/Highway-v0", seed=args.seed, episodes=args.episodes, **options)

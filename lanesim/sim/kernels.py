@@ -145,37 +145,14 @@ def _query(index, stride, shift, lanes, b, lane, s, ahead):
 
     An entity exactly at ``s`` counts as neither, so a car never finds itself.
     """
-    keys, ents, counts = index[0], index[1], index[2]
-    if lane < 0 or lane >= lanes:
-        return -1
-    q = _key(lane, s, stride, shift)
-    lo, hi = 0, counts[b]
-    if ahead:  # first key > q
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if keys[b, mid] <= q:
-                lo = mid + 1
-            else:
-                hi = mid
-        pos = lo
-    else:  # last key < q
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if keys[b, mid] < q:
-                lo = mid + 1
-            else:
-                hi = mid
-        pos = lo - 1
-    if pos < 0 or pos >= counts[b]:
-        return -1
-    if int(math.floor(keys[b, pos] / stride)) != lane:
-        return -1
-    return ents[b, pos]
+    leader, follower = _neighbours(index, stride, shift, lanes, b, lane, s)
+    return leader if ahead else follower
 
 
 @kernel
 def _neighbours(index, stride, shift, lanes, b, lane, s):
-    """``(_query(..., ahead=True), _query(..., ahead=False))`` from one binary search."""
+    """The nearest entities ahead of and behind position ``s`` in ``lane`` of world ``b``
+    (-1 where none), from one binary search. An entity exactly at ``s`` counts as neither."""
     keys, ents, counts = index[0], index[1], index[2]
     if lane < 0 or lane >= lanes:
         return -1, -1
@@ -409,7 +386,8 @@ def _step_world(
             b,
             V,
         )
-        # Inserted occupancies moved entries about; rebuild so every position is current.
+        # A car that started a change now blocks its target lane instead of a lane it straddled:
+        # rebuild, so recycling sees the index the state describes.
         _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order, b)
         _recycle(
             F,

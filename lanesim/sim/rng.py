@@ -76,25 +76,20 @@ class WorldRandom:
 # :meth:`WorldRandom.uniform` computes from a world's seed and counter, and ``stream_uniform``
 # its ``i``-th value (row-major over the call's shape), so a kernel reproduces exactly the
 # numbers that call would have returned.
-@kernel
-def _mix_scalar(z):
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+_mix_scalar = kernel(_mix)  # the same finalizer on one uint64, compiled
 
 
 @kernel
 def stream_base(seed, counter):
     """The base of one draw by a world with ``seed`` and ``counter`` (both ``uint64``)."""
-    golden, m1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9)
-    return _mix_scalar(seed ^ (counter * golden + m1))
+    return _mix_scalar(seed ^ (counter * _GOLDEN + _M1))
 
 
 @kernel
 def stream_uniform(base, i):
     """Value ``i`` (0-based) of the draw with ``base``: a float in [0, 1)."""
-    z = _mix_scalar(base + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15))
-    return float(z >> np.uint64(11)) * (1.0 / 2.0**53)
+    z = _mix_scalar(base + np.uint64(i + 1) * _GOLDEN)
+    return float(z >> _S11) * (1.0 / 2.0**53)
 
 
 @kernel
