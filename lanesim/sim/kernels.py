@@ -145,14 +145,40 @@ def _query(index, stride, shift, lanes, b, lane, s, ahead):
 
     An entity exactly at ``s`` counts as neither, so a car never finds itself.
     """
-    leader, follower = _neighbours(index, stride, shift, lanes, b, lane, s)
-    return leader if ahead else follower
+    keys, ents, counts = index[0], index[1], index[2]
+    if lane < 0 or lane >= lanes:
+        return -1
+    q = _key(lane, s, stride, shift)
+    lo, hi = 0, counts[b]
+    if ahead:  # first key > q
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if keys[b, mid] <= q:
+                lo = mid + 1
+            else:
+                hi = mid
+        pos = lo
+    else:  # last key < q
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if keys[b, mid] < q:
+                lo = mid + 1
+            else:
+                hi = mid
+        pos = lo - 1
+    if pos < 0 or pos >= counts[b]:
+        return -1
+    if int(math.floor(keys[b, pos] / stride)) != lane:
+        return -1
+    return ents[b, pos]
 
 
 @kernel
 def _neighbours(index, stride, shift, lanes, b, lane, s):
-    """The nearest entities ahead of and behind position ``s`` in ``lane`` of world ``b``
-    (-1 where none), from one binary search. An entity exactly at ``s`` counts as neither."""
+    """``(_query(..., ahead=True), _query(..., ahead=False))`` from one binary search.
+
+    (:func:`_query` keeps its own search: written as one side of this one, the world step of
+    case (a) measured 70 % slower.)"""
     keys, ents, counts = index[0], index[1], index[2]
     if lane < 0 or lane >= lanes:
         return -1, -1
