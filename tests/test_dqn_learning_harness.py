@@ -1,0 +1,146 @@
+"""benchmarks/dqn_learning.py end to end with tiny settings: results, skipping finished runs,
+resuming an interrupted run from its checkpoint, and the report."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import stable_baselines3
+import torch
+
+# The module (agents.dqn re-exports a function of the same name as the attribute `train`).
+dqn_train = importlib.import_module("agents.dqn.train")
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("dqn_learning",
+                                               ROOT / "benchmarks" / "dqn_learning.py")
+dqn_learning = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dqn_learning)
+
+# 320 transitions (40 vector steps of 8 worlds), episodes of 5 decisions; learning starts after
+# 100 transitions, a learning-curve point and a checkpoint every 160.
+TINY = ["--steps", "320", "--seeds", "0", "--eval-episodes", "2", "--curve-every", "160",
+        "--curve-episodes", "2", "--checkpoint-every", "160", "--env", "duration=5",
+        "--env", "vehicles=10", "--config", "buffer_size=1000", "--config", "learning_starts=100",
+        "--config", "target_update=160"]
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def study(out: Path, *extra: str) -> int:
+    return dqn_learning.main([*TINY, "--out", str(out), *extra])
+
+
+def test_both_agents_finish_skip_when_done_and_report(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert study(out) == 0
+    for agent in ("lanesim", "sb3"):
+        path = out / f"{agent}-seed0" / "result.json"
+        result = json.loads(path.read_text())
+        assert result["agent"] == agent and result["seed"] == 0 and result["steps"] == 320
+        for which in ("final", "best"):
+            ev = result[which]
+            assert ev["episodes"] == 2 and len(ev["returns"]) == 2
+            assert 0.0 <= ev["collision_rate"] <= 1.0
+            assert 15.0 < ev["mean_speed"] < 35.0  # m/s: meta speeds are 20, 25 and 30
+            assert -20.0 < ev["mean_return"] < 10.0  # 5 decisions of at most ~1 each
+        assert result["best"]["step"] in (160, 320)
+        assert [p["step"] for p in result["curve"]] == [160, 320]
+        assert all(0.0 <= p["collision_rate"] <= 1.0 for p in result["curve"])
+        assert result["train_seconds"] > 0 and result["steps_per_s"] > 0
+        assert result["train_seconds_complete"]
+        assert result["eval_seed"] == dqn_learning.FINAL_EVAL_SEED
+    lanesim = json.loads((out / "lanesim-seed0" / "result.json").read_text())["settings"]
+    sb3 = json.loads((out / "sb3-seed0" / "result.json").read_text())["settings"]
+    assert lanesim["config"]["train_freq"] == 8 and sb3["sb3"]["train_freq"] == [1, "step"]
+    assert sb3["sb3"]["gradient_steps"] == 1 and sb3["sb3"]["buffer_size"] == 1000
+    assert not (out / "sb3-seed0" / "replay.pkl").exists()  # only needed to resume
+
+    # Again: both runs are finished, nothing is retrained or rewritten.
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/result.json")}
+    capsys.readouterr()
+    assert study(out) == 0
+    assert capsys.readouterr().out.count("finished before, skipped") == 2
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.glob("*/result.json")}
+
+    assert study(out, "--report") == 0
+    table = (out / "report.md").read_text()
+    assert "| lanesim | 0 |" in table and "| sb3 | 0 |" in table
+    assert "mean of 1 seed(s)" in table and "2 of 2 runs finished" in table
+    assert "lanesim's mean return above SB3's" in table
+    assert (out / "learning_curves.png").stat().st_size > 10_000
+
+
+def _fail_after(updates: int, exc: type[BaseException]):
+    """A stand-in for a gradient-step function that raises on its ``updates + 1``-th call."""
+
+    def wrap(fn):
+        calls = 0
+
+        def failing(*args, **kwargs):
+            nonlocal calls
+            calls += 1
+            if calls > updates:
+                raise exc("simulated crash")
+            return fn(*args, **kwargs)
+
+        return failing
+
+    return wrap
+
+
+@pytest.mark.parametrize("agent,exc", [("lanesim", RuntimeError), ("sb3", RuntimeError),
+                                       ("sb3", KeyboardInterrupt)])
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch, agent, exc):
+    out = tmp_path / "study"
+    run_dir = out / f"{agent}-seed0"
+    # 15 gradient steps after learning starts (~step 100-140): the run dies at step ~220-260,
+    # after its checkpoint at 160. A crash saves nothing; Ctrl-C / SIGTERM saves first.
+    fail = _fail_after(15, exc)
+    if agent == "lanesim":
+        monkeypatch.setattr(dqn_train, "update", fail(dqn_train.update))
+    else:
+        monkeypatch.setattr(stable_baselines3.DQN, "train", fail(stable_baselines3.DQN.train))
+    if exc is KeyboardInterrupt:
+        assert study(out, "--agents", agent) == 130
+    else:
+        with pytest.raises(exc, match="simulated crash"):
+            study(out, "--agents", agent)
+    assert not (run_dir / "result.json").exists()
+    checkpoint = dqn_learning.LanesimRun if agent == "lanesim" else dqn_learning.SB3Run
+    saved = checkpoint(run_dir, None, {}).steps_done()
+    if exc is KeyboardInterrupt:
+        assert 160 < saved < 320
+    else:
+        assert saved == 160
+    monkeypatch.undo()
+
+    assert study(out, "--agents", agent) == 0
+    result = json.loads((run_dir / "result.json").read_text())
+    first, second = result["sessions"]
+    assert first["ended"] == ("interrupted" if exc is KeyboardInterrupt else
+                              "failed: RuntimeError: simulated crash")
+    assert first["end_step"] == saved
+    assert second["start_step"] == saved and second["end_step"] == 320
+    assert second["ended"] == "finished"
+    assert result["steps"] == 320
+    # Steps evaluated again after the resume appear once on the curve.
+    assert [p["step"] for p in result["curve"]] == [160, 320]
+
+
+def test_a_run_refuses_other_settings_on_resume(tmp_path):
+    out = tmp_path / "study"
+    run_dir = out / "lanesim-seed0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "settings.json").write_text(json.dumps({"agent": "lanesim", "seed": 0}))
+    with pytest.raises(SystemExit, match="other settings"):
+        study(out, "--agents", "lanesim")
