@@ -307,9 +307,11 @@ def _draw_frames(
     for b in range(first, stop):
         if not worlds[b]:
             continue
-        if shift:
+        if shift:  # element by element: an array assignment compiles numba's shape-error path
             for k in range(n_frames - 1):
-                frames[b, k] = frames[b, k + 1]
+                for i in range(H):
+                    for j in range(W):
+                        frames[b, k, i, j] = frames[b, k + 1, i, j]
         img = frames[b, n_frames - 1]
         ego_s = F[K.S, b, 0]
         top = F[K.D, b, 0] - 0.5 * H * my
