@@ -25,6 +25,12 @@ rate is environment steps per second summed over the sub-environments. Every fig
 median of several timed runs, each in a fresh subprocess per case and size so that its peak
 resident memory (``getrusage`` max RSS) is its own.
 
+Then the cold start (``--no-cold`` skips it): seconds from launching a fresh Python process to
+the end of its first ``step()`` of case (a), for lanesim with an empty numba cache (its first
+use on a machine, compiling every kernel the step needs), lanesim on the cache that run wrote
+(every later process), and highway-env, each the median of a few runs. The empty caches are
+temporary directories (``NUMBA_CACHE_DIR``), so the project's own cache is left alone.
+
 highway-env is not a lanesim dependency, and it installs pygame-ce, which breaks lanesim's
 pygame, so it runs in a subprocess under its own venv, ``benchmarks/.venv-peer``, created once
 from ``benchmarks/requirements-peer.txt`` (torch's pinned CPU wheel first, then highway-env)
@@ -42,14 +48,17 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from peer_highway_env import peak_rss_mib, time_env  # noqa: E402
+from peer_highway_env import first_step, peak_rss_mib, time_env  # noqa: E402
 
 REQUIREMENTS = HERE / "requirements-peer.txt"
 DEFAULT_VENV = HERE / ".venv-peer"
@@ -194,8 +203,9 @@ def run_worker(case: str, num_envs: int, args) -> dict:
     return _run_json(cmd)
 
 
-def _run_json(cmd: list[str]) -> dict:
-    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+def _run_json(cmd: list[str], env: dict | None = None) -> dict:
+    env = dict(os.environ if env is None else env, SDL_VIDEODRIVER="dummy",
+               SDL_AUDIODRIVER="dummy")
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark subprocess failed ({proc.returncode}): {' '.join(cmd)}")
@@ -234,6 +244,58 @@ def run_peer(python: Path, case: str, args) -> dict:
         "--repeats", str(args.repeats),
     ]
     return _run_json(cmd)
+
+
+# ---------------------------------------------------------------- cold start
+COLD_CASE = "a"
+COLD_TARGET_S = 5.0  # the issue's "a few seconds" for a compiled helper's cold start
+
+
+def first_step_worker(case: Case, started: float) -> dict:
+    """Import lanesim, then make, reset and step one env of ``case``: run in a fresh process."""
+    import gymnasium as gym
+
+    import lanesim  # noqa: F401
+
+    return first_step(lambda: gym.make(case.env_id, **case.options), started)
+
+
+def cold_start(case: str, peer_python: Path | None, repeats: int) -> dict:
+    """Seconds from launching a fresh Python process to the end of its first ``step()`` of
+    ``case``, median of ``repeats``: lanesim with an empty numba cache (its first use on a
+    machine: every kernel the step needs is compiled), lanesim again on the cache that run
+    wrote (every later process), and highway-env (no compiled code). Each lanesim pair gets its
+    own empty cache directory (``NUMBA_CACHE_DIR``), so the project's own cache is untouched.
+    """
+    runs: dict[str, list[dict]] = {"empty": [], "cached": [], "peer": []}
+    this = str(Path(__file__).resolve())
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="lanesim-cold-") as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            for key in ("empty", "cached"):
+                runs[key].append(_timed([sys.executable, this, "--first-step", case], env))
+        if peer_python is not None:
+            cmd = [str(peer_python), str(HERE / "peer_highway_env.py"), "--case", case,
+                   "--first-step"]
+            runs["peer"].append(_timed(cmd, dict(os.environ)))
+    return {
+        key: {
+            "wall": statistics.median(r["wall"] for r in rs),
+            "walls": [r["wall"] for r in rs],
+            **{phase: statistics.median(r[phase] for r in rs)
+               for phase in ("import", "make", "reset", "step")},
+        }
+        for key, rs in runs.items()
+        if rs
+    }
+
+
+def _timed(cmd: list[str], env: dict) -> dict:
+    """Run ``cmd`` (which prints its phases as JSON) and add its wall time from launch."""
+    start = time.perf_counter()
+    result = _run_json(cmd, env)
+    result["wall"] = time.perf_counter() - start
+    return result
 
 
 # ---------------------------------------------------------------- report
@@ -291,6 +353,32 @@ def markdown(meta: dict, rows: list[dict]) -> str:
             f"{r['peak_rss_mib']:,.0f} ({r['peak_rss_mib'] - r['baseline_rss_mib']:,.0f})"
             f"{mem_mark} | {peer_txt} | {ratio} |"
         )
+    cold = meta.get("cold_start")
+    if cold:
+        lines += [
+            "",
+            f"Cold start, case ({COLD_CASE}): seconds from launching a fresh Python process to "
+            f"the end of its first `step()`: median of {meta['cold_repeats']} runs (each run in "
+            "brackets), and the median seconds of each phase",
+            "",
+            "| process | seconds | import / make / reset / step | target |",
+            "|---|---:|---|---:|",
+        ]
+        labels = {
+            "empty": "lanesim, empty numba cache (first use on a machine)",
+            "cached": "lanesim, compiled code cached (every later process)",
+            "peer": "highway-env (nothing to compile)",
+        }
+        for key, label in labels.items():
+            if key not in cold:
+                continue
+            c = cold[key]
+            target = ""
+            if key == "empty":
+                target = f"{COLD_TARGET_S:.0f} s" + (" ✓" if c["wall"] <= COLD_TARGET_S else " ✗")
+            phases = " / ".join(f"{c[p]:.1f}" for p in ("import", "make", "reset", "step"))
+            walls = ", ".join(f"{w:.1f}" for w in c["walls"])
+            lines.append(f"| {label} | **{c['wall']:.1f}** ({walls}) | {phases} | {target} |")
     lines += ["", "Cases:"]
     for name in meta["cases"]:
         c = CASES[name]
@@ -307,6 +395,7 @@ def markdown(meta: dict, rows: list[dict]) -> str:
 
 
 def main() -> int:
+    started = time.perf_counter()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="a,b,c,d", help="comma-separated subset of a,b,c,d")
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
@@ -320,6 +409,11 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile every lanesim measurement (to stderr)")
+    ap.add_argument("--no-cold", action="store_true",
+                    help="skip the cold-start measurement (fresh processes, empty numba cache)")
+    ap.add_argument("--cold-repeats", type=int, default=None,
+                    help="cold-start runs per figure (default 3, 2 with --quick)")
+    ap.add_argument("--first-step", help=argparse.SUPPRESS)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--warm", help=argparse.SUPPRESS)
     ap.add_argument("--num-envs", type=int, default=1, help=argparse.SUPPRESS)
@@ -329,6 +423,12 @@ def main() -> int:
     if args.seconds is None:
         args.seconds = 0.5 if args.quick else 1.0
 
+    if args.first_step:
+        json.dump(first_step_worker(CASES[args.first_step], started), sys.stdout)
+        print()
+        return 0
+    if args.cold_repeats is None:
+        args.cold_repeats = 2 if args.quick else 3
     if args.warm:
         warm(args.warm.split(","))
         return 0
@@ -374,6 +474,10 @@ def main() -> int:
             print(f"[{name}] lanesim N={n}: {r['rate']:,.0f} steps/s, "
                   f"peak {r['peak_rss_mib']:,.0f} MiB", file=sys.stderr, flush=True)
 
+    if not args.no_cold:
+        print(f"[{COLD_CASE}] cold start ...", file=sys.stderr, flush=True)
+        meta["cold_start"] = cold_start(COLD_CASE, peer_python, args.cold_repeats)
+        meta["cold_repeats"] = args.cold_repeats
     meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
         json.dump({"meta": meta, "lanesim": rows, "highway_env": peers}, sys.stdout, indent=1)

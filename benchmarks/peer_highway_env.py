@@ -101,9 +101,27 @@ def time_env(env, batch: int, seconds: float, min_steps: int, repeats: int, warm
     }
 
 
+def first_step(make_env, started: float) -> dict:
+    """Seconds spent making, resetting and stepping once a fresh env from ``make_env()``, and
+    since ``started`` (this process's start of imports) until then: a cold start's phases."""
+    t0 = time.perf_counter()
+    env = make_env()
+    t1 = time.perf_counter()
+    env.reset(seed=0)
+    t2 = time.perf_counter()
+    env.step(env.action_space.sample())
+    t3 = time.perf_counter()
+    env.close()
+    return {"import": t0 - started, "make": t1 - t0, "reset": t2 - t1, "step": t3 - t2,
+            "total": t3 - started}
+
+
 def main() -> int:
+    started = time.perf_counter()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", required=True, choices=sorted(PEER_CASES))
+    ap.add_argument("--first-step", action="store_true",
+                    help="time import, make, reset and one step of a fresh env instead")
     ap.add_argument("--seconds", type=float, default=1.0, help="minimum length of one run")
     ap.add_argument("--min-steps", type=int, default=3, help="minimum env steps of one run")
     ap.add_argument("--repeats", type=int, default=5)
@@ -117,6 +135,10 @@ def main() -> int:
     import highway_env  # noqa: F401  (registers the highway-env ids)
 
     env_id, config = PEER_CASES[args.case]
+    if args.first_step:
+        json.dump(first_step(lambda: gym.make(env_id, config=config), started), sys.stdout)
+        print()
+        return 0
     baseline = peak_rss_mib()
     env = gym.make(env_id, config=config)
     result = time_env(env, 1, args.seconds, args.min_steps, args.repeats)
