@@ -437,3 +437,43 @@ def test_vector_dqn_with_per_and_n_step_walks_the_corridor(tmp_path: Path) -> No
     )
     result = train(lambda: corridor_envs(4), config, tmp_path)
     assert result.last_eval.mean_return >= 0.9  # seeds 0-5 all reach 1.0; untrained: 0.0
+
+
+def test_export_keeps_the_policy_in_half_precision(tmp_path: Path) -> None:
+    from agents.dqn.export import main as export_main
+
+    run = tmp_path / "run"
+    train(lambda: corridor_envs(), tiny_config(), run)
+    (run / "env.json").write_text('{"id": "x", "options": {}}')
+    out = tmp_path / "shipped"
+    assert export_main([str(run), str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "env.json"]
+    assert (out / "env.json").read_text() == (run / "env.json").read_text()
+    full, small = load_checkpoint(run / "best.pt"), load_checkpoint(out / "best.pt")
+    assert set(small) == {"format", "network", "online", "config", "step"}
+    assert small["network"] == full["network"] and small["step"] == full["step"]
+    assert all(w.dtype == torch.float16 for w in small["online"].values())
+    for k, w in full["online"].items():  # float16 rounding only: 11 significant bits
+        torch.testing.assert_close(small["online"][k].float(), w, rtol=1e-3, atol=1e-4)
+    assert (out / "best.pt").stat().st_size < (run / "best.pt").stat().st_size / 3
+    exact, shipped = DQNAgent.load(run / "best.pt"), DQNAgent.load(out / "best.pt")
+    for i in range(8):
+        obs = np.eye(8, dtype=np.float32)[i]
+        np.testing.assert_allclose(shipped.action_values(obs), exact.action_values(obs),
+                                   rtol=1e-2, atol=1e-3)
+
+
+def test_export_errors_name_what_is_missing(tmp_path: Path, capsys) -> None:
+    from agents.dqn.checkpoint import export_policy
+    from agents.dqn.export import main as export_main
+
+    assert export_main([str(tmp_path / "nowhere"), str(tmp_path / "out")]) == 2
+    assert "env.json" in capsys.readouterr().err
+    (tmp_path / "env.json").write_text("{}")
+    assert export_main([str(tmp_path), str(tmp_path / "out")]) == 2
+    assert "best.pt: checkpoint file not found" in capsys.readouterr().err
+    save_checkpoint(tmp_path / "partial.pt", {"network": {}, "online": {}})
+    with pytest.raises(CheckpointError, match=r"lacks \['config', 'step'\]"):
+        export_policy(tmp_path / "partial.pt", tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="floating-point torch dtype"):
+        export_policy(tmp_path / "partial.pt", tmp_path / "x.pt", torch.int8)
