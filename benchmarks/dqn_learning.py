@@ -33,6 +33,8 @@ Each (agent, seed) run lives in ``OUT/AGENT-seedS/``:
   episodes on 8 evaluation worlds seeded ``seed + 1,000,003``, by the same function
   (:func:`agents.dqn.train.evaluate`) for both agents;
 * ``sessions.json``: each training session's start, steps and seconds (the wall time sums them);
+* ``.lock``: held while a process works on the run, so another invocation on the same study
+  directory skips it instead of training it twice;
 * ``result.json`` (written last, atomically): ``--eval-episodes`` greedy episodes of the final
   network and of the best one on the learning curve, each through :func:`agents.evaluate.evaluate`
   on single envs seeded ``FINAL_EVAL_SEED + i`` (the same held-out episodes for every agent and
@@ -46,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import signal
@@ -404,17 +407,28 @@ def learning_curve(run_dir: Path) -> list[dict[str, float]]:
 
 
 def run_one(agent: str, seed: int, args, env_options: dict) -> dict | None:
-    """Train (or resume) one run and evaluate it; None if it had finished before."""
+    """Train (or resume) one run and evaluate it; None if it had finished before or another
+    process is running it (several invocations may share a study directory)."""
+    run_dir = Path(args.out) / f"{agent}-seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
+        except BlockingIOError:
+            print(f"{run_dir}: another process is running it, skipped", flush=True)
+            return None
+        if (run_dir / "result.json").exists():
+            print(f"{run_dir}: finished before, skipped", flush=True)
+            return None
+        return _run_one(agent, seed, args, env_options, run_dir)
+
+
+def _run_one(agent: str, seed: int, args, env_options: dict, run_dir: Path) -> dict:
     from agents.evaluate import evaluate
     from agents.training import write_env_spec
 
-    run_dir = Path(args.out) / f"{agent}-seed{seed}"
-    if (run_dir / "result.json").exists():
-        print(f"{run_dir}: finished before, skipped", flush=True)
-        return None
     cfg = study_config(args, seed)
     settings = run_settings(agent, seed, args, env_options, cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
     recorded = read_json(run_dir / "settings.json")
     if recorded is None:
         write_json(run_dir / "settings.json", settings)

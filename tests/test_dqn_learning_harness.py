@@ -3,6 +3,7 @@ resuming an interrupted run from its checkpoint, and the report."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import importlib.util
 import json
@@ -144,3 +145,14 @@ def test_a_run_refuses_other_settings_on_resume(tmp_path):
     (run_dir / "settings.json").write_text(json.dumps({"agent": "lanesim", "seed": 0}))
     with pytest.raises(SystemExit, match="other settings"):
         study(out, "--agents", "lanesim")
+
+
+def test_a_run_another_process_is_running_is_skipped(tmp_path, capsys):
+    out = tmp_path / "study"
+    run_dir = out / "sb3-seed0"
+    run_dir.mkdir(parents=True)
+    with open(run_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert study(out, "--agents", "sb3") == 0
+    assert "another process is running it, skipped" in capsys.readouterr().out
+    assert not (run_dir / "settings.json").exists()
