@@ -527,6 +527,45 @@ def versions() -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------ report
+class Constant:
+    """One meta action, always: 4 (SLOWER) settles at the lowest target speed and stays in lane."""
+
+    action_type = "meta"
+
+    def __init__(self, action: int) -> None:
+        self.action = action
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs, env) -> int:
+        return self.action
+
+    def annotations(self) -> dict:
+        return {}
+
+
+def references(out: Path, env_options: dict, episodes: int) -> dict[str, dict]:
+    """Fixed policies on the final evaluation's episodes, to read the DQNs' figures against:
+    always SLOWER, IDLE (lane following at the start speed) and the value-iteration driver
+    (it sees the simulator's state, not pixels). Cached in OUT/references.json."""
+    from agents.evaluate import IdleAgent, evaluate
+    from agents.vi_driver import VIDriver
+
+    key = {"env_options": env_options, "episodes": episodes, "seed": FINAL_EVAL_SEED}
+    cached = read_json(out / "references.json")
+    if cached is not None and cached["key"] == key:
+        return cached["results"]
+    policies = {"always SLOWER": Constant(4), "idle (lane following)": IdleAgent(),
+                "value-iteration driver": VIDriver()}
+    results = {}
+    for name, agent in policies.items():
+        r = evaluate(agent, ENV_ID, episodes=episodes, seed=FINAL_EVAL_SEED, **env_options)
+        results[name] = {k: r[k] for k in SUMMARY_KEYS}
+    write_json(out / "references.json", {"key": key, "results": results})
+    return results
+
+
 def load_results(out: Path) -> list[dict]:
     results = [json.loads(p.read_text()) for p in sorted(out.glob("*-seed*/result.json"))]
     order = {a: i for i, a in enumerate(AGENTS)}
@@ -597,16 +636,22 @@ def report(out: Path, plot_path: Path, expected: int) -> str:
                          f"{pair['lanesim']:.2f} vs {pair['sb3']:.2f}: {ok}")
     else:
         lines.append("- lanesim against SB3: not compared (runs of both agents needed)")
+    refs = references(out, s["env_options"], episodes)
+    lines += ["", f"Reference policies on the same {episodes} episodes:", "",
+              "| policy | return | collisions | speed (m/s) |", "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {r['mean_return']:.2f} | {r['collision_rate']:.0%} | "
+              f"{r['mean_speed']:.1f} |" for name, r in refs.items()]
     lines.append(f"\nplot: {plot_path}")
-    plot(results, plot_path)
+    plot(results, refs, plot_path)
     text = "\n".join(lines)
     (out / "report.md").write_text(text + "\n")
     return text
 
 
-def plot(results: list[dict], path: Path) -> None:
+def plot(results: list[dict], refs: dict[str, dict], path: Path) -> None:
     """Learning curves: greedy return and collision rate against steps; thin lines are seeds,
-    thick ones their mean, diamonds the final evaluation's mean."""
+    thick ones their mean; markers the held-out evaluation of each run's final network
+    (diamonds) and best network on the curve (circles); grey lines reference policies."""
     import matplotlib
     import matplotlib.ticker
 
@@ -636,13 +681,20 @@ def plot(results: list[dict], path: Path) -> None:
             label = f"{LABELS[agent]}: mean of {len(runs)} seed(s)"
             ax_r.plot(common, mean_r, color=color, lw=2, label=label)
             ax_c.plot(common, 100 * mean_c, color=color, lw=2, label=label)
-        end = max(r["steps"] for r in runs)
-        final_r = _mean([r["final"]["mean_return"] for r in runs])
-        final_c = _mean([r["final"]["collision_rate"] for r in runs])
         n = runs[0]["final"]["episodes"]
-        ax_r.plot([end], [final_r], "D", color=color, mec="black",
-                  label=f"{agent}: final network, {n} held-out episodes")
-        ax_c.plot([end], [100 * final_c], "D", color=color, mec="black")
+        for i, r in enumerate(runs):
+            first = i == 0
+            for which, marker, what in (("final", "D", "final"), ("best", "o", "best on curve")):
+                x = r["steps"] if which == "final" else r["best"]["step"]
+                ev = r[which]
+                label = f"{agent}: {what} network, {n} held-out episodes" if first else None
+                style = {"color": color, "mec": "black" if which == "final" else color,
+                         "mfc": color if which == "final" else "white", "mew": 1.5}
+                ax_r.plot([x], [ev["mean_return"]], marker, label=label, **style)
+                ax_c.plot([x], [100 * ev["collision_rate"]], marker, **style)
+    for (name, ref), ls in zip(refs.items(), (":", "-.", "--"), strict=False):
+        ax_r.axhline(ref["mean_return"], color="grey", ls=ls, lw=1,
+                     label=f"{name} ({ref['collision_rate']:.0%} collisions)")
     ax_c.axhline(5, color="black", ls="--", lw=1, label="target 5 %")
     episodes = results[0]["settings"]["curve_episodes"]
     ax_r.set_title(f"greedy return ({episodes} episodes per point)")
@@ -655,7 +707,7 @@ def plot(results: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
             lambda x, _: f"{x / 1000:g}k" if x else "0"))
-    ax_r.legend(fontsize=7, loc="lower right")
+    ax_r.legend(fontsize=6.5, loc="lower right")
     ax_c.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,7 @@ def test_both_agents_finish_skip_when_done_and_report(tmp_path, capsys):
     assert "| lanesim | 0 |" in table and "| sb3 | 0 |" in table
     assert "mean of 1 seed(s)" in table and "2 of 2 runs finished" in table
     assert "lanesim's mean return above SB3's" in table
+    assert "| always SLOWER |" in table and "| value-iteration driver |" in table
     assert (out / "learning_curves.png").stat().st_size > 10_000
 
 
