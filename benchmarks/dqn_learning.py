@@ -290,11 +290,13 @@ class SB3Run:
     def steps_done(self) -> int:
         return read_json(self.dir / "latest.json", {"step": 0})["step"]
 
-    def save(self, model, best: dict) -> None:
-        """Model and replay memory, each atomically; latest.json last names the step."""
-        tmp_replay = self.dir / ".replay.tmp.pkl"
-        model.save_replay_buffer(tmp_replay)
-        os.replace(tmp_replay, self.replay)
+    def save(self, model, best: dict, replay: bool = True) -> None:
+        """Model and replay memory, each atomically; latest.json last names the step. A
+        finished run needs no replay memory (it is GBs): ``replay=False``."""
+        if replay:
+            tmp_replay = self.dir / ".replay.tmp.pkl"
+            model.save_replay_buffer(tmp_replay)
+            os.replace(tmp_replay, self.replay)
         tmp_model = self.dir / ".latest.tmp.zip"
         model.save(tmp_model)
         os.replace(tmp_model, self.latest)
@@ -374,7 +376,7 @@ class SB3Run:
             writer.close()
             eval_envs.close()
             envs.close()
-        self.save(model, best)
+        self.save(model, best, replay=False)
 
     def networks(self) -> dict[str, Any]:
         import torch
