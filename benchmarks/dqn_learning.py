@@ -661,7 +661,7 @@ def plot(results: list[dict], refs: dict[str, dict], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, (ax_r, ax_c) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_r, ax_c) = plt.subplots(1, 2, figsize=(11, 5.2))
     for agent in AGENTS:
         runs = [r for r in results if r["agent"] == agent and r["curve"]]
         if not runs:
@@ -709,9 +709,14 @@ def plot(results: list[dict], refs: dict[str, dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
             lambda x, _: f"{x / 1000:g}k" if x else "0"))
-    ax_r.legend(fontsize=6.5, loc="lower right")
-    ax_c.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
+    # One legend for both panels, under them, so that it hides no curve.
+    handles = {}
+    for ax in (ax_r, ax_c):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=2, fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.19, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
