@@ -447,7 +447,8 @@ def _run_one(agent: str, seed: int, args, env_options: dict, run_dir: Path) -> d
     if start_step < cfg.total_steps:
         print(f"{run_dir}: training from step {start_step:,} to {cfg.total_steps:,}", flush=True)
         session = {"started": now(), "start_step": start_step, "end_step": None,
-                   "seconds": None, "ended": None, **git_state()}
+                   "seconds": None, "ended": None,
+                   "load_average": [round(x, 2) for x in os.getloadavg()], **git_state()}
         sessions.append(session)
         write_json(run_dir / "sessions.json", sessions)  # a killed session stays "ended": null
         t0 = time.perf_counter()
@@ -506,6 +507,7 @@ def _run_one(agent: str, seed: int, args, env_options: dict, run_dir: Path) -> d
     }
     from bench_env import machine
 
+    # load_before: the load average now, at the end of training (each session has its start's)
     result["machine"] = {k: v for k, v in machine().items() if k != "date"}
     write_json(run_dir / "result.json", result)
     run.cleanup()
