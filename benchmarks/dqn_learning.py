@@ -65,6 +65,8 @@ if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from lanesim.cli import assignment  # noqa: E402  (KEY=VALUE, as the lanesim CLI reads it)
+
 ENV_ID = "lanesim/Highway-v0"
 NUM_ENVS = 8
 AGENTS = ("lanesim", "sb3")
@@ -124,17 +126,6 @@ def git_state() -> dict[str, Any]:
 
     return {"commit": git("rev-parse", "HEAD"),
             "dirty": git("status", "--porcelain", "--", "lanesim", "agents", "benchmarks")}
-
-
-def assignment(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` with VALUE read as JSON (bare words are strings), as the lanesim CLI."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except ValueError:
-        return key, value
 
 
 def _sigterm(signum, frame):

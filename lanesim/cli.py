@@ -59,8 +59,9 @@ def _speed(text: str) -> float | str:
     return value
 
 
-def _assignment(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` with VALUE read as JSON (bare words are strings)."""
+def assignment(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE read as JSON (bare words are strings): the argparse type of
+    ``--env`` and ``--config``, here and in the benchmark scripts."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -123,11 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worlds stepped together (default 8)")
     p.add_argument("--observation", choices=("pixels", "kinematics", "occupancy"), default=None,
                    help="observation (default: pixels for DQNs, kinematics for PPO)")
-    p.add_argument("--env", action="append", default=[], metavar="OPTION=VALUE", type=_assignment,
+    p.add_argument("--env", action="append", default=[], metavar="OPTION=VALUE", type=assignment,
                    help="environment option, e.g. --env action=meta --env policy_hz=1 "
                    "(values are TOML/JSON: numbers, true/false, strings, lists)")
     p.add_argument("--config", action="append", default=[], metavar="FIELD=VALUE",
-                   type=_assignment, help="DQN hyperparameter (a DQNConfig field), e.g. "
+                   type=assignment, help="DQN hyperparameter (a DQNConfig field), e.g. "
                    "--config lr=2.5e-4 --config prioritized=true")
 
     p = sub.add_parser("eval", help="evaluate an agent over seeded episodes",
