@@ -152,10 +152,13 @@ def test_env_json_records_every_option_resolved(tmp_path):
     assert options["closures"] == json.loads(json.dumps(expected.closures))
     assert options["spawn_spacing"] == expected.spawn_spacing
     assert make_options(None, **options) == expected  # the file alone rebuilds the env
-    # The shipped checkpoint carries the options it was trained with.
+    # The shipped checkpoint carries every option it was trained with (the learning study's
+    # Highway: traffic at 23-30 m/s, 64 m spawn slots), whatever highway.toml says later.
     root = Path(__file__).resolve().parents[1]
     _, shipped = read_env_spec(root / "agents" / "checkpoints" / "dqn_highway")
-    assert shipped["traffic_speed"] == [21.0, 30.0] and shipped["spawn_spacing"] == 30.0
+    assert shipped["traffic_speed"] == [23.0, 30.0] and shipped["spawn_spacing"] == 64.0
+    assert shipped["observation"] == "pixels" and shipped["action"] == "meta"
+    assert make_options(None, **shipped).vehicles == 50
 
 
 def test_a_trained_agent_runs_on_its_training_road_unless_a_scenario_is_given():
@@ -163,7 +166,7 @@ def test_a_trained_agent_runs_on_its_training_road_unless_a_scenario_is_given():
 
     loaded, env_id, options, where = _agent_env("dqn", None)
     assert where == "its training road" and options == loaded.training_options
-    assert options["traffic_speed"] == [21.0, 30.0]
+    assert options["traffic_speed"] == [23.0, 30.0] and options["recycle_distance"] == 800.0
     # --scenario wins, with only the options the agent's inputs and outputs need.
     loaded, env_id, options, where = _agent_env("dqn", "roadworks")
     assert where == "roadworks" and options["scenario"] == "roadworks"
