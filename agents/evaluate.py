@@ -19,7 +19,7 @@ a dict with
   per decision).
 
 Agents that set ``action_type`` (e.g. ``"meta"``) get that ``action=`` option unless
-``options`` names one. The baselines :class:`RandomAgent` and :class:`IdleAgent` live here.
+``options`` names one. The baselines :class:`RandomAgent`, :class:`ConstantAgent` and :class:`IdleAgent` live here.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 import lanesim  # noqa: F401  (registers the lanesim ids)
 from agents.base import show_annotations
 
-__all__ = ["IdleAgent", "RandomAgent", "evaluate"]
+__all__ = ["ConstantAgent", "IdleAgent", "RandomAgent", "evaluate"]
 
 
 class RandomAgent:
@@ -56,19 +56,30 @@ class RandomAgent:
         return {}
 
 
-class IdleAgent:
-    """Always meta action 1 (IDLE): the lane-following controller at the start speed."""
+class ConstantAgent:
+    """The same meta action at every decision, e.g. 4 (SLOWER): settle at the lowest target
+    speed and keep the lane."""
 
     action_type = "meta"
+
+    def __init__(self, action: int) -> None:
+        self.action = action
 
     def reset(self) -> None:
         pass
 
     def act(self, obs, env) -> int:
-        return 1
+        return self.action
 
     def annotations(self) -> dict:
         return {}
+
+
+class IdleAgent(ConstantAgent):
+    """Always meta action 1 (IDLE): the lane-following controller at the start speed."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
 
 
 def _get(info: dict, key: str) -> float:

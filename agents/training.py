@@ -35,7 +35,7 @@ def write_env_spec(out: Path, env_id: str, options: dict[str, Any]) -> None:
     for key in _VIEWING_OPTIONS:
         resolved.pop(key)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(out / ENV_FILE, json.dumps({"id": env_id, "options": resolved}, indent=2))
+    atomic_write_text(out / ENV_FILE, json.dumps({"id": env_id, "options": resolved}, indent=2))
 
 
 def read_env_spec(out: Path) -> tuple[str, dict[str, Any]]:
@@ -50,11 +50,17 @@ def read_env_spec(out: Path) -> tuple[str, dict[str, Any]]:
         raise ValueError(f"{path} is corrupt ({e}); expected {{'id': ..., 'options': {{...}}}}") from None
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` so that ``path`` is always either the old or the new whole file (a temp
+    file in the same directory, then ``os.replace``); a failed write leaves no temp file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def dqn_config(steps: int, num_envs: int, seed: int, overrides: dict[str, Any] | None = None):

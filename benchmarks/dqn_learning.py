@@ -100,14 +100,9 @@ SUMMARY_KEYS = ("episodes", "mean_return", "collision_rate", "offroad_rate", "me
 # ------------------------------------------------------------------------ small helpers
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON so that ``path`` is always either the old or the new whole file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from agents.training import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=1))
 
 
 def read_json(path: Path, default: Any = None) -> Any:
@@ -522,36 +517,18 @@ def versions() -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------ report
-class Constant:
-    """One meta action, always: 4 (SLOWER) settles at the lowest target speed and stays in lane."""
-
-    action_type = "meta"
-
-    def __init__(self, action: int) -> None:
-        self.action = action
-
-    def reset(self) -> None:
-        pass
-
-    def act(self, obs, env) -> int:
-        return self.action
-
-    def annotations(self) -> dict:
-        return {}
-
-
 def references(out: Path, env_options: dict, episodes: int) -> dict[str, dict]:
     """Fixed policies on the final evaluation's episodes, to read the DQNs' figures against:
     always SLOWER, IDLE (lane following at the start speed) and the value-iteration driver
     (it sees the simulator's state, not pixels). Cached in OUT/references.json."""
-    from agents.evaluate import IdleAgent, evaluate
+    from agents.evaluate import ConstantAgent, IdleAgent, evaluate
     from agents.vi_driver import VIDriver
 
     key = {"env_options": env_options, "episodes": episodes, "seed": FINAL_EVAL_SEED}
     cached = read_json(out / "references.json")
     if cached is not None and cached["key"] == key:
         return cached["results"]
-    policies = {"always SLOWER": Constant(4), "idle (lane following)": IdleAgent(),
+    policies = {"always SLOWER": ConstantAgent(4), "idle (lane following)": IdleAgent(),
                 "value-iteration driver": VIDriver()}
     results = {}
     for name, agent in policies.items():
