@@ -19,7 +19,8 @@ a dict with
   per decision).
 
 Agents that set ``action_type`` (e.g. ``"meta"``) get that ``action=`` option unless
-``options`` names one. The baselines :class:`RandomAgent`, :class:`ConstantAgent` and :class:`IdleAgent` live here.
+``options`` names one. The baselines :class:`RandomAgent`, :class:`ConstantAgent` and
+:class:`IdleAgent` live here.
 """
 
 from __future__ import annotations

@@ -47,7 +47,9 @@ def read_env_spec(out: Path) -> tuple[str, dict[str, Any]]:
         spec = json.loads(path.read_text())
         return spec["id"], dict(spec["options"])
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path} is corrupt ({e}); expected {{'id': ..., 'options': {{...}}}}") from None
+        raise ValueError(
+            f"{path} is corrupt ({e}); expected {{'id': ..., 'options': {{...}}}}"
+        ) from None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -178,7 +180,7 @@ def _train_sb3(algo, env_id, options, args, out: Path) -> int:
             kw = {"n_steps": n_steps, "batch_size": min(64, n_steps * args.num_envs)}
         model = cls(policy, envs, seed=args.seed, tensorboard_log=str(out / "tb"), verbose=0, **kw)
         remaining = args.steps
-    model.learn(remaining, callback=[Checkpoints(), Progress()], reset_num_timesteps=not args.resume,
-                tb_log_name=algo)
+    model.learn(remaining, callback=[Checkpoints(), Progress()],
+                reset_num_timesteps=not args.resume, tb_log_name=algo)
     print(f"trained {model.num_timesteps} steps; model in {latest.resolve()}")
     return 0

@@ -114,4 +114,6 @@ def load_agent(spec: str, seed: int = 0) -> LoadedAgent:
     path = Path(spec)
     if path.suffix == ".pt" or path.exists() or "/" in spec:
         return _dqn_from_path(path)
-    raise ValueError(f"unknown agent {spec!r}; choose one of {', '.join(NAMES)} or a checkpoint path")
+    raise ValueError(
+        f"unknown agent {spec!r}; choose one of {', '.join(NAMES)} or a checkpoint path"
+    )

@@ -21,8 +21,8 @@ from lanesim.envs.sb3 import make_sb3_vec_env
 
 def train_dqn(steps: int, seed: int = 0, **options) -> DQN:
     env = gym.make("lanesim/Highway-v0", observation="pixels", **options)
-    model = DQN("CnnPolicy", env, buffer_size=min(50_000, 10 * steps), learning_starts=min(1_000, steps // 4),
-                seed=seed, verbose=0)
+    model = DQN("CnnPolicy", env, buffer_size=min(50_000, 10 * steps),
+                learning_starts=min(1_000, steps // 4), seed=seed, verbose=0)
     return model.learn(steps)
 
 

@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train an agent headlessly",
                        description="Train headlessly with a progress bar, TensorBoard logs in "
                        "OUT/tb and checkpoints in OUT (latest.pt, best.pt).")
-    p.add_argument("algo", choices=TRAIN_ALGOS, help="lanesim's DQN, or a Stable-Baselines3 baseline")
+    p.add_argument("algo", choices=TRAIN_ALGOS,
+                   help="lanesim's DQN, or a Stable-Baselines3 baseline")
     p.add_argument("--scenario", default="highway", help="bundled scenario or .toml path")
     p.add_argument("--steps", type=_positive_int, required=True, help="environment steps")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -162,7 +163,8 @@ def cmd_scenarios(args) -> int:
 
     if args.action is None:
         if args.name is not None:
-            raise CLIError(f"unexpected argument {args.name!r}; did you mean 'scenarios show {args.name}'?")
+            raise CLIError(f"unexpected argument {args.name!r}; "
+                           f"did you mean 'scenarios show {args.name}'?")
         for name in bundled_scenarios():
             print(f"{name:14s} {description(name)}")
         return 0
@@ -202,7 +204,8 @@ def cmd_train(args) -> int:
     from agents import training
 
     if args.config and args.algo != "dqn":
-        raise CLIError("--config sets lanesim DQN hyperparameters; it does not apply to " + args.algo)
+        raise CLIError("--config sets lanesim DQN hyperparameters; it does not apply to "
+                       + args.algo)
     try:
         training.dqn_config(args.steps, args.num_envs, args.seed, dict(args.config))
     except (ValueError, TypeError) as e:
@@ -321,8 +324,8 @@ def watch(agent, env_id: str, seed: int = 0, episodes: int = 1000, linger: float
 
 def cmd_watch(args) -> int:
     loaded, env_id, options, _ = _agent_env(args.agent, args.scenario)
-    returns = watch(loaded.agent, env_id, seed=args.seed, episodes=args.episodes, sim_speed=args.speed,
-                    **options)
+    returns = watch(loaded.agent, env_id, seed=args.seed, episodes=args.episodes,
+                    sim_speed=args.speed, **options)
     if returns:
         print(f"{len(returns)} episodes, mean return {sum(returns) / len(returns):.2f}")
     return 0

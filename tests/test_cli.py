@@ -39,7 +39,8 @@ def test_scenarios_show_prints_options_with_defaults_marked(capsys):
         (["scenarios", "show", "higway"], "unknown scenario 'higway' (did you mean 'highway'?)"),
         (["eval", "--agent", "nonsense"], "unknown agent 'nonsense'"),
         (["eval", "--agent", "runs/nothing-here/best.pt"], "no such checkpoint"),
-        (["train", "dqn", "--steps", "10", "--out", "/tmp/lanesim-none", "--resume"], "--resume: no checkpoint"),
+        (["train", "dqn", "--steps", "10", "--out", "/tmp/lanesim-none", "--resume"],
+         "--resume: no checkpoint"),
         (["eval", "--scenario", "nope.toml"], "scenario file 'nope.toml' does not exist"),
     ],
 )
@@ -100,7 +101,8 @@ def test_eval_table_and_videos_for_a_baseline(tmp_path):
 
 
 def test_demo_without_a_display_writes_a_video(tmp_path):
-    env = {k: v for k, v in __import__("os").environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     out = subprocess.run([sys.executable, "-m", "lanesim.cli", "demo", "--episodes", "1",
                           "--video", str(tmp_path / "v")], capture_output=True, text=True,
                          timeout=600, env={**env, "SDL_VIDEODRIVER": "dummy"})

@@ -31,8 +31,8 @@ def test_gymnasium_check_env_passes_for_every_id(env_id):
 @pytest.mark.parametrize("observation", OBSERVATIONS)
 @pytest.mark.parametrize("action", ACTIONS)
 def test_gymnasium_check_env_passes_for_every_space(observation, action):
-    check_env(make("lanesim/Highway-v0", observation=observation, action=action, vehicles=10).unwrapped,
-              skip_render_check=True)
+    check_env(make("lanesim/Highway-v0", observation=observation, action=action,
+                   vehicles=10).unwrapped, skip_render_check=True)
 
 
 @pytest.mark.parametrize("observation", OBSERVATIONS)
@@ -120,7 +120,8 @@ def test_empty_road_with_zero_vehicles():
 def test_keywords_override_scenario_file():
     env = make("lanesim/Highway-v0", lanes=3, vehicles=20, sim_hz=5, policy_hz=1, duration=30)
     opts = env.unwrapped.options
-    assert (opts.lanes, opts.vehicles, opts.sim_hz, opts.policy_hz, opts.duration) == (3, 20, 5, 1, 30)
+    assert (opts.lanes, opts.vehicles, opts.sim_hz, opts.policy_hz,
+            opts.duration) == (3, 20, 5, 1, 30)
     assert env.unwrapped.world.N == 1 + 20
     # The scenario file's values stand where no keyword overrides them.
     assert make("lanesim/Highway-v0").unwrapped.options.vehicles == 50

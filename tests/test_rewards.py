@@ -35,8 +35,8 @@ def test_standing_still_earns_nothing():
 
 
 def test_collision_term_is_negative_and_terminates():
-    env = gym.make("lanesim/Highway-v0", vehicles=0, action="meta", stalled=[{"lane": 1, "s": 260.0}],
-                   ego_lanes=[1], ego_speed=[25.0, 25.0])
+    env = gym.make("lanesim/Highway-v0", vehicles=0, action="meta",
+                   stalled=[{"lane": 1, "s": 260.0}], ego_lanes=[1], ego_speed=[25.0, 25.0])
     env.reset(seed=0)
     for _ in range(100):
         _, reward, terminated, _, info = env.step(IDLE)

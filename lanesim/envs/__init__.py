@@ -5,4 +5,11 @@ from lanesim.envs.driving import DrivingEnv
 from lanesim.envs.options import OptionError, Options, make_options
 from lanesim.envs.vector import DrivingVectorEnv
 
-__all__ = ["ActionError", "DrivingEnv", "DrivingVectorEnv", "OptionError", "Options", "make_options"]
+__all__ = [
+    "ActionError",
+    "DrivingEnv",
+    "DrivingVectorEnv",
+    "OptionError",
+    "Options",
+    "make_options",
+]

@@ -70,7 +70,9 @@ def _choice(choices):
     def check(name, v):
         if v not in choices:
             hint = _suggest(str(v), choices)
-            raise OptionError(f"option {name!r} must be one of {', '.join(choices)}; got {v!r}{hint}")
+            raise OptionError(
+                f"option {name!r} must be one of {', '.join(choices)}; got {v!r}{hint}"
+            )
 
     return check
 
@@ -127,7 +129,9 @@ def _table(name: str, spec: dict[str, tuple], what: str):
 def _signed(name, v):
     _number(name, v)
     if abs(v) < 1.0:
-        raise OptionError(f"option {name!r} must have |radius| >= 1 m (sign: + left, - right), got {v!r}")
+        raise OptionError(
+            f"option {name!r} must have |radius| >= 1 m (sign: + left, - right), got {v!r}"
+        )
 
 
 def _weights(name, v):
@@ -265,16 +269,20 @@ class Options:
         for i, c in enumerate(self.closures):
             if c["lane"] >= total:
                 raise OptionError(
-                    f"option 'closures'[{i}].lane is {c['lane']}, but the road has lanes 0..{total - 1}"
+                    f"option 'closures'[{i}].lane is {c['lane']}, "
+                    f"but the road has lanes 0..{total - 1}"
                 )
         for i, c in enumerate(self.stalled):
             if c["lane"] >= total:
                 raise OptionError(
-                    f"option 'stalled'[{i}].lane is {c['lane']}, but the road has lanes 0..{total - 1}"
+                    f"option 'stalled'[{i}].lane is {c['lane']}, "
+                    f"but the road has lanes 0..{total - 1}"
                 )
         for lane in self.ego_lanes:
             if lane >= total:
-                raise OptionError(f"option 'ego_lanes' has lane {lane}; the road has 0..{total - 1}")
+                raise OptionError(
+                    f"option 'ego_lanes' has lane {lane}; the road has 0..{total - 1}"
+                )
 
     @property
     def frames_per_decision(self) -> int:
