@@ -33,28 +33,22 @@ class DrivingEnv(gym.Env):
     ## Action Space
     Chosen by ``action``:
 
-    - ``"discrete"`` (default), ``Discrete(15)``: ``i`` → steering
-      ``(0.08, 0.03, 0, -0.03, -0.08)[i // 3]`` rad (+ left) × acceleration
-      ``(-4, 0, 2)[i % 3]`` m/s², held for the decision.
-    - ``"meta"``, ``Discrete(5)``: 0 LANE_LEFT, 1 IDLE, 2 LANE_RIGHT, 3 FASTER, 4 SLOWER,
-      carried out by a lane-following controller (target speeds ``meta_speeds``).
-    - ``"continuous"``, ``Box(-1, 1, (2,), float32)``: ``[steer, accel]``: steer × 0.5 rad;
-      accel × 3 m/s² (≥ 0) or × 6 m/s² braking (< 0).
+    | ``action`` | space | meaning |
+    |---|---|---|
+    | ``"discrete"`` (default) | ``Discrete(15)`` | ``i`` → steering ``(0.08, 0.03, 0, -0.03, -0.08)[i // 3]`` rad (+ left) × acceleration ``(-4, 0, 2)[i % 3]`` m/s², held for the decision |
+    | ``"meta"`` | ``Discrete(5)`` | 0 LANE_LEFT, 1 IDLE, 2 LANE_RIGHT, 3 FASTER, 4 SLOWER, carried out by a lane-following controller (target speeds ``meta_speeds``) |
+    | ``"continuous"`` | ``Box(-1, 1, (2,), float32)`` | ``[steer, accel]``: steer × 0.5 rad; accel × 3 m/s² (≥ 0) or × 6 m/s² braking (< 0) |
 
     An action outside the space raises ``ActionError``; nothing is clipped or remapped.
 
     ## Observation Space
     Chosen by ``observation``:
 
-    - ``"kinematics"`` (default), ``Box(-1, 1, (1 + observed_vehicles, 8), float32)``: row 0
-      the ego, then the nearest vehicles and obstacles within ``perception_distance``, nearest
-      first; absent rows are zero.
-    - ``"occupancy"``, ``Box(-1, 1, (4, 4 × lanes, 32), float32)``: road-frame grid,
-      4 m × ¼ lane cells, 32 m behind to 96 m ahead; channels occupancy, relative speed
-      / 40 m/s, drivable area, ego.
-    - ``"pixels"``, ``Box(0, 255, (frame_stack, H, W), uint8)``: top-down grey frames of the
-      straightened road around the ego (default 4 × 84 × 84; 1 m per pixel along, 0.5 m
-      across, a quarter of the view behind), newest last.
+    | ``observation`` | space | content |
+    |---|---|---|
+    | ``"kinematics"`` (default) | ``Box(-1, 1, (1 + observed_vehicles, 8), float32)`` | row 0 the ego, then the nearest vehicles and obstacles within ``perception_distance``, nearest first; absent rows are zero |
+    | ``"occupancy"`` | ``Box(-1, 1, (4, 4 × lanes, 32), float32)`` | road-frame grid, 4 m × ¼ lane cells, 32 m behind to 96 m ahead; channels occupancy, relative speed / 40 m/s, drivable area, ego |
+    | ``"pixels"`` | ``Box(0, 255, (frame_stack, H, W), uint8)`` | top-down grey frames of the straightened road around the ego (default 4 × 84 × 84; 1 m per pixel along, 0.5 m across, a quarter of the view behind), newest last |
 
     Kinematics columns: ``presence``; ``x`` (along the road / ``perception_distance``);
     ``y`` (across the road, to the right: for the ego its place on the road from -1 at the left
@@ -70,16 +64,14 @@ class DrivingEnv(gym.Env):
     Each term is reported weighted in ``info["rewards"]``; the reward is their sum. Weights are
     the ``rewards`` option (defaults in parentheses).
 
-    Per decision:
-
-    - ``progress`` (0.7): mean over simulation steps of speed along the road
-      / ``reward_speed``, in [-1, 1].
-    - ``lane_keeping`` (0.3): mean of
-      (1 − (lane_offset / half lane)²)₊ × cos(heading_error)₊ × progress₊.
-    - ``collision`` (-10): 1 on the decision the ego crashes.
-    - ``offroad`` (-10): 1 on the decision its centre leaves the road (if it did not crash).
-    - ``lane_change`` (-0.1): number of lane boundaries the ego's centre crossed.
-    - ``comfort`` (-0.05): squared change of the normalized steering and acceleration.
+    | term | per decision |
+    |---|---|
+    | ``progress`` (0.7) | mean over simulation steps of speed along the road / ``reward_speed``, in [-1, 1] |
+    | ``lane_keeping`` (0.3) | mean of (1 − (lane_offset / half lane)²)₊ × cos(heading_error)₊ × progress₊ |
+    | ``collision`` (-10) | 1 on the decision the ego crashes |
+    | ``offroad`` (-10) | 1 on the decision its centre leaves the road (if it did not crash) |
+    | ``lane_change`` (-0.1) | number of lane boundaries the ego's centre crossed |
+    | ``comfort`` (-0.05) | squared change of the normalized steering and acceleration |
 
     Reward traps, and how they are closed: *standing still* earns nothing, since lane keeping
     is scaled by forward progress; *weaving* between lanes pays the lane-change cost and loses
@@ -140,7 +132,7 @@ class DrivingEnv(gym.Env):
 
     ## Version History
     * v0: initial version.
-    """
+    """  # noqa: E501  (Gymnasium-style markdown tables: a row cannot be wrapped)
 
     metadata = {"render_modes": RENDER_MODES, "render_fps": 15}
 
