@@ -70,10 +70,7 @@ from lanesim.cli import assignment  # noqa: E402  (KEY=VALUE, as the lanesim CLI
 ENV_ID = "lanesim/Highway-v0"
 NUM_ENVS = 8
 AGENTS = ("lanesim", "sb3")
-LABELS = {
-    "lanesim": "lanesim DQN (dueling, double, 3-step, prioritized)",
-    "sb3": "SB3 DQN CnnPolicy (1-step, uniform replay)",
-}
+SB3_LABEL = "SB3 DQN CnnPolicy (1-step, uniform replay)"
 COLORS = {"lanesim": "#1f77b4", "sb3": "#d62728"}
 STUDY_ENV: dict[str, Any] = {"observation": "pixels", "action": "meta", "policy_hz": 1}
 # lanesim's settings for the study (the rest are DQNConfig's defaults: dueling, double DQN,
@@ -103,6 +100,27 @@ def write_json(path: Path, obj: Any) -> None:
     from agents.training import atomic_write_text
 
     atomic_write_text(path, json.dumps(obj, indent=1))
+
+
+def label_of(agent: str, config: dict[str, Any]) -> str:
+    """What a run's agent is, from the settings it was trained with."""
+    if agent == "sb3":
+        return SB3_LABEL
+    parts = [
+        "dueling" if config["dueling"] else "single head",
+        "double" if config["double"] else "max target",
+        f"{config['n_step']}-step",
+        "prioritized" if config["prioritized"] else "uniform replay",
+    ]
+    return f"lanesim DQN ({', '.join(parts)})"
+
+
+def setup_of(result: dict[str, Any]) -> str:
+    """A run's agent and replay capacity, for the report (runs may differ in these)."""
+    settings = result["settings"]
+    capacity = (settings["config"] if result["agent"] == "lanesim" else settings["sb3"])[
+        "buffer_size"]
+    return f"{label_of(result['agent'], settings.get('config', {}))}, replay {capacity:,}"
 
 
 def read_json(path: Path, default: Any = None) -> Any:
@@ -471,7 +489,7 @@ def _run_one(agent: str, seed: int, args, env_options: dict, run_dir: Path) -> d
     train_seconds = sum(s for s in seconds if s is not None)
     result = {
         "agent": agent,
-        "label": LABELS[agent],
+        "label": label_of(agent, settings.get("config", {})),
         "seed": seed,
         "steps": run.steps_done(),
         "settings": settings,
@@ -563,6 +581,8 @@ def report(out: Path, plot_path: Path, expected: int) -> str:
         f"the best one on the learning curve ({s['curve_episodes']} episodes every "
         f"{s['curve_every']:,} steps). {len(results)} of {expected} runs finished.",
         "",
+        *sorted({f"- {setup_of(r)}" for r in results}),
+        "",
         "| agent | seed | final: return | collisions | speed (m/s) | best on curve (step) "
         "| best: return | collisions | speed (m/s) | wall time | steps/s | finished |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -650,7 +670,8 @@ def plot(results: list[dict], refs: dict[str, dict], path: Path) -> None:
             idx = [np.searchsorted(c[0], common) for c in curves]
             mean_r = np.mean([c[1][i] for c, i in zip(curves, idx, strict=True)], axis=0)
             mean_c = np.mean([c[2][i] for c, i in zip(curves, idx, strict=True)], axis=0)
-            label = f"{LABELS[agent]}: mean of {len(runs)} seed(s)"
+            what = label_of(agent, runs[0]["settings"].get("config", {}))
+            label = f"{what}: mean of {len(runs)} seed(s)"
             ax_r.plot(common, mean_r, color=color, lw=2, label=label)
             ax_c.plot(common, 100 * mean_c, color=color, lw=2, label=label)
         n = runs[0]["final"]["episodes"]

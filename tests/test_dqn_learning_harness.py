@@ -79,7 +79,19 @@ def test_both_agents_finish_skip_when_done_and_report(tmp_path, capsys):
     assert "mean of 1 seed(s)" in table and "2 of 2 runs finished" in table
     assert "lanesim's mean return above SB3's" in table
     assert "| always SLOWER |" in table and "| value-iteration driver |" in table
+    assert "- lanesim DQN (dueling, double, 3-step, prioritized), replay 1,000" in table
+    assert "- SB3 DQN CnnPolicy (1-step, uniform replay), replay 1,000" in table
     assert (out / "learning_curves.png").stat().st_size > 10_000
+
+
+def test_run_label_follows_the_config_it_was_trained_with():
+    config = {"dueling": True, "double": True, "n_step": 3, "prioritized": True}
+    assert dqn_learning.label_of("lanesim", config) == (
+        "lanesim DQN (dueling, double, 3-step, prioritized)")
+    ablated = {"dueling": False, "double": False, "n_step": 1, "prioritized": False}
+    assert dqn_learning.label_of("lanesim", ablated) == (
+        "lanesim DQN (single head, max target, 1-step, uniform replay)")
+    assert dqn_learning.label_of("sb3", {}) == dqn_learning.SB3_LABEL
 
 
 def _fail_after(updates: int, exc: type[BaseException]):
