@@ -54,7 +54,11 @@ class DQNConfig:
     )
     # Replay
     buffer_size: int = field(
-        default=100_000, metadata={"help": "replay capacity in transitions (all envs together)"}
+        default=100_000,
+        metadata={
+            "help": "replay capacity in transitions (all envs together); a memory smaller "
+            "than the run forgets the exploration phase's crashes (README: DQN ablations)"
+        },
     )
     batch_size: int = field(default=32, metadata={"help": "transitions per gradient step"})
     n_step: int = field(default=3, metadata={"help": "n-step return length (1 = one-step TD)"})
