@@ -118,9 +118,13 @@ def label_of(agent: str, config: dict[str, Any]) -> str:
 def setup_of(result: dict[str, Any]) -> str:
     """A run's agent and replay capacity, for the report (runs may differ in these)."""
     settings = result["settings"]
-    capacity = (settings["config"] if result["agent"] == "lanesim" else settings["sb3"])[
-        "buffer_size"]
-    return f"{label_of(result['agent'], settings.get('config', {}))}, replay {capacity:,}"
+    if result["agent"] == "lanesim":
+        capacity, lr, lr_end = (settings["config"].get(k) for k in ("buffer_size", "lr", "lr_end"))
+    else:
+        capacity, lr, lr_end = (settings["sb3"].get(k) for k in (
+            "buffer_size", "learning_rate", "learning_rate_end"))
+    rate = f"lr {lr:g}" if lr_end is None else f"lr {lr:g} to {lr_end:g}"
+    return f"{label_of(result['agent'], settings.get('config', {}))}, replay {capacity:,}, {rate}"
 
 
 def read_json(path: Path, default: Any = None) -> Any:
@@ -182,7 +186,7 @@ def sb3_kwargs(cfg) -> dict[str, Any]:
     else:
         raise SystemExit(f"dqn_learning: train_freq={cfg.train_freq} with gradient_steps="
                          f"{cfg.gradient_steps} has no SB3 equivalent at N = {n}")
-    return {
+    kwargs = {
         "learning_rate": cfg.lr,
         "buffer_size": cfg.buffer_size,
         "learning_starts": cfg.learning_starts,
@@ -200,6 +204,22 @@ def sb3_kwargs(cfg) -> dict[str, Any]:
                           "optimizer_kwargs": {"eps": cfg.adam_eps}},
         "seed": cfg.seed,
     }
+    if cfg.lr_end is not None:
+        # JSON here (the run's settings); SB3Run.train makes it SB3's LinearSchedule, which
+        # goes from learning_rate to this over the run as lanesim's lr to lr_end does.
+        kwargs["learning_rate_end"] = cfg.lr_end
+    return kwargs
+
+
+def sb3_model_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``sb3_kwargs``'s JSON-able settings as ``DQN(...)`` takes them."""
+    from stable_baselines3.common.utils import LinearSchedule
+
+    model = {**kwargs, "train_freq": tuple(kwargs["train_freq"])}
+    if "learning_rate_end" in model:
+        end = model.pop("learning_rate_end")
+        model["learning_rate"] = LinearSchedule(model["learning_rate"], end, 1.0)
+    return model
 
 
 def run_settings(agent: str, seed: int, args, env_options: dict, cfg) -> dict[str, Any]:
@@ -324,7 +344,7 @@ class SB3Run:
             state = read_json(self.dir / "latest.json")
             best = {"best_return": state["best_return"], "best_step": state["best_step"]}
         else:
-            kwargs = {**sb3_kwargs(cfg), "train_freq": tuple(sb3_kwargs(cfg)["train_freq"])}
+            kwargs = sb3_model_kwargs(sb3_kwargs(cfg))
             model = DQN("CnnPolicy", make_sb3_envs(self.env_options, cfg.seed), device=device,
                         tensorboard_log=tb, verbose=0, **kwargs)
             best = {"best_return": None, "best_step": None}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from unittest.mock import patch
 
 import gymnasium as gym
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from torch import nn
+from torch.optim import Adam
 
 from agents.dqn import CheckpointError, DQNAgent, DQNConfig, QNetwork, linear_schedule, train
 from agents.dqn.checkpoint import load_checkpoint, save_checkpoint
@@ -267,6 +269,47 @@ def test_config_validates_and_round_trips() -> None:
         DQNConfig.from_dict({"learning_rate": 1e-3})
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.lr = 1.0  # type: ignore[misc]
+    for bad, name in ((dict(lr=0.0), "lr > 0"), (dict(lr_end=-1e-5), "lr_end")):
+        with pytest.raises(ValueError, match=name):
+            DQNConfig(**bad)
+
+
+def test_learning_rate_decays_linearly_over_the_run_and_resumes(tmp_path: Path) -> None:
+    lr_at = {}
+
+    class Recorder(Adam):
+        def step(self, closure=None):
+            lr_at[len(lr_at)] = self.param_groups[0]["lr"]
+            return super().step(closure)
+
+    config = tiny_config(lr=1e-3, lr_end=1e-4, total_steps=200)
+    with patch("torch.optim.Adam", Recorder):
+        first = train(corridor_envs(), config, tmp_path)
+    # One update per vector step of 2 envs once learning has started; the update after the
+    # vector step that reaches step s uses linear_schedule(1e-3, 1e-4, 200, s), so the
+    # updates' rates fall by 2 * 9e-4 / 200 each and the last one, at step 200, is 1e-4.
+    rates = np.array(list(lr_at.values()))
+    assert len(rates) == first.updates > 50
+    first_step = 200 - 2 * (len(rates) - 1)
+    expected = [linear_schedule(1e-3, 1e-4, 200, s) for s in range(first_step, 201, 2)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-9)
+    assert rates[0] < 1e-3 and rates[-1] == pytest.approx(1e-4)
+    # Resumed with a longer run, the schedule follows the new total from the saved step.
+    lr_at.clear()
+    with patch("torch.optim.Adam", Recorder):
+        train(corridor_envs(), dataclasses.replace(config, total_steps=400), tmp_path,
+              resume=True)
+    # (The replay memory refills first, so updates restart a little after step 200.)
+    rates = np.array(list(lr_at.values()))
+    first_step = 400 - 2 * (len(rates) - 1)
+    assert 200 < first_step < 300
+    expected = [linear_schedule(1e-3, 1e-4, 400, s) for s in range(first_step, 401, 2)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-9)
+    # Without lr_end the rate is constant.
+    lr_at.clear()
+    with patch("torch.optim.Adam", Recorder):
+        train(corridor_envs(), tiny_config(lr=1e-3), tmp_path / "constant")
+    assert set(lr_at.values()) == {1e-3}
 
 
 # --- training loop, checkpoints, resume -------------------------------------------------

@@ -79,8 +79,9 @@ def test_both_agents_finish_skip_when_done_and_report(tmp_path, capsys):
     assert "mean of 1 seed(s)" in table and "2 of 2 runs finished" in table
     assert "lanesim's mean return above SB3's" in table
     assert "| always SLOWER |" in table and "| value-iteration driver |" in table
-    assert "- lanesim DQN (dueling, double, 3-step, prioritized), replay 1,000" in table
-    assert "- SB3 DQN CnnPolicy (1-step, uniform replay), replay 1,000" in table
+    assert ("- lanesim DQN (dueling, double, 3-step, prioritized), replay 1,000, lr 0.00025\n"
+            in table)
+    assert "- SB3 DQN CnnPolicy (1-step, uniform replay), replay 1,000, lr 0.00025\n" in table
     assert (out / "learning_curves.png").stat().st_size > 10_000
 
 
@@ -92,6 +93,23 @@ def test_run_label_follows_the_config_it_was_trained_with():
     assert dqn_learning.label_of("lanesim", ablated) == (
         "lanesim DQN (single head, max target, 1-step, uniform replay)")
     assert dqn_learning.label_of("sb3", {}) == dqn_learning.SB3_LABEL
+
+
+def test_a_decaying_learning_rate_reaches_sb3_as_its_linear_schedule():
+    args = dqn_learning.parse_args(["--steps", "1000", "--config", "lr_end=2.5e-5"])
+    cfg = dqn_learning.study_config(args, seed=0)
+    settings = dqn_learning.run_settings("sb3", 0, args, {}, cfg)["sb3"]
+    assert settings["learning_rate"] == 2.5e-4 and settings["learning_rate_end"] == 2.5e-5
+    schedule = dqn_learning.sb3_model_kwargs(settings)["learning_rate"]
+    # SB3 calls it with the fraction of the run remaining: 1 at the start, 0 at the end.
+    assert [schedule(p) for p in (1.0, 0.5, 0.0)] == pytest.approx([2.5e-4, 1.375e-4, 2.5e-5])
+    # Without lr_end SB3 gets the constant rate, and its settings do not mention an end.
+    constant = dqn_learning.sb3_kwargs(dqn_learning.study_config(
+        dqn_learning.parse_args(["--steps", "1000"]), seed=0))
+    assert "learning_rate_end" not in constant
+    assert dqn_learning.sb3_model_kwargs(constant)["learning_rate"] == 2.5e-4
+    result = {"agent": "lanesim", "settings": {"config": cfg.to_dict()}}
+    assert dqn_learning.setup_of(result).endswith("replay 60,000, lr 0.00025 to 2.5e-05")
 
 
 def _fail_after(updates: int, exc: type[BaseException]):

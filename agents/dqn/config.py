@@ -74,6 +74,13 @@ class DQNConfig:
     )
     # Optimisation
     lr: float = field(default=1e-4, metadata={"help": "Adam learning rate"})
+    lr_end: float | None = field(
+        default=None,
+        metadata={
+            "help": "learning rate at total_steps, reached linearly from lr over the run "
+            "(None: lr throughout)"
+        },
+    )
     adam_eps: float = field(default=1.5e-4, metadata={"help": "Adam epsilon"})
     gamma: float = field(default=0.99, metadata={"help": "discount factor"})
     double: bool = field(
@@ -120,6 +127,8 @@ class DQNConfig:
             "num_envs >= 1": self.num_envs >= 1,
             "threads >= 0": self.threads >= 0,
             "batch_size >= 1": self.batch_size >= 1,
+            "lr > 0": self.lr > 0,
+            "lr_end is None or lr_end >= 0": self.lr_end is None or self.lr_end >= 0,
             "n_step >= 1": self.n_step >= 1,
             "0 <= gamma <= 1": 0.0 <= self.gamma <= 1.0,
             "0 < tau <= 1": 0.0 < self.tau <= 1.0,

@@ -170,7 +170,7 @@ def train(
     uses ``eval_envs``, or a second env from ``envs`` when it is a callable; with a
     VectorEnv instance and no ``eval_envs`` there is no evaluation and no best.pt.
     Envs created here are closed here. ``resume=True`` continues from
-    ``out_dir/latest.pt`` (step counter, epsilon/beta schedules, networks,
+    ``out_dir/latest.pt`` (step counter, epsilon/beta/learning-rate schedules, networks,
     optimizer, RNGs) and raises CheckpointError if it is missing, corrupt or made
     for another observation shape / action count. Ctrl-C saves latest.pt first.
     """
@@ -315,6 +315,10 @@ def _train(
             # Learn: gradient_steps updates per train_freq env steps, whatever num_envs is.
             if len(replay) >= max(config.learning_starts, config.batch_size):
                 phases = step // config.train_freq - prev_step // config.train_freq
+                if phases and config.lr_end is not None:
+                    lr = linear_schedule(config.lr, config.lr_end, config.total_steps, step)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
                 for _ in range(phases * config.gradient_steps):
                     beta = linear_schedule(config.per_beta0, 1.0, config.total_steps, step)
                     batch = replay.sample(config.batch_size, beta)
@@ -340,6 +344,7 @@ def _train(
             if _crossed(prev_step, step, config.log_every):
                 sps = (step - start_step) / (time.perf_counter() - start_time)
                 writer.add_scalar("charts/epsilon", epsilon, step)
+                writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], step)
                 writer.add_scalar("charts/sps", sps, step)
                 if stats is not None:
                     writer.add_scalar("losses/td_loss", stats.loss.item(), step)
