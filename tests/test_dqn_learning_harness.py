@@ -78,6 +78,9 @@ def test_both_agents_finish_skip_when_done_and_report(tmp_path, capsys):
     assert "| lanesim | 0 |" in table and "| sb3 | 0 |" in table
     assert "mean of 1 seed(s)" in table and "2 of 2 runs finished" in table
     assert "lanesim's mean return above SB3's" in table
+    collisions = json.loads((out / "lanesim-seed0" / "result.json").read_text())["final"][
+        "collision_rate"]
+    assert f"- lanesim: collision rate per seed {collisions:.0%} (each <= 5 %: " in table
     assert "| always SLOWER |" in table and "| value-iteration driver |" in table
     assert ("- lanesim DQN (dueling, double, 3-step, prioritized), replay 1,000, lr 0.00025\n"
             in table)
