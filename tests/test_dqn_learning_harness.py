@@ -190,3 +190,27 @@ def test_a_run_another_process_is_running_is_skipped(tmp_path, capsys):
         assert study(out, "--agents", "sb3") == 0
     assert "another process is running it, skipped" in capsys.readouterr().out
     assert not (run_dir / "settings.json").exists()
+
+
+def test_readme_training_recipe_is_the_studys_lanesim_run():
+    """README's `lanesim train dqn` recipe trains what the study's runs with a 200,000 memory
+    and a decaying learning rate trained: the same environment options and DQN settings."""
+    import shlex
+
+    from agents.training import dqn_config
+    from lanesim.cli import build_parser
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("lanesim train dqn --scenario highway --steps 200000")
+    command = text[start:text.index("\n```", start)].split("\nlanesim ")[0]
+    args = build_parser().parse_args(shlex.split(command.replace("\\\n", " "))[1:])
+    assert args.algo == "dqn" and args.scenario == "highway" and args.num_envs == 8
+    assert {"observation": "pixels", **dict(args.env)} == dqn_learning.STUDY_ENV
+    trained = dqn_config(args.steps, args.num_envs, args.seed, dict(args.config))
+    study_args = dqn_learning.parse_args(["--config", "buffer_size=200000",
+                                          "--config", "lr_end=2.5e-5"])
+    study = dqn_learning.study_config(study_args, seed=0)
+    run_management = {"checkpoint_every", "log_every", "progress"}
+    differ = {k for k, v in trained.to_dict().items()
+              if v != study.to_dict()[k] and k not in run_management}
+    assert differ == set()
