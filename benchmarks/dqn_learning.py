@@ -225,6 +225,8 @@ def sb3_model_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 def run_settings(agent: str, seed: int, args, env_options: dict, cfg) -> dict[str, Any]:
     """What a run is: a resumed run must be started with exactly these."""
     config = {k: v for k, v in cfg.to_dict().items() if k not in ("threads", "progress")}
+    if config["lr_end"] is None:
+        del config["lr_end"]  # as recorded by runs from before DQNConfig had it
     settings = {"agent": agent, "seed": seed, "env_id": ENV_ID, "env_options": env_options,
                 "num_envs": NUM_ENVS, "total_steps": cfg.total_steps,
                 "curve_every": cfg.eval_every, "curve_episodes": cfg.eval_episodes,
@@ -634,10 +636,11 @@ def report(out: Path, plot_path: Path, expected: int) -> str:
                          minutes, sps, ""))
     lines += ["", "Targets (issue #6), on the final networks:"]
     for agent, m in means.items():
-        per_seed = [r["final"]["collision_rate"] for r in by_agent[agent]]
-        ok = "met" if max(per_seed) <= 0.05 else "not met"
+        per_seed = {r["seed"]: r["final"]["collision_rate"] for r in by_agent[agent]}
+        ok = "met" if max(per_seed.values()) <= 0.05 else "not met"
         lines.append(f"- {agent}: collision rate per seed "
-                     f"{', '.join(f'{c:.0%}' for c in per_seed)} (each <= 5 %: {ok}; "
+                     f"{', '.join(f'{s}: {100 * c:g} %' for s, c in per_seed.items())} "
+                     f"(each <= 5 %: {ok}; "
                      f"{m['collision_rate']:.1%} over all), mean speed "
                      f"{m['mean_speed']:.1f} m/s, mean return {m['mean_return']:.2f}")
     if {"lanesim", "sb3"} <= means.keys():

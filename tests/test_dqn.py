@@ -305,11 +305,15 @@ def test_learning_rate_decays_linearly_over_the_run_and_resumes(tmp_path: Path) 
     assert 200 < first_step < 300
     expected = [linear_schedule(1e-3, 1e-4, 400, s) for s in range(first_step, 401, 2)]
     np.testing.assert_allclose(rates, expected, rtol=1e-9)
-    # Without lr_end the rate is constant.
-    lr_at.clear()
-    with patch("torch.optim.Adam", Recorder):
-        train(corridor_envs(), tiny_config(lr=1e-3), tmp_path / "constant")
-    assert set(lr_at.values()) == {1e-3}
+    # Without lr_end the rate is constant, also when resuming a run that decayed it: the
+    # optimizer state from the checkpoint does not bring its rate along.
+    for out, resume in ((tmp_path / "constant", False), (tmp_path, True)):
+        lr_at.clear()
+        with patch("torch.optim.Adam", Recorder):
+            train(corridor_envs(), tiny_config(lr=1e-3, total_steps=600), out, resume=resume)
+        assert lr_at and set(lr_at.values()) == {1e-3}
+        optimizer = load_checkpoint(out / "latest.pt")["optimizer"]
+        assert optimizer["param_groups"][0]["lr"] == 1e-3
 
 
 # --- training loop, checkpoints, resume -------------------------------------------------

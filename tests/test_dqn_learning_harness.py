@@ -80,7 +80,7 @@ def test_both_agents_finish_skip_when_done_and_report(tmp_path, capsys):
     assert "lanesim's mean return above SB3's" in table
     collisions = json.loads((out / "lanesim-seed0" / "result.json").read_text())["final"][
         "collision_rate"]
-    assert f"- lanesim: collision rate per seed {collisions:.0%} (each <= 5 %: " in table
+    assert f"- lanesim: collision rate per seed 0: {100 * collisions:g} % (each <= 5 %: " in table
     assert "| always SLOWER |" in table and "| value-iteration driver |" in table
     assert ("- lanesim DQN (dueling, double, 3-step, prioritized), replay 1,000, lr 0.00025\n"
             in table)
@@ -111,8 +111,15 @@ def test_a_decaying_learning_rate_reaches_sb3_as_its_linear_schedule():
         dqn_learning.parse_args(["--steps", "1000"]), seed=0))
     assert "learning_rate_end" not in constant
     assert dqn_learning.sb3_model_kwargs(constant)["learning_rate"] == 2.5e-4
-    result = {"agent": "lanesim", "settings": {"config": cfg.to_dict()}}
-    assert dqn_learning.setup_of(result).endswith("replay 60,000, lr 0.00025 to 2.5e-05")
+    lanesim = dqn_learning.run_settings("lanesim", 0, args, {}, cfg)
+    assert lanesim["config"]["lr_end"] == 2.5e-5
+    for agent, recorded in (("lanesim", lanesim), ("sb3", {"sb3": settings})):
+        result = {"agent": agent, "settings": recorded}
+        assert dqn_learning.setup_of(result).endswith("replay 60,000, lr 0.00025 to 2.5e-05")
+    # A constant rate is recorded as before lr_end existed, so those runs still resume.
+    old = dqn_learning.run_settings("lanesim", 0, dqn_learning.parse_args([]), {},
+                                    dqn_learning.study_config(dqn_learning.parse_args([]), 0))
+    assert "lr_end" not in old["config"]
 
 
 def _fail_after(updates: int, exc: type[BaseException]):
@@ -205,7 +212,8 @@ def test_readme_training_recipe_is_the_studys_lanesim_run():
     command = text[start:text.index("\n```", start)].split("\nlanesim ")[0]
     args = build_parser().parse_args(shlex.split(command.replace("\\\n", " "))[1:])
     assert args.algo == "dqn" and args.scenario == "highway" and args.num_envs == 8
-    assert {"observation": "pixels", **dict(args.env)} == dqn_learning.STUDY_ENV
+    assert {"observation": args.observation or "pixels", **dict(args.env)} == (
+        dqn_learning.STUDY_ENV)
     trained = dqn_config(args.steps, args.num_envs, args.seed, dict(args.config))
     study_args = dqn_learning.parse_args(["--config", "buffer_size=200000",
                                           "--config", "lr_end=2.5e-5"])
@@ -214,3 +222,7 @@ def test_readme_training_recipe_is_the_studys_lanesim_run():
     differ = {k for k, v in trained.to_dict().items()
               if v != study.to_dict()[k] and k not in run_management}
     assert differ == set()
+    # ... and it evaluates on the study's held-out episodes.
+    evaluation = text[start:text.index("\n```", start)].split("\nlanesim eval ")[1]
+    ev = build_parser().parse_args(["eval", *shlex.split(evaluation.splitlines()[0])])
+    assert (ev.episodes, ev.seed) == (100, dqn_learning.FINAL_EVAL_SEED)

@@ -238,6 +238,17 @@ def _train(
         if torch.cuda.is_available() and ckpt["rng"]["cuda"]:
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
 
+    def set_lr(step: int) -> None:
+        """The learning rate of this config at ``step``; also replaces the one a resumed
+        optimizer state brought from its checkpoint (whose config may have been another)."""
+        lr = config.lr
+        if config.lr_end is not None:
+            lr = linear_schedule(config.lr, config.lr_end, config.total_steps, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+    set_lr(step)
+
     def save(name: str) -> None:
         save_checkpoint(
             out_dir / name,
@@ -315,10 +326,8 @@ def _train(
             # Learn: gradient_steps updates per train_freq env steps, whatever num_envs is.
             if len(replay) >= max(config.learning_starts, config.batch_size):
                 phases = step // config.train_freq - prev_step // config.train_freq
-                if phases and config.lr_end is not None:
-                    lr = linear_schedule(config.lr, config.lr_end, config.total_steps, step)
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
+                if phases:
+                    set_lr(step)
                 for _ in range(phases * config.gradient_steps):
                     beta = linear_schedule(config.per_beta0, 1.0, config.total_steps, step)
                     batch = replay.sample(config.batch_size, beta)
