@@ -116,7 +116,8 @@ def label_of(agent: str, config: dict[str, Any]) -> str:
 
 
 def setup_of(result: dict[str, Any]) -> str:
-    """A run's agent and replay capacity, for the report (runs may differ in these)."""
+    """A run's agent, replay capacity and learning rate, for the report (runs may differ in
+    these)."""
     settings = result["settings"]
     if result["agent"] == "lanesim":
         capacity, lr, lr_end = (settings["config"].get(k) for k in ("buffer_size", "lr", "lr_end"))
