@@ -209,7 +209,8 @@ def test_readme_training_recipe_is_the_studys_lanesim_run():
 
     text = (ROOT / "README.md").read_text()
     start = text.index("lanesim train dqn --scenario highway --steps 200000")
-    command = text[start:text.index("\n```", start)].split("\nlanesim ")[0]
+    block = text[start:text.index("\n```", start)]
+    command = block.split("\nlanesim ")[0]
     args = build_parser().parse_args(shlex.split(command.replace("\\\n", " "))[1:])
     assert args.algo == "dqn" and args.scenario == "highway" and args.num_envs == 8
     assert {"observation": args.observation or "pixels", **dict(args.env)} == (
@@ -223,6 +224,6 @@ def test_readme_training_recipe_is_the_studys_lanesim_run():
               if v != study.to_dict()[k] and k not in run_management}
     assert differ == set()
     # ... and it evaluates on the study's held-out episodes.
-    evaluation = text[start:text.index("\n```", start)].split("\nlanesim eval ")[1]
+    evaluation = block.split("\nlanesim eval ")[1]
     ev = build_parser().parse_args(["eval", *shlex.split(evaluation.splitlines()[0])])
     assert (ev.episodes, ev.seed) == (100, dqn_learning.FINAL_EVAL_SEED)
