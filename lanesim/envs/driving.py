@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from lanesim.envs.core import DrivingCore
-from lanesim.envs.options import OptionError, make_options, refuse_reset_options
+from lanesim.envs.options import OptionError, make_options, with_reset_options
 
 RENDER_MODES = ["human", "rgb_array"]
 SEED_BOUND = 2**63 - 1
@@ -153,7 +153,8 @@ class DrivingEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        refuse_reset_options(options)
+        if options:
+            self._apply_options(with_reset_options(self.options, options))
         world_seed = self.np_random.integers(0, SEED_BOUND)
         obs = self.core.reset(self._one, np.array([world_seed]))
         self._obs = obs[0]
@@ -163,6 +164,15 @@ class DrivingEnv(gym.Env):
         if self._viewer is not None:
             self._viewer.on_reset()  # human mode: shows the new episode on the next display slot
         return obs[0], info
+
+    def _apply_options(self, options) -> None:
+        """Rebuild the worlds for new per-episode options; the spaces stay the same objects."""
+        self.options = options
+        self.core = DrivingCore(options, 1)
+        self.world = self.core.world
+        if self._viewer is not None:  # it draws the old world: a fresh one draws the new
+            self._viewer.close()
+            self._viewer = None
 
     def step(self, action):
         frame = self._viewer.on_frame if self._viewer is not None else None
