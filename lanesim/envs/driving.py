@@ -58,7 +58,9 @@ class DrivingEnv(gym.Env):
     / half a lane width, + right). Values saturate at ±1.
 
     Pixel grey levels: off-road 0, road 60, dashed lane line 130, solid edge line 190,
-    traffic 160, obstacles 230, ego 255.
+    traffic 160, obstacles 230, ego 255. Frames are channel-first grey stacks, as
+    ``AtariPreprocessing`` + ``FrameStackObservation`` give them: resize with ``image_shape``,
+    not ``ResizeObservation`` (which takes channel-last images).
 
     ## Rewards
     Each term is reported weighted in ``info["rewards"]``; the reward is their sum. Weights are
@@ -85,7 +87,9 @@ class DrivingEnv(gym.Env):
 
     ## Episode End
     ``terminated`` when the ego collides with anything or its centre leaves the drivable area;
-    ``truncated`` after ``duration`` simulated seconds.
+    ``truncated`` after ``duration`` simulated seconds (``duration × policy_hz`` decisions).
+    ``gym.make(id, max_episode_steps=n)`` truncates after ``n`` decisions as well, whichever
+    comes first: raise ``duration`` for episodes longer than 200 decisions.
 
     ## Info
     ``rewards`` (dict of weighted terms), ``crashed``, ``offroad``, ``speed`` (m/s), ``lane``
@@ -124,7 +128,14 @@ class DrivingEnv(gym.Env):
     ## Arguments
     ``gym.make(id, render_mode=None, scenario=None, **options)``: every option of
     :class:`lanesim.envs.options.Options` is a keyword and overrides the scenario file. Run
-    ``lanesim.envs.options.option_help()`` for the full list with units and defaults.
+    ``lanesim.envs.options.option_help()`` for the full list with units and defaults. An
+    unknown keyword raises ``UnknownOptionError`` (a ``TypeError`` and an ``OptionError``), a
+    bad value ``OptionError`` (a ``ValueError``). Options are frozen once made.
+
+    ``reset(options={...})`` changes the options in
+    :data:`~lanesim.envs.options.RESET_OPTIONS` (traffic, the ego's start, ``closures``,
+    ``stalled``, reward weights, ``duration``) for that episode and the ones after it, checked
+    as ``gym.make`` checks them; an option that shapes a space, or any other, is refused.
 
     ## Vectorized environment
     ``gym.make_vec(id, num_envs=N, **options)`` returns :class:`DrivingVectorEnv`, which steps
