@@ -146,3 +146,13 @@ def test_reset_options_keep_the_spaces():
     space = env.observation_space
     obs, _ = env.reset(seed=0, options={"vehicles": 0, "closures": [{"lane": 3, "start": 250.0}]})
     assert env.observation_space == space and obs in space
+
+
+def test_viewer_draws_the_worlds_made_by_reset_options():
+    env = gym.make(ENV, render_mode="rgb_array")
+    env.reset(seed=0)
+    env.render()
+    env.reset(seed=0, options={"vehicles": 0})
+    frame = env.render()
+    assert frame.shape == (150, 600, 3)
+    assert env.unwrapped.viewer.world is env.unwrapped.world

@@ -522,6 +522,17 @@ def test_sb3_adapter_resets_in_the_same_step_with_terminal_observation():
     np.testing.assert_array_equal(obs[0], expect.reset()[0])
 
 
+def test_sb3_adapter_truncates_at_max_episode_steps_like_a_time_limit():
+    from lanesim.envs.sb3 import make_sb3_vec_env
+
+    venv = make_sb3_vec_env(ENV, 2, seed=0, monitor=False, vehicles=0, action="meta",
+                            max_episode_steps=3)
+    venv.reset()
+    for _ in range(3):
+        *_, dones, infos = venv.step(np.ones(2, dtype=np.int64))
+    assert dones.all() and all(info["TimeLimit.truncated"] for info in infos)
+
+
 def test_sb3_adapter_attributes_seed_and_errors():
     from lanesim.envs.sb3 import SB3VecEnv, make_sb3_vec_env
 
