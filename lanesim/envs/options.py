@@ -485,7 +485,8 @@ def with_reset_options(current: Options, changes: dict[str, Any]) -> Options:
 
 
 def refuse_reset_options(options: dict | None) -> None:
-    """``reset(options=...)`` changes nothing in lanesim envs; say so rather than ignore it."""
+    """For an env whose options cannot change per episode (LaneGrid): refuse
+    ``reset(options=...)`` rather than ignore it."""
     if options:
         raise OptionError(
             f"reset(options=...) is not supported (got {sorted(options)}); "
