@@ -369,14 +369,18 @@ SPACE_OPTIONS = (
 )
 
 
-def unknown_option(key: str, names=OPTION_NAMES) -> UnknownOptionError:
-    """The error for an option name that is not one of ``names``, with the closest valid name.
+def unknown_option(key: str, names=OPTION_NAMES, scenario: str | None = None) -> UnknownOptionError:
+    """The error for an option name that is not one of ``names``, with the closest valid name;
+    ``scenario`` names the file the key came from, if any.
 
-    It opens with Python's own words for an unexpected keyword: TorchRL's ``GymEnv`` retries
-    without ``frameskip`` only on a ``TypeError`` whose message says exactly that.
+    A keyword's message opens with Python's own words: TorchRL's ``GymEnv`` retries without
+    ``frameskip`` only on a ``TypeError`` whose message says exactly that.
     """
+    hint = _suggest(key, names)
+    if scenario is not None:
+        return UnknownOptionError(f"scenario file {scenario}: unknown key {key!r}{hint}")
     return UnknownOptionError(
-        f"unexpected keyword argument {key!r}: unknown option {key!r}{_suggest(key, names)}; "
+        f"unexpected keyword argument {key!r}: unknown option {key!r}{hint}; "
         f"valid options: {', '.join(names)}"
     )
 
@@ -431,9 +435,7 @@ def load_scenario(scenario: str | Path) -> tuple[dict[str, Any], str]:
     data.pop("description", None)
     for key, value in data.items():
         if key not in OPTION_NAMES:
-            raise OptionError(
-                f"scenario file {label}: unknown key {key!r}{_suggest(key, OPTION_NAMES)}"
-            )
+            raise unknown_option(key, scenario=label)
         try:
             check_option(key, value)
         except OptionError as e:
