@@ -360,6 +360,21 @@ def test_same_step_autoreset_matches_sync_vector_env_episode_for_episode(options
     assert ended >= 8
 
 
+def test_masked_reset_info_matches_sync_vector_env():
+    ours = make_vec(3, vehicles=0, action="meta")
+    sync = gym.make_vec(ENV, num_envs=3, vectorization_mode="sync",
+                        **{**SMALL, "vehicles": 0, "action": "meta"})
+    for env in (ours, sync):
+        env.reset(seed=0)
+        for _ in range(3):
+            env.step(np.ones(3, dtype=np.int64))
+    mask = np.array([False, True, False])
+    o1, i1 = ours.reset(seed=[None, 50, None], options={"reset_mask": mask.copy()})
+    o2, i2 = sync.reset(seed=[None, 50, None], options={"reset_mask": mask.copy()})
+    np.testing.assert_array_equal(o1, o2)
+    assert_vector_info_equal(i1, i2)  # the other rows are zero, masked out
+
+
 def test_autoreset_mode_is_an_attribute_next_step_by_default():
     vec = make_vec(2)
     assert vec.autoreset_mode == vec.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP

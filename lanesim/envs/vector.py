@@ -47,7 +47,8 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
       whichever comes first).
     * info: a dict of ``(N,)`` arrays, with ``info["rewards"]`` a dict of per-term arrays, and
       every key ``k`` paired with a boolean mask ``"_k"`` (Gymnasium's convention: which
-      sub-environments report ``k``; here always all of them, except after a masked reset).
+      sub-environments report ``k``; here all of them, except after a masked reset and for
+      ``final_obs`` / ``final_info``).
     * seeding: ``reset(seed=s)`` seeds sub-environment ``i`` with ``s + i`` (a list gives one seed
       per sub-environment, ``None`` entries keep that one's generator), which reproduces exactly
       ``DrivingEnv.reset(seed=s + i)`` and every episode that follows it, autoresets included.
