@@ -1,19 +1,24 @@
 """Compile and cache lanesim's numba kernels: ``python -m lanesim.warmup``.
 
-The first use of the simulator on a machine compiles its kernels (about 15 s on 2 cores) and
-caches them next to the sources; every later process loads them in about a second. Running
-this once after installing moves that cost out of the first episode.
+The first use of the simulator on a machine compiles its kernels (10 to 30 s on 2 cores, most of
+it in the first ``reset()`` and ``step()``; a line on stderr says so) and caches them next to the
+sources; every later process loads them in about a second. Running this once after installing
+moves that cost out of the first episode.
 """
 
+import sys
 import time
 
 import gymnasium as gym
 
 import lanesim  # noqa: F401
+from lanesim.sim.jit import cold_start_notice
 
 
 def main() -> None:
     start = time.perf_counter()
+    cold_start_notice.enabled = False  # this is the ahead-of-time compile it recommends
+    print("lanesim: compiling (or loading) the simulator's kernels ...", file=sys.stderr)
     for observation in ("kinematics", "occupancy", "pixels"):
         env = gym.make("lanesim/Highway-v0", observation=observation, action="meta")
         env.reset(seed=0)

@@ -4,12 +4,33 @@ import gymnasium as gym
 import pytest
 
 import lanesim  # noqa: F401
-from lanesim.envs.options import OptionError, bundled_scenarios, make_options
+from lanesim.envs.options import (
+    OptionError,
+    UnknownOptionError,
+    bundled_scenarios,
+    make_options,
+)
 
 
 def test_unknown_keyword_suggests_the_closest_option():
     with pytest.raises(OptionError, match=r"unknown option 'vehicels'.*did you mean 'vehicles'"):
         gym.make("lanesim/Highway-v0", vehicels=10)
+
+
+def test_unknown_keyword_is_a_type_error_in_pythons_words():
+    # Callers that probe keywords fall back on TypeError with this text (TorchRL's GymEnv).
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'frameskip'") as caught:
+        gym.make("lanesim/Highway-v0", frameskip=1)
+    assert isinstance(caught.value, UnknownOptionError)
+    assert isinstance(caught.value, OptionError)  # older `except OptionError` still catches it
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'vehicels'"):
+        gym.make_vec("lanesim/Highway-v0", num_envs=2, vehicels=3)
+
+
+def test_bad_value_is_a_value_error_not_a_type_error():
+    with pytest.raises(ValueError, match="'lanes' must be an integer") as caught:
+        gym.make("lanesim/Highway-v0", lanes=0)
+    assert not isinstance(caught.value, TypeError)
 
 
 @pytest.mark.parametrize(
@@ -79,10 +100,6 @@ def test_every_bundled_scenario_is_valid():
         make_options(name)
 
 
-def test_reset_options_are_refused_not_ignored():
-    env = gym.make("lanesim/Highway-v0")
-    with pytest.raises(OptionError, match="not supported"):
-        env.reset(seed=0, options={"vehicles": 3})
 
 
 def test_bad_render_mode_is_refused():

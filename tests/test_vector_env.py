@@ -293,6 +293,145 @@ def test_reset_mask_resets_only_the_selected_sub_envs():
         vec.reset(options={"reset_mask": [True, False, True]})
 
 
+def test_max_episode_steps_truncates_exactly_as_make_does():
+    # TimeLimit's rule: truncated on the limit's step even when that step also terminates.
+    ended = run_against_single_envs({"vehicles": 0, "duration": 40.0, "max_episode_steps": 4},
+                                    n=3, steps=30)
+    assert ended >= 18
+
+
+def test_max_episode_steps_beyond_duration_warns_and_duration_ends_the_episode():
+    with pytest.warns(UserWarning, match=r"max_episode_steps=1000 is never reached: "
+                                         r"duration=2.0 s truncates episodes after 10 decisions"):
+        vec = make_vec(2, vehicles=0, action="meta", max_episode_steps=1000)
+    vec.reset(seed=0)
+    for _ in range(10):
+        *_, truncated, _ = vec.step(np.ones(2, dtype=np.int64))
+    assert truncated.all()
+
+
+# ---------------------------------------------------------------- same-step autoreset
+def assert_vector_info_equal(a: dict, b: dict, path: str = "info") -> None:
+    """Equal keys, masks, dtypes and values, recursively; object arrays (``final_obs``) by item."""
+    assert set(a) == set(b), path
+    for k in a:
+        where = f"{path}[{k!r}]"
+        if isinstance(b[k], dict):
+            assert_vector_info_equal(a[k], b[k], where)
+        elif b[k].dtype == object:
+            assert a[k].dtype == object, where
+            for x, y in zip(a[k], b[k], strict=True):
+                assert (x is None) == (y is None), where
+                if y is not None:
+                    np.testing.assert_array_equal(x, y, err_msg=where)
+        else:
+            assert a[k].dtype == b[k].dtype, where
+            np.testing.assert_array_equal(a[k], b[k], err_msg=where)
+
+
+@pytest.mark.parametrize("options", [
+    dict(action="discrete"),
+    dict(action="continuous", observation="pixels", vehicles=0),
+    dict(scenario="roadworks", vehicles=10, ego_start=380.0, duration=2.0, max_episode_steps=7),
+], ids=["discrete", "pixels", "roadworks-limit"])
+def test_same_step_autoreset_matches_sync_vector_env_episode_for_episode(options):
+    n, seed = 3, 4
+    env_id, options = _id_and_options(options.pop("scenario", None), options)
+    ours = gym.make_vec(env_id, num_envs=n, autoreset_mode=AutoresetMode.SAME_STEP, **options)
+    sync = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync",
+                        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **options)
+    assert ours.autoreset_mode == ours.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    assert sync.autoreset_mode == AutoresetMode.SAME_STEP
+    (o1, i1), (o2, i2) = ours.reset(seed=seed), sync.reset(seed=seed)
+    np.testing.assert_array_equal(o1, o2)
+    assert_vector_info_equal(i1, i2)
+    rng = np.random.default_rng(seed)
+    ended = 0
+    for _ in range(40):
+        actions = random_actions(ours.single_action_space, n, rng)
+        a, b = ours.step(actions), sync.step(actions)
+        for x, y in zip(a[:4], b[:4], strict=True):
+            assert x.dtype == y.dtype
+            np.testing.assert_array_equal(x, y)
+        assert_vector_info_equal(a[4], b[4])
+        done = a[2] | a[3]
+        np.testing.assert_array_equal(a[4].get("_final_obs", np.zeros(n, dtype=bool)), done)
+        ended += int(done.sum())
+    assert ended >= 8
+
+
+def test_masked_reset_info_matches_sync_vector_env():
+    ours = make_vec(3, vehicles=0, action="meta")
+    sync = gym.make_vec(ENV, num_envs=3, vectorization_mode="sync",
+                        **{**SMALL, "vehicles": 0, "action": "meta"})
+    for env in (ours, sync):
+        env.reset(seed=0)
+        for _ in range(3):
+            env.step(np.ones(3, dtype=np.int64))
+    mask = np.array([False, True, False])
+    o1, i1 = ours.reset(seed=[None, 50, None], options={"reset_mask": mask.copy()})
+    o2, i2 = sync.reset(seed=[None, 50, None], options={"reset_mask": mask.copy()})
+    np.testing.assert_array_equal(o1, o2)
+    assert_vector_info_equal(i1, i2)  # the other rows are zero, masked out
+
+
+def test_autoreset_mode_is_an_attribute_next_step_by_default():
+    vec = make_vec(2)
+    assert vec.autoreset_mode == vec.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    same = make_vec(2, autoreset_mode="SameStep")  # the enum's value, as SyncVectorEnv takes
+    assert same.autoreset_mode is AutoresetMode.SAME_STEP
+
+
+def test_disabled_autoreset_needs_a_masked_reset_of_the_ended_worlds():
+    vec = make_vec(2, vehicles=0, action="meta", autoreset_mode=AutoresetMode.DISABLED,
+                   max_episode_steps=3)
+    vec.reset(seed=0)
+    for _ in range(3):
+        *_, truncated, _ = vec.step(np.ones(2, dtype=np.int64))
+    assert truncated.all()
+    with pytest.raises(ResetNeeded, match=r"sub-environments \[0, 1\] ended"):
+        vec.step(np.ones(2, dtype=np.int64))
+    vec.reset(options={"reset_mask": np.array([True, True])})
+    *_, truncated, info = vec.step(np.ones(2, dtype=np.int64))
+    assert not truncated.any() and "final_obs" not in info
+
+
+# ---------------------------------------------------------------- reset options
+def test_reset_options_apply_to_every_world_and_persist_across_autoresets():
+    n, changes = 3, {"duration": 1.0, "vehicles": 2, "traffic_speed": [15.0, 16.0]}
+    vec = make_vec(n, action="meta", vehicles=0)
+    obs, info = vec.reset(seed=9, options=changes)
+    for i in range(n):
+        o, inf = make_single(action="meta", **changes).reset(seed=9 + i)
+        np.testing.assert_array_equal(obs[i], o)
+        assert_info_equal(info, inf, i)
+    for _episode in range(2):  # 1 s at 5 decisions per second, then the autoreset's episode
+        for _ in range(5):
+            *_, truncated, _ = vec.step(np.ones(n, dtype=np.int64))
+        assert truncated.all()
+        vec.step(np.ones(n, dtype=np.int64))  # next-step autoreset
+    assert vec.options.duration == 1.0 and vec.world.N == 1 + 2
+
+
+def test_reset_options_with_a_reset_mask_are_refused():
+    vec = make_vec(2)
+    vec.reset(seed=0)
+    with pytest.raises(OptionError, match="reset them all"):
+        vec.reset(options={"reset_mask": np.array([True, False]), "vehicles": 1})
+
+
+def test_sb3_adapter_steps_the_worlds_made_by_reset_options():
+    from lanesim.envs.sb3 import SB3VecEnv
+
+    vec = make_vec(2, vehicles=0, action="meta")
+    venv = SB3VecEnv(vec)
+    vec.reset(seed=0, options={"duration": 1.0})
+    venv.reset()
+    for _ in range(5):
+        *_, dones, _ = venv.step(np.ones(2, dtype=np.int64))
+    assert dones.all()
+
+
 # ---------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "action, actions, message",
@@ -329,8 +468,12 @@ def test_bad_use_raises_clear_errors():
         vec.step(np.zeros(2, dtype=np.int64))
     with pytest.raises(OptionError, match="one seed per sub-environment"):
         vec.reset(seed=[1, 2, 3])
-    with pytest.raises(OptionError, match="not supported"):
+    with pytest.raises(OptionError, match="'lanes' cannot change at reset"):
         vec.reset(options={"lanes": 3})
+    with pytest.raises(OptionError, match="max_episode_steps must be a positive integer"):
+        gym.make_vec(ENV, num_envs=2, max_episode_steps=0)
+    with pytest.raises(OptionError, match="autoreset_mode must be an AutoresetMode or one of"):
+        gym.make_vec(ENV, num_envs=2, autoreset_mode="same")
 
 
 # ---------------------------------------------------------------- Stable-Baselines3 adapter
@@ -392,6 +535,17 @@ def test_sb3_adapter_resets_in_the_same_step_with_terminal_observation():
     expect = gym.make(ENV, **options)
     expect.reset(seed=0)
     np.testing.assert_array_equal(obs[0], expect.reset()[0])
+
+
+def test_sb3_adapter_truncates_at_max_episode_steps_like_a_time_limit():
+    from lanesim.envs.sb3 import make_sb3_vec_env
+
+    venv = make_sb3_vec_env(ENV, 2, seed=0, monitor=False, vehicles=0, action="meta",
+                            max_episode_steps=3)
+    venv.reset()
+    for _ in range(3):
+        *_, dones, infos = venv.step(np.ones(2, dtype=np.int64))
+    assert dones.all() and all(info["TimeLimit.truncated"] for info in infos)
 
 
 def test_sb3_adapter_attributes_seed_and_errors():

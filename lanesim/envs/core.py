@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import gymnasium as gym
 import numpy as np
 
 from lanesim.envs.actions import make_action
@@ -72,6 +73,21 @@ def build_spec(o: Options) -> WorldSpec:
     )
 
 
+def decisions_per_episode(o: Options) -> int:
+    """Decisions until ``duration`` truncates an episode (the ``_score`` kernel's test)."""
+    return math.ceil(o.duration * o.policy_hz - 1e-9)
+
+
+def warn_if_limit_unreachable(o: Options, max_episode_steps: int | None) -> None:
+    """``max_episode_steps`` beyond ``duration`` never truncates: say so instead of ignoring it."""
+    if max_episode_steps is not None and max_episode_steps > decisions_per_episode(o):
+        gym.logger.warn(
+            f"max_episode_steps={max_episode_steps} is never reached: duration={o.duration} s "
+            f"truncates episodes after {decisions_per_episode(o)} decisions at policy_hz="
+            f"{o.policy_hz}; raise duration for longer episodes"
+        )
+
+
 # Info fields, in the order of DrivingCore.report's rows.
 INFO_FIELDS = (
     "crashed",
@@ -97,10 +113,15 @@ class DrivingCore:
     Args:
         options: validated options.
         n_worlds: B.
+        max_episode_steps: truncate each episode after this many decisions as well (Gymnasium's
+            ``TimeLimit``: truncated even on a terminating decision); None for ``duration`` only.
     """
 
-    def __init__(self, options: Options, n_worlds: int) -> None:
+    def __init__(
+        self, options: Options, n_worlds: int, max_episode_steps: int | None = None
+    ) -> None:
         self.options = options
+        self.max_episode_steps = max_episode_steps
         self.spec = build_spec(options)
         self.world = World(self.spec, n_worlds)
         self.B = n_worlds
@@ -118,6 +139,7 @@ class DrivingCore:
         self.reward = np.zeros(n_worlds)
         self.terminated = np.zeros(n_worlds, dtype=bool)
         self.truncated = np.zeros(n_worlds, dtype=bool)
+        self.decisions = np.zeros(n_worlds, dtype=np.int64)  # since each world's reset
         self.report = np.zeros((len(INFO_FIELDS), n_worlds))
         self._lane_before = np.zeros(n_worlds, dtype=np.int64)
         self._every = np.ones(n_worlds, dtype=bool)
@@ -165,6 +187,7 @@ class DrivingCore:
         self.crashed[worlds] = False
         self.offroad[worlds] = False
         self.terms[:, worlds] = 0.0
+        self.decisions[worlds] = 0
         _report(*self._report_args, worlds)
         return self.observation.reset(worlds)
 
@@ -188,6 +211,9 @@ class DrivingCore:
                 on_frame()
             trace = np.concatenate(parts, axis=2)
         _score(trace, self._lane_before, w.applied, *self._score_args)
+        self.decisions += 1
+        if self.max_episode_steps is not None:
+            self.truncated |= self.decisions >= self.max_episode_steps
         _report(*self._report_args, self._every)
         obs = self.observation()
         return obs, self.reward.copy(), self.terminated.copy(), self.truncated.copy()

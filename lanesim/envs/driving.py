@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from lanesim.envs.core import DrivingCore
-from lanesim.envs.options import OptionError, make_options, refuse_reset_options
+from lanesim.envs.options import OptionError, make_options, with_reset_options
 
 RENDER_MODES = ["human", "rgb_array"]
 SEED_BOUND = 2**63 - 1
@@ -58,7 +58,9 @@ class DrivingEnv(gym.Env):
     / half a lane width, + right). Values saturate at ±1.
 
     Pixel grey levels: off-road 0, road 60, dashed lane line 130, solid edge line 190,
-    traffic 160, obstacles 230, ego 255.
+    traffic 160, obstacles 230, ego 255. Frames are channel-first grey stacks, as
+    ``AtariPreprocessing`` + ``FrameStackObservation`` give them: resize with ``image_shape``,
+    not ``ResizeObservation`` (which takes channel-last images).
 
     ## Rewards
     Each term is reported weighted in ``info["rewards"]``; the reward is their sum. Weights are
@@ -85,7 +87,9 @@ class DrivingEnv(gym.Env):
 
     ## Episode End
     ``terminated`` when the ego collides with anything or its centre leaves the drivable area;
-    ``truncated`` after ``duration`` simulated seconds.
+    ``truncated`` after ``duration`` simulated seconds (``duration × policy_hz`` decisions).
+    ``gym.make(id, max_episode_steps=n)`` truncates after ``n`` decisions as well, whichever
+    comes first: raise ``duration`` for episodes longer than 200 decisions.
 
     ## Info
     ``rewards`` (dict of weighted terms), ``crashed``, ``offroad``, ``speed`` (m/s), ``lane``
@@ -124,7 +128,14 @@ class DrivingEnv(gym.Env):
     ## Arguments
     ``gym.make(id, render_mode=None, scenario=None, **options)``: every option of
     :class:`lanesim.envs.options.Options` is a keyword and overrides the scenario file. Run
-    ``lanesim.envs.options.option_help()`` for the full list with units and defaults.
+    ``lanesim.envs.options.option_help()`` for the full list with units and defaults. An
+    unknown keyword raises ``UnknownOptionError`` (a ``TypeError`` and an ``OptionError``), a
+    bad value ``OptionError`` (a ``ValueError``). Options are frozen once made.
+
+    ``reset(options={...})`` changes the options in
+    :data:`~lanesim.envs.options.RESET_OPTIONS` (traffic, the ego's start, ``closures``,
+    ``stalled``, reward weights, ``duration``) for that episode and the ones after it, checked
+    as ``gym.make`` checks them; an option that shapes a space, or any other, is refused.
 
     ## Vectorized environment
     ``gym.make_vec(id, num_envs=N, **options)`` returns :class:`DrivingVectorEnv`, which steps
@@ -153,7 +164,8 @@ class DrivingEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        refuse_reset_options(options)
+        if options:
+            self._apply_options(with_reset_options(self.options, options))
         world_seed = self.np_random.integers(0, SEED_BOUND)
         obs = self.core.reset(self._one, np.array([world_seed]))
         self._obs = obs[0]
@@ -163,6 +175,15 @@ class DrivingEnv(gym.Env):
         if self._viewer is not None:
             self._viewer.on_reset()  # human mode: shows the new episode on the next display slot
         return obs[0], info
+
+    def _apply_options(self, options) -> None:
+        """Rebuild the worlds for new per-episode options; the spaces stay the same objects."""
+        self.options = options
+        self.core = DrivingCore(options, 1)
+        self.world = self.core.world
+        if self._viewer is not None:  # it draws the old world: a fresh one draws the new
+            self._viewer.close()
+            self._viewer = None
 
     def step(self, action):
         frame = self._viewer.on_frame if self._viewer is not None else None

@@ -12,7 +12,6 @@ learnt from interaction face the same task.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping
@@ -24,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from lanesim.envs.options import OptionError, refuse_reset_options
+from lanesim.envs.options import OptionError, refuse_reset_options, unknown_option
 
 __all__ = ["ACTION_NAMES", "LaneGridEnv", "LaneGridOptions", "register_lanegrid"]
 
@@ -103,9 +102,7 @@ def make_lanegrid_options(**options: Any) -> LaneGridOptions:
     names = [f.name for f in dataclasses.fields(LaneGridOptions)]
     for key in options:
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise OptionError(f"unknown option {key!r}{hint}; valid options: {', '.join(names)}")
+            raise unknown_option(key, names)
     for name in ("lanes", "speeds", "ahead", "behind", "max_steps"):
         if name in options:
             lo, hi = {"lanes": (2, 5), "speeds": (1, 5), "ahead": (1, 15), "behind": (1, 10),

@@ -25,6 +25,45 @@ class OptionError(ValueError):
     """A bad option name or value."""
 
 
+class UnknownOptionError(OptionError, TypeError):
+    """An option name that does not exist.
+
+    A ``TypeError`` as Python raises for an unexpected keyword, so callers that probe keywords
+    and fall back on ``TypeError`` (TorchRL's ``GymEnv`` tries ``frameskip=``) work; still an
+    :class:`OptionError` (so a ``ValueError``) for ``except OptionError`` and older callers.
+    """
+
+
+class FrozenTable(dict):
+    """A read-only dict: the tables inside frozen :class:`Options` (``rewards``, ``road`` ...).
+
+    A ``dict`` subclass so that value checks, ``json`` and ``dataclasses.asdict`` take it as
+    they take the user's dict; every mutation raises ``TypeError``.
+    """
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError(
+            "lanesim options are read-only once the environment is made; pass new values to "
+            "gym.make or, for those that can change per episode, to reset(options=...)"
+        )
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self):
+        # copy, deepcopy and pickle rebuild it whole instead of filling it item by item.
+        return FrozenTable, (dict(self),)
+
+
+def _freeze(value: Any) -> Any:
+    """Lists become tuples and dicts :class:`FrozenTable`, all the way down."""
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return FrozenTable({k: _freeze(v) for k, v in value.items()})
+    return value
+
+
 def _opt(default, help: str, check=None, **kw):
     return field(default=default, metadata={"help": help, "check": check}, **kw)
 
@@ -175,10 +214,15 @@ DEFAULT_REWARDS = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
     """All options of a lanesim environment, with units. Each is a ``gym.make`` keyword and a
-    scenario file key."""
+    scenario file key.
+
+    Frozen once made: list options become tuples and tables read-only, since an environment
+    built from them would not see a later change. Per-episode changes go through
+    ``reset(options=...)`` (see :data:`RESET_OPTIONS`).
+    """
 
     # --- the interface
     observation: str = _opt("kinematics", "observation type", _choice(OBSERVATIONS))
@@ -252,7 +296,7 @@ class Options:
             check_option(f.name, getattr(self, f.name))
         rewards = dict(DEFAULT_REWARDS)
         rewards.update(self.rewards)
-        self.rewards = rewards
+        object.__setattr__(self, "rewards", rewards)
         ratio = self.sim_hz / self.policy_hz
         if abs(ratio - round(ratio)) > 1e-9 or ratio < 1:
             raise OptionError(
@@ -283,6 +327,8 @@ class Options:
                 raise OptionError(
                     f"option 'ego_lanes' has lane {lane}; the road has 0..{total - 1}"
                 )
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _freeze(getattr(self, f.name)))
 
     @property
     def frames_per_decision(self) -> int:
@@ -292,6 +338,51 @@ class Options:
 
 OPTION_NAMES = tuple(f.name for f in dataclasses.fields(Options))
 _CHECKS = {f.name: f.metadata.get("check") for f in dataclasses.fields(Options)}
+
+# What ``reset(options=...)`` may change: traffic, the ego's start, the scenario's closures and
+# stalled cars, reward weights and the episode length; none of them changes a space.
+RESET_OPTIONS = (
+    "vehicles",
+    "traffic_speed",
+    "traffic_politeness",
+    "traffic_brake_rate",
+    "spawn_spacing",
+    "recycle_distance",
+    "ego_start",
+    "ego_lanes",
+    "ego_speed",
+    "closures",
+    "stalled",
+    "rewards",
+    "reward_speed",
+    "duration",
+)
+# Options that shape the observation or action space (occupancy rows count every lane).
+SPACE_OPTIONS = (
+    "observation",
+    "action",
+    "lanes",
+    "ramp",
+    "observed_vehicles",
+    "image_shape",
+    "frame_stack",
+)
+
+
+def unknown_option(key: str, names=OPTION_NAMES, scenario: str | None = None) -> UnknownOptionError:
+    """The error for an option name that is not one of ``names``, with the closest valid name;
+    ``scenario`` names the file the key came from, if any.
+
+    A keyword's message opens with Python's own words: TorchRL's ``GymEnv`` retries without
+    ``frameskip`` only on a ``TypeError`` whose message says exactly that.
+    """
+    hint = _suggest(key, names)
+    if scenario is not None:
+        return UnknownOptionError(f"scenario file {scenario}: unknown key {key!r}{hint}")
+    return UnknownOptionError(
+        f"unexpected keyword argument {key!r}: unknown option {key!r}{hint}; "
+        f"valid options: {', '.join(names)}"
+    )
 
 
 def check_option(name: str, value: Any) -> None:
@@ -344,9 +435,7 @@ def load_scenario(scenario: str | Path) -> tuple[dict[str, Any], str]:
     data.pop("description", None)
     for key, value in data.items():
         if key not in OPTION_NAMES:
-            raise OptionError(
-                f"scenario file {label}: unknown key {key!r}{_suggest(key, OPTION_NAMES)}"
-            )
+            raise unknown_option(key, scenario=label)
         try:
             check_option(key, value)
         except OptionError as e:
@@ -364,8 +453,42 @@ def description(scenario: str | Path) -> str:
     return str(tomllib.loads(text).get("description", ""))
 
 
+def with_reset_options(current: Options, changes: dict[str, Any]) -> Options:
+    """``current`` with the :data:`RESET_OPTIONS` in ``changes`` applied, validated as by
+    :func:`make_options`. ``rewards`` updates the named terms and keeps the others' weights.
+
+    Raises UnknownOptionError for a name that is no option, OptionError for an option that
+    cannot change at reset (one that shapes a space, or is fixed when the env is made) and for
+    a bad value.
+    """
+    if not isinstance(changes, dict):
+        raise OptionError(f"reset(options=...) must be a dict of options, got {changes!r}")
+    for key in changes:
+        if key not in OPTION_NAMES:
+            raise unknown_option(key)
+        if key not in RESET_OPTIONS:
+            why = (
+                "it changes the observation or action space"
+                if key in SPACE_OPTIONS
+                else "it is fixed when the environment is made"
+            )
+            raise OptionError(
+                f"option {key!r} cannot change at reset: {why}; pass it to gym.make instead. "
+                f"reset(options=...) accepts: {', '.join(RESET_OPTIONS)}"
+            )
+    values = dict(changes)
+    if "rewards" in values:
+        check_option("rewards", values["rewards"])
+        values["rewards"] = {**current.rewards, **values["rewards"]}
+    try:
+        return dataclasses.replace(current, **values)
+    except OptionError as e:
+        raise OptionError(f"reset(options=...): {e}") from None
+
+
 def refuse_reset_options(options: dict | None) -> None:
-    """``reset(options=...)`` changes nothing in lanesim envs; say so rather than ignore it."""
+    """For an env whose options cannot change per episode (LaneGrid): refuse
+    ``reset(options=...)`` rather than ignore it."""
     if options:
         raise OptionError(
             f"reset(options=...) is not supported (got {sorted(options)}); "
@@ -377,10 +500,7 @@ def make_options(scenario: str | Path | None = None, **overrides: Any) -> Option
     """Defaults, then the scenario file, then ``overrides``; validated once."""
     for key in overrides:
         if key not in OPTION_NAMES:
-            raise OptionError(
-                f"unknown option {key!r}{_suggest(key, OPTION_NAMES)}; "
-                f"valid options: {', '.join(OPTION_NAMES)}"
-            )
+            raise unknown_option(key)
     values: dict[str, Any] = {}
     label = None
     if scenario is not None:

@@ -65,7 +65,6 @@ class SB3VecEnv(VecEnv):
                 "Gymnasium vector wrappers cannot be carried over to SB3"
             )
         self.venv = vector_env
-        self.core = vector_env.core
         obs_space = vector_env.single_observation_space
         if vector_env.options.observation == "pixels" and obs_space.shape[0] > min(
             obs_space.shape[1:]
@@ -78,6 +77,11 @@ class SB3VecEnv(VecEnv):
         super().__init__(vector_env.num_envs, obs_space, vector_env.single_action_space)
         self._actions: np.ndarray | None = None
         self._started = False
+
+    @property
+    def core(self):
+        # The vector env's, looked up each time: reset(options=...) there builds a new one.
+        return self.venv.core
 
     # ------------------------------------------------------------------ reset / step
     def reset(self) -> np.ndarray:

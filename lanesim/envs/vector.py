@@ -12,9 +12,9 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from lanesim.envs.actions import ActionError
-from lanesim.envs.core import DrivingCore
+from lanesim.envs.core import DrivingCore, warn_if_limit_unreachable
 from lanesim.envs.driving import SEED_BOUND
-from lanesim.envs.options import OptionError, make_options
+from lanesim.envs.options import OptionError, make_options, with_reset_options
 
 
 class DrivingVectorEnv(gym.vector.VectorEnv):
@@ -27,17 +27,36 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
     * spaces: ``single_observation_space`` / ``single_action_space`` are the single env's;
       ``observation_space`` / ``action_space`` are them batched (a leading ``N`` axis). Pixel
       observations are ``(N, frame_stack, H, W)`` uint8, one frame stack per sub-environment.
-    * autoreset: ``metadata["autoreset_mode"]`` is ``AutoresetMode.NEXT_STEP``. The step after a
-      sub-environment terminates or truncates resets it: its action is ignored (not even
-      validated), and it returns the first observation of the new episode, reward ``0``,
-      ``terminated = truncated = False`` and the reset ``info``.
+    * autoreset: the ``autoreset_mode`` keyword (an ``AutoresetMode`` or its value), also the
+      ``autoreset_mode`` attribute and ``metadata["autoreset_mode"]``, as for Gymnasium's
+      ``SyncVectorEnv``:
+
+      - ``NEXT_STEP`` (default): the step after a sub-environment terminates or truncates
+        resets it: its action is ignored (not even validated), and it returns the first
+        observation of the new episode, reward ``0``, ``terminated = truncated = False`` and
+        the reset ``info``.
+      - ``SAME_STEP``: the step that ends an episode resets that sub-environment at once: it
+        returns the ending step's reward, ``terminated`` and ``truncated``, the new episode's
+        first observation and its reset info; the last observation and info are in
+        ``info["final_obs"]`` (an object array, None for the others) and ``info["final_info"]``
+        (masked by ``info["_final_obs"]`` and ``info["_final_info"]``).
+      - ``DISABLED``: no autoreset; stepping an ended sub-environment raises ``ResetNeeded``
+        until ``reset(options={"reset_mask": ...})`` resets it.
+    * ``max_episode_steps``: truncate after that many decisions, exactly as
+      ``gym.make(id, max_episode_steps=...)``'s ``TimeLimit`` does (``duration`` still applies:
+      whichever comes first).
     * info: a dict of ``(N,)`` arrays, with ``info["rewards"]`` a dict of per-term arrays, and
       every key ``k`` paired with a boolean mask ``"_k"`` (Gymnasium's convention: which
-      sub-environments report ``k``; here always all of them, except after a masked reset).
+      sub-environments report ``k``; here all of them, except after a masked reset and for
+      ``final_obs`` / ``final_info``).
     * seeding: ``reset(seed=s)`` seeds sub-environment ``i`` with ``s + i`` (a list gives one seed
       per sub-environment, ``None`` entries keep that one's generator), which reproduces exactly
       ``DrivingEnv.reset(seed=s + i)`` and every episode that follows it, autoresets included.
       ``reset(options={"reset_mask": mask})`` resets only the sub-environments where ``mask``.
+    * ``reset(options={...})`` takes the single env's per-episode options
+      (:data:`~lanesim.envs.options.RESET_OPTIONS`) for every sub-environment, and they stay for
+      the episodes that follow, autoresets included. They rebuild the shared simulator, so
+      they need a reset of every sub-environment: with a ``reset_mask`` they are refused.
     * ``render()`` draws the first sub-environment (``render_mode="rgb_array"`` only), with its
       reward and info.
 
@@ -57,6 +76,8 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         num_envs: int = 1,
         render_mode: str | None = None,
         scenario: str | None = None,
+        max_episode_steps: int | None = None,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         **options: Any,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
@@ -65,17 +86,36 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
             raise OptionError(
                 f"render_mode must be 'rgb_array' or None for the vector env, got {render_mode!r}"
             )
+        if max_episode_steps is not None and (
+            isinstance(max_episode_steps, bool)
+            or not isinstance(max_episode_steps, int | np.integer)
+            or max_episode_steps < 1
+        ):
+            raise OptionError(
+                f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}"
+            )
+        try:
+            self.autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            raise OptionError(
+                f"autoreset_mode must be an AutoresetMode or one of "
+                f"{', '.join(repr(m.value) for m in AutoresetMode)}, got {autoreset_mode!r}"
+            ) from None
         self.options = make_options(scenario, **options)
         self.scenario = scenario
         self.num_envs = int(num_envs)
-        self.core = DrivingCore(self.options, self.num_envs)
+        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
+        warn_if_limit_unreachable(self.options, self.max_episode_steps)
+        self.core = DrivingCore(self.options, self.num_envs, self.max_episode_steps)
         self.world = self.core.world
         self.single_observation_space = self.core.observation.space
         self.single_action_space = self.core.action.space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = render_mode
-        self.metadata = dict(self.metadata, render_fps=self.options.policy_hz)
+        self.metadata = dict(
+            self.metadata, render_fps=self.options.policy_hz, autoreset_mode=self.autoreset_mode
+        )
         # One generator per sub-environment, drawn from exactly as DrivingEnv draws its own.
         self._rngs = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
@@ -93,10 +133,12 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         if "reset_mask" in options:
             worlds = self._check_reset_mask(options.pop("reset_mask"))
         if options:
-            raise OptionError(
-                f"reset(options=...) is not supported (got {sorted(options)}); "
-                "pass options to gym.make_vec instead"
-            )
+            if not worlds.all():
+                raise OptionError(
+                    f"reset(options=...) with {sorted(options)} changes every sub-environment: "
+                    "reset them all (no reset_mask) to change options"
+                )
+            self._apply_options(with_reset_options(self.options, options))
         if not self._started and not worlds.all():
             raise ResetNeeded("the first reset() must reset every sub-environment (no reset_mask)")
         for i, s in enumerate(self._seed_list(seed)):
@@ -109,6 +151,16 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         if self._viewer is not None and worlds[0]:
             self._viewer.on_reset()
         return obs, _with_masks(info, self.num_envs, worlds)
+
+    def _apply_options(self, options) -> None:
+        """Rebuild the shared worlds for new per-episode options (the spaces stay the same)."""
+        warn_if_limit_unreachable(options, self.max_episode_steps)
+        self.options = options
+        self.core = DrivingCore(options, self.num_envs, self.max_episode_steps)
+        self.world = self.core.world
+        if self._viewer is not None:  # it draws the old world
+            self._viewer.close()
+            self._viewer = None
 
     def _seed_list(self, seed) -> list[int | None]:
         if seed is None:
@@ -149,8 +201,15 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         if not self._started:
             raise ResetNeeded("call reset() before step()")
         actions = self._check_shape(actions)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            return self._step_same_step(actions)
         resetting = self._needs_reset
         any_reset = bool(resetting.any())
+        if any_reset and self.autoreset_mode == AutoresetMode.DISABLED:
+            raise ResetNeeded(
+                f"sub-environments {np.flatnonzero(resetting).tolist()} ended and autoreset_mode "
+                "is 'disabled': reset them with reset(options={'reset_mask': mask}) first"
+            )
         if any_reset:
             # Those sub-environments ignore their action; hand the core a valid one instead.
             actions = np.array(actions, copy=True)
@@ -170,6 +229,31 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
             else:
                 self._viewer.on_decision(float(reward[0]), _row(info, 0))
         return obs, reward, terminated, truncated, _with_masks(info, self.num_envs)
+
+    def _step_same_step(self, actions):
+        """Step, then reset the worlds that ended in the same call (``SyncVectorEnv``'s
+        ``SAME_STEP`` layout: ``final_obs`` and ``final_info`` keep the ended episodes' last)."""
+        obs, reward, terminated, truncated = self.core.step(actions)
+        ended = terminated | truncated
+        final = None
+        if ended.any():
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            for i in np.flatnonzero(ended):
+                final_obs[i] = obs[i].copy()  # not a view of the batch
+            final_info = _with_masks(self.core.info(), self.num_envs, ended)
+            final = {"final_obs": final_obs, "final_info": final_info}
+        if self._viewer is not None:  # it shows sub-environment 0: its decision, then its reset
+            self._viewer.on_decision(float(reward[0]), _row(self.core.info(), 0))
+        if final is not None:
+            obs = self.core.reset(ended, self._world_seeds(ended))
+            if self._viewer is not None and ended[0]:
+                self._viewer.on_reset()
+        info = _with_masks(self.core.info(), self.num_envs)
+        if final is not None:
+            for key, value in final.items():
+                info[key] = value
+                info[f"_{key}"] = ended.copy()
+        return obs, reward, terminated, truncated, info
 
     def _check_shape(self, actions) -> np.ndarray:
         """Only the batch layout is checked here; values are the core's to validate."""
@@ -216,9 +300,13 @@ def _row(info: dict, i: int) -> dict:
 
 def _with_masks(info: dict, num_envs: int, present: np.ndarray | None = None) -> dict:
     """Gymnasium's vector info layout: each key ``k`` gets a bool mask ``"_k"`` of the
-    sub-environments that report it (all of them unless ``present`` says otherwise)."""
+    sub-environments that report it (all of them unless ``present`` says otherwise); as in
+    ``SyncVectorEnv``, the rows of the others are zero."""
     out = {}
     for key, value in info.items():
-        out[key] = _with_masks(value, num_envs, present) if isinstance(value, dict) else value
+        if isinstance(value, dict):
+            out[key] = _with_masks(value, num_envs, present)
+        else:
+            out[key] = value if present is None else np.where(present, value, 0).astype(value.dtype)
         out[f"_{key}"] = np.ones(num_envs, dtype=bool) if present is None else present.copy()
     return out

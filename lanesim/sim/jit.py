@@ -16,8 +16,36 @@ cold compile; the simulation is bit-for-bit the same.
 
 from __future__ import annotations
 
+import sys
+
 from numba import njit
+from numba.core import event
 
 _OPTIONS = dict(cache=True, _nrt=False, no_cfunc_wrapper=True, error_model="numpy")
 kernel = njit(**_OPTIONS)
 kernel_nogil = njit(nogil=True, **_OPTIONS)
+
+COLD_START_NOTICE = (
+    "lanesim: compiling the simulator's kernels for this machine (once, up to about half a minute; "
+    "later runs load them from the cache). To compile them ahead: python -m lanesim.warmup"
+)
+
+
+class _ColdStartNotice(event.Listener):
+    """Prints :data:`COLD_START_NOTICE` on stderr once per process, when the first lanesim
+    kernel compiles: a first run after installing otherwise looks hung for tens of seconds.
+    numba raises ``numba:compile`` only on a real compile, never on a load from the cache."""
+
+    enabled = True
+
+    def on_start(self, ev) -> None:
+        if self.enabled and ev.data["dispatcher"].py_func.__module__.startswith("lanesim."):
+            self.enabled = False
+            print(COLD_START_NOTICE, file=sys.stderr, flush=True)
+
+    def on_end(self, ev) -> None:
+        pass
+
+
+cold_start_notice = _ColdStartNotice()
+event.register("numba:compile", cold_start_notice)
