@@ -185,6 +185,14 @@ class DrivingEnv(gym.Env):
             self._viewer.close()
             self._viewer = None
 
+    def configure(self, config: dict) -> None:
+        """Refused: highway-env's way to change options. lanesim's are fixed once made."""
+        raise TypeError(
+            "lanesim environments have no configure(): pass options to gym.make(id, **options) "
+            "with lanesim's names, or the per-episode ones to reset(options=...); see README, "
+            "'Coming from highway-env'"
+        )
+
     def step(self, action):
         frame = self._viewer.on_frame if self._viewer is not None else None
         if self.render_mode is not None and self._viewer is None:

@@ -105,10 +105,26 @@ def _count(lo, hi=None):
     return check
 
 
+# highway-env's observation and action types: its users pass {"type": ...} dicts.
+HIGHWAY_ENV_TYPES = {
+    "Kinematics": "kinematics",
+    "OccupancyGrid": "occupancy",
+    "GrayscaleObservation": "pixels",
+    "DiscreteMetaAction": "meta",
+    "DiscreteAction": "discrete",
+    "ContinuousAction": "continuous",
+}
+
+
 def _choice(choices):
     def check(name, v):
         if v not in choices:
             hint = _suggest(str(v), choices)
+            if isinstance(v, dict) and v.get("type") in HIGHWAY_ENV_TYPES:
+                hint = (
+                    f" (a highway-env {name} dict; lanesim's counterpart is "
+                    f"{name}={HIGHWAY_ENV_TYPES[v['type']]!r})"
+                )
             raise OptionError(
                 f"option {name!r} must be one of {', '.join(choices)}; got {v!r}{hint}"
             )
@@ -369,14 +385,51 @@ SPACE_OPTIONS = (
 )
 
 
+# highway-env's config keys, which its users bring along (README "Coming from highway-env"):
+# those with an exact lanesim counterpart, and where lanesim puts the idea of the others.
+HIGHWAY_ENV_NAMES = {
+    "lanes_count": "lanes",
+    "vehicles_count": "vehicles",
+    "simulation_frequency": "sim_hz",
+    "policy_frequency": "policy_hz",
+}
+HIGHWAY_ENV_HINTS = {
+    "config": "lanesim takes options as keywords, e.g. gym.make(id, lanes=3, vehicles=20)",
+    "initial_lane_id": "the closest is ego_lanes=[lane]",
+    "ego_spacing": "lanesim spaces cars in metres: spawn_spacing",
+    "vehicles_density": "lanesim spaces cars in metres: spawn_spacing",
+    "collision_reward": "lanesim weighs it as rewards={'collision': w}",
+    "lane_change_reward": "lanesim weighs it as rewards={'lane_change': w}",
+    "high_speed_reward": "lanesim's speed term is rewards={'progress': w}",
+    "reward_speed_range": "progress saturates at reward_speed (m/s)",
+    "right_lane_reward": "lanesim rewards lane keeping instead: rewards={'lane_keeping': w}",
+    "other_vehicles_type": "traffic is IDM + MOBIL, tuned by traffic_speed, traffic_politeness, "
+    "traffic_brake_rate",
+    "offroad_terminal": "leaving the road always ends a lanesim episode",
+}
+
+
+def _highway_env_hint(key: str) -> str:
+    if key in HIGHWAY_ENV_NAMES:
+        return f" (highway-env's name; lanesim calls it {HIGHWAY_ENV_NAMES[key]!r})"
+    if key in HIGHWAY_ENV_HINTS:
+        return (
+            f" (highway-env's name, with no exact counterpart: {HIGHWAY_ENV_HINTS[key]}; "
+            "see README, 'Coming from highway-env')"
+        )
+    return ""
+
+
 def unknown_option(key: str, names=OPTION_NAMES, scenario: str | None = None) -> UnknownOptionError:
-    """The error for an option name that is not one of ``names``, with the closest valid name;
-    ``scenario`` names the file the key came from, if any.
+    """The error for an option name that is not one of ``names``, with the closest valid name
+    (or, for a highway-env config key, lanesim's counterpart); ``scenario`` names the file the
+    key came from, if any.
 
     A keyword's message opens with Python's own words: TorchRL's ``GymEnv`` retries without
     ``frameskip`` only on a ``TypeError`` whose message says exactly that.
     """
-    hint = _suggest(key, names)
+    hint = _highway_env_hint(key) if names is OPTION_NAMES else ""
+    hint = hint or _suggest(key, names)
     if scenario is not None:
         return UnknownOptionError(f"scenario file {scenario}: unknown key {key!r}{hint}")
     return UnknownOptionError(
