@@ -192,15 +192,18 @@ class DrivingCore:
         _report(*self._report_args, worlds)
         return self.observation.reset(worlds)
 
-    def step(self, actions, on_frame: Callable[[], None] | None = None):
+    def step(self, actions, on_frame: Callable[[], None] | None = None, batched: bool = True):
         """One decision: validate ``actions``, run ``frames_per_decision`` simulation steps.
 
+        ``actions`` hold one action per world (shape ``(B, *action_shape)``) when ``batched``,
+        else they are the single action of a one-world core, shaped as the action space is
+        (a single env must refuse ``[1]`` for ``Discrete``, which a batch of one accepts).
         ``on_frame`` is called after every simulation step (for rendering and video); without
         it the whole decision runs in one compiled call. Returns ``(obs, reward (B,),
         terminated (B,), truncated (B,))``, arrays of their own; :meth:`info` and
         :meth:`info_of` give the info.
         """
-        self.action.set(actions)
+        self.action.set(actions, batched)
         w = self.world
         np.copyto(self._lane_before, w.I[LANE, :, 0])
         if on_frame is None:
