@@ -42,8 +42,8 @@ def check_memory(nbytes: float, what: str, hint: str, error: type[Exception] = M
     free = available_memory()
     if nbytes > free:
         raise error(
-            f"{what} need about {_size(nbytes)}, but this machine has {_size(free)} available; "
-            f"{hint}"
+            f"{what} would take about {_size(nbytes)}, but this machine has {_size(free)} "
+            f"available; {hint}"
         )
 
 
