@@ -471,9 +471,33 @@ def _check_scenario(o: Options) -> None:
     _check_start(o, length)
 
 
+def _lane_extent(o: Options, lane: int, length: float) -> tuple[float, float, float]:
+    """Where ``lane`` exists along the road, ``(start, end)`` (m), and where its first
+    closure's cones begin (``end`` if it has none)."""
+    if lane < o.lanes:
+        start, end = 0.0, length
+    else:
+        ramp = o.ramp[lane - o.lanes]
+        start, end = ramp["start"], ramp["start"] + ramp["length"]
+    cones = end
+    for c in o.closures:
+        if c["lane"] == lane:
+            end = min(end, c["start"] + c.get("taper", DEFAULT_TAPER))
+            cones = min(cones, c["start"])
+    return start, end, cones
+
+
 def _check_start(o: Options, length: float) -> None:
-    """The ego, in any of its start lanes, must not leave its lane or hit a stalled car during
-    its first decision, in which it covers up to ``ego_speed[1] / policy_hz`` m."""
+    """Stalled cars stand on their lanes, and the ego, in any of its start lanes, must not
+    leave its lane or hit a stalled car during its first decision, in which it covers up to
+    ``ego_speed[1] / policy_hz`` m."""
+    for i, c in enumerate(o.stalled):
+        start, end, _ = _lane_extent(o, c["lane"], length)
+        if not start <= c["s"] <= end:
+            raise OptionError(
+                f"option 'stalled'[{i}] is at s = {c['s']:g} m, but its lane {c['lane']} runs "
+                f"from {start:g} m to {end:g} m (road, ramp or closure); place it on the lane"
+            )
     half = 0.5 * EgoModel().length
     lo, hi = o.ego_start - half, o.ego_start + half + o.ego_speed[1] / o.policy_hz
     where = (
@@ -481,14 +505,7 @@ def _check_start(o: Options, length: float) -> None:
         "its first decision (ego_speed[1] / policy_hz)"
     )
     for lane in o.start_lanes:
-        if lane < o.lanes:
-            start, end = 0.0, length
-            for c in o.closures:
-                if c["lane"] == lane:
-                    end = min(end, c["start"])
-        else:
-            ramp = o.ramp[lane - o.lanes]
-            start, end = ramp["start"], ramp["start"] + ramp["length"]
+        start, _, end = _lane_extent(o, lane, length)
         if not start <= o.ego_start <= end or hi > end:
             raise OptionError(
                 f"start lane {lane} runs from {start:g} m to {end:g} m (road, ramp or closure), "
