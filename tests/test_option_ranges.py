@@ -146,6 +146,20 @@ def test_speeds_beyond_the_vehicle_model_are_refused(kwargs, message):
         make_options(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sim_speed": False}, r"'sim_speed' must be a finite number or 'max', got False"),
+        ({"sim_speed": 1e-9}, r"'sim_speed' must be between 0.01 and 1000, got 1e-09"),
+        ({"ego_lanes": [0] * 17}, r"'ego_lanes' must be a list of up to 16 lane indices"),
+        ({"stalled": [{"lane": 0, "s": 900.0}] * 101}, r"'stalled' must hold 0 to 100"),
+    ],
+)
+def test_other_values_outside_their_range_are_refused(kwargs, message):
+    with pytest.raises(OptionError, match=message):
+        make_options(**kwargs)
+
+
 def test_ego_at_its_top_speed_reports_that_speed():
     env = gym.make("lanesim/Highway-v0", ego_speed=[MAX_SPEED, MAX_SPEED], vehicles=0)
     _, info = env.reset(seed=0)

@@ -133,9 +133,9 @@ def _pair(lo, hi, unit=""):
 
 
 def _sim_speed(name, v):
-    if v == "max" or v == 0:
+    if v == "max" or (v == 0 and not isinstance(v, bool)):
         return
-    if isinstance(v, str) or isinstance(v, bool) or not isinstance(v, int | float):
+    if isinstance(v, bool) or not isinstance(v, int | float):
         raise OptionError(f"option {name!r} must be a finite number or 'max', got {v!r}")
     _between(0.01, 1000)(name, v)
 
@@ -195,8 +195,8 @@ def _weights(name, v):
 
 
 def _ints(name, v):
-    if not isinstance(v, list | tuple):
-        raise OptionError(f"option {name!r} must be a list of lane indices, got {v!r}")
+    if not isinstance(v, list | tuple) or len(v) > 16:
+        raise OptionError(f"option {name!r} must be a list of up to 16 lane indices, got {v!r}")
     for x in v:
         _count(0, 15)(name, x)
 
@@ -434,7 +434,7 @@ def _check_scenario(o: Options) -> None:
     segments = o.road_repeats * len(o.road)
     if segments > MAX_ROAD_SEGMENTS:
         raise OptionError(
-            f"the road pattern ({sum(seg['length'] for seg in o.road):g} m) must repeat "
+            f"the road pattern ({o.road_length / o.road_repeats:g} m) must repeat "
             f"{o.road_repeats:,} times to cover the episode (ego_start + {MAX_SPEED:g} m/s x "
             f"duration + 2 x recycle_distance), {segments:,} segments; at most "
             f"{MAX_ROAD_SEGMENTS:,} are accepted: use longer segments or a shorter duration"
