@@ -53,7 +53,7 @@ def test_scenario_file_with_a_value_out_of_range_names_file_and_range(tmp_path):
 
 def test_too_many_worlds_for_the_machine_are_refused_before_allocating():
     with pytest.raises(OptionError, match=r"1,000,000,000 worlds .* would take about .* available"):
-        gym.make_vec("lanesim/Highway-v0", num_envs=10**9, vectorization_mode="vector_entry_point")
+        gym.make_vec("lanesim/Highway-v0", num_envs=10**9)
 
 
 def test_worlds_beyond_available_memory_are_refused(monkeypatch):

@@ -77,7 +77,7 @@ def _bytes_per_world(o: Options, spec: WorldSpec) -> float:
     slots = lanes * max(math.ceil(1.6 * V / lanes) + 2, 4)
     reset = 8 * 4 * (9 * V + 2 * slots)  # the uniforms, sort keys and their copies
     if o.observation == "kinematics":
-        obs = 2 * 4 * (1 + o.observed_vehicles) * 8
+        obs = 2 * 4 * (1 + o.observed_vehicles) * 8  # two float32 copies
     elif o.observation == "occupancy":
         # RoadRaster.footprints: about six float64 (rows x cols) patches per entity.
         patch = (math.ceil(6.4 / (o.lane_width / 4)) + 2) * 4
