@@ -140,54 +140,51 @@ class FiniteMDP:
             ValueError: naming the state, action and transition that is malformed.
         """
         n_states, n_actions = _check_size(n_states, "n_states"), _check_size(n_actions, "n_actions")
+        if not _is_table(P_dict):
+            raise ValueError(f"P_dict must be a mapping or sequence of states, got {P_dict!r}")
         if len(P_dict) != n_states:
             raise ValueError(f"P_dict has {len(P_dict)} states, expected n_states={n_states}")
+        # The table's shape first: nothing of size S*A is allocated for a table that lacks it.
+        tables = []
+        for s in range(n_states):
+            actions = _entry(P_dict, s, "P_dict", "state")
+            if not _is_table(actions):
+                raise ValueError(
+                    f"P_dict[{s}] is {actions!r}, expected a mapping or sequence of the "
+                    f"{n_actions} actions"
+                )
+            if len(actions) != n_actions:
+                raise ValueError(
+                    f"P_dict[{s}] has {len(actions)} actions, expected n_actions={n_actions}"
+                )
+            tables.append(actions)
         rows: list[int] = []
         cols: list[int] = []
         probs: list[float] = []
         R_sa = np.zeros((n_states, n_actions))
         mass = np.zeros(n_states * n_actions)
         ended = 0.0
-        for s in range(n_states):
-            try:
-                actions = P_dict[s]
-            except (KeyError, IndexError) as err:
-                raise ValueError(f"P_dict has no entry for state {s}") from err
-            if len(actions) != n_actions:
-                raise ValueError(
-                    f"P_dict[{s}] has {len(actions)} actions, expected n_actions={n_actions}"
-                )
+        for s, actions in enumerate(tables):
             for a in range(n_actions):
-                try:
-                    transitions = actions[a]
-                except (KeyError, IndexError) as err:
-                    raise ValueError(f"P_dict[{s}] has no entry for action {a}") from err
+                transitions = _entry(actions, a, f"P_dict[{s}]", "action")
+                if not _is_table(transitions) or isinstance(transitions, Mapping):
+                    raise ValueError(
+                        f"P_dict[{s}][{a}] is {transitions!r}, expected a list of "
+                        "(prob, next_state, reward, terminated)"
+                    )
                 row = s * n_actions + a
                 for i, item in enumerate(transitions):
                     where = f"P_dict[{s}][{a}][{i}]"
-                    if len(item) != 4:
-                        raise ValueError(
-                            f"{where} = {item!r}: expected (prob, next_state, reward, terminated)"
-                        )
-                    prob, nxt, reward, done = float(item[0]), item[1], float(item[2]), item[3]
-                    if not (np.isfinite(prob) and prob >= 0):
-                        raise ValueError(
-                            f"{where} has probability {prob}, expected a finite number >= 0"
-                        )
-                    if not np.isfinite(reward):
-                        raise ValueError(f"{where} has reward {reward}, expected a finite number")
-                    if not (isinstance(nxt, int | np.integer) and 0 <= nxt < n_states):
-                        raise ValueError(
-                            f"{where} has next state {nxt!r}, expected an int in [0, {n_states})"
-                        )
+                    prob, nxt, reward, done = _transition(item, where, n_states)
                     mass[row] += prob
                     R_sa[s, a] += prob * reward
                     if done:
                         ended += prob
                     else:
                         rows.append(row)
-                        cols.append(int(nxt))
+                        cols.append(nxt)
                         probs.append(prob)
+        _check_finite_rewards(R_sa)
         _check_row_sums(mass, n_actions, skip_rows=np.zeros(mass.size, dtype=bool))
         P_csr = sp.csr_array(
             sp.coo_array((probs, (rows, cols)), shape=(n_states * n_actions, n_states))
@@ -260,6 +257,51 @@ def _scale_rows(P: sp.csr_array, scale: NDArray[np.float64]) -> None:
         P.eliminate_zeros()
 
 
+def _is_table(x: object) -> bool:
+    """A mapping or sequence (not a string) that ``from_transitions`` can index."""
+    return isinstance(x, Mapping | Sequence | np.ndarray) and not isinstance(x, str | bytes)
+
+
+def _entry(table: Any, key: int, name: str, what: str) -> Any:
+    try:
+        return table[key]
+    except (KeyError, IndexError) as err:
+        raise ValueError(f"{name} has no entry for {what} {key}") from err
+
+
+def _real(x: object) -> bool:
+    """A real number: Python or numpy int or float, but not a bool or a string."""
+    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+
+
+def _transition(item: object, where: str, n_states: int) -> tuple[float, int, float, bool]:
+    """Validate one ``(prob, next_state, reward, terminated)`` entry of a transition table."""
+    if not _is_table(item) or isinstance(item, Mapping) or len(item) != 4:
+        raise ValueError(f"{where} = {item!r}: expected (prob, next_state, reward, terminated)")
+    prob, nxt, reward, done = item
+    if not (_real(prob) and np.isfinite(prob) and prob >= 0):
+        raise ValueError(f"{where} has probability {prob!r}, expected a finite number >= 0")
+    if not (_real(reward) and np.isfinite(reward)):
+        raise ValueError(f"{where} has reward {reward!r}, expected a finite number")
+    is_int = isinstance(nxt, int | np.integer) and not isinstance(nxt, bool)
+    if not (is_int and 0 <= nxt < n_states):
+        raise ValueError(f"{where} has next state {nxt!r}, expected an int in [0, {n_states})")
+    if not isinstance(done, bool | np.bool_):
+        raise ValueError(f"{where} has terminated flag {done!r}, expected True or False")
+    return float(prob), int(nxt), float(reward), bool(done)
+
+
+def _check_finite_rewards(R: NDArray[np.float64]) -> None:
+    """Expected rewards ``(S, A)`` must be finite; finite inputs can still sum to inf."""
+    bad = ~np.isfinite(R)
+    if bad.any():
+        s, a = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"R[{s}, {a}] = {R[s, a]}: the expected reward overflows float64; scale the "
+            "rewards down"
+        )
+
+
 def _check_size(n: object, name: str) -> int:
     if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
         raise ValueError(f"{name} must be a positive int, got {n!r}")
@@ -283,7 +325,7 @@ def _as_csr(P: object) -> tuple[sp.csr_array, int, int]:
         P_csr = sp.csr_array(P, dtype=np.float64, copy=True)
         P_csr.sum_duplicates()
         return P_csr, n_states, n_rows // n_states
-    arr = np.asarray(P)
+    arr = _as_array(P, "P", "a dense (S, A, S) array or a scipy.sparse (S*A, S) matrix")
     if arr.ndim != 3 or arr.shape[0] != arr.shape[2] or 0 in arr.shape:
         raise ValueError(
             f"dense P has shape {arr.shape}, expected (S, A, S) with P[s, a, s'] the "
@@ -325,7 +367,7 @@ def _check_row_sums(
 def _check_terminal(terminal: ArrayLike | None, n_states: int) -> NDArray[np.bool_]:
     if terminal is None:
         return np.zeros(n_states, dtype=bool)
-    term = np.asarray(terminal)
+    term = _as_array(terminal, "terminal", f"a boolean mask of shape ({n_states},)")
     if term.dtype != np.bool_ or term.shape != (n_states,):
         raise ValueError(
             f"terminal has shape {term.shape} and dtype {term.dtype}, "
@@ -338,7 +380,10 @@ def _expected_reward(
     R: ArrayLike, P: sp.csr_array, n_states: int, n_actions: int
 ) -> NDArray[np.float64]:
     """Validate ``R`` and reduce it to the expected reward ``(S, A)``."""
-    arr = np.asarray(R, dtype=np.float64)
+    arr = _as_array(R, "R", f"({n_states}, {n_actions}) or ({n_states}, {n_actions}, {n_states})")
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"R has dtype {arr.dtype}, expected real numbers")
+    arr = arr.astype(np.float64)
     if arr.shape == (n_states, n_actions):
         out = arr.copy()
     elif arr.shape == (n_states, n_actions, n_states):
@@ -361,7 +406,18 @@ def _expected_reward(
         rows = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
         weighted = P.data * flat[rows, P.indices]
         out = np.bincount(rows, weights=weighted, minlength=P.shape[0]).reshape(n_states, n_actions)
+    _check_finite_rewards(out)
     return out
+
+
+def _as_array(x: object, name: str, expected: str) -> np.ndarray:
+    """``np.asarray(x)``, with ragged nesting reported by ``name`` rather than numpy."""
+    try:
+        return np.asarray(x)
+    except ValueError:
+        raise ValueError(
+            f"{name} is ragged (its nested lists differ in length): expected {expected}"
+        ) from None
 
 
 def _check_gamma(gamma: object, episodic: bool) -> None:

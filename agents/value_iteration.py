@@ -105,7 +105,8 @@ def value_iteration(
 
     Raises:
         TypeError: if ``mdp`` is not a :class:`FiniteMDP`.
-        ValueError: if ``tol`` or ``max_iter`` is out of range.
+        ValueError: if ``tol`` or ``max_iter`` is out of range, or if the rewards are so
+            large that the values would overflow float64.
     """
     if not isinstance(mdp, FiniteMDP):
         raise TypeError(f"mdp must be a FiniteMDP, got {type(mdp).__name__}")
@@ -120,6 +121,7 @@ def value_iteration(
     episodic = mdp.episodic
     K = gamma / (1.0 - gamma) if gamma < 1 else _max_expected_steps(mdp, max_iter)
     certifiable = math.isfinite(K)
+    _check_no_overflow(R, gamma, K, max_iter)
 
     # Preallocated (S,) buffers; the (S*A,) result of each mat-vec is a fresh array since
     # the final one is returned as Q.
@@ -161,6 +163,25 @@ def value_iteration(
         if not episodic and K > 0:
             v += K * (lo + hi) / 2  # value shift to the midpoint of the bounds on V*
     raise AssertionError("unreachable: the loop returns on its last iteration")
+
+
+def _check_no_overflow(R: NDArray[np.float64], gamma: float, K: float, max_iter: int) -> None:
+    """Refuse rewards whose values overflow float64 in the sweeps.
+
+    Values are at most ``max|R|`` times the horizon (``1 / (1 - gamma)``, or for gamma = 1 the
+    bound ``K`` on the expected steps, or ``max_iter`` sweeps when there is none), and the
+    stopping rule multiplies their differences by ``K`` once more; a margin of 64 covers the
+    sums and midpoints on the way.
+    """
+    r_max = float(np.abs(R).max(initial=0.0))
+    horizon = 1.0 / (1.0 - gamma) if gamma < 1 else (K if math.isfinite(K) else max_iter)
+    scale = max(K, 1.0) if math.isfinite(K) else 1.0
+    if r_max * (horizon + 1.0) * scale > np.finfo(np.float64).max / 64:
+        raise ValueError(
+            f"rewards up to |R| = {r_max:g} with gamma = {gamma:g} (a horizon of about "
+            f"{horizon:g} steps) overflow float64 in value iteration; scale the rewards down "
+            f"(|R| x horizon x {scale:g} must stay below {np.finfo(np.float64).max / 64:.3g})"
+        )
 
 
 def _max_over_actions(Q: NDArray[np.float64], out: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -42,6 +42,73 @@ def test_numpy_integer_and_float64_actions_are_accepted():
     env_with("continuous").step(np.array([0.1, -0.2], dtype=np.float64))
 
 
+@pytest.mark.parametrize("action", ["discrete", "meta"])
+@pytest.mark.parametrize(
+    "bad",
+    [[1], np.array([1]), np.array([[1]]), np.array([1], dtype=object), np.array(True)],
+    ids=["list", "array1", "array11", "object", "bool0d"],
+)
+def test_integer_action_wrapped_in_a_sequence_or_array_raises(action, bad):
+    with pytest.raises(ActionError, match=r"must be an integer in \[0, \d+\]"):
+        env_with(action).step(bad)
+
+
+def test_zero_dimensional_integer_array_is_an_integer_action():
+    env_with("discrete").step(np.array(4))
+    env_with("meta").step(np.array(1, dtype=np.int32))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [True, False],
+        [True, 0.5],
+        np.array([True, False]),
+        np.array([0.5, 0.5], dtype=object),
+        ["0.5", "0.5"],
+        [0.5 + 0j, 0.5],
+    ],
+    ids=["bools", "bool_and_float", "bool_array", "object", "strings", "complex"],
+)
+def test_continuous_action_that_is_not_real_numbers_raises(bad):
+    with pytest.raises(ActionError, match=r"pair \[steer, accel\] of floats"):
+        env_with("continuous").step(bad)
+
+
+@pytest.mark.parametrize("bad", [[[0.5, 0.5]], np.zeros((1, 2)), np.zeros((2, 1))])
+def test_continuous_action_with_a_batch_axis_raises(bad):
+    with pytest.raises(ActionError, match=r"shape \(2,\)"):
+        env_with("continuous").step(bad)
+
+
+def test_integer_continuous_action_is_accepted():
+    env_with("continuous").step([1, -1])
+
+
+@pytest.mark.parametrize(
+    ("action", "bad", "message"),
+    [
+        ("discrete", np.array([True, False]), r"2 integers \(shape \(2,\)\) in \[0, 14\]"),
+        ("continuous", np.full((2, 2), 0.5, dtype=object), r"pair \[steer, accel\] of floats"),
+        ("continuous", np.ones((2, 2), dtype=bool), r"pair \[steer, accel\] of floats"),
+    ],
+)
+def test_vector_env_refuses_bool_and_object_batches(action, bad, message):
+    env = gym.make_vec("lanesim/Highway-v0", num_envs=2, action=action, vehicles=0)
+    env.reset(seed=0)
+    with pytest.raises(ActionError, match=message):
+        env.step(bad)
+
+
+def test_vector_env_of_one_takes_a_batch_of_one():
+    env = gym.make_vec("lanesim/Highway-v0", num_envs=1, vehicles=0)
+    env.reset(seed=0)
+    env.step(np.array([3]))
+    env = gym.make_vec("lanesim/Highway-v0", num_envs=1, action="continuous", vehicles=0)
+    env.reset(seed=0)
+    env.step(np.array([[0.5, 0.5]]))
+
+
 def test_discrete_grid_steers_the_way_the_table_says():
     env = env_with("discrete")
     # Action 0 is the strongest left steer with braking; 12 the strongest right.

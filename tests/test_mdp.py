@@ -144,6 +144,66 @@ def test_from_transitions_rejects_malformed_tables(table, message: str) -> None:
         FiniteMDP.from_transitions(table, n_states=2, n_actions=1, gamma=0.9)
 
 
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ([{0: [("1.0", 0, 0.0, False)]}], r"P_dict\[0\]\[0\]\[0\] has probability '1.0', expected"),
+        ([{0: [(True, 0, 0.0, False)]}], r"has probability True, expected a finite number"),
+        ([{0: [(1.0, True, 0.0, False)]}], r"has next state True, expected an int in \[0, 1\)"),
+        ([{0: [(1.0, 0.0, 0.0, False)]}], r"has next state 0.0, expected an int"),
+        ([{0: [(1.0, 0, "2", False)]}], r"has reward '2', expected a finite number"),
+        ([{0: [(1.0, 0, 0.0, "no")]}], r"has terminated flag 'no', expected True or False"),
+        ([{0: [(1.0, 0, 0.0, None)]}], r"has terminated flag None, expected True or False"),
+        ([{0: [(None, 0, 0.0, False)]}], r"has probability None, expected"),
+        ([{0: [None]}], r"P_dict\[0\]\[0\]\[0\] = None: expected \(prob, next_state"),
+        ([{0: None}], r"P_dict\[0\]\[0\] is None, expected a list of \(prob"),
+        ([None], r"P_dict\[0\] is None, expected a mapping or sequence of the 1 actions"),
+        (None, r"P_dict must be a mapping or sequence of states, got None"),
+        ("x", r"P_dict must be a mapping or sequence of states, got 'x'"),
+    ],
+)
+def test_from_transitions_names_entries_of_the_wrong_type(table, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FiniteMDP.from_transitions(table, n_states=1, n_actions=1, gamma=0.9)
+
+
+def test_from_transitions_checks_the_table_before_allocating_for_it() -> None:
+    table = [{0: [(1.0, 0, 0.0, False)]}]
+    # S*A = 10^12 would be 7.3 TiB of rewards; the table's size is refused first.
+    with pytest.raises(ValueError, match=r"P_dict\[0\] has 1 actions, expected n_actions=10+"):
+        FiniteMDP.from_transitions(table, 1, 10**12, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("P", "R", "message"),
+    [
+        ([[[1.0, 0.0]], [[0.0]]], np.zeros((2, 1)), r"P is ragged .* expected a dense \(S, A, S\)"),
+        (np.ones((1, 1, 1)), [[0.0, 1.0], [2.0]], r"R is ragged .* expected \(1, 1\) or"),
+        (np.ones((1, 1, 1)), [[None]], r"R has dtype object, expected real numbers"),
+        (np.ones((1, 1, 1)), [["1.0"]], r"R has dtype <U3, expected real numbers"),
+        (np.ones((1, 1, 1)), [[True]], r"R has dtype bool, expected real numbers"),
+        ([[[None]]], np.zeros((1, 1)), r"P has dtype object, expected real numbers"),
+    ],
+)
+def test_ragged_or_non_numeric_arrays_get_a_clear_error(P, R, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FiniteMDP(P, R, 0.9)
+
+
+def test_ragged_terminal_mask_gets_a_clear_error() -> None:
+    P, R = valid_inputs()
+    with pytest.raises(ValueError, match=r"terminal is ragged .* a boolean mask of shape \(5,\)"):
+        FiniteMDP(P, R, 0.9, terminal=[[True], [False, True]])
+
+
+def test_expected_reward_that_overflows_is_refused() -> None:
+    # A row within the tolerance above 1 times the largest float is beyond float64.
+    P = np.array([[[0.5 + 5e-9, 0.5]], [[0.5, 0.5]]])
+    R = np.full((2, 1, 2), np.finfo(np.float64).max)
+    with pytest.raises(ValueError, match=r"R\[0, 0\] = inf: the expected reward overflows"):
+        FiniteMDP(P, R, 0.9)
+
+
 def test_from_transitions_with_gamma_one_needs_a_terminated_transition() -> None:
     table = [{0: [(1.0, 1, 0.0, False)]}, {0: [(1.0, 0, 0.0, False)]}]
     with pytest.raises(ValueError, match="gamma = 1 .* needs episodes that end"):

@@ -42,7 +42,7 @@ def test_bad_value_is_a_value_error_not_a_type_error():
         ({"lanes": 0}, r"'lanes' must be an integer between 1 and 8"),
         ({"lanes": 2.5}, r"'lanes' must be an integer"),
         ({"vehicles": -1}, r"'vehicles' must be an integer"),
-        ({"lane_width": -3.0}, r"'lane_width' must be > 0"),
+        ({"lane_width": -3.0}, r"'lane_width' must be between 2 and 6 m"),
         ({"duration": float("nan")}, r"'duration' must be a finite number"),
         ({"road_overlay": "yes"}, r"'road_overlay' must be true or false"),
         ({"sim_hz": 15, "policy_hz": 4},

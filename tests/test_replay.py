@@ -9,7 +9,9 @@ from gymnasium import spaces
 from gymnasium.wrappers import FrameStackObservation
 from scipy import stats
 
+from agents.dqn.config import DQNConfig
 from agents.dqn.replay import ReplayBuffer, SumTree
+from lanesim.sim import memory
 
 
 def _ids(obs: np.ndarray) -> np.ndarray:
@@ -51,6 +53,26 @@ def test_vector_observations_are_stored_whole() -> None:
 def test_too_small_capacity_is_rejected() -> None:
     with pytest.raises(ValueError, match="too small"):
         ReplayBuffer((4, 8, 8), np.uint8, 14, num_envs=2, n_step=3)
+
+
+def test_replay_larger_than_available_memory_is_refused_before_allocating() -> None:
+    # 10^11 transitions of 84x84 frames: about 660 TiB.
+    message = r"replay memory of 100,000,000,000 transitions .* TiB, .* lower buffer_size"
+    with pytest.raises(ValueError, match=message):
+        ReplayBuffer((4, 84, 84), np.uint8, 10**11, num_envs=8, n_step=3)
+
+
+def test_replay_memory_estimate_is_compared_with_what_is_available(monkeypatch) -> None:
+    monkeypatch.setattr(memory, "available_memory", lambda: 10 << 20)
+    ReplayBuffer((3,), np.float32, 100_000, num_envs=2)  # about 2.5 MiB
+    with pytest.raises(ValueError, match=r"would take about 27.7 MiB, but this machine has 10.0"):
+        ReplayBuffer((3,), np.float32, 1_000_000, num_envs=2)
+
+
+@pytest.mark.parametrize("size", [1e11, 100_000.0, True, 0])
+def test_config_buffer_size_must_be_a_positive_integer(size) -> None:
+    with pytest.raises(ValueError, match=r"buffer_size is an integer >= 1"):
+        DQNConfig(buffer_size=size)
 
 
 # --- n-step returns (vector observations carrying their step id) ----------------------

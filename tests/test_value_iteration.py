@@ -254,3 +254,29 @@ def test_rejects_bad_arguments(kwargs, error, message: str) -> None:
 def test_rejects_a_non_mdp() -> None:
     with pytest.raises(TypeError, match="mdp must be a FiniteMDP"):
         value_iteration(np.zeros((2, 2, 2)))
+
+
+@pytest.mark.parametrize(("reward", "gamma"), [(1e308, 0.9), (1e303, 0.99), (-1e306, 0.5)])
+def test_rewards_whose_discounted_sum_overflows_are_refused(reward: float, gamma: float) -> None:
+    P = np.zeros((2, 1, 2))
+    P[0, 0, 1] = P[1, 0, 0] = 1.0
+    mdp = FiniteMDP(P, np.full((2, 1), reward), gamma)
+    with pytest.raises(ValueError, match=r"overflow float64 in value iteration; scale the rewards"):
+        value_iteration(mdp)
+
+
+def test_undiscounted_rewards_that_overflow_over_the_horizon_are_refused() -> None:
+    # Two steps on average before the end: 1e307 per step overflows once the margin is added.
+    P = np.zeros((2, 1, 2))
+    P[0, 0, :] = 0.5
+    mdp = FiniteMDP(P, np.full((2, 1), 1e307), 1.0, terminal=np.array([False, True]))
+    with pytest.raises(ValueError, match=r"gamma = 1 .* overflow float64"):
+        value_iteration(mdp)
+
+
+def test_huge_rewards_below_the_overflow_limit_give_finite_values() -> None:
+    P = np.zeros((2, 1, 2))
+    P[0, 0, 1] = P[1, 0, 0] = 1.0
+    result = value_iteration(FiniteMDP(P, np.full((2, 1), 1e300), 0.9))
+    np.testing.assert_allclose(result.V, 1e301)
+    assert result.converged

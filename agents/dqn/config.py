@@ -56,8 +56,9 @@ class DQNConfig:
     buffer_size: int = field(
         default=100_000,
         metadata={
-            "help": "replay capacity in transitions (all envs together); a memory smaller "
-            "than the run forgets the exploration phase's crashes (README: DQN ablations)"
+            "help": "replay capacity in transitions (all envs together), an integer >= 1 that "
+            "fits in memory; a memory smaller than the run forgets the exploration phase's "
+            "crashes (README: DQN ablations)"
         },
     )
     batch_size: int = field(default=32, metadata={"help": "transitions per gradient step"})
@@ -126,6 +127,9 @@ class DQNConfig:
             "total_steps > 0": self.total_steps > 0,
             "num_envs >= 1": self.num_envs >= 1,
             "threads >= 0": self.threads >= 0,
+            "buffer_size is an integer >= 1": isinstance(self.buffer_size, int)
+            and not isinstance(self.buffer_size, bool)
+            and self.buffer_size >= 1,
             "batch_size >= 1": self.batch_size >= 1,
             "lr > 0": self.lr > 0,
             "lr_end is None or lr_end >= 0": self.lr_end is None or self.lr_end >= 0,

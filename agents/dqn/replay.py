@@ -25,11 +25,14 @@ rows holding a final observation never can. ``valid`` tracks exactly this.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from lanesim.sim.memory import check_memory
 
 
 @dataclass
@@ -123,6 +126,18 @@ class ReplayBuffer:
                 f"capacity {capacity} is too small for {num_envs} envs, n_step={n_step} "
                 f"and {self.stack}-frame stacks"
             )
+        frame_bytes = math.prod(frame_shape) * np.dtype(obs_dtype).itemsize
+        # Per slot: the frame, an int64 action, a float32 reward and five bool flags.
+        nbytes = self.rows * num_envs * (frame_bytes + 8 + 4 + 5)
+        if prioritized:
+            nbytes += 16 * (self.rows * num_envs)  # the sum tree: up to 2x leaves, float64
+        check_memory(
+            nbytes,
+            f"a replay memory of {capacity:,} transitions of {np.dtype(obs_dtype)} "
+            f"{self.obs_shape} observations",
+            "lower buffer_size",
+            ValueError,
+        )
         self.n_step = n_step
         self.gamma = gamma
         self.prioritized = prioritized

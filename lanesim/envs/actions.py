@@ -33,26 +33,49 @@ class ActionError(ValueError):
     """An action outside the action space."""
 
 
-def _integer_actions(actions, n: int, batch: int) -> np.ndarray:
+def _integer_actions(actions, n: int, batch: int, batched: bool) -> np.ndarray:
+    """``actions`` as ``(batch,)`` int64 in ``[0, n)``: one integer (a Python or numpy integer,
+    or a 0-d integer array) when not ``batched``, else an integer array of shape ``(batch,)``.
+    Anything else, bools, lists and nested arrays included, raises ActionError."""
     if (
-        batch == 1
+        not batched
         and isinstance(actions, int | np.integer)
         and not isinstance(actions, bool)
         and 0 <= actions < n
     ):  # the common single-env call
         return np.array([actions], dtype=np.int64)
-    a = np.asarray(actions)
-    if a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
-        raise ActionError(
-            f"action must be an integer in [0, {n - 1}] (Discrete({n})), got {actions!r}"
-        )
-    a = a.reshape(-1)
-    if a.shape != (batch,) or (a < 0).any() or (a >= n).any():
-        raise ActionError(
-            f"action must be {'an integer' if batch == 1 else f'{batch} integers'} in "
-            f"[0, {n - 1}] (Discrete({n})), got {actions!r}"
-        )
-    return a.astype(np.int64)
+    what = (
+        f"{batch} integers (shape ({batch},))" if batched else "an integer"
+    ) + f" in [0, {n - 1}] (Discrete({n}))"
+    a = actions if isinstance(actions, np.ndarray) else None
+    if a is None and batched and isinstance(actions, list | tuple):
+        a = _as_array(actions)
+    if (
+        a is None
+        or a.dtype == bool
+        or not np.issubdtype(a.dtype, np.integer)
+        or a.shape != ((batch,) if batched else ())
+        or (a < 0).any()
+        or (a >= n).any()
+    ):
+        raise ActionError(f"action must be {what}, got {actions!r}")
+    return a.reshape(batch).astype(np.int64)
+
+
+def _as_array(actions) -> np.ndarray | None:
+    """``actions`` as an array, or None if numpy cannot make a regular one of them."""
+    try:
+        return np.asarray(actions)
+    except (TypeError, ValueError):
+        return None
+
+
+def _holds_bool(actions) -> bool:
+    """Whether a list or tuple of numbers (or of such lists) holds a bool, which numpy would
+    quietly turn into 0 or 1."""
+    if isinstance(actions, bool | np.bool_):
+        return True
+    return isinstance(actions, list | tuple) and any(_holds_bool(x) for x in actions)
 
 
 class DiscreteActions:
@@ -66,9 +89,10 @@ class DiscreteActions:
         self.steer_table = np.array(DISCRETE_STEER)
         self.accel_table = np.array(DISCRETE_ACCEL)
 
-    def set(self, actions) -> None:
-        """Validate ``actions`` and make them the world's command for the next decision."""
-        a = _integer_actions(actions, self.n, self.world.B)
+    def set(self, actions, batched: bool) -> None:
+        """Validate ``actions`` (one action, or ``(B,)`` when ``batched``) and make them the
+        world's command for the next decision."""
+        a = _integer_actions(actions, self.n, self.world.B, batched)
         command = self.world.command
         command[COMMAND_STEER] = self.steer_table[a // len(DISCRETE_ACCEL)]
         command[COMMAND_ACCEL] = self.accel_table[a % len(DISCRETE_ACCEL)]
@@ -86,20 +110,22 @@ class ContinuousActions:
         self.world = world
         self.space = spaces.Box(-1.0, 1.0, (2,), np.float32)
 
-    def set(self, actions) -> None:
+    def set(self, actions, batched: bool) -> None:
+        """Validate ``actions`` (``(2,)``, or ``(B, 2)`` when ``batched``) and make them the
+        world's command for the next decision."""
         B = self.world.B
-        try:
-            a = np.asarray(actions, dtype=np.float64)
-        except (TypeError, ValueError):
+        a = _as_array(actions)
+        # Integers are exact in float64; bools, strings and objects are not numbers here.
+        if a is None or a.dtype.kind not in "iuf" or _holds_bool(actions):
             raise ActionError(
                 f"action must be a pair [steer, accel] of floats, got {actions!r}"
-            ) from None
-        shape = (2,) if B == 1 else (B, 2)
-        if a.shape != shape and not (B == 1 and a.shape == (1, 2)):
+            )
+        shape = (B, 2) if batched else (2,)
+        if a.shape != shape:
             raise ActionError(
                 f"action must have shape {shape} ([steer, accel]), got shape {a.shape}"
             )
-        a = a.reshape(B, 2)
+        a = a.astype(np.float64).reshape(B, 2)
         em = self.world.spec.ego
         if not _continuous_command(a, em.max_steer, em.max_accel, em.max_brake, self.world.command):
             raise ActionError(
@@ -147,9 +173,10 @@ class MetaActions:
         nearest = np.abs(self.speeds[None, :] - w.speed[worlds, :1]).argmin(axis=1)
         self.speed_index[worlds] = nearest
 
-    def set(self, actions) -> None:
-        """Validate ``actions``, update the targets and hand them to the world's autopilot."""
-        a = _integer_actions(actions, 5, self.world.B)
+    def set(self, actions, batched: bool) -> None:
+        """Validate ``actions`` (one action, or ``(B,)`` when ``batched``), update the targets
+        and hand them to the world's autopilot."""
+        a = _integer_actions(actions, 5, self.world.B, batched)
         w = self.world
         _meta_command(
             a, self.target_lane, self.speed_index, self.speeds, w.F, w.road.lane_start,

@@ -14,15 +14,15 @@ import numpy as np
 
 from lanesim.envs.actions import make_action
 from lanesim.envs.observations import make_observation
-from lanesim.envs.options import REWARD_TERMS, Options
+from lanesim.envs.options import DEFAULT_TAPER, REWARD_TERMS, OptionError, Options
 from lanesim.sim import kernels as K
 from lanesim.sim.jit import kernel
 from lanesim.sim.kernels import LANE
+from lanesim.sim.memory import check_memory
 from lanesim.sim.road import LaneSpan, Road, Segment
 from lanesim.sim.world import CONE, STALLED, EgoModel, Obstacle, TrafficModel, World, WorldSpec
 
 CONE_SPACING = 5.0  # m between cones along a closure taper
-DEFAULT_TAPER = 60.0  # m
 
 
 def build_spec(o: Options) -> WorldSpec:
@@ -31,14 +31,10 @@ def build_spec(o: Options) -> WorldSpec:
     pattern = [
         Segment(seg["length"], 1.0 / seg["radius"] if "radius" in seg else 0.0) for seg in o.road
     ]
-    # Long enough that the ego cannot reach the end and traffic always has room ahead.
-    needed = o.ego_start + ego.max_speed * o.duration + 2 * o.recycle_distance
-    segments = list(pattern)
-    while o.repeat_road and sum(s.length for s in segments) < needed:
-        segments += pattern
+    segments = pattern * o.road_repeats
     length = sum(s.length for s in segments)
     spans = [LaneSpan(0.0, length) for _ in range(o.lanes)]
-    spans += [LaneSpan(r["start"], min(r["start"] + r["length"], length)) for r in o.ramp]
+    spans += [LaneSpan(r["start"], r["start"] + r["length"]) for r in o.ramp]
     obstacles = []
     for c in o.closures:
         lane, start = c["lane"], c["start"]
@@ -68,7 +64,7 @@ def build_spec(o: Options) -> WorldSpec:
         obstacles=tuple(obstacles),
         sim_hz=o.sim_hz,
         ego_start=o.ego_start,
-        ego_lanes=tuple(o.ego_lanes),
+        ego_lanes=o.start_lanes,
         ego_speed=tuple(o.ego_speed),
     )
 
@@ -86,6 +82,27 @@ def warn_if_limit_unreachable(o: Options, max_episode_steps: int | None) -> None
             f"truncates episodes after {decisions_per_episode(o)} decisions at policy_hz="
             f"{o.policy_hz}; raise duration for longer episodes"
         )
+
+
+def _bytes_per_world(o: Options, spec: WorldSpec) -> float:
+    """Estimated peak memory of one world (bytes): its state and lane index, a decision's
+    trace, the draws of a reset and the observation with the temporaries that build it."""
+    lanes, V = spec.road.lanes, o.vehicles
+    N = 1 + V + len(spec.obstacles)
+    state = 8 * ((K.N_FLOAT + K.N_INT + 10) * N + K.N_TRACE * o.frames_per_decision)
+    slots = lanes * max(math.ceil(1.6 * V / lanes) + 2, 4)
+    reset = 8 * 4 * (9 * V + 2 * slots)  # the uniforms, sort keys and their copies
+    if o.observation == "kinematics":
+        obs = 2 * 4 * (1 + o.observed_vehicles) * 8  # two float32 copies
+    elif o.observation == "occupancy":
+        # RoadRaster.footprints: about six float64 (rows x cols) patches per entity.
+        patch = (math.ceil(6.4 / (o.lane_width / 4)) + 2) * 4
+        obs = 2 * 4 * 4 * (4 * lanes * 32) + 8 * 6 * patch * N
+    else:
+        # Measured (tracemalloc, 500 worlds): the stacks, the copies handed out and the vector
+        # env's buffers peak at about nine stacks.
+        obs = 9 * o.frame_stack * o.image_shape[0] * o.image_shape[1]
+    return float(state + reset + obs)
 
 
 # Info fields, in the order of DrivingCore.report's rows.
@@ -123,6 +140,13 @@ class DrivingCore:
         self.options = options
         self.max_episode_steps = max_episode_steps
         self.spec = build_spec(options)
+        check_memory(
+            n_worlds * _bytes_per_world(options, self.spec),
+            f"{n_worlds:,} worlds of {1 + options.vehicles + len(self.spec.obstacles)} entities "
+            f"with {options.observation} observations",
+            "use fewer environments, vehicles or a smaller observation",
+            OptionError,
+        )
         self.world = World(self.spec, n_worlds)
         self.B = n_worlds
         self.action = make_action(options, self.world)
@@ -191,15 +215,18 @@ class DrivingCore:
         _report(*self._report_args, worlds)
         return self.observation.reset(worlds)
 
-    def step(self, actions, on_frame: Callable[[], None] | None = None):
+    def step(self, actions, on_frame: Callable[[], None] | None = None, batched: bool = True):
         """One decision: validate ``actions``, run ``frames_per_decision`` simulation steps.
 
+        ``actions`` hold one action per world (shape ``(B, *action_shape)``) when ``batched``,
+        else they are the single action of a one-world core, shaped as the action space is
+        (a single env must refuse ``[1]`` for ``Discrete``, which a batch of one accepts).
         ``on_frame`` is called after every simulation step (for rendering and video); without
         it the whole decision runs in one compiled call. Returns ``(obs, reward (B,),
         terminated (B,), truncated (B,))``, arrays of their own; :meth:`info` and
         :meth:`info_of` give the info.
         """
-        self.action.set(actions)
+        self.action.set(actions, batched)
         w = self.world
         np.copyto(self._lane_before, w.I[LANE, :, 0])
         if on_frame is None:

@@ -198,7 +198,7 @@ class DrivingEnv(gym.Env):
         if self.render_mode is not None and self._viewer is None:
             self._make_viewer()
             frame = self._viewer.on_frame
-        obs, reward, terminated, truncated = self.core.step(action, on_frame=frame)
+        obs, reward, terminated, truncated = self.core.step(action, on_frame=frame, batched=False)
         self._obs = obs[0]
         info = self.core.info_of(0)
         if self._viewer is not None:

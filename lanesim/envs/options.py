@@ -10,11 +10,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from lanesim.sim.world import OBSTACLE_SIZE, STALLED, EgoModel
 
 OBSERVATIONS = ("kinematics", "occupancy", "pixels")
 ACTIONS = ("discrete", "meta", "continuous")
@@ -77,21 +82,51 @@ def _dict_opt(default, help: str, check=None):
 
 
 # ---------------------------------------------------------------- value checks
-def _positive(name, v):
-    _number(name, v)
-    if not v > 0:
-        raise OptionError(f"option {name!r} must be > 0, got {v!r}")
+# Ranges come from physics and sense, and keep every scenario's time and memory bounded: a
+# decision is at most 10,000 simulation steps (sim_hz / policy_hz), an episode at most 4 h, the
+# repeated road at most MAX_ROAD_SEGMENTS segments, a closure at most 101 cones.
+MAX_SPEED = EgoModel().max_speed  # m/s, the ego's top speed bounds every speed option
+MAX_ROAD_SEGMENTS = 100_000
+MAX_DURATION = 4 * 3600.0  # s
+MAX_WEIGHT = 1e6  # largest |reward weight|: an episode's return stays finite in float32
+DEFAULT_TAPER = 60.0  # m, a closure's taper when its table has none
+STALLED_LENGTH = OBSTACLE_SIZE[STALLED][0]  # m
+
+
+def _plain(value, depth: int = 2):
+    """numpy scalars (``np.int64``, ``np.float32``, ``np.bool_``) as Python values, also inside
+    the lists and tables options hold (nested at most ``depth`` deep)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if depth and isinstance(value, list | tuple):
+        return type(value)(_plain(x, depth - 1) for x in value)
+    if depth and isinstance(value, dict):
+        return {k: _plain(x, depth - 1) for k, x in value.items()}
+    return value
+
+
+def _number(name, v):
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise OptionError(f"option {name!r} must be a finite number, got {v!r}")
+
+
+def _between(lo, hi, unit="", open_low=False):
+    """A number in ``[lo, hi]``, or in ``(lo, hi]`` when ``open_low``."""
+    span = f"> {lo:g} and <= {hi:g}" if open_low else f"between {lo:g} and {hi:g}"
+    unit = f" {unit}" if unit else ""
+
+    def check(name, v):
+        _number(name, v)
+        if not (v > lo if open_low else v >= lo) or v > hi:
+            raise OptionError(f"option {name!r} must be {span}{unit}, got {v!r}")
+
+    return check
 
 
 def _non_negative(name, v):
     _number(name, v)
     if v < 0:
         raise OptionError(f"option {name!r} must be >= 0, got {v!r}")
-
-
-def _number(name, v):
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise OptionError(f"option {name!r} must be a finite number, got {v!r}")
 
 
 def _count(lo, hi=None):
@@ -137,19 +172,27 @@ def _flag(name, v):
         raise OptionError(f"option {name!r} must be true or false, got {v!r}")
 
 
-def _range(name, v):
-    if not isinstance(v, list | tuple) or len(v) != 2:
-        raise OptionError(f"option {name!r} must be a pair [low, high], got {v!r}")
-    for x in v:
-        _non_negative(name, x)
-    if v[0] > v[1]:
-        raise OptionError(f"option {name!r} must have low <= high, got {list(v)!r}")
+def _pair(lo, hi, unit=""):
+    """A range ``[low, high]`` with both ends in ``[lo, hi]``."""
+    each = _between(lo, hi, unit)
+
+    def check(name, v):
+        if not isinstance(v, list | tuple) or len(v) != 2:
+            raise OptionError(f"option {name!r} must be a pair [low, high], got {v!r}")
+        for x in v:
+            each(name, x)
+        if v[0] > v[1]:
+            raise OptionError(f"option {name!r} must have low <= high, got {list(v)!r}")
+
+    return check
 
 
 def _sim_speed(name, v):
-    if v == "max":
+    if v == "max" or (v == 0 and not isinstance(v, bool)):
         return
-    _non_negative(name, v)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise OptionError(f"option {name!r} must be a finite number or 'max', got {v!r}")
+    _between(0.01, 1000)(name, v)
 
 
 def _suggest(word: str, choices) -> str:
@@ -157,12 +200,17 @@ def _suggest(word: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _table(name: str, spec: dict[str, tuple], what: str):
-    """Check a list of tables whose entries have the keys in ``spec`` (key -> (check, required))."""
+def _table(name: str, spec: dict[str, tuple], what: str, most: int, fewest: int = 0):
+    """Check a list of ``fewest`` to ``most`` tables whose entries have the keys in ``spec``
+    (key -> (check, required))."""
 
     def check(opt, v):
         if not isinstance(v, list | tuple):
             raise OptionError(f"option {opt!r} must be a list of {what} tables, got {v!r}")
+        if not fewest <= len(v) <= most:
+            raise OptionError(
+                f"option {opt!r} must hold {fewest:,} to {most:,} {what}s, got {len(v):,}"
+            )
         for i, item in enumerate(v):
             if not isinstance(item, dict):
                 raise OptionError(f"option {opt!r}[{i}] must be a table of {what}, got {item!r}")
@@ -198,14 +246,14 @@ def _weights(name, v):
                 f"option {name!r} has unknown reward term {key!r}{_suggest(key, REWARD_TERMS)}; "
                 f"accepted: {', '.join(REWARD_TERMS)}"
             )
-        _number(f"{name}.{key}", w)
+        _between(-MAX_WEIGHT, MAX_WEIGHT)(f"{name}.{key}", w)
 
 
 def _ints(name, v):
-    if not isinstance(v, list | tuple):
-        raise OptionError(f"option {name!r} must be a list of lane indices, got {v!r}")
+    if not isinstance(v, list | tuple) or len(v) > 16:
+        raise OptionError(f"option {name!r} must be a list of up to 16 lane indices, got {v!r}")
     for x in v:
-        _count(0)(name, x)
+        _count(0, 15)(name, x)
 
 
 def _shape(name, v):
@@ -215,9 +263,22 @@ def _shape(name, v):
         _count(16, 1024)(name, x)
 
 
-_SEGMENT = {"length": (_positive, True), "radius": (_signed, False)}
-_RAMP = {"start": (_non_negative, True), "length": (_positive, True)}
-_CLOSURE = {"lane": (_count(0), True), "start": (_non_negative, True), "taper": (_positive, False)}
+def _speeds(name, v):
+    if not isinstance(v, list | tuple) or not 1 <= len(v) <= 16:
+        raise OptionError(f"option {name!r} must be a list of 1 to 16 speeds (m/s), got {v!r}")
+    for x in v:
+        _between(0, MAX_SPEED, "m/s", open_low=True)(name, x)
+    if list(v) != sorted(v):
+        raise OptionError(f"option {name!r} must be increasing, got {list(v)!r}")
+
+
+_SEGMENT = {"length": (_between(1, 100_000, "m"), True), "radius": (_signed, False)}
+_RAMP = {"start": (_non_negative, True), "length": (_between(1, 100_000, "m"), True)}
+_CLOSURE = {
+    "lane": (_count(0), True),
+    "start": (_non_negative, True),
+    "taper": (_between(1, 500, "m"), False),
+}
 _STALLED = {"lane": (_count(0), True), "s": (_non_negative, True)}
 
 DEFAULT_REWARDS = {
@@ -244,71 +305,127 @@ class Options:
     observation: str = _opt("kinematics", "observation type", _choice(OBSERVATIONS))
     action: str = _opt("discrete", "action type", _choice(ACTIONS))
     # --- road
-    lanes: int = _opt(4, "number of through lanes", _count(1, 8))
-    lane_width: float = _opt(4.0, "lane width (m)", _positive)
+    lanes: int = _opt(4, "number of through lanes, 1 to 8", _count(1, 8))
+    lane_width: float = _opt(4.0, "lane width (m), 2 to 6", _between(2, 6, "m"))
     road: list = _list_opt(
         [{"length": 5000.0}],
-        "reference line: tables {length (m), radius (m, + left / - right; omit for straight)}",
-        _table("road", _SEGMENT, "segment"),
+        "reference line: 1 or more tables {length (m, 1 to 100,000), radius (m, + left / - "
+        "right, |radius| above the road's width; omit for straight)}",
+        _table("road", _SEGMENT, "segment", MAX_ROAD_SEGMENTS, fewest=1),
     )
     repeat_road: bool = _opt(
-        True, "repeat the road pattern until it is long enough for the episode", _flag
+        True,
+        "repeat the road pattern until it is long enough for the episode (at most "
+        f"{MAX_ROAD_SEGMENTS:,} segments in all)",
+        _flag,
     )
     ramp: list = _list_opt(
-        [], "on-ramps: tables {start (m), length (m)}; each adds a lane on the right", _table(
-            "ramp", _RAMP, "ramp")
+        [],
+        "up to 8 on-ramps: tables {start (m), length (m, 1 to 100,000)}, on the road; each adds "
+        "a lane on the right",
+        _table("ramp", _RAMP, "ramp", 8),
     )
     closures: list = _list_opt(
-        [], "lane closures: tables {lane, start (m), taper (m)} marked by cones",
-        _table("closures", _CLOSURE, "closure"),
+        [],
+        "up to 16 lane closures: tables {lane, start (m), taper (m, 1 to 500, default 60)} "
+        "marked by cones, on the road; at least one through lane stays open",
+        _table("closures", _CLOSURE, "closure", 16),
     )
     stalled: list = _list_opt(
-        [], "stalled cars: tables {lane, s (m)}", _table("stalled", _STALLED, "stalled car")
+        [],
+        "up to 100 stalled cars: tables {lane, s (m)}, on the road",
+        _table("stalled", _STALLED, "stalled car", 100),
     )
     # --- traffic
-    vehicles: int = _opt(20, "traffic cars per world", _count(0, 500))
-    traffic_speed: list = _list_opt([22.0, 30.0], "traffic desired speed range (m/s)", _range)
-    traffic_politeness: list = _list_opt([0.0, 0.5], "MOBIL politeness range", _range)
-    traffic_brake_rate: float = _opt(
-        0.0, "sudden braking events per car per second (stop-and-go)", _non_negative
+    vehicles: int = _opt(20, "traffic cars per world, 0 to 500", _count(0, 500))
+    traffic_speed: list = _list_opt(
+        [22.0, 30.0],
+        "traffic desired speed range (m/s), within 0 to 40",
+        _pair(0, MAX_SPEED, "m/s"),
     )
-    spawn_spacing: float = _opt(30.0, "largest spawn gap between cars in a lane (m)", _positive)
+    traffic_politeness: list = _list_opt(
+        [0.0, 0.5], "MOBIL politeness range, within 0 to 1", _pair(0, 1)
+    )
+    traffic_brake_rate: float = _opt(
+        0.0,
+        "sudden braking events per car per second (stop-and-go), 0 to 1",
+        _between(0, 1, "per second"),
+    )
+    spawn_spacing: float = _opt(
+        30.0, "largest spawn gap between cars in a lane (m), 6 to 1,000", _between(6, 1000, "m")
+    )
     recycle_distance: float = _opt(
-        300.0, "cars farther than this from the ego are moved to the other side (m)", _positive
+        300.0,
+        "cars farther than this from the ego are moved to the other side (m), 50 to 10,000",
+        _between(50, 10_000, "m"),
     )
     # --- ego
-    ego_start: float = _opt(200.0, "ego start along the road (m)", _non_negative)
-    ego_lanes: list = _list_opt([], "lanes the ego may start in (empty: any through lane)", _ints)
-    ego_speed: list = _list_opt([20.0, 25.0], "ego start speed range (m/s)", _range)
-    # --- timing
-    sim_hz: float = _opt(15.0, "simulation steps per second", _positive)
-    policy_hz: float = _opt(5.0, "decisions per second; sim_hz must be a multiple", _positive)
-    duration: float = _opt(40.0, "episode length before truncation (s)", _positive)
-    # --- reward
-    rewards: dict = _dict_opt(DEFAULT_REWARDS, "reward weights by term", _weights)
-    reward_speed: float = _opt(30.0, "speed at which the progress term saturates (m/s)", _positive)
-    # --- observations
-    observed_vehicles: int = _opt(8, "vehicles in the kinematics observation", _count(1, 64))
-    perception_distance: float = _opt(
-        100.0, "range of the kinematics observation along the road (m)", _positive
+    ego_start: float = _opt(
+        200.0, "ego start along the road (m), 0 to 100,000, on the road", _between(0, 100_000, "m")
     )
-    image_shape: list = _list_opt([84, 84], "pixel observation [height, width]", _shape)
-    frame_stack: int = _opt(4, "pixel observation frames stacked", _count(1, 16))
+    ego_lanes: list = _list_opt(
+        [], "lanes the ego may start in, there at ego_start (empty: any open through lane)", _ints
+    )
+    ego_speed: list = _list_opt(
+        [20.0, 25.0], "ego start speed range (m/s), within 0 to 40", _pair(0, MAX_SPEED, "m/s")
+    )
+    # --- timing
+    sim_hz: float = _opt(
+        15.0,
+        "simulation steps per second, 5 to 1,000 (slower steps let cars pass through each other)",
+        _between(5, 1000, "Hz"),
+    )
+    policy_hz: float = _opt(
+        5.0,
+        "decisions per second, 0.1 to 1,000; sim_hz must be a multiple",
+        _between(0.1, 1000, "Hz"),
+    )
+    duration: float = _opt(
+        40.0,
+        "episode length before truncation (s), one decision to 4 h (14,400 s)",
+        _between(0, MAX_DURATION, "s", open_low=True),
+    )
+    # --- reward
+    rewards: dict = _dict_opt(DEFAULT_REWARDS, "reward weights by term, each -1e6 to 1e6", _weights)
+    reward_speed: float = _opt(
+        30.0,
+        "speed at which the progress term saturates (m/s), 1 to 40",
+        _between(1, MAX_SPEED, "m/s"),
+    )
+    # --- observations
+    observed_vehicles: int = _opt(
+        8, "vehicles in the kinematics observation, 1 to 64", _count(1, 64)
+    )
+    perception_distance: float = _opt(
+        100.0,
+        "range of the kinematics observation along the road (m), 10 to 1,000",
+        _between(10, 1000, "m"),
+    )
+    image_shape: list = _list_opt(
+        [84, 84], "pixel observation [height, width], each 16 to 1,024", _shape
+    )
+    frame_stack: int = _opt(4, "pixel observation frames stacked, 1 to 16", _count(1, 16))
     # --- meta actions
     meta_speeds: list = _list_opt(
-        [20.0, 25.0, 30.0], "target speeds (m/s) that FASTER / SLOWER step between", None
+        [20.0, 25.0, 30.0],
+        "1 to 16 increasing target speeds (m/s, each > 0 and <= 40) that FASTER / SLOWER step "
+        "between",
+        _speeds,
     )
     # --- rendering
-    screen_width: int = _opt(600, "render width (px)", _count(64, 4096))
-    screen_height: int = _opt(150, "render height (px)", _count(32, 4096))
+    screen_width: int = _opt(600, "render width (px), 64 to 4,096", _count(64, 4096))
+    screen_height: int = _opt(150, "render height (px), 32 to 4,096", _count(32, 4096))
     road_overlay: bool = _opt(True, "draw lane centres, errors and the agent's plan", _flag)
     hud: bool = _opt(True, "draw the HUD: time, speed, lane, reward terms, return", _flag)
     sim_speed: float | str = _opt(
-        1.0, "human-mode real-time factor (1 = real time, 0 or 'max' = unpaced)", _sim_speed
+        1.0,
+        "human-mode real-time factor, 0.01 to 1,000 (1 = real time; 0 or 'max' = unpaced)",
+        _sim_speed,
     )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _plain(getattr(self, f.name)))
             check_option(f.name, getattr(self, f.name))
         rewards = dict(DEFAULT_REWARDS)
         rewards.update(self.rewards)
@@ -318,13 +435,6 @@ class Options:
             raise OptionError(
                 f"sim_hz ({self.sim_hz}) must be a whole multiple of policy_hz ({self.policy_hz})"
             )
-        speeds = self.meta_speeds
-        if not isinstance(speeds, list | tuple) or not speeds:
-            raise OptionError(f"option 'meta_speeds' must be a non-empty list, got {speeds!r}")
-        for v in speeds:
-            _positive("meta_speeds", v)
-        if list(speeds) != sorted(speeds):
-            raise OptionError(f"option 'meta_speeds' must be increasing, got {list(speeds)!r}")
         total = self.lanes + len(self.ramp)
         for i, c in enumerate(self.closures):
             if c["lane"] >= total:
@@ -343,6 +453,7 @@ class Options:
                 raise OptionError(
                     f"option 'ego_lanes' has lane {lane}; the road has 0..{total - 1}"
                 )
+        _check_scenario(self)
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, _freeze(getattr(self, f.name)))
 
@@ -350,6 +461,125 @@ class Options:
     def frames_per_decision(self) -> int:
         """Simulation steps per decision."""
         return round(self.sim_hz / self.policy_hz)
+
+    @property
+    def road_repeats(self) -> int:
+        """Copies of the ``road`` pattern laid end to end: enough that the ego cannot reach the
+        end and traffic always has room ahead (1 without ``repeat_road``)."""
+        if not self.repeat_road:
+            return 1
+        needed = self.ego_start + MAX_SPEED * self.duration + 2 * self.recycle_distance
+        return max(1, math.ceil(needed / sum(seg["length"] for seg in self.road)))
+
+    @property
+    def road_length(self) -> float:
+        """Length of the road as built (m): the pattern times :attr:`road_repeats`."""
+        return self.road_repeats * sum(seg["length"] for seg in self.road)
+
+    @property
+    def start_lanes(self) -> tuple[int, ...]:
+        """Lanes the ego may start in: ``ego_lanes``, or else every through lane without a
+        closure."""
+        closed = {c["lane"] for c in self.closures}
+        return tuple(self.ego_lanes) or tuple(i for i in range(self.lanes) if i not in closed)
+
+
+def _check_scenario(o: Options) -> None:
+    """Refuse what no episode can use: a road too long to build, curves that fold the road,
+    placements off the road, no open lane, and an ego that crashes or leaves the road in its
+    first decision, before the agent can act."""
+    if o.duration < 1 / o.policy_hz - 1e-9:
+        raise OptionError(
+            f"option 'duration' ({o.duration:g} s) is shorter than one decision "
+            f"(1 / policy_hz = {1 / o.policy_hz:g} s)"
+        )
+    segments = o.road_repeats * len(o.road)
+    if segments > MAX_ROAD_SEGMENTS:
+        raise OptionError(
+            f"the road pattern ({o.road_length / o.road_repeats:g} m) must repeat "
+            f"{o.road_repeats:,} times to cover the episode (ego_start + {MAX_SPEED:g} m/s x "
+            f"duration + 2 x recycle_distance), {segments:,} segments; at most "
+            f"{MAX_ROAD_SEGMENTS:,} are accepted: use longer segments or a shorter duration"
+        )
+    lanes = o.lanes + len(o.ramp)
+    width = lanes * o.lane_width
+    for i, seg in enumerate(o.road):
+        if "radius" in seg and abs(seg["radius"]) <= width:
+            raise OptionError(
+                f"option 'road'[{i}].radius is {seg['radius']:g} m, but the road is {width:g} m "
+                f"wide ({lanes} lanes x {o.lane_width:g} m): |radius| must exceed the width, or "
+                "the road folds over itself"
+            )
+    length = o.road_length
+    places = [(f"'ramp'[{i}]", r["start"] + r["length"]) for i, r in enumerate(o.ramp)]
+    places += [
+        (f"'closures'[{i}]", c["start"] + c.get("taper", DEFAULT_TAPER))
+        for i, c in enumerate(o.closures)
+    ]
+    places += [(f"'stalled'[{i}]", c["s"]) for i, c in enumerate(o.stalled)]
+    places += [("'ego_start'", o.ego_start)]
+    built = "the pattern repeated for the episode" if o.repeat_road else "repeat_road is false"
+    for what, end in places:
+        if end > length:
+            raise OptionError(
+                f"option {what} reaches {end:g} m, beyond the road's end at {length:g} m "
+                f"({built}); place it on the road"
+            )
+    closed = {c["lane"] for c in o.closures}
+    if all(lane in closed for lane in range(o.lanes)):
+        raise OptionError(
+            f"option 'closures' closes every through lane (0..{o.lanes - 1}); leave one open"
+        )
+    _check_start(o, length)
+
+
+def _lane_extent(o: Options, lane: int, length: float) -> tuple[float, float, float]:
+    """Where ``lane`` exists along the road, ``(start, end)`` (m), and where its first
+    closure's cones begin (``end`` if it has none)."""
+    if lane < o.lanes:
+        start, end = 0.0, length
+    else:
+        ramp = o.ramp[lane - o.lanes]
+        start, end = ramp["start"], ramp["start"] + ramp["length"]
+    cones = end
+    for c in o.closures:
+        if c["lane"] == lane:
+            end = min(end, c["start"] + c.get("taper", DEFAULT_TAPER))
+            cones = min(cones, c["start"])
+    return start, end, cones
+
+
+def _check_start(o: Options, length: float) -> None:
+    """Stalled cars stand on their lanes, and the ego, in any of its start lanes, must not
+    leave its lane or hit a stalled car during its first decision, in which it covers up to
+    ``ego_speed[1] / policy_hz`` m."""
+    for i, c in enumerate(o.stalled):
+        start, end, _ = _lane_extent(o, c["lane"], length)
+        if not start <= c["s"] <= end:
+            raise OptionError(
+                f"option 'stalled'[{i}] is at s = {c['s']:g} m, but its lane {c['lane']} runs "
+                f"from {start:g} m to {end:g} m (road, ramp or closure); place it on the lane"
+            )
+    half = 0.5 * EgoModel().length
+    lo, hi = o.ego_start - half, o.ego_start + half + o.ego_speed[1] / o.policy_hz
+    where = (
+        f"the ego starts at {o.ego_start:g} m and covers up to {hi - o.ego_start - half:g} m in "
+        "its first decision (ego_speed[1] / policy_hz)"
+    )
+    for lane in o.start_lanes:
+        start, _, end = _lane_extent(o, lane, length)
+        if not start <= o.ego_start <= end or hi > end:
+            raise OptionError(
+                f"start lane {lane} runs from {start:g} m to {end:g} m (road, ramp or closure), "
+                f"but {where}: it would leave the lane before the agent can act; move ego_start "
+                "or the lane's end, or choose ego_lanes"
+            )
+        for i, c in enumerate(o.stalled):
+            if c["lane"] == lane and lo - STALLED_LENGTH / 2 < c["s"] < hi + STALLED_LENGTH / 2:
+                raise OptionError(
+                    f"option 'stalled'[{i}] (lane {lane}, s = {c['s']:g} m) is in the ego's way: "
+                    f"{where} in lane {lane}; move the car or ego_start, or choose ego_lanes"
+                )
 
 
 OPTION_NAMES = tuple(f.name for f in dataclasses.fields(Options))
@@ -442,7 +672,7 @@ def check_option(name: str, value: Any) -> None:
     """Validate one option's value on its own; raises OptionError."""
     check = _CHECKS[name]
     if check is not None:
-        check(name, value)
+        check(name, _plain(value))
 
 
 def option_help() -> dict[str, str]:
@@ -461,17 +691,39 @@ def bundled_scenarios() -> list[str]:
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
 
 
-def load_scenario(scenario: str | Path) -> tuple[dict[str, Any], str]:
-    """Read a scenario by bundled name or file path; returns ``(options dict, source label)``.
+MAX_SCENARIO_BYTES = 1 << 20  # a scenario is a page of TOML; this keeps a wrong path cheap
 
-    Raises OptionError naming the file and key for anything malformed.
-    """
+
+def _scenario_text(scenario: str | Path) -> tuple[str, str]:
+    """The TOML text of a bundled scenario name or a file path, and its label."""
+    if not isinstance(scenario, str | Path):
+        raise OptionError(
+            f"scenario must be a bundled name or the path of a .toml file, got {scenario!r}"
+        )
     path = Path(scenario)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise OptionError(f"scenario file {str(path)!r} does not exist")
-        text = path.read_text()
+    try:
+        is_path = path.suffix == ".toml" or path.exists()
+        info = path.stat() if is_path else None
+    except FileNotFoundError:
+        info = None
+    except (OSError, ValueError) as e:
+        raise OptionError(f"scenario file {str(path)!r} cannot be read: {e}") from None
+    if is_path:
         label = str(path)
+        if info is None:
+            raise OptionError(f"scenario file {label!r} does not exist")
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise OptionError(f"scenario file {label!r} is {kind}; give a .toml file")
+        if info.st_size > MAX_SCENARIO_BYTES:
+            raise OptionError(
+                f"scenario file {label!r} has {info.st_size:,} bytes; a scenario is at most "
+                f"{MAX_SCENARIO_BYTES:,}"
+            )
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise OptionError(f"scenario file {label!r} cannot be read: {e}") from None
     else:
         names = bundled_scenarios()
         if str(scenario) not in names:
@@ -479,12 +731,35 @@ def load_scenario(scenario: str | Path) -> tuple[dict[str, Any], str]:
                 f"unknown scenario {str(scenario)!r}{_suggest(str(scenario), names)}; bundled: "
                 f"{', '.join(names)}, or the path of a .toml file"
             )
-        text = resources.files("lanesim.scenarios").joinpath(f"{scenario}.toml").read_text()
+        data = resources.files("lanesim.scenarios").joinpath(f"{scenario}.toml").read_bytes()
         label = f"{scenario}.toml"
     try:
-        data = tomllib.loads(text)
+        return data.decode("utf-8"), label
+    except UnicodeDecodeError as e:
+        raise OptionError(
+            f"scenario file {label}: not UTF-8 text (byte {data[e.start]:#04x} at offset "
+            f"{e.start}); TOML files are UTF-8"
+        ) from None
+
+
+def _parse_scenario(scenario: str | Path) -> tuple[dict[str, Any], str]:
+    text, label = _scenario_text(scenario)
+    try:
+        return tomllib.loads(text), label
     except tomllib.TOMLDecodeError as e:
         raise OptionError(f"scenario file {label}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise OptionError(
+            f"scenario file {label}: arrays or tables nested too deeply to be options"
+        ) from None
+
+
+def load_scenario(scenario: str | Path) -> tuple[dict[str, Any], str]:
+    """Read a scenario by bundled name or file path; returns ``(options dict, source label)``.
+
+    Raises OptionError naming the file and key for anything malformed or unreadable.
+    """
+    data, label = _parse_scenario(scenario)
     data.pop("description", None)
     for key, value in data.items():
         if key not in OPTION_NAMES:
@@ -498,12 +773,7 @@ def load_scenario(scenario: str | Path) -> tuple[dict[str, Any], str]:
 
 def description(scenario: str | Path) -> str:
     """The ``description`` line of a scenario file (empty if it has none)."""
-    path = Path(scenario)
-    if path.suffix == ".toml" or path.exists():
-        text = path.read_text()
-    else:
-        text = resources.files("lanesim.scenarios").joinpath(f"{scenario}.toml").read_text()
-    return str(tomllib.loads(text).get("description", ""))
+    return str(_parse_scenario(scenario)[0].get("description", ""))
 
 
 def with_reset_options(current: Options, changes: dict[str, Any]) -> Options:

@@ -97,7 +97,7 @@ class WorldSpec:
     ego_speed: tuple[float, float] = (20.0, 25.0)  # m/s
 
 
-_OBSTACLE_SIZE = {STALLED: (4.5, 1.9), CONE: (0.6, 0.6)}
+OBSTACLE_SIZE = {STALLED: (4.5, 1.9), CONE: (0.6, 0.6)}  # (length, width) m by kind
 
 
 class World:
@@ -297,7 +297,7 @@ class World:
         s = np.array([ob.s for ob in obs], dtype=np.float64)
         d = road.lane_centre[lane] + np.array([ob.offset for ob in obs])
         x, y, h = road.to_world(s, d)
-        size = np.array([_OBSTACLE_SIZE[ob.kind] for ob in obs]).reshape(-1, 2)
+        size = np.array([OBSTACLE_SIZE[ob.kind] for ob in obs]).reshape(-1, 2)
         zeros = np.zeros(len(obs))
         fields = (K.S, K.D, K.X, K.Y, K.HEADING, K.SPEED, K.LAT_SPEED, K.LENGTH, K.WIDTH)
         values = (s, d, x, y, h, zeros, zeros, size[:, 0], size[:, 1])
