@@ -237,11 +237,12 @@ def _train_dqn(env_id, options, args, out: Path) -> int:
 
 
 def ppo_rollout(steps: int, num_envs: int, batch_size: int = 64) -> int:
-    """PPO's ``n_steps`` per environment for a run of ``steps``: at most SB3's 2048 and the
-    budget, and a multiple that makes the rollout (``n_steps * num_envs``) divisible by
-    ``batch_size``, so no minibatch is truncated."""
+    """PPO's ``n_steps`` per environment for a run of ``steps``: SB3's 2048, or for a shorter
+    run one rollout that covers the budget (PPO always completes a rollout), rounded up so the
+    rollout (``n_steps * num_envs``) divides into whole minibatches of ``batch_size``."""
     unit = batch_size // math.gcd(batch_size, num_envs)
-    return max(unit, min(2048, steps // num_envs) // unit * unit)
+    per_env = -(-steps // num_envs)  # ceil: the rollout covers the budget
+    return min(2048, -(-per_env // unit) * unit)
 
 
 def _train_sb3(algo, env_id, options, args, out: Path) -> int:
@@ -301,7 +302,6 @@ def _train_sb3(algo, env_id, options, args, out: Path) -> int:
         if algo == "sb3-dqn":
             kw = {"buffer_size": 100_000, "learning_starts": min(20_000, args.steps // 10)}
         else:
-            # PPO always completes a rollout of n_steps per env: keep it within the budget.
             kw = {"n_steps": ppo_rollout(args.steps, args.num_envs), "batch_size": 64}
         model = cls(policy_name(options["observation"]), envs, seed=args.seed,
                     tensorboard_log=tb, verbose=0, **kw)
