@@ -55,7 +55,8 @@ def _pickled_entries(path: Path) -> list[str]:
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a Stable-Baselines3 model (its data is no object)")
     # The same test as SB3's json_to_data: these, and only these, it would unpickle.
-    return [key for key, value in data.items() if isinstance(value, dict) and ":serialized:" in value]
+    return [key for key, value in data.items()
+            if isinstance(value, dict) and ":serialized:" in value]
 
 
 def load_model(algo: str, path: str | Path, env, observation: str, **kwargs: Any):

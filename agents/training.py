@@ -25,7 +25,9 @@ ENV_FILE = "env.json"
 _VIEWING_OPTIONS = ("screen_width", "screen_height", "road_overlay", "hud", "sim_speed")
 
 
-def write_env_spec(out: Path, env_id: str, options: dict[str, Any], algo: str | None = None) -> None:
+def write_env_spec(
+    out: Path, env_id: str, options: dict[str, Any], algo: str | None = None
+) -> None:
     """Record the environment of a training run (atomically): every option resolved (the
     registered id's defaults, its scenario file, then ``options``), so the run can be watched and
     evaluated on the same environment even after a scenario file changes. ``algo`` (an SB3

@@ -26,7 +26,8 @@ Each (agent, seed) run lives in ``OUT/AGENT-seedS/``:
   and replay memory, so a killed run resumes where its checkpoint was) + ``latest.json`` and
   ``best_q.pt`` / ``best.json``. Nothing is unpickled on resume: the model loads through
   :func:`agents.sb3.load_model`, the replay memory is plain arrays read with
-  ``allow_pickle=False`` (SB3's own ``replay.pkl`` is a pickle, which could run code). Every write is atomic (a temp file, then ``os.replace``);
+  ``allow_pickle=False`` (SB3's own ``replay.pkl`` is a pickle, which could run code). Every
+  write is atomic (a temp file, then ``os.replace``);
   ``--checkpoint-every`` sets the interval. Ctrl-C or SIGTERM saves a checkpoint first;
   ``kill -9`` loses the steps since the last one. Running the same command again resumes every
   unfinished run (lanesim's replay memory is not checkpointed: it refills first);
@@ -466,7 +467,8 @@ def load_replay(buffer, path: Path) -> None:
         with np.load(path, allow_pickle=False) as saved:
             arrays = {name: saved[name] for name in saved.files}
     except (OSError, ValueError) as e:
-        raise SystemExit(f"dqn_learning: {path}: not a replay memory of plain arrays ({e})") from None
+        raise SystemExit(
+            f"dqn_learning: {path}: not a replay memory of plain arrays ({e})") from None
     for name in REPLAY_ARRAYS:
         want = getattr(buffer, name, None)
         if want is None:

@@ -20,7 +20,8 @@ SCENARIO_HELP = ("bundled scenario name or .toml path (default: the road a train
                  "trained on, highway for the others)")
 AGENT_HELP = (
     "vi (value iteration on meta actions), dqn (the shipped DQN), random, idle (lane following),"
-    " keyboard (drive yourself), or the path of a DQN checkpoint (.pt) or training directory"
+    " keyboard (drive yourself), or the path of a training directory of 'lanesim train' or of"
+    " its checkpoint (a DQN .pt, an SB3 latest.zip)"
 )
 TRAIN_ALGOS = ("dqn", "sb3-dqn", "sb3-ppo")
 BENCH_DESCRIPTION = ("Run benchmarks/bench_env.py (lanesim against highway-env); every argument "
@@ -216,6 +217,11 @@ def cmd_train(args) -> int:
         raise CLIError(f"--resume: no checkpoint in {out} (expected {out / 'latest.pt'})")
     from agents import training
 
+    if args.resume and (out / training.ENV_FILE).exists():
+        trained = _load_or_cli(training.read_algo, out) or (
+            "dqn" if (out / "latest.pt").exists() else None)
+        if trained is not None and trained != args.algo:
+            raise CLIError(f"--resume: {out} holds a {trained} run, not {args.algo}")
     if args.algo != "dqn":
         ignored = [key for key, _ in args.config if key not in training.SB3_SETTINGS]
         if ignored:
@@ -338,7 +344,8 @@ def _agent_env(spec: str, scenario: str | None):
     trained agent was trained on (highway for the others)."""
     loaded = _loaded(spec)
     if scenario is None and loaded.training_options is not None:
-        env_id, options, where = "lanesim/Drive-v0", dict(loaded.training_options), "its training road"
+        env_id, options = "lanesim/Drive-v0", dict(loaded.training_options)
+        where = "its training road"
     else:
         where = scenario or "highway"
         env_id, kw = _scenario_env(where)

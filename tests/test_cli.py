@@ -391,3 +391,13 @@ def test_a_damaged_sb3_model_is_one_line_on_resume_and_eval(tmp_path, capsys):
                  ["train", "sb3-ppo", "--steps", "16", "--out", str(tmp_path), "--resume"]):
         code, lines = main_result(args, capsys)
         assert_one_error_line(code, lines, "latest.zip: not a Stable-Baselines3 model")
+
+
+def test_resume_refuses_a_run_of_another_algorithm(tmp_path, capsys):
+    from agents.training import write_env_spec
+
+    write_env_spec(tmp_path, "lanesim/Highway-v0", {"observation": "pixels"}, algo="sb3-dqn")
+    (tmp_path / "latest.zip").write_bytes(b"a model")
+    code, lines = main_result(["train", "sb3-ppo", "--steps", "16", "--out", str(tmp_path),
+                               "--resume"], capsys)
+    assert_one_error_line(code, lines, f"--resume: {tmp_path} holds a sb3-dqn run, not sb3-ppo")

@@ -15,7 +15,6 @@ import torch
 from stable_baselines3 import PPO
 
 import lanesim  # noqa: F401  (registers the lanesim ids)
-
 from agents.dqn.checkpoint import CheckpointError
 from agents.sb3 import SB3Policy, load_model
 

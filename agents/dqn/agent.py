@@ -29,7 +29,8 @@ class DQNAgent:
             q_net.load_state_dict(ckpt["online"])
         except (RuntimeError, TypeError, ValueError, AttributeError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise CheckpointError(f"{path}: its weights do not fit its network ({reason})") from None
+            raise CheckpointError(
+                f"{path}: its weights do not fit its network ({reason})") from None
         return cls(q_net, device)
 
     @property
