@@ -470,6 +470,15 @@ def test_a_checkpoint_without_its_entries_is_refused(tmp_path: Path) -> None:
         train(lambda: corridor_envs(), tiny_config(), tmp_path, resume=True)
 
 
+def test_a_checkpoint_from_before_the_checksum_still_acts(tmp_path: Path) -> None:
+    train(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
+    ckpt = load_checkpoint(tmp_path / "latest.pt")
+    torch.save({**ckpt, "format": "lanesim-dqn/1"}, tmp_path / "old.pt")  # the first format
+    old, new = DQNAgent.load(tmp_path / "old.pt"), DQNAgent.load(tmp_path / "latest.pt")
+    obs = np.eye(8, dtype=np.float32)[3]
+    np.testing.assert_array_equal(old.action_values(obs), new.action_values(obs))
+
+
 def test_a_device_or_directory_is_no_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="/dev/null: not a regular file"):
         load_checkpoint("/dev/null")
