@@ -446,16 +446,11 @@ def save_replay(buffer, path: Path) -> None:
     :func:`load_replay` reads back without unpickling."""
     import numpy as np
 
+    from agents.training import atomic_write
+
     arrays = {name: getattr(buffer, name) for name in REPLAY_ARRAYS
               if getattr(buffer, name, None) is not None}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, pos=buffer.pos, full=buffer.full, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, pos=buffer.pos, full=buffer.full, **arrays))
 
 
 def load_replay(buffer, path: Path) -> None:

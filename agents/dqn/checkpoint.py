@@ -11,11 +11,9 @@ zip without a digest) still load, unverified; a resumed run rewrites ``latest.pt
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,24 +38,13 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
     """Write ``payload`` so that ``path`` is always either the old or the new complete file."""
-    path = Path(path)
+    from agents.training import atomic_write
+
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **payload}, buffer)
-    body = buffer.getbuffer()
-    # The temp file must live in the same directory: os.replace is only atomic
-    # within one filesystem.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(_HEADER + hashlib.sha256(body).hexdigest().encode() + b"\n")
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    body = buffer.getvalue()
+    header = _HEADER + hashlib.sha256(body).hexdigest().encode() + b"\n"
+    atomic_write(Path(path), lambda f: f.write(header + body))
 
 
 def _payload_bytes(path: Path) -> bytes:
