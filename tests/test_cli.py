@@ -401,3 +401,11 @@ def test_resume_refuses_a_run_of_another_algorithm(tmp_path, capsys):
     code, lines = main_result(["train", "sb3-ppo", "--steps", "16", "--out", str(tmp_path),
                                "--resume"], capsys)
     assert_one_error_line(code, lines, f"--resume: {tmp_path} holds a sb3-dqn run, not sb3-ppo")
+
+
+def test_demo_with_an_unwritable_video_directory_is_one_line(capsys, monkeypatch):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    code, lines = main_result(["demo", "--episodes", "1", "--video", "/proc/x"], capsys)
+    assert_one_error_line(code, lines, "/proc/x")
