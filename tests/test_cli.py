@@ -329,7 +329,15 @@ def test_env_json_values_are_validated_as_gym_make_validates_them(tmp_path, caps
     assert "sonar" in lines[0]
 
 
-def test_sigterm_saves_the_checkpoint_as_ctrl_c_does(tmp_path):
+SIGTERM_RUNS = {
+    "dqn": ["--config", "eval_every=0", "--config", "checkpoint_every=1000000",
+            "--config", "buffer_size=500"],
+    "sb3-ppo": [],
+}
+
+
+@pytest.mark.parametrize("algo", list(SIGTERM_RUNS))
+def test_sigterm_saves_the_checkpoint_as_ctrl_c_does(tmp_path, algo):
     import os
     import re
     import signal
@@ -338,9 +346,8 @@ def test_sigterm_saves_the_checkpoint_as_ctrl_c_does(tmp_path):
     out, log = tmp_path / "run", tmp_path / "stderr.txt"
     with open(log, "w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lanesim.cli", "train", "dqn", "--steps", "100000", "--out",
-             str(out), "--num-envs", "2", "--env", "vehicles=5", "--config", "eval_every=0",
-             "--config", "checkpoint_every=1000000", "--config", "buffer_size=500"],
+            [sys.executable, "-m", "lanesim.cli", "train", algo, "--steps", "100000", "--out",
+             str(out), "--num-envs", "2", "--env", "vehicles=5", *SIGTERM_RUNS[algo]],
             stdout=subprocess.DEVNULL, stderr=err,
             env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
         # Wait until the progress bar counts steps: the training loop is running.
@@ -350,9 +357,16 @@ def test_sigterm_saves_the_checkpoint_as_ctrl_c_does(tmp_path):
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 128 + signal.SIGTERM
-    from agents.dqn.checkpoint import load_checkpoint
+    if algo == "dqn":
+        from agents.dqn.checkpoint import load_checkpoint
 
-    step = load_checkpoint(out / "latest.pt")["step"]
+        step = load_checkpoint(out / "latest.pt")["step"]
+    else:
+        from agents.sb3 import load_model
+
+        env = gym.make("lanesim/Highway-v0", observation="kinematics", vehicles=5)
+        step = load_model(algo, out / "latest.zip", env, "kinematics").num_timesteps
+        env.close()
     assert 0 < step < 100000
     assert "lanesim: interrupted (SIGTERM)" in log.read_text()
     assert not list(out.glob(".*.tmp"))
