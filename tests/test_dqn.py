@@ -461,6 +461,9 @@ def test_a_checkpoint_without_its_entries_is_refused(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "tag_only.pt", {})
     with pytest.raises(CheckpointError, match="incomplete checkpoint, it lacks network, online"):
         DQNAgent.load(tmp_path / "tag_only.pt")
+    save_checkpoint(tmp_path / "odd.pt", {"network": [4], "online": {}, "config": {}, "step": 0})
+    with pytest.raises(CheckpointError, match="it lacks network \\(a table of its shape\\)"):
+        DQNAgent.load(tmp_path / "odd.pt")
     train(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
     ckpt = load_checkpoint(tmp_path / "latest.pt")
     del ckpt["optimizer"]
@@ -477,6 +480,10 @@ def test_a_checkpoint_from_before_the_checksum_still_acts(tmp_path: Path) -> Non
     old, new = DQNAgent.load(tmp_path / "old.pt"), DQNAgent.load(tmp_path / "latest.pt")
     obs = np.eye(8, dtype=np.float32)[3]
     np.testing.assert_array_equal(old.action_values(obs), new.action_values(obs))
+    # A file without a checksum cannot claim the format that has one.
+    torch.save({**ckpt, "format": "lanesim-dqn/2"}, tmp_path / "posing.pt")
+    with pytest.raises(CheckpointError, match="not a lanesim-dqn/2 checkpoint"):
+        DQNAgent.load(tmp_path / "posing.pt")
 
 
 def test_a_device_or_directory_is_no_checkpoint(tmp_path: Path) -> None:

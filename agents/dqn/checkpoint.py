@@ -47,8 +47,8 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> No
     atomic_write(Path(path), lambda f: f.write(header + body))
 
 
-def _payload_bytes(path: Path) -> bytes:
-    """The verified ``torch.save`` bytes of checkpoint ``path``."""
+def _payload_bytes(path: Path) -> tuple[bytes, str]:
+    """The verified ``torch.save`` bytes of checkpoint ``path`` and the format they must tag."""
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint file not found")
     if not path.is_file():
@@ -60,7 +60,7 @@ def _payload_bytes(path: Path) -> bytes:
     if not data:
         raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint")
     if data.startswith(_ZIP_MAGIC):
-        return data  # legacy: no digest to check
+        return data, LEGACY_FORMAT  # no digest to check
     header, newline, body = data.partition(b"\n")
     if not header.startswith(_HEADER) or not newline:
         raise CheckpointError(f"{path}: not a {FORMAT} checkpoint (unknown header)")
@@ -68,7 +68,7 @@ def _payload_bytes(path: Path) -> bytes:
         raise CheckpointError(
             f"{path}: damaged checkpoint (its content does not match its sha256 checksum)"
         )
-    return body
+    return body, FORMAT
 
 
 def load_checkpoint(
@@ -85,7 +85,7 @@ def load_checkpoint(
     naming the file and what is wrong.
     """
     path = Path(path)
-    body = _payload_bytes(path)
+    body, tag = _payload_bytes(path)
     try:
         # CPU first: RNG states must stay CPU tensors; load_state_dict moves the rest.
         ckpt = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
@@ -94,12 +94,15 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path}: unreadable checkpoint ({type(e).__name__}: {reason})"
         ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") not in (FORMAT, LEGACY_FORMAT):
+    if not isinstance(ckpt, dict) or ckpt.get("format") != tag:
         raise CheckpointError(f"{path}: not a {FORMAT} checkpoint")
     missing = [key for key in keys if key not in ckpt]
     network = ckpt.get("network")
-    if "network" in keys and isinstance(network, dict):
-        missing += [f"network.{key}" for key in NETWORK_KEYS if key not in network]
+    if "network" in keys and "network" in ckpt:
+        if isinstance(network, dict):
+            missing += [f"network.{key}" for key in NETWORK_KEYS if key not in network]
+        else:
+            missing.append("network (a table of its shape)")
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint, it lacks {', '.join(missing)}")
     mismatches = [
