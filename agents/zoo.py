@@ -1,5 +1,5 @@
 """Agents by name, for the command line: ``vi``, ``dqn``, ``random``, ``idle`` or the path of
-a DQN checkpoint / training directory.
+a checkpoint or training directory of ``lanesim train`` (a DQN ``.pt``, an SB3 ``latest.zip``).
 
 :func:`load_agent` returns the agent together with the environment options it needs on any
 road (a meta-action agent needs ``action="meta"``, a pixel DQN the observation, actions and
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from agents.evaluate import IdleAgent, RandomAgent
-from agents.training import read_env_spec
+from agents.training import read_algo, read_env_spec
 
 # The DQN shipped with lanesim, trained by the command in README's DQN section.
 SHIPPED_DQN = Path(__file__).resolve().parent / "checkpoints" / "dqn_highway"
@@ -73,31 +73,47 @@ class DQNPolicy:
         return {"values": self._values, "labels": self.labels}
 
 
-def _dqn_from_path(path: Path) -> LoadedAgent:
+def _checkpoint_in(path: Path) -> Path:
+    """The checkpoint an agent path names: the file itself, or a training directory's
+    ``best.pt``, ``latest.pt`` (lanesim's DQN) or ``latest.zip`` (an SB3 baseline)."""
     if path.is_dir():
-        for name in ("best.pt", "latest.pt"):
-            if (path / name).exists():
-                ckpt, run_dir = path / name, path
-                break
-        else:
-            raise FileNotFoundError(f"{path} holds no best.pt or latest.pt checkpoint")
-    elif path.exists():
-        ckpt, run_dir = path, path.parent
-    else:
-        raise FileNotFoundError(f"agent {str(path)!r}: no such checkpoint or directory")
+        for name in ("best.pt", "latest.pt", "latest.zip"):
+            if (path / name).is_file():
+                return path / name
+        raise FileNotFoundError(
+            f"{path} holds no best.pt, latest.pt or latest.zip: not a training directory")
+    if path.exists():
+        return path
+    raise FileNotFoundError(f"agent {str(path)!r}: no such checkpoint or directory")
+
+
+def _trained_from_path(path: Path) -> LoadedAgent:
+    ckpt = _checkpoint_in(path)
+    run_dir = ckpt.parent
     options: dict[str, Any] = {"observation": "pixels", "action": "discrete"}
     trained_on = None
     if (run_dir / "env.json").exists():
-        _, trained_on = read_env_spec(run_dir)
+        env_id, trained_on = read_env_spec(run_dir)
         trained_on.pop("scenario", None)
         options = {k: v for k, v in trained_on.items() if k in INTERFACE_OPTIONS}
-    return LoadedAgent(DQNPolicy(ckpt), options, run_dir, trained_on)
+    if ckpt.suffix != ".zip":
+        return LoadedAgent(DQNPolicy(ckpt), options, run_dir, trained_on)
+    from agents.sb3 import SB3Policy
+
+    algo = read_algo(run_dir) if trained_on is not None else None
+    if algo is None:
+        raise FileNotFoundError(
+            f"{ckpt}: an SB3 model needs the env.json that 'lanesim train sb3-dqn/sb3-ppo' "
+            f"wrote beside it (naming its algorithm and environment); {run_dir} has none")
+    return LoadedAgent(SB3Policy.load(algo, ckpt, env_id, trained_on), options, run_dir,
+                       trained_on)
 
 
 def load_agent(spec: str, seed: int = 0) -> LoadedAgent:
     """The agent named by ``spec`` and the environment options it needs.
 
-    Raises FileNotFoundError or ValueError (with the accepted names) for a bad ``spec``.
+    Raises FileNotFoundError or ValueError (with the accepted names) for a bad ``spec``, and
+    :class:`agents.dqn.CheckpointError` for a damaged or foreign checkpoint.
     """
     if spec == "vi":
         from agents.vi_driver import VIDriver
@@ -110,10 +126,10 @@ def load_agent(spec: str, seed: int = 0) -> LoadedAgent:
     if spec == "dqn":
         if not SHIPPED_DQN.exists():
             raise FileNotFoundError(f"the shipped DQN checkpoint {SHIPPED_DQN} is missing")
-        return _dqn_from_path(SHIPPED_DQN)
+        return _trained_from_path(SHIPPED_DQN)
     path = Path(spec)
-    if path.suffix == ".pt" or path.exists() or "/" in spec:
-        return _dqn_from_path(path)
+    if path.suffix in (".pt", ".zip") or path.exists() or "/" in spec:
+        return _trained_from_path(path)
     raise ValueError(
         f"unknown agent {spec!r}; choose one of {', '.join(NAMES)} or a checkpoint path"
     )

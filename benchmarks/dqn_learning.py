@@ -22,9 +22,12 @@ Each (agent, seed) run lives in ``OUT/AGENT-seedS/``:
 * ``settings.json``: everything the run was started with (a later invocation with other settings
   is refused, so a resumed run cannot silently change), ``env.json`` (``lanesim eval --agent DIR``
   evaluates a lanesim run on its training road);
-* checkpoints: lanesim ``latest.pt`` / ``best.pt``; SB3 ``latest.zip`` + ``replay.pkl`` (model
+* checkpoints: lanesim ``latest.pt`` / ``best.pt``; SB3 ``latest.zip`` + ``replay.npz`` (model
   and replay memory, so a killed run resumes where its checkpoint was) + ``latest.json`` and
-  ``best_q.pt`` / ``best.json``. Every write is atomic (a temp file, then ``os.replace``);
+  ``best_q.pt`` / ``best.json``. Nothing is unpickled on resume: the model loads through
+  :func:`agents.sb3.load_model`, the replay memory is plain arrays read with
+  ``allow_pickle=False`` (SB3's own ``replay.pkl`` is a pickle, which could run code). Every
+  write is atomic (a temp file, then ``os.replace``);
   ``--checkpoint-every`` sets the interval. Ctrl-C or SIGTERM saves a checkpoint first;
   ``kill -9`` loses the steps since the last one. Running the same command again resumes every
   unfinished run (lanesim's replay memory is not checkpointed: it refills first);
@@ -312,7 +315,7 @@ class SB3Run:
 
     def __init__(self, run_dir: Path, cfg, env_options: dict) -> None:
         self.dir, self.cfg, self.env_options = run_dir, cfg, env_options
-        self.latest, self.replay = run_dir / "latest.zip", run_dir / "replay.pkl"
+        self.latest, self.replay = run_dir / "latest.zip", run_dir / "replay.npz"
 
     def steps_done(self) -> int:
         return read_json(self.dir / "latest.json", {"step": 0})["step"]
@@ -321,13 +324,19 @@ class SB3Run:
         """Model and replay memory, each atomically; latest.json last names the step. A
         finished run needs no replay memory (it is GBs): ``replay=False``."""
         if replay:
-            tmp_replay = self.dir / ".replay.tmp.pkl"
-            model.save_replay_buffer(tmp_replay)
-            os.replace(tmp_replay, self.replay)
+            save_replay(model.replay_buffer, self.replay)
         tmp_model = self.dir / ".latest.tmp.zip"
         model.save(tmp_model)
         os.replace(tmp_model, self.latest)
         write_json(self.dir / "latest.json", {"step": int(model.num_timesteps), **best})
+
+    def load(self, device, **load_keywords):
+        """The saved model, without unpickling anything (:func:`agents.sb3.load_model`)."""
+        from agents.sb3 import load_model
+
+        envs = make_sb3_envs(self.env_options, self.cfg.seed)
+        return load_model("sb3-dqn", self.latest, envs, "pixels", device=device,
+                          **load_keywords, **sb3_model_kwargs(sb3_kwargs(self.cfg)))
 
     def train(self) -> None:
         import torch
@@ -342,8 +351,12 @@ class SB3Run:
         device = cfg.resolved_device()
         tb = str(self.dir / "tb")
         if self.latest.exists():
-            model = DQN.load(self.latest, device=device, tensorboard_log=tb)
-            model.load_replay_buffer(self.replay)
+            if not self.replay.exists():
+                raise SystemExit(f"dqn_learning: {self.dir} has no {self.replay.name} to resume "
+                                 "from (runs from before keep it as replay.pkl, a pickle, which "
+                                 "is not loaded); delete the run directory to start it again")
+            model = self.load(device, tensorboard_log=tb)
+            load_replay(model.replay_buffer, self.replay)
             state = read_json(self.dir / "latest.json")
             best = {"best_return": state["best_return"], "best_step": state["best_step"]}
         else:
@@ -354,6 +367,7 @@ class SB3Run:
         done = model.num_timesteps
         if done:
             # A resumed run plays new episodes: its worlds are seeded past the steps done.
+            model.get_env().close()
             model.set_env(make_sb3_envs(self.env_options, cfg.seed + done))
         envs = model.get_env()
         eval_envs = make_envs(self.env_options)
@@ -407,17 +421,59 @@ class SB3Run:
 
     def networks(self) -> dict[str, Any]:
         import torch
-        from stable_baselines3 import DQN
 
         device = self.cfg.resolved_device()
-        final = DQN.load(self.latest, device=device).q_net
-        best = DQN.load(self.latest, device=device).q_net
-        best.load_state_dict(torch.load(self.dir / "best_q.pt", map_location=device))
+        final, best = self.load(device), self.load(device)
+        for model in (final, best):
+            model.get_env().close()
+        final, best = final.q_net, best.q_net
+        best.load_state_dict(torch.load(self.dir / "best_q.pt", map_location=device,
+                                        weights_only=True))
         return {"latest": final, "best": best}
 
     def cleanup(self) -> None:
         """The replay memory is only needed to resume: a finished run drops it (GBs)."""
         self.replay.unlink(missing_ok=True)
+
+
+# The state of an SB3 replay memory: its arrays (next_observations unless SB3 saves memory by
+# reading them from the next slot) and where it writes next.
+REPLAY_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+
+
+def save_replay(buffer, path: Path) -> None:
+    """Write an SB3 replay memory's arrays to ``path`` (``.npz``, atomically): plain arrays that
+    :func:`load_replay` reads back without unpickling."""
+    import numpy as np
+
+    from agents.training import atomic_write
+
+    arrays = {name: getattr(buffer, name) for name in REPLAY_ARRAYS
+              if getattr(buffer, name, None) is not None}
+    atomic_write(path, lambda f: np.savez(f, pos=buffer.pos, full=buffer.full, **arrays))
+
+
+def load_replay(buffer, path: Path) -> None:
+    """Fill SB3 replay memory ``buffer`` from :func:`save_replay`'s file; SystemExit naming the
+    file if it holds objects (a pickle) or arrays of other shapes than ``buffer``'s."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            arrays = {name: saved[name] for name in saved.files}
+    except (OSError, ValueError) as e:
+        raise SystemExit(
+            f"dqn_learning: {path}: not a replay memory of plain arrays ({e})") from None
+    for name in REPLAY_ARRAYS:
+        want = getattr(buffer, name, None)
+        if want is None:
+            continue
+        got = arrays.get(name)
+        if got is None or got.shape != want.shape or got.dtype != want.dtype:
+            raise SystemExit(f"dqn_learning: {path}: its {name} do not fit the replay memory "
+                             f"{want.shape} {want.dtype}")
+        want[...] = got
+    buffer.pos, buffer.full = int(arrays["pos"]), bool(arrays["full"])
 
 
 # ------------------------------------------------------------------------ one run
@@ -461,7 +517,7 @@ def _run_one(agent: str, seed: int, args, env_options: dict, run_dir: Path) -> d
     recorded = read_json(run_dir / "settings.json")
     if recorded is None:
         write_json(run_dir / "settings.json", settings)
-        write_env_spec(run_dir, ENV_ID, env_options)
+        write_env_spec(run_dir, ENV_ID, env_options, algo=None if agent == "lanesim" else "sb3-dqn")
     elif recorded != settings:
         changed = sorted(k for k in settings.keys() | recorded.keys()
                          if settings.get(k) != recorded.get(k))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -18,13 +20,26 @@ SCENARIO_HELP = ("bundled scenario name or .toml path (default: the road a train
                  "trained on, highway for the others)")
 AGENT_HELP = (
     "vi (value iteration on meta actions), dqn (the shipped DQN), random, idle (lane following),"
-    " keyboard (drive yourself), or the path of a DQN checkpoint (.pt) or training directory"
+    " keyboard (drive yourself), or the path of a training directory of 'lanesim train' or of"
+    " its checkpoint (a DQN .pt, an SB3 latest.zip)"
 )
 TRAIN_ALGOS = ("dqn", "sb3-dqn", "sb3-ppo")
+BENCH_DESCRIPTION = ("Run benchmarks/bench_env.py (lanesim against highway-env); every argument "
+                     "after 'bench' goes to it.")
 
 
 class CLIError(Exception):
     """A bad argument or missing input: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as the one ``lanesim: error:`` line every other failure
+    prints (not the usage block first); ``--help`` still prints the usage."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("lanesim").strip()
+        hint = f"lanesim {command} --help" if command else "lanesim --help"
+        self.exit(2, f"lanesim: error: {message} (see '{hint}')\n")
 
 
 def _positive_int(text: str) -> int:
@@ -54,8 +69,8 @@ def _speed(text: str) -> float | str:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number or 'max', got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a speed >= 0 or 'max', got {text!r}")
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite speed >= 0 or 'max', got {text!r}")
     return value
 
 
@@ -83,7 +98,7 @@ def _scenario_env(scenario: str) -> tuple[str, dict]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lanesim",
         description="lanesim: a fast, batched driving simulator for reinforcement learning.",
     )
@@ -151,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=("show",), help="show one scenario")
     p.add_argument("name", nargs="?", help="scenario name or .toml path (with show)")
 
-    p = sub.add_parser("bench", help="run the speed benchmarks",
-                       description="Run benchmarks/bench_env.py (lanesim against highway-env).")
+    # No argparse help: `lanesim bench --help` shows the benchmark's own options (cmd_bench).
+    p = sub.add_parser("bench", help="run the speed benchmarks", add_help=False,
+                       description=BENCH_DESCRIPTION)
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
     return parser
 
@@ -190,27 +206,68 @@ def _load_or_fail(fn, *a):
 
 
 def cmd_train(args) -> int:
-    from lanesim.envs.options import OptionError, make_options
+    from lanesim.envs.options import make_options
 
     env_id, kw = _scenario_env(args.scenario)
     kw.update(dict(args.env))
-    try:
-        make_options(**kw)  # every option error surfaces here, before any training starts
-    except OptionError as e:
-        raise CLIError(str(e)) from None
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: is a file; expected a directory (new or of an earlier run)")
     if args.resume and not (out / "latest.pt").exists() and not (out / "latest.zip").exists():
         raise CLIError(f"--resume: no checkpoint in {out} (expected {out / 'latest.pt'})")
     from agents import training
 
-    if args.config and args.algo != "dqn":
-        raise CLIError("--config sets lanesim DQN hyperparameters; it does not apply to "
-                       + args.algo)
+    if args.resume and (out / training.ENV_FILE).exists():
+        trained = _load_or_cli(training.read_algo, out) or (
+            "dqn" if (out / "latest.pt").exists() else None)
+        if trained is not None and trained != args.algo:
+            raise CLIError(f"--resume: {out} holds a {trained} run, not {args.algo}")
+    if args.algo != "dqn":
+        ignored = [key for key, _ in args.config if key not in training.SB3_SETTINGS]
+        if ignored:
+            raise CLIError(f"--config {ignored[0]}: {args.algo} takes only "
+                           f"{', '.join(training.SB3_SETTINGS)} from --config; the other "
+                           "fields are lanesim DQN hyperparameters")
     try:
+        # Every option and setting error surfaces here, before any training starts.
+        kw = training.train_options(args.algo, kw, args.observation)
+        make_options(**kw)
         training.dqn_config(args.steps, args.num_envs, args.seed, dict(args.config))
-    except (ValueError, TypeError) as e:
+    except ValueError as e:  # OptionError included
         raise CLIError(str(e)) from None
     return training.run(args.algo, env_id, kw, args)
+
+
+def _writable_file(path: str, option: str) -> None:
+    """Refuse ``option``'s output file unless matplotlib writes its type and it can be made."""
+    from matplotlib.figure import Figure
+
+    kinds = Figure().canvas.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in kinds:
+        raise CLIError(f"{option} {path}: unknown picture type {Path(path).suffix or '(none)'!r};"
+                       f" use one of {', '.join('.' + k for k in sorted(kinds))}")
+    target = Path(path)
+    if target.is_dir():
+        raise CLIError(f"{option} {path}: is a directory; expected a file name")
+    existed = target.exists()
+    try:
+        with open(target, "ab"):
+            pass
+    except OSError as e:
+        raise CLIError(f"{option} {path}: cannot write there ({e.strerror})") from None
+    if not existed:
+        target.unlink()
+
+
+def _writable_dir(path: str, option: str) -> None:
+    """Make ``option``'s output directory, or refuse it with the reason."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CLIError(f"{option} {path}: cannot make this directory ({e.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise CLIError(f"{option} {path}: cannot write into this directory")
 
 
 def cmd_eval(args) -> int:
@@ -218,6 +275,10 @@ def cmd_eval(args) -> int:
 
     if args.agent == "keyboard":
         raise CLIError("eval runs headless; drive by hand with 'lanesim watch --agent keyboard'")
+    if args.plot:
+        _writable_file(args.plot, "--plot")
+    if args.video:
+        _writable_dir(args.video, "--video")
     loaded, env_id, options, where = _agent_env(args.agent, args.scenario)
     result = ev.evaluate(loaded.agent, env_id, episodes=args.episodes, seed=args.seed,
                          video_dir=args.video, **options)
@@ -240,9 +301,11 @@ def cmd_eval(args) -> int:
 
 
 def _load_or_cli(fn, *a):
+    from agents.dqn.checkpoint import CheckpointError
+
     try:
         return fn(*a)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, CheckpointError) as e:
         raise CLIError(str(e)) from None
 
 
@@ -281,10 +344,39 @@ def _agent_env(spec: str, scenario: str | None):
     trained agent was trained on (highway for the others)."""
     loaded = _loaded(spec)
     if scenario is None and loaded.training_options is not None:
-        return loaded, "lanesim/Drive-v0", dict(loaded.training_options), "its training road"
-    scenario = scenario or "highway"
-    env_id, kw = _scenario_env(scenario)
-    return loaded, env_id, {**kw, **loaded.env_options}, scenario
+        env_id, options = "lanesim/Drive-v0", dict(loaded.training_options)
+        where = "its training road"
+    else:
+        where = scenario or "highway"
+        env_id, kw = _scenario_env(where)
+        options = {**kw, **loaded.env_options}
+    _check_fit(loaded.agent, env_id, options)
+    return loaded, env_id, options, where
+
+
+def _check_fit(agent, env_id: str, options: dict) -> None:
+    """Refuse an agent whose network does not fit the environment's observations and actions
+    (a checkpoint without its env.json gets pixel options), before any episode starts."""
+    from lanesim.envs.options import OptionError
+
+    policy = getattr(agent, "policy", None)
+    if not hasattr(policy, "obs_shape"):
+        return
+    try:
+        env = gym.make(env_id, **options)
+    except OptionError as e:
+        raise CLIError(str(e)) from None
+    try:
+        shape, space = tuple(env.observation_space.shape), env.action_space
+    finally:
+        env.close()
+    n = getattr(space, "n", None)
+    if shape != tuple(policy.obs_shape) or n != policy.n_actions:
+        raise CLIError(
+            f"the agent's network takes observations {tuple(policy.obs_shape)} and "
+            f"{policy.n_actions} actions, the environment gives {shape} and "
+            f"{n if n is not None else space}; a checkpoint needs the env.json of its "
+            "training directory beside it (or --scenario with options that fit)")
 
 
 def watch(agent, env_id: str, seed: int = 0, episodes: int = 1000, linger: float = 1.0,
@@ -362,7 +454,14 @@ def cmd_bench(args) -> int:
     script = root / "benchmarks" / "bench_env.py"
     if not script.exists():
         raise CLIError(f"the benchmarks ship with the source checkout; {script} is missing")
-    return subprocess.call([sys.executable, str(script), *args.args])
+    passed = args.args[1:] if args.args[:1] == ["--"] else args.args
+    if any(a in ("-h", "--help") for a in passed):
+        # The benchmark's own options live in its parser: show them under lanesim's usage.
+        print("usage: lanesim bench [BENCHMARK OPTION ...]\n\n" + BENCH_DESCRIPTION
+              + f"\n\nThe options of {script.relative_to(root)}, passed on as they are:\n")
+        sys.stdout.flush()
+        return subprocess.call([sys.executable, str(script), "--help"])
+    return subprocess.call([sys.executable, str(script), *passed])
 
 
 COMMANDS = {
@@ -375,6 +474,26 @@ COMMANDS = {
 }
 
 
+def _terminate(signum, frame):
+    # `kill PID` ends a command as Ctrl-C does: training saves its checkpoint first.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _user_error(e: Exception) -> str | None:
+    """The one-line message of a failure the user caused (a bad or damaged input file, an
+    unwritable path), or None for a bug, which keeps its traceback."""
+    from lanesim.envs.options import OptionError
+
+    if isinstance(e, CLIError | OptionError):
+        return str(e)
+    checkpoint = sys.modules.get("agents.dqn.checkpoint")
+    if checkpoint is not None and isinstance(e, checkpoint.CheckpointError):
+        return str(e)
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"{e.filename}: {e.strerror or e}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     import lanesim  # noqa: F401  (registers the environments)
 
@@ -385,14 +504,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "bench":
         args.args = extra + args.args
+    sigterm = signal.signal(signal.SIGTERM, _terminate)
     try:
         return COMMANDS[args.command](args)
-    except CLIError as e:
-        print(f"lanesim: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"lanesim: interrupted{f' ({e})' if str(e) else ''}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if str(e) == "SIGTERM" else signal.SIGINT)
+    except Exception as e:
+        message = _user_error(e)
+        if message is None:
+            raise
+        print(f"lanesim: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("lanesim: interrupted", file=sys.stderr)
-        return 130
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The lanesim command, run for real on tiny budgets."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -129,13 +130,19 @@ def test_train_sb3_baselines_write_a_model_and_resume(tmp_path, algo):
     out = tmp_path / algo
     common = ["--scenario", "highway", "--out", str(out), "--num-envs", "2", "--env", "vehicles=5",
               "--env", "duration=2"]
-    first = run_cli("train", algo, "--steps", "64", *common)
+    first = run_cli("train", algo, "--steps", "64", "--config", "threads=1", *common)
     assert first.returncode == 0, first.stderr[-2000:]
     assert (out / "latest.zip").exists() and (out / "env.json").exists()
     assert list((out / "tb").rglob("events.out.tfevents.*"))
     again = run_cli("train", algo, "--steps", "128", "--resume", *common)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "trained 128 steps" in again.stdout
+    # What `lanesim train` wrote is evaluable from its directory and from its model file.
+    for agent in (out, out / "latest.zip"):
+        ev = run_cli("eval", "--agent", str(agent), "--episodes", "1", "--json")
+        assert ev.returncode == 0, ev.stderr[-2000:]
+        assert json.loads(ev.stdout.splitlines()[0])["episodes"] == 1
+    assert not list(out.glob(".*.tmp"))
 
 
 def test_env_json_records_every_option_resolved(tmp_path):
@@ -180,3 +187,239 @@ def test_a_trained_agent_runs_on_its_training_road_unless_a_scenario_is_given():
     env.close()
     _, _, options, where = _agent_env("vi", None)
     assert where == "highway" and options == {"scenario": "highway", "action": "meta"}
+
+
+def main_result(args, capsys) -> tuple[int, list[str]]:
+    """``lanesim ARGS`` in this process: the exit status and the lines it wrote to stderr."""
+    try:
+        code = main(args)
+    except SystemExit as e:  # argparse exits by itself
+        code = e.code
+    return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+def assert_one_error_line(code, lines, message):
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("lanesim: error: "), lines
+    assert message in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["watch", "--speed", "inf"], "expected a finite speed >= 0 or 'max', got 'inf'"),
+        (["eval", "--episodes", "0"], "argument --episodes: expected a positive integer"),
+        (["train", "dqn", "--steps", "5"], "the following arguments are required: --out"),
+        (["eval", "--nonsense"], "unrecognized arguments: --nonsense"),
+        (["eval", "--plot", "/proc/x.png"], "--plot /proc/x.png: cannot write there"),
+        (["eval", "--plot", "x.txt"], "--plot x.txt: unknown picture type '.txt'; use one of"),
+        (["eval", "--video", "/proc/x"], "--video /proc/x: cannot make this directory"),
+        (["train", "dqn", "--steps", "9", "--out", "o", "--env", "action=continuous"],
+         "dqn picks one of a finite set of actions: use --env action=discrete or action=meta"),
+        (["train", "dqn", "--steps", "9", "--out", "o", "--config", "device=tpu"],
+         "device='tpu': expected 'auto', 'cpu' or 'cuda'"),
+        (["train", "dqn", "--steps", "9", "--out", "o", "--config", "gamma=x"],
+         "DQN setting gamma='x': expected a number"),
+        (["train", "dqn", "--steps", "9", "--out", "o", "--config", "lr=Infinity"],
+         "DQN setting lr=inf: expected a number"),
+        (["train", "dqn", "--steps", "9", "--out", "o", "--config", "dueling=1"],
+         "DQN setting dueling=1: expected true or false"),
+        (["train", "sb3-ppo", "--steps", "9", "--out", "o", "--config", "lr=1e-3"],
+         "--config lr: sb3-ppo takes only threads from --config"),
+        (["train", "sb3-ppo", "--steps", "9", "--out", "o", "--observation", "kinematics",
+          "--env", "observation=pixels"],
+         "--observation kinematics contradicts --env observation=pixels"),
+        (["eval", "--agent", "/dev/null"], "/dev/null: not a regular file"),
+    ],
+)
+def test_every_user_error_is_one_line_and_exit_2(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_error_line(*main_result(args, capsys), message)
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_parser_errors_print_no_usage_block_and_help_still_works():
+    bad = run_cli("train", "dqn", "--steps", "-5", "--out", "x")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.splitlines() == [
+        "lanesim: error: argument --steps: expected a positive integer, got '-5' "
+        "(see 'lanesim train --help')"]
+    help_text = run_cli("train", "--help")
+    assert help_text.returncode == 0 and help_text.stdout.startswith("usage: lanesim train")
+
+
+def test_out_naming_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "run").write_text("my notes")
+    code, lines = main_result(["train", "dqn", "--steps", "9", "--out", str(tmp_path / "run")],
+                              capsys)
+    assert_one_error_line(code, lines, "is a file; expected a directory")
+    assert (tmp_path / "run").read_text() == "my notes"
+
+
+def _small_checkpoint(path: Path, observation: str = "pixels", **options) -> None:
+    """A policy checkpoint whose network fits ``gym.make(Highway-v0, observation=...)``."""
+    from agents.dqn.checkpoint import save_checkpoint
+    from agents.dqn.network import QNetwork
+
+    env = gym.make("lanesim/Highway-v0", observation=observation, action="discrete", **options)
+    shape, n = env.observation_space.shape, env.action_space.n
+    env.close()
+    net = QNetwork(shape, n, True, 32)
+    spec = {"obs_shape": list(shape), "n_actions": int(n), "dueling": True, "hidden": 32}
+    save_checkpoint(path, {"network": spec, "online": net.state_dict(), "config": {}, "step": 0})
+
+
+CORRUPT = {
+    "truncated": lambda good: good[: len(good) // 2],
+    "empty": lambda good: b"",
+    "random bytes": lambda good: bytes((i * 97 + 13) % 256 for i in range(4096)),
+    "text": lambda good: b"these are my notes, not a checkpoint\n",
+    "1 KiB overwritten": lambda good: good[:2000] + bytes(1024) + good[3024:],
+}
+
+
+@pytest.mark.parametrize("damage", list(CORRUPT))
+def test_a_damaged_checkpoint_is_one_line_and_exit_2_on_every_path(damage, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    _small_checkpoint(run / "latest.pt")
+    (run / "latest.pt").write_bytes(CORRUPT[damage]((run / "latest.pt").read_bytes()))
+    for args in (["eval", "--agent", str(run / "latest.pt"), "--episodes", "1"],
+                 ["eval", "--agent", str(run), "--episodes", "1"],
+                 ["train", "dqn", "--steps", "16", "--out", str(run), "--resume"]):
+        code, lines = main_result(args, capsys)
+        assert_one_error_line(code, lines, "latest.pt: ")
+        assert "checkpoint" in lines[0]
+
+
+def test_a_checkpoint_with_only_its_format_tag_is_one_line(tmp_path, capsys):
+    from agents.dqn.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "latest.pt", {})
+    for args in (["eval", "--agent", str(tmp_path)],
+                 ["train", "dqn", "--steps", "16", "--out", str(tmp_path), "--resume"]):
+        code, lines = main_result(args, capsys)
+        assert_one_error_line(code, lines, "incomplete checkpoint, it lacks network")
+
+
+def test_a_kinematics_checkpoint_without_its_env_json_is_refused_before_driving(tmp_path, capsys):
+    _small_checkpoint(tmp_path / "best.pt", "kinematics")
+    code, lines = main_result(["eval", "--agent", str(tmp_path / "best.pt")], capsys)
+    assert_one_error_line(code, lines, "needs the env.json of its training directory")
+    from agents.training import write_env_spec
+
+    # With the env.json of the environment it was made for, it drives.
+    write_env_spec(tmp_path, "lanesim/Highway-v0", {"observation": "kinematics",
+                                                    "action": "discrete", "duration": 2})
+    code, _ = main_result(["eval", "--agent", str(tmp_path / "best.pt"), "--episodes", "1"],
+                          capsys)
+    assert code == 0
+
+
+def test_env_json_values_are_validated_as_gym_make_validates_them(tmp_path, capsys):
+    from agents.training import write_env_spec
+
+    _small_checkpoint(tmp_path / "best.pt", "pixels")
+    write_env_spec(tmp_path, "lanesim/Highway-v0", {"observation": "pixels", "action": "discrete"})
+    spec = json.loads((tmp_path / "env.json").read_text())
+    spec["options"]["observation"] = "sonar"
+    (tmp_path / "env.json").write_text(json.dumps(spec))
+    code, lines = main_result(["eval", "--agent", str(tmp_path)], capsys)
+    assert_one_error_line(code, lines, "env.json: ")
+    assert "sonar" in lines[0]
+
+
+SIGTERM_RUNS = {
+    "dqn": ["--config", "eval_every=0", "--config", "checkpoint_every=1000000",
+            "--config", "buffer_size=500"],
+    "sb3-ppo": [],
+}
+
+
+@pytest.mark.parametrize("algo", list(SIGTERM_RUNS))
+def test_sigterm_saves_the_checkpoint_as_ctrl_c_does(tmp_path, algo):
+    import os
+    import re
+    import signal
+    import time
+
+    out, log = tmp_path / "run", tmp_path / "stderr.txt"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lanesim.cli", "train", algo, "--steps", "100000", "--out",
+             str(out), "--num-envs", "2", "--env", "vehicles=5", *SIGTERM_RUNS[algo]],
+            stdout=subprocess.DEVNULL, stderr=err,
+            env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
+        # Wait until the progress bar counts steps: the training loop is running.
+        deadline = time.monotonic() + 240
+        while not re.search(r"\| *[1-9]\d*/100000", log.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    if algo == "dqn":
+        from agents.dqn.checkpoint import load_checkpoint
+
+        step = load_checkpoint(out / "latest.pt")["step"]
+    else:
+        from agents.sb3 import load_model
+
+        env = gym.make("lanesim/Highway-v0", observation="kinematics", vehicles=5)
+        step = load_model(algo, out / "latest.zip", env, "kinematics").num_timesteps
+        env.close()
+    assert 0 < step < 100000
+    assert "lanesim: interrupted (SIGTERM)" in log.read_text()
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_ppo_rollouts_divide_into_whole_minibatches():
+    from agents.training import ppo_rollout
+
+    assert ppo_rollout(5000, 8) == 632  # 5056 steps: 79 minibatches of 64
+    assert ppo_rollout(10**6, 8) == 2048
+    for steps in (16, 64, 100, 999, 5000, 20_000):
+        for num_envs in (1, 2, 3, 5, 8, 12):
+            n_steps = ppo_rollout(steps, num_envs)
+            rollout = n_steps * num_envs
+            assert rollout % 64 == 0 and 1 <= n_steps <= 2048
+            # A run shorter than one full rollout trains the budget and less than a unit more.
+            if steps < 2048 * num_envs:
+                assert steps <= rollout < steps + math.lcm(64, num_envs)
+
+
+def test_bench_help_shows_the_benchmarks_own_options():
+    for args in (["bench", "--help"], ["bench", "--", "--help"]):
+        out = run_cli(*args)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.startswith("usage: lanesim bench")
+        assert "--quick" in out.stdout and "--no-peer" in out.stdout
+
+
+def test_a_damaged_sb3_model_is_one_line_on_resume_and_eval(tmp_path, capsys):
+    from agents.training import write_env_spec
+
+    write_env_spec(tmp_path, "lanesim/Highway-v0", {"observation": "kinematics"}, algo="sb3-ppo")
+    (tmp_path / "latest.zip").write_bytes(b"PK\x03\x04 half a model")
+    for args in (["eval", "--agent", str(tmp_path)],
+                 ["eval", "--agent", str(tmp_path / "latest.zip")],
+                 ["train", "sb3-ppo", "--steps", "16", "--out", str(tmp_path), "--resume"]):
+        code, lines = main_result(args, capsys)
+        assert_one_error_line(code, lines, "latest.zip: not a Stable-Baselines3 model")
+
+
+def test_resume_refuses_a_run_of_another_algorithm(tmp_path, capsys):
+    from agents.training import write_env_spec
+
+    write_env_spec(tmp_path, "lanesim/Highway-v0", {"observation": "pixels"}, algo="sb3-dqn")
+    (tmp_path / "latest.zip").write_bytes(b"a model")
+    code, lines = main_result(["train", "sb3-ppo", "--steps", "16", "--out", str(tmp_path),
+                               "--resume"], capsys)
+    assert_one_error_line(code, lines, f"--resume: {tmp_path} holds a sb3-dqn run, not sb3-ppo")
+
+
+def test_demo_with_an_unwritable_video_directory_is_one_line(capsys, monkeypatch):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    code, lines = main_result(["demo", "--episodes", "1", "--video", "/proc/x"], capsys)
+    assert_one_error_line(code, lines, "/proc/x")

@@ -64,7 +64,7 @@ def test_both_agents_finish_skip_when_done_and_report(tmp_path, capsys):
     sb3 = json.loads((out / "sb3-seed0" / "result.json").read_text())["settings"]
     assert lanesim["config"]["train_freq"] == 8 and sb3["sb3"]["train_freq"] == [1, "step"]
     assert sb3["sb3"]["gradient_steps"] == 1 and sb3["sb3"]["buffer_size"] == 1000
-    assert not (out / "sb3-seed0" / "replay.pkl").exists()  # only needed to resume
+    assert not (out / "sb3-seed0" / "replay.npz").exists()  # only needed to resume
 
     # Again: both runs are finished, nothing is retrained or rewritten.
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/result.json")}
@@ -177,6 +177,57 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch, a
     assert result["steps"] == 320
     # Steps evaluated again after the resume appear once on the curve.
     assert [p["step"] for p in result["curve"]] == [160, 320]
+
+
+def _replay_memory():
+    import numpy as np
+    from gymnasium import spaces
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    return ReplayBuffer(6, spaces.Box(0, 255, (2, 3), np.uint8), spaces.Discrete(5), n_envs=2)
+
+
+def test_the_sb3_replay_memory_round_trips_as_plain_arrays(tmp_path):
+    import numpy as np
+
+    memory = _replay_memory()
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        obs = rng.integers(0, 256, (2, 2, 3), dtype=np.uint8)
+        memory.add(obs, obs[::-1], rng.integers(0, 5, (2, 1)), rng.random(2), np.array([0, 1]),
+                   [{}, {}])
+    dqn_learning.save_replay(memory, tmp_path / "replay.npz")
+    restored = _replay_memory()
+    dqn_learning.load_replay(restored, tmp_path / "replay.npz")
+    assert (restored.pos, restored.full) == (memory.pos, memory.full) == (1, True)
+    for name in dqn_learning.REPLAY_ARRAYS:
+        np.testing.assert_array_equal(getattr(restored, name), getattr(memory, name))
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: what a crafted replay file could run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_replay_file_holding_a_pickle_is_refused_without_unpickling(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    marker = tmp_path / "ran"
+    crafted = tmp_path / "replay.npz"
+    np.savez(crafted, observations=np.array([_Payload(marker)], dtype=object), pos=0, full=False)
+    with pytest.raises(SystemExit, match="replay.npz: not a replay memory of plain arrays"):
+        dqn_learning.load_replay(_replay_memory(), crafted)
+    crafted.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(SystemExit, match="replay.npz: not a replay memory of plain arrays"):
+        dqn_learning.load_replay(_replay_memory(), crafted)
+    assert not marker.exists()
 
 
 def test_a_run_refuses_other_settings_on_resume(tmp_path):

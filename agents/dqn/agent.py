@@ -7,7 +7,7 @@ import os
 import numpy as np
 import torch
 
-from agents.dqn.checkpoint import load_checkpoint
+from agents.dqn.checkpoint import CheckpointError, load_checkpoint
 from agents.dqn.network import QNetwork
 
 
@@ -20,11 +20,17 @@ class DQNAgent:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> DQNAgent:
-        """Load the online network of a ``latest.pt`` / ``best.pt`` checkpoint."""
+        """Load the online network of a ``latest.pt`` / ``best.pt`` checkpoint; a checkpoint
+        whose weights do not build its network raises :class:`CheckpointError`."""
         ckpt = load_checkpoint(path)
         spec = ckpt["network"]
-        q_net = QNetwork(spec["obs_shape"], spec["n_actions"], spec["dueling"], spec["hidden"])
-        q_net.load_state_dict(ckpt["online"])
+        try:
+            q_net = QNetwork(spec["obs_shape"], spec["n_actions"], spec["dueling"], spec["hidden"])
+            q_net.load_state_dict(ckpt["online"])
+        except (RuntimeError, TypeError, ValueError, AttributeError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CheckpointError(
+                f"{path}: its weights do not fit its network ({reason})") from None
         return cls(q_net, device)
 
     @property

@@ -22,7 +22,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from agents.dqn.checkpoint import load_checkpoint, save_checkpoint
+from agents.dqn.checkpoint import TRAINING_KEYS, load_checkpoint, save_checkpoint
 from agents.dqn.config import DQNConfig
 from agents.dqn.learner import update, update_target
 from agents.dqn.network import QNetwork
@@ -172,10 +172,14 @@ def train(
     Envs created here are closed here. ``resume=True`` continues from
     ``out_dir/latest.pt`` (step counter, epsilon/beta/learning-rate schedules, networks,
     optimizer, RNGs) and raises CheckpointError if it is missing, corrupt or made
-    for another observation shape / action count. Ctrl-C saves latest.pt first.
+    for another observation shape / action count. Ctrl-C (KeyboardInterrupt) saves latest.pt
+    first. Temp files that a killed run's checkpoint writes left in ``out_dir`` are removed.
     """
+    from agents.training import remove_stale_temp_files
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(out_dir)
     if eval_envs is None and not isinstance(envs, VectorEnv):
         eval_envs = envs
     envs, own_envs = _open(envs)
@@ -228,7 +232,7 @@ def _train(
     )
     step, updates, best_return = 0, 0, None
     if resume:
-        ckpt = load_checkpoint(out_dir / "latest.pt", expect=network_spec)
+        ckpt = load_checkpoint(out_dir / "latest.pt", expect=network_spec, keys=TRAINING_KEYS)
         online.load_state_dict(ckpt["online"])
         target.load_state_dict(ckpt["target"])
         optimizer.load_state_dict(ckpt["optimizer"])
