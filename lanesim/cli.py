@@ -483,8 +483,9 @@ def _user_error(e: Exception) -> str | None:
     """The one-line message of a failure the user caused (a bad or damaged input file, an
     unwritable path), or None for a bug, which keeps its traceback."""
     from lanesim.envs.options import OptionError
+    from lanesim.sim.memory import InsufficientMemoryError
 
-    if isinstance(e, CLIError | OptionError):
+    if isinstance(e, CLIError | OptionError | InsufficientMemoryError):
         return str(e)
     checkpoint = sys.modules.get("agents.dqn.checkpoint")
     if checkpoint is not None and isinstance(e, checkpoint.CheckpointError):

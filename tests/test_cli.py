@@ -238,6 +238,23 @@ def test_every_user_error_is_one_line_and_exit_2(args, message, capsys, tmp_path
     assert not (tmp_path / "o").exists()  # refused before anything was written
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--num-envs", "100000000"], "100,000,000 worlds of"),
+        (["--config", "buffer_size=100000000000"], "a replay memory of 100,000,000,000 transitions"),
+    ],
+)
+def test_more_than_the_machine_can_hold_is_one_line_and_trains_nothing(
+    args, message, capsys, tmp_path
+):
+    out = tmp_path / "o"
+    code, lines = main_result(["train", "dqn", "--steps", "9", "--out", str(out), *args], capsys)
+    assert_one_error_line(code, lines, message)
+    assert "but this machine has" in lines[0]
+    assert not (out / "latest.pt").exists()
+
+
 def test_parser_errors_print_no_usage_block_and_help_still_works():
     bad = run_cli("train", "dqn", "--steps", "-5", "--out", "x")
     assert bad.returncode == 2 and bad.stdout == ""

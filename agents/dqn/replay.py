@@ -136,7 +136,6 @@ class ReplayBuffer:
             f"a replay memory of {capacity:,} transitions of {np.dtype(obs_dtype)} "
             f"{self.obs_shape} observations",
             "lower buffer_size",
-            ValueError,
         )
         self.n_step = n_step
         self.gamma = gamma

@@ -33,7 +33,14 @@ def available_memory() -> int:
     return max(min(limits), 0)
 
 
-def check_memory(nbytes: float, what: str, hint: str, error: type[Exception] = MemoryError) -> None:
+class InsufficientMemoryError(ValueError):
+    """A size the user asked for (a replay memory, a number of worlds) that this machine cannot
+    hold: a bad value for this machine, refused before allocating."""
+
+
+def check_memory(
+    nbytes: float, what: str, hint: str, error: type[Exception] = InsufficientMemoryError
+) -> None:
     """Raise ``error`` if ``nbytes`` (an estimate, bytes) exceeds :func:`available_memory`.
 
     ``what`` names the allocation (e.g. ``"4096 worlds of 71 entities"``) and ``hint`` says
