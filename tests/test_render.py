@@ -199,21 +199,29 @@ def test_check_env_passes_with_rgb_array_rendering():
     env.close()
 
 
-def test_hud_text_is_drawn_on_a_darkened_panel_and_the_hud_option_turns_it_off():
+def test_hud_is_an_opaque_side_panel_and_the_hud_option_turns_it_off():
     env = started()
     viewer = viewer_of(env)
     with_hud = env.render()
-    viewer.show_hud = False
-    without = env.render()
-    # The panel (top-left) halves what is under it; its padding holds no text.
-    assert tuple(with_hud[1, 1]) == tuple(int(v) >> 1 for v in without[1, 1])
-    line = with_hud[: viewer.hud.text.line + 2 * viewer.hud.pad, :300]
-    text = (line == style.TEXT).all(axis=2)
+    panel = viewer.panel
+    assert panel.width > 0 and panel.height == with_hud.shape[0]
+    # The world starts right of the panel and keeps 100 m across.
+    assert viewer.view.left == panel.right
+    assert viewer.ppm == pytest.approx((with_hud.shape[1] - panel.width) / 100.0)
+    body = with_hud[:, : panel.width]
+    assert tuple(body[1, 1]) == style.HUD_BG  # its padding holds no text
+    text = (body == style.TEXT).all(axis=2)
     assert text.sum() > 100  # the glyphs' solid pixels, in the HUD's text colour
-    assert not (without[: line.shape[0], :300] == style.TEXT).all(axis=2).any()
-    # Glyphs sit where the layout puts them: the line starts at the panel's padding.
+    # Glyphs sit where the layout puts them: the lines start at the panel's padding.
     cols = np.flatnonzero(text.any(axis=0))
     assert viewer.hud.pad <= cols[0] <= viewer.hud.pad + 2
+    # Nothing but the panel's colour, its text colours and their antialiased blends.
+    assert not (body == style.GRASS).all(axis=2).any()
+    assert not (body == style.ASPHALT).all(axis=2).any()
+    viewer.show_hud = False
+    without = env.render()
+    assert viewer.view.left == 0 and viewer.ppm == pytest.approx(with_hud.shape[1] / 100.0)
+    assert not (without == style.TEXT).all(axis=2).any()
     env.close()
     env = started(hud=False)
     assert not viewer_of(env).show_hud
@@ -223,6 +231,34 @@ def test_hud_text_is_drawn_on_a_darkened_panel_and_the_hud_option_turns_it_off()
         make(hud="no")
 
 
+@pytest.mark.parametrize("mode, size", [("rgb_array", (1200, 400)), ("rgb_array", (1500, 300)),
+                                        ("rgb_array", (600, 150)), ("human", (1200, 400)),
+                                        ("human", (1500, 300))])
+@pytest.mark.parametrize("env_id", [HIGHWAY, "lanesim/LaneKeeping-v0"])
+def test_no_panel_hides_road_or_traffic(mode, size, env_id):
+    env = make(mode, env_id, screen_width=size[0], screen_height=size[1], sim_speed="max")
+    env.reset(seed=2)
+    for _ in range(4):
+        env.step(IDLE)
+    viewer = viewer_of(env)
+    annotate(env, values=[0.1, 0.9, 0.3, 0.2, 0.5], text="a long line of agent notes " * 3)
+    env.render()
+    frame = env.render() if mode == "rgb_array" else pygame.surfarray.array3d(
+        pygame.display.get_surface()).swapaxes(0, 1)
+    panel, (left, top, width, height) = viewer.panel, viewer.view.rect()
+    assert (left, top, width, height) == (panel.right, 0, size[0] - panel.width, size[1])
+    # The whole road is inside the world's part at the ego, edge lines included ...
+    w, road = env.unwrapped.world, env.unwrapped.world.road
+    s = float(w.s[0, 0])
+    for d in (-0.3, road.width + 0.3):
+        x, y = viewer.view.point(*road_point(env, s, d))
+        assert left <= x < left + width and 0 <= y < height
+    # ... and the panel's text, notes and chart stay inside it (its right column is clear).
+    assert (frame[:, : panel.width] == style.HUD_BG).all(axis=2).mean() > 0.5
+    assert (frame[:, panel.right - 1] == style.HUD_BG).all()
+    env.close()
+
+
 def test_hud_text_outside_ascii_is_drawn():
     env = started()
     viewer = viewer_of(env)
@@ -230,8 +266,7 @@ def test_hud_text_outside_ascii_is_drawn():
     frame = env.render()
     glyphs = viewer.hud.text.glyphs
     assert all(glyphs.lut[ord(c)] >= 0 for c in "ε×°")
-    top = viewer.hud.pad + viewer.hud.text.line  # the annotation's line is the second
-    assert (frame[top : top + viewer.hud.text.line] == style.BAR_CHOSEN).all(axis=2).sum() > 30
+    assert (frame[:, : viewer.panel.width] == style.BAR_CHOSEN).all(axis=2).sum() > 20
     env.close()
 
 
@@ -449,7 +484,8 @@ def test_window_resize_rescales_the_view():
     pygame.event.post(pygame.event.Event(pygame.VIDEORESIZE, size=(1200, 400), w=1200, h=400))
     viewer.poll()
     size = pygame.display.get_surface().get_size()
-    assert viewer.view.width == size[0] and viewer.ppm == pytest.approx(size[0] / 100.0)
+    assert viewer.view.width == size[0]
+    assert viewer.ppm == pytest.approx((size[0] - viewer.panel.width) / 100.0)
     env.step(IDLE)
     assert env.render() is None
     env.close()
