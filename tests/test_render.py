@@ -678,3 +678,67 @@ def test_drive_runs_an_episode_by_hand():
     returns = drive(HIGHWAY, action="meta", sim_speed="max", seed=0, episodes=1, duration=1.0,
                     linger=0.0)
     assert len(returns) == 1 and returns[0] > 0
+
+
+# --------------------------------------------------------------------- value chart labels
+def test_abbreviations_shorten_names_and_keep_them_apart():
+    from lanesim.envs.actions import META_ACTIONS
+    from lanesim.render.hud import abbreviations
+    from lanesim.render.viewer import ACCEL_NAMES, STEER_NAMES
+
+    assert abbreviations(META_ACTIONS) == [
+        list(META_ACTIONS), ["LEFT", "IDLE", "RIGHT", "FASTER", "SLOWER"],
+        ["L", "I", "R", "F", "S"]]
+    grid = [f"{s} {a}" for s in STEER_NAMES for a in ACCEL_NAMES]
+    forms = abbreviations(grid)
+    assert forms[-1][:3] == ["L2b", "L2h", "L2g"]
+    assert all(len(set(f)) == len(grid) for f in forms)
+
+
+@pytest.mark.parametrize("height", [150, 300, 400])
+@pytest.mark.parametrize("n", [5, 15])
+def test_every_value_bar_carries_a_label(height, n):
+    from lanesim.envs.actions import META_ACTIONS
+    from lanesim.render.hud import Hud, value_chart
+    from lanesim.render.viewer import ACCEL_NAMES, STEER_NAMES
+
+    hud = Hud(height)
+    labels = META_ACTIONS if n == 5 else [f"{s} {a}" for s in STEER_NAMES for a in ACCEL_NAMES]
+    values = np.linspace(-1.0, 1.0, n)
+    width = {150: 80, 300: 120, 400: 150}[height]
+    bar_h = 20
+    chart = value_chart(hud.text, hud.small, values, labels, 2, width, bar_h)
+    px = pygame.surfarray.pixels3d(chart).swapaxes(0, 1)
+    alpha = pygame.surfarray.pixels_alpha(chart).T
+    top = hud.text(labels[2]).get_height() + 1
+    bars = (alpha[top + bar_h - 1] > 0).astype(int)  # the bars' bottom row: every bar is >= 2 px
+    starts = np.flatnonzero(np.diff(np.concatenate([[0], bars])) == 1)
+    ends = np.flatnonzero(np.diff(np.concatenate([bars, [0]])) == -1) + 1
+    assert len(starts) == n
+    below = (alpha[top + bar_h + 1 :] > 0) & (px[top + bar_h + 1 :] == style.TEXT).all(axis=2)
+    inked = below.any(axis=0)
+    slot = width / n
+    for a, b in zip(starts, ends, strict=True):  # some text under (or right around) each bar
+        centre = 0.5 * (a + b)
+        lo, hi = int(max(centre - slot, 0)), int(min(centre + slot, width))
+        assert inked[lo:hi].any()
+
+
+def test_dqn_value_bars_are_named_by_the_meta_actions(monkeypatch):
+    from agents.base import show_annotations
+    from agents.zoo import load_agent
+    from lanesim.envs.actions import META_ACTIONS
+    from lanesim.render import viewer as viewer_module
+
+    charted = []
+    chart = viewer_module.value_chart
+    monkeypatch.setattr(viewer_module, "value_chart",
+                        lambda *a: charted.append(tuple(a[3])) or chart(*a))
+    loaded = load_agent("dqn")
+    env = make(**loaded.env_options)
+    obs, _ = env.reset(seed=0)
+    loaded.agent.act(obs, env)
+    show_annotations(loaded.agent, env)
+    env.render()
+    assert charted == [META_ACTIONS]
+    env.close()

@@ -261,9 +261,9 @@ def value_chart(text: Text, small: Text, values: np.ndarray, labels: Sequence[st
                 chosen: int, width: int, height: int) -> pygame.Surface:
     """Bars of the agent's per-action ``values`` ``(n,)``, scaled from their min to their max,
     the ``chosen`` one highlighted and named above them; ``width`` px wide, bars ``height`` px
-    tall. Every bar carries its label (``labels``, one per value), in the shortest form of
-    :func:`abbreviations` needed to fit under it; where even that is too wide, labels
-    alternate between two rows. Drawn once per annotation."""
+    tall. Every bar carries its label (``labels``, one per value): the longest form of
+    :func:`abbreviations` that fits under the bars, in one row or alternating between two
+    (the shortest form, in two rows, if none fits). Drawn once per annotation."""
     n = len(values)
     head = text(f"{labels[chosen]}: {values[chosen]:+.3g}", style.BAR_CHOSEN)
     gap = 2 if n > 8 else 4
@@ -271,9 +271,10 @@ def value_chart(text: Text, small: Text, values: np.ndarray, labels: Sequence[st
     bw = max(1, int(slot) - gap)
     for form in abbreviations(labels):
         names = [small(v, style.TEXT) for v in form]
-        if max(im.get_width() for im in names) <= slot - 2:
+        widest = max(im.get_width() for im in names)
+        rows = 1 if widest <= slot - 2 else 2
+        if widest <= rows * slot - 2:
             break
-    rows = 1 if max(im.get_width() for im in names) <= slot - 2 else 2
     surf = pygame.Surface((width, head.get_height() + height + rows * small.line + 2),
                           pygame.SRCALPHA)
     surf.blit(head, (0, 0))
