@@ -121,6 +121,21 @@ def test_frame_shows_road_markings_and_vehicles_where_they_are():
     env.close()
 
 
+def test_vehicles_are_outlined_so_touching_cars_stay_apart():
+    env = started(road_overlay=False, hud=False)
+    frame = env.render()
+    w = env.unwrapped.world
+    x, y, h = float(w.x[0, 0]), float(w.y[0, 0]), float(w.heading[0, 0])
+    half_l, half_w = 0.5 * float(w.length[0, 0]), 0.5 * float(w.width[0, 0])
+    dark = 0.75 * sum(style.ASPHALT)  # darker than the body and the road around it
+    for along, left in ((-half_l + 0.04, 0.0), (-1.2, half_w - 0.04), (-1.2, -half_w + 0.04)):
+        c, s = math.cos(h), math.sin(h)
+        edge = near(frame, env, x + along * c - left * s, y + along * s + left * c)
+        assert min(sum(p) for p in edge) < dark  # the rear and both sides
+    assert pixel(frame, env, *ego_body(env)) == style.EGO  # the body keeps its colour
+    env.close()
+
+
 def test_curved_road_view_is_rotated_to_the_road_and_aligned():
     env = started(env_id="lanesim/LaneKeeping-v0", steps=40, road_overlay=False, seed=1)
     w = env.unwrapped.world
