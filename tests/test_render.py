@@ -307,6 +307,43 @@ def test_headway_label_is_an_opaque_box_with_text():
     env.close()
 
 
+@pytest.mark.parametrize("gap, headway, ttc, text, warn", [
+    (-0.6, -0.03, -0.05, "contact", True),  # a crash: overlapping bumpers
+    (0.0, 0.0, 0.0, "contact", True),
+    (64.2, math.inf, math.inf, "64 m", False),  # the ego stands
+    (8.25, 0.55, math.inf, "8.2 m  0.6 s", True),  # close, not closing in
+    (40.0, 1.6, 6.6, "40 m  1.6 s  ttc 6.6 s", False),
+    (40.0, 1.6, 250.0, "40 m  1.6 s", False),
+])
+def test_headway_label_reads_contact_in_a_crash_and_never_inf_or_minus(gap, headway, ttc, text,
+                                                                        warn):
+    from lanesim.render.overlay import headway_label
+
+    assert headway_label(gap, headway, ttc) == (text, warn)
+
+
+@pytest.mark.parametrize("mode", ["rgb_array", "human"])
+def test_label_for_a_point_out_of_view_stays_inside_the_world_view(mode):
+    from lanesim.render.draw import label
+
+    env = started(mode, sim_speed="max", screen_width=600, screen_height=150)
+    viewer = viewer_of(env)
+    surf = viewer.canvas
+    surf.fill((0, 0, 0))
+    left, top, width, height = viewer.view.rect()
+    surf.set_clip(viewer.view.rect())
+    for at in ((5000.0, -300.0), (-5000.0, 75.0), (300.0, 900.0)):
+        label(surf, viewer.hud.small, "150 m  5.0 s", style.HEADWAY, at)
+    surf.set_clip(None)
+    box = pygame.surfarray.array3d(surf).swapaxes(0, 1)
+    drawn = (box == style.HUD_BG).all(axis=2)
+    ys, xs = np.nonzero(drawn)
+    assert len(xs) > 50
+    assert xs.min() >= left and xs.max() < left + width and ys.min() >= top
+    assert ys.max() < top + height
+    env.close()
+
+
 def test_viewer_property():
     env = make()
     assert env.unwrapped.viewer is None
@@ -615,6 +652,30 @@ def test_pause_blocks_inside_step_and_period_steps_one_decision():
     start = time.perf_counter()
     env.step(IDLE)
     assert time.perf_counter() - start < 0.1
+    env.close()
+
+
+def test_period_after_a_pause_at_a_decisions_end_runs_a_whole_decision():
+    # One frame per decision: a pause always comes at a decision's last frame.
+    env = make("human", sim_speed="max", policy_hz=15)
+    env.reset(seed=0)
+    viewer, world = viewer_of(env), env.unwrapped.world
+    shown = []  # (clock, return) on the screen at each hold
+    hold = viewer._hold
+
+    def look_then_press():
+        shown.append((float(world.time[0]), viewer.episode_return))
+        post_key(pygame.K_PERIOD if len(shown) < 3 else pygame.K_SPACE, ".")
+        hold()
+
+    viewer._hold = look_then_press
+    post_key(pygame.K_SPACE)
+    total, booked = 0.0, []
+    for _ in range(3):
+        total += env.step(IDLE)[1]
+        booked.append((float(world.time[0]), total))
+    # Every hold shows a later clock, with the return of the decisions up to it.
+    assert np.array(shown) == pytest.approx(np.array(booked))
     env.close()
 
 

@@ -113,8 +113,8 @@ class Overlay:
     def draw_over(self, surf: pygame.Surface, view: View, s_ego: float, theta: float, lead,
                   text: Text, lw: int) -> None:
         """On top of the vehicles: the lateral offset (a line from the lane centre to the
-        ego's centre, a dot at each end), the heading arrows and the headway label
-        ("gap m  headway s  ttc s", red when closer than 0.8 s or 3 s to collision)."""
+        ego's centre, a dot at each end), the heading arrows and the headway label (see
+        :func:`headway_label`), kept inside ``surf``'s clip rectangle."""
         w = self.world
         ex, ey, h = float(w.x[0, 0]), float(w.y[0, 0]), float(w.heading[0, 0])
         lane_d = float(self.road.lane_centre[w.lane[0, 0]])
@@ -131,6 +131,23 @@ class Overlay:
               lw, head)
         if lead is not None:
             (_, gap, headway, ttc), mid = lead
-            s = f"{gap:.0f} m  {headway:.1f} s" + (f"  ttc {ttc:.1f} s" if ttc < 100 else "")
-            colour = style.TEXT_WARN if ttc < 3 or headway < 0.8 else style.HEADWAY
-            label(surf, text, s, colour, (mid[0], mid[1] - 1.2 * text.line))
+            s, warn = headway_label(gap, headway, ttc)
+            label(surf, text, s, style.TEXT_WARN if warn else style.HEADWAY,
+                  (mid[0], mid[1] - 1.2 * text.line))
+
+
+def headway_label(gap: float, headway: float, ttc: float) -> tuple[str, bool]:
+    """The headway label's text and whether it warns, from the bumper ``gap`` (m), the
+    ``headway`` (s) and the time to collision ``ttc`` (s; ``inf`` where undefined).
+
+    Touching or overlapping bumpers (a crash) read "contact"; a headway or time to collision
+    that is undefined (the ego stands, or is not closing in) or beyond 100 s is left out. It
+    warns under 0.8 s of headway or 3 s to collision."""
+    if gap <= 0.0:
+        return "contact", True
+    parts = [f"{gap:.1f} m" if gap < 10.0 else f"{gap:.0f} m"]
+    if headway < 100.0:
+        parts.append(f"{headway:.1f} s")
+    if ttc < 100.0:
+        parts.append(f"ttc {ttc:.1f} s")
+    return "  ".join(parts), ttc < 3.0 or headway < 0.8
