@@ -504,6 +504,33 @@ def test_annotate_draws_the_plan_and_the_values():
     env.close()
 
 
+def test_plan_is_drawn_up_to_the_first_vehicle_it_meets():
+    from lanesim.render.overlay import plan_until_vehicle
+
+    env = make()
+    env.reset(seed=3)
+    for _ in range(6):
+        env.step(IDLE)
+    w = env.unwrapped.world
+    j = leader(w, 0, 0.0)[0]
+    assert j > 0
+    # Straight along the ego's lane, through its leader and 20 m past it.
+    s0, s1 = float(w.s[0, 0]), float(w.s[0, j]) + 20.0
+    d = float(w.road.lane_centre[w.lane[0, 0]])
+    plan = np.array([road_point(env, s, d) for s in np.arange(s0, s1, 7.0)])
+    path, points = plan_until_vehicle(w, 0, plan)
+    rear = float(w.x[0, j]) - 0.5 * float(w.length[0, j])  # the road runs east here
+    assert rear - 0.6 < path[-1, 0] <= rear
+    assert len(points) < len(plan) and (points[:, 0] < rear).all()
+    assert np.array_equal(plan_until_vehicle(w, 0, plan[:2])[0], plan[:2])  # clear of cars
+    annotate(env, plan=plan)
+    viewer_of(env).show_hud = False
+    frame = env.render()
+    assert style.PLAN in near(frame, env, *plan[1])
+    assert style.PLAN not in near(frame, env, *plan[-1], r=3)  # past the leader: not drawn
+    env.close()
+
+
 def test_annotate_rejects_bad_input():
     env = make()
     with pytest.raises(ValueError):

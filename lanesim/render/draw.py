@@ -138,16 +138,14 @@ def arrow(surf: pygame.Surface, colour, start, end, width: int, head: float) -> 
 
 
 def draw_polyline(surf: pygame.Surface, view: View, xy: np.ndarray, colour, width: int,
-                  dots: bool = False) -> None:
-    """World points ``xy`` ``(n, 2)`` (m) joined by a line; ``dots`` marks each point."""
-    if len(xy) < 1:
-        return
-    pts = view.points(xy[:, 0], xy[:, 1]).tolist()
-    if len(pts) > 1:
-        pygame.draw.lines(surf, colour, False, pts, width)
-    if dots:
+                  dots: np.ndarray | None = None) -> None:
+    """World points ``xy`` ``(n, 2)`` (m) joined by a line ``width`` px wide; each of the
+    world points ``dots`` ``(k, 2)`` (m), if given, marked with a dot."""
+    if len(xy) > 1:
+        pygame.draw.lines(surf, colour, False, view.points(xy[:, 0], xy[:, 1]).tolist(), width)
+    if dots is not None and len(dots):
         r = max(2, width + 1)
-        for p in pts:
+        for p in view.points(dots[:, 0], dots[:, 1]).tolist():
             pygame.draw.circle(surf, colour, p, r)
 
 

@@ -90,7 +90,8 @@ class Overlay:
             pts.append(view.point(ex, ey))
             pygame.draw.lines(surf, style.TRAIL, False, pts, lw)
         if ann is not None and ann.plan is not None and len(ann.plan):
-            draw_polyline(surf, view, ann.plan, style.PLAN, lw, dots=True)
+            path, dots = plan_until_vehicle(w, 0, ann.plan)
+            draw_polyline(surf, view, path, style.PLAN, lw, dots)
         lead = leader(w, 0, self.pose.curvature(s_ego))
         j = lead[0]
         if j < 0:
@@ -134,6 +135,34 @@ class Overlay:
             s, warn = headway_label(gap, headway, ttc)
             label(surf, text, s, style.TEXT_WARN if warn else style.HEADWAY,
                   (mid[0], mid[1] - 1.2 * text.line))
+
+
+PLAN_STEP = 0.5  # m between the points a plan is checked at for vehicles
+
+
+def plan_until_vehicle(world: World, b: int, plan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The part of an agent's ``plan`` (``(n, 2)`` world m, from the ego on) before it first
+    enters another vehicle of world ``b`` as it stands now: ``(path, points)``, the polyline to
+    draw (``(m, 2)``, ending where it meets the vehicle) and the plan's own points on it. The
+    plan is where the ego will be later, when that vehicle has moved on, but drawn through it
+    the path reads as a collision and hides the vehicle."""
+    if len(plan) < 2:
+        return plan, plan
+    seg = np.diff(plan, axis=0)
+    steps = np.maximum(np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / PLAN_STEP), 1).astype(int)
+    owner = np.repeat(np.arange(len(seg)), steps)  # the segment each sample lies on
+    frac = np.concatenate([np.arange(k) / k for k in steps])
+    samples = plan[owner] + frac[:, None] * seg[owner]
+    x, y, h = world.x[b, 1:], world.y[b, 1:], world.heading[b, 1:]
+    dx, dy = samples[:, :1] - x, samples[:, 1:] - y
+    c, s = np.cos(h), np.sin(h)
+    inside = ((np.abs(dx * c + dy * s) < 0.5 * world.length[b, 1:])
+              & (np.abs(dy * c - dx * s) < 0.5 * world.width[b, 1:])).any(axis=1)
+    if not inside.any():
+        return plan, plan
+    first = int(np.argmax(inside))
+    points = plan[: owner[first] + (frac[first] > 0)]
+    return np.concatenate([points, samples[first - 1 : first] if first else plan[:0]]), points
 
 
 def headway_label(gap: float, headway: float, ttc: float) -> tuple[str, bool]:
