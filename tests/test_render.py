@@ -158,6 +158,38 @@ def test_curved_road_view_is_rotated_to_the_road_and_aligned():
     env.close()
 
 
+@pytest.mark.parametrize("size", [(600, 150), (1200, 400)])
+def test_curved_road_has_no_dark_specks_or_seams(size):
+    # LaneKeeping-v0 on a curve, overlay on: outside the vehicles and the headway label, no
+    # pixel is darker than the road's own colours (nearest-pixel rotation and anti-aliased
+    # polylines left dark dots and seams here).
+    env = started(env_id="lanesim/LaneKeeping-v0", steps=40, seed=1, screen_width=size[0],
+                  screen_height=size[1])
+    viewer = viewer_of(env)
+    viewer.show_hud = False
+    frame = env.render()
+    assert viewer.view.theta != 0.0
+    w, view = env.unwrapped.world, viewer.view
+    ys, xs = np.mgrid[0 : size[1], 0 : size[0]]
+    det = view.a * view.d - view.b * view.c
+    u, v = xs + 0.5 - view.e, ys + 0.5 - view.f
+    wx, wy = (view.d * u - view.b * v) / det, (view.a * v - view.c * u) / det
+    free = np.ones(frame.shape[:2], bool)
+    for j in range(w.N):
+        dx, dy = wx - w.x[0, j], wy - w.y[0, j]
+        c, s = math.cos(w.heading[0, j]), math.sin(w.heading[0, j])
+        free &= ~((np.abs(dx * c + dy * s) < 0.5 * w.length[0, j] + 0.6)
+                  & (np.abs(dy * c - dx * s) < 0.5 * w.width[0, j] + 0.6))
+    box = (frame == style.HUD_BG).all(axis=2)
+    r, c = np.flatnonzero(box.any(axis=1)), np.flatnonzero(box.any(axis=0))
+    if len(r):
+        free[r[0] - 2 : r[-1] + 3, c[0] - 2 : c[-1] + 3] = False
+    floor = 0.8 * min(sum(style.ASPHALT), sum(style.GRASS))
+    dark = free & (frame.astype(int).sum(axis=2) < floor)
+    assert not dark.any(), np.argwhere(dark)[:5]
+    env.close()
+
+
 def test_overlay_changes_the_frame_and_its_static_part_is_cached():
     env = started()
     viewer = viewer_of(env)
