@@ -90,7 +90,8 @@ class VehicleSprites:
         cs, sn = math.cos(phi), math.sin(phi)
         # Screen y points down, so "left" of the car is -y when phi = 0.
         k = SPRITE_SUPERSAMPLE
-        pts = [(k * (half_w + u * hl * cs - v * hw * sn), k * (half_h - (u * hl * sn + v * hw * cs)))
+        pts = [(k * (half_w + u * hl * cs - v * hw * sn),
+                k * (half_h - (u * hl * sn + v * hw * cs)))
                for u, v in zip(_ALONG, _LEFT, strict=True)]
         size = (math.ceil(2 * half_w), math.ceil(2 * half_h))
         fine = pygame.Surface((k * size[0], k * size[1]), pygame.SRCALPHA)

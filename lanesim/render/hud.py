@@ -16,6 +16,7 @@ Both lay a line out from the font's own glyphs and advances, so they read the sa
 
 from __future__ import annotations
 
+import math
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ import pygame  # noqa: E402
 
 from lanesim.render import style  # noqa: E402
 from lanesim.render.kernels import BOX_FILL, BOX_NONE, draw_text  # noqa: E402
+from lanesim.render.tiles import TINT_ON_ASPHALT  # noqa: E402
 
 Colour = tuple[int, int, int]
 COMPACT_BELOW = 240  # px of surface height under which the HUD shows fewer, shorter lines
@@ -216,11 +218,15 @@ class Hud:
         self.small = Text(max(12, round(font_size(height) * 0.85)), True, canvas, rows)
         self.pad = max(3, self.text.line // 4)
 
-    def width(self, templates: Sequence[str]) -> int:
+    def width(self, templates: Sequence[str], labels: Sequence[str] | None = None) -> int:
         """Panel width (px) that holds the widest of ``templates`` (the longest lines the
-        HUD shows, with their widest numbers)."""
-        text = max(self.text.width(t) for t in templates)
-        return text + 2 * self.pad
+        HUD shows, with their widest numbers) and, given the action ``labels``, a value chart
+        whose bars all carry at least their shortest labels (two rows of them)."""
+        inner = max(self.text.width(t) for t in templates)
+        if labels:
+            shortest = max(self.small.width(v) for v in abbreviations(labels)[-1])
+            inner = max(inner, math.ceil(len(labels) * (shortest + 2) / 2))
+        return inner + 2 * self.pad
 
     def draw(self, surf: pygame.Surface, rect: pygame.Rect,
              lines: Sequence[tuple[str, Colour]], chart: pygame.Surface | None = None) -> None:
@@ -309,8 +315,6 @@ HELP = (
 def legend() -> tuple[tuple[Colour, str, str], ...]:
     """``(colour, mark, meaning)`` of everything the viewer draws; ``mark`` is ``box`` (a
     vehicle), ``line`` or ``dot``."""
-    from lanesim.render.tiles import TINT_ON_ASPHALT
-
     return (
         (style.EGO, "box", "ego (the agent's car)"),
         (style.CAR, "box", "traffic"),

@@ -46,9 +46,9 @@ def padded_surface(size: tuple[int, int], like: pygame.Surface | None,
 
     Why: for 32-bit surfaces whose rows are all 16-byte aligned, SDL 2 copies and fills with
     non-temporal (cache-bypassing) SSE stores, 3-5× slower here than plain ``memcpy`` and
-    leaving the frame out of cache for the drawing that follows. Tiles (pitch ≡ 4) blitted
-    onto frames (pitch ≡ 8) can never meet SDL's alignment test, so every copy takes the fast
-    path. The surface is a view into a slightly wider parent, kept alive by pygame.
+    leaving the frame out of cache for the drawing that follows. Tiles (pitch ≡ 4) never meet
+    SDL's alignment test, so every copy of one takes the fast path. The surface is a view into
+    a slightly wider parent, kept alive by pygame.
     """
     w, h = size
     bpp = like.get_bytesize() if like is not None else 4

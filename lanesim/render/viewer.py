@@ -162,7 +162,7 @@ class Viewer:
         # rgb_array frames: text straight into the frame's bytes (see lanesim.render.hud).
         self.hud = Hud(h, self.canvas, self._rows) if self._rows is not None else Hud(h)
         self._hud_shown = self.show_hud
-        left = min(self.hud.width(self._templates()), w // 2) if self.show_hud else 0
+        left = min(self.hud.width(self._templates(), self.labels), w // 2) if self.show_hud else 0
         self.panel = pygame.Rect(0, 0, left, h)
         self.ppm = (w - left) / VIEW_LENGTH
         self.view = View(w, h, self.ppm, left=left)
@@ -175,10 +175,10 @@ class Viewer:
 
     def _templates(self) -> list[str]:
         """The HUD's longest lines, with wide numbers: they set the side panel's width."""
-        if self.hud.compact:
-            return ["×1024  t 000.0 s", "000 km/h  lane 0", "offset +0.00 m", "reward +00.000"]
-        terms = [f"  {k} +00.000" for k in self.env.options.rewards]
         first = ["×1024  t 000.0 s", "000 fps   H: help"] if self.mode == "human" else []
+        if self.hud.compact:
+            return [*first, "000 km/h  lane 0", "offset +0.00 m", "reward +00.000"]
+        terms = [f"  {k} +00.000" for k in self.env.options.rewards]
         return [*first, "speed 000.0 km/h", "lane 0  offset +0.00 m", *terms]
 
     # ------------------------------------------------------------------ env callbacks
