@@ -136,6 +136,45 @@ def test_vehicles_are_outlined_so_touching_cars_stay_apart():
     env.close()
 
 
+def test_cones_are_round():
+    from lanesim.sim.world import CONE
+
+    def orange(p):  # the cone's colour, or its antialiased edge
+        return p[0] > 150 and p[0] - p[2] > 100
+
+    env = gym.make("lanesim/Drive-v0", scenario="roadworks", render_mode="rgb_array",
+                   action="meta", ego_start=430.0, screen_width=1200, screen_height=400,
+                   road_overlay=False, hud=False)
+    env.reset(seed=0)
+    frame = env.render()
+    w, view = env.unwrapped.world, viewer_of(env).view
+    seen = 0
+    for j in np.flatnonzero(w.kind[0] == CONE):
+        x, y, r = float(w.x[0, j]), float(w.y[0, j]), 0.5 * float(w.length[0, j])
+        sx, sy = view.point(x, y)
+        if not (view.left + 10 < sx < view.width - 10 and 10 < sy < view.height - 10):
+            continue
+        seen += 1
+        ring = [pixel(frame, env, x + 0.5 * r * c, y + 0.5 * r * s)
+                for c, s in ((1, 0), (0, 1), (-1, 0), (0, -1))]
+        assert all(orange(p) for p in ring)  # orange all round (a 6 px disc here) ...
+        corners = [pixel(frame, env, x + 0.95 * r * c, y + 0.95 * r * s)
+                   for c in (-1, 1) for s in (-1, 1)]
+        assert not any(orange(p) for p in corners)  # ... but not in its square's corners
+    assert seen >= 3
+    env.close()
+
+
+def test_help_card_legend_names_every_colour_drawn():
+    from lanesim.render.hud import legend
+
+    shown = {colour for colour, _, _ in legend()}
+    drawn = {*style.VEHICLE_COLOURS, style.CRASHED, style.MARKING, style.LANE_CENTRE,
+             style.OFFSET, style.ROAD_DIRECTION, style.HEADING, style.TRAIL, style.PLAN,
+             style.HEADWAY, style.TEXT_WARN, style.BAR_CHOSEN}
+    assert drawn <= shown
+
+
 def test_curved_road_view_is_rotated_to_the_road_and_aligned():
     env = started(env_id="lanesim/LaneKeeping-v0", steps=40, road_overlay=False, seed=1)
     w = env.unwrapped.world
