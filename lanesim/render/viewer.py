@@ -157,7 +157,7 @@ class Viewer:
 
     def _setup(self, size: tuple[int, int]) -> None:
         """Everything that depends on the surface size and on whether the HUD is shown: the
-        layout (side panel, world), scale, tiles, fonts, scratch space."""
+        layout (side panel, world), scale, tiles, fonts."""
         w, h = size
         # rgb_array frames: text straight into the frame's bytes (see lanesim.render.hud).
         self.hud = Hud(h, self.canvas, self._rows) if self._rows is not None else Hud(h)
@@ -280,6 +280,8 @@ class Viewer:
 
     def _draw(self, surf: pygame.Surface) -> None:
         """One frame of world 0 onto ``surf``: road, overlay, vehicles, HUD, help."""
+        if self.show_hud != self._hud_shown:  # the side panel comes or goes: lay out again
+            self._setup(surf.get_size())
         w, view = self.world, self.view
         s_ego, d_ego = float(w.s[0, 0]), float(w.d[0, 0])
         theta = math.remainder(self.pose(s_ego)[2], math.tau)
@@ -288,9 +290,6 @@ class Viewer:
         d_view = min(max(0.5 * self.road.width, d_ego - reach), d_ego + reach)
         x, y, _ = self.pose(s_ego, d_view)
         view.look_at(x, y, theta)
-        if self.show_hud != self._hud_shown:  # the side panel comes or goes: lay out again
-            self._setup(surf.get_size())
-            return self._draw(surf)
         surf.set_clip(view.rect())  # the world stays right of the side panel
         self.tiles.draw(self._world_part, view, s_ego, self.overlay)
         centre = view.centre()
