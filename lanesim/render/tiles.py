@@ -2,11 +2,12 @@
 while the view is unrotated (a straight road), painted straight into the view where it is
 rotated (a curve).
 
-Everything is painted at SUPERSAMPLE times the resolution and smoothly scaled down, so edges,
-tapers and curved lines come out anti-aliased at every size, and bands that meet leave no
-seam (pygame's own anti-aliased lines leave gaps and dark pixels where segments join). A
-rotated view is painted from the road's geometry, not by rotating a raster, which turns thin
-lines into speckles (nearest pixel) or faint dots (filtered).
+Everything is painted finer (TILE_SUPERSAMPLE, VIEW_SUPERSAMPLE times the resolution per axis)
+and smoothly scaled down, so edges, tapers and curved lines come out anti-aliased at every
+size, and bands that meet leave no seam (pygame's own anti-aliased lines leave gaps and dark
+pixels where segments join). A rotated view is painted from the road's geometry, not by
+rotating a raster, which turns thin lines into speckles (nearest pixel) or faint dots
+(filtered).
 
 Tiles are ``SIZE × SIZE`` squares of the unrotated world-pixel plane (``X = x·ppm``,
 ``Y = -y·ppm``). A tile is painted the first time a frame needs it and kept (least recently
@@ -37,7 +38,11 @@ from lanesim.render import style  # noqa: E402
 from lanesim.sim.road import Road  # noqa: E402
 
 SAMPLE_STEP = 2.0  # m between polyline points along the road; a 2 m chord on an 80 m arc errs 6 mm
-SUPERSAMPLE = 2  # painting resolution, per axis, before smooth downscaling
+# Painting resolution, per axis, before smooth downscaling: finer for tiles, painted once, than
+# for rotated views, painted every frame. Powers of two: smoothscale keeps a flat colour exact
+# only then (by 3, grass and asphalt come out 2 units darker).
+TILE_SUPERSAMPLE = 4
+VIEW_SUPERSAMPLE = 2
 BAND_PIECE = 6  # stations per polygon when painting a band
 
 
@@ -89,7 +94,7 @@ class RoadTiles:
         self._tiles: OrderedDict[tuple[int, int, bool], pygame.Surface] = OrderedDict()
         self._grass = padded_surface((self.SIZE, self.SIZE), like, 4)
         self._grass.fill(style.GRASS)
-        k = SUPERSAMPLE
+        k = TILE_SUPERSAMPLE
         self._fine = pygame.Surface((k * self.SIZE, k * self.SIZE), 0, like)
         self._coarse = pygame.Surface((self.SIZE, self.SIZE), 0, like)
         self._view_fine: pygame.Surface | None = None
@@ -104,7 +109,7 @@ class RoadTiles:
             self.blit(dest, view.left + int(-view.e), int(-view.f), overlay)
             return
         w, h = dest.get_size()
-        k = SUPERSAMPLE
+        k = VIEW_SUPERSAMPLE
         if self._view_fine is None or self._view_coarse.get_size() != (w, h):
             self._view_fine = pygame.Surface((k * w, k * h), 0, self.like)
             self._view_coarse = pygame.Surface((w, h), 0, self.like)
@@ -146,7 +151,7 @@ class RoadTiles:
         if not runs:
             return None
         tile = padded_surface((self.SIZE, self.SIZE), self.like, 4)
-        k = SUPERSAMPLE
+        k = TILE_SUPERSAMPLE
         offset = np.array([i * self.SIZE, j * self.SIZE], dtype=np.float64)
         self._fine.fill(style.GRASS)
         self.geometry.paint(self._fine, runs, overlay, k * np.eye(2), -k * offset)
