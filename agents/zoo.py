@@ -48,17 +48,14 @@ INTERFACE_OPTIONS = (
 
 
 class DQNPolicy:
-    """A trained DQN behind the agent protocol; hands its Q-values to the viewer."""
+    """A trained DQN behind the agent protocol; hands its Q-values to the viewer, which names
+    them by the environment's action type (meta actions, or the steering x acceleration grid)."""
 
     def __init__(self, path: Path) -> None:
         from agents.dqn.agent import DQNAgent
-        from lanesim.envs.actions import DISCRETE_ACCEL, DISCRETE_STEER
 
         self.policy = DQNAgent.load(path)
         self._values = None
-        n = self.policy.n_actions
-        grid = [f"{s:+.2f} rad {a:+.0f} m/s²" for s in DISCRETE_STEER for a in DISCRETE_ACCEL]
-        self.labels = grid if n == len(grid) else [str(i) for i in range(n)]
 
     def reset(self) -> None:
         self._values = None
@@ -70,7 +67,7 @@ class DQNPolicy:
     def annotations(self) -> dict[str, Any]:
         if self._values is None:
             return {}
-        return {"values": self._values, "labels": self.labels}
+        return {"values": self._values}
 
 
 def _checkpoint_in(path: Path) -> Path:

@@ -26,6 +26,7 @@ AGENT_HELP = (
 TRAIN_ALGOS = ("dqn", "sb3-dqn", "sb3-ppo")
 BENCH_DESCRIPTION = ("Run benchmarks/bench_env.py (lanesim against highway-env); every argument "
                      "after 'bench' goes to it.")
+DEMO_VIDEO_EPISODES = 3  # episodes of the demo's video where there is no display
 
 
 class CLIError(Exception):
@@ -106,14 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="watch the value-iteration agent drive Highway-v0",
                        description="Open a window where an agent drives Highway-v0 with the road "
-                       "overlay and HUD. Without a display, write a video of the same drive and "
-                       "print where it is.")
+                       "overlay and HUD, episode after episode until you close it (Esc). "
+                       "Without a display, write a video of the same drive and print where it "
+                       "is.")
     p.add_argument("--agent", choices=("vi", "dqn"), default="vi",
                    help="vi (default) or the shipped DQN")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="episode seed (default 0)")
     p.add_argument("--video", metavar="DIR", default="videos",
                    help="where to write the video when there is no display (default videos/)")
-    p.add_argument("--episodes", type=_positive_int, default=3, help="episodes (default 3)")
+    p.add_argument("--episodes", type=_positive_int, default=None,
+                   help="end after this many episodes (default: until the window closes; "
+                   f"{DEMO_VIDEO_EPISODES} for a video)")
 
     p = sub.add_parser("watch", help="watch any agent, or drive yourself, in the window",
                        description="Watch an agent drive in the pygame window. Keys: +/- speed, "
@@ -123,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=_speed, default=1.0,
                    help="simulation speed: 1 = real time, 0.25 slow motion, 8 faster, max")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="first episode seed")
-    p.add_argument("--episodes", type=_positive_int, default=1000,
+    p.add_argument("--episodes", type=_positive_int, default=None,
                    help="episodes before exiting (default: until the window closes)")
 
     p = sub.add_parser("train", help="train an agent headlessly",
@@ -379,12 +383,14 @@ def _check_fit(agent, env_id: str, options: dict) -> None:
             "training directory beside it (or --scenario with options that fit)")
 
 
-def watch(agent, env_id: str, seed: int = 0, episodes: int = 1000, linger: float = 1.0,
+def watch(agent, env_id: str, seed: int = 0, episodes: int | None = None, linger: float = 1.0,
           **options) -> list[float]:
-    """Let ``agent`` drive in the window until it closes or ``episodes`` end; R resets.
+    """Let ``agent`` drive in the window until it closes or ``episodes`` end (None: until it
+    closes). R restarts the episode: it never ends the run, and the restarted episode does not
+    count. With ``episodes``, the HUD says which episode runs and that the run ends after it.
 
     The agent's plan and action values go to the overlay after every decision.
-    Returns the return of each finished episode.
+    Returns the return of each finished (terminated or truncated) episode.
     """
     from agents.base import show_annotations
 
@@ -396,15 +402,19 @@ def watch(agent, env_id: str, seed: int = 0, episodes: int = 1000, linger: float
         viewer = env.unwrapped.viewer
         total = 0.0
         while not viewer.closed:
+            if episodes is not None:
+                viewer.notice = (f"episode {len(returns) + 1} of {episodes}: the run ends "
+                                 f"after {episodes} (--episodes)")
             action = agent.act(obs, env)
             show_annotations(agent, env)
             obs, reward, terminated, truncated, _ = env.step(action)
             total += reward
             if terminated or truncated or viewer.reset_requested:
-                returns.append(total)
-                if (terminated or truncated) and linger > 0:
-                    viewer.linger(linger)
-                if viewer.closed or len(returns) >= episodes:
+                if terminated or truncated:
+                    returns.append(total)
+                    if linger > 0:
+                        viewer.linger(linger)
+                if viewer.closed or (episodes is not None and len(returns) >= episodes):
                     break
                 obs, _ = env.reset()
                 agent.reset()
@@ -438,10 +448,20 @@ def cmd_demo(args) -> int:
     agent, options = loaded.agent, loaded.env_options
     if has_display():
         print(f"Watching the {args.agent} agent on Highway-v0. Press H in the window for the keys.")
-        watch(agent, "lanesim/Highway-v0", seed=args.seed, episodes=args.episodes, **options)
+        if args.episodes is None:
+            print("The demo runs until you close the window (Esc).")
+        else:
+            print(f"The demo ends after {args.episodes} episodes (--episodes {args.episodes}); "
+                  "close the window (Esc) to end it sooner.")
+        returns = watch(agent, "lanesim/Highway-v0", seed=args.seed, episodes=args.episodes,
+                        **options)
+        if args.episodes is not None and len(returns) >= args.episodes:
+            print(f"The demo ended: {len(returns)} episodes were asked for (--episodes).")
         return 0
-    print("No display found (no DISPLAY/WAYLAND_DISPLAY): recording a video instead.")
-    ev.evaluate(agent, "lanesim/Highway-v0", episodes=args.episodes, seed=args.seed,
+    episodes = args.episodes or DEMO_VIDEO_EPISODES
+    print(f"No display found (no DISPLAY/WAYLAND_DISPLAY): recording a video of {episodes} "
+          "episodes instead (--episodes to change).")
+    ev.evaluate(agent, "lanesim/Highway-v0", episodes=episodes, seed=args.seed,
                 video_dir=args.video, **options)
     print(f"videos written to {Path(args.video).resolve()}")
     return 0

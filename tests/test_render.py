@@ -121,6 +121,60 @@ def test_frame_shows_road_markings_and_vehicles_where_they_are():
     env.close()
 
 
+def test_vehicles_are_outlined_so_touching_cars_stay_apart():
+    env = started(road_overlay=False, hud=False)
+    frame = env.render()
+    w = env.unwrapped.world
+    x, y, h = float(w.x[0, 0]), float(w.y[0, 0]), float(w.heading[0, 0])
+    half_l, half_w = 0.5 * float(w.length[0, 0]), 0.5 * float(w.width[0, 0])
+    dark = 0.75 * sum(style.ASPHALT)  # darker than the body and the road around it
+    for along, left in ((-half_l + 0.04, 0.0), (-1.2, half_w - 0.04), (-1.2, -half_w + 0.04)):
+        c, s = math.cos(h), math.sin(h)
+        edge = near(frame, env, x + along * c - left * s, y + along * s + left * c)
+        assert min(sum(p) for p in edge) < dark  # the rear and both sides
+    assert pixel(frame, env, *ego_body(env)) == style.EGO  # the body keeps its colour
+    env.close()
+
+
+def test_cones_are_round():
+    from lanesim.sim.world import CONE
+
+    def orange(p):  # the cone's colour, or its antialiased edge
+        return p[0] > 150 and p[0] - p[2] > 100
+
+    env = gym.make("lanesim/Drive-v0", scenario="roadworks", render_mode="rgb_array",
+                   action="meta", ego_start=430.0, screen_width=1200, screen_height=400,
+                   road_overlay=False, hud=False)
+    env.reset(seed=0)
+    frame = env.render()
+    w, view = env.unwrapped.world, viewer_of(env).view
+    seen = 0
+    for j in np.flatnonzero(w.kind[0] == CONE):
+        x, y, r = float(w.x[0, j]), float(w.y[0, j]), 0.5 * float(w.length[0, j])
+        sx, sy = view.point(x, y)
+        if not (view.left + 10 < sx < view.width - 10 and 10 < sy < view.height - 10):
+            continue
+        seen += 1
+        ring = [pixel(frame, env, x + 0.5 * r * c, y + 0.5 * r * s)
+                for c, s in ((1, 0), (0, 1), (-1, 0), (0, -1))]
+        assert all(orange(p) for p in ring)  # orange all round (a 6 px disc here) ...
+        corners = [pixel(frame, env, x + 0.95 * r * c, y + 0.95 * r * s)
+                   for c in (-1, 1) for s in (-1, 1)]
+        assert not any(orange(p) for p in corners)  # ... but not in its square's corners
+    assert seen >= 3
+    env.close()
+
+
+def test_help_card_legend_names_every_colour_drawn():
+    from lanesim.render.hud import legend
+
+    shown = {colour for colour, _, _ in legend()}
+    drawn = {*style.VEHICLE_COLOURS, style.CRASHED, style.MARKING, style.LANE_CENTRE,
+             style.OFFSET, style.ROAD_DIRECTION, style.HEADING, style.TRAIL, style.PLAN,
+             style.HEADWAY, style.TEXT_WARN, style.BAR_CHOSEN}
+    assert drawn <= shown
+
+
 def test_curved_road_view_is_rotated_to_the_road_and_aligned():
     env = started(env_id="lanesim/LaneKeeping-v0", steps=40, road_overlay=False, seed=1)
     w = env.unwrapped.world
@@ -140,6 +194,38 @@ def test_curved_road_view_is_rotated_to_the_road_and_aligned():
     x1, y1 = road_point(env, float(w.s[0, 0]) + 0.5, 0.0)
     (a, b), (c, d) = viewer.view.point(x0, y0), viewer.view.point(x1, y1)
     assert c - a == pytest.approx(0.5 * viewer.ppm, rel=1e-3) and abs(d - b) < 0.01
+    env.close()
+
+
+@pytest.mark.parametrize("size", [(600, 150), (1200, 400)])
+def test_curved_road_has_no_dark_specks_or_seams(size):
+    # LaneKeeping-v0 on a curve, overlay on: outside the vehicles and the headway label, no
+    # pixel is darker than the road's own colours (nearest-pixel rotation and anti-aliased
+    # polylines left dark dots and seams here).
+    env = started(env_id="lanesim/LaneKeeping-v0", steps=40, seed=1, screen_width=size[0],
+                  screen_height=size[1])
+    viewer = viewer_of(env)
+    viewer.show_hud = False
+    frame = env.render()
+    assert viewer.view.theta != 0.0
+    w, view = env.unwrapped.world, viewer.view
+    ys, xs = np.mgrid[0 : size[1], 0 : size[0]]
+    det = view.a * view.d - view.b * view.c
+    u, v = xs + 0.5 - view.e, ys + 0.5 - view.f
+    wx, wy = (view.d * u - view.b * v) / det, (view.a * v - view.c * u) / det
+    free = np.ones(frame.shape[:2], bool)
+    for j in range(w.N):
+        dx, dy = wx - w.x[0, j], wy - w.y[0, j]
+        c, s = math.cos(w.heading[0, j]), math.sin(w.heading[0, j])
+        free &= ~((np.abs(dx * c + dy * s) < 0.5 * w.length[0, j] + 0.6)
+                  & (np.abs(dy * c - dx * s) < 0.5 * w.width[0, j] + 0.6))
+    box = (frame == style.HUD_BG).all(axis=2)
+    r, c = np.flatnonzero(box.any(axis=1)), np.flatnonzero(box.any(axis=0))
+    if len(r):
+        free[r[0] - 2 : r[-1] + 3, c[0] - 2 : c[-1] + 3] = False
+    floor = 0.8 * min(sum(style.ASPHALT), sum(style.GRASS))
+    dark = free & (frame.astype(int).sum(axis=2) < floor)
+    assert not dark.any(), np.argwhere(dark)[:5]
     env.close()
 
 
@@ -199,21 +285,29 @@ def test_check_env_passes_with_rgb_array_rendering():
     env.close()
 
 
-def test_hud_text_is_drawn_on_a_darkened_panel_and_the_hud_option_turns_it_off():
+def test_hud_is_an_opaque_side_panel_and_the_hud_option_turns_it_off():
     env = started()
     viewer = viewer_of(env)
     with_hud = env.render()
-    viewer.show_hud = False
-    without = env.render()
-    # The panel (top-left) halves what is under it; its padding holds no text.
-    assert tuple(with_hud[1, 1]) == tuple(int(v) >> 1 for v in without[1, 1])
-    line = with_hud[: viewer.hud.text.line + 2 * viewer.hud.pad, :300]
-    text = (line == style.TEXT).all(axis=2)
+    panel = viewer.panel
+    assert panel.width > 0 and panel.height == with_hud.shape[0]
+    # The world starts right of the panel and keeps 100 m across.
+    assert viewer.view.left == panel.right
+    assert viewer.ppm == pytest.approx((with_hud.shape[1] - panel.width) / 100.0)
+    body = with_hud[:, : panel.width]
+    assert tuple(body[1, 1]) == style.HUD_BG  # its padding holds no text
+    text = (body == style.TEXT).all(axis=2)
     assert text.sum() > 100  # the glyphs' solid pixels, in the HUD's text colour
-    assert not (without[: line.shape[0], :300] == style.TEXT).all(axis=2).any()
-    # Glyphs sit where the layout puts them: the line starts at the panel's padding.
+    # Glyphs sit where the layout puts them: the lines start at the panel's padding.
     cols = np.flatnonzero(text.any(axis=0))
     assert viewer.hud.pad <= cols[0] <= viewer.hud.pad + 2
+    # Nothing but the panel's colour, its text colours and their antialiased blends.
+    assert not (body == style.GRASS).all(axis=2).any()
+    assert not (body == style.ASPHALT).all(axis=2).any()
+    viewer.show_hud = False
+    without = env.render()
+    assert viewer.view.left == 0 and viewer.ppm == pytest.approx(with_hud.shape[1] / 100.0)
+    assert not (without == style.TEXT).all(axis=2).any()
     env.close()
     env = started(hud=False)
     assert not viewer_of(env).show_hud
@@ -223,6 +317,34 @@ def test_hud_text_is_drawn_on_a_darkened_panel_and_the_hud_option_turns_it_off()
         make(hud="no")
 
 
+@pytest.mark.parametrize("mode, size", [("rgb_array", (1200, 400)), ("rgb_array", (1500, 300)),
+                                        ("rgb_array", (600, 150)), ("human", (1200, 400)),
+                                        ("human", (1500, 300))])
+@pytest.mark.parametrize("env_id", [HIGHWAY, "lanesim/LaneKeeping-v0"])
+def test_no_panel_hides_road_or_traffic(mode, size, env_id):
+    env = make(mode, env_id, screen_width=size[0], screen_height=size[1], sim_speed="max")
+    env.reset(seed=2)
+    for _ in range(4):
+        env.step(IDLE)
+    viewer = viewer_of(env)
+    annotate(env, values=[0.1, 0.9, 0.3, 0.2, 0.5], text="a long line of agent notes " * 3)
+    env.render()
+    frame = env.render() if mode == "rgb_array" else pygame.surfarray.array3d(
+        pygame.display.get_surface()).swapaxes(0, 1)
+    panel, (left, top, width, height) = viewer.panel, viewer.view.rect()
+    assert (left, top, width, height) == (panel.right, 0, size[0] - panel.width, size[1])
+    # The whole road is inside the world's part at the ego, edge lines included ...
+    w, road = env.unwrapped.world, env.unwrapped.world.road
+    s = float(w.s[0, 0])
+    for d in (-0.3, road.width + 0.3):
+        x, y = viewer.view.point(*road_point(env, s, d))
+        assert left <= x < left + width and 0 <= y < height
+    # ... and the panel's text, notes and chart stay inside it (its right column is clear).
+    assert (frame[:, : panel.width] == style.HUD_BG).all(axis=2).mean() > 0.5
+    assert (frame[:, panel.right - 1] == style.HUD_BG).all()
+    env.close()
+
+
 def test_hud_text_outside_ascii_is_drawn():
     env = started()
     viewer = viewer_of(env)
@@ -230,8 +352,7 @@ def test_hud_text_outside_ascii_is_drawn():
     frame = env.render()
     glyphs = viewer.hud.text.glyphs
     assert all(glyphs.lut[ord(c)] >= 0 for c in "ε×°")
-    top = viewer.hud.pad + viewer.hud.text.line  # the annotation's line is the second
-    assert (frame[top : top + viewer.hud.text.line] == style.BAR_CHOSEN).all(axis=2).sum() > 30
+    assert (frame[:, : viewer.panel.width] == style.BAR_CHOSEN).all(axis=2).sum() > 20
     env.close()
 
 
@@ -254,6 +375,43 @@ def test_headway_label_is_an_opaque_box_with_text():
     residual = np.abs(inside - (bg + alpha[:, None] * (fg - bg))).max(axis=1)
     assert residual.max() <= 2.0 and alpha.min() > -0.01 and alpha.max() < 1.01
     assert (alpha > 0.5).sum() > 20
+    env.close()
+
+
+@pytest.mark.parametrize("gap, headway, ttc, text, warn", [
+    (-0.6, -0.03, -0.05, "contact", True),  # a crash: overlapping bumpers
+    (0.0, 0.0, 0.0, "contact", True),
+    (64.2, math.inf, math.inf, "64 m", False),  # the ego stands
+    (8.25, 0.55, math.inf, "8.2 m  0.6 s", True),  # close, not closing in
+    (40.0, 1.6, 6.6, "40 m  1.6 s  ttc 6.6 s", False),
+    (40.0, 1.6, 250.0, "40 m  1.6 s", False),
+])
+def test_headway_label_reads_contact_in_a_crash_and_never_inf_or_minus(gap, headway, ttc, text,
+                                                                        warn):
+    from lanesim.render.overlay import headway_label
+
+    assert headway_label(gap, headway, ttc) == (text, warn)
+
+
+@pytest.mark.parametrize("mode", ["rgb_array", "human"])
+def test_label_for_a_point_out_of_view_stays_inside_the_world_view(mode):
+    from lanesim.render.draw import label
+
+    env = started(mode, sim_speed="max", screen_width=600, screen_height=150)
+    viewer = viewer_of(env)
+    surf = viewer.canvas
+    surf.fill((0, 0, 0))
+    left, top, width, height = viewer.view.rect()
+    surf.set_clip(viewer.view.rect())
+    for at in ((5000.0, -300.0), (-5000.0, 75.0), (300.0, 900.0)):
+        label(surf, viewer.hud.small, "150 m  5.0 s", style.HEADWAY, at)
+    surf.set_clip(None)
+    box = pygame.surfarray.array3d(surf).swapaxes(0, 1)
+    drawn = (box == style.HUD_BG).all(axis=2)
+    ys, xs = np.nonzero(drawn)
+    assert len(xs) > 50
+    assert xs.min() >= left and xs.max() < left + width and ys.min() >= top
+    assert ys.max() < top + height
     env.close()
 
 
@@ -417,6 +575,33 @@ def test_annotate_draws_the_plan_and_the_values():
     env.close()
 
 
+def test_plan_is_drawn_up_to_the_first_vehicle_it_meets():
+    from lanesim.render.overlay import plan_until_vehicle
+
+    env = make()
+    env.reset(seed=3)
+    for _ in range(6):
+        env.step(IDLE)
+    w = env.unwrapped.world
+    j = leader(w, 0, 0.0)[0]
+    assert j > 0
+    # Straight along the ego's lane, through its leader and 20 m past it.
+    s0, s1 = float(w.s[0, 0]), float(w.s[0, j]) + 20.0
+    d = float(w.road.lane_centre[w.lane[0, 0]])
+    plan = np.array([road_point(env, s, d) for s in np.arange(s0, s1, 7.0)])
+    path, points = plan_until_vehicle(w, 0, plan)
+    rear = float(w.x[0, j]) - 0.5 * float(w.length[0, j])  # the road runs east here
+    assert rear - 0.6 < path[-1, 0] <= rear
+    assert len(points) < len(plan) and (points[:, 0] < rear).all()
+    assert np.array_equal(plan_until_vehicle(w, 0, plan[:2])[0], plan[:2])  # clear of cars
+    annotate(env, plan=plan)
+    viewer_of(env).show_hud = False
+    frame = env.render()
+    assert style.PLAN in near(frame, env, *plan[1])
+    assert style.PLAN not in near(frame, env, *plan[-1], r=3)  # past the leader: not drawn
+    env.close()
+
+
 def test_annotate_rejects_bad_input():
     env = make()
     with pytest.raises(ValueError):
@@ -449,7 +634,8 @@ def test_window_resize_rescales_the_view():
     pygame.event.post(pygame.event.Event(pygame.VIDEORESIZE, size=(1200, 400), w=1200, h=400))
     viewer.poll()
     size = pygame.display.get_surface().get_size()
-    assert viewer.view.width == size[0] and viewer.ppm == pytest.approx(size[0] / 100.0)
+    assert viewer.view.width == size[0]
+    assert viewer.ppm == pytest.approx((size[0] - viewer.panel.width) / 100.0)
     env.step(IDLE)
     assert env.render() is None
     env.close()
@@ -567,6 +753,30 @@ def test_pause_blocks_inside_step_and_period_steps_one_decision():
     env.close()
 
 
+def test_period_after_a_pause_at_a_decisions_end_runs_a_whole_decision():
+    # One frame per decision: a pause always comes at a decision's last frame.
+    env = make("human", sim_speed="max", policy_hz=15)
+    env.reset(seed=0)
+    viewer, world = viewer_of(env), env.unwrapped.world
+    shown = []  # (clock, return) on the screen at each hold
+    hold = viewer._hold
+
+    def look_then_press():
+        shown.append((float(world.time[0]), viewer.episode_return))
+        post_key(pygame.K_PERIOD if len(shown) < 3 else pygame.K_SPACE, ".")
+        hold()
+
+    viewer._hold = look_then_press
+    post_key(pygame.K_SPACE)
+    total, booked = 0.0, []
+    for _ in range(3):
+        total += env.step(IDLE)[1]
+        booked.append((float(world.time[0]), total))
+    # Every hold shows a later clock, with the return of the decisions up to it.
+    assert np.array(shown) == pytest.approx(np.array(booked))
+    env.close()
+
+
 def test_reset_key_returns_a_paused_step_to_the_driver():
     env = make("human", sim_speed="max")
     env.reset(seed=0)
@@ -642,3 +852,67 @@ def test_drive_runs_an_episode_by_hand():
     returns = drive(HIGHWAY, action="meta", sim_speed="max", seed=0, episodes=1, duration=1.0,
                     linger=0.0)
     assert len(returns) == 1 and returns[0] > 0
+
+
+# --------------------------------------------------------------------- value chart labels
+def test_abbreviations_shorten_names_and_keep_them_apart():
+    from lanesim.envs.actions import META_ACTIONS
+    from lanesim.render.hud import abbreviations
+    from lanesim.render.viewer import ACCEL_NAMES, STEER_NAMES
+
+    assert abbreviations(META_ACTIONS) == [
+        list(META_ACTIONS), ["LEFT", "IDLE", "RIGHT", "FASTER", "SLOWER"],
+        ["L", "I", "R", "F", "S"]]
+    grid = [f"{s} {a}" for s in STEER_NAMES for a in ACCEL_NAMES]
+    forms = abbreviations(grid)
+    assert forms[-1][:3] == ["L2b", "L2h", "L2g"]
+    assert all(len(set(f)) == len(grid) for f in forms)
+
+
+@pytest.mark.parametrize("height", [150, 300, 400])
+@pytest.mark.parametrize("n", [5, 15])
+def test_every_value_bar_carries_a_label(height, n):
+    from lanesim.envs.actions import META_ACTIONS
+    from lanesim.render.hud import Hud, value_chart
+    from lanesim.render.viewer import ACCEL_NAMES, STEER_NAMES
+
+    hud = Hud(height)
+    labels = META_ACTIONS if n == 5 else [f"{s} {a}" for s in STEER_NAMES for a in ACCEL_NAMES]
+    values = np.linspace(-1.0, 1.0, n)
+    width = {150: 80, 300: 120, 400: 150}[height]
+    bar_h = 20
+    chart = value_chart(hud.text, hud.small, values, labels, 2, width, bar_h)
+    px = pygame.surfarray.pixels3d(chart).swapaxes(0, 1)
+    alpha = pygame.surfarray.pixels_alpha(chart).T
+    top = hud.text(labels[2]).get_height() + 1
+    bars = (alpha[top + bar_h - 1] > 0).astype(int)  # the bars' bottom row: every bar is >= 2 px
+    starts = np.flatnonzero(np.diff(np.concatenate([[0], bars])) == 1)
+    ends = np.flatnonzero(np.diff(np.concatenate([bars, [0]])) == -1) + 1
+    assert len(starts) == n
+    below = (alpha[top + bar_h + 1 :] > 0) & (px[top + bar_h + 1 :] == style.TEXT).all(axis=2)
+    inked = below.any(axis=0)
+    slot = width / n
+    for a, b in zip(starts, ends, strict=True):  # some text under (or right around) each bar
+        centre = 0.5 * (a + b)
+        lo, hi = int(max(centre - slot, 0)), int(min(centre + slot, width))
+        assert inked[lo:hi].any()
+
+
+def test_dqn_value_bars_are_named_by_the_meta_actions(monkeypatch):
+    from agents.base import show_annotations
+    from agents.zoo import load_agent
+    from lanesim.envs.actions import META_ACTIONS
+    from lanesim.render import viewer as viewer_module
+
+    charted = []
+    chart = viewer_module.value_chart
+    monkeypatch.setattr(viewer_module, "value_chart",
+                        lambda *a: charted.append(tuple(a[3])) or chart(*a))
+    loaded = load_agent("dqn")
+    env = make(**loaded.env_options)
+    obs, _ = env.reset(seed=0)
+    loaded.agent.act(obs, env)
+    show_annotations(loaded.agent, env)
+    env.render()
+    assert charted == [META_ACTIONS]
+    env.close()

@@ -34,7 +34,7 @@ from lanesim.sim.world import CONE, World  # noqa: E402
 _ALONG = (1.0, 1.0, -1.0, -1.0, 0.62, 0.62, 0.18, 0.18)
 _LEFT = (1.0, -1.0, -1.0, 1.0, 0.78, -0.78, -0.78, 0.78)
 _COLOURS = (*style.VEHICLE_COLOURS, style.CRASHED)  # by kind; CRASHED_COLOUR for crashed
-_KEY = (1, 2, 3)  # sprite background colour, made transparent; no vehicle colour uses it
+SPRITE_SUPERSAMPLE = 4  # sprites are drawn this much finer, then smoothly scaled down
 
 
 class VehicleSprites:
@@ -45,6 +45,10 @@ class VehicleSprites:
     pixel; on a highway a few hundred cover everything. A blit costs ~1 µs where drawing the
     two polygons of a car costs ~4 µs, and the per-frame geometry is one compiled call
     (:func:`lanesim.render.kernels.place_vehicles`).
+
+    Sprites are drawn SPRITE_SUPERSAMPLE times finer and scaled down smoothly into per-pixel
+    alpha, so rotated cars have clean edges. Each vehicle has a dark outline, so touching or
+    crashed vehicles stay apart; a cone is a disc with a white tip.
 
     Args:
         ppm: pixels per metre.
@@ -85,18 +89,40 @@ class VehicleSprites:
         phi = a * math.tau / ANGLE_STEPS  # counter-clockwise on screen
         cs, sn = math.cos(phi), math.sin(phi)
         # Screen y points down, so "left" of the car is -y when phi = 0.
-        pts = [(half_w + u * hl * cs - v * hw * sn, half_h - (u * hl * sn + v * hw * cs))
+        k = SPRITE_SUPERSAMPLE
+        pts = [(k * (half_w + u * hl * cs - v * hw * sn),
+                k * (half_h - (u * hl * sn + v * hw * cs)))
                for u, v in zip(_ALONG, _LEFT, strict=True)]
-        img = pygame.Surface((math.ceil(2 * half_w), math.ceil(2 * half_h)), 0, self.like)
-        img.fill(_KEY)
-        pygame.draw.polygon(img, _COLOURS[c], pts[:4])
-        if c != CONE:
-            pygame.draw.polygon(img, style.darker(_COLOURS[c]), pts[4:])
-        img.set_colorkey(_KEY, pygame.RLEACCEL)
+        size = (math.ceil(2 * half_w), math.ceil(2 * half_h))
+        fine = pygame.Surface((k * size[0], k * size[1]), pygame.SRCALPHA)
+        colour, edge = _COLOURS[c], style.darker(_COLOURS[c], 0.35)
+        outline = max(k, round(k * 0.1 * self.ppm))  # about 10 cm, at least a pixel
+        if c == CONE:
+            centre, r = (k * half_w, k * half_h), k * min(hl, hw)
+            pygame.draw.circle(fine, edge, centre, r)
+            pygame.draw.circle(fine, colour, centre, max(r - outline, 1))
+            pygame.draw.circle(fine, style.MARKING, centre, max(r // 3, 1))
+        else:
+            pygame.draw.polygon(fine, edge, pts[:4])
+            pygame.draw.polygon(fine, colour, _inset(pts[:4], outline))
+            pygame.draw.polygon(fine, style.darker(colour), pts[4:])
+        img = pygame.transform.smoothscale(fine, size)
         if len(self._cache) >= self.max_sprites:
             self._cache.clear()
         self._cache[key] = img
         return img
+
+
+def _inset(quad: list[tuple[float, float]], by: float) -> list[tuple[float, float]]:
+    """The rectangle ``quad`` (4 corners in order, px) shrunk by ``by`` px on every side: each
+    corner moves ``by`` along both of its sides."""
+    out = []
+    for (xp, yp), (x, y), (xn, yn) in zip(quad[-1:] + quad[:-1], quad, quad[1:] + quad[:1],
+                                          strict=True):
+        lp, ln = math.hypot(xp - x, yp - y) or 1.0, math.hypot(xn - x, yn - y) or 1.0
+        out.append((x + by * ((xp - x) / lp + (xn - x) / ln),
+                    y + by * ((yp - y) / lp + (yn - y) / ln)))
+    return out
 
 
 def arrow(surf: pygame.Surface, colour, start, end, width: int, head: float) -> None:
@@ -113,16 +139,14 @@ def arrow(surf: pygame.Surface, colour, start, end, width: int, head: float) -> 
 
 
 def draw_polyline(surf: pygame.Surface, view: View, xy: np.ndarray, colour, width: int,
-                  dots: bool = False) -> None:
-    """World points ``xy`` ``(n, 2)`` (m) joined by a line; ``dots`` marks each point."""
-    if len(xy) < 1:
-        return
-    pts = view.points(xy[:, 0], xy[:, 1]).tolist()
-    if len(pts) > 1:
-        pygame.draw.lines(surf, colour, False, pts, width)
-    if dots:
+                  dots: np.ndarray | None = None) -> None:
+    """World points ``xy`` ``(n, 2)`` (m) joined by a line ``width`` px wide; each of the
+    world points ``dots`` ``(k, 2)`` (m), if given, marked with a dot."""
+    if len(xy) > 1:
+        pygame.draw.lines(surf, colour, False, view.points(xy[:, 0], xy[:, 1]).tolist(), width)
+    if dots is not None and len(dots):
         r = max(2, width + 1)
-        for p in pts:
+        for p in view.points(dots[:, 0], dots[:, 1]).tolist():
             pygame.draw.circle(surf, colour, p, r)
 
 

@@ -16,6 +16,7 @@ Both lay a line out from the font's own glyphs and advances, so they read the sa
 
 from __future__ import annotations
 
+import math
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -26,18 +27,19 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
 from lanesim.render import style  # noqa: E402
-from lanesim.render.kernels import BOX_DARKEN, BOX_FILL, BOX_NONE, draw_text  # noqa: E402
+from lanesim.render.kernels import BOX_FILL, BOX_NONE, draw_text  # noqa: E402
+from lanesim.render.tiles import TINT_ON_ASPHALT  # noqa: E402
 
 Colour = tuple[int, int, int]
-COMPACT_BELOW = 240  # px of surface height under which the HUD shows two short lines
+COMPACT_BELOW = 240  # px of surface height under which the HUD shows fewer, shorter lines
 
 
 def font_size(height: int) -> int:
     """Font size (pygame's default-font units, about 0.7 px each) for a surface ``height`` px
     tall: the HUD scales with the window but stays legible on small frames."""
     if height < COMPACT_BELOW:
-        return max(15, round(height / 9))
-    return min(max(18, round(height / 19)), 44)
+        return max(15, round(height / 10))
+    return min(max(16, round(height / 19)), 44)
 
 
 class Glyphs:
@@ -143,11 +145,12 @@ class Text:
              pad: int = 0, box: int = BOX_NONE, fill: Colour = style.HUD_BG,
              centre: bool = False) -> None:
         """``lines`` (``(text, colour)`` pairs, ``line`` px apart) on ``surf``, ``at`` the
-        top-left of their box, or its centre if ``centre`` (the box then kept inside
-        ``surf``). ``box``: BOX_NONE, BOX_DARKEN (halve the brightness under it) or BOX_FILL
-        (opaque ``fill``); it spans the text plus ``pad`` px around."""
+        top-left of their box, or its centre if ``centre`` (the box then kept inside ``surf``'s
+        clip rectangle). ``box``: BOX_NONE or BOX_FILL (opaque ``fill``); it spans the text
+        plus ``pad`` px around. Nothing is drawn right of the clip rectangle."""
         if not lines:
             return
+        clip = surf.get_clip()
         if self.rows is not None and surf is self.canvas:
             text = "\n".join(t for t, _ in lines)
             try:  # one byte per character: much faster to encode than UTF-32
@@ -159,11 +162,12 @@ class Text:
             if colours is None:
                 colours = self._colours[key] = np.array(key, dtype=np.uint8).reshape(-1, 3)
             packed = (fill[0] << 16) | (fill[1] << 8) | fill[2]
+            bounds = (clip.left, clip.top, clip.right, clip.bottom)
             g = self.glyphs
             while True:
-                missing = draw_text(self.rows, surf.get_width(), codes, colours, g.lut, g.atlas,
+                missing = draw_text(self.rows, clip.right, codes, colours, g.lut, g.atlas,
                                     g.table, float(at[0]), float(at[1]), self.line, pad, box,
-                                    packed, centre)
+                                    packed, centre, bounds)
                 if missing < 0:
                     return
                 g.add(chr(missing))
@@ -173,61 +177,34 @@ class Text:
         rect = pygame.Rect(0, 0, w, h)
         if centre:
             rect.center = (round(at[0]), round(at[1]))
-            rect.clamp_ip(surf.get_rect())
+            rect.clamp_ip(clip)
         else:
             rect.topleft = (int(at[0]), int(at[1]))
-        if box == BOX_DARKEN:
-            Panel().draw(surf, rect)
-        elif box == BOX_FILL:
+        if box == BOX_FILL:
             surf.fill(fill, rect)
         surf.blits([(im, (rect.x + pad, rect.y + pad + i * self.line))
                     for i, im in enumerate(images)], False)
 
+    def width(self, s: str) -> int:
+        """Width (px) of ``s`` in this font."""
+        return self.font.size(s)[0]
 
-class Panel:
-    """A semi-transparent dark box: the pixels under it are halved in brightness in place.
-
-    Why not an alpha blit: SDL blends into 24-bit surfaces (the rgb_array frame) pixel by
-    pixel, ~7 ns each; shifting the bytes with numpy, eight at a time, costs a hundredth.
-
-    Args:
-        rows: optional ``(height, pitch)`` uint8 view of a 24-bit surface's pixel rows, which
-            saves locking the surface for every box.
-    """
-
-    def __init__(self, rows: np.ndarray | None = None) -> None:
-        self.rows = rows
-
-    def draw(self, surf: pygame.Surface, rect: pygame.Rect) -> None:
-        rect = rect.clip(surf.get_rect())
-        if rect.w <= 0 or rect.h <= 0:
-            return
-        depth = surf.get_bytesize()
-        if depth == 3 and self.rows is not None:
-            # Whole 8-byte words from the row start: the box may grow by up to 2 px.
-            end = min(-(-3 * rect.right // 8) * 8, self.rows.shape[1] // 8 * 8)
-            words = self.rows[rect.top : rect.bottom, :end].view(np.uint64)
-            words >>= 1
-            words &= 0x7F7F7F7F7F7F7F7F  # drop the bit each byte got from its neighbour
-        elif depth == 3:
-            px = pygame.surfarray.pixels3d(surf)  # (x, y, rgb) view; locks surf until deleted
-            px[rect.left : rect.right, rect.top : rect.bottom] >>= 1
-            del px
-        elif depth == 4:
-            px = pygame.surfarray.pixels2d(surf)  # (x, y) packed pixels
-            region = px[rect.left : rect.right, rect.top : rect.bottom]
-            region >>= 1
-            region &= 0x7F7F7F7F
-            del region, px
-        else:
-            box = pygame.Surface(rect.size)
-            box.set_alpha(128)
-            surf.blit(box, rect.topleft)
+    def wrap(self, s: str, width: int) -> list[str]:
+        """``s`` split at spaces into lines at most ``width`` px wide (a single word wider
+        than that keeps a line of its own)."""
+        lines: list[str] = []
+        for word in s.split(" "):
+            if lines and self.width(f"{lines[-1]} {word}") <= width:
+                lines[-1] = f"{lines[-1]} {word}"
+            else:
+                lines.append(word)
+        return lines
 
 
 class Hud:
-    """The text panel (top-left) and the agent's value chart (bottom-left): both sit behind
-    the ego, which the view places a third of the way across.
+    """The side panel: an opaque column at the left edge of the surface holding the text
+    lines (top) and the agent's value chart (bottom). The world is drawn right of it, so the
+    panel never hides road or traffic, and its text is read on a plain dark background.
 
     Args:
         height: of the surface drawn on (px): sets the font size and the compact layout.
@@ -240,39 +217,72 @@ class Hud:
         self.text = Text(font_size(height), True, canvas, rows)
         self.small = Text(max(12, round(font_size(height) * 0.85)), True, canvas, rows)
         self.pad = max(3, self.text.line // 4)
-        self.panel = Panel(rows)
 
-    def draw(self, surf: pygame.Surface, lines: Sequence[tuple[str, Colour]],
-             chart: pygame.Surface | None = None) -> None:
-        """``lines`` are ``(text, colour)`` pairs; ``chart`` an optional surface."""
+    def width(self, templates: Sequence[str], labels: Sequence[str] | None = None) -> int:
+        """Panel width (px) that holds the widest of ``templates`` (the longest lines the
+        HUD shows, with their widest numbers) and, given the action ``labels``, a value chart
+        whose bars all carry at least their shortest labels (two rows of them)."""
+        inner = max(self.text.width(t) for t in templates)
+        if labels:
+            shortest = max(self.small.width(v) for v in abbreviations(labels)[-1])
+            inner = max(inner, math.ceil(len(labels) * (shortest + 2) / 2))
+        return inner + 2 * self.pad
+
+    def draw(self, surf: pygame.Surface, rect: pygame.Rect,
+             lines: Sequence[tuple[str, Colour]], chart: pygame.Surface | None = None) -> None:
+        """The panel in ``rect``: ``lines`` (``(text, colour)`` pairs) from the top, ``chart``
+        (an optional surface) at the bottom."""
         pad = self.pad
-        self.text.draw(surf, lines, (0, 0), pad, BOX_DARKEN)
+        surf.fill(style.HUD_BG, rect)
+        clip = surf.get_clip()
+        surf.set_clip(rect)
+        self.text.draw(surf, lines, (rect.x + pad, rect.y + pad))
+        surf.set_clip(clip)
         if chart is not None:
-            cw, ch = chart.get_size()
-            top = surf.get_height() - ch - 2 * pad
-            self.panel.draw(surf, pygame.Rect(0, top, cw + 2 * pad, ch + 2 * pad))
-            surf.blit(chart, (pad, top + pad))
+            surf.blit(chart, (rect.x + pad, rect.bottom - chart.get_height() - pad))
 
 
-def value_chart(text: Text, small: Text, values: np.ndarray, labels: Sequence[str] | None,
-                chosen: int, width: int, height: int, max_width: int) -> pygame.Surface:
+def _words(label: str) -> list[str]:
+    return label.replace("_", " ").split()
+
+
+def abbreviations(labels: Sequence[str]) -> list[list[str]]:
+    """Ever shorter forms of a set of action names, each form still telling them apart:
+    the names; without the words several of them share (``LANE_LEFT`` -> ``LEFT``); the
+    first letter of each word, digits kept (``LEFT`` -> ``L``, ``L2 brake`` -> ``L2b``)."""
+    forms = [list(labels)]
+    words = [_words(v) for v in labels]
+    shared = {w for ws in words for w in ws if sum(w in other for other in words) > 1}
+    kept = [" ".join(w for w in ws if w not in shared) for ws in words]
+    if all(kept) and len(set(kept)) == len(kept):
+        forms.append(kept)
+        words = [_words(v) for v in kept]
+    initials = ["".join(w if any(c.isdigit() for c in w) else w[0] for w in ws) for ws in words]
+    if len(set(initials)) == len(initials):
+        forms.append(initials)
+    return forms
+
+
+def value_chart(text: Text, small: Text, values: np.ndarray, labels: Sequence[str],
+                chosen: int, width: int, height: int) -> pygame.Surface:
     """Bars of the agent's per-action ``values`` ``(n,)``, scaled from their min to their max,
-    the ``chosen`` one highlighted and named above the bars; about ``width`` px wide, never
-    wider than ``max_width``, bars ``height`` px tall. Drawn once per annotation."""
+    the ``chosen`` one highlighted and named above them; ``width`` px wide, bars ``height`` px
+    tall. Every bar carries its label (``labels``, one per value): the longest form of
+    :func:`abbreviations` that fits under the bars, in one row or alternating between two
+    (the shortest form, in two rows, if none fits). Drawn once per annotation."""
     n = len(values)
-    title = f"{labels[chosen] if labels else chosen}: {values[chosen]:+.3g}"
-    head = text(title, style.BAR_CHOSEN)
+    head = text(f"{labels[chosen]}: {values[chosen]:+.3g}", style.BAR_CHOSEN)
     gap = 2 if n > 8 else 4
-    bw = max(3, min((width + gap) // n - gap, 40))
-    # Labels only when every one fits under its bar (the bars may widen up to max_width).
-    names = [small(str(v), style.TEXT_DIM) for v in labels] if labels is not None else []
-    widest = max((im.get_width() for im in names), default=0)
-    show = bool(names) and n * (widest + gap) - gap <= max_width
-    if show:
-        bw = max(bw, widest)
-    w = max(head.get_width(), n * (bw + gap) - gap)
-    label_h = small.line if show else 0
-    surf = pygame.Surface((w, head.get_height() + height + label_h + 2), pygame.SRCALPHA)
+    slot = (width + gap) / n  # px per bar, its gap included
+    bw = max(1, int(slot) - gap)
+    for form in abbreviations(labels):
+        names = [small(v, style.TEXT) for v in form]
+        widest = max(im.get_width() for im in names)
+        rows = 1 if widest <= slot - 2 else 2
+        if widest <= rows * slot - 2:
+            break
+    surf = pygame.Surface((width, head.get_height() + height + rows * small.line + 2),
+                          pygame.SRCALPHA)
     surf.blit(head, (0, 0))
     top = head.get_height() + 1
     lo, hi = float(np.min(values)), float(np.max(values))
@@ -280,10 +290,11 @@ def value_chart(text: Text, small: Text, values: np.ndarray, labels: Sequence[st
     for i, v in enumerate(values):
         bh = 2 + int((height - 2) * (float(v) - lo) / span)
         colour = style.BAR_CHOSEN if i == chosen else style.BAR
-        x = i * (bw + gap)
+        x = round(i * slot)
         pygame.draw.rect(surf, colour, (x, top + height - bh, bw, bh))
-        if show:
-            surf.blit(names[i], (x + (bw - names[i].get_width()) // 2, top + height + 1))
+        im = names[i]
+        lx = min(max(x + (bw - im.get_width()) // 2, 0), width - im.get_width())
+        surf.blit(im, (lx, top + height + 1 + (i % rows) * small.line))
     return surf
 
 
@@ -292,31 +303,67 @@ HELP = (
     ("-  [", "slower: halve it"),
     ("0", "unpaced (max) on / off"),
     ("space", "pause / resume"),
-    (".", "step one decision while paused"),
+    (".", "run one decision, then pause"),
     ("O", "road overlay on / off"),
     ("H", "this help"),
-    ("R", "request a reset (driver loops read it)"),
+    ("R", "restart the episode"),
     ("arrows", "steer and accelerate (KeyboardAgent)"),
     ("Esc", "close the viewer"),
 )
 
 
+def legend() -> tuple[tuple[Colour, str, str], ...]:
+    """``(colour, mark, meaning)`` of everything the viewer draws; ``mark`` is ``box`` (a
+    vehicle), ``line`` or ``dot``."""
+    return (
+        (style.EGO, "box", "ego (the agent's car)"),
+        (style.CAR, "box", "traffic"),
+        (style.STALLED, "box", "stalled car"),
+        (style.CONE, "dot", "cone (closed lane)"),
+        (style.CRASHED, "box", "crashed vehicle"),
+        (style.MARKING, "line", "road edge (solid), lane line (dashed)"),
+        (TINT_ON_ASPHALT, "box", "overlay: drivable lanes"),
+        (style.LANE_CENTRE, "line", "overlay: lane centre"),
+        (style.OFFSET, "line", "ego's offset from its lane centre"),
+        (style.ROAD_DIRECTION, "line", "road direction at the ego"),
+        (style.HEADING, "line", "ego heading (angle: heading error)"),
+        (style.TRAIL, "line", "ego's path, last 3 s"),
+        (style.PLAN, "dot", "agent's plan (up to the next vehicle)"),
+        (style.HEADWAY, "line", "leader: gap, headway, time to collision"),
+        (style.TEXT_WARN, "line", "... under 0.8 s headway or 3 s to collision"),
+        (style.BAR_CHOSEN, "box", "value chart: the chosen action"),
+    )
+
+
 def help_card(text: Text) -> pygame.Surface:
-    """The key list as an opaque card, drawn once."""
-    rows = [(text(k, style.BAR_CHOSEN), text(v)) for k, v in HELP]
-    title = text("lanesim viewer: keys", style.TEXT)
-    kw = max(k.get_width() for k, _ in rows)
-    vw = max(v.get_width() for _, v in rows)
-    pad = text.line // 2
-    w = max(title.get_width(), kw + pad + vw) + 2 * pad
-    h = (len(rows) + 1.5) * text.line + 2 * pad
+    """The keys and a legend of every colour and mark, side by side on an opaque card,
+    drawn once."""
+    line, pad = text.line, text.line // 2
+    keys = [(text(k, style.BAR_CHOSEN), text(v)) for k, v in HELP]
+    kw = max(k.get_width() for k, _ in keys)
+    left_w = max(kw + pad + max(v.get_width() for _, v in keys), text.width("Keys"))
+    marks = [(colour, mark, text(meaning)) for colour, mark, meaning in legend()]
+    swatch = 2 * line
+    right_w = swatch + pad + max(im.get_width() for *_, im in marks)
+    w = left_w + right_w + 5 * pad
+    h = (max(len(keys), len(marks)) + 1.5) * line + 2 * pad
     card = pygame.Surface((w, int(h)))
     card.fill(style.HUD_BG)
     pygame.draw.rect(card, style.TEXT_DIM, card.get_rect(), 1)
-    card.blit(title, (pad, pad))
-    y = pad + int(1.5 * text.line)
-    for k, v in rows:
-        card.blit(k, (pad, y))
-        card.blit(v, (pad + kw + pad, y))
-        y += text.line
+    x1 = 2 * pad + left_w + 2 * pad
+    card.blit(text("Keys", style.TEXT), (pad, pad))
+    card.blit(text("Legend", style.TEXT), (x1, pad))
+    y = pad + int(1.5 * line)
+    for i, (k, v) in enumerate(keys):
+        card.blit(k, (pad, y + i * line))
+        card.blit(v, (pad + kw + pad, y + i * line))
+    for i, (colour, mark, im) in enumerate(marks):
+        cy = y + i * line + line // 2
+        if mark == "box":
+            pygame.draw.rect(card, colour, (x1, cy - line // 4, swatch, line // 2))
+        elif mark == "dot":
+            pygame.draw.circle(card, colour, (x1 + swatch // 2, cy), max(2, line // 4))
+        else:
+            pygame.draw.line(card, colour, (x1, cy), (x1 + swatch, cy), max(2, line // 6))
+        card.blit(im, (x1 + swatch + pad, y + i * line))
     return card

@@ -91,24 +91,25 @@ def match_leader(s, length, d_ego, curvature, gap):
 
 
 NEWLINE = 10  # separates the lines of draw_text's codes
-BOX_NONE, BOX_DARKEN, BOX_FILL = 0, 1, 2
+BOX_NONE, BOX_FILL = 0, 1
 
 
 @njit(cache=True)
 def draw_text(rows, width, codes, colours, lut, atlas, glyphs, x, y, line_h, pad, box, fill,
-              centre):
+              centre, bounds):
     """Lines of text, optionally on a box, straight into a 24-bit RGB surface's pixel bytes.
 
-    ``rows``: the surface's ``(height, pitch)`` bytes, ``width`` its width (px). ``codes``:
+    ``rows``: the surface's ``(height, pitch)`` bytes, ``width`` the column (px) where drawing
+    stops (the surface's width, or less to keep text inside a panel). ``codes``:
     the text as code points, lines separated by NEWLINE; ``colours`` ``(lines, 3)`` one per
     line. Glyphs come from an atlas (see :class:`lanesim.render.hud.Glyphs`): ``lut`` maps a
     code point to a glyph (-1: none yet), ``atlas`` ``(glyph height, total width)`` holds
     their coverage 0..255, ``glyphs`` ``(n, 6)`` their column in the atlas, bitmap width,
     bitmap offset from the pen, advance, and the first and last + 1 bitmap rows with ink.
     ``(x, y)`` is the box's top-left, or its centre if ``centre`` (then the box is moved
-    inside the surface). ``box``: BOX_NONE, BOX_DARKEN
-    (halve the pixels under it) or BOX_FILL (colour ``fill``, packed 0xRRGGBB); it spans the
-    widest line and every line, plus ``pad`` px around.
+    inside ``bounds``, ``(left, top, right, bottom)`` px). ``box``: BOX_NONE or BOX_FILL
+    (colour ``fill``, packed 0xRRGGBB); it spans the widest line and every line, plus ``pad``
+    px around.
 
     Returns -1, or the first code point without a glyph (then nothing was drawn: add the
     glyph and call again).
@@ -133,20 +134,15 @@ def draw_text(rows, width, codes, colours, lut, atlas, glyphs, x, y, line_h, pad
     bw = widest + 2 * pad
     bh = (lines - 1) * line_h + gh + 2 * pad
     if centre:
-        bx = min(max(int(math.floor(x - 0.5 * bw + 0.5)), 0), width - bw)
-        by = min(max(int(math.floor(y - 0.5 * bh + 0.5)), 0), height - bh)
+        bx = max(min(int(math.floor(x - 0.5 * bw + 0.5)), bounds[2] - bw), bounds[0])
+        by = max(min(int(math.floor(y - 0.5 * bh + 0.5)), bounds[3] - bh), bounds[1])
     else:
         bx, by = int(math.floor(x)), int(math.floor(y))
     x0, y0 = max(bx, 0), max(by, 0)
     x1, y1 = min(bx + bw, width), min(by + bh, height)
     # Loops index 1-D row views from 0: LLVM vectorizes them (indexing the 2-D array with
     # computed columns measured 20 times slower).
-    if box == BOX_DARKEN and x1 > x0:
-        for r in range(y0, y1):
-            row = rows[r, 3 * x0 : 3 * x1]
-            for b in range(row.shape[0]):
-                row[b] = row[b] >> np.uint8(1)
-    elif box == BOX_FILL and x1 > x0:
+    if box == BOX_FILL and x1 > x0:
         fr, fg, fb = np.uint8((fill >> 16) & 255), np.uint8((fill >> 8) & 255), np.uint8(fill & 255)
         for r in range(y0, y1):
             row = rows[r, 3 * x0 : 3 * x1]

@@ -98,7 +98,9 @@ def drive(env="lanesim/Highway-v0", *, action: str = "continuous", sim_speed: fl
         linger: seconds an ended episode stays on screen before the next starts.
         **options: more options when ``env`` is an id.
 
-    Returns the return of each finished episode. R resets (the viewer's ``reset_requested``).
+    Returns the return of each finished (terminated or truncated) episode. R restarts the
+    episode (the viewer's ``reset_requested``): it never ends the drive, and the restarted
+    episode does not count.
     """
     own = isinstance(env, str)
     if own:
@@ -115,9 +117,10 @@ def drive(env="lanesim/Highway-v0", *, action: str = "continuous", sim_speed: fl
             obs, reward, terminated, truncated, _ = env.step(agent(obs))
             total += reward
             if terminated or truncated or viewer.reset_requested:
-                returns.append(total)
-                if (terminated or truncated) and linger > 0:
-                    viewer.linger(linger)
+                if terminated or truncated:
+                    returns.append(total)
+                    if linger > 0:
+                        viewer.linger(linger)
                 if viewer.closed or (episodes is not None and len(returns) >= episodes):
                     break
                 obs, _ = env.reset()

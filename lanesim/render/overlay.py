@@ -90,7 +90,8 @@ class Overlay:
             pts.append(view.point(ex, ey))
             pygame.draw.lines(surf, style.TRAIL, False, pts, lw)
         if ann is not None and ann.plan is not None and len(ann.plan):
-            draw_polyline(surf, view, ann.plan, style.PLAN, lw, dots=True)
+            path, dots = plan_until_vehicle(w, 0, ann.plan)
+            draw_polyline(surf, view, path, style.PLAN, lw, dots)
         lead = leader(w, 0, self.pose.curvature(s_ego))
         j = lead[0]
         if j < 0:
@@ -113,8 +114,8 @@ class Overlay:
     def draw_over(self, surf: pygame.Surface, view: View, s_ego: float, theta: float, lead,
                   text: Text, lw: int) -> None:
         """On top of the vehicles: the lateral offset (a line from the lane centre to the
-        ego's centre, a dot at each end), the heading arrows and the headway label
-        ("gap m  headway s  ttc s", red when closer than 0.8 s or 3 s to collision)."""
+        ego's centre, a dot at each end), the heading arrows and the headway label (see
+        :func:`headway_label`), kept inside ``surf``'s clip rectangle."""
         w = self.world
         ex, ey, h = float(w.x[0, 0]), float(w.y[0, 0]), float(w.heading[0, 0])
         lane_d = float(self.road.lane_centre[w.lane[0, 0]])
@@ -131,6 +132,51 @@ class Overlay:
               lw, head)
         if lead is not None:
             (_, gap, headway, ttc), mid = lead
-            s = f"{gap:.0f} m  {headway:.1f} s" + (f"  ttc {ttc:.1f} s" if ttc < 100 else "")
-            colour = style.TEXT_WARN if ttc < 3 or headway < 0.8 else style.HEADWAY
-            label(surf, text, s, colour, (mid[0], mid[1] - 1.2 * text.line))
+            s, warn = headway_label(gap, headway, ttc)
+            label(surf, text, s, style.TEXT_WARN if warn else style.HEADWAY,
+                  (mid[0], mid[1] - 1.2 * text.line))
+
+
+PLAN_STEP = 0.5  # m between the points a plan is checked at for vehicles
+
+
+def plan_until_vehicle(world: World, b: int, plan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The part of an agent's ``plan`` (``(n, 2)`` world m, from the ego on) before it first
+    enters another vehicle of world ``b`` as it stands now: ``(path, points)``, the polyline to
+    draw (``(m, 2)``, ending where it meets the vehicle) and the plan's own points on it. The
+    plan is where the ego will be later, when that vehicle has moved on, but drawn through it
+    the path reads as a collision and hides the vehicle."""
+    if len(plan) < 2:
+        return plan, plan
+    seg = np.diff(plan, axis=0)
+    steps = np.maximum(np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / PLAN_STEP), 1).astype(int)
+    owner = np.repeat(np.arange(len(seg)), steps)  # the segment each sample lies on
+    frac = np.concatenate([np.arange(k) / k for k in steps])
+    samples = plan[owner] + frac[:, None] * seg[owner]
+    x, y, h = world.x[b, 1:], world.y[b, 1:], world.heading[b, 1:]
+    dx, dy = samples[:, :1] - x, samples[:, 1:] - y
+    c, s = np.cos(h), np.sin(h)
+    inside = ((np.abs(dx * c + dy * s) < 0.5 * world.length[b, 1:])
+              & (np.abs(dy * c - dx * s) < 0.5 * world.width[b, 1:])).any(axis=1)
+    if not inside.any():
+        return plan, plan
+    first = int(np.argmax(inside))
+    points = plan[: owner[first] + (frac[first] > 0)]
+    return np.concatenate([points, samples[first - 1 : first] if first else plan[:0]]), points
+
+
+def headway_label(gap: float, headway: float, ttc: float) -> tuple[str, bool]:
+    """The headway label's text and whether it warns, from the bumper ``gap`` (m), the
+    ``headway`` (s) and the time to collision ``ttc`` (s; ``inf`` where undefined).
+
+    Touching or overlapping bumpers (a crash) read "contact"; a headway or time to collision
+    that is undefined (the ego stands, or is not closing in) or beyond 100 s is left out. It
+    warns under 0.8 s of headway or 3 s to collision."""
+    if gap <= 0.0:
+        return "contact", True
+    parts = [f"{gap:.1f} m" if gap < 10.0 else f"{gap:.0f} m"]
+    if headway < 100.0:
+        parts.append(f"{headway:.1f} s")
+    if ttc < 100.0:
+        parts.append(f"ttc {ttc:.1f} s")
+    return "  ".join(parts), ttc < 3.0 or headway < 0.8

@@ -15,7 +15,6 @@ CRASHED = (222, 48, 48)
 # Overlay.
 DRIVABLE_TINT = (90, 170, 255, 46)  # RGBA, blended over the drivable lanes
 LANE_CENTRE = (120, 210, 255)
-LANE_BOUNDARY = (250, 214, 90)
 OFFSET = (255, 226, 0)
 ROAD_DIRECTION = (255, 255, 255)
 HEADING = (255, 160, 30)
@@ -39,6 +38,11 @@ VEHICLE_COLOURS = (EGO, CAR, STALLED, CONE)  # indexed by lanesim.sim.world kind
 def line_px(ppm: float) -> int:
     """Width (px) of painted lines: about 15 cm, at least 2 px so they survive downscaling."""
     return max(2, round(0.15 * ppm))
+
+
+def centre_px(ppm: float) -> int:
+    """Width (px) of the overlay's lane-centre lines: about 8 cm, at least 1 px."""
+    return max(1, round(0.08 * ppm))
 
 
 def darker(colour: tuple[int, int, int], f: float = 0.55) -> tuple[int, int, int]:

@@ -1,16 +1,24 @@
-"""The static road, painted once into cached tiles of world pixels and reused every frame.
+"""The static road: painted once into cached tiles of world pixels and reused every frame
+while the view is unrotated (a straight road), painted straight into the view where it is
+rotated (a curve).
+
+Everything is painted finer (TILE_SUPERSAMPLE, VIEW_SUPERSAMPLE times the resolution per axis)
+and smoothly scaled down, so edges, tapers and curved lines come out anti-aliased at every
+size, and bands that meet leave no seam (pygame's own anti-aliased lines leave gaps and dark
+pixels where segments join). A rotated view is painted from the road's geometry, not by
+rotating a raster, which turns thin lines into speckles (nearest pixel) or faint dots
+(filtered).
 
 Tiles are ``SIZE × SIZE`` squares of the unrotated world-pixel plane (``X = x·ppm``,
 ``Y = -y·ppm``). A tile is painted the first time a frame needs it and kept (least recently
 used first out, so memory stays bounded on long roads); tiles no road reaches are never
 stored, the caller fills them with grass. Each tile exists in two variants: the plain road,
-and the road with the static part of the overlay (drivable-area tint, lane centres and
-boundaries) painted in, so toggling the overlay costs nothing per frame either.
+and the road with the static part of the overlay (drivable-area tint, lane centres) painted
+in, so toggling the overlay costs nothing per frame either.
 
-The road's geometry is worked out once, for its whole length, as *features* (bands, lines and
-dashes in world pixels, each over a range of stations along the road); painting a tile only
-slices the features that cross it and hands them to pygame, so a tile costs about a
-millisecond and a frame almost never pays for one.
+The road's geometry is worked out once, for its whole length, as *features* (bands and dashes
+in world pixels, each over a range of stations along the road); painting a tile or a view only
+slices the features that cross it and hands them to pygame.
 """
 
 from __future__ import annotations
@@ -30,6 +38,12 @@ from lanesim.render import style  # noqa: E402
 from lanesim.sim.road import Road  # noqa: E402
 
 SAMPLE_STEP = 2.0  # m between polyline points along the road; a 2 m chord on an 80 m arc errs 6 mm
+# Painting resolution, per axis, before smooth downscaling: finer for tiles, painted once, than
+# for rotated views, painted every frame. Powers of two: smoothscale keeps a flat colour exact
+# only then (by 3, grass and asphalt come out 2 units darker).
+TILE_SUPERSAMPLE = 4
+VIEW_SUPERSAMPLE = 2
+BAND_PIECE = 6  # stations per polygon when painting a band
 
 
 def padded_surface(size: tuple[int, int], like: pygame.Surface | None,
@@ -38,9 +52,9 @@ def padded_surface(size: tuple[int, int], like: pygame.Surface | None,
 
     Why: for 32-bit surfaces whose rows are all 16-byte aligned, SDL 2 copies and fills with
     non-temporal (cache-bypassing) SSE stores, 3-5× slower here than plain ``memcpy`` and
-    leaving the frame out of cache for the drawing that follows. Tiles (pitch ≡ 4) blitted
-    onto frames (pitch ≡ 8) can never meet SDL's alignment test, so every copy takes the fast
-    path. The surface is a view into a slightly wider parent, kept alive by pygame.
+    leaving the frame out of cache for the drawing that follows. Tiles (pitch ≡ 4) never meet
+    SDL's alignment test, so every copy of one takes the fast path. The surface is a view into
+    a slightly wider parent, kept alive by pygame.
     """
     w, h = size
     bpp = like.get_bytesize() if like is not None else 4
@@ -80,6 +94,40 @@ class RoadTiles:
         self._tiles: OrderedDict[tuple[int, int, bool], pygame.Surface] = OrderedDict()
         self._grass = padded_surface((self.SIZE, self.SIZE), like, 4)
         self._grass.fill(style.GRASS)
+        k = TILE_SUPERSAMPLE
+        self._fine = pygame.Surface((k * self.SIZE, k * self.SIZE), 0, like)
+        self._coarse = pygame.Surface((self.SIZE, self.SIZE), 0, like)
+        self._view_fine: pygame.Surface | None = None
+        self._view_coarse: pygame.Surface | None = None
+
+    def draw(self, dest: pygame.Surface, view, s: float, overlay: bool) -> None:
+        """The road under ``view`` (a :class:`~lanesim.render.view.View`) onto ``dest``, the
+        world's part of the surface (``view.rect()``); ``s`` (m) is the station at the view's
+        anchor. Unrotated, the cached tiles are copied; rotated, the stations within the
+        view's reach are painted into it directly."""
+        if view.theta == 0.0:
+            self.blit(dest, view.left + int(-view.e), int(-view.f), overlay)
+            return
+        w, h = dest.get_size()
+        k = VIEW_SUPERSAMPLE
+        if self._view_fine is None or self._view_coarse.get_size() != (w, h):
+            self._view_fine = pygame.Surface((k * w, k * h), 0, self.like)
+            self._view_coarse = pygame.Surface((w, h), 0, self.like)
+        g = self.geometry
+        # Stations that can be in view: within the view's radius of its centre, measured
+        # along the road (20 % more: arcs are longer than chords, outer lanes than the
+        # reference line).
+        cx, cy = view.centre()
+        ax, ay = view.world(view.ax, view.ay)
+        reach = 1.2 * (view.radius() + math.hypot(cx - ax, cy - ay)) + self.road.width
+        runs = [(g.index(s - reach), g.index(s + reach) + 1)]
+        # World pixels (X, Y) = (x, -y)·ppm to the fine surface: k · (view point - (left, 0)).
+        m = k / self.ppm * np.array([[view.a, -view.b], [view.c, -view.d]])
+        t = k * np.array([view.e - view.left, view.f])
+        self._view_fine.fill(style.GRASS)
+        g.paint(self._view_fine, runs, overlay, m, t)
+        pygame.transform.smoothscale(self._view_fine, (w, h), self._view_coarse)
+        dest.blit(self._view_coarse, (0, 0))
 
     # ------------------------------------------------------------------ cache
     def blit(self, dest: pygame.Surface, X0: int, Y0: int, overlay: bool) -> None:
@@ -103,9 +151,12 @@ class RoadTiles:
         if not runs:
             return None
         tile = padded_surface((self.SIZE, self.SIZE), self.like, 4)
-        tile.fill(style.GRASS)
+        k = TILE_SUPERSAMPLE
         offset = np.array([i * self.SIZE, j * self.SIZE], dtype=np.float64)
-        self.geometry.paint(tile, runs, overlay, offset)
+        self._fine.fill(style.GRASS)
+        self.geometry.paint(self._fine, runs, overlay, k * np.eye(2), -k * offset)
+        pygame.transform.smoothscale(self._fine, (self.SIZE, self.SIZE), self._coarse)
+        tile.blit(self._coarse, (0, 0))
         self.painted += 1
         self._tiles[key] = tile
         while len(self._tiles) > self.max_tiles:
@@ -138,8 +189,8 @@ class Feature:
     """Something painted along the road over stations ``[i0, i1)``.
 
     ``kind`` is ``"band"`` (a polygon between the polylines ``a`` and ``b``, each ``(n, 2)``
-    world pixels for the stations ``i0..i1-1``), ``"line"`` (the antialiased polyline ``a``)
-    or ``"quads"`` (``a`` is ``(m, 4, 2)`` small polygons; ``b`` their ``(m,)`` first station).
+    world pixels for the stations ``i0..i1-1``) or ``"quads"`` (``a`` is ``(m, 4, 2)`` small
+    polygons; ``b`` their ``(m,)`` first station).
     ``overlay`` is None for the plain road, True for the overlay only, False for the plain
     variant only. Features paint in list order.
     """
@@ -186,6 +237,7 @@ class RoadGeometry:
         # Right of heading h is (sin h, -cos h) in the world, (sin h, cos h) in pixels (y down).
         self.NX, self.NY = np.sin(h) * ppm, np.cos(h) * ppm
         self.half_line = 0.5 * style.line_px(ppm) / ppm  # m
+        self.half_centre = 0.5 * style.centre_px(ppm) / ppm  # m
         self.features = self._features()
 
     def index(self, s: float) -> int:
@@ -234,7 +286,7 @@ class RoadGeometry:
 
     def _features(self) -> list[Feature]:
         road, w, hw = self.road, self.road.lane_width, self.half_line
-        tint, asphalt, under, paint, over = [], [], [], [], []
+        tint, asphalt, paint, over = [], [], [], []
         for lane, sp in enumerate(road.spans):
             i0, i1 = self.index(sp.start), self.index(sp.end) + 1
             if i1 - i0 < 2:
@@ -246,8 +298,9 @@ class RoadGeometry:
             pl, pr = self.points(left, i0, i1), self.points(right, i0, i1)
             asphalt.append(Feature("band", style.ASPHALT, i0, i1, pl, pr, False))
             asphalt.append(Feature("band", TINT_ON_ASPHALT, i0, i1, pl, pr, True))
-            over.append(Feature("line", style.LANE_CENTRE, i0, i1,
-                                self.points((lane + 0.5) * w, i0, i1), overlay=True))
+            centre, hc = (lane + 0.5) * w, self.half_centre
+            over.append(Feature("band", style.LANE_CENTRE, i0, i1, self.points(centre - hc, i0, i1),
+                                self.points(centre + hc, i0, i1), overlay=True))
             for s_end in (sp.start, sp.end):  # a bar across a lane starting or ending abruptly
                 if sp.taper == 0 and 0.0 < s_end < road.length:
                     i = self.index(s_end)
@@ -262,15 +315,12 @@ class RoadGeometry:
                                          self.points(left - hw, i0, i1),
                                          self.points(left + hw, i0, i1)))
                 else:
-                    under.append(Feature("line", style.LANE_BOUNDARY, i0, i1,
-                                         self.points(lane * w, i0, i1), overlay=True))
                     paint.append(self._dashes(p0, p1, lane * w))
                 if lane == road.lanes - 1 or not exists[lane + 1]:
                     paint.append(Feature("band", style.MARKING, i0, i1,
                                          self.points(right - hw, i0, i1),
                                          self.points(right + hw, i0, i1)))
-        # Overlay lines go under the paint, so the markings stay crisp; centres on top.
-        return tint + asphalt + under + paint + over
+        return tint + asphalt + paint + over
 
     def _quads(self, s0: np.ndarray, s1: np.ndarray, d0: float, d1: float) -> np.ndarray:
         """``(m, 4, 2)`` world pixels of the road patches ``[s0, s1] × [d0, d1]``."""
@@ -290,11 +340,12 @@ class RoadGeometry:
         return Feature("quads", style.MARKING, self.index(p0), self.index(p1) + 1,
                        self._quads(s0, s1, d - hw, d + hw), first)
 
-    def paint(self, tile: pygame.Surface, runs: list[tuple[int, int]], overlay: bool,
-              offset: np.ndarray) -> None:
-        """Paint the stations ``runs`` (index ranges) onto ``tile`` whose top-left corner is
-        world pixel ``offset``."""
-        polygon, aalines = pygame.draw.polygon, pygame.draw.aalines
+    def paint(self, surf: pygame.Surface, runs: list[tuple[int, int]], overlay: bool,
+              m: np.ndarray, t: np.ndarray) -> None:
+        """Paint the stations ``runs`` (index ranges) onto ``surf``, world pixels ``p`` going
+        to ``m @ p + t`` (``m`` ``(2, 2)``, ``t`` ``(2,)``: a tile's offset and scale, or a
+        view's rotation)."""
+        polygon, mt = pygame.draw.polygon, m.T
         for f in self.features:
             if f.overlay is not None and f.overlay != overlay:
                 continue
@@ -302,14 +353,15 @@ class RoadGeometry:
                 i0, i1 = max(f.i0, r0), min(f.i1, r1)
                 if f.kind == "quads":
                     k0, k1 = bisect_left(f.first, r0 - 1), bisect_right(f.first, r1)
-                    for quad in (f.a[k0:k1] - offset).tolist():
-                        polygon(tile, f.colour, quad)
+                    for quad in (f.a[k0:k1] @ mt + t).tolist():
+                        polygon(surf, f.colour, quad)
                     continue
                 if i1 - i0 < 2:
                     continue
-                a = f.a[i0 - f.i0 : i1 - f.i0]
-                if f.kind == "line":
-                    aalines(tile, f.colour, False, (a - offset).tolist())
-                else:
-                    b = f.b[i0 - f.i0 : i1 - f.i0]
-                    polygon(tile, f.colour, (np.concatenate((a, b[::-1])) - offset).tolist())
+                a = (f.a[i0 - f.i0 : i1 - f.i0] @ mt + t).tolist()
+                b = (f.b[i0 - f.i0 : i1 - f.i0] @ mt + t).tolist()
+                # In pieces of BAND_PIECE stations: pygame fills a polygon scanning every edge
+                # on every row it spans, so one long band across a rotated view costs ~10 ms.
+                for c in range(0, len(a) - 1, BAND_PIECE):
+                    polygon(surf, f.colour, a[c : c + BAND_PIECE + 1]
+                            + b[c : c + BAND_PIECE + 1][::-1])

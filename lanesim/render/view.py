@@ -1,8 +1,9 @@
 """The camera: world metres to screen pixels, and a scalar road pose for per-frame use.
 
-Screen pixels: ``x`` right, ``y`` down, origin at the surface's top-left corner. The view is
-rotated so the road direction at the ego points right, with the ego's station on the road
-placed at ``anchor`` (default a third from the left, half way down).
+Screen pixels: ``x`` right, ``y`` down, origin at the surface's top-left corner. The world
+fills the surface right of ``left`` (the HUD's side panel is left of it). The view is rotated
+so the road direction at the ego points right, with the ego's station on the road placed at
+``anchor`` (default a third of the way across the world's part, half way down).
 
 *World pixels* are the frame the cached road tiles are drawn in: ``X = x · ppm``,
 ``Y = -y · ppm`` (north up), unrotated.
@@ -65,12 +66,15 @@ class View:
     Args:
         width, height: surface size (px).
         ppm: pixels per metre.
-        anchor: where the camera's world point lands, as fractions of ``(width, height)``.
+        anchor: where the camera's world point lands, as fractions of the world's part of the
+            surface, ``(width - left, height)``.
+        left: the world is drawn at columns ``left`` (px) and right of it.
     """
 
-    def __init__(self, width: int, height: int, ppm: float, anchor=(1 / 3, 1 / 2)) -> None:
-        self.width, self.height, self.ppm = int(width), int(height), float(ppm)
-        self.ax, self.ay = anchor[0] * width, anchor[1] * height
+    def __init__(self, width: int, height: int, ppm: float, anchor=(1 / 3, 1 / 2),
+                 left: int = 0) -> None:
+        self.width, self.height, self.ppm, self.left = int(width), int(height), float(ppm), left
+        self.ax, self.ay = left + anchor[0] * (width - left), anchor[1] * height
         self.theta = 0.0
         self.a, self.b, self.c, self.d, self.e, self.f = ppm, 0.0, 0.0, -ppm, 0.0, 0.0
 
@@ -102,6 +106,15 @@ class View:
         u, v = sx - self.e, sy - self.f
         return (self.d * u - self.b * v) / det, (self.a * v - self.c * u) / det
 
+    def rect(self) -> tuple[int, int, int, int]:
+        """The world's part of the surface, ``(left, top, width, height)`` px."""
+        return self.left, 0, self.width - self.left, self.height
+
+    def centre(self) -> tuple[float, float]:
+        """The world point (m) at the middle of the world's part of the surface."""
+        return self.world(0.5 * (self.left + self.width), 0.5 * self.height)
+
     def radius(self) -> float:
-        """Half the surface's diagonal, in metres: anything farther from the centre is off-view."""
-        return 0.5 * math.hypot(self.width, self.height) / self.ppm
+        """Half the diagonal of the world's part, in metres: anything farther from
+        :meth:`centre` is off-view."""
+        return 0.5 * math.hypot(self.width - self.left, self.height) / self.ppm

@@ -30,7 +30,7 @@ from lanesim.render.annotate import Annotation, annotation_of  # noqa: E402
 from lanesim.render.draw import VehicleSprites  # noqa: E402
 from lanesim.render.hud import Hud, help_card, value_chart  # noqa: E402
 from lanesim.render.overlay import Overlay  # noqa: E402
-from lanesim.render.tiles import RoadTiles, padded_surface  # noqa: E402
+from lanesim.render.tiles import RoadTiles  # noqa: E402
 from lanesim.render.view import VIEW_LENGTH, RoadPose, View  # noqa: E402
 
 DISPLAY_FPS = 60.0  # most frames drawn per wall-clock second in human mode
@@ -75,8 +75,8 @@ def action_labels(env) -> tuple[str, ...] | None:
     from lanesim.envs.actions import META_ACTIONS
 
     action = env.options.action
-    if action == "meta":  # META_ACTIONS, shortened to fit under the bars
-        return tuple(a.replace("LANE_", "") for a in META_ACTIONS)
+    if action == "meta":
+        return META_ACTIONS
     if action == "discrete":
         return tuple(f"{s} {a}" for s in STEER_NAMES for a in ACCEL_NAMES)
     return None
@@ -86,9 +86,11 @@ class Viewer:
     """Draws an environment's world 0 top-down, in a window (``"human"``) or offscreen
     (``"rgb_array"``).
 
-    The view is a true world view: rotated so the road at the ego points right, the ego a
-    third from the left, ``screen_width / 100`` pixels per metre (100 m across). In human mode
-    the default 600×150 becomes a resizable 1200×400 window; other sizes are used as given.
+    The HUD is a side panel at the left edge (see :class:`~lanesim.render.hud.Hud`); the world
+    fills the rest, so no panel hides road or traffic. The view is a true world view: rotated
+    so the road at the ego points right, the ego a third of the way across the world's part,
+    100 m of road across it. In human mode the default 600×150 becomes a resizable 1200×400
+    window; other sizes are used as given.
 
     Public state (read or set by drivers and tests): ``overlay``, ``show_hud``, ``help``,
     ``paused``, ``sim_speed`` (real-time factor, ``inf`` = unpaced), ``closed`` (the window was
@@ -96,7 +98,8 @@ class Viewer:
     pressed; the driver loop should reset, which clears it), ``keys_held`` / ``key_presses`` (arrow
     keys, for :class:`~lanesim.render.keyboard.KeyboardAgent`), ``capture`` / ``frames``
     (in rgb_array mode, keep an ``(H, W, 3)`` frame of every simulation step), ``fps``,
-    ``recorders`` (see :func:`lanesim.render.record_video`).
+    ``recorders`` (see :func:`lanesim.render.record_video`), ``notice`` (a line for the HUD
+    from the driver, e.g. why the run will end; None for none).
     """
 
     def __init__(self, env, mode: str = "rgb_array") -> None:
@@ -120,6 +123,7 @@ class Viewer:
         self.keys_held: set[int] = set()
         self.key_presses: deque[int] = deque(maxlen=16)
         self.labels = action_labels(env)
+        self.notice: str | None = None
         self.fps = 0.0
         # Episode statistics from on_decision.
         self.reward: float | None = None
@@ -152,19 +156,30 @@ class Viewer:
         self._setup(size)
 
     def _setup(self, size: tuple[int, int]) -> None:
-        """Everything that depends on the surface size: scale, tiles, fonts, scratch space."""
+        """Everything that depends on the surface size and on whether the HUD is shown: the
+        layout (side panel, world), scale, tiles, fonts."""
         w, h = size
-        self.ppm = w / VIEW_LENGTH
-        self.view = View(w, h, self.ppm)
-        self.tiles = RoadTiles(self.road, self.ppm, self.canvas)
-        self.sprites = VehicleSprites(self.ppm, self.canvas)
         # rgb_array frames: text straight into the frame's bytes (see lanesim.render.hud).
         self.hud = Hud(h, self.canvas, self._rows) if self._rows is not None else Hud(h)
+        self._hud_shown = self.show_hud
+        left = min(self.hud.width(self._templates(), self.labels), w // 2) if self.show_hud else 0
+        self.panel = pygame.Rect(0, 0, left, h)
+        self.ppm = (w - left) / VIEW_LENGTH
+        self.view = View(w, h, self.ppm, left=left)
+        self._world_part = self.canvas.subsurface(self.view.rect())
+        self.tiles = RoadTiles(self.road, self.ppm, self.canvas)
+        self.sprites = VehicleSprites(self.ppm, self.canvas)
         self.line_px = style.line_px(self.ppm)
         self._help_card = None
         self._chart_for = None
-        diag = int(math.hypot(w, h)) + 8
-        self._scratch = padded_surface((diag, diag), self.canvas, 8)
+
+    def _templates(self) -> list[str]:
+        """The HUD's longest lines, with wide numbers: they set the side panel's width."""
+        first = ["×1024  t 000.0 s", "000 fps   H: help"] if self.mode == "human" else []
+        if self.hud.compact:
+            return [*first, "000 km/h  lane 0", "offset +0.00 m", "reward +00.000"]
+        terms = [f"  {k} +00.000" for k in self.env.options.rewards]
+        return [*first, "speed 000.0 km/h", "lane 0  offset +0.00 m", *terms]
 
     # ------------------------------------------------------------------ env callbacks
     def on_reset(self) -> None:
@@ -189,8 +204,8 @@ class Viewer:
         if self.closed:
             return
         self.marks.sample()
+        self._frame_no += 1
         if self.mode != "human":
-            self._frame_no += 1
             # A recorder takes the decision's last frame itself, from render() after step().
             feed = [r for r in self.recorders if r.recording] if (
                 self.recorders and self._frame_no < self.env.options.frames_per_decision) else ()
@@ -204,10 +219,21 @@ class Viewer:
                         r.stop_recording()
             return
         self._events()
-        if self.paused and not (self._step_once or self._release):
+        if self._hold_due():
             self._hold()
-        if not self.closed:
+        if not self.closed and not self._pause_pending():
             self._pace()
+
+    def _pause_pending(self) -> bool:
+        """Paused, and nothing ('.' or R) lets the run go on."""
+        return self.paused and not (self._step_once or self._release)
+
+    def _hold_due(self) -> bool:
+        """Whether a pause stops here, inside the decision. A pause at the decision's last
+        frame waits for :meth:`on_decision` instead, so the paused screen shows the decision's
+        reward and '.' then always runs one whole decision (the clock moves)."""
+        return self._pause_pending() and (
+            self._frame_no < self.env.options.frames_per_decision)
 
     def on_decision(self, reward: float, info: dict) -> None:
         """After every ``env.step``: keep the reward and its terms; stop here if paused."""
@@ -254,6 +280,8 @@ class Viewer:
 
     def _draw(self, surf: pygame.Surface) -> None:
         """One frame of world 0 onto ``surf``: road, overlay, vehicles, HUD, help."""
+        if self.show_hud != self._hud_shown:  # the side panel comes or goes: lay out again
+            self._setup(surf.get_size())
         w, view = self.world, self.view
         s_ego, d_ego = float(w.s[0, 0]), float(w.d[0, 0])
         theta = math.remainder(self.pose(s_ego)[2], math.tau)
@@ -262,8 +290,9 @@ class Viewer:
         d_view = min(max(0.5 * self.road.width, d_ego - reach), d_ego + reach)
         x, y, _ = self.pose(s_ego, d_view)
         view.look_at(x, y, theta)
-        self._background(surf)
-        centre = view.world(0.5 * surf.get_width(), 0.5 * surf.get_height())
+        surf.set_clip(view.rect())  # the world stays right of the side panel
+        self.tiles.draw(self._world_part, view, s_ego, self.overlay)
+        centre = view.centre()
         ann = annotation_of(self.env)
         if ann is self._stale:
             ann = None
@@ -273,38 +302,18 @@ class Viewer:
         self.sprites.draw(surf, view, w, 0, centre)
         if self.overlay:
             self.marks.draw_over(surf, view, s_ego, theta, lead, self.hud.small, self.line_px)
-        if self.show_hud:
-            self._draw_hud(surf, ann, theta)
         if self.help:
             if self._help_card is None:
                 self._help_card = help_card(self.hud.text)
             card = self._help_card
-            surf.blit(card, card.get_rect(center=surf.get_rect().center))
-
-    def _background(self, surf: pygame.Surface) -> None:
-        """The cached road tiles under the view: copied as they are when the view is
-        unrotated, else gathered around the view centre and rotated once."""
-        view = self.view
-        if view.theta == 0.0:
-            self.tiles.blit(surf, int(-view.e), int(-view.f), self.overlay)
-            return
-        W, H = surf.get_size()
-        c, s = abs(math.cos(view.theta)), abs(math.sin(view.theta))
-        bw, bh = int(W * c + H * s) + 4, int(W * s + H * c) + 4
-        cx, cy = view.world(0.5 * W, 0.5 * H)
-        X0 = math.floor(cx * self.ppm - 0.5 * bw)
-        Y0 = math.floor(-cy * self.ppm - 0.5 * bh)
-        src = self._scratch.subsurface((0, 0, bw, bh))
-        self.tiles.blit(src, X0, Y0, self.overlay)
-        if self.mode == "human":  # smooth (filtered) rotation: a few ms, fine at 60 frames/s
-            rot = pygame.transform.rotozoom(src, -math.degrees(view.theta), 1.0)
-        else:  # nearest-pixel rotation, several times faster
-            rot = pygame.transform.rotate(src, -math.degrees(view.theta))
-        sx, sy = view.point((X0 + 0.5 * bw) / self.ppm, -(Y0 + 0.5 * bh) / self.ppm)
-        rw, rh = rot.get_size()
-        surf.blit(rot, (round(sx - 0.5 * rw), round(sy - 0.5 * rh)))
+            surf.blit(card, card.get_rect(center=pygame.Rect(view.rect()).center))
+        surf.set_clip(None)
+        if self.show_hud:
+            self._draw_hud(surf, ann, theta)
 
     def _draw_hud(self, surf, ann: Annotation | None, theta: float) -> None:
+        """The side panel: the ego's state, the reward and its terms, the annotation's text,
+        the driver's notice, and the value chart at the bottom."""
         w = self.world
         t, v = float(w.time[0]), float(w.speed[0, 0])
         lane = int(w.lane[0, 0])
@@ -317,50 +326,47 @@ class Viewer:
             status = "OFF ROAD"
         if self.mode == "human":
             speed = "max" if math.isinf(self.sim_speed) else f"{self.sim_speed:g}"
-            pace = ("PAUSED  " if self.paused else "") + f"×{speed}  "
+            pace = f"×{speed}  "
+            state = ("PAUSED", style.TEXT_WARN) if self.paused else (
+                f"{self.fps:.0f} fps   H: help", style.TEXT_DIM)
         else:
-            pace = ""  # rgb_array frames hold no wall-clock values: same state, same pixels
-        ret = f"return {self.episode_return:+.2f}"
-        reward = f"reward {self.reward:+.3f}  {ret}" if self.reward is not None else ret
-        warn = style.TEXT_WARN
-        if self.hud.compact:  # one line, over the verge above the road on a 600x150 frame
-            short = f"r {self.reward:+.3f}  " if self.reward is not None else ""
-            lines = [(f"{pace}t {t:.1f} s  {3.6 * v:.0f} km/h  lane {lane} {offset:+.2f} m  "
-                      f"{short}R {self.episode_return:+.2f}" + (f"  {status}" if status else ""),
-                      warn if status else style.TEXT)]
+            pace, state = "", None  # rgb_array frames hold no wall-clock values
+        text, room = self.hud.text, self.panel.width - 2 * self.hud.pad
+        lines = [(f"{pace}t {t:.1f} s", style.TEXT)]
+        if state is not None:
+            lines.append(state)
+        if self.hud.compact:
+            lines += [(f"{3.6 * v:.0f} km/h  lane {lane}", style.TEXT),
+                      (f"offset {offset:+.2f} m", style.TEXT)]
         else:
-            first = f"{pace}t {t:.1f} s"
-            if self.mode == "human":
-                first += f"  {self.fps:.0f} fps   H: help"
-            lines = [
-                (first, warn if self.paused else style.TEXT),
-                (f"speed {3.6 * v:.1f} km/h  {v:.1f} m/s", style.TEXT),
-                (f"lane {lane}  offset {offset:+.2f} m  heading {herr:+.1f}°", style.TEXT),
-                (reward, style.TEXT),
-            ]
+            lines += [(f"speed {3.6 * v:.1f} km/h", style.TEXT),
+                      (f"lane {lane}  offset {offset:+.2f} m", style.TEXT),
+                      (f"heading {herr:+.1f}°", style.TEXT)]
+        if self.reward is not None:
+            lines.append((f"reward {self.reward:+.3f}", style.TEXT))
+        lines.append((f"return {self.episode_return:+.2f}", style.TEXT))
+        if not self.hud.compact:
             # round() + 0.0 turns -0.0004 into 0.0: no "-0.000".
-            terms = [f"{k} {round(val, 3) + 0.0:+.3f}" for k, val in self.terms.items()]
-            for i in range(0, len(terms), 2):
-                lines.append(("   " + "   ".join(terms[i : i + 2]), style.TEXT_DIM))
-            if status:
-                lines.append((status, warn))
-        if ann is not None and ann.text:
-            lines.append((ann.text, style.BAR_CHOSEN))
+            lines += [(f"  {k} {round(val, 3) + 0.0:+.3f}", style.TEXT_DIM)
+                      for k, val in self.terms.items()]
+        if status:
+            lines.append((status, style.TEXT_WARN))
+        for extra, colour in ((ann.text if ann is not None else None, style.BAR_CHOSEN),
+                              (self.notice, style.TEXT)):
+            if extra:
+                lines += [(part, colour) for part in text.wrap(extra, room)]
         chart = None
         if ann is not None and ann.values is not None:
             if self._chart_for is not ann:
                 labels = ann.labels or self.labels
-                if labels is not None and len(labels) != len(ann.values):
-                    labels = None
-                lh = self.hud.text.line
-                # The chart must stay clear of the ego, a third of the way across.
-                room = int(self.view.ax - 3.5 * self.ppm) - 2 * self.hud.pad
-                self._chart = value_chart(self.hud.text, self.hud.small, ann.values, labels,
-                                          ann.chosen, surf.get_width() // 4,
-                                          lh if self.hud.compact else 2 * lh, room)
+                if labels is None or len(labels) != len(ann.values):
+                    labels = [str(i) for i in range(len(ann.values))]
+                lh = text.line
+                self._chart = value_chart(text, self.hud.small, ann.values, labels, ann.chosen,
+                                          room, lh if self.hud.compact else 2 * lh)
                 self._chart_for = ann
             chart = self._chart
-        self.hud.draw(surf, lines, chart)
+        self.hud.draw(surf, self.panel, lines, chart)
 
     # ------------------------------------------------------------------ human mode
     def _present(self) -> None:
@@ -392,8 +398,9 @@ class Viewer:
             self._events()
             if self.closed:
                 return False
-            if self.paused and not (self._step_once or self._release):
-                self._hold()
+            if self._pause_pending():
+                if self._hold_due():
+                    self._hold()
                 return False
             if self._anchor is None:  # the speed changed: start counting afresh
                 return False
