@@ -267,6 +267,9 @@ class World:
         self.time[worlds] = 0.0
         self.steps[worlds] = 0
         self._refresh_lanes(worlds)
+        K.settle_speeds(
+            self.F, self.I, *self._road_args[2:4], self._index, self._stride, self._order, worlds
+        )
 
     def place(self, entity: int, s: float, lane: int, speed: float) -> None:
         """Put ``entity`` of every world on ``lane``'s centre at ``s`` (m), aligned with the road,
