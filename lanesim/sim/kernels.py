@@ -362,7 +362,8 @@ def _step_world(
     """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²).
 
     Sudden braking: where ``brake_p > 0``, car ``e`` starts braking at its comfortable
-    deceleration (harder where its leader demands) with that probability, for 2–4 s, from values ``e - 1`` and ``V + e - 1`` of the draw with base ``brake_base`` (see
+    deceleration (harder where its leader demands) with that probability, for 2–4 s, from
+    values ``e - 1`` and ``V + e - 1`` of the draw with base ``brake_base`` (see
     :mod:`lanesim.sim.rng`). ``decide`` runs lane changes, then recycling with the draw of
     base ``recycle_base``.
     """
@@ -726,7 +727,8 @@ def _recycle(
     side, if there is room there; one car per decision, so moved cars never land on each other.
     Car ``e``'s new lane and position come from values ``2(e - 1)`` and ``2(e - 1) + 1`` of the
     draw with base ``recycle_base``; never past a closing lane's stop (``lane_stop``). It
-    enters at 0.9 of its desired speed, or slower where its leader is near (:func:`_settle_speed`)."""
+    enters at 0.9 of its desired speed, or slower where its leader is near
+    (:func:`_settle_speed`)."""
     ego_s = F[S, b, 0]
     road_end = lane_end[0]
     for lane in range(1, lane_end.shape[0]):
