@@ -43,7 +43,10 @@ REACH = 19
 N_FLOAT = 20
 # Integer fields, I[field, world, entity].
 LANE, TARGET_LANE, KIND = range(3)
-N_INT = 3
+# Traffic: how often the car collided without the ego since its world's reset (kept when the
+# car is recycled), so traffic-only crashes can be counted per episode.
+CRASHES_WITHOUT_EGO = 3
+N_INT = 4
 # Entity kinds.
 EGO, CAR, STALLED, CONE = 0, 1, 2, 3
 
@@ -538,7 +541,8 @@ def sort_by_s(F, order, b):
 
 @kernel
 def _collide(F, I, crashed, order, b):
-    """Mark every pair of entities whose rectangles overlap as crashed.
+    """Mark every pair of entities whose rectangles overlap as crashed, counting in
+    ``CRASHES_WITHOUT_EGO`` each traffic car newly crashed by anything but the ego.
 
     Entities are visited in ``s`` order (see :func:`sort_by_s`); each is tested against
     the ones after it until the gap along the road rules out contact, so every pair that can
@@ -579,6 +583,9 @@ def _collide(F, I, crashed, order, b):
                 F[LENGTH, b, j],
                 F[WIDTH, b, j],
             ):
+                for car, other in ((i, j), (j, i)):
+                    if I[KIND, b, car] == CAR and I[KIND, b, other] != EGO and not crashed[b, car]:
+                        I[CRASHES_WITHOUT_EGO, b, car] += 1
                 crashed[b, i] = True
                 crashed[b, j] = True
 
