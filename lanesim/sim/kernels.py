@@ -26,7 +26,7 @@ from numba import njit
 from lanesim.sim.collision import rectangles_overlap
 from lanesim.sim.jit import kernel, kernel_nogil
 from lanesim.sim.rng import stream_base, stream_uniform
-from lanesim.sim.road import pose_at, pose_trig_at, project
+from lanesim.sim.road import pose_at, pose_trig_at, project, segment_at
 from lanesim.sim.traffic import idm_acceleration, mobil_incentive
 
 # Float fields, F[field, world, entity].
@@ -419,7 +419,16 @@ def _step_world(
     F[Y, b, 0] += v * math.sin(h + beta) * dt
     F[HEADING, b, 0] = h + v * math.sin(beta) / (0.5 * wheelbase) * dt
     F[SPEED, b, 0] = 0.0 if crashed[b, 0] else min(max(v + accel * dt, 0.0), max_speed)
-    F[S, b, 0], F[D, b, 0] = project(geometry, F[X, b, 0], F[Y, b, 0])
+    # Its road position is searched near the last one: this step's travel, twice over for the
+    # inside of bends, plus a margin; never on another stretch of a road that crosses itself.
+    reach = 2.0 * v * dt + 10.0
+    F[S, b, 0], F[D, b, 0] = project(
+        geometry,
+        F[X, b, 0],
+        F[Y, b, 0],
+        segment_at(geometry, F[S, b, 0] - reach),
+        segment_at(geometry, F[S, b, 0] + reach),
+    )
     _, _, F[ROAD_HEADING, b, 0], F[CURVATURE, b, 0] = pose_at(geometry, F[S, b, 0])
 
     # 3. Traffic motion in road coordinates: IDM along, bounded lateral speed across.
