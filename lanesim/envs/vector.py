@@ -31,8 +31,9 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
       sub-environment terminates or truncates resets it: its action is ignored (not even
       validated), and it returns the first observation of the new episode, reward ``0``,
       ``terminated = truncated = False`` and the reset ``info``.
-    * info: a dict of ``(N,)`` arrays, with ``info["rewards"]`` a dict of per-term arrays, and
-      every key ``k`` paired with a boolean mask ``"_k"`` (Gymnasium's convention: which
+    * info: a dict of ``(N,)`` arrays (``traffic_collisions`` counts per world), with
+      ``info["rewards"]`` a dict of per-term arrays, and every key ``k`` paired with a boolean
+      mask ``"_k"`` (Gymnasium's convention: which
       sub-environments report ``k``; here always all of them, except after a masked reset).
     * seeding: ``reset(seed=s)`` seeds sub-environment ``i`` with ``s + i`` (a list gives one seed
       per sub-environment, ``None`` entries keep that one's generator), which reproduces exactly
