@@ -303,9 +303,9 @@ def _gap_behind(F, I, lane_end, lane_stop, b, e, lane, lead):
 @kernel
 def _settle_speed(F, I, lane_end, lane_stop, index, stride, b, e):
     """Slow car ``e``, just placed on a lane centre, to the speed at which IDM's desired gap
-    equals its gap to the leader (or the lane's stop), if it was faster: a car starts where it
-    can hold its speed, never so close that it must brake beyond comfort (the leader must be
-    settled first)."""
+    equals its gap to the leader (or the lane's stop), if it was faster: it starts at a speed
+    it can hold there, braking at most its ``MAX_ACCEL``, never closing in faster than it can
+    stop (the leader must be settled first)."""
     lane = I[LANE, b, e]
     lead = _next_in_lane(index, stride, b, e, lane)
     gap, leader_speed = _gap_behind(F, I, lane_end, lane_stop, b, e, lane, lead)
