@@ -277,6 +277,28 @@ def test_slow_car_changes_lanes_at_a_bounded_angle():
     assert world.d[0, 2] == d0[1]  # the stopped car stayed put
 
 
+def test_slow_car_straightens_out_as_it_reaches_its_lane_centre():
+    """A car pulling away 0.9 m off its lane's centre approaches it over distance, its angle
+    shrinking with the offset, so its rear swings at most 0.3 m over the lane line (at the
+    full lane-change angle it swung 0.4 m into the next lane, where queued cars stand)."""
+    world = make_world(lanes=3, vehicles=1)
+    world.place(1, 100.0, 1, 0.0)
+    world.d[0, 1] += 0.9  # towards lane 2
+    world._refresh_lanes()
+    world.desired_speed[0, 1] = 5.0
+    reach = []
+
+    def record():
+        rel = world.heading[0, 1] - world.F[K.ROAD_HEADING][0, 1]
+        half_l, half_w = 0.5 * world.length[0, 1], 0.5 * world.width[0, 1]
+        reach.append(world.d[0, 1] + half_l * abs(np.sin(rel)) + half_w * np.cos(rel))
+
+    run(world, 10, record)
+    assert world.lane[0, 1] == 1
+    assert abs(world.d[0, 1] - world.road.lane_centre[1]) < 0.05  # it did centre
+    assert max(reach) <= 2 * world.road.lane_width + 0.3
+
+
 def closing_road_world(vehicles):
     """Lane 1 of two closes with a 60 m taper at 500 m: traffic stops at 440 m."""
     road = Road(
