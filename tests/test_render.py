@@ -97,12 +97,16 @@ def test_frame_shows_road_markings_and_vehicles_where_they_are():
     assert style.MARKING in near(frame, env, *road_point(env, s, road.width))  # right edge
     assert pixel(frame, env, *road_point(env, s, -4.0)) == style.GRASS  # off the road
     assert pixel(frame, env, *road_point(env, s, road.width + 4.0)) == style.GRASS
-    # Lane line 1: painted over the first DASH m of every DASH_PERIOD, anchored to s.
-    n = math.ceil(s / DASH_PERIOD)
-    painted, gap = n * DASH_PERIOD + 0.5 * DASH, n * DASH_PERIOD + 0.5 * (DASH + DASH_PERIOD)
+    # Lane line 1: painted over the first DASH m of every DASH_PERIOD, anchored to s. Probed
+    # in the first of three dash periods ahead where traffic leaves a probe point uncovered.
     near_line = np.abs(w.d[0, 1:] - road.lane_width) < 2.5
-    free = [sv for sv in (painted, gap) if not (near_line & (np.abs(w.s[0, 1:] - sv) < 6.0)).any()]
-    assert free, "traffic covers both probe points"
+    for n in range(math.ceil(s / DASH_PERIOD), math.ceil(s / DASH_PERIOD) + 3):
+        painted, gap = n * DASH_PERIOD + 0.5 * DASH, n * DASH_PERIOD + 0.5 * (DASH + DASH_PERIOD)
+        covered = [near_line & (np.abs(w.s[0, 1:] - sv) < 6.0) for sv in (painted, gap)]
+        free = [sv for sv, c in zip((painted, gap), covered, strict=True) if not c.any()]
+        if free:
+            break
+    assert free, "traffic covers every probe point"
     if painted in free:
         assert style.MARKING in near(frame, env, *road_point(env, painted, road.lane_width))
     if gap in free:

@@ -51,3 +51,46 @@ def test_points_beyond_the_road_ends_get_extrapolated_coordinates():
     s, d = road.to_road(np.array([-10.0, 120.0]), np.array([-1.0, -1.0]))
     np.testing.assert_allclose(s, [-10.0, 120.0])
     np.testing.assert_allclose(d, [1.0, 1.0])
+
+
+def crossing_road():
+    """60 m east, three quarters of a left circle (radius 20 m), then 60 m south: the last
+    straight crosses the first at (40, 0), where s is 40 m on one and 174.2 m on the other."""
+    return Road(
+        [Segment(60.0, 0.0), Segment(1.5 * np.pi * 20.0, 1 / 20.0), Segment(60.0, 0.0)],
+        lanes=1,
+        lane_width=4.0,
+    )
+
+
+def test_car_driving_through_a_crossing_keeps_its_own_stretch_of_road():
+    """Where the road passes the same place twice the ego stays on the stretch it drives (the
+    nearest stretch used to win, so the ego jumped to the other one and was off-road)."""
+    from lanesim.sim.world import TrafficModel, World, WorldSpec
+
+    spec = WorldSpec(road=crossing_road(), traffic=TrafficModel(vehicles=0), ego_start=156.0)
+    world = World(spec, 1)
+    world.reset(np.ones(1, dtype=bool), np.array([0]))
+    world.place(0, 156.0, 0, 10.0)  # on the last straight, heading south
+    s = [world.s[0, 0]]
+    for _ in range(60):  # 4 s at 10 m/s: from 156 m through the crossing at 174 m
+        trace = world.step(np.zeros(1), np.zeros(1))
+        assert not trace.offroad.any()
+        s.append(world.s[0, 0])
+    steps = np.diff(s)
+    assert steps == pytest.approx(10.0 / spec.sim_hz, rel=0.02)
+    assert s[-1] > 176.0
+
+
+def test_long_lane_keeping_episode_stays_on_its_road():
+    """The issue's case: LaneKeeping-v0 lasting 300 s repeats its winding pattern until the
+    road crosses itself; with seed 1 the idling ego used to be declared off-road there."""
+    import gymnasium as gym
+
+    env = gym.make("lanesim/LaneKeeping-v0", duration=300.0, action="meta")
+    env.reset(seed=1)
+    for _ in range(100):
+        _, _, terminated, _, info = env.step(1)
+        assert not terminated
+    assert info["distance"] < 40.0 * 100 / 5  # no jump along the road
+    env.close()

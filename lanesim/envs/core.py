@@ -116,8 +116,9 @@ INFO_FIELDS = (
     "distance",
     "headway",
     "time_to_collision",
+    "traffic_collisions",
 )
-_BOOL_INFO, _INT_INFO = ("crashed", "offroad"), ("lane",)
+_BOOL_INFO, _INT_INFO = ("crashed", "offroad"), ("lane", "traffic_collisions")
 
 
 class DrivingCore:
@@ -261,7 +262,8 @@ class DrivingCore:
         out = dict(zip(INFO_FIELDS, self.report[:, b].tolist(), strict=True))
         for name in _BOOL_INFO:
             out[name] = bool(out[name])
-        out["lane"] = int(out["lane"])
+        for name in _INT_INFO:
+            out[name] = int(out[name])
         out["rewards"] = dict(zip(REWARD_TERMS, self.terms[:, b].tolist(), strict=True))
         return out
 
@@ -357,3 +359,5 @@ def _report(F, I, index, stride, shift, lanes, lane_width, start_s, crashed, off
         out[6, b] = F[K.S, b, 0] - start_s[b]
         out[7, b] = gap / speed if speed > 0.1 else np.inf
         out[8, b] = gap / closing if closing > 1e-6 else np.inf
+        # Traffic cars that collided without the ego this episode (each collision once).
+        out[9, b] = I[K.CRASHES_WITHOUT_EGO, b].sum()

@@ -95,7 +95,8 @@ class DrivingEnv(gym.Env):
     ``rewards`` (dict of weighted terms), ``crashed``, ``offroad``, ``speed`` (m/s), ``lane``
     (index, 0 = leftmost), ``lane_offset`` (m, + right), ``heading_error`` (rad, + left),
     ``distance`` (m along the road since reset), ``headway`` (s) and ``time_to_collision`` (s)
-    to the leader in the ego's lane (``inf`` if none).
+    to the leader in the ego's lane (``inf`` if none), ``traffic_collisions`` (int: traffic
+    cars' collisions with anything but the ego this episode).
 
     ## Rendering
     ``render_mode`` is one of ``metadata["render_modes"]``:

@@ -45,7 +45,8 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
     * ``max_episode_steps``: truncate after that many decisions, exactly as
       ``gym.make(id, max_episode_steps=...)``'s ``TimeLimit`` does (``duration`` still applies:
       whichever comes first).
-    * info: a dict of ``(N,)`` arrays, with ``info["rewards"]`` a dict of per-term arrays, and
+    * info: a dict of ``(N,)`` arrays (``traffic_collisions`` counts per world), with
+      ``info["rewards"]`` a dict of per-term arrays, and
       every key ``k`` paired with a boolean mask ``"_k"`` (Gymnasium's convention: which
       sub-environments report ``k``; here all of them, except after a masked reset and for
       ``final_obs`` / ``final_info``).

@@ -26,7 +26,7 @@ from numba import njit
 from lanesim.sim.collision import rectangles_overlap
 from lanesim.sim.jit import kernel, kernel_nogil
 from lanesim.sim.rng import stream_base, stream_uniform
-from lanesim.sim.road import pose_at, pose_trig_at, project
+from lanesim.sim.road import pose_at, pose_trig_at, project, segment_at
 from lanesim.sim.traffic import idm_acceleration, mobil_incentive
 
 # Float fields, F[field, world, entity].
@@ -43,7 +43,10 @@ REACH = 19
 N_FLOAT = 20
 # Integer fields, I[field, world, entity].
 LANE, TARGET_LANE, KIND = range(3)
-N_INT = 3
+# Traffic: how often the car collided without the ego since its world's reset (kept when the
+# car is recycled), so traffic-only crashes can be counted per episode.
+CRASHES_WITHOUT_EGO = 3
+N_INT = 4
 # Entity kinds.
 EGO, CAR, STALLED, CONE = 0, 1, 2, 3
 
@@ -54,6 +57,21 @@ MUST_LEAVE_DISTANCE = 250.0
 # Cars are spawned and recycled at least this far (m) before a closing lane's stop: room to
 # brake from 30 m/s at 4.5 m/s².
 SPAWN_MARGIN = 100.0
+# Largest angle (rad) between a traffic car's heading and its lane while it moves across: 15°,
+# a firm lane change. Lateral speed is bounded by speed × sin of it, so a slow car moves over
+# slowly instead of sliding sideways, and a stopped car does not move across at all. (At 20°
+# a car turning out of a queue swung its rear into the next lane: with 5× Dense-v0's sudden
+# braking, 6-12 cars collided without the ego in 300 worlds × 300 s; at 15° 0-2.)
+MAX_LANE_CHANGE_ANGLE = math.radians(15.0)
+# Below that, the sine of the angle is at most LANE_APPROACH_RATE (1/m) × the distance (m) to
+# the target lane's centre: a car straightens out as it arrives, over distance travelled (5 m
+# per e-fold) rather than time, so a slow car does not swing its rear into the lane it left
+# while it centres in the new one. (Above 6 m/s the time-based approach, 1.2 /s, is gentler.)
+LANE_APPROACH_RATE = 0.2
+# Cars that have not begun to leave a closing lane stop this far (m) before its stop, so that
+# one that leaves from a standstill has room to steer its centre across the lane boundary
+# (half a lane at MAX_LANE_CHANGE_ANGLE: 7.5 m for 4 m lanes; 12 m suffices up to 6.4 m).
+MERGE_RUN_OUT = 12.0
 
 
 @kernel
@@ -223,10 +241,14 @@ def _gap(F, b, me, other, me_s, me_d):
 
 
 @kernel
-def _lane_end_gap(lane_end, lane_stop, lane, s, length):
-    if lane_stop[lane] >= s:  # inf for a lane that does not close
-        return lane_stop[lane] - s - 0.5 * length
-    if s <= lane_end[lane]:  # already in the narrowing part: stop where you are
+def _lane_end_gap(lane_end, lane_stop, lane, s, length, leaving):
+    """Gap (m) from a car's front to where it must stop in ``lane``: ``MERGE_RUN_OUT`` before
+    the lane's stop, or at the stop itself once the car is ``leaving`` the lane; ``inf`` for a
+    lane that does not close."""
+    stop = lane_stop[lane] if leaving else lane_stop[lane] - MERGE_RUN_OUT
+    if stop >= s:
+        return stop - s - 0.5 * length
+    if s <= lane_end[lane]:  # already past the stop: stay where you are
         return 0.0
     return np.inf
 
@@ -236,10 +258,9 @@ def _idm_for(F, I, b, e, ego_max_speed, speed, gap, leader_speed):
     """IDM acceleration of entity ``e`` with a given leader; the ego is judged as a typical
     driver would be, with traffic-like parameters."""
     if I[KIND, b, e] == CAR:
-        desired = F[DESIRED_SPEED, b, e] if F[BRAKE_TIMER, b, e] <= 0.0 else 0.0
         return idm_acceleration(
             speed,
-            desired,
+            F[DESIRED_SPEED, b, e],
             gap,
             leader_speed,
             F[TIME_HEADWAY, b, e],
@@ -268,13 +289,57 @@ def _following_accel(
 def _accel_behind(F, I, lane_end, lane_stop, ego_max_speed, b, e, lane, lead):
     """IDM acceleration of car ``e`` behind ``lead`` (-1: none) in ``lane`` (or that lane's
     end), with the gap and the leader's speed it used."""
-    s, d = F[S, b, e], F[D, b, e]
-    gap = _gap(F, b, e, lead, s, d)
+    gap, leader_speed = _gap_behind(F, I, lane_end, lane_stop, b, e, lane, lead)
+    return _idm_for(F, I, b, e, ego_max_speed, F[SPEED, b, e], gap, leader_speed), gap, leader_speed
+
+
+@kernel
+def _gap_behind(F, I, lane_end, lane_stop, b, e, lane, lead):
+    """Gap (m) of car ``e`` to ``lead`` (-1: none) in ``lane``, or to that lane's end if
+    nearer, and the speed (m/s) of what it follows there (0 at a lane end)."""
+    s = F[S, b, e]
+    gap = _gap(F, b, e, lead, s, F[D, b, e])
     leader_speed = F[SPEED, b, lead] if lead >= 0 else 0.0
-    end = _lane_end_gap(lane_end, lane_stop, lane, s, F[LENGTH, b, e])
+    leaving = lane == I[LANE, b, e] and I[TARGET_LANE, b, e] != lane
+    end = _lane_end_gap(lane_end, lane_stop, lane, s, F[LENGTH, b, e], leaving)
     if end < gap:
         gap, leader_speed = end, 0.0
-    return _idm_for(F, I, b, e, ego_max_speed, F[SPEED, b, e], gap, leader_speed), gap, leader_speed
+    return gap, leader_speed
+
+
+@kernel
+def _settle_speed(F, I, lane_end, lane_stop, index, stride, b, e):
+    """Slow car ``e``, just placed on a lane centre, to the speed at which IDM's desired gap
+    equals its gap to the leader (or the lane's stop), if it was faster: it starts at a speed
+    it can hold there, braking at most its ``MAX_ACCEL``, never closing in faster than it can
+    stop (the leader must be settled first)."""
+    lane = I[LANE, b, e]
+    lead = _next_in_lane(index, stride, b, e, lane)
+    gap, leader_speed = _gap_behind(F, I, lane_end, lane_stop, b, e, lane, lead)
+    if not math.isfinite(gap):
+        return
+    c = 2.0 * math.sqrt(F[MAX_ACCEL, b, e] * F[COMFORT_DECEL, b, e])
+    room = gap - F[MIN_GAP, b, e]
+    speed = 0.0
+    if room > 0.0:
+        # min_gap + v T + v (v - leader_speed) / c = gap, a quadratic in v.
+        p = F[TIME_HEADWAY, b, e] - leader_speed / c
+        speed = 0.5 * c * (math.sqrt(p * p + 4.0 * room / c) - p)
+    F[SPEED, b, e] = min(F[SPEED, b, e], speed)
+
+
+@kernel
+def settle_speeds(F, I, lane_end, lane_stop, index, stride, order, worlds):
+    """:func:`_settle_speed` of every traffic car of the ``worlds`` (bool ``(B,)``), leaders
+    first; the index and ``order`` must be current."""
+    N = F.shape[2]
+    for b in range(F.shape[1]):
+        if not worlds[b]:
+            continue
+        for a in range(N - 1, -1, -1):
+            e = order[b, a]
+            if I[KIND, b, e] == CAR:
+                _settle_speed(F, I, lane_end, lane_stop, index, stride, b, e)
 
 
 # ------------------------------------------------------------------ one step of one world
@@ -306,8 +371,9 @@ def _step_world(
 ):
     """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²).
 
-    Sudden braking: where ``brake_p > 0``, car ``e`` starts braking with that probability, for
-    2–4 s, from values ``e - 1`` and ``V + e - 1`` of the draw with base ``brake_base`` (see
+    Sudden braking: where ``brake_p > 0``, car ``e`` starts braking at its comfortable
+    deceleration (harder where its leader demands) with that probability, for 2–4 s, from
+    values ``e - 1`` and ``V + e - 1`` of the draw with base ``brake_base`` (see
     :mod:`lanesim.sim.rng`). ``decide`` runs lane changes, then recycling with the draw of
     base ``recycle_base``.
     """
@@ -360,23 +426,36 @@ def _step_world(
     F[Y, b, 0] += v * math.sin(h + beta) * dt
     F[HEADING, b, 0] = h + v * math.sin(beta) / (0.5 * wheelbase) * dt
     F[SPEED, b, 0] = 0.0 if crashed[b, 0] else min(max(v + accel * dt, 0.0), max_speed)
-    F[S, b, 0], F[D, b, 0] = project(geometry, F[X, b, 0], F[Y, b, 0])
+    # Its road position is searched near the last one: this step's travel, twice over for the
+    # inside of bends, plus a margin; never on another stretch of a road that crosses itself.
+    reach = 2.0 * v * dt + 10.0
+    F[S, b, 0], F[D, b, 0] = project(
+        geometry,
+        F[X, b, 0],
+        F[Y, b, 0],
+        segment_at(geometry, F[S, b, 0] - reach),
+        segment_at(geometry, F[S, b, 0] + reach),
+    )
     _, _, F[ROAD_HEADING, b, 0], F[CURVATURE, b, 0] = pose_at(geometry, F[S, b, 0])
 
     # 3. Traffic motion in road coordinates: IDM along, bounded lateral speed across.
     vmax_lat = lane_width / lane_change_time
+    sin_max_angle = math.sin(MAX_LANE_CHANGE_ANGLE)
     for e in range(1, 1 + V):
         timer = max(F[BRAKE_TIMER, b, e] - dt, 0.0)
         if brake_p > 0.0 and stream_uniform(brake_base, e - 1) < brake_p:
             timer = 2.0 + 2.0 * stream_uniform(brake_base, V + e - 1)
         F[BRAKE_TIMER, b, e] = timer
-        a = -F[COMFORT_DECEL, b, e] if timer > 0.0 else F[ACCEL, b, e]
+        a = F[ACCEL, b, e]
+        if timer > 0.0:  # braking for no reason, yet never less than its leader demands
+            a = min(a, -F[COMFORT_DECEL, b, e])
         if crashed[b, e]:
             v, vd = 0.0, 0.0
         else:
             v = max(F[SPEED, b, e] + a * dt, 0.0)
-            target = (I[TARGET_LANE, b, e] + 0.5) * lane_width
-            vd = min(max(1.2 * (target - F[D, b, e]), -vmax_lat), vmax_lat)
+            error = (I[TARGET_LANE, b, e] + 0.5) * lane_width - F[D, b, e]
+            bound = min(vmax_lat, v * min(LANE_APPROACH_RATE * abs(error), sin_max_angle))
+            vd = min(max(1.2 * error, -bound), bound)
         d = F[D, b, e]
         k = F[CURVATURE, b, e]
         along = math.sqrt(max(v * v - vd * vd, 0.0))
@@ -404,6 +483,7 @@ def _step_world(
             index,
             stride,
             shift,
+            lane_width,
             lanes,
             max_speed,
             safe_decel,
@@ -445,11 +525,8 @@ def set_world_pose(F, geometry, b, e):
     F[X, b, e] = x + d * sin_h
     F[Y, b, e] = y - d * cos_h
     v, vd = F[SPEED, b, e], F[LAT_SPEED, b, e]
-    rel = 0.0
-    if v > 0.1 and vd != 0.0:
-        # Moving right (vd > 0) turns the car clockwise from the road direction.
-        rel = -math.atan2(vd, max(math.sqrt(max(v * v - vd * vd, 0.0)), 1e-3))
-    F[HEADING, b, e] = h + rel
+    # Moving right (vd > 0) turns the car clockwise from the road direction.
+    F[HEADING, b, e] = h - math.atan2(vd, math.sqrt(max(v * v - vd * vd, 0.0)))
 
 
 @kernel
@@ -480,7 +557,8 @@ def sort_by_s(F, order, b):
 
 @kernel
 def _collide(F, I, crashed, order, b):
-    """Mark every pair of entities whose rectangles overlap as crashed.
+    """Mark every pair of entities whose rectangles overlap as crashed, counting in
+    ``CRASHES_WITHOUT_EGO`` each traffic car newly crashed by anything but the ego.
 
     Entities are visited in ``s`` order (see :func:`sort_by_s`); each is tested against
     the ones after it until the gap along the road rules out contact, so every pair that can
@@ -521,6 +599,9 @@ def _collide(F, I, crashed, order, b):
                 F[LENGTH, b, j],
                 F[WIDTH, b, j],
             ):
+                for car, other in ((i, j), (j, i)):
+                    if I[KIND, b, car] == CAR and I[KIND, b, other] != EGO and not crashed[b, car]:
+                        I[CRASHES_WITHOUT_EGO, b, car] += 1
                 crashed[b, i] = True
                 crashed[b, j] = True
 
@@ -537,6 +618,7 @@ def _change_lanes(
     index,
     stride,
     shift,
+    lane_width,
     lanes,
     ego_max_speed,
     safe_decel,
@@ -552,8 +634,16 @@ def _change_lanes(
     """
     for e in range(1, 1 + V):
         lane = I[LANE, b, e]
-        if I[TARGET_LANE, b, e] != lane or crashed[b, e]:
-            continue  # a change under way carries on
+        if (
+            I[TARGET_LANE, b, e] != lane
+            or _second_lane(F, I, geometry, lane_width, lanes, b, e) >= 0
+            or crashed[b, e]
+            or F[BRAKE_TIMER, b, e] > 0.0
+        ):
+            # A change under way carries on until the car is wholly in its new lane (its body
+            # would otherwise swing into a lane the index does not hold it in); a suddenly
+            # braking car is not steady either.
+            continue
         s, v = F[S, b, e], F[SPEED, b, e]
         a_now, gap, lead_speed = _following_accel(
             F,
@@ -659,7 +749,9 @@ def _recycle(
     """Move the first car beyond ``recycle_distance`` from the ego to the far edge on the other
     side, if there is room there; one car per decision, so moved cars never land on each other.
     Car ``e``'s new lane and position come from values ``2(e - 1)`` and ``2(e - 1) + 1`` of the
-    draw with base ``recycle_base``; never past a closing lane's stop (``lane_stop``)."""
+    draw with base ``recycle_base``; never past a closing lane's stop (``lane_stop``). It
+    enters at 0.9 of its desired speed, or slower where its leader is near
+    (:func:`_settle_speed`)."""
     ego_s = F[S, b, 0]
     road_end = lane_end[0]
     for lane in range(1, lane_end.shape[0]):
@@ -695,6 +787,7 @@ def _recycle(
         set_world_pose(F, geometry, b, e)
         sort_by_s(F, order, b)
         _build_index(F, I, geometry, lane_width, lanes, stride, shift, index, order, b)
+        _settle_speed(F, I, lane_end, lane_stop, index, stride, b, e)
         return
 
 

@@ -205,14 +205,19 @@ def pose_trig_at(geometry, s):
 
 
 @kernel
-def project(geometry, px, py):
-    """Road frame ``(s, d)`` of the world point ``(px, py)``: the nearest foot on any segment."""
+def project(geometry, px, py, first, last):
+    """Road frame ``(s, d)`` of the world point ``(px, py)``: the nearest foot on segments
+    ``first`` to ``last`` (indices, inclusive).
+
+    Searching only the segments near where a car was keeps it on its own stretch of a road
+    that passes the same place twice (a repeated pattern can cross itself).
+    """
     s0, length, curv, x0, y0, h0 = geometry
     n = s0.shape[0]
     best_gap = np.inf
     best_s = 0.0
     best_d = 0.0
-    for i in range(n):
+    for i in range(first, last + 1):
         c, sn = math.cos(h0[i]), math.sin(h0[i])
         k = curv[i]
         if k == 0.0:
@@ -255,5 +260,5 @@ def _to_road_many(geometry, x, y):
     n = x.shape[0]
     s, d = np.empty(n), np.empty(n)
     for j in range(n):
-        s[j], d[j] = project(geometry, x[j], y[j])
+        s[j], d[j] = project(geometry, x[j], y[j], 0, geometry[0].shape[0] - 1)
     return s, d

@@ -108,8 +108,9 @@ class World:
 
     Attributes (all ``(B, N)`` unless noted): ``x, y, heading`` (world pose, m and rad),
     ``speed`` (m/s), ``s, d`` (road frame, m), ``lane`` (lane under the centre), ``target_lane``,
-    ``length, width`` (m), ``kind``, ``crashed``; ``steer`` and ``accel`` ``(B,)`` are the ego's
-    last controls; ``time`` ``(B,)`` is simulated seconds since reset.
+    ``length, width`` (m), ``kind``, ``crashed``, ``crashes_without_ego`` (each traffic car's
+    collisions with anything but the ego since reset); ``steer`` and ``accel`` ``(B,)`` are the
+    ego's last controls; ``time`` ``(B,)`` is simulated seconds since reset.
     """
 
     def __init__(self, spec: WorldSpec, n_worlds: int) -> None:
@@ -134,6 +135,7 @@ class World:
         self.min_gap, self.politeness = F[K.MIN_GAP], F[K.POLITENESS]
         self.brake_timer = F[K.BRAKE_TIMER]
         self.lane, self.target_lane, self.kind = I[K.LANE], I[K.TARGET_LANE], I[K.KIND]
+        self.crashes_without_ego = I[K.CRASHES_WITHOUT_EGO]
         self.applied = np.zeros((2, B))  # the ego's last steering and acceleration
         # What the ego follows in run()/advance(): rows kernels.COMMAND_*, fixed controls or,
         # where autopilot, the lane-following controller's target lane and speed.
@@ -264,9 +266,13 @@ class World:
         if self.V:
             self._spawn_traffic(worlds, u[:, 2:])
         self.crashed[worlds] = False
+        self.crashes_without_ego[worlds] = 0
         self.time[worlds] = 0.0
         self.steps[worlds] = 0
         self._refresh_lanes(worlds)
+        K.settle_speeds(
+            self.F, self.I, *self._road_args[2:4], self._index, self._stride, self._order, worlds
+        )
 
     def place(self, entity: int, s: float, lane: int, speed: float) -> None:
         """Put ``entity`` of every world on ``lane``'s centre at ``s`` (m), aligned with the road,
