@@ -20,7 +20,7 @@ from lanesim.sim import state as layout
 from lanesim.sim.jit import kernel
 from lanesim.sim.memory import check_memory
 from lanesim.sim.road import LaneSpan, Road, Segment, wrap_angle
-from lanesim.sim.state import LANE, LaneIndex, WorldState, plain
+from lanesim.sim.state import LANE, LaneIndex
 from lanesim.sim.step import ego_leader
 from lanesim.sim.world import CONE, STALLED, EgoModel, Obstacle, TrafficModel, World, WorldSpec
 
@@ -196,7 +196,9 @@ class DrivingCore:
             self.truncated,
         )
         self._report_args = (
-            *plain(w.state, w.index),
+            w.F,
+            w.I,
+            tuple(w.index),
             w.road.lane_width,
             self.start_s,
             self.crashed,
@@ -341,12 +343,10 @@ def _score(
 
 
 @kernel
-def _report(state, index, lane_width, start_s, crashed, offroad, out, worlds):
-    """The info values (rows ``INFO``) of the ``worlds`` (bool ``(B,)``) into ``out``.
-    ``state`` and ``index`` are the world's :class:`WorldState` and :class:`LaneIndex`, named
-    or plain (cheaper to pass)."""
-    state, index = WorldState(*state), LaneIndex(*index)
-    F, I = state.F, state.I
+def _report(F, I, index, lane_width, start_s, crashed, offroad, out, worlds):
+    """The info values (rows ``INFO``) of the ``worlds`` (bool ``(B,)``) into ``out``, from the
+    world's state arrays and its :class:`LaneIndex` (named, or a plain tuple: cheaper to pass)."""
+    index = LaneIndex(*index)
     for b in range(F.shape[1]):
         if not worlds[b]:
             continue

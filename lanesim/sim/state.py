@@ -9,9 +9,9 @@ stays: a step walks every field of one entity after another, and one array per k
 walk in a few cache lines.
 
 The named tuples group what a kernel needs (:class:`LaneIndex`, :class:`WorldState`,
-:class:`Timing`, with :class:`~lanesim.sim.road.RoadArrays`,
-:class:`~lanesim.sim.models.EgoModel` and :class:`~lanesim.sim.models.TrafficModel`).
-numba compiles them and caches the result because their classes live in importable modules.
+:class:`Timing`, with :class:`~lanesim.sim.road.RoadArrays`; the ego's and traffic's models
+come as records, :func:`lanesim.sim.models.as_record`). numba compiles them and caches the
+result because their classes live in importable modules.
 """
 
 from __future__ import annotations

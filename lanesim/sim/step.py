@@ -21,7 +21,6 @@ from lanesim.sim.collision import collide
 from lanesim.sim.ego import autopilot, move_ego
 from lanesim.sim.jit import kernel, kernel_nogil
 from lanesim.sim.lane_index import build_index, lane_exists, query, refresh_lanes
-from lanesim.sim.models import EgoModel, TrafficModel
 from lanesim.sim.rng import stream_base
 from lanesim.sim.road import RoadArrays, pose_at, wrap_angle
 from lanesim.sim.state import (
@@ -126,10 +125,10 @@ def run_worlds(state, road, index, ego, traffic, timing, command, use_autopilot,
     """Advance worlds ``first`` to ``stop - 1`` by ``frames = trace.shape[2]`` simulation steps.
 
     Takes :class:`~lanesim.sim.state.WorldState`, :class:`~lanesim.sim.road.RoadArrays`,
-    :class:`~lanesim.sim.state.LaneIndex`, :class:`~lanesim.sim.models.EgoModel`,
-    :class:`~lanesim.sim.models.TrafficModel` and :class:`~lanesim.sim.state.Timing`, named or
-    as plain tuples (:func:`lanesim.sim.state.plain`, cheaper to pass from Python). Releases the
-    GIL: disjoint ranges of worlds may run on several threads at once.
+    :class:`~lanesim.sim.state.LaneIndex` and :class:`~lanesim.sim.state.Timing`, named or as
+    plain tuples (:func:`lanesim.sim.state.plain`, cheaper to pass from Python), and the ego's
+    and traffic's models as records (:func:`lanesim.sim.models.as_record`). Releases the GIL:
+    disjoint ranges of worlds may run on several threads at once.
 
     Per world ``b``, ``command`` ``(N_COMMAND, B)`` holds either fixed controls (rows
     ``COMMAND_STEER`` rad and ``COMMAND_ACCEL`` m/s², clipped to the ego's limits) or, where
@@ -147,8 +146,8 @@ def run_worlds(state, road, index, ego, traffic, timing, command, use_autopilot,
         WorldState(*state),
         RoadArrays(*road),
         LaneIndex(*index),
-        EgoModel(*ego),
-        TrafficModel(*traffic),
+        ego[0],
+        traffic[0],
         Timing(*timing),
         command,
         use_autopilot,

@@ -3,7 +3,8 @@
 Treiber, Hennecke & Helbing (2000) for the Intelligent Driver Model; Kesting, Treiber &
 Helbing (2007) for MOBIL. Traffic moves in road coordinates, so it follows curved lanes
 exactly. The models' constants are in :mod:`lanesim.sim.models`; every kernel here takes the
-:class:`~lanesim.sim.models.TrafficModel` and the :class:`~lanesim.sim.road.RoadArrays` whole.
+:class:`~lanesim.sim.models.TrafficModel` (its record, ``traffic``) and the
+:class:`~lanesim.sim.road.RoadArrays` whole.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import numpy as np
 
 from lanesim.sim import state as layout
 from lanesim.sim.lane_index import query_many
-from lanesim.sim.models import SPAWN_MARGIN, EgoModel, TrafficModel, typed
+from lanesim.sim.models import SPAWN_MARGIN, EgoModel, TrafficModel, as_record
 from lanesim.sim.rng import WorldRandom
 from lanesim.sim.road import Road, wrap_angles
 from lanesim.sim.state import CAR, CONE, EGO, STALLED, LaneIndex, Timing, WorldState, plain
@@ -89,8 +89,9 @@ class World:
     :attr:`autopilot`, which :meth:`advance` follows.
 
     The kernels take the state whole: :attr:`state` (:class:`~lanesim.sim.state.WorldState`),
-    :attr:`index` (:class:`~lanesim.sim.state.LaneIndex`), ``road.arrays`` and the models
-    :attr:`ego_model`, :attr:`traffic_model`, :attr:`timing`.
+    :attr:`index` (:class:`~lanesim.sim.state.LaneIndex`), ``road.arrays``, :attr:`timing`
+    and the models as records (:func:`~lanesim.sim.models.as_record`), :attr:`ego_params` and
+    :attr:`traffic_params`.
 
     Attributes (all ``(B, N)`` unless noted): ``x, y, heading`` (world pose, m and rad),
     ``speed`` (m/s), ``s, d`` (road frame, m), ``lane`` (lane under the centre), ``target_lane``,
@@ -160,8 +161,8 @@ class World:
             rng_seed=self.rng.seed,
             rng_counter=self.rng.counter,
         )
-        self.ego_model = typed(spec.ego)
-        self.traffic_model = typed(tm)
+        self.ego_params = as_record(spec.ego)
+        self.traffic_params = as_record(tm)
         period = max(1, round(tm.decision_period * spec.sim_hz))
         self.timing = Timing(dt=self.dt, period=period)
         # Per-car behaviour: the state field and the range it is drawn from at spawn.
@@ -179,9 +180,11 @@ class World:
         self._ego_lane_choices = np.array(spec.ego_lanes or self._full_lanes(), dtype=np.int64)
         self._traces: dict[int, np.ndarray] = {}
         # The step's structures as plain tuples, cheap to pass on every call (state.plain).
-        self._step_args = plain(
-            self.state, self.road.arrays, self.index, self.ego_model, self.traffic_model,
-            self.timing,
+        self._step_args = (
+            *plain(self.state, self.road.arrays, self.index),
+            self.ego_params,
+            self.traffic_params,
+            tuple(self.timing),
         )
         # Large batches run on every core; small ones are not worth a thread hand-off.
         self._threads = min(os.cpu_count() or 1, 8)
