@@ -408,3 +408,12 @@ def test_info_reports_traffic_collisions_of_the_episode():
     assert info["traffic_collisions"] == 2
     assert isinstance(info["traffic_collisions"], int)
     env.close()
+
+
+def test_models_reach_the_kernels_by_name_and_refuse_values_their_fields_cannot_hold():
+    record = models.as_record(TrafficModel(vehicles=3, safe_decel=4, desired_speed=(20, 25)))
+    assert record.dtype["vehicles"] == np.int64 and record[0]["vehicles"] == 3
+    assert record[0]["safe_decel"] == 4.0
+    assert record[0]["desired_speed"].tolist() == [20.0, 25.0]
+    with pytest.raises(ValueError, match=r"TrafficModel.vehicles must be an integer, got 2.5"):
+        models.as_record(TrafficModel(vehicles=2.5))
