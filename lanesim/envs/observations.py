@@ -150,28 +150,6 @@ class RoadRaster:
         s, d = self.cells(idx)
         return self.world.road.drivable(s[:, None, :], d[:, :, None])
 
-    def markings(self, idx=slice(None), dash: float = 3.0, period: float = 9.0):
-        """Lane boundary cells: ``(b, row, col)`` index arrays for solid and for dashed lines.
-
-        A boundary with lanes on both sides is dashed (painted ``dash`` m of every ``period``,
-        anchored to the road so dashes move past a moving car); with a lane on one side only it
-        is solid.
-        """
-        road = self.world.road
-        s, _ = self.cells(idx)
-        k = np.arange(road.lanes + 1)
-        rows = np.floor((k * road.lane_width - self.top(idx)) / self.my).astype(np.int64)
-        left = road.lane_exists(k[None, :, None] - 1, s[:, None, :])  # (B, K, W)
-        right = road.lane_exists(k[None, :, None], s[:, None, :])
-        solid = left ^ right
-        dashed = left & right & ((s[:, None, :] % period) < dash)
-        inside = ((rows >= 0) & (rows < self.H))[:, :, None]
-        out = []
-        for mask in (solid & inside, dashed & inside):
-            b, kk, c = np.nonzero(mask)
-            out.append((b, rows[b, kk], c))
-        return out
-
     def footprints(self, entities: slice | np.ndarray, idx=slice(None)):
         """Cells covered by the entities' rectangles: ``(b, entity, row, col)`` index arrays.
 
