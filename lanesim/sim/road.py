@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, vectorize
+from numba import njit
 
 from lanesim.sim.jit import kernel
 
@@ -194,10 +194,9 @@ def wrap_angle(angle):
     return (angle + math.pi) % (2 * math.pi) - math.pi
 
 
-@vectorize(["f8(f8)"], cache=True)
-def wrap_angles(angle):
-    """:func:`wrap_angle` over an array (a numpy ufunc)."""
-    return wrap_angle(angle)
+def wrap_angles(angle: np.ndarray) -> np.ndarray:
+    """:func:`wrap_angle` over an array, in numpy: the same formula, the same bits."""
+    return wrap_angle.py_func(np.asarray(angle, dtype=np.float64))
 
 
 @kernel

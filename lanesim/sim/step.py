@@ -72,9 +72,32 @@ def step_world(state, road, index, ego, traffic, timing, steer, accel, brake_bas
         recycle(F, I, crashed, road, index, traffic, recycle_base, b)
 
 
-@kernel
-def _run_worlds(state, road, index, ego, traffic, timing, command, use_autopilot, trace, first,
-                stop):
+@kernel_nogil
+def run_worlds(state, road, index, ego, traffic, timing, command, use_autopilot, trace, first,
+               stop):
+    """Advance worlds ``first`` to ``stop - 1`` by ``frames = trace.shape[2]`` simulation steps.
+
+    Takes :class:`~lanesim.sim.state.WorldState`, :class:`~lanesim.sim.road.RoadArrays`,
+    :class:`~lanesim.sim.state.LaneIndex` and :class:`~lanesim.sim.state.Timing`, named or as
+    plain tuples (:func:`lanesim.sim.state.plain`, cheaper to pass from Python), and the ego's
+    and traffic's models as records (:func:`lanesim.sim.models.as_record`). Releases the GIL:
+    disjoint ranges of worlds may run on several threads at once.
+
+    Per world ``b``, ``command`` ``(N_COMMAND, B)`` holds either fixed controls (rows
+    ``COMMAND_STEER`` rad and ``COMMAND_ACCEL`` m/s², clipped to the ego's limits) or, where
+    ``use_autopilot[b]``, the lane-following controller's target lane and speed (rows
+    ``COMMAND_LANE``, ``COMMAND_SPEED``). Every ``timing.period`` steps of a world's own clock
+    ``state.steps[b]`` its cars consider lane changes and far cars are recycled. Random numbers
+    come from each world's stream (``state.rng_seed``, ``state.rng_counter``, advanced here
+    exactly as :meth:`lanesim.sim.rng.WorldRandom.uniform` would be): one draw per step for
+    sudden braking (with ``traffic.brake_rate > 0``), one per decision step, so ``frames`` steps
+    in one call or in several give the same worlds. Advances ``state.steps`` and
+    ``state.clock`` (s), writes the controls used into ``state.applied`` ``(2, B)`` and the
+    ego's state after each step into ``trace`` ``(N_TRACE, B, frames)``.
+    """
+    # Named again here, at no cost: they come as plain tuples, cheaper to pass from Python.
+    state, road, index = WorldState(*state), RoadArrays(*road), LaneIndex(*index)
+    ego, traffic, timing = ego[0], traffic[0], Timing(*timing)
     F, I, crashed = state.F, state.I, state.crashed
     steps, rng_seed, rng_counter = state.steps, state.rng_seed, state.rng_counter
     lane_width = road.lane_width
@@ -117,44 +140,6 @@ def _run_worlds(state, road, index, ego, traffic, timing, command, use_autopilot
             trace[TRACE_OFFROAD, b, f] = 0.0 if on_road else 1.0
             trace[TRACE_CRASHED, b, f] = 1.0 if crashed[b, 0] else 0.0
         state.clock[b] += frames * timing.dt
-
-
-@kernel_nogil
-def run_worlds(state, road, index, ego, traffic, timing, command, use_autopilot, trace, first,
-               stop):
-    """Advance worlds ``first`` to ``stop - 1`` by ``frames = trace.shape[2]`` simulation steps.
-
-    Takes :class:`~lanesim.sim.state.WorldState`, :class:`~lanesim.sim.road.RoadArrays`,
-    :class:`~lanesim.sim.state.LaneIndex` and :class:`~lanesim.sim.state.Timing`, named or as
-    plain tuples (:func:`lanesim.sim.state.plain`, cheaper to pass from Python), and the ego's
-    and traffic's models as records (:func:`lanesim.sim.models.as_record`). Releases the GIL:
-    disjoint ranges of worlds may run on several threads at once.
-
-    Per world ``b``, ``command`` ``(N_COMMAND, B)`` holds either fixed controls (rows
-    ``COMMAND_STEER`` rad and ``COMMAND_ACCEL`` m/s², clipped to the ego's limits) or, where
-    ``use_autopilot[b]``, the lane-following controller's target lane and speed (rows
-    ``COMMAND_LANE``, ``COMMAND_SPEED``). Every ``timing.period`` steps of a world's own clock
-    ``state.steps[b]`` its cars consider lane changes and far cars are recycled. Random numbers
-    come from each world's stream (``state.rng_seed``, ``state.rng_counter``, advanced here
-    exactly as :meth:`lanesim.sim.rng.WorldRandom.uniform` would be): one draw per step for
-    sudden braking (with ``traffic.brake_rate > 0``), one per decision step, so ``frames`` steps
-    in one call or in several give the same worlds. Advances ``state.steps`` and
-    ``state.clock`` (s), writes the controls used into ``state.applied`` ``(2, B)`` and the
-    ego's state after each step into ``trace`` ``(N_TRACE, B, frames)``.
-    """
-    _run_worlds(
-        WorldState(*state),
-        RoadArrays(*road),
-        LaneIndex(*index),
-        ego[0],
-        traffic[0],
-        Timing(*timing),
-        command,
-        use_autopilot,
-        trace,
-        first,
-        stop,
-    )
 
 
 @kernel
