@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.models import (
     AUTOPILOT_HEADING_GAIN,
     AUTOPILOT_LATERAL_GAIN,
@@ -43,7 +43,7 @@ def autopilot(F, lane_width, ego, b, target_lane, target_speed):
     return steer, accel
 
 
-@kernel
+@kernel_inline
 def move_ego(F, geometry, ego, crashed, b, steer, accel, dt):
     """One step of ``dt`` (s) of world ``b``'s ego with ``steer`` (rad) and ``accel`` (m/s²):
     a kinematic bicycle about the centre of gravity, taken at mid-wheelbase; a crashed ego

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.state import (
     CAR,
     HEADING,
@@ -34,12 +34,12 @@ def lane_exists(lane_start, lane_end, lane, s):
     return lane_start[lane] <= s <= lane_end[lane]
 
 
-@kernel
+@kernel_inline
 def _lane_of(d, lane_width, lanes):
     return min(max(int(math.floor(d / lane_width)), 0), lanes - 1)
 
 
-@kernel
+@kernel_inline
 def _key(index, lane, s):
     """The index key of position ``s`` in ``lane``. Every key is made here, in one order of
     operations, so an entity's own query position equals its entry exactly (and it never finds
@@ -181,7 +181,7 @@ def next_in_lane(index, b, e, lane):
     return -1
 
 
-@kernel
+@kernel_inline
 def insert(index, b, lane, s, e):
     """Add entity ``e``'s occupancy of ``lane`` at ``s`` to world ``b``'s index, keeping every
     entity's own-lane position current (so leaders found by position stay right while cars

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.lane_index import (
     build_index,
     insert,
@@ -91,7 +91,7 @@ def idm_acceleration(speed, desired_speed, gap, leader_speed, time_headway, max_
     return min(max(max_accel * (free - interaction), -MAX_BRAKING), max_accel)
 
 
-@kernel
+@kernel_inline
 def mobil_incentive(own_gain, new_follower_gain, old_follower_gain, politeness):
     """MOBIL's incentive (m/s²): own advantage plus ``politeness`` times the followers' change."""
     return own_gain + politeness * (new_follower_gain + old_follower_gain)
@@ -107,7 +107,7 @@ def bumper_gap(F, b, me, other, me_s, me_d):
     return ds - 0.5 * (F[LENGTH, b, me] + F[LENGTH, b, other])
 
 
-@kernel
+@kernel_inline
 def _lane_end_gap(road, lane, s, length, leaving):
     """Gap (m) from a car's front to where it must stop in ``lane``: ``MERGE_RUN_OUT`` before
     the lane's stop, or at the stop itself once the car is ``leaving`` the lane; ``inf`` for a
@@ -165,7 +165,7 @@ def _accel_behind(F, I, road, ego_max_speed, b, e, lane, lead):
     return _idm_for(F, I, b, e, ego_max_speed, F[SPEED, b, e], gap, leader_speed), gap, leader_speed
 
 
-@kernel
+@kernel_inline
 def _gap_behind(F, I, road, b, e, lane, lead):
     """Gap (m) of car ``e`` to ``lead`` (-1: none) in ``lane``, or to that lane's end if
     nearer, and the speed (m/s) of what it follows there (0 at a lane end)."""
@@ -214,7 +214,7 @@ def settle_speeds(F, I, road, index, worlds):
                 _settle_speed(F, I, road, index, b, e)
 
 
-@kernel
+@kernel_inline
 def set_world_pose(F, geometry, b, e):
     """World ``x, y, heading`` of entity ``e`` from its road coordinates and lateral speed."""
     x, y, h, k, cos_h, sin_h = pose_trig_at(geometry, F[S, b, e])
@@ -227,7 +227,7 @@ def set_world_pose(F, geometry, b, e):
     F[HEADING, b, e] = h - math.atan2(vd, math.sqrt(max(v * v - vd * vd, 0.0)))
 
 
-@kernel
+@kernel_inline
 def follow(F, I, road, index, traffic, ego_max_speed, b):
     """Every traffic car's IDM acceleration (``F[ACCEL]``) from the current state of world
     ``b`` (the index must match it); a car changing lanes respects both lanes' leaders."""
@@ -241,7 +241,7 @@ def follow(F, I, road, index, traffic, ego_max_speed, b):
         F[ACCEL, b, e] = a
 
 
-@kernel
+@kernel_inline
 def move_traffic(F, I, crashed, road, traffic, b, dt, brake_p, brake_base):
     """One step of ``dt`` (s) of world ``b``'s traffic in road coordinates: ``F[ACCEL]`` along
     the lane, a bounded lateral speed across toward its target lane.
