@@ -11,9 +11,9 @@ from agents.mdp import FiniteMDP
 from agents.qlearning import QLearningAgent, train_q_learning
 from agents.value_iteration import value_iteration
 from lanesim.envs import OptionError
-from lanesim.envs.lanegrid import ENV_ID, LaneGridEnv, register_lanegrid
+from lanesim.envs.lanegrid import LaneGridEnv
 
-register_lanegrid()  # a no-op once lanesim/__init__.py registers the id itself
+ENV_ID = "lanesim/LaneGrid-v0"
 
 # 2 lanes, 2 speeds, cells -1..3: 144 states, small enough to check everything exactly.
 SMALL = dict(lanes=2, speeds=2, ahead=3, behind=1, traffic=(0.5, 0.5), max_steps=30)
@@ -43,7 +43,7 @@ def test_every_transition_row_is_a_probability_distribution():
     check_transitions(env, range(env.n_states))
     default = LaneGridEnv()  # 9,000 states: a sample of the table, all rows via the MDP
     check_transitions(default, np.random.default_rng(0).choice(default.n_states, 100))
-    mdp = default.mdp(0.95)  # FiniteMDP rejects any row that is not a distribution
+    mdp = FiniteMDP.from_model(default.model(), 0.95)  # FiniteMDP rejects any row that is not a distribution
     live = np.repeat(~default.crash_states(), 5)
     np.testing.assert_allclose((mdp.P @ np.ones(mdp.n_states))[live], 1.0, atol=1e-12)
 
@@ -58,11 +58,11 @@ def test_collision_states_are_absorbing_and_worth_nothing():
 
 def test_mdp_equals_the_transition_table():
     env = LaneGridEnv(**SMALL)
-    direct = env.mdp(0.9)
+    direct = FiniteMDP.from_model(env.model(), 0.9)
     table = FiniteMDP.from_transitions(env.P, env.n_states, 5, 0.9)
     live = ~env.crash_states()
     rows = np.repeat(live, 5)
-    # Terminated transitions: dropped by from_transitions, sent to a terminal state by mdp().
+    # Terminated transitions: dropped by from_transitions, sent to a terminal state by model().
     to_live = direct.P.toarray()[:, live]
     np.testing.assert_allclose(to_live[rows], table.P.toarray()[:, live][rows], atol=1e-15)
     np.testing.assert_allclose(direct.R[live], table.R[live], atol=1e-12)
@@ -98,7 +98,7 @@ def test_value_iteration_policy_avoids_collisions_in_rollouts():
     # The default task with a collision 5 times as costly: at gamma 0.95 the optimal policy
     # of the default rewards accepts a rare collision for speed.
     env = gym.make(ENV_ID, collision_reward=-50.0)
-    policy = value_iteration(env.unwrapped.mdp(0.95), tol=1e-6).policy
+    policy = value_iteration(FiniteMDP.from_model(env.unwrapped.model(), 0.95), tol=1e-6).policy
     crashes = {"vi": 0, "idle": 0}
     speeds = []
     for name in crashes:
@@ -126,7 +126,7 @@ def test_q_learning_learns_the_value_iteration_policy():
     """
     env = gym.make(ENV_ID, **SMALL)
     gamma = 0.8
-    vi = value_iteration(env.unwrapped.mdp(gamma), tol=1e-10)
+    vi = value_iteration(FiniteMDP.from_model(env.unwrapped.model(), gamma), tol=1e-10)
     learnt = train_q_learning(env, episodes=5000, gamma=gamma, seed=0, epsilon_start=1.0,
                               epsilon_end=0.5, epsilon_decay=0.5, lr_exponent=0.6)
     q_sorted = np.sort(vi.Q, axis=1)
