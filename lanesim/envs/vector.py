@@ -13,7 +13,7 @@ from gymnasium.vector.utils import batch_space
 
 from lanesim.envs.actions import ActionError
 from lanesim.envs.core import DrivingCore, warn_if_limit_unreachable
-from lanesim.envs.driving import SEED_BOUND
+from lanesim.envs.driving import SEED_BOUND, Scene, scene_of
 from lanesim.envs.options import OptionError, make_options, with_reset_options
 
 
@@ -59,7 +59,9 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
       the episodes that follow, autoresets included. They rebuild the shared simulator, so
       they need a reset of every sub-environment: with a ``reset_mask`` they are refused.
     * ``render()`` draws the first sub-environment (``render_mode="rgb_array"`` only), with its
-      reward and info.
+      reward and info; :attr:`viewer` is its viewer.
+    * ``scene(i)`` is sub-environment ``i``'s :class:`~lanesim.envs.driving.Scene`, the same
+      snapshot as the single env's ``scene()`` (one world per call: a planner plans one).
 
     Actions must have the batched action space's shape; an action outside the single action
     space raises :class:`~lanesim.envs.actions.ActionError`.
@@ -276,7 +278,25 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
             )
         return a
 
+    def scene(self, index: int = 0) -> Scene:
+        """Sub-environment ``index``'s :class:`~lanesim.envs.driving.Scene` (a snapshot of its
+        vehicles, obstacles, lanes, time and meta-action targets)."""
+        if isinstance(index, bool) or not isinstance(index, int | np.integer) or not (
+            0 <= index < self.num_envs
+        ):
+            raise IndexError(
+                f"scene(index): index must be an integer in [0, {self.num_envs - 1}], "
+                f"got {index!r}"
+            )
+        return scene_of(self.core, int(index))
+
     # ------------------------------------------------------------------ rendering
+    @property
+    def viewer(self):
+        """The :class:`~lanesim.render.viewer.Viewer` drawing sub-environment 0: None until the
+        first ``render()`` (and again after ``close()``)."""
+        return self._viewer
+
     def render(self):
         """An RGB frame of the first sub-environment (``render_mode="rgb_array"``)."""
         if self.render_mode is None:
