@@ -112,10 +112,10 @@ class SB3Policy:
         finally:
             env.close()
 
-    def reset(self) -> None:
-        pass
+    def reset(self, env) -> None:
+        """A new episode starts (the model needs nothing of ``env``)."""
 
-    def act(self, obs, env):
+    def act(self, obs):
         action, _ = self.model.predict(obs, deterministic=True)
         return int(action) if np.ndim(action) == 0 else action
 

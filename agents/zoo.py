@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from agents.evaluate import IdleAgent, RandomAgent
-from agents.training import read_algo, read_env_spec
+from agents.baselines import IdleAgent, RandomAgent
+from agents.run_dir import read_algo, read_env_spec
 
 # The DQN shipped with lanesim, trained by the command in README's DQN section.
 SHIPPED_DQN = Path(__file__).resolve().parent / "checkpoints" / "dqn_highway"
@@ -47,29 +45,6 @@ INTERFACE_OPTIONS = (
 )
 
 
-class DQNPolicy:
-    """A trained DQN behind the agent protocol; hands its Q-values to the viewer, which names
-    them by the environment's action type (meta actions, or the steering x acceleration grid)."""
-
-    def __init__(self, path: Path) -> None:
-        from agents.dqn.agent import DQNAgent
-
-        self.policy = DQNAgent.load(path)
-        self._values = None
-
-    def reset(self) -> None:
-        self._values = None
-
-    def act(self, obs, env) -> int:
-        self._values = self.policy.action_values(obs)
-        return int(np.argmax(self._values))
-
-    def annotations(self) -> dict[str, Any]:
-        if self._values is None:
-            return {}
-        return {"values": self._values}
-
-
 def _checkpoint_in(path: Path) -> Path:
     """The checkpoint an agent path names: the file itself, or a training directory's
     ``best.pt``, ``latest.pt`` (lanesim's DQN) or ``latest.zip`` (an SB3 baseline)."""
@@ -94,7 +69,9 @@ def _trained_from_path(path: Path) -> LoadedAgent:
         trained_on.pop("scenario", None)
         options = {k: v for k, v in trained_on.items() if k in INTERFACE_OPTIONS}
     if ckpt.suffix != ".zip":
-        return LoadedAgent(DQNPolicy(ckpt), options, run_dir, trained_on)
+        from agents.dqn.agent import DQNAgent
+
+        return LoadedAgent(DQNAgent.load(ckpt), options, run_dir, trained_on)
     from agents.sb3 import SB3Policy
 
     algo = read_algo(run_dir) if trained_on is not None else None

@@ -206,7 +206,7 @@ def worker(variant: str, s: dict) -> dict:
         out["sb3"] = stable_baselines3.__version__
         venv.close()
     else:
-        from agents.dqn import DQNConfig, train
+        from agents.dqn import DQNConfig, train_dqn
 
         algorithm = {
             "lanesim": {},
@@ -238,8 +238,8 @@ def worker(variant: str, s: dict) -> dict:
         envs = gym.make_vec(ENV_ID, num_envs=s["num_envs"], **ENV_OPTIONS)
         envs.step = clock.wrap(envs.step)
         with tempfile.TemporaryDirectory(prefix="bench_dqn_") as tmp:
-            # A VectorEnv instance and no eval_envs: train() runs no evaluation.
-            train(envs, config, tmp)
+            # A VectorEnv instance and no eval_envs: train_dqn() runs no evaluation.
+            train_dqn(envs, config, tmp)
             ckpt = torch.load(Path(tmp) / "latest.pt", weights_only=False)
         out["parameters"] = sum(v.numel() for v in ckpt["online"].values())
         out["config"] = {

@@ -190,7 +190,7 @@ def cmd_scenarios(args) -> int:
         return 0
     if args.name is None:
         raise CLIError("scenarios show needs a scenario NAME")
-    values, label = _load_or_fail(load_scenario, args.name)
+    values, label = _or_cli_error(load_scenario, args.name)
     print(f"# {label}: {description(args.name)}")
     defaults = Options()
     for key in Options.__dataclass_fields__:
@@ -198,15 +198,6 @@ def cmd_scenarios(args) -> int:
         mark = "" if key in values else "   # default"
         print(f"{key} = {json.dumps(value)}{mark}")
     return 0
-
-
-def _load_or_fail(fn, *a):
-    from lanesim.envs.options import OptionError
-
-    try:
-        return fn(*a)
-    except OptionError as e:
-        raise CLIError(str(e)) from None
 
 
 def cmd_train(args) -> int:
@@ -219,10 +210,10 @@ def cmd_train(args) -> int:
         raise CLIError(f"--out {out}: is a file; expected a directory (new or of an earlier run)")
     if args.resume and not (out / "latest.pt").exists() and not (out / "latest.zip").exists():
         raise CLIError(f"--resume: no checkpoint in {out} (expected {out / 'latest.pt'})")
-    from agents import training
+    from agents import run_dir, training
 
-    if args.resume and (out / training.ENV_FILE).exists():
-        trained = _load_or_cli(training.read_algo, out) or (
+    if args.resume and (out / run_dir.ENV_FILE).exists():
+        trained = _or_cli_error(run_dir.read_algo, out) or (
             "dqn" if (out / "latest.pt").exists() else None)
         if trained is not None and trained != args.algo:
             raise CLIError(f"--resume: {out} holds a {trained} run, not {args.algo}")
@@ -239,7 +230,9 @@ def cmd_train(args) -> int:
         training.dqn_config(args.steps, args.num_envs, args.seed, dict(args.config))
     except ValueError as e:  # OptionError included
         raise CLIError(str(e)) from None
-    return training.run(args.algo, env_id, kw, args)
+    return training.run(args.algo, env_id, kw, out=out, steps=args.steps,
+                        num_envs=args.num_envs, seed=args.seed, resume=args.resume,
+                        config=dict(args.config))
 
 
 def _writable_file(path: str, option: str) -> None:
@@ -304,7 +297,9 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _load_or_cli(fn, *a):
+def _or_cli_error(fn, *a):
+    """``fn(*a)``, with a bad or missing input (a ValueError, OptionError included, a
+    FileNotFoundError or a damaged checkpoint) as a CLIError."""
     from agents.dqn.checkpoint import CheckpointError
 
     try:
@@ -313,33 +308,15 @@ def _load_or_cli(fn, *a):
         raise CLIError(str(e)) from None
 
 
-class _Keyboard:
-    """The arrow keys as an agent: lanesim.render.keyboard.KeyboardAgent, made on first use."""
-
-    def __init__(self) -> None:
-        self._keys = None
-
-    def reset(self) -> None:
-        pass
-
-    def act(self, obs, env):
-        if self._keys is None:
-            from lanesim.render.keyboard import KeyboardAgent
-
-            self._keys = KeyboardAgent(env)
-        return self._keys(obs)
-
-    def annotations(self) -> dict:
-        return {}
-
-
 def _loaded(spec: str):
     """The agent named by an ``--agent`` value, with the options it needs."""
     from agents.zoo import LoadedAgent, load_agent
 
     if spec == "keyboard":
-        return LoadedAgent(_Keyboard(), {"action": "continuous"})
-    return _load_or_cli(load_agent, spec)
+        from lanesim.render.keyboard import KeyboardAgent
+
+        return LoadedAgent(KeyboardAgent(), {"action": "continuous"})
+    return _or_cli_error(load_agent, spec)
 
 
 def _agent_env(spec: str, scenario: str | None):
@@ -363,8 +340,7 @@ def _check_fit(agent, env_id: str, options: dict) -> None:
     (a checkpoint without its env.json gets pixel options), before any episode starts."""
     from lanesim.envs.options import OptionError
 
-    policy = getattr(agent, "policy", None)
-    if not hasattr(policy, "obs_shape"):
+    if not hasattr(agent, "obs_shape"):  # only a network has fixed inputs and outputs
         return
     try:
         env = gym.make(env_id, **options)
@@ -375,53 +351,29 @@ def _check_fit(agent, env_id: str, options: dict) -> None:
     finally:
         env.close()
     n = getattr(space, "n", None)
-    if shape != tuple(policy.obs_shape) or n != policy.n_actions:
+    if shape != tuple(agent.obs_shape) or n != agent.n_actions:
         raise CLIError(
-            f"the agent's network takes observations {tuple(policy.obs_shape)} and "
-            f"{policy.n_actions} actions, the environment gives {shape} and "
+            f"the agent's network takes observations {tuple(agent.obs_shape)} and "
+            f"{agent.n_actions} actions, the environment gives {shape} and "
             f"{n if n is not None else space}; a checkpoint needs the env.json of its "
             "training directory beside it (or --scenario with options that fit)")
 
 
 def watch(agent, env_id: str, seed: int = 0, episodes: int | None = None, linger: float = 1.0,
           **options) -> list[float]:
-    """Let ``agent`` drive in the window until it closes or ``episodes`` end (None: until it
-    closes). R restarts the episode: it never ends the run, and the restarted episode does not
-    count. With ``episodes``, the HUD says which episode runs and that the run ends after it.
-
-    The agent's plan and action values go to the overlay after every decision.
-    Returns the return of each finished (terminated or truncated) episode.
-    """
-    from agents.base import show_annotations
+    """Let ``agent`` drive ``gym.make(env_id, render_mode="human", **options)`` in the window
+    (:func:`lanesim.render.keyboard.play`) until it closes or ``episodes`` end. With
+    ``episodes``, the HUD says which episode runs and that the run ends after it. Returns the
+    return of each finished episode."""
+    from lanesim.render.keyboard import play
 
     env = gym.make(env_id, render_mode="human", **options)
-    returns: list[float] = []
     try:
-        obs, _ = env.reset(seed=seed)
-        agent.reset()
-        viewer = env.unwrapped.viewer
-        total = 0.0
-        while not viewer.closed:
-            if episodes is not None:
-                viewer.notice = (f"episode {len(returns) + 1} of {episodes}: the run ends "
-                                 f"after {episodes} (--episodes)")
-            action = agent.act(obs, env)
-            show_annotations(agent, env)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += reward
-            if terminated or truncated or viewer.reset_requested:
-                if terminated or truncated:
-                    returns.append(total)
-                    if linger > 0:
-                        viewer.linger(linger)
-                if viewer.closed or (episodes is not None and len(returns) >= episodes):
-                    break
-                obs, _ = env.reset()
-                agent.reset()
-                total = 0.0
+        return play(env, agent, seed=seed, episodes=episodes, linger=linger,
+                    notice="episode {episode} of {episodes}: the run ends after {episodes} "
+                    "(--episodes)")
     finally:
         env.close()
-    return returns
 
 
 def cmd_watch(args) -> int:

@@ -13,8 +13,7 @@ import pytest
 import stable_baselines3
 import torch
 
-# The module (agents.dqn re-exports a function of the same name as the attribute `train`).
-dqn_train = importlib.import_module("agents.dqn.train")
+import agents.dqn.train as dqn_train
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("dqn_learning",

@@ -43,7 +43,8 @@ def test_every_transition_row_is_a_probability_distribution():
     check_transitions(env, range(env.n_states))
     default = LaneGridEnv()  # 9,000 states: a sample of the table, all rows via the MDP
     check_transitions(default, np.random.default_rng(0).choice(default.n_states, 100))
-    mdp = FiniteMDP.from_model(default.model(), 0.95)  # FiniteMDP rejects any row that is not a distribution
+    # FiniteMDP rejects any row that is not a distribution.
+    mdp = FiniteMDP.from_model(default.model(), 0.95)
     live = np.repeat(~default.crash_states(), 5)
     np.testing.assert_allclose((mdp.P @ np.ones(mdp.n_states))[live], 1.0, atol=1e-12)
 

@@ -18,7 +18,7 @@ import pygame  # noqa: E402
 import pytest  # noqa: E402
 
 import lanesim  # noqa: E402, F401
-from agents.evaluate import IdleAgent  # noqa: E402
+from agents.baselines import IdleAgent  # noqa: E402
 from lanesim import cli  # noqa: E402
 from lanesim.envs.options import bundled_scenarios, description  # noqa: E402
 from lanesim.render import viewer_of  # noqa: E402
@@ -35,16 +35,17 @@ class PressesR(IdleAgent):
         super().__init__()
         self.resets, self.pressed, self.notices = 0, False, []
 
-    def reset(self) -> None:
+    def reset(self, env) -> None:
+        self.env = env
         self.resets += 1
 
-    def act(self, obs, env):
-        self.notices.append(viewer_of(env).notice)
+    def act(self, obs):
+        self.notices.append(viewer_of(self.env).notice)
         if not self.pressed:
             self.pressed = True
             pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_r, unicode="r",
                                                  mod=0))
-        return super().act(obs, env)
+        return super().act(obs)
 
 
 def test_reset_key_restarts_the_episode_and_never_ends_the_run():

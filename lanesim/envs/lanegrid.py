@@ -3,10 +3,10 @@
 The road is seen from the ego car: a few lanes, a window of road cells around the ego and, in
 every lane, at most one other car. Everything is discrete, so the environment exposes its
 transition model the way Gymnasium's toy-text environments do (``env.unwrapped.P[s][a]`` is a
-list of ``(probability, next_state, reward, terminated)``) and :meth:`LaneGridEnv.model` returns
-it as arrays, which ``agents.mdp.FiniteMDP.from_model`` takes for value iteration. :meth:`LaneGridEnv.step` samples
-from exactly ``P[s][a]`` with ``self.np_random``, so a policy computed from the model and one
-learnt from interaction face the same task.
+list of ``(probability, next_state, reward, terminated)``) and :meth:`LaneGridEnv.model`
+returns it as arrays, which ``agents.mdp.FiniteMDP.from_model`` takes for value iteration.
+:meth:`LaneGridEnv.step` samples from exactly ``P[s][a]`` with ``self.np_random``, so a
+policy computed from the model and one learnt from interaction face the same task.
 """
 
 from __future__ import annotations
