@@ -395,6 +395,21 @@ def test_train_writes_checkpoints_that_the_agent_loads(tmp_path: Path) -> None:
         agent.act(np.zeros((1, 8), np.float32))
 
 
+def test_dqn_agent_annotates_the_q_values_of_its_last_decision() -> None:
+    torch.manual_seed(0)
+    agent = DQNAgent(QNetwork([8], 3, dueling=True, hidden=16))
+    agent.reset(None)
+    assert agent.annotations() == {}
+    for i in (2, 5):
+        obs = np.eye(8, dtype=np.float32)[i]
+        action = agent.act(obs)
+        values = agent.annotations()["values"]
+        np.testing.assert_array_equal(values, agent.action_values(obs))
+        assert action == int(values.argmax())
+    agent.reset(None)
+    assert agent.annotations() == {}
+
+
 def test_resume_continues_the_step_count(tmp_path: Path) -> None:
     envs = corridor_envs()  # an instance: no eval env, so every step counted is training
     first = train_dqn(envs, tiny_config(), tmp_path)
