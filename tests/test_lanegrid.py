@@ -10,7 +10,7 @@ from scipy import stats
 from agents.mdp import FiniteMDP
 from agents.qlearning import QLearningAgent, train_q_learning
 from agents.value_iteration import value_iteration
-from lanesim.envs import OptionError
+from lanesim.envs import ActionError, OptionError
 from lanesim.envs.lanegrid import LaneGridEnv
 
 ENV_ID = "lanesim/LaneGrid-v0"
@@ -175,8 +175,11 @@ def test_bad_options_raise_errors_naming_them():
         LaneGridEnv(render_mode="human")
     env = LaneGridEnv()
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"action must be an integer in \[0, 4\]"):
-        env.step(5)
+    for bad in (5, -1, True, 1.0, [1], np.int64(7), np.array([1])):
+        # The same check, and the same error, as the driving envs' meta actions.
+        with pytest.raises(ActionError, match=r"action must be an integer in \[0, 4\]"):
+            env.step(bad)
+    assert env.step(np.int64(1))[4]["lane"] == env.step(np.array(1))[4]["lane"]
 
 
 def test_registered_env_passes_the_gymnasium_checker():

@@ -23,7 +23,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from lanesim.envs.actions import FASTER, LANE_LEFT, LANE_RIGHT, META_ACTIONS, SLOWER
+from lanesim.envs.actions import (
+    FASTER,
+    LANE_LEFT,
+    LANE_RIGHT,
+    META_ACTIONS,
+    SLOWER,
+    integer_actions,
+)
 from lanesim.envs.options import OptionError, refuse_reset_options, unknown_option
 
 __all__ = ["LaneGridEnv", "LaneGridOptions", "TabularModel"]
@@ -470,16 +477,10 @@ class LaneGridEnv(gym.Env):
         return self.s, {"prob": float(self.initial_state_distrib[self.s]), **self._info()}
 
     def step(self, action):
-        if type(action) is not int:  # noqa: E721  (the fast path: a plain int)
-            a = np.asarray(action)
-            if a.shape != () or a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
-                raise ValueError(
-                    f"action must be an integer in [0, 4] (Discrete(5)), got {action!r}"
-                )
-            action = int(a)
-        if not 0 <= action < 5:
-            raise ValueError(f"action must be an integer in [0, 4] (Discrete(5)), got {action!r}")
-        a = action
+        if type(action) is int and 0 <= action < 5:  # noqa: E721  (the fast path: a plain int)
+            a = action
+        else:
+            a = int(integer_actions(action, 5, 1, batched=False)[0])
         transitions = self.P[self.s][a]
         # Inverse-CDF sampling of P[s][a]: the first outcome whose running sum exceeds u.
         cumulative = self.P.cumulative(self.s, a)

@@ -83,17 +83,13 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         **options: Any,
     ):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+        if not _positive_int(num_envs):
             raise OptionError(f"num_envs must be a positive integer, got {num_envs!r}")
         if render_mode not in (None, "rgb_array"):
             raise OptionError(
                 f"render_mode must be 'rgb_array' or None for the vector env, got {render_mode!r}"
             )
-        if max_episode_steps is not None and (
-            isinstance(max_episode_steps, bool)
-            or not isinstance(max_episode_steps, int | np.integer)
-            or max_episode_steps < 1
-        ):
+        if max_episode_steps is not None and not _positive_int(max_episode_steps):
             raise OptionError(
                 f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}"
             )
@@ -312,6 +308,11 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         if self._viewer is not None:
             self._viewer.close()
             self._viewer = None
+
+
+def _positive_int(value) -> bool:
+    """Whether ``value`` is an integer >= 1 (a bool is no integer here)."""
+    return not isinstance(value, bool) and isinstance(value, int | np.integer) and value >= 1
 
 
 def _row(info: dict, i: int) -> dict:
