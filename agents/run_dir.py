@@ -16,6 +16,8 @@ from typing import Any, BinaryIO
 import gymnasium as gym
 
 ENV_FILE = "env.json"
+# `lanesim train` names of the Stable-Baselines3 baselines (lanesim's own DQN is "dqn").
+SB3_ALGOS = ("sb3-dqn", "sb3-ppo")
 
 
 # How to watch is the viewer's choice, not part of the environment an agent was trained on.
@@ -79,9 +81,9 @@ def read_algo(out: Path) -> str | None:
     """The SB3 baseline (``sb3-dqn``, ``sb3-ppo``) a training directory holds, if its env.json
     names one."""
     algo = _env_json(out).get("algo")
-    if algo not in (None, "sb3-dqn", "sb3-ppo"):
-        raise ValueError(f"{Path(out) / ENV_FILE}: unknown algo {algo!r}; expected sb3-dqn or "
-                         "sb3-ppo")
+    if algo is not None and algo not in SB3_ALGOS:
+        raise ValueError(f"{Path(out) / ENV_FILE}: unknown algo {algo!r}; expected one of "
+                         f"{', '.join(SB3_ALGOS)}")
     return algo
 
 

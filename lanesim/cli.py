@@ -16,6 +16,8 @@ from pathlib import Path
 
 import gymnasium as gym
 
+from agents.run_dir import SB3_ALGOS
+
 SCENARIO_HELP = ("bundled scenario name or .toml path (default: the road a trained agent was "
                  "trained on, highway for the others)")
 AGENT_HELP = (
@@ -23,7 +25,7 @@ AGENT_HELP = (
     " keyboard (drive yourself), or the path of a training directory of 'lanesim train' or of"
     " its checkpoint (a DQN .pt, an SB3 latest.zip)"
 )
-TRAIN_ALGOS = ("dqn", "sb3-dqn", "sb3-ppo")
+TRAIN_ALGOS = ("dqn", *SB3_ALGOS)
 BENCH_DESCRIPTION = ("Run benchmarks/bench_env.py (lanesim against highway-env); every argument "
                      "after 'bench' goes to it.")
 DEMO_VIDEO_EPISODES = 3  # episodes of the demo's video where there is no display
