@@ -231,3 +231,8 @@ def test_evaluate_reports_every_metric_for_the_baselines():
     rand = evaluate(RandomAgent(seed=1), "lanesim/Highway-v0", episodes=2, seed=0, duration=3.0)
     again = evaluate(RandomAgent(seed=1), "lanesim/Highway-v0", episodes=2, seed=0, duration=3.0)
     assert rand["returns"] == again["returns"]
+
+
+def test_acting_before_reset_names_the_missing_env():
+    with pytest.raises(RuntimeError, match=r"before reset\(env\)"):
+        VIDriver().act(None)
