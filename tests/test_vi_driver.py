@@ -211,14 +211,12 @@ def test_every_plan_ends_in_one_terminal_state():
     assert value == pytest.approx(result.Q[0, details["action"]], abs=1e-9)
 
 
-def test_is_deterministic_and_fast_enough():
+def test_decisions_are_the_same_for_the_same_seed():
     env = gym.make("lanesim/Highway-v0", action="meta", duration=3.0)
     agent = VIDriver()
     first, _ = drive(env, agent, seed=4)
     second, _ = drive(env, agent, seed=4)
     assert [s["action"] for s in first] == [s["action"] for s in second]
-    ms = [agent.plan(env.unwrapped.scene(), env.unwrapped.options)["ms"] for _ in range(10)]
-    assert np.median(ms) < 100.0  # about 5-10 ms on an idle machine; generous for CI
 
 
 def test_evaluate_reports_every_metric_for_the_baselines():

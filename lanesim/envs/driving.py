@@ -31,7 +31,8 @@ class Vehicles:
         s, d: road frame (m): along the road's reference line, and to the right of it.
         lane: lane under the centre (0 = leftmost).
         target_lane: the lane a traffic car is changing into (its lane when it keeps it);
-            for the ego and obstacles the simulator's own record, their lane at placement.
+            for the ego and obstacles their lane (the meta action's target lane is
+            :attr:`Scene.ego_target_lane`).
         length, width: m.
         kind: ``EGO`` (0), ``CAR`` (1), ``STALLED`` (2) or ``CONE`` (3) of
             :mod:`lanesim.sim.world`.
