@@ -1,5 +1,6 @@
-"""Agents by name, for the command line: ``vi``, ``dqn``, ``random``, ``idle`` or the path of
-a checkpoint or training directory of ``lanesim train`` (a DQN ``.pt``, an SB3 ``latest.zip``).
+"""Agents by name, for the command line: ``vi``, ``dqn``, ``random``, ``idle``, ``keyboard``
+(the arrow keys of a human-mode window) or the path of a checkpoint or training directory of
+``lanesim train`` (a DQN ``.pt``, an SB3 ``latest.zip``).
 
 :func:`load_agent` returns the agent together with the environment options it needs on any
 road (a meta-action agent needs ``action="meta"``, a pixel DQN the observation, actions and
@@ -18,7 +19,7 @@ from agents.run_dir import read_algo, read_env_spec
 
 # The DQN shipped with lanesim, trained by the command in README's DQN section.
 SHIPPED_DQN = Path(__file__).resolve().parent / "checkpoints" / "dqn_highway"
-NAMES = ("vi", "dqn", "random", "idle")
+NAMES = ("vi", "dqn", "random", "idle", "keyboard")
 
 
 @dataclass
@@ -97,6 +98,10 @@ def load_agent(spec: str, seed: int = 0) -> LoadedAgent:
         return LoadedAgent(RandomAgent(seed), {"action": "meta"})
     if spec == "idle":
         return LoadedAgent(IdleAgent(), {"action": "meta"})
+    if spec == "keyboard":
+        from lanesim.render.keyboard import KeyboardAgent
+
+        return LoadedAgent(KeyboardAgent(), {"action": "continuous"})
     if spec == "dqn":
         if not SHIPPED_DQN.exists():
             raise FileNotFoundError(f"the shipped DQN checkpoint {SHIPPED_DQN} is missing")

@@ -311,12 +311,8 @@ def _or_cli_error(fn, *a):
 
 def _loaded(spec: str):
     """The agent named by an ``--agent`` value, with the options it needs."""
-    from agents.zoo import LoadedAgent, load_agent
+    from agents.zoo import load_agent
 
-    if spec == "keyboard":
-        from lanesim.render.keyboard import KeyboardAgent
-
-        return LoadedAgent(KeyboardAgent(), {"action": "continuous"})
     return _or_cli_error(load_agent, spec)
 
 

@@ -54,6 +54,18 @@ def test_bad_argument_is_one_clear_line_and_exit_2(args, message):
     assert lines == [f"lanesim: error: {message}"] or (len(lines) == 1 and message in lines[0])
 
 
+def test_agent_names_come_from_one_list_that_includes_the_keyboard():
+    from agents.zoo import NAMES, load_agent
+    from lanesim.render.keyboard import KeyboardAgent
+
+    with pytest.raises(ValueError, match="choose one of " + ", ".join(NAMES)):
+        load_agent("nonsense")
+    assert "keyboard" in NAMES
+    loaded = load_agent("keyboard")
+    assert isinstance(loaded.agent, KeyboardAgent) and loaded.env_options == {
+        "action": "continuous"}
+
+
 @pytest.mark.parametrize("args", [["eval", "--episodes", "0"], ["watch", "--speed", "fast"],
                                   ["train", "dqn", "--steps", "-5", "--out", "x"]])
 def test_bad_numbers_are_rejected_by_the_parser(args):
