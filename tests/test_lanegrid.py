@@ -171,7 +171,7 @@ def test_bad_options_raise_errors_naming_them():
         LaneGridEnv(collision_reward=5.0)
     with pytest.raises(OptionError, match=r"more than the 200,000 allowed"):
         LaneGridEnv(lanes=5, ahead=10, behind=4)
-    with pytest.raises(OptionError, match="render_mode"):
+    with pytest.raises(OptionError, match="render_mode must be one of ansi or None, got 'human'"):
         LaneGridEnv(render_mode="human")
     env = LaneGridEnv()
     env.reset(seed=0)

@@ -459,7 +459,7 @@ def test_bad_actions_raise_action_error(action, actions, message):
 def test_bad_use_raises_clear_errors():
     with pytest.raises(OptionError, match="num_envs"):
         DrivingVectorEnv(0)
-    with pytest.raises(OptionError, match="render_mode"):
+    with pytest.raises(OptionError, match="render_mode must be one of rgb_array or None, got 'hu"):
         DrivingVectorEnv(2, render_mode="human")
     with pytest.raises(OptionError, match="unknown option"):
         gym.make_vec(ENV, num_envs=2, vehicels=3)

@@ -128,10 +128,11 @@ def scene_of(core: DrivingCore, b: int) -> Scene:
     )
 
 
-def _check_render_mode(render_mode):
-    if render_mode is not None and render_mode not in RENDER_MODES:
+def check_render_mode(render_mode, modes: list[str]) -> None:
+    """Refuse a ``render_mode`` that is neither None nor one of the env's ``modes``."""
+    if render_mode is not None and render_mode not in modes:
         raise OptionError(
-            f"render_mode must be one of {', '.join(RENDER_MODES)} or None, got {render_mode!r}"
+            f"render_mode must be one of {', '.join(modes)} or None, got {render_mode!r}"
         )
 
 
@@ -269,7 +270,7 @@ class DrivingEnv(gym.Env):
     metadata = {"render_modes": RENDER_MODES, "render_fps": 15}
 
     def __init__(self, render_mode: str | None = None, scenario: str | None = None, **options: Any):
-        _check_render_mode(render_mode)
+        check_render_mode(render_mode, RENDER_MODES)
         self.options = make_options(scenario, **options)
         self.scenario = scenario
         self.core = DrivingCore(self.options, 1)

@@ -31,6 +31,7 @@ from lanesim.envs.actions import (
     SLOWER,
     integer_actions,
 )
+from lanesim.envs.driving import check_render_mode
 from lanesim.envs.options import OptionError, refuse_reset_options, unknown_option
 
 __all__ = ["LaneGridEnv", "LaneGridOptions", "TabularModel"]
@@ -282,8 +283,7 @@ class LaneGridEnv(gym.Env):
     metadata = {"render_modes": RENDER_MODES, "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, **options: Any) -> None:
-        if render_mode is not None and render_mode not in RENDER_MODES:
-            raise OptionError(f"render_mode must be 'ansi' or None, got {render_mode!r}")
+        check_render_mode(render_mode, RENDER_MODES)
         self.options = make_lanegrid_options(**options)
         o = self.options
         self.render_mode = render_mode

@@ -13,7 +13,7 @@ from gymnasium.vector.utils import batch_space
 
 from lanesim.envs.actions import ActionError
 from lanesim.envs.core import DrivingCore, warn_if_limit_unreachable
-from lanesim.envs.driving import SEED_BOUND, Scene, scene_of
+from lanesim.envs.driving import SEED_BOUND, Scene, check_render_mode, scene_of
 from lanesim.envs.options import OptionError, make_options, with_reset_options
 
 
@@ -85,10 +85,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
     ):
         if not _positive_int(num_envs):
             raise OptionError(f"num_envs must be a positive integer, got {num_envs!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise OptionError(
-                f"render_mode must be 'rgb_array' or None for the vector env, got {render_mode!r}"
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         if max_episode_steps is not None and not _positive_int(max_episode_steps):
             raise OptionError(
                 f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}"
