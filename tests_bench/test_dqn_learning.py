@@ -1,11 +1,10 @@
-"""benchmarks/dqn_learning.py end to end with tiny settings: results, skipping finished runs,
-resuming an interrupted run from its checkpoint, and the report."""
+"""The DQN learning study (lanesim_bench.dqn_learning) end to end with tiny settings: results,
+skipping finished runs, resuming an interrupted run from its checkpoint, and the report."""
 
 from __future__ import annotations
 
 import fcntl
 import importlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,11 +15,9 @@ import torch
 # The module (agents.dqn re-exports a function of the same name as the attribute `train`).
 dqn_train = importlib.import_module("agents.dqn.train")
 
+from lanesim_bench import dqn_learning
+
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("dqn_learning",
-                                               ROOT / "benchmarks" / "dqn_learning.py")
-dqn_learning = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dqn_learning)
 
 # 320 transitions (40 vector steps of 8 worlds), episodes of 5 decisions; learning starts after
 # 100 transitions, a learning-curve point and a checkpoint every 160.

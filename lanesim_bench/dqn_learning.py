@@ -1,17 +1,17 @@
 """DQN learning study (issue #6): lanesim's DQN against Stable-Baselines3's DQN, on pixels.
 
-Run (from the repository root, with lanesim's venv)::
+Run::
 
-    .venv/bin/python benchmarks/dqn_learning.py                     # 2 agents x 3 seeds, 200k steps
-    .venv/bin/python benchmarks/dqn_learning.py --agents lanesim --seeds 0
-    .venv/bin/python benchmarks/dqn_learning.py --report            # table + plot of finished runs
+    python -m lanesim_bench.dqn_learning                     # 2 agents x 3 seeds, 200k steps
+    python -m lanesim_bench.dqn_learning --agents lanesim --seeds 0
+    python -m lanesim_bench.dqn_learning --report            # table + plot of finished runs
 
 Both agents train on ``lanesim/Highway-v0`` with 4 x 84 x 84 pixel observations, meta actions at
 one decision per second (``STUDY_ENV``; ``--env KEY=VALUE`` changes them) and N = 8 worlds in one
 batched simulator: lanesim's DQN (``agents.dqn.train``, dueling, double, 3-step, the settings in
 ``STUDY_CONFIG``; ``--config FIELD=VALUE`` changes them) on ``gym.make_vec``, SB3's ``DQN``
 ``CnnPolicy`` on :func:`lanesim.envs.sb3.make_sb3_vec_env`. Held equal, as in
-``benchmarks/bench_dqn.py``: the Nature CNN with 512 units, batch, replay capacity, learning
+``lanesim_bench.bench_dqn``: the Nature CNN with 512 units, batch, replay capacity, learning
 rate, Adam epsilon, gradient clip, discount, learning start, gradient steps per transition,
 target-update interval and the epsilon schedule. SB3 runs its own algorithm (one-step targets, no
 dueling, no double DQN, uniform replay): the question is which DQN learns more from the same
@@ -62,13 +62,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))
-sys.path.insert(0, str(HERE))
+from lanesim.cli import assignment  # KEY=VALUE, read as `lanesim train` reads it
+from lanesim_bench.common import command, machine
 
-from lanesim.cli import assignment  # noqa: E402  (KEY=VALUE, as the lanesim CLI reads it)
+MODULE = "lanesim_bench.dqn_learning"
 
 ENV_ID = "lanesim/Highway-v0"
 NUM_ENVS = 8
@@ -78,7 +75,7 @@ COLORS = {"lanesim": "#1f77b4", "sb3": "#d62728"}
 STUDY_ENV: dict[str, Any] = {"observation": "pixels", "action": "meta", "policy_hz": 1}
 # lanesim's settings for the study (the rest are DQNConfig's defaults: dueling, double DQN,
 # 3-step returns, batch 32, Adam eps 1.5e-4, clip 10, eps_end 0.01). SB3 gets every one that
-# its DQN has. The reasons are in README's "DQN learning study".
+# its DQN has. The reasons are in docs/dqn_learning.md.
 STUDY_CONFIG: dict[str, Any] = {
     "hidden": 512,
     "lr": 2.5e-4,
@@ -142,11 +139,15 @@ def crossed(before: int, after: int, every: int) -> bool:
 
 def git_state() -> dict[str, Any]:
     def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        out = subprocess.run(["git", *args], cwd=source, capture_output=True, text=True)
         return out.stdout.strip()
 
+    # The checkout lanesim runs from, if it runs from one (empty strings when installed).
+    import lanesim
+
+    source = Path(lanesim.__file__).resolve().parents[1]
     return {"commit": git("rev-parse", "HEAD"),
-            "dirty": git("status", "--porcelain", "--", "lanesim", "agents", "benchmarks")}
+            "dirty": git("status", "--porcelain", "--", "lanesim", "agents", "lanesim_bench")}
 
 
 def _sigterm(signum, frame):
@@ -585,11 +586,9 @@ def _run_one(agent: str, seed: int, args, env_options: dict, run_dir: Path) -> d
         "sessions": sessions,
         "finished": now(),
         "git": git_state(),
-        "command": " ".join(["python", "benchmarks/dqn_learning.py", *sys.argv[1:]]),
+        "command": command(MODULE, sys.argv[1:]),
         "versions": versions(),
     }
-    from bench_env import machine
-
     # load_before: the load average now, at the end of training (each session has its start's)
     result["machine"] = {k: v for k, v in machine().items() if k != "date"}
     write_json(run_dir / "result.json", result)
