@@ -35,9 +35,9 @@ temporary directories (``NUMBA_CACHE_DIR``), so the project's own cache is left 
 highway-env is not a lanesim dependency, and it installs pygame-ce, which breaks lanesim's
 pygame, so it runs in a subprocess under its own venv (``--peer-venv``, by default in the
 user's cache), created once from ``requirements-peer.txt`` (torch's pinned CPU wheel first,
-then highway-env) and recreated when that file changes. highway-env has no batched simulator: its figure on a
-batched row is its single-env rate times this machine's cores, the ideal of a process-parallel
-``AsyncVectorEnv`` (marked ``*``), an upper bound, not a measurement.
+then highway-env) and recreated when that file changes. highway-env has no batched simulator:
+its figure on a batched row is its single-env rate times this machine's cores, the ideal of a
+process-parallel ``AsyncVectorEnv`` (marked ``*``), an upper bound, not a measurement.
 """
 
 from __future__ import annotations
@@ -54,8 +54,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lanesim_bench import peer_highway_env
-from lanesim_bench.common import (PEER_REQUIREMENTS, PEER_VENV, command, ensure_venv, machine,
-                                   write_report)
+from lanesim_bench.common import (
+    PEER_REQUIREMENTS,
+    PEER_VENV,
+    command,
+    ensure_venv,
+    machine,
+    write_report,
+)
 from lanesim_bench.peer_highway_env import first_step, peak_rss_mib, time_env
 
 MODULE = "lanesim_bench.bench_env"

@@ -100,7 +100,7 @@ def human_worker(env_id: str, overlay: bool, hud: bool, speeds: list, seconds: f
         wall0, cpu0 = time.perf_counter(), time.process_time()
         sim = drive(math.inf, seconds) if speed == "max" else drive(seconds * speed)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        gaps = [b - a for a, b in zip(flips, flips[1:])]
+        gaps = [b - a for a, b in zip(flips[:-1], flips[1:], strict=True)]
         median = 1.0 / statistics.median(gaps) if gaps else 0.0
         print("speed", speed, "sim", sim, "wall", wall, "cpu", cpu, "flips", len(flips),
               "median_fps", median, flush=True)

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# Only numpy at the top: the quantecon venv runs this file by its path, without lanesim or
+# lanesim_bench, so lanesim's side imports them inside its functions.
 import numpy as np
 
 # quantecon methods timed. Both give an epsilon-optimal policy: "value_iteration" with

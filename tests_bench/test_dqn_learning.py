@@ -12,10 +12,10 @@ import pytest
 import stable_baselines3
 import torch
 
+from lanesim_bench import dqn_learning
+
 # The module (agents.dqn re-exports a function of the same name as the attribute `train`).
 dqn_train = importlib.import_module("agents.dqn.train")
-
-from lanesim_bench import dqn_learning
 
 ROOT = Path(__file__).resolve().parents[1]
 
