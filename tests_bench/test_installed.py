@@ -18,9 +18,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_lanesim_bench_from_the_wheel_runs_outside_the_checkout(tmp_path):
+    # Built from a copy: a build writes build/ and egg-info next to the sources.
+    source = tmp_path / "source"
+    source.mkdir()
+    for path in ("pyproject.toml", "README.md", "lanesim", "agents", "scenarios", "lanesim_bench"):
+        copy = shutil.copytree if (ROOT / path).is_dir() else shutil.copy
+        copy(ROOT / path, source / path,
+             **({"ignore": shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc")}
+                if copy is shutil.copytree else {}))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                             "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"),
-                            str(ROOT)], capture_output=True, text=True)
+                            str(source)], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("lanesim-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
