@@ -5,6 +5,8 @@ Run::
     python -m lanesim_bench.dqn_learning                     # 2 agents x 3 seeds, 200k steps
     python -m lanesim_bench.dqn_learning --agents lanesim --seeds 0
     python -m lanesim_bench.dqn_learning --report            # table + plot of finished runs
+    python -m lanesim_bench.dqn_learning --report --plot docs/dqn_learning.png \
+        --write docs/dqn_learning.md                         # ... into the study's page
 
 Both agents train on ``lanesim/Highway-v0`` with 4 x 84 x 84 pixel observations, meta actions at
 one decision per second (``STUDY_ENV``; ``--env KEY=VALUE`` changes them) and N = 8 worlds in one
@@ -63,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from lanesim.cli import assignment  # KEY=VALUE, read as `lanesim train` reads it
-from lanesim_bench.common import command, machine
+from lanesim_bench.common import command, machine, write_report
 
 MODULE = "lanesim_bench.dqn_learning"
 
@@ -819,6 +821,9 @@ def parse_args(argv: list[str] | None = None):
     ap.add_argument("--report", action="store_true",
                     help="only aggregate the finished runs: OUT/report.md and the plot")
     ap.add_argument("--plot", default=None, help="plot path (default OUT/learning_curves.png)")
+    ap.add_argument("--write", metavar="FILE.md",
+                    help="with --report: also write the report to this file "
+                    "(docs/dqn_learning.md is this)")
     args = ap.parse_args(argv)
     args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
     args.agent_list = [a.strip() for a in args.agents.split(",") if a.strip()]
@@ -833,7 +838,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if args.report:
         plot_path = Path(args.plot) if args.plot else out / "learning_curves.png"
-        print(report(out, plot_path, len(args.seed_list) * len(args.agent_list)))
+        text = report(out, plot_path, len(args.seed_list) * len(args.agent_list))
+        print(text)
+        if args.write:
+            write_report(Path(args.write), command(MODULE, sys.argv[1:] if argv is None else argv),
+                         text)
         return 0
     import torch
 

@@ -70,8 +70,12 @@ def test_both_agents_finish_skip_when_done_and_report(tmp_path, capsys):
     assert capsys.readouterr().out.count("finished before, skipped") == 2
     assert stamps == {p: p.stat().st_mtime_ns for p in out.glob("*/result.json")}
 
-    assert study(out, "--report") == 0
+    page = tmp_path / "dqn_learning.md"
+    assert study(out, "--report", "--write", str(page)) == 0
     table = (out / "report.md").read_text()
+    assert table.strip() in page.read_text()
+    assert page.read_text().startswith("<!-- report of `python -m lanesim_bench.dqn_learning "
+                                       "--steps 320")
     assert "| lanesim | 0 |" in table and "| sb3 | 0 |" in table
     assert "mean of 1 seed(s)" in table and "2 of 2 runs finished" in table
     assert "lanesim's mean return above SB3's" in table
