@@ -205,6 +205,7 @@ def worker(variant: str, s: dict) -> dict:
         venv.close()
     else:
         from agents.dqn import DQNConfig, train
+        from agents.dqn.checkpoint import load_checkpoint
 
         algorithm = {
             "lanesim": {},
@@ -238,7 +239,8 @@ def worker(variant: str, s: dict) -> dict:
         with tempfile.TemporaryDirectory(prefix="bench_dqn_") as tmp:
             # A VectorEnv instance and no eval_envs: train() runs no evaluation.
             train(envs, config, tmp)
-            ckpt = torch.load(Path(tmp) / "latest.pt", weights_only=False)
+            # The checkpoint format's own reader (a checksummed file, no pickle).
+            ckpt = load_checkpoint(Path(tmp) / "latest.pt")
         out["parameters"] = sum(v.numel() for v in ckpt["online"].values())
         out["config"] = {
             k: v
@@ -346,7 +348,8 @@ def markdown(meta: dict, s: dict, rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m lanesim_bench.bench_dqn",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument(
         "--quick",
         action="store_true",

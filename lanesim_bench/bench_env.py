@@ -357,7 +357,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Run the benchmark with command-line arguments ``argv`` (default ``sys.argv[1:]``);
     ``prog`` names the command in its usage (``lanesim bench`` runs it too)."""
     started = time.perf_counter()
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog=prog or f"python -m {MODULE}",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="a,b,c,d", help="comma-separated subset of a,b,c,d")
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
                     help="num_envs values; 1 is the single env (gym.make)")

@@ -150,7 +150,8 @@ def _speeds(text: str) -> list:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m lanesim_bench.bench_render",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--env", default="lanesim/Highway-v0")
     p.add_argument("--frames", type=int, default=1000, help="frames per run")
     p.add_argument("--repeats", type=int, default=5)

@@ -203,7 +203,8 @@ def check_solutions(P, R, gamma: float, tol: float, solutions: dict) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m lanesim_bench.bench_value_iteration",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--states", type=int, default=100_000)
     ap.add_argument("--actions", type=int, default=5)
     ap.add_argument("--successors", type=int, default=4)

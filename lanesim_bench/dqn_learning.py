@@ -799,7 +799,8 @@ def plot(results: list[dict], refs: dict[str, dict], path: Path) -> None:
 
 # ------------------------------------------------------------------------ command line
 def parse_args(argv: list[str] | None = None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m lanesim_bench.dqn_learning",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200_000, help="transitions per run")
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     ap.add_argument("--agents", default="lanesim,sb3", help="comma-separated, from lanesim, sb3")

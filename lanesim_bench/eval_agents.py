@@ -67,7 +67,8 @@ def table(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m lanesim_bench.eval_agents",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS)

@@ -1,11 +1,12 @@
-"""The render, value-iteration and agent-evaluation benchmarks end to end at tiny sizes: each
-prints its figures and writes them into a docs page as the report of its command."""
+"""The render, value-iteration, agent-evaluation and DQN-throughput benchmarks end to end at tiny
+sizes: each prints its figures, and writes them into a docs page as the report of its command."""
 
 from __future__ import annotations
 
+import json
 import re
 
-from lanesim_bench import bench_render, bench_value_iteration, eval_agents
+from lanesim_bench import bench_dqn, bench_render, bench_value_iteration, eval_agents
 
 
 def test_render_benchmark_times_lanesim_frames_in_a_fresh_process(tmp_path, capsys):
@@ -35,3 +36,12 @@ def test_agent_evaluation_writes_its_table(tmp_path, capsys):
                              "--options", '{"duration": 4}', "--write", str(page)]) == 0
     row = re.search(r"\| Highway-v0 \| idle \| 1 \| .*\|", capsys.readouterr().out)
     assert row and row.group(0) in page.read_text()
+
+
+def test_dqn_throughput_benchmark_reads_lanesims_checkpoint(tmp_path, capsys):
+    """The lanesim worker reads the network size from the run's checksummed checkpoint."""
+    assert bench_dqn.main(["--steps", "16", "--learning-starts", "32", "--repeats", "1",
+                           "--variants", "lanesim", "--buffer-size", "500", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["variant"] == "lanesim" and row["parameters"] > 1_000_000
+    assert row["rate"] > 0
