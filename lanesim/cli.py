@@ -24,8 +24,8 @@ AGENT_HELP = (
     " its checkpoint (a DQN .pt, an SB3 latest.zip)"
 )
 TRAIN_ALGOS = ("dqn", "sb3-dqn", "sb3-ppo")
-BENCH_DESCRIPTION = ("Run benchmarks/bench_env.py (lanesim against highway-env); every argument "
-                     "after 'bench' goes to it.")
+BENCH_DESCRIPTION = ("Run the environment benchmark, lanesim against highway-env (python -m "
+                     "lanesim_bench.bench_env); every argument after 'bench' goes to it.")
 DEMO_VIDEO_EPISODES = 3  # episodes of the demo's video where there is no display
 
 
@@ -468,20 +468,21 @@ def cmd_demo(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import subprocess
+    # The benchmarks are their own package, installed with lanesim: imported only here, so
+    # nothing else in lanesim depends on them.
+    from lanesim_bench import bench_env
 
-    root = Path(__file__).resolve().parents[1]
-    script = root / "benchmarks" / "bench_env.py"
-    if not script.exists():
-        raise CLIError(f"the benchmarks ship with the source checkout; {script} is missing")
     passed = args.args[1:] if args.args[:1] == ["--"] else args.args
     if any(a in ("-h", "--help") for a in passed):
         # The benchmark's own options live in its parser: show them under lanesim's usage.
         print("usage: lanesim bench [BENCHMARK OPTION ...]\n\n" + BENCH_DESCRIPTION
-              + f"\n\nThe options of {script.relative_to(root)}, passed on as they are:\n")
+              + "\n\nThe benchmark's options, passed on as they are:\n")
         sys.stdout.flush()
-        return subprocess.call([sys.executable, str(script), "--help"])
-    return subprocess.call([sys.executable, str(script), *passed])
+        passed = ["--help"]
+    try:
+        return bench_env.main(passed, prog="lanesim bench")
+    except SystemExit as e:  # argparse's --help and usage errors
+        return e.code if isinstance(e.code, int) else 2
 
 
 COMMANDS = {
