@@ -26,8 +26,8 @@ AGENT_HELP = (
     " its checkpoint (a DQN .pt, an SB3 latest.zip)"
 )
 TRAIN_ALGOS = ("dqn", *SB3_ALGOS)
-BENCH_DESCRIPTION = ("Run benchmarks/bench_env.py (lanesim against highway-env); every argument "
-                     "after 'bench' goes to it.")
+BENCH_DESCRIPTION = ("Run the environment benchmark, lanesim against highway-env (python -m "
+                     "lanesim_bench.bench_env); every argument after 'bench' goes to it.")
 DEMO_VIDEO_EPISODES = 3  # episodes of the demo's video where there is no display
 
 
@@ -299,13 +299,12 @@ def cmd_eval(args) -> int:
 
 
 def _or_cli_error(fn, *a):
-    """``fn(*a)``, with a bad or missing input (a ValueError, OptionError included, a
-    FileNotFoundError or a damaged checkpoint) as a CLIError."""
-    from agents.dqn.checkpoint import CheckpointError
-
+    """``fn(*a)``, with a bad or missing input (a ValueError, OptionError included, or a
+    FileNotFoundError) as a CLIError. A damaged checkpoint's CheckpointError reaches
+    :func:`main`, which prints it as one line too (without importing torch for the others)."""
     try:
         return fn(*a)
-    except (FileNotFoundError, ValueError, CheckpointError) as e:
+    except (FileNotFoundError, ValueError) as e:
         raise CLIError(str(e)) from None
 
 
@@ -417,20 +416,21 @@ def cmd_demo(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import subprocess
+    # The benchmarks are their own package, installed with lanesim: imported only here, so
+    # nothing else in lanesim depends on them.
+    from lanesim_bench import bench_env
 
-    root = Path(__file__).resolve().parents[1]
-    script = root / "benchmarks" / "bench_env.py"
-    if not script.exists():
-        raise CLIError(f"the benchmarks ship with the source checkout; {script} is missing")
     passed = args.args[1:] if args.args[:1] == ["--"] else args.args
     if any(a in ("-h", "--help") for a in passed):
         # The benchmark's own options live in its parser: show them under lanesim's usage.
         print("usage: lanesim bench [BENCHMARK OPTION ...]\n\n" + BENCH_DESCRIPTION
-              + f"\n\nThe options of {script.relative_to(root)}, passed on as they are:\n")
+              + "\n\nThe benchmark's options, passed on as they are:\n")
         sys.stdout.flush()
-        return subprocess.call([sys.executable, str(script), "--help"])
-    return subprocess.call([sys.executable, str(script), *passed])
+        passed = ["--help"]
+    try:
+        return bench_env.main(passed, prog="lanesim bench")
+    except SystemExit as e:  # argparse's --help and usage errors
+        return e.code if isinstance(e.code, int) else 2
 
 
 COMMANDS = {

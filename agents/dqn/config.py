@@ -58,7 +58,7 @@ class DQNConfig:
         metadata={
             "help": "replay capacity in transitions (all envs together), an integer >= 1 that "
             "fits in memory; a memory smaller than the run forgets the exploration phase's "
-            "crashes (README: DQN ablations)"
+            "crashes (docs/dqn_ablations.md)"
         },
     )
     batch_size: int = field(default=32, metadata={"help": "transitions per gradient step"})
