@@ -204,7 +204,7 @@ def worker(variant: str, s: dict) -> dict:
         out["sb3"] = stable_baselines3.__version__
         venv.close()
     else:
-        from agents.dqn import DQNConfig, train
+        from agents.dqn import DQNConfig, train_dqn
         from agents.dqn.checkpoint import load_checkpoint
 
         algorithm = {
@@ -237,8 +237,8 @@ def worker(variant: str, s: dict) -> dict:
         envs = gym.make_vec(ENV_ID, num_envs=s["num_envs"], **ENV_OPTIONS)
         envs.step = clock.wrap(envs.step)
         with tempfile.TemporaryDirectory(prefix="bench_dqn_") as tmp:
-            # A VectorEnv instance and no eval_envs: train() runs no evaluation.
-            train(envs, config, tmp)
+            # A VectorEnv instance and no eval_envs: train_dqn() runs no evaluation.
+            train_dqn(envs, config, tmp)
             # The checkpoint format's own reader (a checksummed file, no pickle).
             ckpt = load_checkpoint(Path(tmp) / "latest.pt")
         out["parameters"] = sum(v.numel() for v in ckpt["online"].values())

@@ -36,7 +36,7 @@ Each (agent, seed) run lives in ``OUT/AGENT-seedS/``:
 * ``tb/``: TensorBoard scalars. The learning curve is ``eval/mean_return`` and
   ``eval/collision_rate``: every ``--curve-every`` transitions, ``--curve-episodes`` greedy
   episodes on 8 evaluation worlds seeded ``seed + 1,000,003``, by the same function
-  (:func:`agents.dqn.train.evaluate`) for both agents;
+  (:func:`agents.dqn.train.greedy_returns`) for both agents;
 * ``sessions.json``: each training session's start, steps and seconds (the wall time sums them);
 * ``.lock``: held while a process works on the run, so another invocation on the same study
   directory skips it instead of training it twice;
@@ -99,7 +99,7 @@ SUMMARY_KEYS = ("episodes", "mean_return", "collision_rate", "offroad_rate", "me
 # ------------------------------------------------------------------------ small helpers
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON so that ``path`` is always either the old or the new whole file."""
-    from agents.training import atomic_write_text
+    from agents.run_dir import atomic_write_text
 
     atomic_write_text(path, json.dumps(obj, indent=1))
 
@@ -270,10 +270,10 @@ class GreedyQ:
         self.q_net = q_net.eval()
         self.device = next(q_net.parameters()).device
 
-    def reset(self) -> None:
+    def reset(self, env) -> None:
         pass
 
-    def act(self, obs, env) -> int:
+    def act(self, obs) -> int:
         import torch
 
         with torch.inference_mode():
@@ -286,7 +286,7 @@ class GreedyQ:
 
 # ------------------------------------------------------------------------ the two agents
 class LanesimRun:
-    """lanesim's DQN: agents.dqn.train.train, resumed from latest.pt."""
+    """lanesim's DQN: agents.dqn.train_dqn, resumed from latest.pt."""
 
     def __init__(self, run_dir: Path, cfg, env_options: dict) -> None:
         self.dir, self.cfg, self.env_options = run_dir, cfg, env_options
@@ -298,9 +298,9 @@ class LanesimRun:
         return load_checkpoint(latest)["step"] if latest.exists() else 0
 
     def train(self) -> None:
-        from agents.dqn import train
+        from agents.dqn import train_dqn
 
-        train(lambda: make_envs(self.env_options), self.cfg, self.dir,
+        train_dqn(lambda: make_envs(self.env_options), self.cfg, self.dir,
               resume=(self.dir / "latest.pt").exists())
 
     def networks(self) -> dict[str, Any]:
@@ -348,7 +348,7 @@ class SB3Run:
         from torch.utils.tensorboard import SummaryWriter
         from tqdm import tqdm
 
-        from agents.dqn.train import evaluate
+        from agents.dqn.train import greedy_returns
 
         cfg, run = self.cfg, self
         device = cfg.resolved_device()
@@ -381,7 +381,7 @@ class SB3Run:
         def run_eval(step: int) -> None:
             nonlocal last_eval
             model.policy.set_training_mode(False)
-            result = evaluate(model.q_net, eval_envs, cfg.eval_episodes, device,
+            result = greedy_returns(model.q_net, eval_envs, cfg.eval_episodes, device,
                               cfg.seed + CURVE_SEED_OFFSET)
             writer.add_scalar("eval/mean_return", result.mean_return, step)
             writer.add_scalar("eval/collision_rate", result.collision_rate, step)
@@ -449,7 +449,7 @@ def save_replay(buffer, path: Path) -> None:
     :func:`load_replay` reads back without unpickling."""
     import numpy as np
 
-    from agents.training import atomic_write
+    from agents.run_dir import atomic_write
 
     arrays = {name: getattr(buffer, name) for name in REPLAY_ARRAYS
               if getattr(buffer, name, None) is not None}
@@ -513,7 +513,7 @@ def run_one(agent: str, seed: int, args, env_options: dict) -> dict | None:
 
 def _run_one(agent: str, seed: int, args, env_options: dict, run_dir: Path) -> dict:
     from agents.evaluate import evaluate
-    from agents.training import write_env_spec
+    from agents.run_dir import write_env_spec
 
     cfg = study_config(args, seed)
     settings = run_settings(agent, seed, args, env_options, cfg)
@@ -619,7 +619,8 @@ def references(out: Path, env_options: dict, episodes: int) -> dict[str, dict]:
     """Fixed policies on the final evaluation's episodes, to read the DQNs' figures against:
     always SLOWER, IDLE (lane following at the start speed) and the value-iteration driver
     (it sees the simulator's state, not pixels). Cached in OUT/references.json."""
-    from agents.evaluate import ConstantAgent, IdleAgent, evaluate
+    from agents.baselines import ConstantAgent, IdleAgent
+    from agents.evaluate import evaluate
     from agents.vi_driver import VIDriver
 
     key = {"env_options": env_options, "episodes": episodes, "seed": FINAL_EVAL_SEED}

@@ -34,7 +34,7 @@ ENVS = ("Highway-v0", "Merge-v0", "Roadworks-v0")
 
 
 def make_agent(name: str, seed: int):
-    from agents.evaluate import IdleAgent, RandomAgent
+    from agents.baselines import IdleAgent, RandomAgent
     from agents.vi_driver import VIDriver
 
     return {"vi": VIDriver, "random": lambda: RandomAgent(seed), "idle": IdleAgent}[name]()

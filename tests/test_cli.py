@@ -54,6 +54,18 @@ def test_bad_argument_is_one_clear_line_and_exit_2(args, message):
     assert lines == [f"lanesim: error: {message}"] or (len(lines) == 1 and message in lines[0])
 
 
+def test_agent_names_come_from_one_list_that_includes_the_keyboard():
+    from agents.zoo import NAMES, load_agent
+    from lanesim.render.keyboard import KeyboardAgent
+
+    with pytest.raises(ValueError, match="choose one of " + ", ".join(NAMES)):
+        load_agent("nonsense")
+    assert "keyboard" in NAMES
+    loaded = load_agent("keyboard")
+    assert isinstance(loaded.agent, KeyboardAgent) and loaded.env_options == {
+        "action": "continuous"}
+
+
 @pytest.mark.parametrize("args", [["eval", "--episodes", "0"], ["watch", "--speed", "fast"],
                                   ["train", "dqn", "--steps", "-5", "--out", "x"]])
 def test_bad_numbers_are_rejected_by_the_parser(args):
@@ -151,7 +163,7 @@ def test_env_json_records_every_option_resolved(tmp_path):
     the scenario file cannot change the environment a checkpoint is watched on."""
     import json
 
-    from agents.training import read_env_spec, write_env_spec
+    from agents.run_dir import read_env_spec, write_env_spec
     from lanesim.envs.options import make_options
 
     write_env_spec(tmp_path, "lanesim/Roadworks-v0", {"action": "meta", "lanes": 3})
@@ -327,7 +339,7 @@ def test_a_kinematics_checkpoint_without_its_env_json_is_refused_before_driving(
     _small_checkpoint(tmp_path / "best.pt", "kinematics")
     code, lines = main_result(["eval", "--agent", str(tmp_path / "best.pt")], capsys)
     assert_one_error_line(code, lines, "needs the env.json of its training directory")
-    from agents.training import write_env_spec
+    from agents.run_dir import write_env_spec
 
     # With the env.json of the environment it was made for, it drives.
     write_env_spec(tmp_path, "lanesim/Highway-v0", {"observation": "kinematics",
@@ -338,7 +350,7 @@ def test_a_kinematics_checkpoint_without_its_env_json_is_refused_before_driving(
 
 
 def test_env_json_values_are_validated_as_gym_make_validates_them(tmp_path, capsys):
-    from agents.training import write_env_spec
+    from agents.run_dir import write_env_spec
 
     _small_checkpoint(tmp_path / "best.pt", "pixels")
     write_env_spec(tmp_path, "lanesim/Highway-v0", {"observation": "pixels", "action": "discrete"})
@@ -417,7 +429,7 @@ def test_bench_help_shows_the_benchmarks_own_options():
 
 
 def test_a_damaged_sb3_model_is_one_line_on_resume_and_eval(tmp_path, capsys):
-    from agents.training import write_env_spec
+    from agents.run_dir import write_env_spec
 
     write_env_spec(tmp_path, "lanesim/Highway-v0", {"observation": "kinematics"}, algo="sb3-ppo")
     (tmp_path / "latest.zip").write_bytes(b"PK\x03\x04 half a model")
@@ -429,7 +441,7 @@ def test_a_damaged_sb3_model_is_one_line_on_resume_and_eval(tmp_path, capsys):
 
 
 def test_resume_refuses_a_run_of_another_algorithm(tmp_path, capsys):
-    from agents.training import write_env_spec
+    from agents.run_dir import write_env_spec
 
     write_env_spec(tmp_path, "lanesim/Highway-v0", {"observation": "pixels"}, algo="sb3-dqn")
     (tmp_path / "latest.zip").write_bytes(b"a model")

@@ -4,7 +4,6 @@ skipping finished runs, resuming an interrupted run from its checkpoint, and the
 from __future__ import annotations
 
 import fcntl
-import importlib
 import json
 from pathlib import Path
 
@@ -12,10 +11,8 @@ import pytest
 import stable_baselines3
 import torch
 
+import agents.dqn.train as dqn_train
 from lanesim_bench import dqn_learning
-
-# The module (agents.dqn re-exports a function of the same name as the attribute `train`).
-dqn_train = importlib.import_module("agents.dqn.train")
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import torch
 
 @dataclass(frozen=True)
 class DQNConfig:
-    """Hyperparameters of :func:`agents.dqn.train.train`.
+    """Hyperparameters of :func:`agents.dqn.train.train_dqn`.
 
     Frozen so a run's settings cannot drift mid-training; derive variants with
     ``dataclasses.replace(config, lr=1e-4)``. Counts named "steps" are environment
