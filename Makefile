@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint clean
+.PHONY: setup test test-bench demo bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The main suite, then the Ray RLlib tests in their own venv (Ray pins gymnasium 1.2.2).
+# The main suite, the benchmarks' own tests, then the Ray RLlib tests in their own venv (Ray
+# pins gymnasium 1.2.2).
 test: $(STAMP)
 	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest -n 2 -q
+	$(MAKE) test-bench
 	PYTHON=$(PYTHON) scripts/ray-test.sh
+
+test-bench: $(STAMP)
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest -n 2 -q tests_bench
 
 demo: $(STAMP)
 	$(VENV)/bin/lanesim demo
@@ -31,7 +36,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m pip install ruff
-	$(VENV)/bin/ruff check lanesim agents tests benchmarks
+	$(VENV)/bin/ruff check lanesim agents tests lanesim_bench tests_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -2,7 +2,7 @@
 
 ``evaluate(agent, env_id, episodes=100, seed=0, **options)`` runs ``episodes`` episodes of
 ``gym.make(env_id, **options)`` (episode ``i`` resets with ``seed + i``), calls
-``agent.reset()`` after each reset and ``agent.act(obs, env)`` for each decision, and returns
+``agent.reset(env)`` after each reset and ``agent.act(obs)`` for each decision, and returns
 a dict with
 
 * ``episodes``: the number of episodes;
@@ -19,8 +19,7 @@ a dict with
   per decision).
 
 Agents that set ``action_type`` (e.g. ``"meta"``) get that ``action=`` option unless
-``options`` names one. The baselines :class:`RandomAgent`, :class:`ConstantAgent` and
-:class:`IdleAgent` live here.
+``options`` names one. Baseline agents to compare with are in :mod:`agents.baselines`.
 """
 
 from __future__ import annotations
@@ -33,54 +32,9 @@ import gymnasium as gym
 import numpy as np
 
 import lanesim  # noqa: F401  (registers the lanesim ids)
-from agents.base import show_annotations
+from lanesim.render.annotate import annotate
 
-__all__ = ["ConstantAgent", "IdleAgent", "RandomAgent", "evaluate"]
-
-
-class RandomAgent:
-    """Uniformly random actions from the env's action space, seeded once per agent."""
-
-    action_type = "meta"
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-        self._rng = np.random.default_rng(seed)
-
-    def reset(self) -> None:
-        pass
-
-    def act(self, obs, env) -> int:
-        return int(self._rng.integers(env.action_space.n))
-
-    def annotations(self) -> dict:
-        return {}
-
-
-class ConstantAgent:
-    """The same meta action at every decision, e.g. 4 (SLOWER): settle at the lowest target
-    speed and keep the lane."""
-
-    action_type = "meta"
-
-    def __init__(self, action: int) -> None:
-        self.action = action
-
-    def reset(self) -> None:
-        pass
-
-    def act(self, obs, env) -> int:
-        return self.action
-
-    def annotations(self) -> dict:
-        return {}
-
-
-class IdleAgent(ConstantAgent):
-    """Always meta action 1 (IDLE): the lane-following controller at the start speed."""
-
-    def __init__(self) -> None:
-        super().__init__(1)
+__all__ = ["evaluate"]
 
 
 def _get(info: dict, key: str) -> float:
@@ -96,7 +50,7 @@ def evaluate(agent, env_id: str, episodes: int = 100, seed: int = 0,
     """Run ``episodes`` seeded episodes of ``agent`` on ``env_id``; see the module docstring.
 
     Args:
-        agent: follows :class:`agents.base.Agent` (``reset``, ``act(obs, env)``).
+        agent: follows :class:`agents.base.Agent` (``reset(env)``, ``act(obs)``).
         env_id: a registered Gymnasium id, e.g. ``"lanesim/Highway-v0"``.
         episodes: number of episodes (>= 1).
         seed: episode ``i`` resets with ``seed + i``.
@@ -133,17 +87,17 @@ def evaluate(agent, env_id: str, episodes: int = 100, seed: int = 0,
     try:
         for i in range(episodes):
             obs, info = env.reset(seed=seed + i)
-            agent.reset()
+            agent.reset(env)
             ret, n, crossed = 0.0, 0, 0
             lane = _get(info, "lane")
             ep_speeds, ep_ms = [], []
             crashed = offroad = False
             while True:
                 start = time.perf_counter()
-                action = agent.act(obs, env)
+                action = agent.act(obs)
                 ep_ms.append(1e3 * (time.perf_counter() - start))
                 if video_dir is not None:
-                    show_annotations(agent, env)
+                    annotate(env, **agent.annotations())
                 obs, reward, terminated, truncated, info = env.step(action)
                 ret += float(reward)
                 n += 1

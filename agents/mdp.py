@@ -109,6 +109,12 @@ class FiniteMDP:
         self._terminal, self._episodic = terminal, episodic
 
     @classmethod
+    def from_model(cls, model: Any, gamma: float) -> FiniteMDP:
+        """The MDP of a model with attributes ``P`` (``(S*A, S)``), ``R`` (``(S, A)``) and
+        ``terminal`` (``(S,)``), e.g. ``LaneGridEnv.model()``, discounted by ``gamma``."""
+        return cls(model.P, model.R, gamma, terminal=model.terminal)
+
+    @classmethod
     def from_transitions(
         cls,
         P_dict: _TransitionTable,

@@ -154,10 +154,10 @@ class QLearningAgent:
         self.labels = labels
         self._values: np.ndarray | None = None
 
-    def reset(self) -> None:
+    def reset(self, env) -> None:
         self._values = None
 
-    def act(self, obs, env=None) -> int:
+    def act(self, obs) -> int:
         self._values = self.Q[int(obs)].copy()
         return int(self._values.argmax())
 

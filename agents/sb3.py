@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 
 from agents.dqn.checkpoint import CheckpointError
+from agents.run_dir import SB3_ALGOS
 
-# `lanesim train` algorithm names of the SB3 baselines.
-ALGOS = ("sb3-dqn", "sb3-ppo")
 # Pickled entries that SB3's _setup_model rebuilds from plain values on every load.
 _REBUILT = ("lr_schedule", "exploration_schedule")
 
@@ -36,7 +35,7 @@ def algo_class(algo: str):
 
     classes = {"sb3-dqn": DQN, "sb3-ppo": PPO}
     if algo not in classes:
-        raise ValueError(f"unknown SB3 algorithm {algo!r}; expected one of {', '.join(ALGOS)}")
+        raise ValueError(f"unknown SB3 algorithm {algo!r}; expected one of {', '.join(SB3_ALGOS)}")
     return classes[algo]
 
 
@@ -112,10 +111,10 @@ class SB3Policy:
         finally:
             env.close()
 
-    def reset(self) -> None:
-        pass
+    def reset(self, env) -> None:
+        """A new episode starts (the model needs nothing of ``env``)."""
 
-    def act(self, obs, env):
+    def act(self, obs):
         action, _ = self.model.predict(obs, deterministic=True)
         return int(action) if np.ndim(action) == 0 else action
 

@@ -1,122 +1,21 @@
 """Headless training runs behind ``lanesim train``: lanesim's DQN and SB3 baselines.
 
 Every run writes into one directory: ``env.json`` (the environment it trains on, so the
-result can be watched and evaluated later), checkpoints, and TensorBoard logs in ``tb/``.
+result can be watched and evaluated later; see :mod:`agents.run_dir`), checkpoints, and
+TensorBoard logs in ``tb/``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import os
-import tempfile
 import typing
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import gymnasium as gym
 
-ENV_FILE = "env.json"
-
-
-# How to watch is the viewer's choice, not part of the environment an agent was trained on.
-_VIEWING_OPTIONS = ("screen_width", "screen_height", "road_overlay", "hud", "sim_speed")
-
-
-def write_env_spec(
-    out: Path, env_id: str, options: dict[str, Any], algo: str | None = None
-) -> None:
-    """Record the environment of a training run (atomically): every option resolved (the
-    registered id's defaults, its scenario file, then ``options``), so the run can be watched and
-    evaluated on the same environment even after a scenario file changes. ``algo`` (an SB3
-    baseline's ``lanesim train`` name) says which SB3 class its ``latest.zip`` is."""
-    from lanesim.envs.options import make_options
-
-    kwargs = {**gym.spec(env_id).kwargs, **options}
-    scenario = kwargs.pop("scenario", None)
-    resolved = dataclasses.asdict(make_options(scenario, **kwargs))
-    for key in _VIEWING_OPTIONS:
-        resolved.pop(key)
-    spec = {"id": env_id, "options": resolved, **({"algo": algo} if algo else {})}
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / ENV_FILE, json.dumps(spec, indent=2))
-
-
-def _env_json(out: Path) -> dict[str, Any]:
-    path = Path(out) / ENV_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: not a lanesim training directory")
-    try:
-        spec = json.loads(path.read_text())
-        if not isinstance(spec, dict) or "id" not in spec or not isinstance(
-            spec.get("options"), dict
-        ):
-            raise ValueError("not an object with an 'id' and an 'options' object")
-    except (OSError, ValueError) as e:
-        raise ValueError(
-            f"{path} is corrupt ({e}); expected {{'id': ..., 'options': {{...}}}}"
-        ) from None
-    return spec
-
-
-def read_env_spec(out: Path) -> tuple[str, dict[str, Any]]:
-    """The environment id and options a training directory was made for, validated as
-    ``gym.make`` validates them: a ValueError names the file and the bad id or option."""
-    from lanesim.envs.options import OptionError, make_options
-
-    path = Path(out) / ENV_FILE
-    spec = _env_json(out)
-    env_id, options = spec["id"], dict(spec["options"])
-    if env_id not in gym.registry or not str(env_id).startswith("lanesim/"):
-        raise ValueError(f"{path}: unknown environment id {env_id!r}; expected a lanesim/ id")
-    try:
-        make_options(**{k: v for k, v in options.items() if k != "scenario"})
-    except OptionError as e:
-        raise ValueError(f"{path}: {e}") from None
-    return env_id, options
-
-
-def read_algo(out: Path) -> str | None:
-    """The SB3 baseline (``sb3-dqn``, ``sb3-ppo``) a training directory holds, if its env.json
-    names one."""
-    algo = _env_json(out).get("algo")
-    if algo not in (None, "sb3-dqn", "sb3-ppo"):
-        raise ValueError(f"{Path(out) / ENV_FILE}: unknown algo {algo!r}; expected sb3-dqn or "
-                         "sb3-ppo")
-    return algo
-
-
-def remove_stale_temp_files(out: Path) -> None:
-    """Delete the temp files that atomic writes into ``out`` leave when their process is killed
-    mid-write (``.NAME.XXXXXXXX.tmp``); a run calls it as it starts."""
-    for tmp in Path(out).glob(".*.*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
-    """Call ``write(file)`` so that ``path`` is always either the old or the new whole file (a
-    temp file ``.NAME.XXXXXXXX.tmp`` in the same directory, since ``os.replace`` is atomic
-    only within one filesystem, synced, then renamed); a failed write leaves no temp file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """:func:`atomic_write` of ``text`` (UTF-8)."""
-    atomic_write(path, lambda f: f.write(text.encode()))
-
+from agents.run_dir import atomic_write, remove_stale_temp_files, write_env_spec
 
 # `lanesim train` runs torch on one CPU thread unless `--config threads=N` says otherwise: a thread
 # pool as wide as the machine spins while other jobs hold its cores (SB3's PPO took 145 s instead
@@ -226,27 +125,33 @@ def train_options(algo: str, options: dict[str, Any], observation: str | None) -
     return options
 
 
-def run(algo: str, env_id: str, options: dict[str, Any], args) -> int:
-    """Train ``algo`` (``dqn``, ``sb3-dqn`` or ``sb3-ppo``) as ``lanesim train`` asked, on
-    ``options`` from :func:`train_options`."""
-    out = Path(args.out)
+def run(algo: str, env_id: str, options: dict[str, Any], *, out: str | Path, steps: int,
+        num_envs: int = 8, seed: int = 0, resume: bool = False,
+        config: dict[str, Any] | None = None) -> int:
+    """Train ``algo`` (``dqn``, ``sb3-dqn`` or ``sb3-ppo``) on ``gym.make_vec(env_id,
+    num_envs, **options)`` (``options`` from :func:`train_options`) for ``steps`` environment
+    steps, writing into the directory ``out``; ``resume`` continues its latest checkpoint.
+    ``config`` overrides DQN hyperparameters (:func:`dqn_config`; the SB3 baselines take only
+    :data:`SB3_SETTINGS`). Returns the exit status (0)."""
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(out)
     write_env_spec(out, env_id, options, algo=None if algo == "dqn" else algo)
+    config = dict(config or {})
     if algo == "dqn":
-        return _train_dqn(env_id, options, args, out)
-    return _train_sb3(algo, env_id, options, args, out)
+        return _train_dqn(env_id, options, out, steps, num_envs, seed, resume, config)
+    return _train_sb3(algo, env_id, options, out, steps, num_envs, seed, resume, config)
 
 
-def _train_dqn(env_id, options, args, out: Path) -> int:
-    from agents.dqn.train import train
+def _train_dqn(env_id, options, out: Path, steps, num_envs, seed, resume, overrides) -> int:
+    from agents.dqn.train import train_dqn
 
-    config = dqn_config(args.steps, args.num_envs, args.seed, dict(args.config))
-    result = train(
-        lambda: gym.make_vec(env_id, num_envs=args.num_envs, **options),
+    config = dqn_config(steps, num_envs, seed, overrides)
+    result = train_dqn(
+        lambda: gym.make_vec(env_id, num_envs=num_envs, **options),
         config,
         out,
-        resume=args.resume,
+        resume=resume,
     )
     print(f"trained {result.steps} steps; checkpoints in {out.resolve()}")
     print(f"TensorBoard: tensorboard --logdir {out / 'tb'}")
@@ -262,7 +167,8 @@ def ppo_rollout(steps: int, num_envs: int, batch_size: int = 64) -> int:
     return min(2048, -(-per_env // unit) * unit)
 
 
-def _train_sb3(algo, env_id, options, args, out: Path) -> int:
+def _train_sb3(algo, env_id, options, out: Path, steps, num_envs, seed, resume,
+               overrides) -> int:
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -270,9 +176,9 @@ def _train_sb3(algo, env_id, options, args, out: Path) -> int:
     from lanesim.envs.sb3 import make_sb3_vec_env
 
     cls = algo_class(algo)
-    envs = make_sb3_vec_env(env_id, num_envs=args.num_envs, seed=args.seed, **options)
+    envs = make_sb3_vec_env(env_id, num_envs=num_envs, seed=seed, **options)
     latest = out / "latest.zip"
-    every = max(args.steps // 5, 1)
+    every = max(steps // 5, 1)
 
     def save(model) -> None:
         atomic_write(latest, model.save)
@@ -292,11 +198,11 @@ def _train_sb3(algo, env_id, options, args, out: Path) -> int:
         def _on_training_start(self) -> None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=args.steps, initial=self.num_timesteps, unit="step",
+            self.bar = tqdm(total=steps, initial=self.num_timesteps, unit="step",
                             desc=algo, dynamic_ncols=True)
 
         def _on_step(self) -> bool:
-            self.bar.n = min(self.num_timesteps, args.steps)
+            self.bar.n = min(self.num_timesteps, steps)
             self.bar.refresh()
             return True
 
@@ -304,22 +210,22 @@ def _train_sb3(algo, env_id, options, args, out: Path) -> int:
             self.bar.close()
 
     tb = str(out / "tb")
-    if args.resume:
+    if resume:
         model = load_model(algo, latest, envs, options["observation"], tensorboard_log=tb)
-        remaining = max(args.steps - model.num_timesteps, 0)
+        remaining = max(steps - model.num_timesteps, 0)
     else:
         if algo == "sb3-dqn":
-            kw = {"buffer_size": 100_000, "learning_starts": min(20_000, args.steps // 10)}
+            kw = {"buffer_size": 100_000, "learning_starts": min(20_000, steps // 10)}
         else:
-            kw = {"n_steps": ppo_rollout(args.steps, args.num_envs), "batch_size": 64}
-        model = cls(policy_name(options["observation"]), envs, seed=args.seed,
+            kw = {"n_steps": ppo_rollout(steps, num_envs), "batch_size": 64}
+        model = cls(policy_name(options["observation"]), envs, seed=seed,
                     tensorboard_log=tb, verbose=0, **kw)
-        remaining = args.steps
+        remaining = steps
     threads = torch.get_num_threads()
-    torch.set_num_threads(dict(args.config).get("threads", DEFAULT_THREADS) or threads)
+    torch.set_num_threads(overrides.get("threads", DEFAULT_THREADS) or threads)
     try:
         model.learn(remaining, callback=[Checkpoints(), Progress()],
-                    reset_num_timesteps=not args.resume, tb_log_name=algo)
+                    reset_num_timesteps=not resume, tb_log_name=algo)
     except KeyboardInterrupt:
         save(model)  # Ctrl-C or SIGTERM: keep the steps done
         raise

@@ -37,8 +37,8 @@ The abstraction
   lane from the next decision on, and the simulator's MOBIL starts one only where the ego,
   as the new follower, would not have to brake hard; so the plan may pass a car in the next
   lane, close beside it, instead of treating it as a likely cut-in. Static
-  obstacles (stalled cars, cones: ``world.kind >= 2``) stay put. Where a lane does not exist
-  (``world.road.lane_exists``: after a closure, past the end of the merge ramp, before a ramp
+  obstacles (stalled cars, cones: ``kind >= STALLED``) stay put. Where a lane does not exist
+  (``scene.lanes.start`` / ``end``: after a closure, past the end of the merge ramp, before a ramp
   starts) it is a wall across the lane. Cars that start clearly behind the ego are followers:
   the simulator's traffic brakes for the ego, so they cause no collision, but cutting in
   front of one costs ``rear_weight`` when it would need to brake harder than ``rear_decel``.
@@ -73,6 +73,9 @@ from numba import njit
 
 from agents.mdp import FiniteMDP
 from agents.value_iteration import value_iteration
+from lanesim.envs.actions import FASTER, LANE_LEFT, LANE_RIGHT, META_ACTIONS, SLOWER
+from lanesim.envs.driving import Scene
+from lanesim.envs.options import Options
 from lanesim.sim.lane_index import lane_exists
 from lanesim.sim.models import (
     AUTOPILOT_LATERAL_GAIN,
@@ -80,11 +83,9 @@ from lanesim.sim.models import (
     AUTOPILOT_SPEED_GAIN,
     EgoModel,
 )
+from lanesim.sim.world import STALLED
 
-__all__ = ["META_LABELS", "VIDriver", "VIDriverConfig"]
-
-META_LABELS = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")
-LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = range(5)
+__all__ = ["VIDriver", "VIDriverConfig"]
 
 # Obstacle table columns (one row per road user or virtual obstacle the plan considers).
 O_S, O_D, O_V, O_DT, O_LEN, O_WID, O_STATIC, O_FOLLOWER, O_A = range(9)
@@ -479,9 +480,10 @@ class VIDriver:
         config: the abstraction's parameters (:class:`VIDriverConfig`); keyword arguments
             override single fields.
 
-    ``act(obs, env)`` reads ``env.unwrapped.world`` (entity 0 is the ego),
-    ``env.unwrapped.options`` (``meta_speeds``, ``reward_speed``) and the meta action's
-    current targets, builds and solves the MDP and returns a meta action in 0..4.
+    ``reset(env)`` binds it to the episode's environment; ``act(obs)`` reads
+    ``env.unwrapped.scene()`` (:class:`lanesim.envs.driving.Scene`: the vehicles, lanes and
+    the meta action's current targets) and ``env.unwrapped.options`` (``meta_speeds``,
+    ``reward_speed``), builds and solves the MDP and returns a meta action in 0..4.
     ``last`` holds the latest solve's details (states, the MDP and its value-iteration result,
     the greedy plan, timing).
     """
@@ -495,8 +497,11 @@ class VIDriver:
         self._annotations: dict = {}
         self._prev = None
         self._acc = None
+        self._env = None
 
-    def reset(self) -> None:
+    def reset(self, env) -> None:
+        """A new episode starts in ``env`` (a meta-action lanesim env, wrapped or not)."""
+        self._env = env.unwrapped
         self.last = {}
         self._annotations = {}
         self._prev = None
@@ -504,17 +509,18 @@ class VIDriver:
 
     # ---------------------------------------------------------------- scene
     @staticmethod
-    def _targets(env, world, speeds) -> tuple[int, int]:
-        """The meta action's current target lane and speed level."""
-        action = getattr(getattr(env, "core", None), "action", None)
-        if action is not None and hasattr(action, "target_lane"):
-            return int(action.target_lane[0]), int(action.speed_index[0])
-        return int(world.lane[0, 0]), int(np.abs(speeds - world.speed[0, 0]).argmin())
+    def _targets(scene: Scene, speeds: np.ndarray) -> tuple[int, int]:
+        """The meta action's current target lane and speed level (``meta_speeds`` index)."""
+        if scene.ego_target_lane is not None:
+            return scene.ego_target_lane, int(np.flatnonzero(speeds == scene.ego_target_speed)[0])
+        ego = scene.vehicles
+        return int(ego.lane[0]), int(np.abs(speeds - ego.speed[0]).argmin())
 
-    def _accelerations(self, world) -> np.ndarray:
+    def _accelerations(self, scene: Scene) -> np.ndarray:
         """Each entity's acceleration (m/s², ``(N - 1,)``) since the previous decision, from
         the change of its speed; 0 for entities that jumped (recycled cars) or are new."""
-        now = (float(world.time[0]), world.s[0, 1:].copy(), world.speed[0, 1:].copy())
+        v = scene.vehicles
+        now = (scene.time, v.s[1:], v.speed[1:])
         prev, self._prev = self._prev, now
         if prev is None or not 0.0 < now[0] - prev[0] <= 1.0 or len(prev[1]) != len(now[1]):
             return np.zeros(len(now[1]))
@@ -531,27 +537,27 @@ class VIDriver:
         self._acc = smooth
         return smooth
 
-    def _obstacles(self, world, ego_s: float, ego_len: float, ego_wid: float):
-        """The obstacle table (see the ``O_*`` columns) for world 0."""
+    def _obstacles(self, scene: Scene, ego_s: float, ego_len: float, ego_wid: float):
+        """The obstacle table (see the ``O_*`` columns) of ``scene``."""
         c = self.config
-        road = world.road
-        accel = self._accelerations(world)
-        s, d = world.s[0, 1:], world.d[0, 1:]
+        lanes, v = scene.lanes, scene.vehicles
+        accel = self._accelerations(scene)
+        s, d = v.s[1:], v.d[1:]
         rel = s - ego_s
         near = (rel < c.ahead) & (rel > -c.behind)
-        kind = world.kind[0, 1:][near]
-        static = kind >= 2
-        lw = road.lane_width
-        target_d = (world.target_lane[0, 1:][near] + 0.5) * lw
-        length = world.length[0, 1:][near]
-        width = world.width[0, 1:][near]
+        kind = v.kind[1:][near]
+        static = kind >= STALLED
+        lw = lanes.width
+        target_d = (v.target_lane[1:][near] + 0.5) * lw
+        length = v.length[1:][near]
+        width = v.width[1:][near]
         relative = rel[near]
         # Followers: cars clearly behind the ego brake for it in the simulator.
         follower = (~static) & (relative < -(0.5 * (ego_len + length) + 3.0))
         table = np.zeros((int(near.sum()), N_OCOL))
         table[:, O_S] = s[near]
         table[:, O_D] = d[near]
-        table[:, O_V] = np.where(static, 0.0, world.speed[0, 1:][near])
+        table[:, O_V] = np.where(static, 0.0, v.speed[1:][near])
         table[:, O_DT] = np.where(static, d[near], target_d)
         table[:, O_LEN] = length
         table[:, O_WID] = width
@@ -565,9 +571,9 @@ class VIDriver:
         wall_wid = lw - 2 * c.margin_d - ego_wid  # overlap <=> the ego's centre is in the lane
         wall_len = 2.0 * (c.ahead + c.behind)
         reach = 0.5 * (ego_len + wall_len) + c.margin_s
-        for lane in range(road.lanes):
+        for lane in range(lanes.count):
             centre_d = (lane + 0.5) * lw
-            end, start = road.lane_end[lane], road.lane_start[lane]
+            end, start = lanes.end[lane], lanes.start[lane]
             if end < ego_s + c.ahead:  # the wall starts 1 m before the end
                 rows.append([end - 1.0 + reach, centre_d, 0.0, centre_d, wall_len, wall_wid,
                              1.0, 0.0, 0.0])
@@ -579,28 +585,26 @@ class VIDriver:
         return table
 
     # ---------------------------------------------------------------- decision
-    def plan(self, env) -> dict:
-        """Build and solve the MDP for ``env``'s current scene; returns the details."""
+    def plan(self, scene: Scene, options: Options) -> dict:
+        """Build and solve the MDP for ``scene`` (``env.unwrapped.scene()``) in an
+        environment of ``options`` (``meta_speeds``, ``reward_speed``); returns the details."""
         start = time.perf_counter()
         c = self.config
-        u = env.unwrapped
-        world, options = u.world, u.options
-        road = world.road
+        lanes, ego = scene.lanes, scene.vehicles
         speeds = np.asarray(options.meta_speeds, dtype=np.float64)
-        lane_t, level = self._targets(u, world, speeds)
-        _, _, heading_err = world.ego_lane_frame()
-        ego_s, ego_d, v = float(world.s[0, 0]), float(world.d[0, 0]), float(world.speed[0, 0])
-        vd = -v * math.sin(float(heading_err[0]))
-        ego_len, ego_wid = float(world.length[0, 0]), float(world.width[0, 0])
-        obs = self._obstacles(world, ego_s, ego_len, ego_wid)
-        lane_change_time = world.spec.traffic.lane_change_time
-        prm = _fill(_Prediction, c, lateral_speed=road.lane_width / lane_change_time)
+        lane_t, level = self._targets(scene, speeds)
+        ego_s, ego_d, v = float(ego.s[0]), float(ego.d[0]), float(ego.speed[0])
+        vd = -v * math.sin(scene.ego_heading_error)
+        ego_len, ego_wid = float(ego.length[0]), float(ego.width[0])
+        obs = self._obstacles(scene, ego_s, ego_len, ego_wid)
+        lane_change_time = scene.traffic_model.lane_change_time
+        prm = _fill(_Prediction, c, lateral_speed=lanes.width / lane_change_time)
         cfg = _fill(_Abstraction, c, reward_speed=options.reward_speed)
         durations = np.full(c.horizon, c.step)
         durations[0] = c.first_step if c.first_step is not None else c.step
         (n, st_k, st_lane, st_level, st_s, st_d, st_v, succ, invalid, p_hit, arrive,
          tail_p) = _build(np.array([ego_s, ego_d, vd, v]), lane_t, level, speeds,
-                          road.lane_width, road.lane_start, road.lane_end, road.lane_closes,
+                          lanes.width, lanes.start, lanes.end, lanes.closes,
                           obs, ego_len, ego_wid, prm, cfg, durations, c.max_states)
         built = time.perf_counter()
         mdp, index = self._mdp(n, succ, invalid, p_hit, arrive, tail_p)
@@ -610,7 +614,7 @@ class VIDriver:
         while succ[path[-1], 0] >= 0 and len(path) <= c.horizon:
             path.append(int(succ[path[-1], result.policy[index[path[-1]]]]))
         path = np.array(path)
-        x, y, _ = road.to_world(st_s[path], st_d[path])
+        x, y, _ = scene.road.to_world(st_s[path], st_d[path])
         values = np.asarray(result.Q[0], dtype=np.float64).copy()
         action = int(result.policy[0])
         self.last = {
@@ -632,7 +636,7 @@ class VIDriver:
         self._annotations = {
             "plan": np.stack([x, y], axis=1),
             "values": values,
-            "labels": list(META_LABELS),
+            "labels": list(META_ACTIONS),
         }
         return self.last
 
@@ -687,9 +691,11 @@ class VIDriver:
         terminal[m] = True
         return FiniteMDP(P, R.reshape(S, A), c.gamma, terminal=terminal), index
 
-    def act(self, obs, env) -> int:
-        """The meta action (0..4) for the current scene of ``env``."""
-        return self.plan(env)["action"]
+    def act(self, obs) -> int:
+        """The meta action (0..4) for the current scene of the env given to :meth:`reset`."""
+        if self._env is None:
+            raise RuntimeError("VIDriver.act before reset(env): it plans from that env's scene")
+        return self.plan(self._env.scene(), self._env.options)["action"]
 
     def annotations(self) -> dict:
         """``plan``: the ego's predicted path under the greedy policy, world ``(x, y)`` points

@@ -1,5 +1,6 @@
-"""Agents by name, for the command line: ``vi``, ``dqn``, ``random``, ``idle`` or the path of
-a checkpoint or training directory of ``lanesim train`` (a DQN ``.pt``, an SB3 ``latest.zip``).
+"""Agents by name, for the command line: ``vi``, ``dqn``, ``random``, ``idle``, ``keyboard``
+(the arrow keys of a human-mode window) or the path of a checkpoint or training directory of
+``lanesim train`` (a DQN ``.pt``, an SB3 ``latest.zip``).
 
 :func:`load_agent` returns the agent together with the environment options it needs on any
 road (a meta-action agent needs ``action="meta"``, a pixel DQN the observation, actions and
@@ -13,14 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from agents.evaluate import IdleAgent, RandomAgent
-from agents.training import read_algo, read_env_spec
+from agents.baselines import IdleAgent, RandomAgent
+from agents.run_dir import read_algo, read_env_spec
 
 # The DQN shipped with lanesim, trained by the command in README's DQN section.
 SHIPPED_DQN = Path(__file__).resolve().parent / "checkpoints" / "dqn_highway"
-NAMES = ("vi", "dqn", "random", "idle")
+NAMES = ("vi", "dqn", "random", "idle", "keyboard")
 
 
 @dataclass
@@ -47,29 +46,6 @@ INTERFACE_OPTIONS = (
 )
 
 
-class DQNPolicy:
-    """A trained DQN behind the agent protocol; hands its Q-values to the viewer, which names
-    them by the environment's action type (meta actions, or the steering x acceleration grid)."""
-
-    def __init__(self, path: Path) -> None:
-        from agents.dqn.agent import DQNAgent
-
-        self.policy = DQNAgent.load(path)
-        self._values = None
-
-    def reset(self) -> None:
-        self._values = None
-
-    def act(self, obs, env) -> int:
-        self._values = self.policy.action_values(obs)
-        return int(np.argmax(self._values))
-
-    def annotations(self) -> dict[str, Any]:
-        if self._values is None:
-            return {}
-        return {"values": self._values}
-
-
 def _checkpoint_in(path: Path) -> Path:
     """The checkpoint an agent path names: the file itself, or a training directory's
     ``best.pt``, ``latest.pt`` (lanesim's DQN) or ``latest.zip`` (an SB3 baseline)."""
@@ -94,7 +70,9 @@ def _trained_from_path(path: Path) -> LoadedAgent:
         trained_on.pop("scenario", None)
         options = {k: v for k, v in trained_on.items() if k in INTERFACE_OPTIONS}
     if ckpt.suffix != ".zip":
-        return LoadedAgent(DQNPolicy(ckpt), options, run_dir, trained_on)
+        from agents.dqn.agent import DQNAgent
+
+        return LoadedAgent(DQNAgent.load(ckpt), options, run_dir, trained_on)
     from agents.sb3 import SB3Policy
 
     algo = read_algo(run_dir) if trained_on is not None else None
@@ -120,6 +98,10 @@ def load_agent(spec: str, seed: int = 0) -> LoadedAgent:
         return LoadedAgent(RandomAgent(seed), {"action": "meta"})
     if spec == "idle":
         return LoadedAgent(IdleAgent(), {"action": "meta"})
+    if spec == "keyboard":
+        from lanesim.render.keyboard import KeyboardAgent
+
+        return LoadedAgent(KeyboardAgent(), {"action": "continuous"})
     if spec == "dqn":
         if not SHIPPED_DQN.exists():
             raise FileNotFoundError(f"the shipped DQN checkpoint {SHIPPED_DQN} is missing")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import gymnasium as gym
 
+from agents.run_dir import SB3_ALGOS
+
 SCENARIO_HELP = ("bundled scenario name or .toml path (default: the road a trained agent was "
                  "trained on, highway for the others)")
 AGENT_HELP = (
@@ -23,9 +25,9 @@ AGENT_HELP = (
     " keyboard (drive yourself), or the path of a training directory of 'lanesim train' or of"
     " its checkpoint (a DQN .pt, an SB3 latest.zip)"
 )
-TRAIN_ALGOS = ("dqn", "sb3-dqn", "sb3-ppo")
-BENCH_DESCRIPTION = ("Run benchmarks/bench_env.py (lanesim against highway-env); every argument "
-                     "after 'bench' goes to it.")
+TRAIN_ALGOS = ("dqn", *SB3_ALGOS)
+BENCH_DESCRIPTION = ("Run the environment benchmark, lanesim against highway-env (python -m "
+                     "lanesim_bench.bench_env); every argument after 'bench' goes to it.")
 DEMO_VIDEO_EPISODES = 3  # episodes of the demo's video where there is no display
 
 
@@ -43,24 +45,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"lanesim: error: {message} (see '{hint}')\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_at_least(low: int, wanted: str):
+    """An argparse type: an integer >= ``low``, else an error saying ``wanted``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+_positive_int = _int_at_least(1, "a positive integer")
+_non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
 def _speed(text: str) -> float | str:
@@ -190,7 +191,7 @@ def cmd_scenarios(args) -> int:
         return 0
     if args.name is None:
         raise CLIError("scenarios show needs a scenario NAME")
-    values, label = _load_or_fail(load_scenario, args.name)
+    values, label = _or_cli_error(load_scenario, args.name)
     print(f"# {label}: {description(args.name)}")
     defaults = Options()
     for key in Options.__dataclass_fields__:
@@ -198,15 +199,6 @@ def cmd_scenarios(args) -> int:
         mark = "" if key in values else "   # default"
         print(f"{key} = {json.dumps(value)}{mark}")
     return 0
-
-
-def _load_or_fail(fn, *a):
-    from lanesim.envs.options import OptionError
-
-    try:
-        return fn(*a)
-    except OptionError as e:
-        raise CLIError(str(e)) from None
 
 
 def cmd_train(args) -> int:
@@ -219,10 +211,10 @@ def cmd_train(args) -> int:
         raise CLIError(f"--out {out}: is a file; expected a directory (new or of an earlier run)")
     if args.resume and not (out / "latest.pt").exists() and not (out / "latest.zip").exists():
         raise CLIError(f"--resume: no checkpoint in {out} (expected {out / 'latest.pt'})")
-    from agents import training
+    from agents import run_dir, training
 
-    if args.resume and (out / training.ENV_FILE).exists():
-        trained = _load_or_cli(training.read_algo, out) or (
+    if args.resume and (out / run_dir.ENV_FILE).exists():
+        trained = _or_cli_error(run_dir.read_algo, out) or (
             "dqn" if (out / "latest.pt").exists() else None)
         if trained is not None and trained != args.algo:
             raise CLIError(f"--resume: {out} holds a {trained} run, not {args.algo}")
@@ -239,7 +231,9 @@ def cmd_train(args) -> int:
         training.dqn_config(args.steps, args.num_envs, args.seed, dict(args.config))
     except ValueError as e:  # OptionError included
         raise CLIError(str(e)) from None
-    return training.run(args.algo, env_id, kw, args)
+    return training.run(args.algo, env_id, kw, out=out, steps=args.steps,
+                        num_envs=args.num_envs, seed=args.seed, resume=args.resume,
+                        config=dict(args.config))
 
 
 def _writable_file(path: str, option: str) -> None:
@@ -304,42 +298,21 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _load_or_cli(fn, *a):
-    from agents.dqn.checkpoint import CheckpointError
-
+def _or_cli_error(fn, *a):
+    """``fn(*a)``, with a bad or missing input (a ValueError, OptionError included, or a
+    FileNotFoundError) as a CLIError. A damaged checkpoint's CheckpointError reaches
+    :func:`main`, which prints it as one line too (without importing torch for the others)."""
     try:
         return fn(*a)
-    except (FileNotFoundError, ValueError, CheckpointError) as e:
+    except (FileNotFoundError, ValueError) as e:
         raise CLIError(str(e)) from None
-
-
-class _Keyboard:
-    """The arrow keys as an agent: lanesim.render.keyboard.KeyboardAgent, made on first use."""
-
-    def __init__(self) -> None:
-        self._keys = None
-
-    def reset(self) -> None:
-        pass
-
-    def act(self, obs, env):
-        if self._keys is None:
-            from lanesim.render.keyboard import KeyboardAgent
-
-            self._keys = KeyboardAgent(env)
-        return self._keys(obs)
-
-    def annotations(self) -> dict:
-        return {}
 
 
 def _loaded(spec: str):
     """The agent named by an ``--agent`` value, with the options it needs."""
-    from agents.zoo import LoadedAgent, load_agent
+    from agents.zoo import load_agent
 
-    if spec == "keyboard":
-        return LoadedAgent(_Keyboard(), {"action": "continuous"})
-    return _load_or_cli(load_agent, spec)
+    return _or_cli_error(load_agent, spec)
 
 
 def _agent_env(spec: str, scenario: str | None):
@@ -363,8 +336,7 @@ def _check_fit(agent, env_id: str, options: dict) -> None:
     (a checkpoint without its env.json gets pixel options), before any episode starts."""
     from lanesim.envs.options import OptionError
 
-    policy = getattr(agent, "policy", None)
-    if not hasattr(policy, "obs_shape"):
+    if not hasattr(agent, "obs_shape"):  # only a network has fixed inputs and outputs
         return
     try:
         env = gym.make(env_id, **options)
@@ -375,53 +347,29 @@ def _check_fit(agent, env_id: str, options: dict) -> None:
     finally:
         env.close()
     n = getattr(space, "n", None)
-    if shape != tuple(policy.obs_shape) or n != policy.n_actions:
+    if shape != tuple(agent.obs_shape) or n != agent.n_actions:
         raise CLIError(
-            f"the agent's network takes observations {tuple(policy.obs_shape)} and "
-            f"{policy.n_actions} actions, the environment gives {shape} and "
+            f"the agent's network takes observations {tuple(agent.obs_shape)} and "
+            f"{agent.n_actions} actions, the environment gives {shape} and "
             f"{n if n is not None else space}; a checkpoint needs the env.json of its "
             "training directory beside it (or --scenario with options that fit)")
 
 
 def watch(agent, env_id: str, seed: int = 0, episodes: int | None = None, linger: float = 1.0,
           **options) -> list[float]:
-    """Let ``agent`` drive in the window until it closes or ``episodes`` end (None: until it
-    closes). R restarts the episode: it never ends the run, and the restarted episode does not
-    count. With ``episodes``, the HUD says which episode runs and that the run ends after it.
-
-    The agent's plan and action values go to the overlay after every decision.
-    Returns the return of each finished (terminated or truncated) episode.
-    """
-    from agents.base import show_annotations
+    """Let ``agent`` drive ``gym.make(env_id, render_mode="human", **options)`` in the window
+    (:func:`lanesim.render.keyboard.play`) until it closes or ``episodes`` end. With
+    ``episodes``, the HUD says which episode runs and that the run ends after it. Returns the
+    return of each finished episode."""
+    from lanesim.render.keyboard import play
 
     env = gym.make(env_id, render_mode="human", **options)
-    returns: list[float] = []
     try:
-        obs, _ = env.reset(seed=seed)
-        agent.reset()
-        viewer = env.unwrapped.viewer
-        total = 0.0
-        while not viewer.closed:
-            if episodes is not None:
-                viewer.notice = (f"episode {len(returns) + 1} of {episodes}: the run ends "
-                                 f"after {episodes} (--episodes)")
-            action = agent.act(obs, env)
-            show_annotations(agent, env)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += reward
-            if terminated or truncated or viewer.reset_requested:
-                if terminated or truncated:
-                    returns.append(total)
-                    if linger > 0:
-                        viewer.linger(linger)
-                if viewer.closed or (episodes is not None and len(returns) >= episodes):
-                    break
-                obs, _ = env.reset()
-                agent.reset()
-                total = 0.0
+        return play(env, agent, seed=seed, episodes=episodes, linger=linger,
+                    notice="episode {episode} of {episodes}: the run ends after {episodes} "
+                    "(--episodes)")
     finally:
         env.close()
-    return returns
 
 
 def cmd_watch(args) -> int:
@@ -468,20 +416,21 @@ def cmd_demo(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import subprocess
+    # The benchmarks are their own package, installed with lanesim: imported only here, so
+    # nothing else in lanesim depends on them.
+    from lanesim_bench import bench_env
 
-    root = Path(__file__).resolve().parents[1]
-    script = root / "benchmarks" / "bench_env.py"
-    if not script.exists():
-        raise CLIError(f"the benchmarks ship with the source checkout; {script} is missing")
     passed = args.args[1:] if args.args[:1] == ["--"] else args.args
     if any(a in ("-h", "--help") for a in passed):
         # The benchmark's own options live in its parser: show them under lanesim's usage.
         print("usage: lanesim bench [BENCHMARK OPTION ...]\n\n" + BENCH_DESCRIPTION
-              + f"\n\nThe options of {script.relative_to(root)}, passed on as they are:\n")
+              + "\n\nThe benchmark's options, passed on as they are:\n")
         sys.stdout.flush()
-        return subprocess.call([sys.executable, str(script), "--help"])
-    return subprocess.call([sys.executable, str(script), *passed])
+        passed = ["--help"]
+    try:
+        return bench_env.main(passed, prog="lanesim bench")
+    except SystemExit as e:  # argparse's --help and usage errors
+        return e.code if isinstance(e.code, int) else 2
 
 
 COMMANDS = {

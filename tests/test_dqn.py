@@ -15,7 +15,14 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from torch import nn
 from torch.optim import Adam
 
-from agents.dqn import CheckpointError, DQNAgent, DQNConfig, QNetwork, linear_schedule, train
+from agents.dqn import (
+    CheckpointError,
+    DQNAgent,
+    DQNConfig,
+    QNetwork,
+    linear_schedule,
+    train_dqn,
+)
 from agents.dqn.checkpoint import load_checkpoint, save_checkpoint
 from agents.dqn.learner import td_loss, td_target, update_target
 from agents.dqn.train import epsilon_greedy
@@ -284,7 +291,7 @@ def test_learning_rate_decays_linearly_over_the_run_and_resumes(tmp_path: Path) 
 
     config = tiny_config(lr=1e-3, lr_end=1e-4, total_steps=200)
     with patch("torch.optim.Adam", Recorder):
-        first = train(corridor_envs(), config, tmp_path)
+        first = train_dqn(corridor_envs(), config, tmp_path)
     # One update per vector step of 2 envs once learning has started; the update after the
     # vector step that reaches step s uses linear_schedule(1e-3, 1e-4, 200, s), so the
     # updates' rates fall by 2 * 9e-4 / 200 each and the last one, at step 200, is 1e-4.
@@ -297,7 +304,7 @@ def test_learning_rate_decays_linearly_over_the_run_and_resumes(tmp_path: Path) 
     # Resumed with a longer run, the schedule follows the new total from the saved step.
     lr_at.clear()
     with patch("torch.optim.Adam", Recorder):
-        train(corridor_envs(), dataclasses.replace(config, total_steps=400), tmp_path,
+        train_dqn(corridor_envs(), dataclasses.replace(config, total_steps=400), tmp_path,
               resume=True)
     # (The replay memory refills first, so updates restart a little after step 200.)
     rates = np.array(list(lr_at.values()))
@@ -310,7 +317,7 @@ def test_learning_rate_decays_linearly_over_the_run_and_resumes(tmp_path: Path) 
     for out, resume in ((tmp_path / "constant", False), (tmp_path, True)):
         lr_at.clear()
         with patch("torch.optim.Adam", Recorder):
-            train(corridor_envs(), tiny_config(lr=1e-3, total_steps=600), out, resume=resume)
+            train_dqn(corridor_envs(), tiny_config(lr=1e-3, total_steps=600), out, resume=resume)
         assert lr_at and set(lr_at.values()) == {1e-3}
         optimizer = load_checkpoint(out / "latest.pt")["optimizer"]
         assert optimizer["param_groups"][0]["lr"] == 1e-3
@@ -356,7 +363,7 @@ def test_a_seed_makes_a_pixel_run_reproducible(tmp_path: Path) -> None:
     make = lambda: SyncVectorEnv([LitColumnEnv for _ in range(4)])  # noqa: E731
     weights = []
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        result = train(make, dataclasses.replace(config, seed=seed), tmp_path / name)
+        result = train_dqn(make, dataclasses.replace(config, seed=seed), tmp_path / name)
         assert result.updates > 0
         weights.append(load_checkpoint(tmp_path / name / "latest.pt")["online"])
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
@@ -364,7 +371,7 @@ def test_a_seed_makes_a_pixel_run_reproducible(tmp_path: Path) -> None:
 
 
 def test_train_writes_checkpoints_that_the_agent_loads(tmp_path: Path) -> None:
-    result = train(lambda: corridor_envs(), tiny_config(prioritized=True), tmp_path)
+    result = train_dqn(lambda: corridor_envs(), tiny_config(prioritized=True), tmp_path)
     assert result.steps == 200 and result.updates > 0
     assert result.last_eval is not None and result.last_eval.collision_rate is None
     assert {p.name for p in tmp_path.iterdir()} == {"latest.pt", "best.pt", "tb"}
@@ -388,11 +395,26 @@ def test_train_writes_checkpoints_that_the_agent_loads(tmp_path: Path) -> None:
         agent.act(np.zeros((1, 8), np.float32))
 
 
+def test_dqn_agent_annotates_the_q_values_of_its_last_decision() -> None:
+    torch.manual_seed(0)
+    agent = DQNAgent(QNetwork([8], 3, dueling=True, hidden=16))
+    agent.reset(None)
+    assert agent.annotations() == {}
+    for i in (2, 5):
+        obs = np.eye(8, dtype=np.float32)[i]
+        action = agent.act(obs)
+        values = agent.annotations()["values"]
+        np.testing.assert_array_equal(values, agent.action_values(obs))
+        assert action == int(values.argmax())
+    agent.reset(None)
+    assert agent.annotations() == {}
+
+
 def test_resume_continues_the_step_count(tmp_path: Path) -> None:
     envs = corridor_envs()  # an instance: no eval env, so every step counted is training
-    first = train(envs, tiny_config(), tmp_path)
+    first = train_dqn(envs, tiny_config(), tmp_path)
     assert first.steps == 200 and envs.calls == 100
-    resumed = train(envs, tiny_config(total_steps=400), tmp_path, resume=True)
+    resumed = train_dqn(envs, tiny_config(total_steps=400), tmp_path, resume=True)
     assert resumed.steps == 400
     assert envs.calls == 200  # only the missing 100 vector steps (200 transitions) were run
     assert resumed.updates > first.updates
@@ -403,19 +425,19 @@ def test_resume_continues_the_step_count(tmp_path: Path) -> None:
 def test_resume_errors_name_the_file_and_the_problem(tmp_path: Path) -> None:
     latest = tmp_path / "latest.pt"
     with pytest.raises(CheckpointError, match="latest.pt: checkpoint file not found"):
-        train(lambda: corridor_envs(), tiny_config(), tmp_path, resume=True)
+        train_dqn(lambda: corridor_envs(), tiny_config(), tmp_path, resume=True)
 
-    train(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
+    train_dqn(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
     with pytest.raises(CheckpointError, match=r"latest.pt: .*obs_shape: checkpoint has \[8\]"):
-        train(lambda: corridor_envs(length=6), tiny_config(), tmp_path, resume=True)
+        train_dqn(lambda: corridor_envs(length=6), tiny_config(), tmp_path, resume=True)
     with pytest.raises(CheckpointError, match="n_actions: checkpoint has 2, expected 3"):
-        train(lambda: corridor_envs(n_actions=3), tiny_config(), tmp_path, resume=True)
+        train_dqn(lambda: corridor_envs(n_actions=3), tiny_config(), tmp_path, resume=True)
     with pytest.raises(CheckpointError, match="dueling"):
-        train(lambda: corridor_envs(), tiny_config(dueling=False), tmp_path, resume=True)
+        train_dqn(lambda: corridor_envs(), tiny_config(dueling=False), tmp_path, resume=True)
 
     latest.write_bytes(latest.read_bytes()[:1000])  # truncated, as after a crash mid-copy
     with pytest.raises(CheckpointError, match="latest.pt: damaged checkpoint"):
-        train(lambda: corridor_envs(), tiny_config(), tmp_path, resume=True)
+        train_dqn(lambda: corridor_envs(), tiny_config(), tmp_path, resume=True)
     with pytest.raises(CheckpointError, match="latest.pt: damaged"):
         DQNAgent.load(latest)
     torch.save({"something": "else"}, latest)
@@ -424,7 +446,7 @@ def test_resume_errors_name_the_file_and_the_problem(tmp_path: Path) -> None:
 
 
 def test_a_checkpoint_damaged_anywhere_is_refused(tmp_path: Path) -> None:
-    train(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
+    train_dqn(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
     latest = tmp_path / "latest.pt"
     good = latest.read_bytes()
     middle = len(good) // 2
@@ -464,17 +486,17 @@ def test_a_checkpoint_without_its_entries_is_refused(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "odd.pt", {"network": [4], "online": {}, "config": {}, "step": 0})
     with pytest.raises(CheckpointError, match="it lacks network \\(a table of its shape\\)"):
         DQNAgent.load(tmp_path / "odd.pt")
-    train(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
+    train_dqn(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
     ckpt = load_checkpoint(tmp_path / "latest.pt")
     del ckpt["optimizer"]
     save_checkpoint(tmp_path / "latest.pt", ckpt)
     DQNAgent.load(tmp_path / "latest.pt")  # acting needs no optimizer state; resuming does
     with pytest.raises(CheckpointError, match="it lacks optimizer"):
-        train(lambda: corridor_envs(), tiny_config(), tmp_path, resume=True)
+        train_dqn(lambda: corridor_envs(), tiny_config(), tmp_path, resume=True)
 
 
 def test_a_checkpoint_from_before_the_checksum_still_acts(tmp_path: Path) -> None:
-    train(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
+    train_dqn(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
     ckpt = load_checkpoint(tmp_path / "latest.pt")
     torch.save({**ckpt, "format": "lanesim-dqn/1"}, tmp_path / "old.pt")  # the first format
     old, new = DQNAgent.load(tmp_path / "old.pt"), DQNAgent.load(tmp_path / "latest.pt")
@@ -498,7 +520,7 @@ def test_a_new_run_removes_the_temp_files_of_a_killed_save(tmp_path: Path) -> No
     for path in stale:
         path.write_bytes(b"half a checkpoint")
     (tmp_path / "notes.tmp").write_text("not ours")
-    train(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
+    train_dqn(lambda: corridor_envs(), tiny_config(total_steps=20, eval_every=0), tmp_path)
     assert not any(path.exists() for path in stale)
     assert (tmp_path / "notes.tmp").exists()
 
@@ -514,17 +536,17 @@ def test_checkpoint_writes_are_atomic(tmp_path: Path) -> None:
 
 def test_keyboard_interrupt_saves_latest(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
-        train(corridor_envs(interrupt_at=76), tiny_config(checkpoint_every=0), tmp_path)
+        train_dqn(corridor_envs(interrupt_at=76), tiny_config(checkpoint_every=0), tmp_path)
     assert load_checkpoint(tmp_path / "latest.pt")["step"] == 150  # 75 vector steps done
 
 
 def test_rejects_same_step_autoreset_and_non_discrete_actions(tmp_path: Path) -> None:
     same_step = SyncVectorEnv([CorridorEnv], autoreset_mode=AutoresetMode.SAME_STEP)
     with pytest.raises(ValueError, match="next-step"):
-        train(same_step, tiny_config(), tmp_path)
+        train_dqn(same_step, tiny_config(), tmp_path)
     continuous = SyncVectorEnv([lambda: gym.make("Pendulum-v1")])
     with pytest.raises(ValueError, match="Discrete"):
-        train(continuous, tiny_config(), tmp_path)
+        train_dqn(continuous, tiny_config(), tmp_path)
 
 
 # --- learning -------------------------------------------------------------------------
@@ -538,7 +560,7 @@ def test_pixel_dqn_learns_to_pick_the_lit_column(tmp_path: Path) -> None:
         eps_end=0.05, eval_every=600, eval_episodes=20, checkpoint_every=0,
     )
     make = lambda: SyncVectorEnv([LitColumnEnv for _ in range(4)])  # noqa: E731
-    result = train(make, config, tmp_path)
+    result = train_dqn(make, config, tmp_path)
     assert result.last_eval.mean_return >= 7.0  # random: 2.0, seeds 0-5 all reach 8.0
     # Episodes with at least one miss; random: 1 - 0.25^8, i.e. nearly all.
     assert result.last_eval.collision_rate <= 0.15
@@ -562,7 +584,7 @@ def test_vector_dqn_with_per_and_n_step_walks_the_corridor(tmp_path: Path) -> No
         gamma=0.9, n_step=3, prioritized=True, learning_starts=200, train_freq=4,
         target_update=200, eps_end=0.05, eval_every=0, eval_episodes=8, checkpoint_every=0,
     )
-    result = train(lambda: corridor_envs(4), config, tmp_path)
+    result = train_dqn(lambda: corridor_envs(4), config, tmp_path)
     assert result.last_eval.mean_return >= 0.9  # seeds 0-5 all reach 1.0; untrained: 0.0
 
 
@@ -570,7 +592,7 @@ def test_export_keeps_the_policy_in_half_precision(tmp_path: Path) -> None:
     from agents.dqn.export import main as export_main
 
     run = tmp_path / "run"
-    train(lambda: corridor_envs(), tiny_config(), run)
+    train_dqn(lambda: corridor_envs(), tiny_config(), run)
     (run / "env.json").write_text('{"id": "x", "options": {}}')
     out = tmp_path / "shipped"
     assert export_main([str(run), str(out)]) == 0

@@ -1,4 +1,5 @@
-"""highway-env users' habits meet errors that name lanesim's way (README 'Coming from highway-env')."""
+"""highway-env users' habits meet errors that name lanesim's way (README, 'Coming from
+highway-env')."""
 
 import gymnasium as gym
 import pytest

@@ -10,10 +10,10 @@ from scipy import stats
 from agents.mdp import FiniteMDP
 from agents.qlearning import QLearningAgent, train_q_learning
 from agents.value_iteration import value_iteration
-from lanesim.envs import OptionError
-from lanesim.envs.lanegrid import ENV_ID, LaneGridEnv, register_lanegrid
+from lanesim.envs import ActionError, OptionError
+from lanesim.envs.lanegrid import LaneGridEnv
 
-register_lanegrid()  # a no-op once lanesim/__init__.py registers the id itself
+ENV_ID = "lanesim/LaneGrid-v0"
 
 # 2 lanes, 2 speeds, cells -1..3: 144 states, small enough to check everything exactly.
 SMALL = dict(lanes=2, speeds=2, ahead=3, behind=1, traffic=(0.5, 0.5), max_steps=30)
@@ -43,7 +43,8 @@ def test_every_transition_row_is_a_probability_distribution():
     check_transitions(env, range(env.n_states))
     default = LaneGridEnv()  # 9,000 states: a sample of the table, all rows via the MDP
     check_transitions(default, np.random.default_rng(0).choice(default.n_states, 100))
-    mdp = default.mdp(0.95)  # FiniteMDP rejects any row that is not a distribution
+    # FiniteMDP rejects any row that is not a distribution.
+    mdp = FiniteMDP.from_model(default.model(), 0.95)
     live = np.repeat(~default.crash_states(), 5)
     np.testing.assert_allclose((mdp.P @ np.ones(mdp.n_states))[live], 1.0, atol=1e-12)
 
@@ -58,11 +59,11 @@ def test_collision_states_are_absorbing_and_worth_nothing():
 
 def test_mdp_equals_the_transition_table():
     env = LaneGridEnv(**SMALL)
-    direct = env.mdp(0.9)
+    direct = FiniteMDP.from_model(env.model(), 0.9)
     table = FiniteMDP.from_transitions(env.P, env.n_states, 5, 0.9)
     live = ~env.crash_states()
     rows = np.repeat(live, 5)
-    # Terminated transitions: dropped by from_transitions, sent to a terminal state by mdp().
+    # Terminated transitions: dropped by from_transitions, sent to a terminal state by model().
     to_live = direct.P.toarray()[:, live]
     np.testing.assert_allclose(to_live[rows], table.P.toarray()[:, live][rows], atol=1e-15)
     np.testing.assert_allclose(direct.R[live], table.R[live], atol=1e-12)
@@ -98,7 +99,7 @@ def test_value_iteration_policy_avoids_collisions_in_rollouts():
     # The default task with a collision 5 times as costly: at gamma 0.95 the optimal policy
     # of the default rewards accepts a rare collision for speed.
     env = gym.make(ENV_ID, collision_reward=-50.0)
-    policy = value_iteration(env.unwrapped.mdp(0.95), tol=1e-6).policy
+    policy = value_iteration(FiniteMDP.from_model(env.unwrapped.model(), 0.95), tol=1e-6).policy
     crashes = {"vi": 0, "idle": 0}
     speeds = []
     for name in crashes:
@@ -126,7 +127,7 @@ def test_q_learning_learns_the_value_iteration_policy():
     """
     env = gym.make(ENV_ID, **SMALL)
     gamma = 0.8
-    vi = value_iteration(env.unwrapped.mdp(gamma), tol=1e-10)
+    vi = value_iteration(FiniteMDP.from_model(env.unwrapped.model(), gamma), tol=1e-10)
     learnt = train_q_learning(env, episodes=5000, gamma=gamma, seed=0, epsilon_start=1.0,
                               epsilon_end=0.5, epsilon_decay=0.5, lr_exponent=0.6)
     q_sorted = np.sort(vi.Q, axis=1)
@@ -170,12 +171,15 @@ def test_bad_options_raise_errors_naming_them():
         LaneGridEnv(collision_reward=5.0)
     with pytest.raises(OptionError, match=r"more than the 200,000 allowed"):
         LaneGridEnv(lanes=5, ahead=10, behind=4)
-    with pytest.raises(OptionError, match="render_mode"):
+    with pytest.raises(OptionError, match="render_mode must be one of ansi or None, got 'human'"):
         LaneGridEnv(render_mode="human")
     env = LaneGridEnv()
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"action must be an integer in \[0, 4\]"):
-        env.step(5)
+    for bad in (5, -1, True, 1.0, [1], np.int64(7), np.array([1])):
+        # The same check, and the same error, as the driving envs' meta actions.
+        with pytest.raises(ActionError, match=r"action must be an integer in \[0, 4\]"):
+            env.step(bad)
+    assert env.step(np.int64(1))[4]["lane"] == env.step(np.array(1))[4]["lane"]
 
 
 def test_registered_env_passes_the_gymnasium_checker():

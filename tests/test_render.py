@@ -276,7 +276,7 @@ def test_vector_env_renders_its_first_world():
     env.step(np.zeros(3, dtype=np.int64))
     frame = env.render()
     assert frame.shape == (150, 600, 3)
-    sx, sy = env.unwrapped._viewer.view.point(*ego_body(env))
+    sx, sy = viewer_of(env).view.point(*ego_body(env))
     assert tuple(frame[int(sy), int(sx)]) == style.EGO
     env.close()
 
@@ -822,33 +822,36 @@ def hold(viewer, *keys: int) -> None:
 def test_keyboard_agent_continuous_discrete_and_meta():
     env = make("human", action="continuous", sim_speed="max")
     env.reset(seed=0)
-    agent, viewer = KeyboardAgent(env), viewer_of(env)
-    assert np.array_equal(agent(), np.zeros(2, np.float32))
+    agent, viewer = KeyboardAgent(), viewer_of(env)
+    agent.reset(env)
+    assert np.array_equal(agent.act(None), np.zeros(2, np.float32))
     hold(viewer, pygame.K_LEFT, pygame.K_UP)
-    steer, accel = agent()
+    steer, accel = agent.act(None)
     assert 0 < steer <= 1 and accel == 1.0
-    assert env.action_space.contains(agent())
+    assert env.action_space.contains(agent.act(None))
     pygame.event.post(pygame.event.Event(pygame.KEYUP, key=pygame.K_LEFT, mod=0))
     hold(viewer, pygame.K_DOWN)
-    steer, accel = agent()
+    steer, accel = agent.act(None)
     assert steer == 0 and accel < 0
     env.close()
 
     env = make("human", action="discrete", sim_speed="max")
     env.reset(seed=0)
-    agent, viewer = KeyboardAgent(env), viewer_of(env)
-    assert agent() == 2 * 3 + 1  # straight ahead, holding speed
+    agent, viewer = KeyboardAgent(), viewer_of(env)
+    agent.reset(env)
+    assert agent.act(None) == 2 * 3 + 1  # straight ahead, holding speed
     hold(viewer, pygame.K_RIGHT, pygame.K_UP)
-    a = agent()
+    a = agent.act(None)
     assert a // 3 in (3, 4) and a % 3 == 2  # steering right, accelerating
     env.close()
 
     env = make("human", action="meta", sim_speed="max")
     env.reset(seed=0)
-    agent, viewer = KeyboardAgent(env), viewer_of(env)
+    agent, viewer = KeyboardAgent(), viewer_of(env)
+    agent.reset(env)
     hold(viewer, pygame.K_RIGHT)
-    assert agent() == LANE_RIGHT
-    assert agent() == IDLE  # one press, one command
+    assert agent.act(None) == LANE_RIGHT
+    assert agent.act(None) == IDLE  # one press, one command
     env.close()
 
 
@@ -903,7 +906,6 @@ def test_every_value_bar_carries_a_label(height, n):
 
 
 def test_dqn_value_bars_are_named_by_the_meta_actions(monkeypatch):
-    from agents.base import show_annotations
     from agents.zoo import load_agent
     from lanesim.envs.actions import META_ACTIONS
     from lanesim.render import viewer as viewer_module
@@ -915,8 +917,9 @@ def test_dqn_value_bars_are_named_by_the_meta_actions(monkeypatch):
     loaded = load_agent("dqn")
     env = make(**loaded.env_options)
     obs, _ = env.reset(seed=0)
-    loaded.agent.act(obs, env)
-    show_annotations(loaded.agent, env)
+    loaded.agent.reset(env)
+    loaded.agent.act(obs)
+    annotate(env, **loaded.agent.annotations())
     env.render()
     assert charted == [META_ACTIONS]
     env.close()

@@ -2,15 +2,11 @@
 
 import gymnasium as gym
 import numpy as np
-import pytest
 import torch
+import torchrl.envs as torchrl_envs  # in the test extra: pip install -e ".[test]"
 from gymnasium.vector import AutoresetMode
 
 import lanesim  # noqa: F401
-
-torchrl_envs = pytest.importorskip(
-    "torchrl.envs", reason="torchrl is in the test extra: pip install -e '.[test]'"
-)
 
 ENV = "lanesim/Highway-v0"
 

@@ -459,7 +459,7 @@ def test_bad_actions_raise_action_error(action, actions, message):
 def test_bad_use_raises_clear_errors():
     with pytest.raises(OptionError, match="num_envs"):
         DrivingVectorEnv(0)
-    with pytest.raises(OptionError, match="render_mode"):
+    with pytest.raises(OptionError, match="render_mode must be one of rgb_array or None, got 'hu"):
         DrivingVectorEnv(2, render_mode="human")
     with pytest.raises(OptionError, match="unknown option"):
         gym.make_vec(ENV, num_envs=2, vehicels=3)
@@ -566,6 +566,9 @@ def test_sb3_adapter_attributes_seed_and_errors():
         venv.set_attr("marker", 2, indices=[0])
     with pytest.raises(ActionError):
         venv.step(np.zeros(2, dtype=np.int64))
+    venv.set_options([None, {"vehicles": 2}, None])  # SB3 resets take no options: refused
+    with pytest.raises(OptionError, match=r"reset\(options=...\) is not supported .*vehicles"):
+        venv.reset()
     with pytest.raises(TypeError, match="DrivingVectorEnv"):
         SB3VecEnv(gym.make_vec(ENV, num_envs=2, vectorization_mode="sync", **SMALL))
 

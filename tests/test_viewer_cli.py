@@ -18,11 +18,11 @@ import pygame  # noqa: E402
 import pytest  # noqa: E402
 
 import lanesim  # noqa: E402, F401
-from agents.evaluate import IdleAgent  # noqa: E402
+from agents.baselines import IdleAgent  # noqa: E402
 from lanesim import cli  # noqa: E402
 from lanesim.envs.options import bundled_scenarios, description  # noqa: E402
-from lanesim.render import viewer_of  # noqa: E402
-from lanesim.render.keyboard import drive  # noqa: E402
+from lanesim.render import annotation_of, viewer_of  # noqa: E402
+from lanesim.render.keyboard import KeyboardAgent, drive, play  # noqa: E402
 
 SHORT = dict(action="meta", duration=1.0, sim_speed="max")  # 1 s episodes, unpaced
 
@@ -35,16 +35,17 @@ class PressesR(IdleAgent):
         super().__init__()
         self.resets, self.pressed, self.notices = 0, False, []
 
-    def reset(self) -> None:
+    def reset(self, env) -> None:
+        self.env = env
         self.resets += 1
 
-    def act(self, obs, env):
-        self.notices.append(viewer_of(env).notice)
+    def act(self, obs):
+        self.notices.append(viewer_of(self.env).notice)
         if not self.pressed:
             self.pressed = True
             pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_r, unicode="r",
                                                  mod=0))
-        return super().act(obs, env)
+        return super().act(obs)
 
 
 def test_reset_key_restarts_the_episode_and_never_ends_the_run():
@@ -139,3 +140,34 @@ def test_description_claims_read_stalled_cars_ramps_and_counts():
     said = claims("Roadworks close the right lane of three; a stalled car waits. 25 cars.")
     assert said["stalled"] and said["closures"] and said["lanes"] == 3 and said["vehicles"] == 25
     assert not claims("A straight four-lane highway with 50 cars.")["stalled"]
+
+
+class Annotates(IdleAgent):
+    """Idles, annotating each decision with its count as the IDLE value."""
+
+    def reset(self, env) -> None:
+        self.decisions = 0
+
+    def act(self, obs):
+        self.decisions += 1
+        return super().act(obs)
+
+    def annotations(self) -> dict:
+        return {"values": [0.0, float(self.decisions), 0.0, 0.0, 0.0]}
+
+
+def test_play_hands_the_agents_annotations_to_the_viewer():
+    env = __import__("gymnasium").make("lanesim/Highway-v0", render_mode="human", **SHORT)
+    agent = Annotates()
+    play(env, agent, seed=0, episodes=1, linger=0.0)
+    assert annotation_of(env).values[1] == agent.decisions > 1
+    env.close()
+
+
+def test_play_and_the_keyboard_agent_refuse_what_they_cannot_drive():
+    env = __import__("gymnasium").make("lanesim/Highway-v0", render_mode="rgb_array", **SHORT)
+    with pytest.raises(ValueError, match="render_mode='human'"):
+        play(env, IdleAgent(), episodes=1)
+    with pytest.raises(RuntimeError, match=r"before reset\(env\)"):
+        KeyboardAgent().act(None)
+    env.close()

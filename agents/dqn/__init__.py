@@ -9,7 +9,7 @@ from agents.dqn.checkpoint import CheckpointError
 from agents.dqn.config import DQNConfig
 from agents.dqn.network import QNetwork
 from agents.dqn.replay import ReplayBuffer
-from agents.dqn.train import TrainResult, evaluate, linear_schedule, train
+from agents.dqn.train import TrainResult, linear_schedule, train_dqn
 
 __all__ = [
     "CheckpointError",
@@ -18,7 +18,6 @@ __all__ = [
     "QNetwork",
     "ReplayBuffer",
     "TrainResult",
-    "evaluate",
     "linear_schedule",
-    "train",
+    "train_dqn",
 ]

@@ -1,4 +1,5 @@
-"""A trained DQN as a greedy policy, for the viewer and evaluation scripts."""
+"""A trained DQN as a greedy policy in the agent protocol (:mod:`agents.base`), for the
+viewer, the evaluation and the command line."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from agents.dqn.network import QNetwork
 
 
 class DQNAgent:
-    """Greedy policy over a Q-network; observations are single, unbatched."""
+    """Greedy policy over a Q-network; observations are single, unbatched. Its annotations
+    are the Q-values of the last decision, which the viewer names by the environment's action
+    type (meta actions, or the steering x acceleration grid)."""
 
     def __init__(self, q_net: QNetwork, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
         self.q_net = q_net.to(self.device).eval()
+        self._values: np.ndarray | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> DQNAgent:
@@ -50,6 +54,15 @@ class DQNAgent:
         q = self.q_net(torch.as_tensor(obs, device=self.device).unsqueeze(0))
         return q.squeeze(0).float().cpu().numpy()
 
+    def reset(self, env) -> None:
+        """A new episode starts (the network needs nothing of ``env``)."""
+        self._values = None
+
     def act(self, obs: np.ndarray) -> int:
         """The greedy action for one observation (*obs_shape)."""
-        return int(np.argmax(self.action_values(obs)))
+        self._values = self.action_values(obs)
+        return int(np.argmax(self._values))
+
+    def annotations(self) -> dict:
+        """``values``: the Q-values of the last decision (none before the first)."""
+        return {} if self._values is None else {"values": self._values}

@@ -38,7 +38,7 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
     """Write ``payload`` so that ``path`` is always either the old or the new complete file."""
-    from agents.training import atomic_write
+    from agents.run_dir import atomic_write
 
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **payload}, buffer)

@@ -10,7 +10,7 @@ import torch
 
 @dataclass(frozen=True)
 class DQNConfig:
-    """Hyperparameters of :func:`agents.dqn.train.train`.
+    """Hyperparameters of :func:`agents.dqn.train.train_dqn`.
 
     Frozen so a run's settings cannot drift mid-training; derive variants with
     ``dataclasses.replace(config, lr=1e-4)``. Counts named "steps" are environment
@@ -58,7 +58,7 @@ class DQNConfig:
         metadata={
             "help": "replay capacity in transitions (all envs together), an integer >= 1 that "
             "fits in memory; a memory smaller than the run forgets the exploration phase's "
-            "crashes (README: DQN ablations)"
+            "crashes (docs/dqn_ablations.md)"
         },
     )
     batch_size: int = field(default=32, metadata={"help": "transitions per gradient step"})

@@ -108,10 +108,12 @@ def epsilon_greedy(
     return actions
 
 
-def evaluate(
+def greedy_returns(
     q_net: QNetwork, envs: VectorEnv, episodes: int, device: torch.device, seed: int
 ) -> EvalResult:
-    """Run ``episodes`` greedy episodes, split evenly over the sub-envs.
+    """Run ``episodes`` greedy episodes, split evenly over the sub-envs: the training loop's
+    periodic check that picks ``best.pt`` (batched over a VectorEnv; to evaluate a finished
+    agent use :func:`agents.evaluate.evaluate`).
 
     Fixed per-env quotas keep short episodes from being over-represented, which
     taking the first ``episodes`` to finish would do. The same ``seed`` each time
@@ -157,7 +159,7 @@ def _crossed(before: int, after: int, every: int) -> bool:
     return every > 0 and before // every != after // every
 
 
-def train(
+def train_dqn(
     envs: EnvSource,
     config: DQNConfig,
     out_dir: str | os.PathLike[str],
@@ -175,7 +177,7 @@ def train(
     for another observation shape / action count. Ctrl-C (KeyboardInterrupt) saves latest.pt
     first. Temp files that a killed run's checkpoint writes left in ``out_dir`` are removed.
     """
-    from agents.training import remove_stale_temp_files
+    from agents.run_dir import remove_stale_temp_files
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -299,7 +301,7 @@ def _train(
 
     def run_eval() -> EvalResult:
         nonlocal best_return, last_eval_step
-        result = evaluate(online, eval_envs, config.eval_episodes, device, eval_seed)
+        result = greedy_returns(online, eval_envs, config.eval_episodes, device, eval_seed)
         writer.add_scalar("eval/mean_return", result.mean_return, step)
         if result.collision_rate is not None:
             writer.add_scalar("eval/collision_rate", result.collision_rate, step)

@@ -1,7 +1,7 @@
 """Gymnasium layer: options, spaces, observations, actions, rewards and the environments."""
 
 from lanesim.envs.actions import ActionError
-from lanesim.envs.driving import DrivingEnv
+from lanesim.envs.driving import DrivingEnv, Scene
 from lanesim.envs.options import OptionError, Options, make_options
 from lanesim.envs.vector import DrivingVectorEnv
 
@@ -11,5 +11,6 @@ __all__ = [
     "DrivingVectorEnv",
     "OptionError",
     "Options",
+    "Scene",
     "make_options",
 ]

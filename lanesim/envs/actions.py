@@ -27,10 +27,11 @@ class ActionError(ValueError):
     """An action outside the action space."""
 
 
-def _integer_actions(actions, n: int, batch: int, batched: bool) -> np.ndarray:
-    """``actions`` as ``(batch,)`` int64 in ``[0, n)``: one integer (a Python or numpy integer,
-    or a 0-d integer array) when not ``batched``, else an integer array of shape ``(batch,)``.
-    Anything else, bools, lists and nested arrays included, raises ActionError."""
+def integer_actions(actions, n: int, batch: int, batched: bool) -> np.ndarray:
+    """The one check of ``Discrete(n)`` actions: ``actions`` as ``(batch,)`` int64 in
+    ``[0, n)``: one integer (a Python or numpy integer, or a 0-d integer array) when not
+    ``batched``, else an integer array of shape ``(batch,)``. Anything else, bools, lists and
+    nested arrays included, raises ActionError."""
     if (
         not batched
         and isinstance(actions, int | np.integer)
@@ -86,7 +87,7 @@ class DiscreteActions:
     def set(self, actions, batched: bool) -> None:
         """Validate ``actions`` (one action, or ``(B,)`` when ``batched``) and make them the
         world's command for the next decision."""
-        a = _integer_actions(actions, self.n, self.world.B, batched)
+        a = integer_actions(actions, self.n, self.world.B, batched)
         command = self.world.command
         command[COMMAND_STEER] = self.steer_table[a // len(DISCRETE_ACCEL)]
         command[COMMAND_ACCEL] = self.accel_table[a % len(DISCRETE_ACCEL)]
@@ -170,7 +171,7 @@ class MetaActions:
     def set(self, actions, batched: bool) -> None:
         """Validate ``actions`` (one action, or ``(B,)`` when ``batched``), update the targets
         and hand them to the world's autopilot."""
-        a = _integer_actions(actions, 5, self.world.B, batched)
+        a = integer_actions(actions, 5, self.world.B, batched)
         w = self.world
         _meta_command(
             a, self.target_lane, self.speed_index, self.speeds, w.F, w.road.lane_start,

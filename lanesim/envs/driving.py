@@ -1,23 +1,138 @@
-"""The single lanesim Gymnasium environment, :class:`DrivingEnv`."""
+"""The single lanesim Gymnasium environment, :class:`DrivingEnv`, and the public snapshot of
+its simulator's state for model-based planners, :class:`Scene`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from lanesim.envs.actions import MetaActions
 from lanesim.envs.core import DrivingCore
 from lanesim.envs.options import OptionError, make_options, with_reset_options
+from lanesim.sim.road import Road
+from lanesim.sim.world import EgoModel, TrafficModel
 
 RENDER_MODES = ["human", "rgb_array"]
 SEED_BOUND = 2**63 - 1
 
 
-def _check_render_mode(render_mode):
-    if render_mode is not None and render_mode not in RENDER_MODES:
+@dataclass(frozen=True)
+class Vehicles:
+    """Every road user of one world, each field ``(N,)``: row 0 is the ego, then the ``V``
+    traffic cars, then the static obstacles (stalled cars, cones).
+
+    Attributes:
+        x, y: world position of the centre (m; x east, y north).
+        heading: rad, counter-clockwise from +x.
+        speed: m/s along the heading.
+        s, d: road frame (m): along the road's reference line, and to the right of it.
+        lane: lane under the centre (0 = leftmost).
+        target_lane: the lane a traffic car is changing into (its lane when it keeps it);
+            for the ego and obstacles their lane (the meta action's target lane is
+            :attr:`Scene.ego_target_lane`).
+        length, width: m.
+        kind: ``EGO`` (0), ``CAR`` (1), ``STALLED`` (2) or ``CONE`` (3) of
+            :mod:`lanesim.sim.world`.
+        crashed: has collided this episode.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    heading: np.ndarray
+    speed: np.ndarray
+    s: np.ndarray
+    d: np.ndarray
+    lane: np.ndarray
+    target_lane: np.ndarray
+    length: np.ndarray
+    width: np.ndarray
+    kind: np.ndarray
+    crashed: np.ndarray
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """The road's lanes; arrays ``(count,)``.
+
+    Attributes:
+        count: lanes, ramps included (0 = leftmost).
+        width: m, every lane.
+        centre: ``d`` of each lane's centre (m).
+        start, end: where each lane exists along the road (m of ``s``): an on-ramp starts late,
+            a closed lane (roadworks, the end of a ramp) ends early.
+        closes: the lane ends before the road does.
+    """
+
+    count: int
+    width: float
+    centre: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    closes: np.ndarray
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A snapshot of one world: what a model-based planner needs to predict it.
+
+    Arrays are copies: later steps do not change a scene. ``road`` converts between the
+    road frame and the world (``road.to_world(s, d)``, ``road.to_road(x, y)``); ``ego_model``
+    and ``traffic_model`` are the vehicle models' constants (the ego's limits; traffic's
+    driver ranges and ``lane_change_time``).
+
+    Attributes:
+        time: simulated seconds since the episode's reset.
+        vehicles: every road user (:class:`Vehicles`; row 0 the ego).
+        lanes: the road's lanes (:class:`Lanes`).
+        road: the road's geometry (:class:`lanesim.sim.road.Road`; do not change it).
+        ego_heading_error: rad in [-π, π), the ego's heading from the road direction, + left.
+        ego_target_lane, ego_target_speed: the meta action's current targets (lane index, m/s),
+            which the lane-following controller tracks; None for the other action types.
+        ego_model, traffic_model: the simulator's vehicle models.
+    """
+
+    time: float
+    vehicles: Vehicles
+    lanes: Lanes
+    road: Road
+    ego_heading_error: float
+    ego_target_lane: int | None
+    ego_target_speed: float | None
+    ego_model: EgoModel
+    traffic_model: TrafficModel
+
+
+def scene_of(core: DrivingCore, b: int) -> Scene:
+    """The :class:`Scene` of world ``b`` of ``core``."""
+    w, road = core.world, core.world.road
+    vehicles = Vehicles(
+        **{name: getattr(w, name)[b].copy() for name in Vehicles.__dataclass_fields__}
+    )
+    lanes = Lanes(road.lanes, road.lane_width, road.lane_centre.copy(), road.lane_start.copy(),
+                  road.lane_end.copy(), road.lane_closes.copy())
+    action = core.action
+    meta = isinstance(action, MetaActions)
+    return Scene(
+        time=float(w.time[b]),
+        vehicles=vehicles,
+        lanes=lanes,
+        road=road,
+        ego_heading_error=float(w.ego_lane_frame()[2][b]),
+        ego_target_lane=int(action.target_lane[b]) if meta else None,
+        ego_target_speed=float(action.speeds[action.speed_index[b]]) if meta else None,
+        ego_model=w.spec.ego,
+        traffic_model=w.spec.traffic,
+    )
+
+
+def check_render_mode(render_mode, modes: list[str]) -> None:
+    """Refuse a ``render_mode`` that is neither None nor one of the env's ``modes``."""
+    if render_mode is not None and render_mode not in modes:
         raise OptionError(
-            f"render_mode must be one of {', '.join(RENDER_MODES)} or None, got {render_mode!r}"
+            f"render_mode must be one of {', '.join(modes)} or None, got {render_mode!r}"
         )
 
 
@@ -126,6 +241,12 @@ class DrivingEnv(gym.Env):
     (keys, pause, speed; see ``lanesim.render``) and ``lanesim.render.annotate`` draws an
     agent's plan and values.
 
+    ## Scene
+    ``env.unwrapped.scene()`` returns a :class:`Scene`: a typed snapshot of the simulator's
+    state (every vehicle's and obstacle's pose, speed, road coordinates, lane, target lane,
+    size, kind and crashed flag; the lanes; the time; the meta action's targets; the vehicle
+    models). Model-based planners such as ``agents.vi_driver.VIDriver`` plan from it.
+
     ## Arguments
     ``gym.make(id, render_mode=None, scenario=None, **options)``: every option of
     :class:`lanesim.envs.options.Options` is a keyword and overrides the scenario file. Run
@@ -149,7 +270,7 @@ class DrivingEnv(gym.Env):
     metadata = {"render_modes": RENDER_MODES, "render_fps": 15}
 
     def __init__(self, render_mode: str | None = None, scenario: str | None = None, **options: Any):
-        _check_render_mode(render_mode)
+        check_render_mode(render_mode, RENDER_MODES)
         self.options = make_options(scenario, **options)
         self.scenario = scenario
         self.core = DrivingCore(self.options, 1)
@@ -205,6 +326,12 @@ class DrivingEnv(gym.Env):
         if self._viewer is not None:
             self._viewer.on_decision(float(reward[0]), info)
         return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def scene(self) -> Scene:
+        """A snapshot of the simulator's state (the ego, every vehicle and obstacle, the
+        lanes, the time, the meta action's targets): :class:`Scene`. For model-based planners,
+        which read it instead of the simulator's internals."""
+        return scene_of(self.core, 0)
 
     @property
     def viewer(self):

@@ -3,10 +3,10 @@
 The road is seen from the ego car: a few lanes, a window of road cells around the ego and, in
 every lane, at most one other car. Everything is discrete, so the environment exposes its
 transition model the way Gymnasium's toy-text environments do (``env.unwrapped.P[s][a]`` is a
-list of ``(probability, next_state, reward, terminated)``) and :meth:`LaneGridEnv.mdp` returns
-it as an :class:`agents.mdp.FiniteMDP` for value iteration. :meth:`LaneGridEnv.step` samples
-from exactly ``P[s][a]`` with ``self.np_random``, so a policy computed from the model and one
-learnt from interaction face the same task.
+list of ``(probability, next_state, reward, terminated)``) and :meth:`LaneGridEnv.model`
+returns it as arrays, which ``agents.mdp.FiniteMDP.from_model`` takes for value iteration.
+:meth:`LaneGridEnv.step` samples from exactly ``P[s][a]`` with ``self.np_random``, so a
+policy computed from the model and one learnt from interaction face the same task.
 """
 
 from __future__ import annotations
@@ -17,21 +17,35 @@ from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from lanesim.envs.actions import (
+    FASTER,
+    LANE_LEFT,
+    LANE_RIGHT,
+    META_ACTIONS,
+    SLOWER,
+    integer_actions,
+)
+from lanesim.envs.driving import check_render_mode
 from lanesim.envs.options import OptionError, refuse_reset_options, unknown_option
 
-__all__ = ["ACTION_NAMES", "LaneGridEnv", "LaneGridOptions", "register_lanegrid"]
+__all__ = ["LaneGridEnv", "LaneGridOptions", "TabularModel"]
 
-ENV_ID = "lanesim/LaneGrid-v0"
-LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = range(5)  # the same indices as lanesim's meta actions
-ACTION_NAMES = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")
 MAX_STATES = 200_000
 RENDER_MODES = ["ansi"]
+
+
+class TabularModel(NamedTuple):
+    """A finite model with ``S`` states and ``A`` actions, as plain arrays."""
+
+    P: Any  # scipy.sparse CSR (S*A, S): row s*A + a is the next-state distribution of (s, a)
+    R: np.ndarray  # (S, A) expected immediate reward
+    terminal: np.ndarray  # (S,) bool: absorbing states worth 0
 
 
 @dataclass(frozen=True)
@@ -193,7 +207,8 @@ class LaneGridEnv(gym.Env):
 
     The model is exact and public: ``env.unwrapped.P[s][a]`` is the list of
     ``(probability, next_state, reward, terminated)`` of Gymnasium's toy-text environments,
-    ``env.unwrapped.mdp(gamma)`` the same model as an :class:`agents.mdp.FiniteMDP`, and
+    ``env.unwrapped.model()`` the same model as arrays (:class:`TabularModel`; value iteration
+    takes it as ``agents.mdp.FiniteMDP.from_model(model, gamma)``), and
     ``step`` samples the next state from exactly ``P[s][a]`` with ``self.np_random``.
 
     ## Action Space
@@ -268,8 +283,7 @@ class LaneGridEnv(gym.Env):
     metadata = {"render_modes": RENDER_MODES, "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, **options: Any) -> None:
-        if render_mode is not None and render_mode not in RENDER_MODES:
-            raise OptionError(f"render_mode must be 'ansi' or None, got {render_mode!r}")
+        check_render_mode(render_mode, RENDER_MODES)
         self.options = make_lanegrid_options(**options)
         o = self.options
         self.render_mode = render_mode
@@ -406,16 +420,15 @@ class LaneGridEnv(gym.Env):
             ]
         return row
 
-    def mdp(self, gamma: float = 0.95):
-        """The exact model as an :class:`agents.mdp.FiniteMDP` over all ``n_states`` states.
+    def model(self) -> TabularModel:
+        """The exact model over all ``n_states`` states, as arrays (built vectorized).
 
         Collision states are the terminal states (value 0): they are reached only by the
-        transitions ``P[s][a]`` marks terminated, so the values equal those of
-        ``FiniteMDP.from_transitions(env.P, ...)``; this builds the same model vectorized.
+        transitions ``P[s][a]`` marks terminated, so a solver that treats ``terminal`` states
+        as worth 0 gets the values of ``P`` itself. ``agents.mdp.FiniteMDP.from_model(model,
+        gamma)`` makes it a validated MDP for value iteration.
         """
         import scipy.sparse as sp
-
-        from agents.mdp import FiniteMDP
 
         S, A = self.n_states, self.n_actions
         R = np.zeros((S, A))
@@ -437,7 +450,7 @@ class LaneGridEnv(gym.Env):
             )
             parts.append(sp.csr_array(block))
         P = sp.csr_array(sp.vstack(parts, format="csr"))
-        return FiniteMDP(P, R, gamma, terminal=self.crash_states())
+        return TabularModel(P, R, self.crash_states())
 
     def _initial_distribution(self) -> np.ndarray:
         o = self.options
@@ -464,16 +477,10 @@ class LaneGridEnv(gym.Env):
         return self.s, {"prob": float(self.initial_state_distrib[self.s]), **self._info()}
 
     def step(self, action):
-        if type(action) is not int:  # noqa: E721  (the fast path: a plain int)
-            a = np.asarray(action)
-            if a.shape != () or a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
-                raise ValueError(
-                    f"action must be an integer in [0, 4] (Discrete(5)), got {action!r}"
-                )
-            action = int(a)
-        if not 0 <= action < 5:
-            raise ValueError(f"action must be an integer in [0, 4] (Discrete(5)), got {action!r}")
-        a = action
+        if type(action) is int and 0 <= action < 5:  # noqa: E721  (the fast path: a plain int)
+            a = action
+        else:
+            a = int(integer_actions(action, 5, 1, batched=False)[0])
         transitions = self.P[self.s][a]
         # Inverse-CDF sampling of P[s][a]: the first outcome whose running sum exceeds u.
         cumulative = self.P.cumulative(self.s, a)
@@ -508,12 +515,7 @@ class LaneGridEnv(gym.Env):
             if i == lane:
                 cells[o.behind] = "X" if cars[i] == 0 else "E"
             rows.append("|" + "".join(cells) + "|")
-        last = "" if self.lastaction is None else f", last action {ACTION_NAMES[self.lastaction]}"
+        last = "" if self.lastaction is None else f", last action {META_ACTIONS[self.lastaction]}"
         rows.append(f"step {self.steps}, speed {speed}/{o.speeds}{last}")
         return "\n".join(rows) + "\n"
 
-
-def register_lanegrid() -> None:
-    """Register ``lanesim/LaneGrid-v0`` with Gymnasium (no-op if it already is)."""
-    if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point="lanesim.envs.lanegrid:LaneGridEnv")

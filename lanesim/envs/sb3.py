@@ -37,7 +37,7 @@ from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices
 
-from lanesim.envs.options import OptionError
+from lanesim.envs.options import OptionError, refuse_reset_options
 from lanesim.envs.vector import DrivingVectorEnv
 
 # A sub-environment's attribute names whose per-sub-environment value is the vector env's
@@ -86,11 +86,8 @@ class SB3VecEnv(VecEnv):
     # ------------------------------------------------------------------ reset / step
     def reset(self) -> np.ndarray:
         """Reset every sub-environment (``seed()``'s seeds apply here, once); obs only."""
-        if any(self._options):
-            raise OptionError(
-                f"reset options are not supported (got {self._options[0]!r}); "
-                "pass options to make_sb3_vec_env / gym.make_vec instead"
-            )
+        for options in self._options:
+            refuse_reset_options(options)
         rngs = self.venv._rngs
         for i, s in enumerate(self._seeds):
             if s is not None:

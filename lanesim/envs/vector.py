@@ -13,7 +13,7 @@ from gymnasium.vector.utils import batch_space
 
 from lanesim.envs.actions import ActionError
 from lanesim.envs.core import DrivingCore, warn_if_limit_unreachable
-from lanesim.envs.driving import SEED_BOUND
+from lanesim.envs.driving import SEED_BOUND, Scene, check_render_mode, scene_of
 from lanesim.envs.options import OptionError, make_options, with_reset_options
 
 
@@ -59,7 +59,9 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
       the episodes that follow, autoresets included. They rebuild the shared simulator, so
       they need a reset of every sub-environment: with a ``reset_mask`` they are refused.
     * ``render()`` draws the first sub-environment (``render_mode="rgb_array"`` only), with its
-      reward and info.
+      reward and info; :attr:`viewer` is its viewer.
+    * ``scene(i)`` is sub-environment ``i``'s :class:`~lanesim.envs.driving.Scene`, the same
+      snapshot as the single env's ``scene()`` (one world per call: a planner plans one).
 
     Actions must have the batched action space's shape; an action outside the single action
     space raises :class:`~lanesim.envs.actions.ActionError`.
@@ -81,17 +83,10 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         **options: Any,
     ):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+        if not _positive_int(num_envs):
             raise OptionError(f"num_envs must be a positive integer, got {num_envs!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise OptionError(
-                f"render_mode must be 'rgb_array' or None for the vector env, got {render_mode!r}"
-            )
-        if max_episode_steps is not None and (
-            isinstance(max_episode_steps, bool)
-            or not isinstance(max_episode_steps, int | np.integer)
-            or max_episode_steps < 1
-        ):
+        check_render_mode(render_mode, self.metadata["render_modes"])
+        if max_episode_steps is not None and not _positive_int(max_episode_steps):
             raise OptionError(
                 f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}"
             )
@@ -276,7 +271,25 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
             )
         return a
 
+    def scene(self, index: int = 0) -> Scene:
+        """Sub-environment ``index``'s :class:`~lanesim.envs.driving.Scene` (a snapshot of its
+        vehicles, obstacles, lanes, time and meta-action targets)."""
+        if isinstance(index, bool) or not isinstance(index, int | np.integer) or not (
+            0 <= index < self.num_envs
+        ):
+            raise IndexError(
+                f"scene(index): index must be an integer in [0, {self.num_envs - 1}], "
+                f"got {index!r}"
+            )
+        return scene_of(self.core, int(index))
+
     # ------------------------------------------------------------------ rendering
+    @property
+    def viewer(self):
+        """The :class:`~lanesim.render.viewer.Viewer` drawing sub-environment 0: None until the
+        first ``render()`` (and again after ``close()``)."""
+        return self._viewer
+
     def render(self):
         """An RGB frame of the first sub-environment (``render_mode="rgb_array"``)."""
         if self.render_mode is None:
@@ -292,6 +305,11 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         if self._viewer is not None:
             self._viewer.close()
             self._viewer = None
+
+
+def _positive_int(value) -> bool:
+    """Whether ``value`` is an integer >= 1 (a bool is no integer here)."""
+    return not isinstance(value, bool) and isinstance(value, int | np.integer) and value >= 1
 
 
 def _row(info: dict, i: int) -> dict:

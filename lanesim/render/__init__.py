@@ -6,7 +6,8 @@
 * :func:`annotate` shows an agent's plan and action values in it; :func:`viewer_of` returns
   an environment's viewer, to change its settings from code.
 * :func:`record_video`: Gymnasium's ``RecordVideo`` with every simulation frame.
-* :func:`drive` and :class:`~lanesim.render.keyboard.KeyboardAgent` drive by hand
+* :func:`~lanesim.render.keyboard.play` lets an agent drive in the window, episode after
+  episode; :func:`drive` and :class:`~lanesim.render.keyboard.KeyboardAgent` drive by hand
   (``python -m lanesim.render`` from a shell).
 """
 
@@ -17,10 +18,7 @@ def viewer_of(env):
     """The :class:`~lanesim.render.viewer.Viewer` of ``env`` (wrapped or not, single or
     vector), or None before its first ``render()`` or ``step()`` with a render mode. Set its
     ``overlay``, ``show_hud``, ``sim_speed``, ``capture`` ... from code."""
-    base = env.unwrapped
-    if hasattr(type(base), "viewer"):  # DrivingEnv.viewer
-        return base.viewer
-    return getattr(base, "_viewer", None)  # the vector env keeps it unexposed
+    return env.unwrapped.viewer
 
 
 def record_video(env, video_folder, **kwargs):

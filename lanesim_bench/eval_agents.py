@@ -5,9 +5,10 @@ same seeded episodes (episode ``i`` resets with ``seed + i``) and prints a markd
 
 Run::
 
-    .venv/bin/python benchmarks/eval_agents.py                  # 100 episodes each
-    .venv/bin/python benchmarks/eval_agents.py --episodes 20 --jobs 2
-    .venv/bin/python benchmarks/eval_agents.py --envs Highway-v0 --agents vi
+    python -m lanesim_bench.eval_agents                  # 100 episodes each
+    python -m lanesim_bench.eval_agents --episodes 20 --jobs 2
+    python -m lanesim_bench.eval_agents --envs Highway-v0 --agents vi
+    python -m lanesim_bench.eval_agents --jobs 2 --write docs/eval_agents.md   # the report
 
 ``ms/decision`` is the median time of ``agent.act`` alone, on this machine, while the other
 jobs run; it is not comparable across machines. The footer gives the machine's load average
@@ -26,14 +27,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lanesim_bench.common import command, write_report
 
 AGENTS = ("vi", "random", "idle")
 ENVS = ("Highway-v0", "Merge-v0", "Roadworks-v0")
 
 
 def make_agent(name: str, seed: int):
-    from agents.evaluate import IdleAgent, RandomAgent
+    from agents.baselines import IdleAgent, RandomAgent
     from agents.vi_driver import VIDriver
 
     return {"vi": VIDriver, "random": lambda: RandomAgent(seed), "idle": IdleAgent}[name]()
@@ -66,7 +67,8 @@ def table(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m lanesim_bench.eval_agents",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS)
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--options", default="{}", help='extra gym.make options as JSON, e.g. '
                    '\'{"meta_speeds": [15, 20, 25, 30]}\'')
     p.add_argument("--json", type=Path, help="also write the full results (per episode) here")
+    p.add_argument("--write", type=Path, metavar="FILE.md",
+                   help="also write the table to this file (docs/eval_agents.md is this)")
     args = p.parse_args(argv)
     jobs = [(a, e, args.episodes, args.seed, args.options) for e in args.envs for a in args.agents]
     load_start = os.getloadavg()[0]
@@ -84,12 +88,15 @@ def main(argv: list[str] | None = None) -> int:
             results = list(pool.map(run_one, jobs))
     else:
         results = [run_one(j) for j in jobs]
-    print(table(results))
     last = args.seed + args.episodes - 1
-    print(f"\n{args.episodes} episodes per row, seeds {args.seed}..{last}, "
-          f"options {args.options}; {time.perf_counter() - start:.0f} s, {args.jobs} job(s) on "
-          f"{os.cpu_count()} cores, load average {load_start:.1f} at the start and "
-          f"{os.getloadavg()[0]:.1f} at the end")
+    report = (f"{table(results)}\n\n{args.episodes} episodes per row, seeds {args.seed}..{last}, "
+              f"options {args.options}; {time.perf_counter() - start:.0f} s, {args.jobs} job(s) "
+              f"on {os.cpu_count()} cores, load average {load_start:.1f} at the start and "
+              f"{os.getloadavg()[0]:.1f} at the end")
+    print(report)
+    if args.write:
+        argv = sys.argv[1:] if argv is None else argv
+        write_report(args.write, command("lanesim_bench.eval_agents", argv), report)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

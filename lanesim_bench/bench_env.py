@@ -1,9 +1,10 @@
 """Benchmark lanesim's environment speed and memory against highway-env, in one command.
 
-Run (from the repository root, with lanesim's venv)::
+Run (``lanesim bench`` is the same command)::
 
-    .venv/bin/python benchmarks/bench_env.py            # every case, single and batched
-    .venv/bin/python benchmarks/bench_env.py --quick --cases a,b --no-peer
+    python -m lanesim_bench.bench_env            # every case, single and batched
+    python -m lanesim_bench.bench_env --quick --cases a,b --no-peer
+    python -m lanesim_bench.bench_env --quick --write docs/bench_env.md   # the report in docs/
 
 Cases (random actions from each env's own action space, drawn before timing; an episode that
 ends is reset inside the timed loop, so resets count):
@@ -32,22 +33,18 @@ use on a machine, compiling every kernel the step needs), lanesim on the cache t
 temporary directories (``NUMBA_CACHE_DIR``), so the project's own cache is left alone.
 
 highway-env is not a lanesim dependency, and it installs pygame-ce, which breaks lanesim's
-pygame, so it runs in a subprocess under its own venv, ``benchmarks/.venv-peer``, created once
-from ``benchmarks/requirements-peer.txt`` (torch's pinned CPU wheel first, then highway-env)
-and recreated when that file changes. highway-env has no batched simulator: its figure on a
-batched row is its single-env rate times this machine's cores, the ideal of a process-parallel
-``AsyncVectorEnv`` (marked ``*``), an upper bound, not a measurement.
+pygame, so it runs in a subprocess under its own venv (``--peer-venv``, by default in the
+user's cache), created once from ``requirements-peer.txt`` (torch's pinned CPU wheel first,
+then highway-env) and recreated when that file changes. highway-env has no batched simulator:
+its figure on a batched row is its single-env rate times this machine's cores, the ideal of a
+process-parallel ``AsyncVectorEnv`` (marked ``*``), an upper bound, not a measurement.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import hashlib
 import json
 import os
-import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -56,12 +53,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from peer_highway_env import first_step, peak_rss_mib, time_env  # noqa: E402
+from lanesim_bench import peer_highway_env
+from lanesim_bench.common import (
+    PEER_REQUIREMENTS,
+    PEER_VENV,
+    command,
+    ensure_venv,
+    machine,
+    write_report,
+)
+from lanesim_bench.peer_highway_env import first_step, peak_rss_mib, time_env
 
-REQUIREMENTS = HERE / "requirements-peer.txt"
-DEFAULT_VENV = HERE / ".venv-peer"
+MODULE = "lanesim_bench.bench_env"
 SIZES = (1, 16, 256)
 GIB = 1024.0  # MiB
 
@@ -175,7 +178,7 @@ def warm_caches(cases: list[str]) -> None:
     written to disk) exist before the measured workers, whose peak memory then excludes
     compilation."""
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--warm", ",".join(cases)]
+    cmd = [sys.executable, "-m", MODULE, "--warm", ",".join(cases)]
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
 
 
@@ -194,7 +197,7 @@ def warm(cases: list[str]) -> None:
 
 def run_worker(case: str, num_envs: int, args) -> dict:
     cmd = [
-        sys.executable, str(Path(__file__).resolve()), "--worker", case,
+        sys.executable, "-m", MODULE, "--worker", case,
         "--num-envs", str(num_envs), "--seconds", str(args.seconds),
         "--min-steps", str(args.min_steps), "--repeats", str(args.repeats),
     ]
@@ -213,33 +216,10 @@ def _run_json(cmd: list[str], env: dict | None = None) -> dict:
 
 
 # ---------------------------------------------------------------- highway-env (its own venv)
-def ensure_peer_venv(venv: Path) -> Path:
-    """Create ``venv`` with highway-env unless it is already current (stamped by the hash of
-    requirements-peer.txt). torch goes first: the pinned CPU wheel, not a CUDA build."""
-    python = venv / "bin" / "python"
-    stamp = venv / ".installed"
-    want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if python.exists() and stamp.exists() and stamp.read_text() == want:
-        return python
-    print(f"setting up {venv} from {REQUIREMENTS.name} (one-time)...", file=sys.stderr)
-    base = shutil.which("python3.11") or sys.executable
-    subprocess.run([base, "-m", "venv", str(venv)], check=True)
-    reqs = [
-        line.split("#")[0].strip()
-        for line in REQUIREMENTS.read_text().splitlines()
-        if line.split("#")[0].strip()
-    ]
-    first = [r for r in reqs if r.startswith("torch")]
-    for group in (first, [r for r in reqs if r not in first]):
-        if group:
-            subprocess.run([str(python), "-m", "pip", "install", "-q", *group], check=True)
-    stamp.write_text(want)
-    return python
-
-
 def run_peer(python: Path, case: str, args) -> dict:
     cmd = [
-        str(python), str(HERE / "peer_highway_env.py"), "--case", case,
+        # By path: the peer venv has no lanesim, and this module imports none.
+        str(python), peer_highway_env.__file__, "--case", case,
         "--seconds", str(args.seconds), "--min-steps", str(args.min_steps),
         "--repeats", str(args.repeats),
     ]
@@ -268,15 +248,14 @@ def cold_start(case: str, peer_python: Path | None, repeats: int) -> dict:
     own empty cache directory (``NUMBA_CACHE_DIR``), so the project's own cache is untouched.
     """
     runs: dict[str, list[dict]] = {"empty": [], "cached": [], "peer": []}
-    this = str(Path(__file__).resolve())
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="lanesim-cold-") as cache:
             env = dict(os.environ, NUMBA_CACHE_DIR=cache)
             for key in ("empty", "cached"):
-                runs[key].append(_timed([sys.executable, this, "--first-step", case], env))
+                runs[key].append(_timed([sys.executable, "-m", MODULE, "--first-step", case],
+                                        env))
         if peer_python is not None:
-            cmd = [str(peer_python), str(HERE / "peer_highway_env.py"), "--case", case,
-                   "--first-step"]
+            cmd = [str(peer_python), peer_highway_env.__file__, "--case", case, "--first-step"]
             runs["peer"].append(_timed(cmd, dict(os.environ)))
     return {
         key: {
@@ -299,26 +278,6 @@ def _timed(cmd: list[str], env: dict) -> dict:
 
 
 # ---------------------------------------------------------------- report
-def machine() -> dict:
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "load_before": [round(x, 2) for x in os.getloadavg()],
-        "cpu": model,
-        "cores": cores,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
 def _fmt(x: float | None) -> str:
     if x is None:
         return "—"
@@ -394,9 +353,12 @@ def markdown(meta: dict, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run the benchmark with command-line arguments ``argv`` (default ``sys.argv[1:]``);
+    ``prog`` names the command in its usage (``lanesim bench`` runs it too)."""
     started = time.perf_counter()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog=prog or f"python -m {MODULE}",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="a,b,c,d", help="comma-separated subset of a,b,c,d")
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
                     help="num_envs values; 1 is the single env (gym.make)")
@@ -405,8 +367,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=None, help="minimum length of one run")
     ap.add_argument("--min-steps", type=int, default=3, help="minimum step calls of one run")
     ap.add_argument("--no-peer", action="store_true", help="skip highway-env")
-    ap.add_argument("--peer-venv", default=str(DEFAULT_VENV), help="venv for highway-env")
+    ap.add_argument("--peer-venv", default=str(PEER_VENV),
+                    help="venv for highway-env, made on first use (default %(default)s)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    ap.add_argument("--write", metavar="FILE.md",
+                    help="also write the report to this file (docs/bench_env.md is this)")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile every lanesim measurement (to stderr)")
     ap.add_argument("--no-cold", action="store_true",
@@ -417,7 +382,7 @@ def main() -> int:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--warm", help=argparse.SUPPRESS)
     ap.add_argument("--num-envs", type=int, default=1, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.repeats is None:
         args.repeats = 3 if args.quick else 5
     if args.seconds is None:
@@ -447,9 +412,9 @@ def main() -> int:
     meta = machine()
     meta.update(
         cases=cases, sizes=sizes, repeats=args.repeats, seconds=args.seconds,
-        command=" ".join(["python", "benchmarks/bench_env.py", *sys.argv[1:]]),
+        command=command(MODULE, sys.argv[1:] if argv is None else argv),
     )
-    peer_python = None if args.no_peer else ensure_peer_venv(Path(args.peer_venv))
+    peer_python = None if args.no_peer else ensure_venv(Path(args.peer_venv), PEER_REQUIREMENTS)
     print("warming up (compiling) ...", file=sys.stderr, flush=True)
     warm_caches(cases)
 
@@ -484,6 +449,8 @@ def main() -> int:
         print()
     else:
         print(markdown(meta, rows))
+    if args.write:
+        write_report(Path(args.write), meta["command"], markdown(meta, rows))
     return 0
 
 

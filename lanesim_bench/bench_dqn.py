@@ -1,9 +1,10 @@
 """Training throughput of lanesim's DQN against Stable-Baselines3's DQN, in one command.
 
-Run (from the repository root, with lanesim's venv)::
+Run::
 
-    .venv/bin/python benchmarks/bench_dqn.py            # 3 runs of each agent, 3,000 timed steps
-    .venv/bin/python benchmarks/bench_dqn.py --quick    # 3 short runs of each, to try it out
+    python -m lanesim_bench.bench_dqn            # 3 runs of each agent, 3,000 timed steps
+    python -m lanesim_bench.bench_dqn --quick    # 3 short runs of each, to try it out
+    python -m lanesim_bench.bench_dqn --write docs/bench_dqn.md   # the report in docs/
 
 What is measured: environment transitions per second (summed over the N sub-environments) of a
 whole training loop (act, step, store, sample, learn, update the target) once learning has
@@ -54,12 +55,9 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))  # after PYTHONPATH, so another checkout of agents/ can be timed
-sys.path.insert(0, str(HERE))
-from bench_env import machine  # noqa: E402  (the machine description both benchmarks print)
+from lanesim_bench.common import command, machine, write_report
+
+MODULE = "lanesim_bench.bench_dqn"
 
 ENV_ID = "lanesim/Highway-v0"
 ENV_OPTIONS = {"observation": "pixels"}
@@ -206,7 +204,8 @@ def worker(variant: str, s: dict) -> dict:
         out["sb3"] = stable_baselines3.__version__
         venv.close()
     else:
-        from agents.dqn import DQNConfig, train
+        from agents.dqn import DQNConfig, train_dqn
+        from agents.dqn.checkpoint import load_checkpoint
 
         algorithm = {
             "lanesim": {},
@@ -238,9 +237,10 @@ def worker(variant: str, s: dict) -> dict:
         envs = gym.make_vec(ENV_ID, num_envs=s["num_envs"], **ENV_OPTIONS)
         envs.step = clock.wrap(envs.step)
         with tempfile.TemporaryDirectory(prefix="bench_dqn_") as tmp:
-            # A VectorEnv instance and no eval_envs: train() runs no evaluation.
-            train(envs, config, tmp)
-            ckpt = torch.load(Path(tmp) / "latest.pt", weights_only=False)
+            # A VectorEnv instance and no eval_envs: train_dqn() runs no evaluation.
+            train_dqn(envs, config, tmp)
+            # The checkpoint format's own reader (a checksummed file, no pickle).
+            ckpt = load_checkpoint(Path(tmp) / "latest.pt")
         out["parameters"] = sum(v.numel() for v in ckpt["online"].values())
         out["config"] = {
             k: v
@@ -265,7 +265,7 @@ def warm() -> None:
 
 
 def run_worker(variant: str, args) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", variant, *_passthrough(args)]
+    cmd = [sys.executable, "-m", MODULE, "--worker", variant, *_passthrough(args)]
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
     if proc.returncode != 0:
@@ -347,8 +347,9 @@ def markdown(meta: dict, s: dict, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lanesim_bench.bench_dqn",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument(
         "--quick",
         action="store_true",
@@ -377,9 +378,11 @@ def main() -> int:
         help=f"comma-separated, from {', '.join(VARIANTS)}",
     )
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    ap.add_argument("--write", metavar="FILE.md",
+                    help="also write the report to this file (docs/bench_dqn.md is this)")
     ap.add_argument("--worker", choices=list(VARIANTS), help=argparse.SUPPRESS)
     ap.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.steps is None:
         args.steps = 400 if args.quick else 3000
     if args.learning_starts is None:
@@ -400,11 +403,11 @@ def main() -> int:
         ap.error(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
     meta = machine()
     meta.update(
-        repeats=args.repeats, command=" ".join(["python", "benchmarks/bench_dqn.py", *sys.argv[1:]])
+        repeats=args.repeats, command=command(MODULE, sys.argv[1:] if argv is None else argv)
     )
     print("warming up (compiling the env) ...", file=sys.stderr, flush=True)
     subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--warm"],
+        [sys.executable, "-m", MODULE, "--warm"],
         check=True,
         env=dict(os.environ, SDL_VIDEODRIVER="dummy"),
         stdout=subprocess.DEVNULL,
@@ -433,6 +436,8 @@ def main() -> int:
         print()
     else:
         print(markdown(meta, s, rows))
+    if args.write:
+        write_report(Path(args.write), meta["command"], markdown(meta, s, rows))
     return 0
 
 

@@ -11,14 +11,16 @@ the ``v_{n+1}``-greedy policy, which is ``epsilon``-optimal (Puterman 2005, sect
 quantecon's ``modified_policy_iteration`` (span rule, same guarantee) is timed as well, for
 context.
 
-quantecon is not a lanesim dependency. It runs in a subprocess under its own venv,
-created once at ``benchmarks/.venv-vi`` from ``benchmarks/requirements-vi.txt`` (recreated
-when that file changes); the MDP travels as an ``.npz`` file in a temporary directory.
+quantecon is not a lanesim dependency. It runs in a subprocess under its own venv
+(``--venv``, by default in the user's cache), created once from ``requirements-vi.txt``
+(recreated when that file changes); this module runs there by its path, importing only numpy
+on that side. The MDP travels as an ``.npz`` file in a temporary directory.
 Numba compile time is excluded by first solving a tiny MDP of the same form.
 
 Run::
 
-    .venv/bin/python benchmarks/bench_value_iteration.py
+    python -m lanesim_bench.bench_value_iteration
+    python -m lanesim_bench.bench_value_iteration --write docs/value_iteration.md
 
 Exit status 1 if a check fails: every solver's policy must be ``tol``-optimal and its
 ``V`` within ``tol / 2`` of ``V*``, judged by evaluating the policies and bracketing ``V*``
@@ -28,7 +30,6 @@ independently of the solvers' code.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import statistics
 import subprocess
 import sys
@@ -36,11 +37,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Only numpy at the top: the quantecon venv runs this file by its path, without lanesim or
+# lanesim_bench, so lanesim's side imports them inside its functions.
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-REQUIREMENTS = HERE / "requirements-vi.txt"
-DEFAULT_VENV = HERE / ".venv-vi"
 # quantecon methods timed. Both give an epsilon-optimal policy: "value_iteration" with
 # the sup-norm rule (the comparison asked for), "modified_policy_iteration" (k = 20
 # partial-evaluation sweeps per improvement) with the span rule, for context.
@@ -71,7 +71,7 @@ def random_sparse_mdp(
     return prob.ravel(), succ.ravel().astype(np.int32), indptr.astype(np.int32), R
 
 
-# --- quantecon side (runs inside benchmarks/.venv-vi; imports no lanesim code) ----------
+# --- quantecon side (runs inside the quantecon venv; imports no lanesim code) ----------
 
 
 def quantecon_worker(mdp_path: str, out_path: str) -> None:
@@ -116,27 +116,10 @@ def quantecon_worker(mdp_path: str, out_path: str) -> None:
     np.savez(out_path, **out)
 
 
-def ensure_venv(venv: Path) -> Path:
-    """Create ``venv`` with the pinned quantecon stack unless it is already current."""
-    python = venv / "bin" / "python"
-    stamp = venv / ".installed"
-    want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if not (python.exists() and stamp.exists() and stamp.read_text() == want):
-        print(f"setting up {venv} from {REQUIREMENTS.name} (one-time)...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], check=True
-        )
-        stamp.write_text(want)
-    # Keep git from seeing the venv even where .gitignore does not list it (Python 3.13's
-    # venv module writes the same file by itself).
-    if not (venv / ".gitignore").exists():
-        (venv / ".gitignore").write_text("*\n")
-    return python
-
-
 def run_quantecon(parts, args) -> dict:
-    python = ensure_venv(Path(args.venv))
+    from lanesim_bench.common import VI_REQUIREMENTS, VI_VENV, ensure_venv
+
+    python = ensure_venv(Path(args.venv or VI_VENV), VI_REQUIREMENTS)
     data, indices, indptr, R = parts
     with tempfile.TemporaryDirectory() as tmp:
         mdp_path, out_path = Path(tmp) / "mdp.npz", Path(tmp) / "out.npz"
@@ -219,8 +202,9 @@ def check_solutions(P, R, gamma: float, tol: float, solutions: dict) -> bool:
     return ok
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lanesim_bench.bench_value_iteration",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--states", type=int, default=100_000)
     ap.add_argument("--actions", type=int, default=5)
     ap.add_argument("--successors", type=int, default=4)
@@ -229,19 +213,30 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max-iter", type=int, default=10_000)
-    ap.add_argument("--venv", default=str(DEFAULT_VENV), help="venv for quantecon")
+    ap.add_argument("--venv", default=None,
+                    help="venv for quantecon, made on first use (default: in the user's cache)")
+    ap.add_argument("--write", metavar="FILE.md",
+                    help="also write the output to this file (docs/value_iteration.md is this)")
     ap.add_argument("--no-quantecon", action="store_true", help="time lanesim only")
     ap.add_argument(
         "--quantecon-worker", nargs=2, metavar=("MDP_NPZ", "OUT_NPZ"), help=argparse.SUPPRESS
     )
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.quantecon_worker:
         quantecon_worker(*args.quantecon_worker)
         return 0
+    from lanesim_bench.common import command, printed_report
 
+    argv = sys.argv[1:] if argv is None else argv
+    return printed_report(args.write, command("lanesim_bench.bench_value_iteration", argv),
+                          lambda: measure(args))
+
+
+def measure(args) -> int:
+    """Solve the MDP with every solver, check the solutions and print the table; the exit
+    status (1 if a check failed)."""
     import scipy.sparse as sp
 
-    sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
     from agents.mdp import FiniteMDP
     from agents.value_iteration import value_iteration
 

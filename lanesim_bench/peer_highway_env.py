@@ -1,14 +1,15 @@
-"""highway-env's side of ``benchmarks/bench_env.py``: one case, timed, printed as JSON.
+"""highway-env's side of ``bench_env`` and ``bench_render``: one case, timed, printed as JSON.
 
-Runs under the peer venv (``benchmarks/.venv-peer``, made by bench_env.py from
-``requirements-peer.txt``), never lanesim's, and imports no lanesim code::
+Runs under the peer venv (made by :func:`lanesim_bench.common.ensure_venv` from
+``requirements-peer.txt``), never lanesim's, and imports nothing but the standard library,
+gymnasium and highway-env, so the peer venv runs it by its path::
 
-    benchmarks/.venv-peer/bin/python benchmarks/peer_highway_env.py --case b
+    PEER_VENV/bin/python PATH/TO/lanesim_bench/peer_highway_env.py --case b
+    PEER_VENV/bin/python PATH/TO/lanesim_bench/peer_highway_env.py --render 300
 
-The timing loop, :func:`time_env`, is shared with bench_env.py so both simulators are measured
-the same way: random actions from the env's own action space (drawn before timing), an
-episode that ends is reset inside the timed loop (resets are part of the cost), the rate of
-each run is steps / seconds, and the figure is the median of the runs.
+The timing loops, :func:`time_env` and :func:`render_rates`, are shared with lanesim's side so
+both simulators are measured the same way: random actions from the env's own action space, an
+episode that ends is reset inside the loop, and the figure is the median of the runs.
 """
 
 from __future__ import annotations
@@ -101,6 +102,28 @@ def time_env(env, batch: int, seconds: float, min_steps: int, repeats: int, warm
     }
 
 
+def render_rates(env, frames: int, repeats: int, wall: bool = False, seed: int = 0) -> list[float]:
+    """Frames per second of ``env.render()`` (an ``rgb_array`` env), one figure per run of
+    ``frames`` frames: random actions, only ``render()`` timed, on this thread's CPU clock
+    (other processes on a busy machine do not count) or, with ``wall``, the wall clock."""
+    clock = time.perf_counter if wall else time.thread_time
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    env.render()
+    rates = []
+    for _ in range(repeats):
+        total = 0.0
+        for _ in range(frames):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
+            t0 = clock()
+            env.render()
+            total += clock() - t0
+        rates.append(frames / total)
+    return rates
+
+
 def first_step(make_env, started: float) -> dict:
     """A cold start's phases: seconds from ``started`` (this process's start of imports) to
     making an env with ``make_env()``, then making, resetting and stepping it once."""
@@ -118,13 +141,18 @@ def first_step(make_env, started: float) -> dict:
 def main() -> int:
     started = time.perf_counter()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", required=True, choices=sorted(PEER_CASES))
+    ap.add_argument("--case", choices=sorted(PEER_CASES))
+    ap.add_argument("--render", type=int, metavar="FRAMES",
+                    help="time highway-v0's rgb_array renderer (600x150) instead: frames per run")
+    ap.add_argument("--wall", action="store_true", help="--render: wall clock, not CPU time")
     ap.add_argument("--first-step", action="store_true",
                     help="time import, make, reset and one step of a fresh env instead")
     ap.add_argument("--seconds", type=float, default=1.0, help="minimum length of one run")
     ap.add_argument("--min-steps", type=int, default=3, help="minimum env steps of one run")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
+    if (args.case is None) == (args.render is None):
+        ap.error("give one of --case or --render")
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # GrayscaleObservation renders offscreen
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -133,6 +161,12 @@ def main() -> int:
     import gymnasium as gym
     import highway_env  # noqa: F401  (registers the highway-env ids)
 
+    if args.render:
+        env = gym.make("highway-v0", render_mode="rgb_array")
+        json.dump({"version": metadata.version("highway-env"),
+                   "rates": render_rates(env, args.render, args.repeats, args.wall)}, sys.stdout)
+        print()
+        return 0
     env_id, config = PEER_CASES[args.case]
     if args.first_step:
         json.dump(first_step(lambda: gym.make(env_id, config=config), started), sys.stdout)

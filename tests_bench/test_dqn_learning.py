@@ -1,11 +1,9 @@
-"""benchmarks/dqn_learning.py end to end with tiny settings: results, skipping finished runs,
-resuming an interrupted run from its checkpoint, and the report."""
+"""The DQN learning study (lanesim_bench.dqn_learning) end to end with tiny settings: results,
+skipping finished runs, resuming an interrupted run from its checkpoint, and the report."""
 
 from __future__ import annotations
 
 import fcntl
-import importlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,14 +11,10 @@ import pytest
 import stable_baselines3
 import torch
 
-# The module (agents.dqn re-exports a function of the same name as the attribute `train`).
-dqn_train = importlib.import_module("agents.dqn.train")
+import agents.dqn.train as dqn_train
+from lanesim_bench import dqn_learning
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("dqn_learning",
-                                               ROOT / "benchmarks" / "dqn_learning.py")
-dqn_learning = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dqn_learning)
 
 # 320 transitions (40 vector steps of 8 worlds), episodes of 5 decisions; learning starts after
 # 100 transitions, a learning-curve point and a checkpoint every 160.
@@ -73,8 +67,12 @@ def test_both_agents_finish_skip_when_done_and_report(tmp_path, capsys):
     assert capsys.readouterr().out.count("finished before, skipped") == 2
     assert stamps == {p: p.stat().st_mtime_ns for p in out.glob("*/result.json")}
 
-    assert study(out, "--report") == 0
+    page = tmp_path / "dqn_learning.md"
+    assert study(out, "--report", "--write", str(page)) == 0
     table = (out / "report.md").read_text()
+    assert table.strip() in page.read_text()
+    assert page.read_text().startswith("<!-- report of `python -m lanesim_bench.dqn_learning "
+                                       "--steps 320")
     assert "| lanesim | 0 |" in table and "| sb3 | 0 |" in table
     assert "mean of 1 seed(s)" in table and "2 of 2 runs finished" in table
     assert "lanesim's mean return above SB3's" in table

@@ -1,17 +1,19 @@
 """DQN learning study (issue #6): lanesim's DQN against Stable-Baselines3's DQN, on pixels.
 
-Run (from the repository root, with lanesim's venv)::
+Run::
 
-    .venv/bin/python benchmarks/dqn_learning.py                     # 2 agents x 3 seeds, 200k steps
-    .venv/bin/python benchmarks/dqn_learning.py --agents lanesim --seeds 0
-    .venv/bin/python benchmarks/dqn_learning.py --report            # table + plot of finished runs
+    python -m lanesim_bench.dqn_learning                     # 2 agents x 3 seeds, 200k steps
+    python -m lanesim_bench.dqn_learning --agents lanesim --seeds 0
+    python -m lanesim_bench.dqn_learning --report            # table + plot of finished runs
+    python -m lanesim_bench.dqn_learning --report --plot docs/dqn_learning.png \
+        --write docs/dqn_learning.md                         # ... into the study's page
 
 Both agents train on ``lanesim/Highway-v0`` with 4 x 84 x 84 pixel observations, meta actions at
 one decision per second (``STUDY_ENV``; ``--env KEY=VALUE`` changes them) and N = 8 worlds in one
 batched simulator: lanesim's DQN (``agents.dqn.train``, dueling, double, 3-step, the settings in
 ``STUDY_CONFIG``; ``--config FIELD=VALUE`` changes them) on ``gym.make_vec``, SB3's ``DQN``
 ``CnnPolicy`` on :func:`lanesim.envs.sb3.make_sb3_vec_env`. Held equal, as in
-``benchmarks/bench_dqn.py``: the Nature CNN with 512 units, batch, replay capacity, learning
+``lanesim_bench.bench_dqn``: the Nature CNN with 512 units, batch, replay capacity, learning
 rate, Adam epsilon, gradient clip, discount, learning start, gradient steps per transition,
 target-update interval and the epsilon schedule. SB3 runs its own algorithm (one-step targets, no
 dueling, no double DQN, uniform replay): the question is which DQN learns more from the same
@@ -34,7 +36,7 @@ Each (agent, seed) run lives in ``OUT/AGENT-seedS/``:
 * ``tb/``: TensorBoard scalars. The learning curve is ``eval/mean_return`` and
   ``eval/collision_rate``: every ``--curve-every`` transitions, ``--curve-episodes`` greedy
   episodes on 8 evaluation worlds seeded ``seed + 1,000,003``, by the same function
-  (:func:`agents.dqn.train.evaluate`) for both agents;
+  (:func:`agents.dqn.train.greedy_returns`) for both agents;
 * ``sessions.json``: each training session's start, steps and seconds (the wall time sums them);
 * ``.lock``: held while a process works on the run, so another invocation on the same study
   directory skips it instead of training it twice;
@@ -62,13 +64,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))
-sys.path.insert(0, str(HERE))
+from lanesim.cli import assignment  # KEY=VALUE, read as `lanesim train` reads it
+from lanesim_bench.common import command, machine, write_report
 
-from lanesim.cli import assignment  # noqa: E402  (KEY=VALUE, as the lanesim CLI reads it)
+MODULE = "lanesim_bench.dqn_learning"
 
 ENV_ID = "lanesim/Highway-v0"
 NUM_ENVS = 8
@@ -78,7 +77,7 @@ COLORS = {"lanesim": "#1f77b4", "sb3": "#d62728"}
 STUDY_ENV: dict[str, Any] = {"observation": "pixels", "action": "meta", "policy_hz": 1}
 # lanesim's settings for the study (the rest are DQNConfig's defaults: dueling, double DQN,
 # 3-step returns, batch 32, Adam eps 1.5e-4, clip 10, eps_end 0.01). SB3 gets every one that
-# its DQN has. The reasons are in README's "DQN learning study".
+# its DQN has. The reasons are in docs/dqn_learning.md.
 STUDY_CONFIG: dict[str, Any] = {
     "hidden": 512,
     "lr": 2.5e-4,
@@ -100,7 +99,7 @@ SUMMARY_KEYS = ("episodes", "mean_return", "collision_rate", "offroad_rate", "me
 # ------------------------------------------------------------------------ small helpers
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON so that ``path`` is always either the old or the new whole file."""
-    from agents.training import atomic_write_text
+    from agents.run_dir import atomic_write_text
 
     atomic_write_text(path, json.dumps(obj, indent=1))
 
@@ -142,11 +141,15 @@ def crossed(before: int, after: int, every: int) -> bool:
 
 def git_state() -> dict[str, Any]:
     def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        out = subprocess.run(["git", *args], cwd=source, capture_output=True, text=True)
         return out.stdout.strip()
 
+    # The checkout lanesim runs from, if it runs from one (empty strings when installed).
+    import lanesim
+
+    source = Path(lanesim.__file__).resolve().parents[1]
     return {"commit": git("rev-parse", "HEAD"),
-            "dirty": git("status", "--porcelain", "--", "lanesim", "agents", "benchmarks")}
+            "dirty": git("status", "--porcelain", "--", "lanesim", "agents", "lanesim_bench")}
 
 
 def _sigterm(signum, frame):
@@ -267,10 +270,10 @@ class GreedyQ:
         self.q_net = q_net.eval()
         self.device = next(q_net.parameters()).device
 
-    def reset(self) -> None:
+    def reset(self, env) -> None:
         pass
 
-    def act(self, obs, env) -> int:
+    def act(self, obs) -> int:
         import torch
 
         with torch.inference_mode():
@@ -283,7 +286,7 @@ class GreedyQ:
 
 # ------------------------------------------------------------------------ the two agents
 class LanesimRun:
-    """lanesim's DQN: agents.dqn.train.train, resumed from latest.pt."""
+    """lanesim's DQN: agents.dqn.train_dqn, resumed from latest.pt."""
 
     def __init__(self, run_dir: Path, cfg, env_options: dict) -> None:
         self.dir, self.cfg, self.env_options = run_dir, cfg, env_options
@@ -295,9 +298,9 @@ class LanesimRun:
         return load_checkpoint(latest)["step"] if latest.exists() else 0
 
     def train(self) -> None:
-        from agents.dqn import train
+        from agents.dqn import train_dqn
 
-        train(lambda: make_envs(self.env_options), self.cfg, self.dir,
+        train_dqn(lambda: make_envs(self.env_options), self.cfg, self.dir,
               resume=(self.dir / "latest.pt").exists())
 
     def networks(self) -> dict[str, Any]:
@@ -345,7 +348,7 @@ class SB3Run:
         from torch.utils.tensorboard import SummaryWriter
         from tqdm import tqdm
 
-        from agents.dqn.train import evaluate
+        from agents.dqn.train import greedy_returns
 
         cfg, run = self.cfg, self
         device = cfg.resolved_device()
@@ -378,7 +381,7 @@ class SB3Run:
         def run_eval(step: int) -> None:
             nonlocal last_eval
             model.policy.set_training_mode(False)
-            result = evaluate(model.q_net, eval_envs, cfg.eval_episodes, device,
+            result = greedy_returns(model.q_net, eval_envs, cfg.eval_episodes, device,
                               cfg.seed + CURVE_SEED_OFFSET)
             writer.add_scalar("eval/mean_return", result.mean_return, step)
             writer.add_scalar("eval/collision_rate", result.collision_rate, step)
@@ -446,7 +449,7 @@ def save_replay(buffer, path: Path) -> None:
     :func:`load_replay` reads back without unpickling."""
     import numpy as np
 
-    from agents.training import atomic_write
+    from agents.run_dir import atomic_write
 
     arrays = {name: getattr(buffer, name) for name in REPLAY_ARRAYS
               if getattr(buffer, name, None) is not None}
@@ -510,7 +513,7 @@ def run_one(agent: str, seed: int, args, env_options: dict) -> dict | None:
 
 def _run_one(agent: str, seed: int, args, env_options: dict, run_dir: Path) -> dict:
     from agents.evaluate import evaluate
-    from agents.training import write_env_spec
+    from agents.run_dir import write_env_spec
 
     cfg = study_config(args, seed)
     settings = run_settings(agent, seed, args, env_options, cfg)
@@ -585,11 +588,9 @@ def _run_one(agent: str, seed: int, args, env_options: dict, run_dir: Path) -> d
         "sessions": sessions,
         "finished": now(),
         "git": git_state(),
-        "command": " ".join(["python", "benchmarks/dqn_learning.py", *sys.argv[1:]]),
+        "command": command(MODULE, sys.argv[1:]),
         "versions": versions(),
     }
-    from bench_env import machine
-
     # load_before: the load average now, at the end of training (each session has its start's)
     result["machine"] = {k: v for k, v in machine().items() if k != "date"}
     write_json(run_dir / "result.json", result)
@@ -618,7 +619,8 @@ def references(out: Path, env_options: dict, episodes: int) -> dict[str, dict]:
     """Fixed policies on the final evaluation's episodes, to read the DQNs' figures against:
     always SLOWER, IDLE (lane following at the start speed) and the value-iteration driver
     (it sees the simulator's state, not pixels). Cached in OUT/references.json."""
-    from agents.evaluate import ConstantAgent, IdleAgent, evaluate
+    from agents.baselines import ConstantAgent, IdleAgent
+    from agents.evaluate import evaluate
     from agents.vi_driver import VIDriver
 
     key = {"env_options": env_options, "episodes": episodes, "seed": FINAL_EVAL_SEED}
@@ -798,7 +800,8 @@ def plot(results: list[dict], refs: dict[str, dict], path: Path) -> None:
 
 # ------------------------------------------------------------------------ command line
 def parse_args(argv: list[str] | None = None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m lanesim_bench.dqn_learning",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200_000, help="transitions per run")
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     ap.add_argument("--agents", default="lanesim,sb3", help="comma-separated, from lanesim, sb3")
@@ -820,6 +823,9 @@ def parse_args(argv: list[str] | None = None):
     ap.add_argument("--report", action="store_true",
                     help="only aggregate the finished runs: OUT/report.md and the plot")
     ap.add_argument("--plot", default=None, help="plot path (default OUT/learning_curves.png)")
+    ap.add_argument("--write", metavar="FILE.md",
+                    help="with --report: also write the report to this file "
+                    "(docs/dqn_learning.md is this)")
     args = ap.parse_args(argv)
     args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
     args.agent_list = [a.strip() for a in args.agents.split(",") if a.strip()]
@@ -834,7 +840,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if args.report:
         plot_path = Path(args.plot) if args.plot else out / "learning_curves.png"
-        print(report(out, plot_path, len(args.seed_list) * len(args.agent_list)))
+        text = report(out, plot_path, len(args.seed_list) * len(args.agent_list))
+        print(text)
+        if args.write:
+            write_report(Path(args.write), command(MODULE, sys.argv[1:] if argv is None else argv),
+                         text)
         return 0
     import torch
 

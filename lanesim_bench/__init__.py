@@ -1,0 +1,16 @@
+"""lanesim's benchmarks and studies, apart from the simulator and its agents.
+
+Each module is a command (``python -m lanesim_bench.NAME --help``); its report lives in
+``docs/`` and says how it was made:
+
+* ``bench_env``: environment steps per second and memory against highway-env, and the cold
+  start (also ``lanesim bench``);
+* ``bench_render``: the viewer's frames per second, beside highway-env's renderer;
+* ``bench_value_iteration``: value iteration against quantecon;
+* ``bench_dqn``: DQN training throughput against Stable-Baselines3;
+* ``dqn_learning``: the DQN learning study and its ablations;
+* ``eval_agents``: the driving quality of the value-iteration driver and baselines.
+
+The peers (highway-env, quantecon) are no lanesim dependencies: each runs in a venv of its own
+(:func:`lanesim_bench.common.ensure_venv`), built on first use.
+"""

@@ -1,0 +1,47 @@
+"""The render, value-iteration, agent-evaluation and DQN-throughput benchmarks end to end at tiny
+sizes: each prints its figures, and writes them into a docs page as the report of its command."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from lanesim_bench import bench_dqn, bench_render, bench_value_iteration, eval_agents
+
+
+def test_render_benchmark_times_lanesim_frames_in_a_fresh_process(tmp_path, capsys):
+    page = tmp_path / "bench_render.md"
+    bench_render.main(["--frames", "20", "--repeats", "2", "--no-hud", "--write", str(page)])
+    out = capsys.readouterr().out
+    rate = re.search(r"overlay=True hud=False: ([\d,]+) frames/s median", out)
+    assert rate and int(rate.group(1).replace(",", "")) > 0
+    report = page.read_text()
+    assert "<!-- report of `python -m lanesim_bench.bench_render --frames 20 --repeats 2 " \
+           "--no-hud`: begin -->" in report
+    assert rate.group(0) in report
+
+
+def test_value_iteration_benchmark_checks_its_solution(tmp_path, capsys):
+    page = tmp_path / "value_iteration.md"
+    status = bench_value_iteration.main(["--states", "300", "--repeats", "1", "--no-quantecon",
+                                         "--write", str(page)])
+    assert status == 0
+    assert "checks: passed" in capsys.readouterr().out
+    assert "checks: passed" in page.read_text()
+
+
+def test_agent_evaluation_writes_its_table(tmp_path, capsys):
+    page = tmp_path / "eval_agents.md"
+    assert eval_agents.main(["--episodes", "1", "--agents", "idle", "--envs", "Highway-v0",
+                             "--options", '{"duration": 4}', "--write", str(page)]) == 0
+    row = re.search(r"\| Highway-v0 \| idle \| 1 \| .*\|", capsys.readouterr().out)
+    assert row and row.group(0) in page.read_text()
+
+
+def test_dqn_throughput_benchmark_reads_lanesims_checkpoint(tmp_path, capsys):
+    """The lanesim worker reads the network size from the run's checksummed checkpoint."""
+    assert bench_dqn.main(["--steps", "16", "--learning-starts", "32", "--repeats", "1",
+                           "--variants", "lanesim", "--buffer-size", "500", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["variant"] == "lanesim" and row["parameters"] > 1_000_000
+    assert row["rate"] > 0
