@@ -39,7 +39,7 @@ def _lane_of(d, lane_width, lanes):
     return min(max(int(math.floor(d / lane_width)), 0), lanes - 1)
 
 
-@kernel_inline
+@kernel
 def _key(index, lane, s):
     """The index key of position ``s`` in ``lane``. Every key is made here, in one order of
     operations, so an entity's own query position equals its entry exactly (and it never finds

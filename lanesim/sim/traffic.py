@@ -165,7 +165,7 @@ def _accel_behind(F, I, road, ego_max_speed, b, e, lane, lead):
     return _idm_for(F, I, b, e, ego_max_speed, F[SPEED, b, e], gap, leader_speed), gap, leader_speed
 
 
-@kernel_inline
+@kernel
 def _gap_behind(F, I, road, b, e, lane, lead):
     """Gap (m) of car ``e`` to ``lead`` (-1: none) in ``lane``, or to that lane's end if
     nearer, and the speed (m/s) of what it follows there (0 at a lane end)."""
@@ -214,7 +214,7 @@ def settle_speeds(F, I, road, index, worlds):
                 _settle_speed(F, I, road, index, b, e)
 
 
-@kernel_inline
+@kernel
 def set_world_pose(F, geometry, b, e):
     """World ``x, y, heading`` of entity ``e`` from its road coordinates and lateral speed."""
     x, y, h, k, cos_h, sin_h = pose_trig_at(geometry, F[S, b, e])
