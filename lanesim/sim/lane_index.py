@@ -39,7 +39,7 @@ def _lane_of(d, lane_width, lanes):
     return min(max(int(math.floor(d / lane_width)), 0), lanes - 1)
 
 
-@kernel
+@kernel_inline
 def _key(index, lane, s):
     """The index key of position ``s`` in ``lane``. Every key is made here, in one order of
     operations, so an entity's own query position equals its entry exactly (and it never finds
@@ -47,7 +47,7 @@ def _key(index, lane, s):
     return lane * index.stride + (s + index.shift)
 
 
-@kernel
+@kernel_inline
 def second_lane(F, I, lane_width, lanes, b, e):
     """The other lane entity ``e`` blocks: its target lane while changing, else the neighbour
     its footprint reaches into, else -1."""
@@ -200,7 +200,7 @@ def insert(index, b, lane, s, e):
     counts[b] += 1
 
 
-@kernel
+@kernel_inline
 def sort_by_s(F, order, b):
     """Insertion-sort world ``b``'s entity order by ``s``: nearly linear, since the order
     barely changes between steps."""

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import kernel, kernel_inline
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def advance(x, y, h, u, k):
     )
 
 
-@kernel
+@kernel_inline
 def wrap_angle(angle):
     """``angle`` (rad) wrapped into [-π, π)."""
     return (angle + math.pi) % (2 * math.pi) - math.pi
