@@ -389,7 +389,9 @@ def test_sigterm_saves_the_checkpoint_as_ctrl_c_does(tmp_path, algo):
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+        # Generous: the save is quick, but a machine loaded far beyond its cores once took
+        # over 120 s to end the process.
+        assert proc.wait(timeout=300) == 128 + signal.SIGTERM
     if algo == "dqn":
         from agents.dqn.checkpoint import load_checkpoint
 
