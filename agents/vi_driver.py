@@ -65,6 +65,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -75,7 +76,13 @@ from agents.value_iteration import value_iteration
 from lanesim.envs.actions import FASTER, LANE_LEFT, LANE_RIGHT, META_ACTIONS, SLOWER
 from lanesim.envs.driving import Scene
 from lanesim.envs.options import Options
-from lanesim.sim.kernels import lane_exists
+from lanesim.sim.lane_index import lane_exists
+from lanesim.sim.models import (
+    AUTOPILOT_LATERAL_GAIN,
+    AUTOPILOT_MAX_LATERAL_SPEED,
+    AUTOPILOT_SPEED_GAIN,
+    EgoModel,
+)
 from lanesim.sim.world import STALLED
 
 __all__ = ["VIDriver", "VIDriverConfig"]
@@ -133,6 +140,55 @@ class VIDriverConfig:
 
 
 # ---------------------------------------------------------------------------- compiled core
+# The ego's acceleration limits (m/s²), those of the simulator's ego.
+_EGO_MAX_ACCEL, _EGO_MAX_BRAKE = EgoModel().max_accel, EgoModel().max_brake
+
+
+class _Abstraction(NamedTuple):
+    """What :func:`_build` needs of the abstraction (fields of :class:`VIDriverConfig`, and
+    the env's ``reward_speed``)."""
+
+    horizon: int
+    step: float
+    substeps: int
+    s_cell: float
+    d_cell: float
+    v_cell: float
+    cell_growth: float
+    lateral_lag: float
+    tail: float
+    tail_substeps: int
+    reward_speed: float
+    speed_weight: float
+    follow_weight: float
+    rear_weight: float
+    end_distance: float
+    end_weight: float
+
+
+class _Prediction(NamedTuple):
+    """What :func:`_predict` and :func:`_risk` need to predict the others (fields of
+    :class:`VIDriverConfig`, and traffic's lateral speed in m/s)."""
+
+    noise_s: float
+    noise_v: float
+    noise_a: float
+    noise_d: float
+    noise_dt: float
+    margin_s: float
+    margin_d: float
+    lateral_speed: float
+    follow_headway: float
+    rear_decel: float
+    accel_time: float
+
+
+def _fill(cls, config, **values):
+    """``cls`` (one of the named tuples above) with its fields from ``values`` or else the
+    same-named fields of ``config``."""
+    return cls(*(values[n] if n in values else getattr(config, n) for n in cls._fields))
+
+
 _PHI_LO, _PHI_STEP = -6.0, 0.01
 _PHI_TABLE = np.array([0.5 * (1.0 + math.erf((_PHI_LO + i * _PHI_STEP) / math.sqrt(2.0)))
                        for i in range(1202)])
@@ -153,13 +209,17 @@ def _phi(x):
 
 @njit(cache=True)
 def _advance(s, d, vd, v, d_target, v_target, dt, n, lag):
-    """The ego under the lane-following controller for ``n`` substeps of ``dt``."""
+    """The ego under the lane-following controller (:func:`lanesim.sim.ego.autopilot`'s gains
+    and limits) for ``n`` substeps of ``dt``."""
     keep = 1.0 - math.exp(-lag * dt)
     for _ in range(n):
-        want = min(max(0.8 * (d_target - d), -1.5), 1.5)
+        want = min(
+            max(AUTOPILOT_LATERAL_GAIN * (d_target - d), -AUTOPILOT_MAX_LATERAL_SPEED),
+            AUTOPILOT_MAX_LATERAL_SPEED,
+        )
         vd += (want - vd) * keep
         d += vd * dt
-        a = min(max(1.5 * (v_target - v), -6.0), 3.0)
+        a = min(max(AUTOPILOT_SPEED_GAIN * (v_target - v), -_EGO_MAX_BRAKE), _EGO_MAX_ACCEL)
         v_new = max(v + a * dt, 0.0)
         s += 0.5 * (v + v_new) * dt
         v = v_new
@@ -173,8 +233,9 @@ def _predict(obs, times, prm):
     Returns ``s, d, sig_s, sig_d, reach_s, reach_d``, each ``(len(times), n_obs)``; an
     obstacle farther than ``reach`` from the ego along (or across) the road cannot overlap it.
     """
-    noise_s, noise_v, noise_a, noise_d, noise_dt = prm[0], prm[1], prm[2], prm[3], prm[4]
-    v_lat, accel_time = prm[7], prm[10]
+    noise_s, noise_v, noise_a = prm.noise_s, prm.noise_v, prm.noise_a
+    noise_d, noise_dt = prm.noise_d, prm.noise_dt
+    v_lat, accel_time = prm.lateral_speed, prm.accel_time
     nt, n_obs = times.shape[0], obs.shape[0]
     ps = np.empty((nt, n_obs))
     pd = np.empty((nt, n_obs))
@@ -211,8 +272,8 @@ def _risk(s, d, vd, v, d_target, v_target, i0, tau, nsub, lag, obs, ps, pd, sg, 
     Returns ``(p_collision, distance, follow_cost, rear_cost, s, d, vd, v)`` at the end.
     ``pmax`` (scratch, ``(n_obs,)``) holds each obstacle's largest overlap probability.
     """
-    margin_s, margin_d = prm[5], prm[6]
-    follow_headway, rear_decel = prm[8], prm[9]
+    margin_s, margin_d = prm.margin_s, prm.margin_d
+    follow_headway, rear_decel = prm.follow_headway, prm.rear_decel
     n_obs = obs.shape[0]
     for j in range(n_obs):
         pmax[j] = 0.0
@@ -275,22 +336,20 @@ def _build(ego, target_lane, level, speeds, lane_width, lane_start, lane_end, la
            ego_len, ego_wid, prm, cfg, durations, max_states):
     """Enumerate the reachable states breadth first and score every transition.
 
-    ``ego`` = ``(s, d, vd, v)``; ``cfg`` = ``(horizon, step, substeps, s_cell, d_cell, v_cell,
-    cell_growth, lag, tail, tail_substeps, reward_speed, speed_weight, follow_weight,
-    rear_weight, end_distance, end_weight)``; ``durations`` ``(horizon,)`` the length (s) of
-    each planning step.
+    ``ego`` = ``(s, d, vd, v)``; ``cfg`` an :class:`_Abstraction`, ``prm`` a
+    :class:`_Prediction`; ``durations`` ``(horizon,)`` the length (s) of each planning step.
     Per-step soft costs are scaled by ``duration / step``.
 
     Returns ``n`` and per state ``k, lane, level, s, d, v`` ``(n,)``, ``succ`` ``(n, 5)``
     (-1 where terminal), ``invalid`` ``(n, 5)`` and per state the arrival ``p_collision``,
     ``reward`` and ``tail_p`` (collision risk after the horizon, last-step states only).
     """
-    horizon = int(cfg[0])
-    tau, nsub = cfg[1], int(cfg[2])
-    s_cell, d_cell, v_cell, growth = cfg[3], cfg[4], cfg[5], cfg[6]
-    lag, tail, tail_sub = cfg[7], cfg[8], int(cfg[9])
-    reward_speed, speed_weight, follow_weight, rear_weight = cfg[10], cfg[11], cfg[12], cfg[13]
-    end_distance, end_weight = cfg[14], cfg[15]
+    horizon, tau, nsub = cfg.horizon, cfg.step, cfg.substeps
+    s_cell, d_cell, v_cell, growth = cfg.s_cell, cfg.d_cell, cfg.v_cell, cfg.cell_growth
+    lag, tail, tail_sub = cfg.lateral_lag, cfg.tail, cfg.tail_substeps
+    reward_speed, speed_weight = cfg.reward_speed, cfg.speed_weight
+    follow_weight, rear_weight = cfg.follow_weight, cfg.rear_weight
+    end_distance, end_weight = cfg.end_distance, cfg.end_weight
     n_levels = speeds.shape[0]
     n_obs = obs.shape[0]
     pmax = np.zeros(n_obs)
@@ -478,8 +537,7 @@ class VIDriver:
         self._acc = smooth
         return smooth
 
-    def _obstacles(self, scene: Scene, ego_s: float, ego_d: float, ego_len: float,
-                   ego_wid: float):
+    def _obstacles(self, scene: Scene, ego_s: float, ego_len: float, ego_wid: float):
         """The obstacle table (see the ``O_*`` columns) of ``scene``."""
         c = self.config
         lanes, v = scene.lanes, scene.vehicles
@@ -538,15 +596,10 @@ class VIDriver:
         ego_s, ego_d, v = float(ego.s[0]), float(ego.d[0]), float(ego.speed[0])
         vd = -v * math.sin(scene.ego_heading_error)
         ego_len, ego_wid = float(ego.length[0]), float(ego.width[0])
-        obs = self._obstacles(scene, ego_s, ego_d, ego_len, ego_wid)
+        obs = self._obstacles(scene, ego_s, ego_len, ego_wid)
         lane_change_time = scene.traffic_model.lane_change_time
-        prm = np.array([c.noise_s, c.noise_v, c.noise_a, c.noise_d, c.noise_dt, c.margin_s,
-                        c.margin_d, lanes.width / lane_change_time, c.follow_headway,
-                        c.rear_decel, c.accel_time])
-        cfg = np.array([c.horizon, c.step, c.substeps, c.s_cell, c.d_cell, c.v_cell,
-                        c.cell_growth, c.lateral_lag, c.tail, c.tail_substeps,
-                        options.reward_speed, c.speed_weight, c.follow_weight, c.rear_weight,
-                        c.end_distance, c.end_weight])
+        prm = _fill(_Prediction, c, lateral_speed=lanes.width / lane_change_time)
+        cfg = _fill(_Abstraction, c, reward_speed=options.reward_speed)
         durations = np.full(c.horizon, c.step)
         durations[0] = c.first_step if c.first_step is not None else c.step
         (n, st_k, st_lane, st_level, st_s, st_d, st_v, succ, invalid, p_hit, arrive,

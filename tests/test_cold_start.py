@@ -11,7 +11,7 @@ from lanesim.sim.jit import COLD_START_NOTICE
 CODE = """
 import numba
 import numpy as np
-from lanesim.sim.kernels import lane_exists
+from lanesim.sim.lane_index import lane_exists
 for _ in range(2):
     lane_exists(np.zeros(1), np.ones(1), 0, 0.5)
 numba.njit(lambda x: x + 1)(1)

@@ -17,11 +17,32 @@ from lanesim.envs.observations import (
 )
 
 
+def reference_markings(r, dash: float = 3.0, period: float = 9.0):
+    """Lane boundary cells of every world of RoadRaster ``r``: ``(b, row, col)`` index arrays
+    for solid and for dashed lines. A boundary with lanes on both sides is dashed (painted
+    ``dash`` m of every ``period``, anchored to the road); with a lane on one side only, solid.
+    """
+    road = r.world.road
+    s, _ = r.cells()
+    k = np.arange(road.lanes + 1)
+    rows = np.floor((k * road.lane_width - r.top()) / r.my).astype(np.int64)
+    left = road.lane_exists(k[None, :, None] - 1, s[:, None, :])  # (B, K, W)
+    right = road.lane_exists(k[None, :, None], s[:, None, :])
+    solid = left ^ right
+    dashed = left & right & ((s[:, None, :] % period) < dash)
+    inside = ((rows >= 0) & (rows < r.H))[:, :, None]
+    out = []
+    for mask in (solid & inside, dashed & inside):
+        b, kk, c = np.nonzero(mask)
+        out.append((b, rows[b, kk], c))
+    return out
+
+
 def reference_frame(obs) -> np.ndarray:
-    """The frame built from RoadRaster's numpy methods (drivable area, markings, footprints)."""
+    """The frame built in numpy: RoadRaster's drivable area and footprints, and the markings."""
     r, w = obs.raster, obs.world
     img = np.where(r.drivable(), ROAD, OFFROAD).astype(np.uint8)
-    solid, dashed = r.markings()
+    solid, dashed = reference_markings(r)
     img[dashed] = DASHED
     img[solid] = SOLID
     b, e, rows, cols = r.footprints(slice(1, w.N))

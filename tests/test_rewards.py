@@ -122,3 +122,23 @@ def test_reward_weights_scale_terms():
     _, _, _, _, info0 = base.step(IDLE)
     assert info["rewards"]["progress"] == pytest.approx(info0["rewards"]["progress"] / 0.7 * 2.0)
     assert info["rewards"]["lane_keeping"] == 0.0
+
+
+def test_info_fields_and_reward_terms_carry_the_quantity_they_name():
+    """The kernels write info fields and reward terms by name (``core.INFO``, ``core.TERM``,
+    derived from ``INFO_FIELDS`` and ``REWARD_TERMS``), so each name carries its own value."""
+    env = empty_road(action="continuous", lanes=3, ego_lanes=[2], ego_speed=[20.0, 20.0])
+    o = env.unwrapped.options
+    _, _, _, _, info = env.step([0.0, 0.0])  # hold 20 m/s on the centre of lane 2
+    assert info["speed"] == 20.0
+    assert info["lane"] == 2
+    assert info["lane_offset"] == pytest.approx(0.0, abs=1e-9)
+    assert info["heading_error"] == pytest.approx(0.0, abs=1e-9)
+    assert info["distance"] == pytest.approx(20.0 / o.policy_hz)
+    assert info["headway"] == np.inf and info["time_to_collision"] == np.inf
+    assert info["traffic_collisions"] == 0 and not info["crashed"] and not info["offroad"]
+    progress = 20.0 / o.reward_speed
+    rewards = info["rewards"]
+    assert rewards["progress"] == pytest.approx(o.rewards["progress"] * progress)
+    assert rewards["lane_keeping"] == pytest.approx(o.rewards["lane_keeping"] * progress)
+    assert rewards["collision"] == rewards["offroad"] == rewards["lane_change"] == 0.0

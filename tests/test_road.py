@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lanesim.sim.road import LaneSpan, Road, Segment
+from lanesim.sim.road import LaneSpan, Road, Segment, wrap_angle, wrap_angles
 
 
 def winding_road():
@@ -94,3 +94,12 @@ def test_long_lane_keeping_episode_stays_on_its_road():
         assert not terminated
     assert info["distance"] < 40.0 * 100 / 5  # no jump along the road
     env.close()
+
+
+def test_heading_wrap_gives_the_same_angle_in_minus_pi_to_pi_for_kernels_and_arrays():
+    angles = np.array([-3 * np.pi, -np.pi, -1.0, 0.0, 2.5, np.pi, 7.0, 1e3])
+    wrapped = wrap_angles(angles)
+    assert ((wrapped >= -np.pi) & (wrapped < np.pi)).all()
+    np.testing.assert_allclose(np.cos(wrapped), np.cos(angles), atol=1e-9)
+    np.testing.assert_allclose(np.sin(wrapped), np.sin(angles), atol=1e-9)
+    assert [wrap_angle(a) for a in angles] == wrapped.tolist()  # one formula, bit for bit

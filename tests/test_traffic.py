@@ -7,8 +7,10 @@ import lanesim
 from lanesim.envs.actions import IDLE
 from lanesim.envs.core import DrivingCore
 from lanesim.envs.options import make_options
-from lanesim.sim import kernels as K
-from lanesim.sim.road import LaneSpan, Road, Segment
+from lanesim.sim import models
+from lanesim.sim import state as layout
+from lanesim.sim.lane_index import query
+from lanesim.sim.road import LaneSpan, Road, Segment, wrap_angles
 from lanesim.sim.world import STALLED, Obstacle, TrafficModel, World, WorldSpec
 
 
@@ -145,13 +147,12 @@ def test_no_car_finds_itself_as_its_own_leader_or_follower():
     position never returns that car (it used to for about 3 % of queries, from rounding)."""
     from lanesim.envs.core import DrivingCore
     from lanesim.envs.options import make_options
-    from lanesim.sim import kernels as K
 
     core = DrivingCore(make_options("highway"), 8)
     core.reset(np.ones(8, dtype=bool), np.arange(8))
     w = core.world
-    w.command[K.COMMAND_STEER] = 0.0
-    w.command[K.COMMAND_ACCEL] = 0.0
+    w.command[layout.COMMAND_STEER] = 0.0
+    w.command[layout.COMMAND_ACCEL] = 0.0
     checked = 0
     for _ in range(10):
         w.advance(15)
@@ -159,7 +160,7 @@ def test_no_car_finds_itself_as_its_own_leader_or_follower():
             for e in range(1, 1 + w.V):
                 for ahead in (True, False):
                     lane, s = int(w.lane[b, e]), float(w.s[b, e])
-                    found = K._query(w._index, w._stride, w._shift, w.road.lanes, b, lane, s, ahead)
+                    found = query(w.index, b, lane, s, ahead)
                     assert found != e
                     checked += 1
     assert checked == 10 * 8 * w.V * 2
@@ -171,13 +172,12 @@ def test_traffic_keeps_out_of_the_roadworks_cones():
     of 64 worlds)."""
     from lanesim.envs.core import DrivingCore
     from lanesim.envs.options import make_options
-    from lanesim.sim import kernels as K
 
     core = DrivingCore(make_options("roadworks"), 32)
     core.reset(np.ones(32, dtype=bool), np.arange(32))
     w = core.world
-    w.command[K.COMMAND_LANE] = 0  # the ego crawls along the far lane, past the works
-    w.command[K.COMMAND_SPEED] = 12.0
+    w.command[layout.COMMAND_LANE] = 0  # the ego crawls along the far lane, past the works
+    w.command[layout.COMMAND_SPEED] = 12.0
     w.autopilot[:] = True
     (closing,) = np.flatnonzero(np.isfinite(w.road.lane_stop))
     stop = w.road.lane_stop[closing]
@@ -228,10 +228,10 @@ def drive_long(scenario, n_worlds, seconds, each):
     core.reset(np.ones(n_worlds, dtype=bool), np.arange(n_worlds))
     w = core.world
     w.autopilot[:] = True
-    w.command[K.COMMAND_LANE] = w.lane[:, 0]
+    w.command[layout.COMMAND_LANE] = w.lane[:, 0]
     for _ in range(int(seconds * w.spec.sim_hz)):
         gap, leader_speed = w.leader_of_ego()
-        w.command[K.COMMAND_SPEED] = np.clip(leader_speed + (gap - 10.0) / 3.0, 0.0, 15.0)
+        w.command[layout.COMMAND_SPEED] = np.clip(leader_speed + (gap - 10.0) / 3.0, 0.0, 15.0)
         w.advance(1)
         each(w)
     return w
@@ -253,8 +253,8 @@ def test_traffic_heading_stays_within_30_degrees_of_the_lane(scenario):
     worst = []
 
     def record(w):
-        rel = w.heading[:, w.traffic] - w.F[K.ROAD_HEADING][:, w.traffic]
-        worst.append(np.abs((rel + np.pi) % (2 * np.pi) - np.pi).max())
+        rel = w.heading[:, w.traffic] - w.F[layout.ROAD_HEADING][:, w.traffic]
+        worst.append(np.abs(wrap_angles(rel)).max())
 
     drive_long(scenario, 32, 120.0, record)
     assert max(worst) <= np.radians(30.0)
@@ -270,9 +270,9 @@ def test_slow_car_changes_lanes_at_a_bounded_angle():
     world.target_lane[0, 1:3] = 0
     d0 = world.d[0, 1:3].copy()
     angles = []
-    run(world, 10, lambda: angles.append(world.heading[0, 1] - world.F[K.ROAD_HEADING][0, 1]))
-    assert max(np.abs(angles)) <= K.MAX_LANE_CHANGE_ANGLE + 1e-9
-    assert max(np.abs(angles)) > 0.5 * K.MAX_LANE_CHANGE_ANGLE
+    run(world, 10, lambda: angles.append(world.heading[0, 1] - world.F[layout.ROAD_HEADING][0, 1]))
+    assert max(np.abs(angles)) <= models.MAX_LANE_CHANGE_ANGLE + 1e-9
+    assert max(np.abs(angles)) > 0.5 * models.MAX_LANE_CHANGE_ANGLE
     assert world.d[0, 1] < d0[0] - 2.0  # it moved over by more than half a lane
     assert world.d[0, 2] == d0[1]  # the stopped car stayed put
 
@@ -289,7 +289,7 @@ def test_slow_car_straightens_out_as_it_reaches_its_lane_centre():
     reach = []
 
     def record():
-        rel = world.heading[0, 1] - world.F[K.ROAD_HEADING][0, 1]
+        rel = world.heading[0, 1] - world.F[layout.ROAD_HEADING][0, 1]
         half_l, half_w = 0.5 * world.length[0, 1], 0.5 * world.width[0, 1]
         reach.append(world.d[0, 1] + half_l * abs(np.sin(rel)) + half_w * np.cos(rel))
 
@@ -317,7 +317,7 @@ def test_car_stopped_at_a_lane_end_leaves_the_lane_from_a_standstill():
     angle it needs the room it stops short by)."""
     world = closing_road_world(vehicles=1)
     stop = world.road.lane_stop[1]
-    world.place(1, stop - K.MERGE_RUN_OUT - 0.5 * world.length[0, 1], 1, 0.0)
+    world.place(1, stop - models.MERGE_RUN_OUT - 0.5 * world.length[0, 1], 1, 0.0)
     world.desired_speed[0, 1] = 12.0
     fronts = []
 
@@ -350,11 +350,11 @@ def test_cars_start_at_speeds_their_gaps_can_hold():
     core = DrivingCore(make_options("dense"), 64)
     core.reset(np.ones(64, dtype=bool), np.arange(64))
     w = core.world
-    w.command[K.COMMAND_STEER] = w.command[K.COMMAND_ACCEL] = 0.0
+    w.command[layout.COMMAND_STEER] = w.command[layout.COMMAND_ACCEL] = 0.0
     w.autopilot[:] = False
     w.advance(1)
     cars = w.traffic
-    assert (w.F[K.ACCEL][:, cars] >= -w.comfort_decel[:, cars]).all()
+    assert (w.F[layout.ACCEL][:, cars] >= -w.comfort_decel[:, cars]).all()
     assert (w.speed[:, cars] > 1.0).mean() > 0.5  # yet most of them are moving
 
 
@@ -408,3 +408,12 @@ def test_info_reports_traffic_collisions_of_the_episode():
     assert info["traffic_collisions"] == 2
     assert isinstance(info["traffic_collisions"], int)
     env.close()
+
+
+def test_models_reach_the_kernels_by_name_and_refuse_values_their_fields_cannot_hold():
+    record = models.as_record(TrafficModel(vehicles=3, safe_decel=4, desired_speed=(20, 25)))
+    assert record.dtype["vehicles"] == np.int64 and record[0]["vehicles"] == 3
+    assert record[0]["safe_decel"] == 4.0
+    assert record[0]["desired_speed"].tolist() == [20.0, 25.0]
+    with pytest.raises(ValueError, match=r"TrafficModel.vehicles must be an integer, got 2.5"):
+        models.as_record(TrafficModel(vehicles=2.5))

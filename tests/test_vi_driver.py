@@ -234,3 +234,24 @@ def test_evaluate_reports_every_metric_for_the_baselines():
 def test_acting_before_reset_names_the_missing_env():
     with pytest.raises(RuntimeError, match=r"before reset\(env\)"):
         VIDriver().act(None)
+
+
+def test_planner_predicts_the_simulators_speed_control_exactly():
+    """The planner's ego model imports the autopilot's speed gain and the ego's limits from
+    ``lanesim.sim.models`` instead of copying them, so its speeds are the simulator's."""
+    from agents.vi_driver import _advance
+    from lanesim.sim.road import Road, Segment
+    from lanesim.sim.world import TrafficModel, World, WorldSpec
+
+    road = Road([Segment(3000.0, 0.0)], lanes=2, lane_width=4.0)
+    world = World(WorldSpec(road=road, traffic=TrafficModel(vehicles=0)), 1)
+    world.reset(np.ones(1, dtype=bool), np.array([0]))
+    world.place(0, 200.0, 0, 12.0)
+    v = 12.0
+    # At the acceleration limit, at the braking limit, then within both (the gain alone).
+    for target in (30.0, 5.0, 9.0):
+        world.run(20, target_lane=np.array([0]), target_speed=np.array([target]))
+        for _ in range(20):
+            _, _, _, v = _advance(0.0, 2.0, 0.0, v, 2.0, target, world.dt, 1, 3.0)
+        assert world.speed[0, 0] == pytest.approx(v, abs=1e-9)
+    assert 8.0 < v < 9.0

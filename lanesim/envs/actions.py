@@ -11,14 +11,8 @@ from gymnasium import spaces
 
 from lanesim.envs.options import Options
 from lanesim.sim.jit import kernel
-from lanesim.sim.kernels import (
-    COMMAND_ACCEL,
-    COMMAND_LANE,
-    COMMAND_SPEED,
-    COMMAND_STEER,
-    S,
-    lane_exists,
-)
+from lanesim.sim.lane_index import lane_exists
+from lanesim.sim.state import COMMAND_ACCEL, COMMAND_LANE, COMMAND_SPEED, COMMAND_STEER, S
 from lanesim.sim.world import World
 
 # Discrete grid: front-wheel angle (rad, + left) × acceleration (m/s²).
@@ -153,7 +147,7 @@ def _continuous_command(a, max_steer, max_accel, max_brake, command):
 
 class MetaActions:
     """``Discrete(5)``: LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER, carried out by the
-    simulator's lane-following autopilot (:func:`lanesim.sim.kernels.autopilot`), which tracks
+    simulator's lane-following autopilot (:func:`lanesim.sim.ego.autopilot`), which tracks
     a target lane centre and a target speed at every simulation step.
 
     A lane change toward the road edge, or into a lane that does not exist there, keeps the

@@ -7,6 +7,7 @@ environment ``B = num_envs``; both are thin wrappers over it, so they cannot dri
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from collections.abc import Callable
 
 import gymnasium as gym
@@ -15,11 +16,12 @@ import numpy as np
 from lanesim.envs.actions import make_action
 from lanesim.envs.observations import make_observation
 from lanesim.envs.options import DEFAULT_TAPER, REWARD_TERMS, OptionError, Options
-from lanesim.sim import kernels as K
+from lanesim.sim import state as layout
 from lanesim.sim.jit import kernel
-from lanesim.sim.kernels import LANE
 from lanesim.sim.memory import check_memory
-from lanesim.sim.road import LaneSpan, Road, Segment
+from lanesim.sim.road import LaneSpan, Road, Segment, wrap_angle
+from lanesim.sim.state import LANE, LaneIndex
+from lanesim.sim.step import ego_leader
 from lanesim.sim.world import CONE, STALLED, EgoModel, Obstacle, TrafficModel, World, WorldSpec
 
 CONE_SPACING = 5.0  # m between cones along a closure taper
@@ -89,7 +91,8 @@ def _bytes_per_world(o: Options, spec: WorldSpec) -> float:
     trace, the draws of a reset and the observation with the temporaries that build it."""
     lanes, V = spec.road.lanes, o.vehicles
     N = 1 + V + len(spec.obstacles)
-    state = 8 * ((K.N_FLOAT + K.N_INT + 10) * N + K.N_TRACE * o.frames_per_decision)
+    fields = layout.N_FLOAT + layout.N_INT + 10
+    state = 8 * (fields * N + layout.N_TRACE * o.frames_per_decision)
     slots = lanes * max(math.ceil(1.6 * V / lanes) + 2, 4)
     reset = 8 * 4 * (9 * V + 2 * slots)  # the uniforms, sort keys and their copies
     if o.observation == "kinematics":
@@ -119,6 +122,13 @@ INFO_FIELDS = (
     "traffic_collisions",
 )
 _BOOL_INFO, _INT_INFO = ("crashed", "offroad"), ("lane", "traffic_collisions")
+# The row of each info field and reward term, by name, for the kernels that write them
+# (``INFO.speed``, ``TERM.progress``): derived from the lists above, so they cannot disagree.
+# The classes live at module level so that numba can cache the kernels that read them.
+InfoRows = namedtuple("InfoRows", INFO_FIELDS)
+RewardRows = namedtuple("RewardRows", REWARD_TERMS)
+INFO = InfoRows(*range(len(INFO_FIELDS)))
+TERM = RewardRows(*range(len(REWARD_TERMS)))
 
 
 class DrivingCore:
@@ -188,10 +198,7 @@ class DrivingCore:
         self._report_args = (
             w.F,
             w.I,
-            w._index,
-            w._stride,
-            w._shift,
-            w.road.lanes,
+            tuple(w.index),
             w.road.lane_width,
             self.start_s,
             self.crashed,
@@ -268,10 +275,6 @@ class DrivingCore:
         return out
 
 
-_ALONG, _OFFSET, _HEADING_ERROR = K.TRACE_ALONG, K.TRACE_OFFSET, K.TRACE_HEADING_ERROR
-_LANE, _OFFROAD, _CRASHED = K.TRACE_LANE, K.TRACE_OFFROAD, K.TRACE_CRASHED
-
-
 @kernel
 def _score(
     trace,
@@ -308,28 +311,28 @@ def _score(
         lane = float(lane_before[b])
         off = False
         for f in range(frames):
-            p = min(max(trace[_ALONG, b, f] / reward_speed, -1.0), 1.0)
-            r = trace[_OFFSET, b, f] / half_lane
+            p = min(max(trace[layout.TRACE_ALONG, b, f] / reward_speed, -1.0), 1.0)
+            r = trace[layout.TRACE_OFFSET, b, f] / half_lane
             centred = max(0.0, 1.0 - r * r)
-            aligned = max(0.0, math.cos(trace[_HEADING_ERROR, b, f]))
+            aligned = max(0.0, math.cos(trace[layout.TRACE_HEADING_ERROR, b, f]))
             keep += centred * aligned * max(p, 0.0)
             progress += p
-            changes += abs(trace[_LANE, b, f] - lane)
-            lane = trace[_LANE, b, f]
-            off = off or trace[_OFFROAD, b, f] > 0.0
-        crashed[b] = crashed[b] or trace[_CRASHED, b, frames - 1] > 0.0
+            changes += abs(trace[layout.TRACE_LANE, b, f] - lane)
+            lane = trace[layout.TRACE_LANE, b, f]
+            off = off or trace[layout.TRACE_OFFROAD, b, f] > 0.0
+        crashed[b] = crashed[b] or trace[layout.TRACE_CRASHED, b, frames - 1] > 0.0
         offroad[b] = offroad[b] or off
         comfort = 0.0
         for k in range(2):
             control = applied[k, b] / control_scale[k]
             comfort += (control - prev_controls[k, b]) ** 2
             prev_controls[k, b] = control
-        terms[0, b] = keep / frames
-        terms[1, b] = progress / frames
-        terms[2, b] = 1.0 if crashed[b] else 0.0
-        terms[3, b] = 1.0 if offroad[b] and not crashed[b] else 0.0
-        terms[4, b] = changes
-        terms[5, b] = comfort
+        terms[TERM.lane_keeping, b] = keep / frames
+        terms[TERM.progress, b] = progress / frames
+        terms[TERM.collision, b] = 1.0 if crashed[b] else 0.0
+        terms[TERM.offroad, b] = 1.0 if offroad[b] and not crashed[b] else 0.0
+        terms[TERM.lane_change, b] = changes
+        terms[TERM.comfort, b] = comfort
         total = 0.0
         for t in range(terms.shape[0]):
             terms[t, b] *= weights[t]
@@ -340,24 +343,26 @@ def _score(
 
 
 @kernel
-def _report(F, I, index, stride, shift, lanes, lane_width, start_s, crashed, offroad, out, worlds):
-    """The info values (rows ``INFO_FIELDS``) of the ``worlds`` (bool ``(B,)``) into ``out``."""
+def _report(F, I, index, lane_width, start_s, crashed, offroad, out, worlds):
+    """The info values (rows ``INFO``) of the ``worlds`` (bool ``(B,)``) into ``out``, from the
+    world's state arrays and its :class:`LaneIndex` (named, or a plain tuple: cheaper to pass)."""
+    index = LaneIndex(*index)
     for b in range(F.shape[1]):
         if not worlds[b]:
             continue
         lane = I[LANE, b, 0]
-        speed = F[K.SPEED, b, 0]
-        gap, leader_speed = K.ego_leader(F, I, index, stride, shift, lanes, b)
+        speed = F[layout.SPEED, b, 0]
+        gap, leader_speed = ego_leader(F, I, index, b)
         closing = speed - leader_speed
-        out[0, b] = 1.0 if crashed[b] else 0.0
-        out[1, b] = 1.0 if offroad[b] else 0.0
-        out[2, b] = speed
-        out[3, b] = lane
-        out[4, b] = F[K.D, b, 0] - (lane + 0.5) * lane_width
-        err = F[K.HEADING, b, 0] - F[K.ROAD_HEADING, b, 0]
-        out[5, b] = (err + math.pi) % (2 * math.pi) - math.pi
-        out[6, b] = F[K.S, b, 0] - start_s[b]
-        out[7, b] = gap / speed if speed > 0.1 else np.inf
-        out[8, b] = gap / closing if closing > 1e-6 else np.inf
+        out[INFO.crashed, b] = 1.0 if crashed[b] else 0.0
+        out[INFO.offroad, b] = 1.0 if offroad[b] else 0.0
+        out[INFO.speed, b] = speed
+        out[INFO.lane, b] = lane
+        out[INFO.lane_offset, b] = F[layout.D, b, 0] - (lane + 0.5) * lane_width
+        err = F[layout.HEADING, b, 0] - F[layout.ROAD_HEADING, b, 0]
+        out[INFO.heading_error, b] = wrap_angle(err)
+        out[INFO.distance, b] = F[layout.S, b, 0] - start_s[b]
+        out[INFO.headway, b] = gap / speed if speed > 0.1 else np.inf
+        out[INFO.time_to_collision, b] = gap / closing if closing > 1e-6 else np.inf
         # Traffic cars that collided without the ego this episode (each collision once).
-        out[9, b] = I[K.CRASHES_WITHOUT_EGO, b].sum()
+        out[INFO.traffic_collisions, b] = I[layout.CRASHES_WITHOUT_EGO, b].sum()

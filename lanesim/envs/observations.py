@@ -14,7 +14,9 @@ from gymnasium import spaces
 from numba import njit
 
 from lanesim.envs.options import Options
-from lanesim.sim import kernels as K
+from lanesim.sim import state as layout
+from lanesim.sim.lane_index import lane_exists
+from lanesim.sim.road import wrap_angle
 from lanesim.sim.world import STALLED, World
 
 KINEMATICS_FEATURES = ("presence", "x", "y", "vx", "vy", "cos_h", "sin_h", "lane_offset")
@@ -51,12 +53,11 @@ def _kinematics(F, lane_width, road_width, perception, vmax, out):
         vs = np.empty(N)
         vd = np.empty(N)
         for e in range(N):
-            r = F[K.HEADING, b, e] - F[K.ROAD_HEADING, b, e]
-            r = (r + math.pi) % (2 * math.pi) - math.pi
+            r = wrap_angle(F[layout.HEADING, b, e] - F[layout.ROAD_HEADING, b, e])
             rel[e] = r
-            vs[e] = F[K.SPEED, b, e] * math.cos(r)
-            vd[e] = -F[K.SPEED, b, e] * math.sin(r)
-        s0, d0 = F[K.S, b, 0], F[K.D, b, 0]
+            vs[e] = F[layout.SPEED, b, e] * math.cos(r)
+            vd[e] = -F[layout.SPEED, b, e] * math.sin(r)
+        s0, d0 = F[layout.S, b, 0], F[layout.D, b, 0]
         row = out[b, 0]
         row[0] = 1.0
         row[1] = 0.0
@@ -70,7 +71,7 @@ def _kinematics(F, lane_width, road_width, perception, vmax, out):
         best = np.full(n, -1)
         best_dist = np.full(n, np.inf)
         for e in range(1, N):
-            ds, dd = F[K.S, b, e] - s0, F[K.D, b, e] - d0
+            ds, dd = F[layout.S, b, e] - s0, F[layout.D, b, e] - d0
             if abs(ds) > perception or abs(dd) > road_width:
                 continue
             dist = math.hypot(ds, dd)
@@ -86,9 +87,9 @@ def _kinematics(F, lane_width, road_width, perception, vmax, out):
             if e < 0:
                 break
             row = out[b, 1 + k]
-            d = F[K.D, b, e]
+            d = F[layout.D, b, e]
             row[0] = 1.0
-            row[1] = (F[K.S, b, e] - s0) / perception
+            row[1] = (F[layout.S, b, e] - s0) / perception
             row[2] = (d - d0) / road_width
             row[3] = (vs[e] - vs[0]) / vmax
             row[4] = (vd[e] - vd[0]) / vmax
@@ -149,28 +150,6 @@ class RoadRaster:
         s, d = self.cells(idx)
         return self.world.road.drivable(s[:, None, :], d[:, :, None])
 
-    def markings(self, idx=slice(None), dash: float = 3.0, period: float = 9.0):
-        """Lane boundary cells: ``(b, row, col)`` index arrays for solid and for dashed lines.
-
-        A boundary with lanes on both sides is dashed (painted ``dash`` m of every ``period``,
-        anchored to the road so dashes move past a moving car); with a lane on one side only it
-        is solid.
-        """
-        road = self.world.road
-        s, _ = self.cells(idx)
-        k = np.arange(road.lanes + 1)
-        rows = np.floor((k * road.lane_width - self.top(idx)) / self.my).astype(np.int64)
-        left = road.lane_exists(k[None, :, None] - 1, s[:, None, :])  # (B, K, W)
-        right = road.lane_exists(k[None, :, None], s[:, None, :])
-        solid = left ^ right
-        dashed = left & right & ((s[:, None, :] % period) < dash)
-        inside = ((rows >= 0) & (rows < self.H))[:, :, None]
-        out = []
-        for mask in (solid & inside, dashed & inside):
-            b, kk, c = np.nonzero(mask)
-            out.append((b, rows[b, kk], c))
-        return out
-
     def footprints(self, entities: slice | np.ndarray, idx=slice(None)):
         """Cells covered by the entities' rectangles: ``(b, entity, row, col)`` index arrays.
 
@@ -180,7 +159,7 @@ class RoadRaster:
         w = self.world
         s = w.s[idx, entities]
         d = w.d[idx, entities]
-        rel = w.heading[idx, entities] - w.F[K.ROAD_HEADING][idx, entities]
+        rel = w.heading[idx, entities] - w.F[layout.ROAD_HEADING][idx, entities]
         # Anything smaller than a cell still covers one, so cones never vanish between centres.
         ln = np.maximum(w.length[idx, entities], self.mx)
         wd = np.maximum(w.width[idx, entities], self.my)
@@ -313,15 +292,15 @@ def _draw_frames(
                     for j in range(W):
                         frames[b, k, i, j] = frames[b, k + 1, i, j]
         img = frames[b, n_frames - 1]
-        ego_s = F[K.S, b, 0]
-        top = F[K.D, b, 0] - 0.5 * H * my
+        ego_s = F[layout.S, b, 0]
+        top = F[layout.D, b, 0] - 0.5 * H * my
         for j in range(W):
             s = ego_s + (j - behind + 0.5) * mx
             on_road = 0.0 <= s <= road_length
             for i in range(H):
                 d = top + (i + 0.5) * my
                 lane = int(math.floor(d / lane_width))
-                drivable = on_road and K.lane_exists(lane_start, lane_end, lane, s)
+                drivable = on_road and lane_exists(lane_start, lane_end, lane, s)
                 img[i, j] = ROAD if drivable else OFFROAD
         for dashed_pass in (True, False):
             for k in range(lanes + 1):
@@ -330,22 +309,22 @@ def _draw_frames(
                     continue
                 for j in range(W):
                     s = ego_s + (j - behind + 0.5) * mx
-                    left = K.lane_exists(lane_start, lane_end, k - 1, s)
-                    right = K.lane_exists(lane_start, lane_end, k, s)
+                    left = lane_exists(lane_start, lane_end, k - 1, s)
+                    right = lane_exists(lane_start, lane_end, k, s)
                     if dashed_pass and left and right and s % 9.0 < 3.0:
                         img[row, j] = DASHED
                     elif not dashed_pass and left != right:
                         img[row, j] = SOLID
         for n in range(1, N + 1):
             e = n % N  # traffic and obstacles, then the ego
-            grey = EGO if e == 0 else (OBSTACLE if I[K.KIND, b, e] >= STALLED else TRAFFIC)
-            rel = F[K.HEADING, b, e] - F[K.ROAD_HEADING, b, e]
+            grey = EGO if e == 0 else (OBSTACLE if I[layout.KIND, b, e] >= STALLED else TRAFFIC)
+            rel = F[layout.HEADING, b, e] - F[layout.ROAD_HEADING, b, e]
             cr, sr = math.cos(rel), math.sin(rel)
             # Anything smaller than a cell still covers one, so cones never vanish.
-            half_l = 0.5 * max(F[K.LENGTH, b, e], mx)
-            half_w = 0.5 * max(F[K.WIDTH, b, e], my)
-            col_c = (F[K.S, b, e] - ego_s) / mx + behind
-            row_c = (F[K.D, b, e] - top) / my
+            half_l = 0.5 * max(F[layout.LENGTH, b, e], mx)
+            half_w = 0.5 * max(F[layout.WIDTH, b, e], my)
+            col_c = (F[layout.S, b, e] - ego_s) / mx + behind
+            row_c = (F[layout.D, b, e] - top) / my
             if col_c < -pw or col_c > W + pw or row_c < -ph or row_c > H + ph:
                 continue
             c0 = int(math.floor(col_c)) - pw // 2

@@ -200,7 +200,7 @@ def _suggest(word: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _table(name: str, spec: dict[str, tuple], what: str, most: int, fewest: int = 0):
+def _table(spec: dict[str, tuple], what: str, most: int, fewest: int = 0):
     """Check a list of ``fewest`` to ``most`` tables whose entries have the keys in ``spec``
     (key -> (check, required))."""
 
@@ -311,7 +311,7 @@ class Options:
         [{"length": 5000.0}],
         "reference line: 1 or more tables {length (m, 1 to 100,000), radius (m, + left / - "
         "right, |radius| above the road's width; omit for straight)}",
-        _table("road", _SEGMENT, "segment", MAX_ROAD_SEGMENTS, fewest=1),
+        _table(_SEGMENT, "segment", MAX_ROAD_SEGMENTS, fewest=1),
     )
     repeat_road: bool = _opt(
         True,
@@ -323,18 +323,18 @@ class Options:
         [],
         "up to 8 on-ramps: tables {start (m), length (m, 1 to 100,000)}, on the road; each adds "
         "a lane on the right",
-        _table("ramp", _RAMP, "ramp", 8),
+        _table(_RAMP, "ramp", 8),
     )
     closures: list = _list_opt(
         [],
         "up to 16 lane closures: tables {lane, start (m), taper (m, 1 to 500, default 60)} "
         "marked by cones, on the road; at least one through lane stays open",
-        _table("closures", _CLOSURE, "closure", 16),
+        _table(_CLOSURE, "closure", 16),
     )
     stalled: list = _list_opt(
         [],
         "up to 100 stalled cars: tables {lane, s (m)}, on the road",
-        _table("stalled", _STALLED, "stalled car", 100),
+        _table(_STALLED, "stalled car", 100),
     )
     # --- traffic
     vehicles: int = _opt(20, "traffic cars per world, 0 to 500", _count(0, 500))

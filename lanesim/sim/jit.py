@@ -24,6 +24,10 @@ from numba.core import event
 _OPTIONS = dict(cache=True, _nrt=False, no_cfunc_wrapper=True, error_model="numpy")
 kernel = njit(**_OPTIONS)
 kernel_nogil = njit(nogil=True, **_OPTIONS)
+# For a small kernel, or one part of a larger one with a single caller: numba inlines its code
+# where it is called instead of compiling and optimizing it on its own (about 0.1 s of the
+# first step's cold compile per function).
+kernel_inline = njit(inline="always", **_OPTIONS)
 
 COLD_START_NOTICE = (
     "lanesim: compiling the simulator's kernels for this machine (once, up to about half a minute; "

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import kernel, kernel_inline
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,17 @@ class LaneSpan:
     start: float
     end: float
     taper: float = 0.0
+
+
+class RoadArrays(NamedTuple):
+    """The road as the kernels read it (:attr:`Road.arrays`)."""
+
+    geometry: tuple  # (s0, length, curvature, x0, y0, h0), each (segments,)
+    lane_start: np.ndarray  # (lanes,) m
+    lane_end: np.ndarray  # (lanes,) m
+    lane_stop: np.ndarray  # (lanes,) m where traffic stops in a closing lane; inf: none
+    lane_width: float  # m
+    lanes: int
 
 
 class Road:
@@ -99,6 +111,14 @@ class Road:
     def geometry(self) -> tuple[np.ndarray, ...]:
         """The segment arrays the compiled kernels take: ``(s0, length, curvature, x0, y0, h0)``."""
         return self._geometry
+
+    @property
+    def arrays(self) -> RoadArrays:
+        """The road as the compiled kernels take it."""
+        return RoadArrays(
+            self._geometry, self.lane_start, self.lane_end, self.lane_stop, self.lane_width,
+            self.lanes,
+        )
 
     # ------------------------------------------------------------------ road frame -> world
     def segment_index(self, s: np.ndarray) -> np.ndarray:
@@ -168,6 +188,17 @@ def advance(x, y, h, u, k):
     )
 
 
+@kernel_inline
+def wrap_angle(angle):
+    """``angle`` (rad) wrapped into [-π, π)."""
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
+def wrap_angles(angle: np.ndarray) -> np.ndarray:
+    """:func:`wrap_angle` over an array, in numpy: the same formula, the same bits."""
+    return wrap_angle.py_func(np.asarray(angle, dtype=np.float64))
+
+
 @kernel
 def segment_at(geometry, s):
     """Index of the segment holding ``s``, clamped to the road's ends."""
@@ -230,7 +261,7 @@ def project(geometry, px, py, first, last):
                 ang = -ang
             # Wrap around the arc's middle so arcs sweeping more than π still project right.
             half = 0.5 * length[i] * abs(k)
-            ang = (ang - half + math.pi) % (2 * math.pi) - math.pi + half
+            ang = wrap_angle(ang - half) + half
             u = ang * abs(r)
         # The road's two ends stay open so points before the start or past the end project.
         if i > 0 and u < 0.0:

@@ -4,8 +4,9 @@ Entity ``0`` of every world is the ego car (kinematic bicycle model, driven by s
 acceleration). Entities ``1 .. V`` are traffic (IDM car following and MOBIL lane changes, moving
 in road coordinates so they follow curved lanes exactly). The last ``O`` are static obstacles
 (cones, stalled cars) placed where the scenario says. Every field is a ``(B, N)`` array, a
-named view into the packed state of :mod:`lanesim.sim.kernels`; a step is one compiled call
-over all worlds, with no Python loop over worlds or vehicles.
+named view into the packed state of :mod:`lanesim.sim.state`; a step is one compiled call
+over all worlds (:func:`lanesim.sim.step.run_worlds`), with no Python loop over worlds or
+vehicles.
 
 This module knows nothing of Gymnasium or pygame.
 """
@@ -19,10 +20,27 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lanesim.sim import kernels as K
-from lanesim.sim.kernels import CAR, CONE, EGO, STALLED  # noqa: F401  (entity kinds)
+from lanesim.sim import state as layout
+from lanesim.sim.lane_index import query_many
+from lanesim.sim.models import SPAWN_MARGIN, EgoModel, TrafficModel, as_record
 from lanesim.sim.rng import WorldRandom
-from lanesim.sim.road import Road
+from lanesim.sim.road import Road, wrap_angles
+from lanesim.sim.state import CAR, CONE, EGO, STALLED, LaneIndex, Timing, WorldState, plain
+from lanesim.sim.step import ego_leaders, refresh_worlds, run_worlds
+from lanesim.sim.traffic import settle_speeds
+
+__all__ = [
+    "CAR",
+    "CONE",
+    "EGO",
+    "STALLED",
+    "EgoModel",
+    "Obstacle",
+    "TrafficModel",
+    "Trace",
+    "World",
+    "WorldSpec",
+]
 
 
 class Trace(NamedTuple):
@@ -45,42 +63,6 @@ class Obstacle:
     lane: int
     s: float
     offset: float = 0.0
-
-
-@dataclass(frozen=True)
-class EgoModel:
-    """Ego vehicle: kinematic bicycle model and its limits."""
-
-    length: float = 4.8  # m
-    width: float = 1.9  # m
-    wheelbase: float = 2.8  # m
-    max_steer: float = 0.5  # rad, front-wheel angle
-    max_accel: float = 3.0  # m/s²
-    max_brake: float = 6.0  # m/s², positive
-    max_speed: float = 40.0  # m/s
-
-
-@dataclass(frozen=True)
-class TrafficModel:
-    """Traffic behaviour; each vehicle draws its own values from these ranges at spawn."""
-
-    vehicles: int = 20
-    desired_speed: tuple[float, float] = (22.0, 30.0)  # m/s
-    time_headway: tuple[float, float] = (1.0, 1.8)  # s
-    max_accel: tuple[float, float] = (1.2, 2.0)  # m/s²
-    comfort_decel: tuple[float, float] = (2.0, 3.0)  # m/s²
-    min_gap: tuple[float, float] = (2.0, 3.0)  # m
-    politeness: tuple[float, float] = (0.0, 0.5)
-    lane_change_threshold: float = 0.2  # m/s², MOBIL's Δa_th
-    keep_right_bias: float = 0.1  # m/s² added to the incentive of moving right
-    safe_decel: float = 4.0  # m/s², MOBIL's b_safe
-    lane_change_time: float = 3.0  # s to cross one lane
-    decision_period: float = 1.0  # s between MOBIL decisions
-    spawn_spacing: float = 30.0  # m between spawn slots in one lane
-    recycle_distance: float = 300.0  # m from the ego beyond which a car is moved
-    brake_rate: float = 0.0  # sudden braking events per vehicle per second
-    length: tuple[float, float] = (4.2, 5.0)  # m
-    width: float = 1.9  # m
 
 
 @dataclass
@@ -106,6 +88,11 @@ class World:
     :meth:`run`, :meth:`advance`) write them. The action types write :attr:`command` and
     :attr:`autopilot`, which :meth:`advance` follows.
 
+    The kernels take the state whole: :attr:`state` (:class:`~lanesim.sim.state.WorldState`),
+    :attr:`index` (:class:`~lanesim.sim.state.LaneIndex`), ``road.arrays``, :attr:`timing`
+    and the models as records (:func:`~lanesim.sim.models.as_record`), :attr:`ego_params` and
+    :attr:`traffic_params`.
+
     Attributes (all ``(B, N)`` unless noted): ``x, y, heading`` (world pose, m and rad),
     ``speed`` (m/s), ``s, d`` (road frame, m), ``lane`` (lane under the centre), ``target_lane``,
     ``length, width`` (m), ``kind``, ``crashed``, ``crashes_without_ego`` (each traffic car's
@@ -123,68 +110,61 @@ class World:
         self.dt = 1.0 / spec.sim_hz
         self.rng = WorldRandom(self.B)
         B, N = self.B, self.N
-        self.F = np.zeros((K.N_FLOAT, B, N))
-        self.I = np.zeros((K.N_INT, B, N), dtype=np.int64)
+        self.F = np.zeros((layout.N_FLOAT, B, N))
+        self.I = np.zeros((layout.N_INT, B, N), dtype=np.int64)
         self.crashed = np.zeros((B, N), dtype=bool)
         F, I = self.F, self.I
-        self.x, self.y, self.heading, self.speed = F[K.X], F[K.Y], F[K.HEADING], F[K.SPEED]
-        self.s, self.d, self.lateral_speed = F[K.S], F[K.D], F[K.LAT_SPEED]
-        self.length, self.width = F[K.LENGTH], F[K.WIDTH]
-        self.desired_speed, self.time_headway = F[K.DESIRED_SPEED], F[K.TIME_HEADWAY]
-        self.max_accel, self.comfort_decel = F[K.MAX_ACCEL], F[K.COMFORT_DECEL]
-        self.min_gap, self.politeness = F[K.MIN_GAP], F[K.POLITENESS]
-        self.brake_timer = F[K.BRAKE_TIMER]
-        self.lane, self.target_lane, self.kind = I[K.LANE], I[K.TARGET_LANE], I[K.KIND]
-        self.crashes_without_ego = I[K.CRASHES_WITHOUT_EGO]
+        self.x, self.y = F[layout.X], F[layout.Y]
+        self.heading, self.speed = F[layout.HEADING], F[layout.SPEED]
+        self.s, self.d, self.lateral_speed = F[layout.S], F[layout.D], F[layout.LAT_SPEED]
+        self.length, self.width = F[layout.LENGTH], F[layout.WIDTH]
+        self.desired_speed, self.time_headway = F[layout.DESIRED_SPEED], F[layout.TIME_HEADWAY]
+        self.max_accel, self.comfort_decel = F[layout.MAX_ACCEL], F[layout.COMFORT_DECEL]
+        self.min_gap, self.politeness = F[layout.MIN_GAP], F[layout.POLITENESS]
+        self.brake_timer = F[layout.BRAKE_TIMER]
+        self.lane, self.target_lane = I[layout.LANE], I[layout.TARGET_LANE]
+        self.kind = I[layout.KIND]
+        self.crashes_without_ego = I[layout.CRASHES_WITHOUT_EGO]
         self.applied = np.zeros((2, B))  # the ego's last steering and acceleration
-        # What the ego follows in run()/advance(): rows kernels.COMMAND_*, fixed controls or,
+        # What the ego follows in run()/advance(): rows state.COMMAND_*, fixed controls or,
         # where autopilot, the lane-following controller's target lane and speed.
-        self.command = np.zeros((K.N_COMMAND, B))
+        self.command = np.zeros((layout.N_COMMAND, B))
         self.autopilot = np.zeros(B, dtype=bool)
         self.time = np.zeros(B)
         self.steps = np.zeros(B, dtype=np.int64)
         self.kind[:, 1 : 1 + self.V] = CAR
         self.traffic = slice(1, 1 + self.V)
         self.obstacle = slice(1 + self.V, N)
-        # The lane index (see kernels._build_index): per world, occupancies sorted by
-        # lane * stride + s + shift; the entity of each entry; entries per world; where each
-        # entity's own-lane entry sits; and scratch space for rebuilding it. Room for three
-        # occupancies per entity: its lane, a lane it straddles, and one it is changing into.
+        # The lane index (see lane_index.build_index). Room for three occupancies per entity:
+        # its lane, a lane it straddles, and one it is changing into.
         tm = spec.traffic
-        self._shift = 2 * tm.recycle_distance + 5e3
-        self._stride = self.road.length + 2 * self._shift
-        self._index = (
-            np.zeros((B, 3 * N)),
-            np.zeros((B, 3 * N), dtype=np.int64),
-            np.zeros(B, dtype=np.int64),
-            np.zeros((B, N), dtype=np.int64),
-            np.zeros((B, N + self.road.lanes + 1), dtype=np.int64),  # the kernels' scratch
+        shift = 2 * tm.recycle_distance + 5e3
+        lanes = self.road.lanes
+        self.index = LaneIndex(
+            keys=np.zeros((B, 3 * N)),
+            ents=np.zeros((B, 3 * N), dtype=np.int64),
+            counts=np.zeros(B, dtype=np.int64),
+            pos=np.zeros((B, N), dtype=np.int64),
+            order=np.tile(np.arange(N), (B, 1)),  # entities sorted by s, for collisions
+            work=np.zeros((B, N + lanes + 1), dtype=np.int64),
+            stride=self.road.length + 2 * shift,
+            shift=shift,
+            lanes=lanes,
         )
-        self._order = np.tile(np.arange(N), (B, 1))  # entities sorted by s, for collisions
-        road = self.road
-        self._road_args = (
-            road.geometry,
-            road.lane_start,
-            road.lane_end,
-            road.lane_stop,
-            road.lane_width,
-            road.lanes,
+        self.state = WorldState(
+            F=self.F,
+            I=self.I,
+            crashed=self.crashed,
+            steps=self.steps,
+            clock=self.time,
+            applied=self.applied,
+            rng_seed=self.rng.seed,
+            rng_counter=self.rng.counter,
         )
-        em = spec.ego
-        self._ego_params = np.array(
-            [em.wheelbase, em.max_speed, em.max_steer, em.max_accel, em.max_brake]
-        )
-        self._traffic_params = np.array(
-            [
-                self.V,
-                tm.lane_change_time,
-                tm.safe_decel,
-                tm.lane_change_threshold,
-                tm.keep_right_bias,
-                tm.recycle_distance,
-            ]
-        )
-        self._period = max(1, round(tm.decision_period * spec.sim_hz))
+        self.ego_params = as_record(spec.ego)
+        self.traffic_params = as_record(tm)
+        period = max(1, round(tm.decision_period * spec.sim_hz))
+        self.timing = Timing(dt=self.dt, period=period)
         # Per-car behaviour: the state field and the range it is drawn from at spawn.
         self._behaviour = (
             ("desired_speed", tm.desired_speed),
@@ -199,28 +179,12 @@ class World:
         self._obstacles = self._obstacle_template()
         self._ego_lane_choices = np.array(spec.ego_lanes or self._full_lanes(), dtype=np.int64)
         self._traces: dict[int, np.ndarray] = {}
-        self._kernel_args = (
-            self.F,
-            self.I,
-            self.crashed,
-            *self._road_args[:4],
-            road.lane_width,
-            road.lanes,
-            self._index,
-            self._order,
-            self._stride,
-            self._shift,
-            self.command,
-            self.autopilot,
-            self.dt,
-            self._ego_params,
-            self._traffic_params,
-            self._period,
-            tm.brake_rate,
-            self.rng.seed,
-            self.rng.counter,
-            self.steps,
-            self.time,
+        # The step's structures as plain tuples, cheap to pass on every call (state.plain).
+        self._step_args = (
+            *plain(self.state, self.road.arrays, self.index),
+            self.ego_params,
+            self.traffic_params,
+            tuple(self.timing),
         )
         # Large batches run on every core; small ones are not worth a thread hand-off.
         self._threads = min(os.cpu_count() or 1, 8)
@@ -260,7 +224,7 @@ class World:
             fields, values, ints = self._obstacles
             for f, v in zip(fields, values, strict=True):
                 self.F[f][worlds, self.obstacle] = v
-            for f, v in zip((K.KIND, K.LANE, K.TARGET_LANE), ints, strict=True):
+            for f, v in zip((layout.KIND, layout.LANE, layout.TARGET_LANE), ints, strict=True):
                 self.I[f][worlds, self.obstacle] = v
 
         if self.V:
@@ -270,9 +234,7 @@ class World:
         self.time[worlds] = 0.0
         self.steps[worlds] = 0
         self._refresh_lanes(worlds)
-        K.settle_speeds(
-            self.F, self.I, *self._road_args[2:4], self._index, self._stride, self._order, worlds
-        )
+        settle_speeds(self.F, self.I, self.road.arrays, self.index, worlds)
 
     def place(self, entity: int, s: float, lane: int, speed: float) -> None:
         """Put ``entity`` of every world on ``lane``'s centre at ``s`` (m), aligned with the road,
@@ -305,7 +267,8 @@ class World:
         x, y, h = road.to_world(s, d)
         size = np.array([OBSTACLE_SIZE[ob.kind] for ob in obs]).reshape(-1, 2)
         zeros = np.zeros(len(obs))
-        fields = (K.S, K.D, K.X, K.Y, K.HEADING, K.SPEED, K.LAT_SPEED, K.LENGTH, K.WIDTH)
+        L = layout
+        fields = (L.S, L.D, L.X, L.Y, L.HEADING, L.SPEED, L.LAT_SPEED, L.LENGTH, L.WIDTH)
         values = (s, d, x, y, h, zeros, zeros, size[:, 0], size[:, 1])
         kind = np.array([ob.kind for ob in obs], dtype=np.int64)
         return fields, values, (kind, lane, lane)
@@ -321,7 +284,7 @@ class World:
         self._slot_lane = np.repeat(np.arange(road.lanes), per_lane)
         s = self._slot_s
         # Slots on the road, and before the point where a closing lane stops its traffic.
-        open_lane = s < road.lane_stop[self._slot_lane] - K.SPAWN_MARGIN
+        open_lane = s < road.lane_stop[self._slot_lane] - SPAWN_MARGIN
         self._slot_ok = road.lane_exists(self._slot_lane, s) & open_lane
         self._slot_ok &= (s > 5) & (s < road.length - 5)
 
@@ -387,29 +350,29 @@ class World:
         """
         c = self.command
         if target_lane is not None:
-            c[K.COMMAND_LANE] = target_lane
-            c[K.COMMAND_SPEED] = target_speed
+            c[layout.COMMAND_LANE] = target_lane
+            c[layout.COMMAND_SPEED] = target_speed
             self.autopilot[:] = True
         else:
-            c[K.COMMAND_STEER] = 0.0 if steer is None else steer
-            c[K.COMMAND_ACCEL] = 0.0 if accel is None else accel
+            c[layout.COMMAND_STEER] = 0.0 if steer is None else steer
+            c[layout.COMMAND_ACCEL] = 0.0 if accel is None else accel
             self.autopilot[:] = False
         trace = self.advance(frames)
         return Trace(
-            *trace[: K.TRACE_LANE].copy(),
-            trace[K.TRACE_LANE].astype(np.int64),
-            trace[K.TRACE_OFFROAD] > 0,
-            trace[K.TRACE_CRASHED] > 0,
+            *trace[: layout.TRACE_LANE].copy(),
+            trace[layout.TRACE_LANE].astype(np.int64),
+            trace[layout.TRACE_OFFROAD] > 0,
+            trace[layout.TRACE_CRASHED] > 0,
         )
 
     def advance(self, frames: int) -> np.ndarray:
         """:meth:`run` following :attr:`command` and :attr:`autopilot` as they are; returns the
-        raw trace ``(N_TRACE, B, frames)`` (rows ``kernels.TRACE_*``), a buffer that the next
-        call with the same ``frames`` overwrites."""
+        raw trace ``(N_TRACE, B, frames)`` (rows ``lanesim.sim.state.TRACE_*``), a buffer that
+        the next call with the same ``frames`` overwrites."""
         trace = self._traces.get(frames)
         if trace is None:
-            trace = self._traces[frames] = np.zeros((K.N_TRACE, self.B, frames))
-        self.over_worlds(K.run_worlds, *self._kernel_args, self.applied, trace)
+            trace = self._traces[frames] = np.zeros((layout.N_TRACE, self.B, frames))
+        self.over_worlds(run_worlds, *self._step_args, self.command, self.autopilot, trace)
         return trace
 
     def over_worlds(self, kernel, *args) -> None:
@@ -437,28 +400,13 @@ class World:
     def _refresh_lanes(self, worlds: np.ndarray | None = None) -> None:
         """Recompute lanes, the lane index and the collision order of ``worlds`` (default all)
         from their current state."""
-        geometry, _, _, _, lane_width, lanes = self._road_args
         worlds = np.ones(self.B, dtype=bool) if worlds is None else worlds
-        K.refresh_worlds(
-            self.F,
-            self.I,
-            geometry,
-            lane_width,
-            lanes,
-            self._stride,
-            self._shift,
-            self._index,
-            self._order,
-            worlds,
-        )
+        refresh_worlds(self.state, self.road.arrays, self.index, worlds)
 
     def _query(self, lane: np.ndarray, s: np.ndarray, ahead: bool) -> np.ndarray:
         """Nearest entity ahead of (or behind) ``s`` in ``lane``, ``(B, K)`` each; -1 if none."""
-        return K.query_many(
-            self._index,
-            self._stride,
-            self._shift,
-            self.road.lanes,
+        return query_many(
+            self.index,
             np.ascontiguousarray(lane, dtype=np.int64),
             np.ascontiguousarray(s, dtype=np.float64),
             ahead,
@@ -478,7 +426,7 @@ class World:
         lane = self.lane[:, 0]
         offset = self.d[:, 0] - self.road.lane_centre[lane]
         road_h = self.road.reference_pose(self.s[:, 0])[2]
-        err = (self.heading[:, 0] - road_h + np.pi) % (2 * np.pi) - np.pi
+        err = wrap_angles(self.heading[:, 0] - road_h)
         return lane, offset, err
 
     def leader_of_ego(self) -> tuple[np.ndarray, np.ndarray]:
@@ -487,5 +435,5 @@ class World:
         The gap is measured along the ego's lane, so it is exact on curves too.
         """
         out = np.empty((2, self.B))
-        K.ego_leaders(self.F, self.I, self._index, self._stride, self._shift, self.road.lanes, out)
+        ego_leaders(self.F, self.I, self.index, out)
         return out[0], out[1]
