@@ -293,7 +293,7 @@ class DrivingEnv(gym.Env):
         self._obs = obs[0]
         info = self.core.info_of(0)
         if self.render_mode == "human" and self._viewer is None:
-            self._make_viewer()
+            self.open_viewer()
         if self._viewer is not None:
             self._viewer.on_reset()  # human mode: shows the new episode on the next display slot
         return obs[0], info
@@ -318,7 +318,7 @@ class DrivingEnv(gym.Env):
     def step(self, action):
         frame = self._viewer.on_frame if self._viewer is not None else None
         if self.render_mode is not None and self._viewer is None:
-            self._make_viewer()
+            self.open_viewer()
             frame = self._viewer.on_frame
         obs, reward, terminated, truncated = self.core.step(action, on_frame=frame, batched=False)
         self._obs = obs[0]
@@ -341,7 +341,10 @@ class DrivingEnv(gym.Env):
         from code."""
         return self._viewer
 
-    def _make_viewer(self):
+    def open_viewer(self):
+        """The viewer (:attr:`viewer`), made now if there is none yet."""
+        if self._viewer is not None:
+            return self._viewer
         from lanesim.render.viewer import Viewer
 
         self._viewer = Viewer(self, mode=self.render_mode)
@@ -354,7 +357,7 @@ class DrivingEnv(gym.Env):
             )
             return None
         if self._viewer is None:
-            self._make_viewer()
+            self.open_viewer()
         return self._viewer.render()
 
     def close(self):

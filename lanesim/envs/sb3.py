@@ -33,7 +33,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices
 
@@ -88,12 +87,7 @@ class SB3VecEnv(VecEnv):
         """Reset every sub-environment (``seed()``'s seeds apply here, once); obs only."""
         for options in self._options:
             refuse_reset_options(options)
-        rngs = self.venv._rngs
-        for i, s in enumerate(self._seeds):
-            if s is not None:
-                rngs[i] = seeding.np_random(int(s))[0]
-        everyone = np.ones(self.num_envs, dtype=bool)
-        obs = self.core.reset(everyone, self.venv._world_seeds(everyone))
+        obs, _ = self.venv.reset(seed=[None if s is None else int(s) for s in self._seeds])
         self.reset_infos = _info_list(self.core.info())
         self._reset_seeds()
         self._reset_options()
@@ -108,7 +102,7 @@ class SB3VecEnv(VecEnv):
             raise RuntimeError("call reset() before step()")
         if self._actions is None:
             raise RuntimeError("step_wait() without step_async(actions)")
-        actions = self.venv._check_shape(self._actions)
+        actions = self.venv.check_actions(self._actions)
         self._actions = None
         obs, reward, terminated, truncated = self.core.step(actions)
         dones = terminated | truncated
@@ -119,7 +113,7 @@ class SB3VecEnv(VecEnv):
             done_ids = np.flatnonzero(dones)
             for i in done_ids:
                 infos[i]["terminal_observation"] = obs[i].copy()  # not a view of the batch
-            obs = self.core.reset(dones, self.venv._world_seeds(dones))
+            obs, _ = self.venv.reset(options={"reset_mask": dones})
             fresh = _info_list(self.core.info())
             for i in done_ids:
                 self.reset_infos[i] = fresh[i]

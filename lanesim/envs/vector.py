@@ -196,7 +196,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
     def step(self, actions):
         if not self._started:
             raise ResetNeeded("call reset() before step()")
-        actions = self._check_shape(actions)
+        actions = self.check_actions(actions)
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             return self._step_same_step(actions)
         resetting = self._needs_reset
@@ -251,8 +251,10 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
                 info[f"_{key}"] = ended.copy()
         return obs, reward, terminated, truncated, info
 
-    def _check_shape(self, actions) -> np.ndarray:
-        """Only the batch layout is checked here; values are the core's to validate."""
+    def check_actions(self, actions) -> np.ndarray:
+        """``actions`` as an array of the batched action space's shape, or an ``ActionError``
+        that says what was expected. Only the batch layout is checked here; the values are the
+        simulator core's to validate when it steps."""
         want = self.action_space.shape
         try:
             a = np.asarray(actions)

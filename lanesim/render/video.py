@@ -40,6 +40,6 @@ def record_video(env, video_folder: str, **kwargs: Any):
         )
     kwargs.setdefault("fps", base.options.sim_hz)
     recorder = RecordVideo(env, video_folder, **kwargs)
-    viewer = base.viewer if base.viewer is not None else base._make_viewer()
+    viewer = base.open_viewer()
     viewer.recorders.append(recorder)
     return recorder
