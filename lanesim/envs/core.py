@@ -275,6 +275,9 @@ class DrivingCore:
         return out
 
 
+# Flat arguments, unlike the simulator's entry points: called from Python at every decision,
+# and numba types flat arrays in its C fast path; the same arrays grouped into a RewardModel and
+# an Episode tuple measured 1 µs a step slower (4 % of a single env's step at highway-fast scale).
 @kernel
 def _score(
     trace,
