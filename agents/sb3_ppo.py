@@ -2,7 +2,7 @@
 
 The defaults are SB3's own, so ``lanesim train sb3-ppo`` without ``--config`` is SB3's PPO as
 shipped (with ``n_steps`` shortened for runs smaller than one rollout:
-:func:`agents.training.ppo_config`). README's "Training in minutes" recipe changes the fields
+:func:`agents.training.ppo_config`). README's issue #18 driver recipe changes the fields
 that matter on lanesim's batched env: many worlds, short rollouts, large batches, a wider
 network. Torch's thread count is no PPO setting: ``--config threads=N`` is
 ``lanesim train``'s, for every trainer (:data:`agents.training.DEFAULT_THREADS`).

@@ -18,7 +18,7 @@ not counted. A run reaches the target at its first evaluation with a collision r
 
 The runs (``--runs``):
 
-* ``driver``: README's "Training in minutes" recipe, ``lanesim train sb3-ppo`` with
+* ``driver``: README's issue #18 driver recipe, ``lanesim train sb3-ppo`` with
   ``RECIPE_NUM_ENVS`` worlds, ``RECIPE_ENV`` and ``RECIPE_CONFIG`` (a test keeps README's
   command equal to them), once per ``--seeds`` seed;
 * ``dqn`` (anchor): README's DQN recipe on pixels (the study's settings with a 200,000 memory
@@ -63,7 +63,7 @@ ENV_ID = "lanesim/Highway-v0"
 RUNS = ("driver", "dqn", "sb3-ppo")
 TARGET_RETURN = 33.0
 TARGET_COLLISION_RATE = 0.02
-# README's "Training in minutes" recipe (tests_bench/test_time_to_driver.py keeps them equal);
+# README's issue #18 driver recipe (tests_bench/test_time_to_driver.py keeps them equal);
 # torch threads: agents.training.DEFAULT_THREADS, as under `lanesim train`.
 RECIPE_ENV: dict[str, Any] = {"observation": "kinematics", "action": "meta", "policy_hz": 1}
 RECIPE_NUM_ENVS = 64

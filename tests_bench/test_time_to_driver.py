@@ -1,4 +1,4 @@
-"""lanesim_bench.time_to_driver with tiny settings, and README's "Training in minutes" recipe
+"""lanesim_bench.time_to_driver with tiny settings, and README's issue #18 driver recipe
 kept equal to the benchmark's."""
 
 from __future__ import annotations
