@@ -131,8 +131,9 @@ def run(algo: str, env_id: str, options: dict[str, Any], *, out: str | Path, ste
     """Train ``algo`` (``dqn``, ``sb3-dqn`` or ``sb3-ppo``) on ``gym.make_vec(env_id,
     num_envs, **options)`` (``options`` from :func:`train_options`) for ``steps`` environment
     steps, writing into the directory ``out``; ``resume`` continues its latest checkpoint.
-    ``config`` overrides DQN hyperparameters (:func:`dqn_config`; the SB3 baselines take only
-    :data:`SB3_SETTINGS`). Returns the exit status (0)."""
+    ``config`` overrides DQN hyperparameters (:func:`dqn_config`) or PPO settings
+    (:func:`ppo_config`); sb3-dqn takes only :data:`SB3_SETTINGS`, which every trainer takes.
+    Returns the exit status (0)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(out)
@@ -165,6 +166,31 @@ def ppo_rollout(steps: int, num_envs: int, batch_size: int = 64) -> int:
     unit = batch_size // math.gcd(batch_size, num_envs)
     per_env = -(-steps // num_envs)  # ceil: the rollout covers the budget
     return min(2048, -(-per_env // unit) * unit)
+
+
+def ppo_config(steps: int, num_envs: int, overrides: dict[str, Any] | None = None):
+    """The :class:`agents.sb3_ppo.PPOConfig` of a ``lanesim train sb3-ppo`` run of ``steps``
+    transitions on ``num_envs`` worlds: ``overrides`` (field -> value; the keys of
+    :data:`SB3_SETTINGS` are the trainer's, not PPO's, and are left out) over SB3's defaults.
+    An unset ``batch_size`` is 64 and an unset ``n_steps`` :func:`ppo_rollout`'s. Raises
+    ValueError naming an unknown field (with the closest known one) or a bad value."""
+    import difflib
+    from dataclasses import fields
+
+    from agents.sb3_ppo import PPOConfig
+
+    names = [f.name for f in fields(PPOConfig)]
+    settings = {k: v for k, v in (overrides or {}).items() if k not in SB3_SETTINGS}
+    for key in settings:
+        if key not in names:
+            close = difflib.get_close_matches(key, [*names, *SB3_SETTINGS], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown PPO setting {key!r}{hint}; known: "
+                             f"{', '.join([*names, *SB3_SETTINGS])}")
+    config = PPOConfig(**settings)
+    batch_size = config.batch_size or 64
+    n_steps = config.n_steps or ppo_rollout(steps, num_envs, batch_size)
+    return replace(config, n_steps=n_steps, batch_size=batch_size)
 
 
 def _train_sb3(algo, env_id, options, out: Path, steps, num_envs, seed, resume,
@@ -210,14 +236,20 @@ def _train_sb3(algo, env_id, options, out: Path, steps, num_envs, seed, resume,
             self.bar.close()
 
     tb = str(out / "tb")
+    if algo == "sb3-dqn":
+        kw = {"buffer_size": 100_000, "learning_starts": min(20_000, steps // 10)}
+    else:
+        from agents.sb3_ppo import ppo_kwargs
+
+        kw = ppo_kwargs(ppo_config(steps, num_envs, overrides), options["observation"])
     if resume:
-        model = load_model(algo, latest, envs, options["observation"], tensorboard_log=tb)
+        # The file's plain values win; what SB3 pickles (a learning-rate schedule) is rebuilt
+        # from this command's settings.
+        resume_kw = kw if algo == "sb3-ppo" else {}
+        model = load_model(algo, latest, envs, options["observation"], tensorboard_log=tb,
+                           **resume_kw)
         remaining = max(steps - model.num_timesteps, 0)
     else:
-        if algo == "sb3-dqn":
-            kw = {"buffer_size": 100_000, "learning_starts": min(20_000, steps // 10)}
-        else:
-            kw = {"n_steps": ppo_rollout(steps, num_envs), "batch_size": 64}
         model = cls(policy_name(options["observation"]), envs, seed=seed,
                     tensorboard_log=tb, verbose=0, **kw)
         remaining = steps

@@ -149,8 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="environment option, e.g. --env action=meta --env policy_hz=1 "
                    "(values are TOML/JSON: numbers, true/false, strings, lists)")
     p.add_argument("--config", action="append", default=[], metavar="FIELD=VALUE",
-                   type=assignment, help="DQN hyperparameter (a DQNConfig field), e.g. "
-                   "--config lr=2.5e-4 --config prioritized=true")
+                   type=assignment, help="hyperparameter: a DQNConfig field for dqn, e.g. "
+                   "--config lr=2.5e-4 --config prioritized=true; a PPOConfig field "
+                   "(agents/sb3_ppo.py) for sb3-ppo, e.g. --config n_steps=64; threads=N "
+                   "(torch CPU threads, default 1) for every trainer")
 
     p = sub.add_parser("eval", help="evaluate an agent over seeded episodes",
                        description="Run seeded episodes and print mean return, collision rate, "
@@ -218,17 +220,22 @@ def cmd_train(args) -> int:
             "dqn" if (out / "latest.pt").exists() else None)
         if trained is not None and trained != args.algo:
             raise CLIError(f"--resume: {out} holds a {trained} run, not {args.algo}")
-    if args.algo != "dqn":
+    if args.algo == "sb3-dqn":
         ignored = [key for key, _ in args.config if key not in training.SB3_SETTINGS]
         if ignored:
             raise CLIError(f"--config {ignored[0]}: {args.algo} takes only "
                            f"{', '.join(training.SB3_SETTINGS)} from --config; the other "
-                           "fields are lanesim DQN hyperparameters")
+                           "fields are lanesim DQN or SB3 PPO settings")
+    config = dict(args.config)
     try:
         # Every option and setting error surfaces here, before any training starts.
         kw = training.train_options(args.algo, kw, args.observation)
         make_options(**kw)
-        training.dqn_config(args.steps, args.num_envs, args.seed, dict(args.config))
+        if args.algo == "sb3-ppo":
+            training.ppo_config(args.steps, args.num_envs, config)
+        # The DQN's settings, or for the SB3 baselines the trainer's own (threads).
+        training.dqn_config(args.steps, args.num_envs, args.seed, config if args.algo == "dqn"
+                            else {k: v for k, v in config.items() if k in training.SB3_SETTINGS})
     except ValueError as e:  # OptionError included
         raise CLIError(str(e)) from None
     return training.run(args.algo, env_id, kw, out=out, steps=args.steps,

@@ -9,7 +9,8 @@ Each module is a command (``python -m lanesim_bench.NAME --help``); its report l
 * ``bench_value_iteration``: value iteration against quantecon;
 * ``bench_dqn``: DQN training throughput against Stable-Baselines3;
 * ``dqn_learning``: the DQN learning study and its ablations;
-* ``eval_agents``: the driving quality of the value-iteration driver and baselines.
+* ``eval_agents``: the driving quality of the value-iteration driver and baselines;
+* ``time_to_driver``: wall-clock from scratch to a competent Highway driver (issue #18).
 
 The peers (highway-env, quantecon) are no lanesim dependencies: each runs in a venv of its own
 (:func:`lanesim_bench.common.ensure_venv`), built on first use.

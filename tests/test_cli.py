@@ -158,6 +158,38 @@ def test_train_sb3_baselines_write_a_model_and_resume(tmp_path, algo):
     assert not list(out.glob(".*.tmp"))
 
 
+def test_train_sb3_ppo_applies_its_config_and_the_run_evaluates_from_its_directory(tmp_path):
+    from agents.sb3 import load_model
+
+    out = tmp_path / "ppo"
+    common = ["--scenario", "highway", "--out", str(out), "--num-envs", "3", "--env",
+              "vehicles=5", "--env", "duration=2", "--config", "n_steps=16", "--config",
+              "batch_size=24", "--config", "net_arch=[32]", "--config", "lr=1e-3", "--config",
+              "lr_end=1e-4"]
+    done = run_cli("train", "sb3-ppo", "--steps", "96", *common)
+    assert done.returncode == 0, done.stderr[-2000:]
+    env = gym.make("lanesim/Highway-v0", observation="kinematics", vehicles=5)
+    model = load_model("sb3-ppo", out / "latest.zip", env, "kinematics")
+    assert (model.n_steps, model.batch_size) == (16, 24)  # a rollout of 48: 2 minibatches
+    assert model.policy.net_arch == [32]
+    env.close()
+    # Resumed with the same settings, the learning rate still falls from 1e-3 toward 1e-4.
+    again = run_cli("train", "sb3-ppo", "--steps", "192", "--resume", *common)
+    assert again.returncode == 0, again.stderr[-2000:]
+    env = gym.make("lanesim/Highway-v0", observation="kinematics", vehicles=5)
+    from agents.sb3_ppo import LinearRate
+
+    model = load_model("sb3-ppo", out / "latest.zip", env, "kinematics",
+                       learning_rate=LinearRate(1e-3, 1e-4))
+    assert model.lr_schedule(1.0) == pytest.approx(1e-3)
+    assert model.lr_schedule(0.0) == pytest.approx(1e-4)
+    assert model.num_timesteps == 192
+    env.close()
+    ev = run_cli("eval", "--agent", str(out), "--episodes", "1", "--json")
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert json.loads(ev.stdout.splitlines()[0])["episodes"] == 1
+
+
 def test_env_json_records_every_option_resolved(tmp_path):
     """A run's env.json holds the scenario's values, not just its name, so a later change to
     the scenario file cannot change the environment a checkpoint is watched on."""
@@ -239,8 +271,14 @@ def assert_one_error_line(code, lines, message):
          "DQN setting lr=inf: expected a number"),
         (["train", "dqn", "--steps", "9", "--out", "o", "--config", "dueling=1"],
          "DQN setting dueling=1: expected true or false"),
-        (["train", "sb3-ppo", "--steps", "9", "--out", "o", "--config", "lr=1e-3"],
-         "--config lr: sb3-ppo takes only threads from --config"),
+        (["train", "sb3-dqn", "--steps", "9", "--out", "o", "--config", "lr=1e-3"],
+         "--config lr: sb3-dqn takes only threads from --config"),
+        (["train", "sb3-ppo", "--steps", "9", "--out", "o", "--config", "n_epoch=2"],
+         "unknown PPO setting 'n_epoch' (did you mean 'n_epochs'?)"),
+        (["train", "sb3-ppo", "--steps", "9", "--out", "o", "--config", "gamma=1.5"],
+         "invalid PPO setting: 0 <= gamma <= 1"),
+        (["train", "sb3-ppo", "--steps", "9", "--out", "o", "--config", "threads=-1"],
+         "threads >= 0"),
         (["train", "sb3-ppo", "--steps", "9", "--out", "o", "--observation", "kinematics",
           "--env", "observation=pixels"],
          "--observation kinematics contradicts --env observation=pixels"),
@@ -405,6 +443,51 @@ def test_sigterm_saves_the_checkpoint_as_ctrl_c_does(tmp_path, algo):
     assert 0 < step < 100000
     assert "lanesim: interrupted (SIGTERM)" in log.read_text()
     assert not list(out.glob(".*.tmp"))
+
+
+def test_ppo_config_defaults_are_sb3s_fitted_to_a_short_run():
+    import inspect
+
+    from stable_baselines3 import PPO
+
+    from agents.training import ppo_config, ppo_rollout
+
+    config = ppo_config(steps=800, num_envs=4)
+    # One rollout covers the 800 steps in whole minibatches; SB3's 2048 per world would not.
+    assert (config.n_steps, config.batch_size) == (ppo_rollout(800, 4), 64) == (208, 64)
+    assert ppo_config(steps=10**7, num_envs=4).n_steps == 2048
+    assert ppo_config(1000, 8, {"batch_size": 96}).n_steps == ppo_rollout(1000, 8, 96)
+    assert ppo_config(1000, 8, {"threads": 2}) == ppo_config(1000, 8)  # the trainer's setting
+    sb3 = inspect.signature(PPO.__init__).parameters
+    assert config.lr == sb3["learning_rate"].default and config.gamma == sb3["gamma"].default
+    assert config.n_epochs == sb3["n_epochs"].default
+    assert config.gae_lambda == sb3["gae_lambda"].default
+    assert config.ent_coef == sb3["ent_coef"].default
+    assert config.clip_range == sb3["clip_range"].default
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"n_step": 32}, "unknown PPO setting 'n_step' (did you mean 'n_steps'?)"),
+    ({"n_epochs": 0}, "n_epochs >= 1"),
+    ({"net_arch": [256, "wide"]}, "net_arch a list of positive integers"),
+    ({"gamma": 1.5}, "0 <= gamma <= 1"),
+    ({"lr": "fast"}, "lr > 0"),
+])
+def test_bad_ppo_setting_is_named(overrides, message):
+    import re
+
+    from agents.training import ppo_config
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ppo_config(1000, 8, overrides)
+
+
+def test_ppo_config_takes_a_json_list_as_the_network():
+    from agents.sb3_ppo import PPOConfig
+    from agents.training import ppo_config
+
+    assert ppo_config(1000, 8, {"net_arch": [128, 32]}).net_arch == (128, 32)
+    assert PPOConfig().to_dict()["net_arch"] == [64, 64]
 
 
 def test_ppo_rollouts_divide_into_whole_minibatches():

@@ -422,6 +422,21 @@ def test_resume_continues_the_step_count(tmp_path: Path) -> None:
     envs.close()
 
 
+def test_callback_sees_the_online_network_and_ends_training_early(tmp_path: Path) -> None:
+    envs = corridor_envs()
+    seen: list[tuple[int, bool]] = []
+
+    def callback(step: int, q_net) -> bool:
+        seen.append((step, isinstance(q_net, QNetwork)))
+        return step < 60
+
+    result = train_dqn(envs, tiny_config(), tmp_path, callback=callback)
+    assert seen == [(s, True) for s in range(2, 62, 2)]  # after every vector step of 2 envs
+    assert result.steps == 60 and envs.calls == 30
+    assert load_checkpoint(tmp_path / "latest.pt")["step"] == 60  # saved as at the end
+    envs.close()
+
+
 def test_resume_errors_name_the_file_and_the_problem(tmp_path: Path) -> None:
     latest = tmp_path / "latest.pt"
     with pytest.raises(CheckpointError, match="latest.pt: checkpoint file not found"):

@@ -165,6 +165,7 @@ def train_dqn(
     out_dir: str | os.PathLike[str],
     resume: bool = False,
     eval_envs: EnvSource | None = None,
+    callback: Callable[[int, QNetwork], bool] | None = None,
 ) -> TrainResult:
     """Train a DQN on a next-step-autoreset VectorEnv with Discrete actions.
 
@@ -176,6 +177,9 @@ def train_dqn(
     optimizer, RNGs) and raises CheckpointError if it is missing, corrupt or made
     for another observation shape / action count. Ctrl-C (KeyboardInterrupt) saves latest.pt
     first. Temp files that a killed run's checkpoint writes left in ``out_dir`` are removed.
+    ``callback(step, online_network)``, if given, runs after every vector step; when it
+    returns False training ends there as at ``total_steps`` (wall-clock budgets, evaluations
+    at fixed times).
     """
     from agents.run_dir import remove_stale_temp_files
 
@@ -190,7 +194,7 @@ def train_dqn(
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        return _train(envs, eval_envs, config, out_dir, resume)
+        return _train(envs, eval_envs, config, out_dir, resume, callback)
     finally:
         torch.set_num_threads(threads)
         if own_envs:
@@ -205,6 +209,7 @@ def _train(
     config: DQNConfig,
     out_dir: Path,
     resume: bool,
+    callback: Callable[[int, QNetwork], bool] | None = None,
 ) -> TrainResult:
     _check_env(envs)
     device = config.resolved_device()
@@ -369,6 +374,8 @@ def _train(
                 last_eval = run_eval()
             if _crossed(prev_step, step, config.checkpoint_every):
                 save("latest.pt")
+            if callback is not None and not callback(step, online):
+                break
         # best.pt should also consider the final weights.
         if eval_envs is not None and last_eval_step != step:
             last_eval = run_eval()
