@@ -55,7 +55,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lanesim_bench.common import command, machine, write_report
+from lanesim_bench.common import command, machine, run_json, write_report
 
 MODULE = "lanesim_bench.bench_dqn"
 
@@ -265,12 +265,7 @@ def warm() -> None:
 
 
 def run_worker(variant: str, args) -> dict:
-    cmd = [sys.executable, "-m", MODULE, "--worker", variant, *_passthrough(args)]
-    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"benchmark subprocess failed ({proc.returncode}): {' '.join(cmd)}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_json([sys.executable, "-m", MODULE, "--worker", variant, *_passthrough(args)])
 
 
 def _passthrough(args) -> list[str]:

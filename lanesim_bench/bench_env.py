@@ -60,6 +60,7 @@ from lanesim_bench.common import (
     command,
     ensure_venv,
     machine,
+    run_json,
     write_report,
 )
 from lanesim_bench.peer_highway_env import first_step, peak_rss_mib, time_env
@@ -203,16 +204,7 @@ def run_worker(case: str, num_envs: int, args) -> dict:
     ]
     if args.profile:
         cmd.append("--profile")
-    return _run_json(cmd)
-
-
-def _run_json(cmd: list[str], env: dict | None = None) -> dict:
-    env = dict(os.environ if env is None else env, SDL_VIDEODRIVER="dummy",
-               SDL_AUDIODRIVER="dummy")
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"benchmark subprocess failed ({proc.returncode}): {' '.join(cmd)}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_json(cmd)
 
 
 # ---------------------------------------------------------------- highway-env (its own venv)
@@ -223,7 +215,7 @@ def run_peer(python: Path, case: str, args) -> dict:
         "--seconds", str(args.seconds), "--min-steps", str(args.min_steps),
         "--repeats", str(args.repeats),
     ]
-    return _run_json(cmd)
+    return run_json(cmd)
 
 
 # ---------------------------------------------------------------- cold start
@@ -272,7 +264,7 @@ def cold_start(case: str, peer_python: Path | None, repeats: int) -> dict:
 def _timed(cmd: list[str], env: dict) -> dict:
     """Run ``cmd`` (which prints its phases as JSON) and add its wall time from launch."""
     start = time.perf_counter()
-    result = _run_json(cmd, env)
+    result = run_json(cmd, env)
     result["wall"] = time.perf_counter() - start
     return result
 

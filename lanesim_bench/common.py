@@ -8,6 +8,7 @@ import contextlib
 import datetime
 import hashlib
 import io
+import json
 import os
 import platform
 import shutil
@@ -118,3 +119,14 @@ def printed_report(path: Path | None, command: str, measure: Callable[[], T]) ->
     print(out.getvalue(), end="")
     write_report(Path(path), command, f"```\n{out.getvalue().rstrip()}\n```")
     return result
+
+
+def run_json(cmd: list[str], env: dict | None = None) -> dict:
+    """Run a benchmark worker ``cmd`` headless and return the JSON object on its last output
+    line; a failed worker raises ``RuntimeError`` naming the command."""
+    env = dict(os.environ if env is None else env, SDL_VIDEODRIVER="dummy",
+               SDL_AUDIODRIVER="dummy")
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed ({proc.returncode}): {' '.join(cmd)}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
