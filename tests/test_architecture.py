@@ -38,14 +38,22 @@ def importing(folder: str, package: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("folder", ["lanesim/sim", "lanesim/envs", "lanesim/render"])
-def test_simulator_envs_and_rendering_never_import_agents(folder):
+@pytest.mark.parametrize(
+    "folder", ["lanesim/sim", "lanesim/camera", "lanesim/envs", "lanesim/render"]
+)
+def test_simulator_camera_envs_and_rendering_never_import_agents(folder):
     assert importing(folder, "agents") == []
 
 
 @pytest.mark.parametrize("package", ["gymnasium", "pygame", "lanesim.envs", "lanesim.render"])
 def test_simulator_imports_neither_gymnasium_nor_pygame_nor_the_layers_above(package):
     assert importing("lanesim/sim", package) == []
+
+
+@pytest.mark.parametrize("package", ["gymnasium", "pygame", "lanesim.envs", "lanesim.render"])
+def test_camera_sits_beside_the_simulator_below_envs_and_rendering(package):
+    # The camera renders from the simulator's state for the envs and the viewer alike.
+    assert importing("lanesim/camera", package) == []
 
 
 def test_the_import_walk_sees_imports_inside_functions(tmp_path, monkeypatch):
