@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from agents.settings import integer, number, refuse_failed
+
 
 @dataclass(frozen=True)
 class PPOConfig:
@@ -49,37 +51,28 @@ class PPOConfig:
         # JSON from --config gives lists; a frozen config keeps a tuple.
         if isinstance(self.net_arch, list):
             object.__setattr__(self, "net_arch", tuple(self.net_arch))
+        # Upper bounds keep a typo from allocating a rollout or a network that fills memory.
         checks = {
-            "n_steps is None or n_steps >= 2": self.n_steps is None or _int(self.n_steps) >= 2,
-            "batch_size is None or batch_size >= 2": (
-                self.batch_size is None or _int(self.batch_size) >= 2),
-            "n_epochs >= 1": _int(self.n_epochs) >= 1,
-            "lr > 0": _num(self.lr) > 0,
-            "lr_end is None or lr_end >= 0": self.lr_end is None or _num(self.lr_end) >= 0,
-            "0 <= gamma <= 1": 0 <= _num(self.gamma) <= 1,
-            "0 <= gae_lambda <= 1": 0 <= _num(self.gae_lambda) <= 1,
-            "clip_range > 0": _num(self.clip_range) > 0,
-            "ent_coef >= 0": _num(self.ent_coef) >= 0,
-            "net_arch a list of positive integers": isinstance(self.net_arch, tuple) and all(
-                _int(w) >= 1 for w in self.net_arch),
+            "n_steps is None or 2 <= n_steps <= 100,000": (
+                self.n_steps is None or 2 <= integer(self.n_steps) <= 100_000),
+            "batch_size is None or 2 <= batch_size <= 1,000,000": (
+                self.batch_size is None or 2 <= integer(self.batch_size) <= 1_000_000),
+            "1 <= n_epochs <= 1,000": 1 <= integer(self.n_epochs) <= 1_000,
+            "0 < lr <= 1": 0 < number(self.lr) <= 1,
+            "lr_end is None or 0 <= lr_end <= 1": (
+                self.lr_end is None or 0 <= number(self.lr_end) <= 1),
+            "0 <= gamma <= 1": 0 <= number(self.gamma) <= 1,
+            "0 <= gae_lambda <= 1": 0 <= number(self.gae_lambda) <= 1,
+            "0 < clip_range <= 10": 0 < number(self.clip_range) <= 10,
+            "0 <= ent_coef <= 10": 0 <= number(self.ent_coef) <= 10,
+            "net_arch 1 to 16 layers of 1 to 16,384 units": (
+                isinstance(self.net_arch, tuple) and 1 <= len(self.net_arch) <= 16
+                and all(1 <= integer(w) <= 16_384 for w in self.net_arch)),
         }
-        failed = [name for name, ok in checks.items() if not ok]
-        if failed:
-            raise ValueError(f"invalid PPO setting: {', '.join(failed)}")
+        refuse_failed("PPO setting", checks)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "net_arch": list(self.net_arch)}
-
-
-def _int(value: Any) -> float:
-    """``value`` if it is an integer (not a bool), else -inf so its check fails."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else float("-inf")
-
-
-def _num(value: Any) -> float:
-    """``value`` if it is a real number (not a bool), else NaN so its check fails."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    return value if ok else float("nan")
 
 
 def ppo_kwargs(config: PPOConfig, observation: str) -> dict[str, Any]:

@@ -468,10 +468,12 @@ def test_ppo_config_defaults_are_sb3s_fitted_to_a_short_run():
 
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"n_step": 32}, "unknown PPO setting 'n_step' (did you mean 'n_steps'?)"),
-    ({"n_epochs": 0}, "n_epochs >= 1"),
-    ({"net_arch": [256, "wide"]}, "net_arch a list of positive integers"),
+    ({"n_epochs": 0}, "1 <= n_epochs <= 1,000"),
+    ({"net_arch": [256, "wide"]}, "net_arch 1 to 16 layers of 1 to 16,384 units"),
+    ({"net_arch": [10**9]}, "net_arch 1 to 16 layers of 1 to 16,384 units"),
     ({"gamma": 1.5}, "0 <= gamma <= 1"),
-    ({"lr": "fast"}, "lr > 0"),
+    ({"lr": "fast"}, "0 < lr <= 1"),
+    ({"n_steps": 10**7}, "n_steps is None or 2 <= n_steps <= 100,000"),
 ])
 def test_bad_ppo_setting_is_named(overrides, message):
     import re

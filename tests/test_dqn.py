@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from unittest.mock import patch
 
@@ -276,9 +277,30 @@ def test_config_validates_and_round_trips() -> None:
         DQNConfig.from_dict({"learning_rate": 1e-3})
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.lr = 1.0  # type: ignore[misc]
-    for bad, name in ((dict(lr=0.0), "lr > 0"), (dict(lr_end=-1e-5), "lr_end")):
+    for bad, name in ((dict(lr=0.0), "0 < lr <= 1"), (dict(lr_end=-1e-5), "lr_end")):
         with pytest.raises(ValueError, match=name):
             DQNConfig(**bad)
+
+
+@pytest.mark.parametrize(
+    "field, value, accepted",
+    [
+        ("hidden", 0, "hidden is None or 1 <= hidden <= 16,384"),
+        ("hidden", 10**9, "hidden is None or 1 <= hidden <= 16,384"),
+        ("batch_size", 10**8, "1 <= batch_size <= 65,536"),
+        ("gradient_steps", 0, "1 <= gradient_steps <= 1,000"),
+        ("learning_starts", -1, "0 <= learning_starts"),
+        ("eps_end", 1.5, "0 <= eps_end <= 1"),
+        ("adam_eps", float("nan"), "0 < adam_eps <= 1"),
+        ("grad_clip", -1.0, "0 <= grad_clip"),
+        ("device", "gpu", "device 'auto', 'cpu' or 'cuda'"),
+        ("n_step", "3", "1 <= n_step <= 1,000"),
+        ("checkpoint_every", 0, "1 <= checkpoint_every"),
+    ],
+)
+def test_config_refuses_values_outside_their_range_naming_the_range(field, value, accepted):
+    with pytest.raises(ValueError, match=re.escape(f"invalid DQNConfig: {accepted}")):
+        DQNConfig(**{field: value})
 
 
 def test_learning_rate_decays_linearly_over_the_run_and_resumes(tmp_path: Path) -> None:

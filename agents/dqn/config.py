@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from agents.settings import integer, number, refuse_failed
+
 
 @dataclass(frozen=True)
 class DQNConfig:
@@ -123,29 +125,41 @@ class DQNConfig:
     progress: bool = field(default=True, metadata={"help": "show a tqdm progress bar"})
 
     def __post_init__(self) -> None:
+        # Upper bounds keep a typo from allocating a network or a batch that fills memory (the
+        # replay's size is checked against free memory when it is allocated).
         checks = {
-            "total_steps > 0": self.total_steps > 0,
-            "num_envs >= 1": self.num_envs >= 1,
-            "threads >= 0": self.threads >= 0,
-            "buffer_size is an integer >= 1": isinstance(self.buffer_size, int)
-            and not isinstance(self.buffer_size, bool)
-            and self.buffer_size >= 1,
-            "batch_size >= 1": self.batch_size >= 1,
-            "lr > 0": self.lr > 0,
-            "lr_end is None or lr_end >= 0": self.lr_end is None or self.lr_end >= 0,
-            "n_step >= 1": self.n_step >= 1,
-            "0 <= gamma <= 1": 0.0 <= self.gamma <= 1.0,
-            "0 < tau <= 1": 0.0 < self.tau <= 1.0,
-            "train_freq >= 1": self.train_freq >= 1,
-            "target_update >= 1": self.target_update >= 1,
-            "0 <= per_beta0 <= 1": 0.0 <= self.per_beta0 <= 1.0,
-            "per_eps > 0": self.per_eps > 0,
-            "0 <= eps_fraction <= 1": 0.0 <= self.eps_fraction <= 1.0,
-            "eval_episodes >= 1": self.eval_episodes >= 1,
+            "1 <= total_steps <= 10^12": 1 <= integer(self.total_steps) <= 10**12,
+            "1 <= num_envs <= 65,536": 1 <= integer(self.num_envs) <= 65_536,
+            "device 'auto', 'cpu' or 'cuda'": self.device in ("auto", "cpu", "cuda"),
+            "0 <= threads <= 1,024": 0 <= integer(self.threads) <= 1_024,
+            "hidden is None or 1 <= hidden <= 16,384": (
+                self.hidden is None or 1 <= integer(self.hidden) <= 16_384),
+            "buffer_size is an integer >= 1": integer(self.buffer_size) >= 1,
+            "1 <= batch_size <= 65,536": 1 <= integer(self.batch_size) <= 65_536,
+            "1 <= n_step <= 1,000": 1 <= integer(self.n_step) <= 1_000,
+            "0 <= per_alpha <= 10": 0 <= number(self.per_alpha) <= 10,
+            "0 <= per_beta0 <= 1": 0.0 <= number(self.per_beta0) <= 1.0,
+            "0 < per_eps <= 1": 0 < number(self.per_eps) <= 1,
+            "0 < lr <= 1": 0 < number(self.lr) <= 1,
+            "lr_end is None or 0 <= lr_end <= 1": (
+                self.lr_end is None or 0 <= number(self.lr_end) <= 1),
+            "0 < adam_eps <= 1": 0 < number(self.adam_eps) <= 1,
+            "0 <= gamma <= 1": 0.0 <= number(self.gamma) <= 1.0,
+            "0 <= grad_clip <= 10^6": 0 <= number(self.grad_clip) <= 1e6,
+            "0 <= learning_starts": integer(self.learning_starts) >= 0,
+            "1 <= train_freq": integer(self.train_freq) >= 1,
+            "1 <= gradient_steps <= 1,000": 1 <= integer(self.gradient_steps) <= 1_000,
+            "1 <= target_update": integer(self.target_update) >= 1,
+            "0 < tau <= 1": 0.0 < number(self.tau) <= 1.0,
+            "0 <= eps_start <= 1": 0 <= number(self.eps_start) <= 1,
+            "0 <= eps_end <= 1": 0 <= number(self.eps_end) <= 1,
+            "0 <= eps_fraction <= 1": 0.0 <= number(self.eps_fraction) <= 1.0,
+            "0 <= eval_every": integer(self.eval_every) >= 0,
+            "1 <= eval_episodes <= 100,000": 1 <= integer(self.eval_episodes) <= 100_000,
+            "1 <= checkpoint_every": integer(self.checkpoint_every) >= 1,
+            "1 <= log_every": integer(self.log_every) >= 1,
         }
-        failed = [name for name, ok in checks.items() if not ok]
-        if failed:
-            raise ValueError(f"invalid DQNConfig: {', '.join(failed)}")
+        refuse_failed("DQNConfig", checks)
 
     def resolved_device(self) -> torch.device:
         """The torch device, with 'auto' resolved to cuda when available."""
