@@ -57,10 +57,13 @@ class Road:
     """A multi-lane road: segments, lane count and width, and where each lane exists.
 
     Args:
-        segments: the reference line, in order; it starts at the origin heading east.
+        segments: the reference line, in order, from ``start``.
         lanes: number of lanes (including lanes that exist only over part of the road).
         lane_width: m.
         spans: one :class:`LaneSpan` per lane; ``None`` means every lane runs the whole road.
+        start: pose ``(x, y, heading)`` (m, m, rad) where the reference line starts; a road of
+            a network (:mod:`lanesim.sim.network`) starts anywhere, a world's single road at
+            the origin heading east.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class Road:
         lanes: int,
         lane_width: float,
         spans: list[LaneSpan] | None = None,
+        start: tuple[float, float, float] = (0.0, 0.0, 0.0),
     ) -> None:
         if not segments:
             raise ValueError("a road needs at least one segment")
@@ -85,7 +89,8 @@ class Road:
         self.seg_x0 = np.zeros(n)
         self.seg_y0 = np.zeros(n)
         self.seg_h0 = np.zeros(n)
-        x = y = h = 0.0
+        self.start = tuple(float(v) for v in start)
+        x, y, h = self.start
         for i, seg in enumerate(segments):
             self.seg_x0[i], self.seg_y0[i], self.seg_h0[i] = x, y, h
             x, y, h = advance(x, y, h, seg.length, seg.curvature)

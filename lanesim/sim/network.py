@@ -1,0 +1,638 @@
+"""Road networks: roads of parallel lanes, joined lane end to lane start.
+
+A *road* is a :class:`~lanesim.sim.road.Road` placed at a start pose: a reference line of
+straight and circular segments with parallel lanes of one width. Lane ``i >= 0`` runs along the
+reference direction with its centre at ``d = (i + 0.5) * width`` (to the right of the line, as
+on every lanesim road); lane ``-1, -2, ...`` run against it, on its left, at the same formula
+(``d = -0.5 * width`` for lane -1), which makes a two-way road. A *network* is roads plus
+*links*: the end of one lane meets the start of another, in the direction of travel. Junctions
+and roundabouts are roads too: one-lane *connector* roads that the builder bends from one lane
+end to the next lane start (:func:`connector_segments`).
+
+Lane coordinates: ``u`` is the distance (m) along the lane's centre line from where the lane
+starts, in its direction of travel (exact on arcs: a lane at offset ``d`` on an arc of
+curvature ``k`` is ``1 + k d`` times as long as the reference line there); ``offset`` is the
+lateral distance (m) from the lane centre to the right of the direction of travel.
+
+Lanes are named ``"road:lane"`` (``"west:0"``, ``"west:-1"``) and numbered globally in the
+order of the roads, forward lanes first: :attr:`Network.lanes`.
+
+This module is geometry and validation only; it knows nothing of Gymnasium or pygame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lanesim.sim.road import Road, Segment
+
+__all__ = [
+    "MARKINGS",
+    "Network",
+    "NetworkBuilder",
+    "NetworkError",
+    "RoadSpec",
+    "connector_segments",
+]
+
+MARKINGS = ("solid", "dashed", "none")
+# Lane ends that are linked must meet within these (m, rad): far tighter than a car's size,
+# loose enough for poses integrated along arcs in floating point.
+MEET_DISTANCE = 0.01
+MEET_HEADING = 0.01
+MAX_LANES = 8  # per direction of one road, as the single-road option allows
+MAX_ROADS = 1_000
+
+
+class NetworkError(ValueError):
+    """A network that cannot be built: the message names the road, lane or link and what is
+    accepted. ``path`` is ``(list, index)`` of the offending entry (``("roads", 2)``,
+    ``("links", 0)``, ``("connect", 1)``) where one is to blame, so a file's loader can name
+    it."""
+
+    def __init__(self, message: str, path: tuple[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+@dataclass(frozen=True)
+class RoadSpec:
+    """One road of a network.
+
+    Args:
+        name: unique within the network; letters, digits and ``_ - . >``.
+        segments: the reference line from ``start``.
+        start: ``(x, y, heading)`` (m, m, rad) where the reference line starts.
+        lanes: lanes along the reference direction (0 to 8).
+        lanes_back: lanes against it, on its left (0 to 8); a road needs at least one lane.
+        lane_width: m, 2 to 6.
+        centre: the marking between the two directions of a two-way road (``"solid"``: no
+            overtaking; ``"dashed"``: overtaking allowed; ``"none"``).
+        loop: the road closes on itself (a circuit or a roundabout's ring): its end must meet
+            its start, and every lane's end links to its own start.
+    """
+
+    name: str
+    segments: tuple[Segment, ...]
+    start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    lanes: int = 1
+    lanes_back: int = 0
+    lane_width: float = 3.5
+    centre: str = "solid"
+    loop: bool = False
+
+
+@dataclass(frozen=True)
+class _Lane:
+    road: str
+    index: int  # >= 0 along the reference direction, < 0 against it
+    d: float  # centre's lateral position on its road (m, right of the reference line)
+    direction: int  # +1 along the reference line, -1 against it
+    length: float  # m along its centre
+    left: str  # marking on its left, in its direction of travel
+    right: str
+    s_knots: np.ndarray = field(repr=False)  # reference-line s at segment bounds
+    u_knots: np.ndarray = field(repr=False)  # lane u at the same bounds
+
+
+class Network:
+    """Roads and the links between their lanes, validated.
+
+    Args:
+        roads: the roads (:class:`RoadSpec`).
+        links: ``(from_lane, to_lane)`` names: the end of ``from_lane`` meets the start of
+            ``to_lane``. A loop road links its own lanes.
+
+    Raises:
+        NetworkError: a duplicate or bad name, a lane that does not exist, lane ends that do not
+            meet, a loop that does not close, a lane on an arc tighter than its offset.
+    """
+
+    def __init__(self, roads: Sequence[RoadSpec], links: Iterable[tuple[str, str]] = ()) -> None:
+        roads = list(roads)
+        if not roads:
+            raise NetworkError("a network needs at least one road")
+        if len(roads) > MAX_ROADS:
+            raise NetworkError(f"a network has at most {MAX_ROADS:,} roads, got {len(roads):,}")
+        self.specs: dict[str, RoadSpec] = {}
+        self.roads: dict[str, Road] = {}
+        lanes: list[_Lane] = []
+        for i, spec in enumerate(roads):
+            try:
+                _check_spec(spec, self.specs)
+            except NetworkError as err:
+                raise NetworkError(str(err), ("roads", i)) from None
+            road = Road(list(spec.segments), spec.lanes, spec.lane_width, start=spec.start)
+            self.specs[spec.name] = spec
+            self.roads[spec.name] = road
+            indices = list(range(spec.lanes)) + [-1 - i for i in range(spec.lanes_back)]
+            lanes += [_make_lane(spec, road, i) for i in indices]
+        self._lanes = lanes
+        self.lanes: tuple[str, ...] = tuple(f"{ln.road}:{ln.index}" for ln in lanes)
+        self._ids = {name: i for i, name in enumerate(self.lanes)}
+        self._successors: list[list[int]] = [[] for _ in lanes]
+        self._predecessors: list[list[int]] = [[] for _ in lanes]
+        for r, spec in enumerate(roads):
+            if spec.loop:
+                try:
+                    _check_loop(spec, self.roads[spec.name])
+                except NetworkError as err:
+                    raise NetworkError(str(err), ("roads", r)) from None
+                for i, ln in enumerate(lanes):
+                    if ln.road == spec.name:
+                        self._add_link(i, i)
+        for j, (a, b) in enumerate(links):
+            try:
+                ia, ib = self.lane(a), self.lane(b)
+                self._check_meet(ia, ib)
+            except NetworkError as err:
+                raise NetworkError(str(err), ("links", j)) from None
+            self._add_link(ia, ib)
+
+    # ------------------------------------------------------------------ lanes by name
+    def lane(self, name: str | tuple[str, int]) -> int:
+        """The global id of lane ``"road:lane"`` (or ``(road, lane)``)."""
+        if isinstance(name, tuple):
+            name = f"{name[0]}:{name[1]}"
+        if name in self._ids:
+            return self._ids[name]
+        road, _, idx = str(name).rpartition(":")
+        if road not in self.specs:
+            raise NetworkError(
+                f"lane {name!r}: no road {road!r} (lanes are named 'road:lane'; roads: "
+                f"{', '.join(sorted(self.specs))})"
+            )
+        spec = self.specs[road]
+        raise NetworkError(
+            f"lane {name!r}: road {road!r} has lanes {_lane_range(spec)}, not {idx!r}"
+        )
+
+    def successors(self, lane: int) -> tuple[int, ...]:
+        """Lanes whose start the end of ``lane`` meets."""
+        return tuple(self._successors[lane])
+
+    def predecessors(self, lane: int) -> tuple[int, ...]:
+        """Lanes whose end meets the start of ``lane``."""
+        return tuple(self._predecessors[lane])
+
+    def lane_road(self, lane: int) -> str:
+        return self._lanes[lane].road
+
+    def lane_length(self, lane: int) -> float:
+        """Length (m) of the lane's centre line."""
+        return self._lanes[lane].length
+
+    def lane_direction(self, lane: int) -> int:
+        """+1 along its road's reference line, -1 against it."""
+        return self._lanes[lane].direction
+
+    def markings(self, lane: int) -> tuple[str, str]:
+        """The lane's ``(left, right)`` markings in its direction of travel."""
+        ln = self._lanes[lane]
+        return ln.left, ln.right
+
+    def lane_width(self, lane: int) -> float:
+        return self.specs[self._lanes[lane].road].lane_width
+
+    # ------------------------------------------------------------------ coordinates
+    def lane_s(self, lane: int, u: np.ndarray) -> np.ndarray:
+        """Reference-line ``s`` (m) of the road at distance ``u`` along ``lane``."""
+        ln = self._lanes[lane]
+        return np.interp(np.asarray(u, dtype=np.float64), ln.u_knots, ln.s_knots)
+
+    def lane_u(self, lane: int, s: np.ndarray) -> np.ndarray:
+        """Distance ``u`` along ``lane`` at reference-line ``s`` of its road (inverse of
+        :meth:`lane_s`)."""
+        ln = self._lanes[lane]
+        return np.interp(np.asarray(s, dtype=np.float64), ln.s_knots[::-1] if ln.direction < 0
+                         else ln.s_knots, ln.u_knots[::-1] if ln.direction < 0 else ln.u_knots)
+
+    def lane_to_world(self, lane, u, offset=0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """World ``(x, y, heading)`` of points ``u`` (m, 0 to the lane's length) along lanes
+        ``lane`` (global ids) at ``offset`` (m, to the right of the direction of travel);
+        arrays broadcast together, heading in the direction of travel."""
+        lane, u, offset = np.broadcast_arrays(np.asarray(lane, dtype=np.int64),
+                                              np.asarray(u, dtype=np.float64),
+                                              np.asarray(offset, dtype=np.float64))
+        x, y, h = (np.empty(lane.shape) for _ in range(3))
+        for i in np.unique(lane):
+            if not 0 <= i < len(self._lanes):
+                raise NetworkError(f"no lane {int(i)}: ids run 0 to {len(self._lanes) - 1}")
+            at = lane == i
+            ln = self._lanes[i]
+            if not np.all((u[at] >= -1e-9) & (u[at] <= ln.length + 1e-9)):
+                raise NetworkError(f"lane {self.lanes[i]}: u must lie from 0 to its length "
+                                   f"{ln.length:.3f} m, got {u[at].min():g} to {u[at].max():g}")
+            road = self.roads[ln.road]
+            s = self.lane_s(int(i), u[at])
+            x[at], y[at], h[at] = road.to_world(s, ln.d + ln.direction * offset[at])
+            if ln.direction < 0:
+                h[at] = h[at] + math.pi
+        return x, y, np.remainder(h + math.pi, 2 * math.pi) - math.pi
+
+    def to_lane(self, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The lane each world point ``(x, y)`` is on, with its ``u`` and ``offset``.
+
+        A point is on a lane when it lies within the lane's strip (half a lane width either
+        side of the centre) between the lane's ends. Where several lanes hold a point (inside a
+        junction, connectors overlap) the one whose centre is nearest wins, ties to the lower
+        id. Points on no lane get lane -1 and NaN coordinates. Shapes broadcast together; cost
+        is ``O(points × segments)``.
+        """
+        x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64),
+                                   np.asarray(y, dtype=np.float64))
+        best = np.full(x.shape, -1, dtype=np.int64)
+        best_off = np.full(x.shape, np.inf)
+        best_s = np.full(x.shape, np.nan)
+        first = 0
+        for name, road in self.roads.items():
+            spec = self.specs[name]
+            s, d = road.to_road(x, y)
+            inside = (s >= -1e-9) & (s <= road.length + 1e-9)
+            idx = np.floor(d / spec.lane_width).astype(np.int64)
+            valid = inside & (idx >= -spec.lanes_back) & (idx < spec.lanes)
+            off = np.abs(d - (idx + 0.5) * spec.lane_width)
+            # Global id: forward lanes in order, then lane -1, -2, ...
+            gid = first + np.where(idx >= 0, idx, spec.lanes - 1 - idx)
+            better = valid & ((off < best_off) | ((off == best_off) & (gid < best)))
+            best = np.where(better, gid, best)
+            best_off = np.where(better, off, best_off)
+            best_s = np.where(better, s, best_s)
+            first += spec.lanes + spec.lanes_back
+        u = np.full(x.shape, np.nan)
+        offset = np.full(x.shape, np.nan)
+        for i in np.unique(best[best >= 0]):
+            at = best == i
+            ln = self._lanes[i]
+            u[at] = self.lane_u(int(i), best_s[at])
+            _, d = self.roads[ln.road].to_road(x[at], y[at])
+            offset[at] = (d - ln.d) * ln.direction
+        return best, u, offset
+
+    def start_pose(self, lane: int) -> tuple[float, float, float]:
+        """``(x, y, heading)`` where ``lane`` starts, on its centre, heading along it."""
+        x, y, h = self.lane_to_world(lane, 0.0)
+        return float(x), float(y), float(h)
+
+    def end_pose(self, lane: int) -> tuple[float, float, float]:
+        """``(x, y, heading)`` where ``lane`` ends."""
+        x, y, h = self.lane_to_world(lane, self._lanes[lane].length)
+        return float(x), float(y), float(h)
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def from_dict(cls, table: Mapping, where: str = "network") -> Network:
+        """A network from a scenario file's ``[network]`` table (see README, "Road
+        networks"); ``where`` prefixes every error's path (e.g. ``network.roads[2].lanes``).
+
+        Keys: ``lane_width`` (m, default for every road), ``roads`` (a list of tables:
+        ``name``, ``start = [x, y, heading_deg]``, ``segments`` (``{length, radius}`` as a
+        single road's ``road``), ``lanes``, ``lanes_back``, ``lane_width``, ``centre``,
+        ``loop``), ``links`` (``[from, to]`` lane-name pairs that already meet) and
+        ``connect`` (``[from, to]`` pairs to join with a connector road).
+        """
+        if not isinstance(table, Mapping):
+            raise NetworkError(f"{where} must be a table, got {type(table).__name__}")
+        known = {"lane_width", "roads", "links", "connect"}
+        _unknown(table, known, where)
+        builder = NetworkBuilder(lane_width=_number(table, "lane_width", where, 2, 6, 3.5))
+        roads = table.get("roads")
+        if not isinstance(roads, list) or not roads:
+            raise NetworkError(f"{where}.roads must be a non-empty list of road tables")
+        for i, road in enumerate(roads):
+            at = f"{where}.roads[{i}]"
+            if not isinstance(road, Mapping):
+                raise NetworkError(f"{at} must be a table, got {type(road).__name__}")
+            _unknown(road, {"name", "start", "segments", "lanes", "lanes_back", "lane_width",
+                            "centre", "loop"}, at)
+            start = road.get("start", [0.0, 0.0, 0.0])
+            if (not isinstance(start, list) or len(start) != 3
+                    or not all(_is_number(v) and abs(v) <= 1e6 for v in start)):
+                raise NetworkError(f"{at}.start must be [x, y, heading] (m, m, degrees), each "
+                                   f"within ±1e6, got {start!r}")
+            builder.road(
+                road.get("name"),
+                _segments(road.get("segments"), f"{at}.segments"),
+                start=(float(start[0]), float(start[1]), math.radians(start[2])),
+                lanes=road.get("lanes", 1),
+                lanes_back=road.get("lanes_back", 0),
+                lane_width=road.get("lane_width"),
+                centre=road.get("centre", "solid"),
+                loop=road.get("loop", False),
+            )
+        for key, add in (("links", builder.link), ("connect", builder.connect)):
+            pairs = table.get(key, [])
+            if not isinstance(pairs, list):
+                raise NetworkError(f"{where}.{key} must be a list of [from, to] lane names")
+            for j, pair in enumerate(pairs):
+                if (not isinstance(pair, list) or len(pair) != 2
+                        or not all(isinstance(p, str) for p in pair)):
+                    raise NetworkError(f"{where}.{key}[{j}] must be [from, to], two lane names "
+                                       f"like \"west:0\", got {pair!r}")
+                add(pair[0], pair[1])
+        try:
+            return builder.build()
+        except NetworkError as err:
+            if err.path is None:
+                raise
+            raise NetworkError(f"{where}.{err.path[0]}[{err.path[1]}]: {err}") from None
+
+    # ------------------------------------------------------------------ internals
+    def _add_link(self, a: int, b: int) -> None:
+        if b not in self._successors[a]:
+            self._successors[a].append(b)
+            self._predecessors[b].append(a)
+
+    def _check_meet(self, a: int, b: int) -> None:
+        xa, ya, ha = self.end_pose(a)
+        xb, yb, hb = self.start_pose(b)
+        gap = math.hypot(xb - xa, yb - ya)
+        turn = abs(math.remainder(hb - ha, math.tau))
+        if gap > MEET_DISTANCE or turn > MEET_HEADING:
+            raise NetworkError(
+                f"link {self.lanes[a]} -> {self.lanes[b]}: the end of {self.lanes[a]} at "
+                f"({xa:.2f}, {ya:.2f}) heading {math.degrees(ha):.1f}° does not meet the start "
+                f"of {self.lanes[b]} at ({xb:.2f}, {yb:.2f}) heading {math.degrees(hb):.1f}° "
+                f"(gap {gap:.2f} m, turn {math.degrees(turn):.1f}°; linked lanes must meet "
+                f"within {MEET_DISTANCE} m and {math.degrees(MEET_HEADING):.1f}°: join them with "
+                "a connector instead)"
+            )
+
+
+class NetworkBuilder:
+    """Builds a :class:`Network` in Python, road by road::
+
+        net = NetworkBuilder(lane_width=3.5)
+        net.road("west", [Segment(100.0, 0.0)], start=(-110.0, -1.75, 0.0), lanes=1,
+                 lanes_back=1)
+        net.road("north", [Segment(100.0, 0.0)], start=(1.75, 10.0, math.pi / 2), lanes=1,
+                 lanes_back=1)
+        net.connect("west:0", "north:0")  # a left turn, bent by connector_segments
+        network = net.build()
+    """
+
+    def __init__(self, lane_width: float = 3.5) -> None:
+        self.lane_width = lane_width
+        self._roads: list[RoadSpec] = []
+        self._links: list[tuple[str, str]] = []
+        self._connections: list[tuple[str, str, str | None]] = []
+
+    def road(self, name, segments, start=(0.0, 0.0, 0.0), lanes=1, lanes_back=0,
+             lane_width=None, centre="solid", loop=False) -> NetworkBuilder:
+        """Add a road (:class:`RoadSpec`'s arguments; ``lane_width`` defaults to the
+        builder's)."""
+        width = self.lane_width if lane_width is None else lane_width
+        self._roads.append(RoadSpec(name, tuple(segments), tuple(start), lanes, lanes_back,
+                                    width, centre, loop))
+        return self
+
+    def link(self, a: str, b: str) -> NetworkBuilder:
+        """The end of lane ``a`` meets the start of lane ``b`` as placed."""
+        self._links.append((a, b))
+        return self
+
+    def connect(self, a: str, b: str, name: str | None = None) -> NetworkBuilder:
+        """Join the end of lane ``a`` to the start of lane ``b`` with a one-lane connector road
+        (named ``name``, default ``"a>b"`` with ``:`` as ``.``), bent by
+        :func:`connector_segments`; the lane width is ``a``'s."""
+        self._connections.append((a, b, name))
+        return self
+
+    def build(self) -> Network:
+        """The validated network (raises :class:`NetworkError`)."""
+        base = Network(self._roads, self._links)
+        roads, links = list(self._roads), list(self._links)
+        for j, (a, b, name) in enumerate(self._connections):
+            try:
+                ia, ib = base.lane(a), base.lane(b)
+                p0, p1 = base.end_pose(ia), base.start_pose(ib)
+                cname = name or f"{a}>{b}".replace(":", ".")
+                roads.append(_connector(cname, connector_segments(p0, p1), p0,
+                                        base.lane_width(ia)))
+            except NetworkError as err:
+                raise NetworkError(f"connect {a} -> {b}: {err}", ("connect", j)) from None
+            links += [(a, f"{cname}:0"), (f"{cname}:0", b)]
+        return Network(roads, links)
+
+
+def connector_segments(p0: tuple[float, float, float],
+                       p1: tuple[float, float, float]) -> list[Segment]:
+    """Straight and arc pieces that lead from pose ``p0`` to pose ``p1`` (``(x, y, heading)``,
+    m and rad), tangent at both ends.
+
+    A turn (headings differ by less than 180°) is a fillet: straight, one arc, straight, where
+    the two poses' lines of travel cross ahead of ``p0`` and behind ``p1``. Parallel poses are
+    joined straight (in line), by an S of two opposite arcs (side by side, ``p1`` ahead), or for
+    opposite headings by a half circle and a straight (a U-turn).
+
+    Raises:
+        NetworkError: when no such path exists (``p1`` lies behind ``p0``'s line of travel
+            for a turn, or behind it for parallel poses), naming the reason.
+    """
+    x0, y0, h0 = p0
+    x1, y1, h1 = p1
+    turn = math.remainder(h1 - h0, math.tau)
+    c0, s0 = math.cos(h0), math.sin(h0)
+    dx, dy = x1 - x0, y1 - y0
+    along = dx * c0 + dy * s0  # m ahead of p0
+    left = -dx * s0 + dy * c0  # m to p0's left
+    eps = 1e-9
+    if abs(turn) < 1e-7:
+        if along <= eps:
+            raise NetworkError(f"the target lies {-along:.2f} m behind the start")
+        if abs(left) < 1e-6:
+            return [Segment(along, 0.0)]
+        phi = 2.0 * math.atan2(abs(left), along)
+        r = along / (2.0 * math.sin(phi))
+        k = math.copysign(1.0 / r, left)
+        return [Segment(r * phi, k), Segment(r * phi, -k)]
+    if abs(abs(turn) - math.pi) < 1e-7:
+        if abs(left) < 1e-6:
+            raise NetworkError("a U-turn needs the target beside the start, not in line")
+        k = math.copysign(2.0 / abs(left), left)
+        pieces = [Segment(math.pi * abs(left) / 2.0, k)]
+        if along > 1e-6:
+            return [Segment(along, 0.0), *pieces]
+        if along < -1e-6:
+            return [*pieces, Segment(-along, 0.0)]
+        return pieces
+    c1, s1 = math.cos(h1), math.sin(h1)
+    # p0 + a t0 = p1 - b t1, solved for a and b.
+    det = c0 * s1 - s0 * c1
+    a = (dx * s1 - dy * c1) / det
+    b = (c0 * dy - s0 * dx) / det
+    if a <= eps or b <= eps:
+        raise NetworkError(
+            f"the lines of travel cross {a:.2f} m ahead of the start and {b:.2f} m before the "
+            "target; a turn needs both positive"
+        )
+    tangent = min(a, b)
+    r = tangent / math.tan(abs(turn) / 2.0)
+    pieces = []
+    if a - tangent > 1e-6:
+        pieces.append(Segment(a - tangent, 0.0))
+    pieces.append(Segment(r * abs(turn), math.copysign(1.0 / r, turn)))
+    if b - tangent > 1e-6:
+        pieces.append(Segment(b - tangent, 0.0))
+    return pieces
+
+
+# ---------------------------------------------------------------------- helpers
+def _connector(name: str, centre: list[Segment], p0: tuple[float, float, float],
+               width: float) -> RoadSpec:
+    """A one-lane road whose lane centre follows ``centre`` from ``p0``.
+
+    A lane's centre lies half a lane right of its road's reference line, so the reference line
+    is the path's parallel half a lane to its left: the same turns, each arc's length scaled by
+    ``1 - k h`` and its curvature by ``1 / (1 - k h)`` (``h`` the half width), which is what
+    :func:`_make_lane` inverts.
+    """
+    h = 0.5 * width
+    reference = []
+    for seg in centre:
+        scale = 1.0 - seg.curvature * h
+        if scale <= 0.0:
+            raise NetworkError(f"its path turns left on a radius of {1 / seg.curvature:.2f} m, "
+                               f"tighter than half a lane ({h:g} m)")
+        reference.append(Segment(seg.length * scale, seg.curvature / scale))
+    x, y, hd = p0
+    start = (x - h * math.sin(hd), y + h * math.cos(hd), hd)  # left of heading: (-sin, cos)
+    return RoadSpec(name, tuple(reference), start, 1, 0, width, "solid", False)
+
+
+def _lane_range(spec: RoadSpec) -> str:
+    parts = []
+    if spec.lanes:
+        parts.append(f"0 to {spec.lanes - 1}" if spec.lanes > 1 else "0")
+    if spec.lanes_back:
+        parts.append(f"-1 to -{spec.lanes_back}" if spec.lanes_back > 1 else "-1")
+    return " and ".join(parts)
+
+
+def _make_lane(spec: RoadSpec, road: Road, index: int) -> _Lane:
+    w = spec.lane_width
+    d = (index + 0.5) * w
+    factor = 1.0 + road.seg_curv * d  # lane length per metre of reference line
+    if np.any(factor <= 0.0):
+        i = int(np.argmax(factor <= 0.0))
+        raise NetworkError(
+            f"road {spec.name!r}: segment {i} has radius {1.0 / abs(road.seg_curv[i]):.2f} m, but "
+            f"lane {index}'s centre lies {abs(d):.2f} m to that side: every radius must exceed "
+            "the lanes' offsets"
+        )
+    s_knots = np.append(road.seg_s0, road.length)
+    forward = np.concatenate([[0.0], np.cumsum(road.seg_length * factor)])
+    direction = 1 if index >= 0 else -1
+    length = float(forward[-1])
+    u_knots = forward if direction > 0 else length - forward
+    # Boundaries k = -lanes_back .. lanes at d = k w: edges solid, the centre line of a
+    # two-way road as specified, the rest dashed.
+    def marking(k: int) -> str:
+        if k in (-spec.lanes_back, spec.lanes):
+            return "solid"
+        if k == 0 and spec.lanes_back and spec.lanes:
+            return spec.centre
+        return "dashed"
+
+    left, right = (marking(index), marking(index + 1)) if direction > 0 else (
+        marking(index + 1), marking(index))
+    if direction < 0:  # u runs against s: knots in increasing u for np.interp
+        s_knots, u_knots = s_knots[::-1].copy(), u_knots[::-1].copy()
+    return _Lane(spec.name, index, d, direction, length, left, right, s_knots, u_knots)
+
+
+def _check_spec(spec: RoadSpec, seen: Mapping[str, RoadSpec]) -> None:
+    name = spec.name
+    if not isinstance(name, str) or not name or not all(
+        ch.isalnum() or ch in "_-.>" for ch in name
+    ):
+        raise NetworkError(f"road name {name!r}: use letters, digits and '_', '-', '.', '>'")
+    if name in seen:
+        raise NetworkError(f"road name {name!r} is used twice")
+    where = f"road {name!r}"
+    for key in ("lanes", "lanes_back"):
+        v = getattr(spec, key)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_LANES:
+            raise NetworkError(f"{where}: {key} must be an integer 0 to {MAX_LANES}, got {v!r}")
+    if spec.lanes + spec.lanes_back == 0:
+        raise NetworkError(f"{where}: needs at least one lane (lanes or lanes_back)")
+    if not _is_number(spec.lane_width) or not 2 <= spec.lane_width <= 6:
+        raise NetworkError(f"{where}: lane_width must be 2 to 6 m, got {spec.lane_width!r}")
+    if spec.centre not in MARKINGS:
+        raise NetworkError(f"{where}: centre must be one of {', '.join(MARKINGS)}, got "
+                           f"{spec.centre!r}")
+    if not isinstance(spec.loop, bool):
+        raise NetworkError(f"{where}: loop must be true or false, got {spec.loop!r}")
+    if len(spec.start) != 3 or not all(_is_number(v) and abs(v) <= 1e6 for v in spec.start):
+        raise NetworkError(f"{where}: start must be (x, y, heading), finite, within ±1e6, got "
+                           f"{spec.start!r}")
+    if not spec.segments:
+        raise NetworkError(f"{where}: needs at least one segment")
+    for i, seg in enumerate(spec.segments):
+        if not isinstance(seg, Segment):
+            raise NetworkError(f"{where}: segment {i} must be a Segment, got {seg!r}")
+        if not _is_number(seg.length) or not 0.01 <= seg.length <= 100_000:
+            raise NetworkError(f"{where}: segment {i} length must be 0.01 to 100,000 m, got "
+                               f"{seg.length!r}")
+        if not _is_number(seg.curvature) or abs(seg.curvature) > 1.0:
+            raise NetworkError(f"{where}: segment {i} curvature must be within ±1 1/m (radius "
+                               f"of 1 m or more), got {seg.curvature!r}")
+
+
+def _check_loop(spec: RoadSpec, road: Road) -> None:
+    x0, y0, h0 = road.start
+    x1, y1, h1 = road.end_pose
+    gap = math.hypot(x1 - x0, y1 - y0)
+    turn = abs(math.remainder(h1 - h0, math.tau))
+    if gap > MEET_DISTANCE or turn > MEET_HEADING:
+        raise NetworkError(
+            f"road {spec.name!r} is a loop, but its end at ({x1:.2f}, {y1:.2f}) heading "
+            f"{math.degrees(h1):.1f}° misses its start at ({x0:.2f}, {y0:.2f}) heading "
+            f"{math.degrees(h0):.1f}° by {gap:.2f} m and {math.degrees(turn):.1f}° (a loop "
+            f"must close within {MEET_DISTANCE} m and {math.degrees(MEET_HEADING):.1f}°)"
+        )
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _number(table: Mapping, key: str, where: str, lo: float, hi: float, default: float) -> float:
+    v = table.get(key, default)
+    if not _is_number(v) or not lo <= v <= hi:
+        raise NetworkError(f"{where}.{key} must be a number from {lo:g} to {hi:g}, got {v!r}")
+    return float(v)
+
+
+def _unknown(table: Mapping, known: set[str], where: str) -> None:
+    extra = sorted(set(table) - known)
+    if extra:
+        raise NetworkError(f"{where}: unknown key(s) {', '.join(map(repr, extra))}; accepted: "
+                           f"{', '.join(sorted(known))}")
+
+
+def _segments(value, where: str) -> list[Segment]:
+    if not isinstance(value, list) or not value:
+        raise NetworkError(f"{where} must be a non-empty list of {{length, radius}} tables")
+    out = []
+    for i, seg in enumerate(value):
+        at = f"{where}[{i}]"
+        if not isinstance(seg, Mapping):
+            raise NetworkError(f"{at} must be a table {{length, radius}}, got {seg!r}")
+        _unknown(seg, {"length", "radius"}, at)
+        length = seg.get("length")
+        if not _is_number(length) or not 0.01 <= length <= 100_000:
+            raise NetworkError(f"{at}.length must be 0.01 to 100,000 m, got {length!r}")
+        radius = seg.get("radius")
+        if radius is None:
+            out.append(Segment(float(length), 0.0))
+            continue
+        if not _is_number(radius) or abs(radius) < 1.0:
+            raise NetworkError(f"{at}.radius must be a number with |radius| >= 1 m (+ left, - "
+                               f"right; omit for straight), got {radius!r}")
+        out.append(Segment(float(length), 1.0 / float(radius)))
+    return out
