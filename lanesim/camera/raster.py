@@ -99,7 +99,7 @@ class CameraTables(NamedTuple):
     footprint: np.ndarray  # (G, 4) m: the pixel's sides on the ground, (a_x, a_y, b_x, b_y)
     fade: np.ndarray  # (G,): 1 near, falling to 0 at DRAW_DISTANCE
     background_ij: np.ndarray  # (Q, 2) int: every other pixel (sky and far ground)
-    background: np.ndarray  # (Q, C) float: its colour
+    background: np.ndarray  # (Q, C) uint8: its colour
     rays: np.ndarray  # (H, W, 3): each pixel's unit ray, vehicle frame
     column_x: np.ndarray  # (W, 2): min and max of X/Z over each column's rays (camera frame)
     row_y: np.ndarray  # (H, 2): min and max of Y/Z over each row's rays
@@ -116,7 +116,8 @@ class RoadPaint(NamedTuple):
     the start's angle on it, so a point is put in road coordinates without trigonometry on
     straights. The road is cut into *pieces* at every lane start, end and taper end; within a
     piece every edge and line moves linearly with ``s``, kept as ``(d at the piece's start,
-    d per m of s)``.
+    d per m of s)``. Most pieces have no taper (*lattice* pieces): every edge lies on a lane
+    boundary, and the renderer looks only at the lanes and boundaries under a pixel.
     """
 
     seg_s0: np.ndarray  # (n,) m
@@ -135,8 +136,12 @@ class RoadPaint(NamedTuple):
     n_surfaces: np.ndarray  # (P,) int
     lines: np.ndarray  # (P, lanes + 1, 3): (SOLID_LINE or DASHED_LINE, d0, slope)
     n_lines: np.ndarray  # (P,) int
+    lattice: np.ndarray  # (P,) bool: no taper in the piece; every edge is a lane boundary
+    paved: np.ndarray  # (P, lanes) bool, lattice pieces: the lane exists
+    boundary: np.ndarray  # (P, lanes + 1) int, lattice pieces: SOLID_LINE, DASHED_LINE or -1
     bars: np.ndarray  # (m, 3): lines across a lane at an abrupt start or end: (s, d_left, d_right)
     length: float  # m
+    lane_width: float  # m
 
 
 class CameraRaster:
@@ -239,7 +244,7 @@ def camera_tables(camera: Camera, colours: np.ndarray) -> CameraTables:
         footprint=np.concatenate([a, b], axis=-1).reshape(-1, 4)[gi],
         fade=np.clip((DRAW_DISTANCE - dist.ravel()[gi]) / FADE_DISTANCE, 0.0, 1.0),
         background_ij=ij(bi),
-        background=back.reshape(-1, colours.shape[1])[bi],
+        background=np.round(back.reshape(-1, colours.shape[1])[bi]).astype(np.uint8),
         rays=np.ascontiguousarray(rays),
         column_x=np.stack([nx.min(axis=0), nx.max(axis=0)], axis=1),
         row_y=np.stack([ny.min(axis=1), ny.max(axis=1)], axis=1),
@@ -285,6 +290,9 @@ def road_paint(road: Road) -> RoadPaint:
     n_surfaces = np.zeros(P, dtype=np.int64)
     lines = np.zeros((P, lanes + 1, 3))
     n_lines = np.zeros(P, dtype=np.int64)
+    lattice = np.zeros(P, dtype=bool)
+    paved = np.zeros((P, lanes), dtype=bool)
+    boundary = np.full((P, lanes + 1), -1, dtype=np.int64)
     for p, (p0, p1) in enumerate(zip(starts, ends, strict=True)):
         exists = road.lane_exists(np.arange(lanes), 0.5 * (p0 + p1))
         edges = [lane_edges(road, lane, np.array([p0, p1])) for lane in range(lanes)]
@@ -308,6 +316,13 @@ def road_paint(road: Road) -> RoadPaint:
         n_surfaces[p] = len(strips)
         lines[p, : len(marks)] = marks
         n_lines[p] = len(marks)
+        on_boundaries = [slope == 0 and abs(d0 / w - round(d0 / w)) < 1e-9
+                         for _, d0, slope in marks]
+        if all(on_boundaries) and all(sf[1] == sf[3] == 0 for sf in surfaces[p, : len(strips)]):
+            lattice[p] = True
+            paved[p] = exists
+            for kind, d0, _ in marks:
+                boundary[p, round(d0 / w)] = kind
     bars = [
         (s_end, lane * w, (lane + 1) * w)
         for lane, sp in enumerate(road.spans)
@@ -318,8 +333,9 @@ def road_paint(road: Road) -> RoadPaint:
         seg_s0=s0, seg_length=length, seg_curvature=curv, seg_x0=x0, seg_y0=y0,
         seg_cos=np.cos(h0), seg_sin=np.sin(h0), seg_cx=cx, seg_cy=cy, seg_a0=a0,
         piece_start=starts, piece_end=ends, surfaces=surfaces, n_surfaces=n_surfaces,
-        lines=lines, n_lines=n_lines, bars=np.array(bars, dtype=np.float64).reshape(-1, 3),
-        length=float(road.length),
+        lines=lines, n_lines=n_lines, lattice=lattice, paved=paved, boundary=boundary,
+        bars=np.array(bars, dtype=np.float64).reshape(-1, 3), length=float(road.length),
+        lane_width=road.lane_width,
     )
 
 
@@ -368,8 +384,9 @@ def draw_worlds(tables, paint, F, I, crashed, colours, depth, out, out0, worlds,
 
 @kernel_inline
 def _put(img, i, j, c, value):
-    """Write ``value`` (0-255 float) to channel ``c`` of pixel ``(i, j)``, rounded."""
-    img[i, j, c] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
+    """Write ``value`` (0-255 float) to channel ``c`` of pixel ``(i, j)``, rounded. Every value
+    drawn is a mix of palette colours with weights in [0, 1], so it needs no clipping."""
+    img[i, j, c] = np.uint8(value + 0.5)
 
 
 @kernel_inline
@@ -378,7 +395,7 @@ def _background(tables, img):
     for q in range(bij.shape[0]):
         i, j = bij[q, 0], bij[q, 1]
         for c in range(img.shape[2]):
-            img[i, j, c] = np.uint8(back[q, c] + 0.5)
+            img[i, j, c] = back[q, c]
 
 
 @kernel_inline
@@ -437,7 +454,8 @@ def _dashes(x):
 
 @kernel_inline
 def _ground(tables, paint, F, colours, img, b):
-    """Paint every ground pixel: road, markings and off-road ground, weighed by coverage."""
+    """Paint every ground pixel: road, markings and off-road ground, weighed by how much of
+    the pixel's footprint they cover."""
     ex, ey, eh = F[X, b, 0], F[Y, b, 0], F[HEADING, b, 0]
     ce, se = math.cos(eh), math.sin(eh)
     # Start both walks where the ego is.
@@ -447,6 +465,7 @@ def _ground(tables, paint, F, colours, img, b):
         k += 1
     p = 0
     n_pieces = paint.piece_start.shape[0]
+    w, lanes = paint.lane_width, paint.paved.shape[1]
     C = img.shape[2]
     ground_ij, hit, foot, fade = tables.ground_ij, tables.hit, tables.footprint, tables.fade
     for g in range(ground_ij.shape[0]):
@@ -454,46 +473,61 @@ def _ground(tables, paint, F, colours, img, b):
         px = ex + ce * hx - se * hy
         py = ey + se * hx + ce * hy
         s, d, tx, ty, k = _road_frame(paint, px, py, k)
-        # The road's tangent in the vehicle frame; the footprint's extent along and across it.
+        # The road's tangent in the vehicle frame, and the pixel's sides (a, b) on the ground
+        # measured along and across it.
         vx, vy = ce * tx + se * ty, ce * ty - se * tx
         ax, ay, bx, by = foot[g, 0], foot[g, 1], foot[g, 2], foot[g, 3]
-        along = max(abs(ax * vx + ay * vy) + abs(bx * vx + by * vy), 1e-6)
-        across = max(abs(ax * vy - ay * vx) + abs(bx * vy - by * vx), 1e-6)
+        a_along, b_along = ax * vx + ay * vy, bx * vx + by * vy
+        a_across, b_across = ax * vy - ay * vx, bx * vy - by * vx
+        along = max(abs(a_along) + abs(b_along), 1e-6)
+        across = max(abs(a_across) + abs(b_across), 1e-6)
         lo, hi = d - 0.5 * across, d + 0.5 * across
-        # Lines are painted at least a pixel thick in the image (the ground distance across
-        # the road of one pixel's step perpendicular to the line), so that they stay visible
-        # at observation resolution, as the top-down view's do, instead of fading out.
-        half_line = 0.5 * max(LINE_WIDTH, math.hypot(ax * vy - ay * vx, bx * vy - by * vx))
         asphalt = solid = dashed = 0.0
         if 0.0 <= s <= paint.length:
             while p > 0 and s < paint.piece_start[p]:
                 p -= 1
             while p < n_pieces - 1 and s >= paint.piece_end[p]:
                 p += 1
-            u = s - paint.piece_start[p]
-            for q in range(paint.n_surfaces[p]):
-                sf = paint.surfaces[p, q]
-                asphalt += _overlap(lo, hi, sf[0] + sf[1] * u, sf[2] + sf[3] * u)
-            asphalt /= across
-            for q in range(paint.n_lines[p]):
-                ln = paint.lines[p, q]
-                at = ln[1] + ln[2] * u
-                cover = _overlap(lo, hi, at - half_line, at + half_line)
-                if cover > 0.0:
-                    if ln[0] == DASHED_LINE:
-                        s0, s1 = s - 0.5 * along, s + 0.5 * along
-                        dashed += cover * (_dashes(s1) - _dashes(s0)) / along
-                    else:
-                        solid += cover
-            for q in range(paint.bars.shape[0]):
-                bar = paint.bars[q]
-                cover = _overlap(s - 0.5 * along, s + 0.5 * along, bar[0] - half_line,
-                                 bar[0] + half_line)
-                if cover > 0.0:
-                    solid += cover * _overlap(lo, hi, bar[1], bar[2]) / along
+            # Lines are painted at least a pixel thick in the image (the distance across
+            # them of one pixel's step perpendicular to them), so that they stay visible at
+            # observation resolution, as the top-down view's do, instead of fading out.
+            half = 0.5 * max(LINE_WIDTH, math.sqrt(a_across * a_across + b_across * b_across))
+            if paint.lattice[p]:
+                # Every edge on a lane boundary: only the lanes and boundaries under the
+                # footprint are looked at; most often it lies inside one lane, clear of lines.
+                lane = int(math.floor(d / w))
+                if lane * w <= lo - half and hi + half <= lane * w + w:
+                    if 0 <= lane < lanes and paint.paved[p, lane]:
+                        asphalt = across
+                elif hi + half < 0.0 or lo - half > lanes * w:
+                    pass
+                else:
+                    asphalt, solid, dashed = _lattice_cover(paint, p, s, lo, hi, half, along)
+            else:
+                u = s - paint.piece_start[p]
+                for q in range(paint.n_surfaces[p]):
+                    sf = paint.surfaces[p, q]
+                    asphalt += _overlap(lo, hi, sf[0] + sf[1] * u, sf[2] + sf[3] * u)
+                for q in range(paint.n_lines[p]):
+                    ln = paint.lines[p, q]
+                    at = ln[1] + ln[2] * u
+                    cover = _overlap(lo, hi, at - half, at + half)
+                    if cover > 0.0:
+                        if ln[0] == DASHED_LINE:
+                            dashed += cover * _dash_cover(s, along)
+                        else:
+                            solid += cover
+            if paint.bars.shape[0]:
+                half_bar = 0.5 * max(LINE_WIDTH, math.sqrt(a_along * a_along + b_along * b_along))
+                for q in range(paint.bars.shape[0]):
+                    bar = paint.bars[q]
+                    cover = _overlap(s - 0.5 * along, s + 0.5 * along, bar[0] - half_bar,
+                                     bar[0] + half_bar)
+                    if cover > 0.0:
+                        solid += cover * _overlap(lo, hi, bar[1], bar[2]) / along
+            asphalt = min(asphalt / across, 1.0)
             solid /= across
             dashed /= across
-        asphalt = min(asphalt, 1.0)
         marks = solid + dashed
         if marks > 1.0:
             solid, dashed, marks = solid / marks, dashed / marks, 1.0
@@ -504,6 +538,34 @@ def _ground(tables, paint, F, colours, img, b):
             v = grass + (colours[ROAD_ROW, c] - grass) * asphalt
             v = v * (1.0 - marks) + colours[SOLID_ROW, c] * solid + colours[DASHED_ROW, c] * dashed
             _put(img, i, j, c, grass + (v - grass) * f)
+
+
+@kernel_inline
+def _lattice_cover(paint, p, s, lo, hi, half, along):
+    """``(asphalt, solid, dashed)``: the lengths of ``[lo, hi]`` (m across the road) on
+    asphalt and on solid and dashed lines (``half`` their half width) in lattice piece ``p``."""
+    w, lanes = paint.lane_width, paint.paved.shape[1]
+    asphalt = solid = dashed = 0.0
+    for lane in range(max(int(math.floor(lo / w)), 0),
+                      min(int(math.floor(hi / w)), lanes - 1) + 1):
+        if paint.paved[p, lane]:
+            asphalt += _overlap(lo, hi, lane * w, lane * w + w)
+    for q in range(max(int(math.ceil((lo - half) / w)), 0),
+                   min(int(math.floor((hi + half) / w)), lanes) + 1):
+        kind = paint.boundary[p, q]
+        if kind >= 0:
+            cover = _overlap(lo, hi, q * w - half, q * w + half)
+            if kind == DASHED_LINE:
+                dashed += cover * _dash_cover(s, along)
+            else:
+                solid += cover
+    return asphalt, solid, dashed
+
+
+@kernel_inline
+def _dash_cover(s, along):
+    """The painted fraction of the dash pattern over ``[s - along / 2, s + along / 2]``."""
+    return (_dashes(s + 0.5 * along) - _dashes(s - 0.5 * along)) / along
 
 
 # Faces of a box, as the slab test names the one a ray enters by.
