@@ -98,6 +98,7 @@ class CameraTables(NamedTuple):
     hit: np.ndarray  # (G, 2) m: where that ray meets the ground, vehicle frame (forward, left)
     footprint: np.ndarray  # (G, 4) m: the pixel's sides on the ground, (a_x, a_y, b_x, b_y)
     fade: np.ndarray  # (G,): 1 near, falling to 0 at DRAW_DISTANCE
+    reach: np.ndarray  # (G,) m: no paint or edge further than this changes the pixel
     background_ij: np.ndarray  # (Q, 2) int: every other pixel (sky and far ground)
     background: np.ndarray  # (Q, C) uint8: its colour
     rays: np.ndarray  # (H, W, 3): each pixel's unit ray, vehicle frame
@@ -222,6 +223,10 @@ def camera_tables(camera: Camera, colours: np.ndarray) -> CameraTables:
     corner, _ = _ground_hits(camera.rays(np.stack([cu, cv], axis=-1)), pos)
     a = 0.5 * ((corner[:-1, 1:] - corner[:-1, :-1]) + (corner[1:, 1:] - corner[1:, :-1]))
     b = 0.5 * ((corner[1:, :-1] - corner[:-1, :-1]) + (corner[1:, 1:] - corner[:-1, 1:]))
+    # Half the footprint's widest extent plus the widest half line it can be given (both
+    # bounded by |a| + |b|), and a little for rounding.
+    span = np.linalg.norm(a, axis=-1) + np.linalg.norm(b, axis=-1)
+    reach = 0.5 * span + 0.5 * np.maximum(LINE_WIDTH, span) + 1e-6
     # Rows alternate direction, so each pixel's road walk starts next to the previous one.
     order = np.arange(h * w).reshape(h, w)
     order[1::2] = order[1::2, ::-1]
@@ -243,6 +248,7 @@ def camera_tables(camera: Camera, colours: np.ndarray) -> CameraTables:
         hit=hit.reshape(-1, 2)[gi],
         footprint=np.concatenate([a, b], axis=-1).reshape(-1, 4)[gi],
         fade=np.clip((DRAW_DISTANCE - dist.ravel()[gi]) / FADE_DISTANCE, 0.0, 1.0),
+        reach=reach.ravel()[gi],
         background_ij=ij(bi),
         background=np.round(back.reshape(-1, colours.shape[1])[bi]).astype(np.uint8),
         rays=np.ascontiguousarray(rays),
@@ -467,77 +473,91 @@ def _ground(tables, paint, F, colours, img, b):
     n_pieces = paint.piece_start.shape[0]
     w, lanes = paint.lane_width, paint.paved.shape[1]
     C = img.shape[2]
-    ground_ij, hit, foot, fade = tables.ground_ij, tables.hit, tables.footprint, tables.fade
+    ground_ij, hit, fade, reach = tables.ground_ij, tables.hit, tables.fade, tables.reach
     for g in range(ground_ij.shape[0]):
         hx, hy = hit[g, 0], hit[g, 1]
         px = ex + ce * hx - se * hy
         py = ey + se * hx + ce * hy
         s, d, tx, ty, k = _road_frame(paint, px, py, k)
-        # The road's tangent in the vehicle frame, and the pixel's sides (a, b) on the ground
-        # measured along and across it.
-        vx, vy = ce * tx + se * ty, ce * ty - se * tx
-        ax, ay, bx, by = foot[g, 0], foot[g, 1], foot[g, 2], foot[g, 3]
-        a_along, b_along = ax * vx + ay * vy, bx * vx + by * vy
-        a_across, b_across = ax * vy - ay * vx, bx * vy - by * vx
-        along = max(abs(a_along) + abs(b_along), 1e-6)
-        across = max(abs(a_across) + abs(b_across), 1e-6)
-        lo, hi = d - 0.5 * across, d + 0.5 * across
         asphalt = solid = dashed = 0.0
         if 0.0 <= s <= paint.length:
             while p > 0 and s < paint.piece_start[p]:
                 p -= 1
             while p < n_pieces - 1 and s >= paint.piece_end[p]:
                 p += 1
-            # Lines are painted at least a pixel thick in the image (the distance across
-            # them of one pixel's step perpendicular to them), so that they stay visible at
-            # observation resolution, as the top-down view's do, instead of fading out.
-            half = 0.5 * max(LINE_WIDTH, math.sqrt(a_across * a_across + b_across * b_across))
-            if paint.lattice[p]:
-                # Every edge on a lane boundary: only the lanes and boundaries under the
-                # footprint are looked at; most often it lies inside one lane, clear of lines.
-                lane = int(math.floor(d / w))
-                if lane * w <= lo - half and hi + half <= lane * w + w:
+            # Most pixels lie inside one lane or off the road, further than `reach` from any
+            # edge, line or piece end: their colour needs no footprint.
+            r = reach[g]
+            lane = int(math.floor(d / w))
+            if (paint.lattice[p] and s - paint.piece_start[p] >= r
+                    and paint.piece_end[p] - s >= r):
+                if lane * w + r <= d <= lane * w + w - r:
                     if 0 <= lane < lanes and paint.paved[p, lane]:
-                        asphalt = across
-                elif hi + half < 0.0 or lo - half > lanes * w:
-                    pass
-                else:
-                    asphalt, solid, dashed = _lattice_cover(paint, p, s, lo, hi, half, along)
+                        asphalt = 1.0
+                elif not (d + r < 0.0 or d - r > lanes * w):
+                    asphalt, solid, dashed = _cover(tables, paint, p, g, s, d, tx, ty, ce, se)
             else:
-                u = s - paint.piece_start[p]
-                for q in range(paint.n_surfaces[p]):
-                    sf = paint.surfaces[p, q]
-                    asphalt += _overlap(lo, hi, sf[0] + sf[1] * u, sf[2] + sf[3] * u)
-                for q in range(paint.n_lines[p]):
-                    ln = paint.lines[p, q]
-                    at = ln[1] + ln[2] * u
-                    cover = _overlap(lo, hi, at - half, at + half)
-                    if cover > 0.0:
-                        if ln[0] == DASHED_LINE:
-                            dashed += cover * _dash_cover(s, along)
-                        else:
-                            solid += cover
-            if paint.bars.shape[0]:
-                half_bar = 0.5 * max(LINE_WIDTH, math.sqrt(a_along * a_along + b_along * b_along))
-                for q in range(paint.bars.shape[0]):
-                    bar = paint.bars[q]
-                    cover = _overlap(s - 0.5 * along, s + 0.5 * along, bar[0] - half_bar,
-                                     bar[0] + half_bar)
-                    if cover > 0.0:
-                        solid += cover * _overlap(lo, hi, bar[1], bar[2]) / along
-            asphalt = min(asphalt / across, 1.0)
-            solid /= across
-            dashed /= across
-        marks = solid + dashed
-        if marks > 1.0:
-            solid, dashed, marks = solid / marks, dashed / marks, 1.0
+                asphalt, solid, dashed = _cover(tables, paint, p, g, s, d, tx, ty, ce, se)
         f = fade[g]
         i, j = ground_ij[g, 0], ground_ij[g, 1]
         for c in range(C):
             grass = colours[GROUND_ROW, c]
             v = grass + (colours[ROAD_ROW, c] - grass) * asphalt
-            v = v * (1.0 - marks) + colours[SOLID_ROW, c] * solid + colours[DASHED_ROW, c] * dashed
+            v = v * (1.0 - solid - dashed) + colours[SOLID_ROW, c] * solid
+            v += colours[DASHED_ROW, c] * dashed
             _put(img, i, j, c, grass + (v - grass) * f)
+
+
+@kernel_inline
+def _cover(tables, paint, p, g, s, d, tx, ty, ce, se):
+    """``(asphalt, solid, dashed)``: the fractions of ground pixel ``g``'s footprint, at road
+    point ``(s, d)`` of piece ``p`` where the road's unit tangent is ``(tx, ty)``, on asphalt
+    and on solid and dashed paint (``ce, se``: the ego's heading's cosine and sine)."""
+    # The road's tangent in the vehicle frame, and the pixel's sides (a, b) on the ground
+    # measured along and across it.
+    vx, vy = ce * tx + se * ty, ce * ty - se * tx
+    foot = tables.footprint
+    ax, ay, bx, by = foot[g, 0], foot[g, 1], foot[g, 2], foot[g, 3]
+    a_along, b_along = ax * vx + ay * vy, bx * vx + by * vy
+    a_across, b_across = ax * vy - ay * vx, bx * vy - by * vx
+    along = max(abs(a_along) + abs(b_along), 1e-6)
+    across = max(abs(a_across) + abs(b_across), 1e-6)
+    lo, hi = d - 0.5 * across, d + 0.5 * across
+    # Lines are painted at least a pixel thick in the image (the distance across them of one
+    # pixel's step perpendicular to them), so that they stay visible at observation
+    # resolution, as the top-down view's do, instead of fading out.
+    half = 0.5 * max(LINE_WIDTH, math.sqrt(a_across * a_across + b_across * b_across))
+    if paint.lattice[p]:
+        asphalt, solid, dashed = _lattice_cover(paint, p, s, lo, hi, half, along)
+    else:
+        asphalt = solid = dashed = 0.0
+        u = s - paint.piece_start[p]
+        for q in range(paint.n_surfaces[p]):
+            sf = paint.surfaces[p, q]
+            asphalt += _overlap(lo, hi, sf[0] + sf[1] * u, sf[2] + sf[3] * u)
+        for q in range(paint.n_lines[p]):
+            ln = paint.lines[p, q]
+            at = ln[1] + ln[2] * u
+            cover = _overlap(lo, hi, at - half, at + half)
+            if cover > 0.0:
+                if ln[0] == DASHED_LINE:
+                    dashed += cover * _dash_cover(s, along)
+                else:
+                    solid += cover
+    if paint.bars.shape[0]:
+        half_bar = 0.5 * max(LINE_WIDTH, math.sqrt(a_along * a_along + b_along * b_along))
+        for q in range(paint.bars.shape[0]):
+            bar = paint.bars[q]
+            cover = _overlap(s - 0.5 * along, s + 0.5 * along, bar[0] - half_bar,
+                             bar[0] + half_bar)
+            if cover > 0.0:
+                solid += cover * _overlap(lo, hi, bar[1], bar[2]) / along
+    solid /= across
+    dashed /= across
+    marks = solid + dashed
+    if marks > 1.0:  # lines wider than a far pixel overlap
+        solid, dashed = solid / marks, dashed / marks
+    return min(asphalt / across, 1.0), solid, dashed
 
 
 @kernel_inline
