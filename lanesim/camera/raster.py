@@ -19,6 +19,8 @@ the CPU, one world after another (over the world's thread pool for large batches
   a depth buffer keeps the nearest hit: occlusion is exact for any overlap, and a box partly
   behind the camera is drawn as far as it is in front, never mirrored (rays only go forward).
   Faces are shaded by their angle to a sun fixed in the world (:data:`SUN`).
+* **Colour images** fade what is far towards the horizon's colour (:data:`HAZE`); grey
+  images keep their levels exact.
 
 The colours are the named constants below: ``*_GREY`` for grey images, ``*_RGB`` for colour.
 """
@@ -44,8 +46,8 @@ LINE_WIDTH = 0.15  # m, painted lane markings
 DASH_LENGTH, DASH_PERIOD = 3.0, 9.0  # m painted of every period, as the top-down view
 BOX_HEIGHT = {EGO: 1.5, CAR: 1.5, STALLED: 1.5, CONE: 0.75}  # m, by entity kind
 # Unit vector towards the sun in the world frame (x east, y north, z up): high, behind the
-# left shoulder of a car driving east, so a car's back, left side and roof all differ.
-SUN = tuple(np.array([-0.35, 0.55, 0.76]) / np.linalg.norm([-0.35, 0.55, 0.76]))
+# left shoulder of a car driving east, so a car's back, sides and roof all differ.
+SUN = tuple(np.array([-0.6, 0.35, 0.7]) / np.linalg.norm([-0.6, 0.35, 0.7]))
 AMBIENT = 0.62  # brightness of a face turned away from the sun (1: facing it)
 
 # Grey levels (0-255). The ground, road and markings are far apart so a CNN sees them; the
@@ -77,6 +79,10 @@ KIND_ROW = 7
 SOLID_LINE, DASHED_LINE = 0, 1
 # Elevation (ray z) at which the sky's gradient reaches its top colour.
 SKY_GRADIENT = 0.5
+# Colour images only: the share of the horizon's colour in what lies at DRAW_DISTANCE or
+# beyond, growing linearly from the camera (aerial perspective: distance reads as depth, and
+# the ground meets the sky softly). Grey images keep their levels exact.
+HAZE = 0.5
 
 
 def palette(colour: bool) -> np.ndarray:
@@ -108,6 +114,8 @@ class CameraTables(NamedTuple):
     position: np.ndarray  # (3,) m: the optical centre in the vehicle frame
     box_height: np.ndarray  # (kinds,) m
     shade_sun: np.ndarray  # (3,): SUN
+    ground_haze: np.ndarray  # (G,): the share of the horizon's colour in each ground pixel
+    haze: float  # that share at DRAW_DISTANCE and beyond (0 for grey images)
 
 
 class RoadPaint(NamedTuple):
@@ -163,7 +171,7 @@ class CameraRaster:
         w, h = camera.image_size
         self.shape = (h, w, 3) if self.colour else (h, w)
         self._palette = palette(self.colour)
-        self.tables = camera_tables(camera, self._palette)
+        self.tables = camera_tables(camera, self._palette, HAZE if self.colour else 0.0)
         self.paint = road_paint(world.road)
         # One depth buffer per world, so threads drawing disjoint worlds never share one.
         self._depth = np.empty((world.B, h, w), dtype=np.float32)
@@ -208,9 +216,9 @@ class CameraRaster:
 
 
 # ---------------------------------------------------------------------- tables made once
-def camera_tables(camera: Camera, colours: np.ndarray) -> CameraTables:
+def camera_tables(camera: Camera, colours: np.ndarray, haze: float) -> CameraTables:
     """The per-pixel tables of ``camera`` (see :class:`CameraTables`), the background painted
-    from the palette ``colours``."""
+    from the palette ``colours``, with ``haze`` (the horizon colour's share at DRAW_DISTANCE)."""
     w, h = camera.image_size
     v, u = np.mgrid[0:h, 0:w].astype(np.float64)
     rays = camera.rays(np.stack([u, v], axis=-1))
@@ -238,7 +246,8 @@ def camera_tables(camera: Camera, colours: np.ndarray) -> CameraTables:
     # Sky: from the horizon's colour up to the top's; far ground: the ground's.
     up = np.clip(rays[..., 2] / SKY_GRADIENT, 0.0, 1.0)[..., None]
     sky = colours[SKY_HORIZON_ROW] * (1 - up) + colours[SKY_TOP_ROW] * up
-    back = np.where((rays[..., 2] >= 0)[..., None], sky, colours[GROUND_ROW])
+    far_ground = colours[GROUND_ROW] + haze * (colours[SKY_HORIZON_ROW] - colours[GROUND_ROW])
+    back = np.where((rays[..., 2] >= 0)[..., None], sky, far_ground)
     cam = rays @ camera.rotation.T  # each ray in the camera frame
     nx, ny = cam[..., 0] / cam[..., 2], cam[..., 1] / cam[..., 2]
     kinds = max(BOX_HEIGHT) + 1
@@ -258,6 +267,8 @@ def camera_tables(camera: Camera, colours: np.ndarray) -> CameraTables:
         position=pos,
         box_height=heights,
         shade_sun=np.array(SUN),
+        ground_haze=haze * np.minimum(dist.ravel()[gi] / DRAW_DISTANCE, 1.0),
+        haze=float(haze),
     )
 
 
@@ -474,6 +485,7 @@ def _ground(tables, paint, F, colours, img, b):
     w, lanes = paint.lane_width, paint.paved.shape[1]
     C = img.shape[2]
     ground_ij, hit, fade, reach = tables.ground_ij, tables.hit, tables.fade, tables.reach
+    haze = tables.ground_haze
     for g in range(ground_ij.shape[0]):
         hx, hy = hit[g, 0], hit[g, 1]
         px = ex + ce * hx - se * hy
@@ -498,14 +510,15 @@ def _ground(tables, paint, F, colours, img, b):
                     asphalt, solid, dashed = _cover(tables, paint, p, g, s, d, tx, ty, ce, se)
             else:
                 asphalt, solid, dashed = _cover(tables, paint, p, g, s, d, tx, ty, ce, se)
-        f = fade[g]
+        f, h = fade[g], haze[g]
         i, j = ground_ij[g, 0], ground_ij[g, 1]
         for c in range(C):
             grass = colours[GROUND_ROW, c]
             v = grass + (colours[ROAD_ROW, c] - grass) * asphalt
             v = v * (1.0 - solid - dashed) + colours[SOLID_ROW, c] * solid
             v += colours[DASHED_ROW, c] * dashed
-            _put(img, i, j, c, grass + (v - grass) * f)
+            v = grass + (v - grass) * f
+            _put(img, i, j, c, v + (colours[SKY_HORIZON_ROW, c] - v) * h)
 
 
 @kernel_inline
@@ -671,7 +684,7 @@ def _boxes(tables, F, I, crashed, colours, depth, img, b):
             depth[i, j] = np.inf
     ex, ey, eh = F[X, b, 0], F[Y, b, 0], F[HEADING, b, 0]
     ce, se = math.cos(eh), math.sin(eh)
-    pos, rays, sun = tables.position, tables.rays, tables.shade_sun
+    pos, rays, sun, haze = tables.position, tables.rays, tables.shade_sun, tables.haze
     cols, rows = tables.column_x, tables.row_y
     C = img.shape[2]
     for e in range(1, F.shape[2]):  # the ego (0) holds the camera and is never drawn
@@ -724,5 +737,7 @@ def _boxes(tables, F, I, crashed, colours, depth, img, b):
                     continue
                 depth[i, j] = t_in
                 light = shades[face]
+                h = haze * min(t_in / DRAW_DISTANCE, 1.0)
                 for c in range(C):
-                    _put(img, i, j, c, colours[row, c] * light)
+                    v = colours[row, c] * light
+                    _put(img, i, j, c, v + (colours[SKY_HORIZON_ROW, c] - v) * h)
