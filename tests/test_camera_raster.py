@@ -262,6 +262,36 @@ def test_the_ego_is_never_drawn():
     np.testing.assert_array_equal(r.image(), empty)
 
 
+def test_faces_are_shaded_by_their_angle_to_the_sun():
+    world = make_world(vehicles=1)
+    world.place(0, 100.0, 1, 20.0)
+    put_car(world, 1, 112.0, 0)  # ahead on the left: its back and its right side show
+    r = CameraRaster(camera(FINE), world)
+    img = r.image()
+    levels, counts = np.unique(img[shows(r, world, 1)], return_counts=True)
+    big = levels[counts > 200]  # whole faces, not their edges
+    # The road runs east, so the car's back faces west and its right side south.
+    sun = np.array(raster.SUN)
+    lit = [raster.AMBIENT + (1 - raster.AMBIENT) * max(n @ sun, 0.0)
+           for n in (np.array([-1.0, 0, 0]), np.array([0, -1.0, 0]))]
+    assert sorted(big.tolist()) == sorted(round(raster.CAR_GREY * v) for v in lit)
+
+
+def test_nothing_is_drawn_beyond_the_draw_distance():
+    world = make_world(vehicles=1, segments=[Segment(3000.0, 0.0)])
+    world.place(0, 100.0, 1, 20.0)
+    cam = camera(FINE)
+    r = CameraRaster(cam, world)
+    img = r.image()
+    for ahead, grey in ((150.0, raster.ROAD_GREY), (300.0, raster.GROUND_GREY)):
+        u, v = ground_pixel(cam, world, 101.0 + ahead, 1.5 * LANE_WIDTH)  # straight ahead
+        assert img[int(round(v)), int(round(u))] == grey
+    put_car(world, 1, 101.0 + raster.DRAW_DISTANCE - 5.0, 1)
+    assert shows(r, world, 1).any()
+    put_car(world, 1, 101.0 + raster.DRAW_DISTANCE + 5.0, 1)
+    assert not shows(r, world, 1).any()
+
+
 def test_grey_and_colour_images_agree_in_geometry():
     world = make_world(vehicles=2)
     world.place(0, 100.0, 1, 20.0)
