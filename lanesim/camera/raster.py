@@ -31,9 +31,10 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from lanesim.camera.model import Camera
-from lanesim.sim.jit import kernel_inline, kernel_nogil
+from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.road import Road, wrap_angle
 from lanesim.sim.state import HEADING, KIND, LENGTH, WIDTH, S, X, Y
 from lanesim.sim.world import CAR, CONE, EGO, STALLED, World
@@ -173,10 +174,8 @@ class CameraRaster:
         self._palette = palette(self.colour)
         self.tables = camera_tables(camera, self._palette, HAZE if self.colour else 0.0)
         self.paint = road_paint(world.road)
-        # One depth buffer per world, so threads drawing disjoint worlds never share one.
-        self._depth = np.empty((world.B, h, w), dtype=np.float32)
         self._args = (tuple(self.tables), tuple(self.paint), world.F, world.I, world.crashed,
-                      self._palette, self._depth)
+                      self._palette)
 
     def draw(self, worlds: np.ndarray, out: np.ndarray) -> None:
         """Draw the current state of the worlds selected by ``worlds`` (``(B,)`` bool) into
@@ -382,13 +381,25 @@ def lane_edges(road: Road, lane: int, s: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 # ---------------------------------------------------------------------- compiled drawing
-@kernel_nogil
-def draw_worlds(tables, paint, F, I, crashed, colours, depth, out, out0, worlds, first, stop):
+# The entry point allocates the depth buffer, once per call: one per thread drawing, whatever
+# the batch (a buffer per world made once would take B × H × W floats, 245 MB for 256 worlds
+# at 600 × 400). Allocating needs numba's reference counting, which the drawing itself runs
+# without (lanesim.sim.jit: it would cost atomic operations on every array view in the pixel
+# loops, measured 3× slower here).
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, error_model="numpy")
+def draw_worlds(tables, paint, F, I, crashed, colours, out, out0, worlds, first, stop):
     """Draw worlds ``first .. stop - 1`` selected by ``worlds`` ``(B,)`` into ``out[b - out0]``
-    ``(H, W, C)`` uint8, C channels of the palette ``colours`` ``(rows, C)``; ``depth``
-    ``(B, H, W)`` float32 is scratch. Takes :class:`CameraTables` and :class:`RoadPaint` as
-    plain tuples (cheaper to pass from Python) and names them again. Releases the GIL:
-    disjoint ranges of worlds may run on several threads at once."""
+    ``(H, W, C)`` uint8, C channels of the palette ``colours`` ``(rows, C)``. Takes
+    :class:`CameraTables` and :class:`RoadPaint` as plain tuples (cheaper to pass from Python).
+    Releases the GIL: disjoint ranges of worlds may run on several threads at once."""
+    depth = np.empty(CameraTables(*tables).rays.shape[:2], dtype=np.float32)
+    _draw_range(tables, paint, F, I, crashed, colours, out, out0, worlds, first, stop, depth)
+
+
+@kernel
+def _draw_range(tables, paint, F, I, crashed, colours, out, out0, worlds, first, stop, depth):
+    """:func:`draw_worlds` with its scratch ``depth`` ``(H, W)`` float32; the structures are
+    named again here, at no cost."""
     tables, paint = CameraTables(*tables), RoadPaint(*paint)
     for b in range(first, stop):
         if not worlds[b]:
@@ -396,7 +407,7 @@ def draw_worlds(tables, paint, F, I, crashed, colours, depth, out, out0, worlds,
         img = out[b - out0]
         _background(tables, img)
         _ground(tables, paint, F, colours, img, b)
-        _boxes(tables, F, I, crashed, colours, depth[b], img, b)
+        _boxes(tables, F, I, crashed, colours, depth, img, b)
 
 
 @kernel_inline
