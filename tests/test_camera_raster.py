@@ -57,10 +57,9 @@ def shows(r, world, e):
     """``(H, W)`` bool: the pixels where entity ``e`` shows in world 0, those that change when
     it is moved out of sight."""
     img = r.image()
-    s, lane = world.s[0, e], world.lane[0, e]
-    world.place(e, 1950.0, lane, 20.0)
+    world.x[:, e] += 1e4
     changed = img != r.image()
-    world.place(e, s, lane, 20.0)
+    world.x[:, e] -= 1e4
     return changed.any(axis=-1) if changed.ndim == 3 else changed
 
 
@@ -290,6 +289,21 @@ def test_nothing_is_drawn_beyond_the_draw_distance():
     assert shows(r, world, 1).any()
     put_car(world, 1, 101.0 + raster.DRAW_DISTANCE + 5.0, 1)
     assert not shows(r, world, 1).any()
+
+
+def test_a_box_smaller_than_a_pixel_still_covers_the_pixel_nearest_its_middle():
+    # A cone 150 m ahead is a fifth of a pixel wide at 84 x 84: it falls between pixel
+    # centres, yet it must not vanish (or blink as it moves).
+    world = make_world(obstacles=[Obstacle(CONE, 1, 250.0, 0.8)])  # 0.8 m right of the lane
+    cam = camera((84, 84))
+    r = CameraRaster(cam, world)
+    for ego_s in (100.0, 100.3, 100.6):
+        world.place(0, ego_s, 1, 20.0)
+        seen = shows(r, world, 1)
+        assert seen.sum() == 1
+        mid = np.array([[250.0 - ego_s, -0.8, 0.375]])  # its middle, vehicle frame
+        (u, v), = cam.project(cam.vehicle_to_camera(mid))[0]
+        assert seen[int(round(v)), int(round(u))]
 
 
 def test_grey_and_colour_images_agree_in_geometry():

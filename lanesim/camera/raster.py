@@ -697,7 +697,6 @@ def _boxes(tables, F, I, crashed, colours, depth, img, b):
     ce, se = math.cos(eh), math.sin(eh)
     pos, rays, sun, haze = tables.position, tables.rays, tables.shade_sun, tables.haze
     cols, rows = tables.column_x, tables.row_y
-    C = img.shape[2]
     for e in range(1, F.shape[2]):  # the ego (0) holds the camera and is never drawn
         kind = I[KIND, b, e]
         dxw, dyw = F[X, b, e] - ex, F[Y, b, e] - ey
@@ -720,8 +719,6 @@ def _boxes(tables, F, I, crashed, colours, depth, img, b):
         for i in range(H):
             if rows[i, 1] >= y0 and rows[i, 0] <= y1:
                 i0, i1 = min(i0, i), i
-        if j0 > j1 or i0 > i1:
-            continue
         # The camera in the box's frame, and the faces' brightness under the sun.
         ox, oy = pos[0] - vx, pos[1] - vy
         olx, oly, olz = cr * ox + sr * oy, cr * oy - sr * ox, pos[2]
@@ -730,6 +727,7 @@ def _boxes(tables, F, I, crashed, colours, depth, img, b):
                   _shade(-fs, fc, 0.0, sun), _shade(fs, -fc, 0.0, sun),
                   _shade(0.0, 0.0, 1.0, sun), _shade(0.0, 0.0, -1.0, sun))
         row = CRASHED_ROW if crashed[b, e] else KIND_ROW + kind
+        hits = 0
         for i in range(i0, i1 + 1):
             for j in range(j0, j1 + 1):
                 rx, ry, rz = rays[i, j, 0], rays[i, j, 1], rays[i, j, 2]
@@ -746,9 +744,56 @@ def _boxes(tables, F, I, crashed, colours, depth, img, b):
                 # Only hits in front of the camera, from outside the box.
                 if t_in > t_out or t_in <= 0.0 or t_in >= depth[i, j]:
                     continue
-                depth[i, j] = t_in
-                light = shades[face]
-                h = haze * min(t_in / DRAW_DISTANCE, 1.0)
-                for c in range(C):
-                    v = colours[row, c] * light
-                    _put(img, i, j, c, v + (colours[SKY_HORIZON_ROW, c] - v) * h)
+                hits += 1
+                _paint_box(img, depth, i, j, t_in, colours, row, shades[face], haze)
+        if hits == 0:
+            # A box whose image falls between pixel centres (a far cone) still covers the
+            # pixel nearest its middle, as the top-down view's cells do, so it never blinks.
+            xm, ym, zm = _corner_mid(tables, vx, vy, hb)
+            if zm <= NEAR:
+                continue
+            i = _nearest(rows, ym / zm)
+            j = _nearest(cols, xm / zm)
+            if i < 0 or j < 0:
+                continue
+            t_mid = math.sqrt(xm * xm + ym * ym + zm * zm)
+            if t_mid < depth[i, j]:
+                rx, ry = rays[i, j, 0], rays[i, j, 1]
+                face = BACK if cr * rx + sr * ry > 0.0 else FRONT
+                _paint_box(img, depth, i, j, t_mid, colours, row, shades[face], haze)
+
+
+@kernel_inline
+def _paint_box(img, depth, i, j, t, colours, row, light, haze_far):
+    """Paint pixel ``(i, j)`` with palette ``row`` at brightness ``light``, ``t`` (m) away."""
+    depth[i, j] = t
+    h = haze_far * min(t / DRAW_DISTANCE, 1.0)
+    for c in range(img.shape[2]):
+        v = colours[row, c] * light
+        _put(img, i, j, c, v + (colours[SKY_HORIZON_ROW, c] - v) * h)
+
+
+@kernel_inline
+def _corner_mid(tables, vx, vy, hb):
+    """The middle of a box standing at ``(vx, vy)`` (vehicle frame), ``hb`` tall, in the
+    camera frame."""
+    R, pos = tables.rotation, tables.position
+    px, py, pz = vx - pos[0], vy - pos[1], 0.5 * hb - pos[2]
+    return (R[0, 0] * px + R[0, 1] * py + R[0, 2] * pz,
+            R[1, 0] * px + R[1, 1] * py + R[1, 2] * pz,
+            R[2, 0] * px + R[2, 1] * py + R[2, 2] * pz)
+
+
+@kernel_inline
+def _nearest(ranges, x):
+    """The index of the row (or column) of pixels whose rays' range on the undistorted image
+    plane, ``ranges`` ``(n, 2)``, is nearest to ``x``; -1 when ``x`` lies outside them all by
+    more than half a pixel."""
+    best, gap = -1, np.inf
+    for k in range(ranges.shape[0]):
+        g = max(ranges[k, 0] - x, x - ranges[k, 1], 0.0)
+        if g < gap:
+            best, gap = k, g
+    n = ranges.shape[0]
+    pixel = abs(ranges[n - 1, 1] - ranges[0, 0]) / max(n - 1, 1)
+    return best if gap <= 0.5 * pixel else -1
