@@ -35,7 +35,7 @@ from numba import njit
 
 from lanesim.camera.model import Camera
 from lanesim.sim.jit import kernel, kernel_inline
-from lanesim.sim.road import Road, wrap_angle
+from lanesim.sim.road import Road, segment_at, wrap_angle
 from lanesim.sim.state import HEADING, KIND, LENGTH, WIDTH, S, X, Y
 from lanesim.sim.world import CAR, CONE, EGO, STALLED, World
 
@@ -130,11 +130,7 @@ class RoadPaint(NamedTuple):
     boundary, and the renderer looks only at the lanes and boundaries under a pixel.
     """
 
-    seg_s0: np.ndarray  # (n,) m
-    seg_length: np.ndarray  # (n,) m
-    seg_curvature: np.ndarray  # (n,) 1/m, positive left
-    seg_x0: np.ndarray  # (n,) m
-    seg_y0: np.ndarray  # (n,) m
+    geometry: tuple  # Road.geometry: (s0, length, curvature, x0, y0, h0), each (n,)
     seg_cos: np.ndarray  # (n,) cos of the start heading
     seg_sin: np.ndarray  # (n,)
     seg_cx: np.ndarray  # (n,) m, arc centre (unused on straights)
@@ -289,7 +285,7 @@ def _ground_hits(rays: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def road_paint(road: Road) -> RoadPaint:
     """The road's segments and pieces as :class:`RoadPaint` holds them."""
-    s0, length, curv, x0, y0, h0 = road.geometry
+    _, _, curv, x0, y0, h0 = road.geometry
     with np.errstate(divide="ignore"):
         r = np.where(curv != 0, 1.0 / np.where(curv != 0, curv, 1.0), 0.0)
     cx, cy = x0 - r * np.sin(h0), y0 + r * np.cos(h0)
@@ -346,8 +342,8 @@ def road_paint(road: Road) -> RoadPaint:
         if sp.taper == 0 and 0.0 < s_end < road.length
     ]
     return RoadPaint(
-        seg_s0=s0, seg_length=length, seg_curvature=curv, seg_x0=x0, seg_y0=y0,
-        seg_cos=np.cos(h0), seg_sin=np.sin(h0), seg_cx=cx, seg_cy=cy, seg_a0=a0,
+        geometry=road.geometry, seg_cos=np.cos(h0), seg_sin=np.sin(h0), seg_cx=cx, seg_cy=cy,
+        seg_a0=a0,
         piece_start=starts, piece_end=ends, surfaces=surfaces, n_surfaces=n_surfaces,
         lines=lines, n_lines=n_lines, lattice=lattice, paved=paved, boundary=boundary,
         bars=np.array(bars, dtype=np.float64).reshape(-1, 3), length=float(road.length),
@@ -430,10 +426,11 @@ def _background(tables, img):
 def _segment_point(paint, k, px, py):
     """World point ``(px, py)`` against segment ``k``: ``(u, d, tx, ty)``, ``u`` (m) along it
     (not clamped), ``d`` (m) right of its reference line and the road's unit tangent there."""
+    _, length, curvature, x0, y0, _ = paint.geometry
     c, sn = paint.seg_cos[k], paint.seg_sin[k]
-    curv = paint.seg_curvature[k]
+    curv = curvature[k]
     if curv == 0.0:
-        dx, dy = px - paint.seg_x0[k], py - paint.seg_y0[k]
+        dx, dy = px - x0[k], py - y0[k]
         return dx * c + dy * sn, dx * sn - dy * c, c, sn
     dx, dy = px - paint.seg_cx[k], py - paint.seg_cy[k]
     rho = math.hypot(dx, dy)
@@ -441,7 +438,7 @@ def _segment_point(paint, k, px, py):
     if curv < 0.0:
         ang = -ang
     # Wrap around the arc's middle, as lanesim.sim.road.project does.
-    half = 0.5 * paint.seg_length[k] * abs(curv)
+    half = 0.5 * length[k] * abs(curv)
     ang = wrap_angle(ang - half) + half
     ux, uy = dx / rho, dy / rho
     if curv > 0.0:  # counter-clockwise: the tangent is the radius turned left
@@ -453,18 +450,19 @@ def _segment_point(paint, k, px, py):
 def _road_frame(paint, px, py, k):
     """``(s, d, tx, ty, segment)`` of world point ``(px, py)``, walking from segment ``k``
     in one direction only (so it ends) to the segment whose extent holds it."""
-    n = paint.seg_s0.shape[0]
+    s0, length = paint.geometry[0], paint.geometry[1]
+    n = s0.shape[0]
     step = 0
     while True:
         u, d, tx, ty = _segment_point(paint, k, px, py)
         if u < 0.0 and k > 0 and step <= 0:
             k -= 1
             step = -1
-        elif u > paint.seg_length[k] and k < n - 1 and step >= 0:
+        elif u > length[k] and k < n - 1 and step >= 0:
             k += 1
             step = 1
         else:
-            return paint.seg_s0[k] + u, d, tx, ty, k
+            return s0[k] + u, d, tx, ty, k
 
 
 @kernel_inline
@@ -487,10 +485,7 @@ def _ground(tables, paint, F, colours, img, b):
     ex, ey, eh = F[X, b, 0], F[Y, b, 0], F[HEADING, b, 0]
     ce, se = math.cos(eh), math.sin(eh)
     # Start both walks where the ego is.
-    ego_s = F[S, b, 0]
-    k = 0
-    while k + 1 < paint.seg_s0.shape[0] and paint.seg_s0[k + 1] <= ego_s:
-        k += 1
+    k = segment_at(paint.geometry, F[S, b, 0])
     p = 0
     n_pieces = paint.piece_start.shape[0]
     w, lanes = paint.lane_width, paint.paved.shape[1]
