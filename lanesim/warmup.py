@@ -51,6 +51,7 @@ def _warm_camera() -> None:
         raster = CameraRaster(Camera.from_fov(math.radians(90)), world, colour=colour)
         stack = np.zeros((world.B, 2, *raster.shape), dtype=np.uint8)
         raster.draw(every, stack[:, -1])
+        raster.draw(every, stack[:, -1].copy())
         raster.image(0)
     env.close()
 

@@ -39,7 +39,7 @@ from lanesim.sim.road import Road, segment_at, wrap_angle
 from lanesim.sim.state import HEADING, KIND, LENGTH, WIDTH, S, X, Y
 from lanesim.sim.world import CAR, CONE, EGO, STALLED, World
 
-__all__ = ["CameraRaster"]
+__all__ = ["CameraRaster", "lane_edges"]
 
 DRAW_DISTANCE = 250.0  # m from the camera: road and vehicles beyond it are not drawn
 FADE_DISTANCE = 50.0  # m over which the road fades into the ground before DRAW_DISTANCE
