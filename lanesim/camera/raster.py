@@ -415,6 +415,7 @@ def _put(img, i, j, c, value):
 
 @kernel_inline
 def _background(tables, img):
+    """Copy the fixed background (sky and far ground) into its pixels."""
     bij, back = tables.background_ij, tables.background
     for q in range(bij.shape[0]):
         i, j = bij[q, 0], bij[q, 1]
@@ -433,7 +434,7 @@ def _segment_point(paint, k, px, py):
         dx, dy = px - x0[k], py - y0[k]
         return dx * c + dy * sn, dx * sn - dy * c, c, sn
     dx, dy = px - paint.seg_cx[k], py - paint.seg_cy[k]
-    rho = math.hypot(dx, dy)
+    rho = max(math.hypot(dx, dy), 1e-9)  # the centre itself: any direction will do
     ang = math.atan2(dy, dx) - paint.seg_a0[k]
     if curv < 0.0:
         ang = -ang
