@@ -49,16 +49,17 @@ BOX_HEIGHT = {EGO: 1.5, CAR: 1.5, STALLED: 1.5, CONE: 0.75}  # m, by entity kind
 # Unit vector towards the sun in the world frame (x east, y north, z up): high, behind the
 # left shoulder of a car driving east, so a car's back, sides and roof all differ.
 SUN = tuple(np.array([-0.6, 0.35, 0.7]) / np.linalg.norm([-0.6, 0.35, 0.7]))
-AMBIENT = 0.62  # brightness of a face turned away from the sun (1: facing it)
+AMBIENT = 0.65  # brightness of a face turned away from the sun (1: facing it)
 
 # Grey levels (0-255). The ground, road and markings are far apart so a CNN sees them; the
-# base levels of vehicles are for a face towards the sun, the others darker (AMBIENT).
+# base levels of vehicles are for a face towards the sun, the others darker (AMBIENT), and
+# even a car's darkest face (120) stands 25 levels above the road.
 SKY_GREY = 200
 GROUND_GREY = 50
 ROAD_GREY = 95
 DASHED_GREY = 185
 SOLID_GREY = 230
-CAR_GREY = 165
+CAR_GREY = 185
 OBSTACLE_GREY = 250  # stalled cars and cones
 CRASHED_GREY = 25
 
