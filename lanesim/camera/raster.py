@@ -117,6 +117,7 @@ class CameraTables(NamedTuple):
     box_height: np.ndarray  # (kinds,) m
     shade_sun: np.ndarray  # (3,): SUN
     ground_haze: np.ndarray  # (G,): the share of the horizon's colour in each ground pixel
+    plain: np.ndarray  # (G, 2, C) uint8: each ground pixel wholly off-road (0) or road (1)
     haze: float  # that share at DRAW_DISTANCE and beyond (0 for grey images)
 
 
@@ -244,6 +245,10 @@ def camera_tables(camera: Camera, colours: np.ndarray, haze: float) -> CameraTab
     sky = colours[SKY_HORIZON_ROW] * (1 - up) + colours[SKY_TOP_ROW] * up
     far_ground = colours[GROUND_ROW] + haze * (colours[SKY_HORIZON_ROW] - colours[GROUND_ROW])
     back = np.where((rays[..., 2] >= 0)[..., None], sky, far_ground)
+    # The two plain colours of every ground pixel, faded and hazed as the kernel mixes them.
+    fade = np.clip((DRAW_DISTANCE - dist.ravel()[gi]) / FADE_DISTANCE, 0.0, 1.0)
+    hazed = haze * np.minimum(dist.ravel()[gi] / DRAW_DISTANCE, 1.0)
+    grass, road, horizon = colours[GROUND_ROW], colours[ROAD_ROW], colours[SKY_HORIZON_ROW]
     cam = rays @ camera.rotation.T  # each ray in the camera frame
     nx, ny = cam[..., 0] / cam[..., 2], cam[..., 1] / cam[..., 2]
     kinds = max(BOX_HEIGHT) + 1
@@ -252,7 +257,7 @@ def camera_tables(camera: Camera, colours: np.ndarray, haze: float) -> CameraTab
         ground_ij=ij(gi),
         hit=hit.reshape(-1, 2)[gi],
         footprint=np.concatenate([a, b], axis=-1).reshape(-1, 4)[gi],
-        fade=np.clip((DRAW_DISTANCE - dist.ravel()[gi]) / FADE_DISTANCE, 0.0, 1.0),
+        fade=fade,
         reach=reach.ravel()[gi],
         background_ij=ij(bi),
         background=np.round(back.reshape(-1, colours.shape[1])[bi]).astype(np.uint8),
@@ -263,9 +268,19 @@ def camera_tables(camera: Camera, colours: np.ndarray, haze: float) -> CameraTab
         position=pos,
         box_height=heights,
         shade_sun=np.array(SUN),
-        ground_haze=haze * np.minimum(dist.ravel()[gi] / DRAW_DISTANCE, 1.0),
+        ground_haze=hazed,
+        plain=np.stack([_mix(grass, road, asphalt, fade, hazed, horizon)
+                        for asphalt in (0.0, 1.0)], axis=1),
         haze=float(haze),
     )
+
+
+def _mix(grass, road, asphalt, fade, haze, horizon):
+    """``(G, C)`` uint8: the kernel's colour of unpainted ground, in its order of operations
+    and rounding, for ``fade`` and ``haze`` ``(G,)``."""
+    v = grass + (road - grass) * asphalt
+    v = grass + (v - grass) * fade[:, None]
+    return np.floor(v + (horizon - v) * haze[:, None] + 0.5).astype(np.uint8)
 
 
 def _ground_hits(rays: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -493,13 +508,14 @@ def _ground(tables, paint, F, colours, img, b):
     w, lanes = paint.lane_width, paint.paved.shape[1]
     C = img.shape[2]
     ground_ij, hit, fade, reach = tables.ground_ij, tables.hit, tables.fade, tables.reach
-    haze = tables.ground_haze
+    haze, plains = tables.ground_haze, tables.plain
     for g in range(ground_ij.shape[0]):
         hx, hy = hit[g, 0], hit[g, 1]
         px = ex + ce * hx - se * hy
         py = ey + se * hx + ce * hy
         s, d, tx, ty, k = _road_frame(paint, px, py, k)
-        asphalt = solid = dashed = 0.0
+        i, j = ground_ij[g, 0], ground_ij[g, 1]
+        plain = 0  # the pixel is wholly ground (0) or road (1), else -1: weigh the paint
         if 0.0 <= s <= paint.length:
             while p > 0 and s < paint.piece_start[p]:
                 p -= 1
@@ -513,13 +529,17 @@ def _ground(tables, paint, F, colours, img, b):
                     and paint.piece_end[p] - s >= r):
                 if lane * w + r <= d <= lane * w + w - r:
                     if 0 <= lane < lanes and paint.paved[p, lane]:
-                        asphalt = 1.0
+                        plain = 1
                 elif not (d + r < 0.0 or d - r > lanes * w):
-                    asphalt, solid, dashed = _cover(tables, paint, p, g, s, d, tx, ty, ce, se)
+                    plain = -1
             else:
-                asphalt, solid, dashed = _cover(tables, paint, p, g, s, d, tx, ty, ce, se)
+                plain = -1
+        if plain >= 0:
+            for c in range(C):
+                img[i, j, c] = plains[g, plain, c]
+            continue
+        asphalt, solid, dashed = _cover(tables, paint, p, g, s, d, tx, ty, ce, se)
         f, h = fade[g], haze[g]
-        i, j = ground_ij[g, 0], ground_ij[g, 1]
         for c in range(C):
             grass = colours[GROUND_ROW, c]
             v = grass + (colours[ROAD_ROW, c] - grass) * asphalt
