@@ -157,6 +157,22 @@ def test_a_ramp_lane_is_paved_and_edged_only_where_it_exists():
     assert img[int(round(v)), int(round(u))] == raster.GROUND_GREY
     assert_line_at(img, *ground_pixel(cam, world, 140.0, 2 * LANE_WIDTH))  # edge before it
     assert_line_at(img, *ground_pixel(cam, world, 155.0, 3 * LANE_WIDTH))  # its outer edge
+    assert_line_at(img, *ground_pixel(cam, world, 150.0, ramp_centre))  # a bar where it starts
+
+
+def test_lane_edges_narrow_a_tapered_lane_from_its_outer_side():
+    w = LANE_WIDTH
+    spans = [LaneSpan(0.0, 100.0, 20.0), LaneSpan(0.0, 500.0), LaneSpan(200.0, 500.0, 40.0)]
+    road = Road([Segment(500.0, 0.0)], 3, w, spans)
+    s = np.array([50.0, 80.0, 90.0, 100.0])
+    left, right = raster.lane_edges(road, 0, s)  # closes over 80..100 from its left
+    np.testing.assert_allclose(left, [0.0, 0.0, 0.5 * w, w])
+    np.testing.assert_allclose(right, w)
+    s = np.array([200.0, 220.0, 240.0, 300.0])
+    left, right = raster.lane_edges(road, 2, s)  # opens over 200..240 from its right
+    np.testing.assert_allclose(left, 2 * w)
+    np.testing.assert_allclose(right, [2 * w, 2.5 * w, 3 * w, 3 * w])
+    np.testing.assert_allclose(raster.lane_edges(road, 1, s), [np.full(4, w), np.full(4, 2 * w)])
 
 
 def test_a_closure_shows_its_cones_and_the_edge_follows_its_taper():
