@@ -104,7 +104,12 @@ def _bytes_per_world(o: Options, spec: WorldSpec) -> float:
     else:
         # Measured (tracemalloc, 500 worlds): the stacks, the copies handed out and the vector
         # env's buffers peak at about nine stacks.
-        obs = 9 * o.frame_stack * o.image_shape[0] * o.image_shape[1]
+        channels = 3 if o.camera_color and o.observation != "pixels" else 1
+        image = channels * o.image_shape[0] * o.image_shape[1]
+        if o.observation == "birdseye":  # the stacks hold warped frames; one camera image
+            obs = 9 * o.frame_stack * channels * math.prod(o.birdseye_shape) + image
+        else:
+            obs = 9 * o.frame_stack * image
     return float(state + reset + obs)
 
 
