@@ -4,17 +4,29 @@ by inverse perspective mapping (issue #17)."""
 from __future__ import annotations
 
 import math
+import warnings
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.error import ResetNeeded
+from gymnasium.vector import AutoresetMode
+from test_vector_env import (
+    assert_vector_info_equal,
+    make_single,
+    make_vec,
+    random_actions,
+    run_against_single_envs,
+)
 
 import lanesim  # noqa: F401
 from lanesim.camera import Camera
 from lanesim.camera.birdseye import BIRDSEYE_FILL, BirdseyeWarp
 from lanesim.envs.options import OptionError, make_options
+from lanesim.sim import memory
 
 ENV = "lanesim/Highway-v0"
-SMALL = dict(lanes=3, vehicles=4, duration=2.0)
+SMALL = dict(lanes=2, vehicles=4, duration=2.0)  # as test_vector_env's helpers use
 
 
 # ---------------------------------------------------------------- options
@@ -169,3 +181,219 @@ def test_birdseye_fills_what_the_camera_does_not_see_and_interpolates_the_rest()
     np.testing.assert_array_equal(colour_top, np.repeat(grey_top[None], 3, axis=0))
     expected = np.floor(4 * warp.pixels[..., 0] + 0.5)
     np.testing.assert_allclose(grey_top[seen], expected[seen], atol=1.0)
+
+
+# ---------------------------------------------------------------- the observations, end to end
+IMAGE_KINDS = [
+    pytest.param("camera", False, (4, 84, 84), id="camera-grey"),
+    pytest.param("camera", True, (12, 84, 84), id="camera-colour"),
+    pytest.param("birdseye", False, (4, 80, 40), id="birdseye-grey"),
+    pytest.param("birdseye", True, (12, 80, 40), id="birdseye-colour"),
+]
+
+
+@pytest.mark.parametrize(("observation", "colour", "shape"), IMAGE_KINDS)
+def test_observation_space_shape_and_dtype_single_and_batched(observation, colour, shape):
+    single = make_single(observation=observation, camera_color=colour)
+    assert single.observation_space == gym.spaces.Box(0, 255, shape, np.uint8)
+    vec = make_vec(3, observation=observation, camera_color=colour)
+    assert vec.single_observation_space == single.observation_space
+    assert vec.observation_space.shape == (3, *shape)
+    obs, _ = single.reset(seed=0)
+    batch, _ = vec.reset(seed=0)
+    assert obs in single.observation_space and batch in vec.observation_space
+    vec.action_space.seed(0)
+    for _ in range(3):
+        obs, *_ = single.step(single.action_space.sample())
+        batch, *_ = vec.step(vec.action_space.sample())
+        assert obs in single.observation_space and batch in vec.observation_space
+    # Frames show the world: more than one level, and the camera's sky and road.
+    assert len(np.unique(batch)) > 3
+
+
+@pytest.mark.parametrize("observation", ["camera", "birdseye"])
+def test_gymnasium_and_sb3_env_checkers_pass(observation):
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+
+    check_env(gym.make(ENV, observation=observation, **SMALL).unwrapped, skip_render_check=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any SB3 warning is a defect: it is a channel-first image
+        sb3_check(gym.make(ENV, observation=observation, camera_color=True, **SMALL), warn=True)
+
+
+@pytest.mark.parametrize(("observation", "colour", "shape"), IMAGE_KINDS)
+def test_stacks_shift_one_frame_per_step_and_refill_on_reset(observation, colour, shape):
+    channels = 3 if colour else 1
+    vec = make_vec(2, vehicles=3, observation=observation, camera_color=colour, action="meta",
+                   duration=1.0, policy_hz=5)
+    obs, _ = vec.reset(seed=0)
+    newest = obs[:, -channels:]
+    for k in range(4):  # a reset fills the stack with copies of the first frame
+        np.testing.assert_array_equal(obs[:, k * channels:(k + 1) * channels], newest)
+    prev = obs
+    for _ in range(5):
+        obs, *_ = vec.step(np.array([3, 1]))  # FASTER, IDLE: the view changes
+        np.testing.assert_array_equal(obs[:, :-channels], prev[:, channels:])
+        assert not np.array_equal(obs[:, -channels:], prev[:, -channels:])
+        prev = obs
+    obs, *_ = vec.step(np.ones(2, dtype=np.int64))  # next-step autoreset
+    for k in range(4):
+        np.testing.assert_array_equal(obs[:, k * channels:(k + 1) * channels], obs[:, -channels:])
+
+
+def test_camera_frames_are_the_renderers_images_rgb_within_each_frame():
+    vec = make_vec(3, observation="camera", camera_color=True, image_shape=[48, 64])
+    obs, _ = vec.reset(seed=4)
+    vec.action_space.seed(4)
+    obs, *_ = vec.step(vec.action_space.sample())
+    raster = vec.unwrapped.core.observation.raster
+    for b in range(3):
+        np.testing.assert_array_equal(obs[b, 9:12].transpose(1, 2, 0), raster.image(b))
+    grey = make_vec(3, observation="camera", image_shape=[48, 64])
+    grey.reset(seed=4)
+    grey.action_space.seed(4)
+    obs, *_ = grey.step(grey.action_space.sample())
+    for b in range(3):
+        np.testing.assert_array_equal(obs[b, -1], grey.unwrapped.core.observation.raster.image(b))
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_birdseye_frames_are_the_camera_images_warped(colour):
+    options = dict(observation="birdseye", camera_color=colour, camera_distortion=[-0.05, 0.01,
+                   0.0, 0.001], birdseye_extent=[0.0, 30.0, 9.0], birdseye_resolution=0.25)
+    vec = make_vec(2, **options)
+    obs, _ = vec.reset(seed=6)
+    core = vec.unwrapped.core
+    warp = BirdseyeWarp(core.options.camera, (0.0, 30.0, 9.0), 0.25)
+    images = np.stack([core.observation.raster.image(b) for b in range(2)])
+    frames = warp.warp(images)
+    np.testing.assert_array_equal(obs[:, -3:] if colour else obs[:, -1], frames)
+    assert (frames[..., -1, :] == BIRDSEYE_FILL).all()  # the ground below the camera: unseen
+
+
+def test_birdseye_of_the_simulated_empty_straight_road_has_lines_at_lane_spacing():
+    lane_width, resolution = 3.5, 0.25
+    env = make_single(observation="birdseye", vehicles=0, lanes=4, lane_width=lane_width,
+                      ego_lanes=[0], image_shape=[240, 320], frame_stack=1,
+                      birdseye_extent=[4.0, 20.0, 10.0], birdseye_resolution=resolution)
+    obs, _ = env.reset(seed=0)
+    top = obs[0].astype(float)
+    # The ego is centred in the left lane: the road's solid edge half a lane to its left,
+    # dashed lines 0.5, 1.5 and 2.5 lanes to its right; column c's centre is 10 - (c + 0.5) *
+    # 0.25 m to the left.
+    lines = np.array([0.5, -0.5, -1.5, -2.5]) * lane_width
+    want = (10.0 - lines) / resolution - 0.5
+    road = np.median(top[:, round(want[1]) + 3:round(want[2]) - 2])
+    # Dashes come and go along the road, so a line's column shows in its brightest rows.
+    excess = np.maximum(top - road, 0.0)
+    profile = excess.max(axis=0)
+    near = [np.arange(math.floor(c0) - 3, math.ceil(c0) + 4) for c0 in want]
+    assert all(profile[n].max() > 15 for n in near), f"a line is missing: {profile}"
+    found = np.array([np.average(n, weights=profile[n]) for n in near])
+    elsewhere = np.ones(top.shape[1], dtype=bool)
+    elsewhere[np.concatenate(near)] = False
+    assert profile[elsewhere].max() < 15, "a line where none should be"
+    # The dashed lines, with road on both sides, lie where they should, a lane apart. The edge
+    # line blends with bright road on one side and dark ground on the other, which pulls its
+    # centre up to a pixel (a cell here) towards the road.
+    np.testing.assert_allclose(found[1:], want[1:], atol=0.5)
+    np.testing.assert_allclose(np.diff(found[1:]), lane_width / resolution, atol=0.5)
+    np.testing.assert_allclose(found[0], want[0], atol=1.0)
+    assert (top[:, : round(want[0]) - 2] < road).all()  # off the road, left of the ego's lane
+    # Straight along the grid: every row that shows a dash shows it in its line's column.
+    for n, c0 in zip(near[1:3], want[1:3], strict=True):
+        lit = excess[:, n].max(axis=1) > 15
+        assert lit.sum() > 10
+        centres = (excess[lit][:, n] * n).sum(axis=1) / excess[lit][:, n].sum(axis=1)
+        np.testing.assert_allclose(centres, c0, atol=0.75)
+
+
+@pytest.mark.parametrize("observation", ["camera", "birdseye"])
+def test_same_seed_same_frames_and_batched_worlds_equal_single_envs(observation):
+    options = dict(observation=observation, camera_color=True, frame_stack=2)
+    a = make_vec(3, **options)
+    b = make_vec(3, **options)
+    oa, _ = a.reset(seed=11)
+    ob, _ = b.reset(seed=11)
+    np.testing.assert_array_equal(oa, ob)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        actions = random_actions(a.single_action_space, 3, rng)
+        np.testing.assert_array_equal(a.step(actions)[0], b.step(actions)[0])
+    # World i of a batch is the single env seeded s + i, autoresets included.
+    assert run_against_single_envs(dict(vehicles=0, **options), n=2, steps=14) >= 2
+
+
+@pytest.mark.parametrize("observation", ["camera", "birdseye"])
+def test_same_step_autoreset_matches_sync_vector_env(observation):
+    options = {**SMALL, "observation": observation, "action": "continuous", "vehicles": 0}
+    ours = gym.make_vec(ENV, num_envs=2, autoreset_mode=AutoresetMode.SAME_STEP, **options)
+    sync = gym.make_vec(ENV, num_envs=2, vectorization_mode="sync",
+                        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **options)
+    (o1, i1), (o2, i2) = ours.reset(seed=2), sync.reset(seed=2)
+    np.testing.assert_array_equal(o1, o2)
+    assert_vector_info_equal(i1, i2)
+    rng = np.random.default_rng(2)
+    ended = 0
+    for _ in range(14):
+        actions = random_actions(ours.single_action_space, 2, rng)
+        a, b = ours.step(actions), sync.step(actions)
+        for x, y in zip(a[:4], b[:4], strict=True):
+            np.testing.assert_array_equal(x, y)
+        assert_vector_info_equal(a[4], b[4])
+        ended += int((a[2] | a[3]).sum())
+    assert ended >= 2
+
+
+def test_disabled_autoreset_refills_only_the_masked_worlds_stacks():
+    vec = make_vec(2, observation="camera", vehicles=0, action="meta", duration=1.0,
+                   autoreset_mode=AutoresetMode.DISABLED)
+    vec.reset(seed=0)
+    for _ in range(5):
+        obs, *_ = vec.step(np.array([3, 1]))
+    with pytest.raises(ResetNeeded):
+        vec.step(np.ones(2, dtype=np.int64))
+    fresh, _ = vec.reset(options={"reset_mask": np.array([True, False])})
+    np.testing.assert_array_equal(fresh[1], obs[1])  # untouched, stack and all
+    assert all(np.array_equal(fresh[0, k], fresh[0, -1]) for k in range(4))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [("camera_color", True, "it changes the observation or action space"),
+     ("birdseye_resolution", 0.25, "it changes the observation or action space"),
+     ("birdseye_extent", [2.0, 22.0, 10.0], "it changes the observation or action space"),
+     ("camera_height", 2.0, "it is fixed when the environment is made"),
+     ("camera_fov", 60.0, "it is fixed when the environment is made")],
+)
+def test_camera_options_cannot_change_at_reset(key, value, why):
+    env = make_single(observation="birdseye")
+    with pytest.raises(OptionError, match=f"option {key!r} cannot change at reset: {why}"):
+        env.reset(options={key: value})
+
+
+def test_reset_options_keep_the_camera_and_its_space():
+    env = make_single(observation="camera", camera_color=True, camera_pitch=10.0)
+    space = env.observation_space
+    obs, _ = env.reset(seed=0, options={"vehicles": 0})
+    assert env.observation_space is space and obs in space
+    assert env.unwrapped.core.observation.raster.camera.pitch == pytest.approx(math.radians(10))
+
+
+def test_large_batches_of_large_camera_images_are_refused_before_allocating(monkeypatch):
+    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 30)
+    message = r"2,000 worlds .* with camera observations would take about 5\d\.\d GiB"
+    with pytest.raises(OptionError, match=message):
+        gym.make_vec(ENV, num_envs=2000, observation="camera", camera_color=True,
+                     image_shape=[512, 512], vehicles=0)
+    small = gym.make_vec(ENV, num_envs=8, observation="camera", vehicles=0)
+    assert small.reset(seed=0)[0].shape == (8, 4, 84, 84)
+
+
+def test_camera_options_are_accepted_and_unused_with_other_observations():
+    # As image_shape and frame_stack are for kinematics: checked, then left aside.
+    env = make_single(observation="kinematics", camera_fov=60.0, camera_color=True)
+    assert env.observation_space.shape == (9, 8)
+    with pytest.raises(OptionError, match="camera_fov"):
+        make_single(observation="kinematics", camera_fov=200.0)

@@ -110,6 +110,8 @@ def _bytes_per_world(o: Options, spec: WorldSpec) -> float:
             obs = 9 * o.frame_stack * channels * math.prod(o.birdseye_shape) + image
         else:
             obs = 9 * o.frame_stack * image
+        if o.observation != "pixels":  # the camera renderer's float32 depth buffer
+            obs += 4 * o.image_shape[0] * o.image_shape[1]
     return float(state + reset + obs)
 
 

@@ -15,6 +15,7 @@ from gymnasium import spaces
 from numba import njit
 
 from lanesim.camera.birdseye import BirdseyeWarp, gather
+from lanesim.camera.raster import CameraRaster
 from lanesim.envs.options import Options
 from lanesim.sim import state as layout
 from lanesim.sim.lane_index import lane_exists
@@ -392,8 +393,6 @@ class CameraObservation(FrameStack):
     drawn by :class:`~lanesim.camera.raster.CameraRaster` straight into the newest slot."""
 
     def __init__(self, options: Options, world: World) -> None:
-        from lanesim.camera.raster import CameraRaster
-
         h, w = options.image_shape
         colour = options.camera_color
         super().__init__(world, options.frame_stack, (3, h, w) if colour else (h, w))
@@ -415,8 +414,6 @@ class BirdseyeObservation(FrameStack):
     farthest, column 0 the leftmost)."""
 
     def __init__(self, options: Options, world: World) -> None:
-        from lanesim.camera.raster import CameraRaster
-
         camera = options.camera
         colour = options.camera_color
         self.warp = BirdseyeWarp(camera, options.birdseye_extent, options.birdseye_resolution)
