@@ -397,3 +397,14 @@ def test_camera_options_are_accepted_and_unused_with_other_observations():
     assert env.observation_space.shape == (9, 8)
     with pytest.raises(OptionError, match="camera_fov"):
         make_single(observation="kinematics", camera_fov=200.0)
+
+
+def test_sb3_adapter_warns_when_colour_channels_look_like_an_image_side():
+    from lanesim.envs.sb3 import make_sb3_vec_env
+
+    with pytest.warns(UserWarning, match=r"image observation \(18, 16, 16\): its channels"):
+        make_sb3_vec_env(ENV, 2, seed=0, observation="camera", camera_color=True,
+                         frame_stack=6, image_shape=[16, 16], **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_sb3_vec_env(ENV, 2, seed=0, observation="camera", camera_color=True, **SMALL)

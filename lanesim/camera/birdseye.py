@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from lanesim.camera.model import Camera
+from lanesim.sim.jit import kernel_nogil
 
 __all__ = ["BIRDSEYE_FILL", "BirdseyeWarp", "gather"]
 
@@ -107,7 +107,7 @@ class BirdseyeWarp:
         return out[:, 0] if grey else out
 
 
-@njit(cache=True, nogil=True)
+@kernel_nogil
 def gather(i0, j0, wv, wu, images, out, worlds, first, stop):
     """Warp ``images`` ``(B, H, W, C)`` of worlds ``first .. stop - 1`` selected by ``worlds``
     into ``out`` ``(B, C, rows, columns)`` (either may be a strided view) through the maps of

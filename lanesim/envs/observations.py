@@ -18,6 +18,7 @@ from lanesim.camera.birdseye import BirdseyeWarp, gather
 from lanesim.camera.raster import CameraRaster
 from lanesim.envs.options import Options
 from lanesim.sim import state as layout
+from lanesim.sim.jit import kernel_inline, kernel_nogil
 from lanesim.sim.lane_index import lane_exists
 from lanesim.sim.road import wrap_angle
 from lanesim.sim.world import STALLED, World
@@ -242,7 +243,7 @@ class FrameStack:
         return self._stacks()
 
 
-@njit(cache=True, nogil=True)
+@kernel_inline
 def shift_stack(stack):
     """Move one world's stack ``(frame_stack, ...)`` (C-contiguous) one frame back, making the
     newest slot free; element by element, as an array assignment compiles numba's shape-error
@@ -254,7 +255,7 @@ def shift_stack(stack):
             flat[i, j] = flat[i + 1, j]
 
 
-@njit(cache=True, nogil=True)
+@kernel_nogil
 def _shift_stacks(frames, worlds, first, stop):
     """:func:`shift_stack` for worlds ``first .. stop - 1`` selected by ``worlds``."""
     for b in range(first, stop):

@@ -23,6 +23,7 @@ from lanesim.camera import Camera
 from lanesim.sim.world import OBSTACLE_SIZE, STALLED, EgoModel
 
 OBSERVATIONS = ("kinematics", "occupancy", "pixels", "camera", "birdseye")
+IMAGE_OBSERVATIONS = ("pixels", "camera", "birdseye")  # uint8 channel-first frame stacks
 ACTIONS = ("discrete", "meta", "continuous")
 REWARD_TERMS = ("lane_keeping", "progress", "collision", "offroad", "lane_change", "comfort")
 
