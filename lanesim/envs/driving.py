@@ -188,9 +188,11 @@ class DrivingEnv(gym.Env):
     within each: channels ``3 k .. 3 k + 2`` are frame ``k``. A bird's-eye cell is the bilinear
     interpolation of the camera pixels around the point that sees the cell's centre on the
     ground (through ``Camera.ground_homography()``, then the lens distortion); cells the camera
-    does not see are 0. Row 0 is the farthest, column 0 the leftmost. Everything is taken to
-    lie on the ground, so vehicles stretch away from the camera, as in any inverse
-    perspective mapping.
+    does not see are 0. Row 0 is the farthest, column 0 the leftmost. The warped image is the
+    camera's at ``image_shape``: far ahead its rows are sparse on the ground (about x² / (fy ×
+    camera_height) m per row at x m), so raise ``image_shape`` for a sharper far field.
+    Everything is taken to lie on the ground, so vehicles stretch away from the camera, as in
+    any inverse perspective mapping.
 
     ## Rewards
     Each term is reported weighted in ``info["rewards"]``; the reward is their sum. Weights are
