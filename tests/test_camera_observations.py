@@ -88,6 +88,13 @@ def test_bad_camera_options_are_refused_naming_what_is_accepted(kwargs, message)
         make_options(**kwargs)
 
 
+def test_a_real_dashcam_calibration_is_accepted():
+    # A 1280 x 720 calibration in the style of the talk's, cropped to 1024 columns.
+    o = make_options(image_shape=[720, 1024], camera_intrinsics=[1150.0, 1145.0, 512.0, 362.0],
+                     camera_distortion=[-0.24, 0.095, -0.0012, 0.0006])
+    assert o.camera.distortion == (-0.24, 0.095, -0.0012, 0.0006)
+
+
 def test_camera_fov_and_intrinsics_together_are_refused():
     with pytest.raises(OptionError, match=r"'camera_fov' and 'camera_intrinsics' both set"):
         make_options(camera_fov=90.0, camera_intrinsics=[42.0, 42.0, 41.5, 41.5])
