@@ -398,6 +398,14 @@ def test_large_batches_of_large_camera_images_are_refused_before_allocating(monk
     assert small.reset(seed=0)[0].shape == (8, 4, 84, 84)
 
 
+def test_the_renderers_shared_tables_count_in_the_memory_check(monkeypatch):
+    # One world's frames at 1024 x 1024 take 40 MiB; building the camera's per-pixel tables
+    # takes about 300 MiB more.
+    monkeypatch.setattr(memory, "available_memory", lambda: 200 << 20)
+    with pytest.raises(OptionError, match=r"1 worlds .* camera observations would take about 3"):
+        gym.make(ENV, observation="camera", image_shape=[1024, 1024], vehicles=0)
+
+
 def test_camera_options_are_accepted_and_unused_with_other_observations():
     # As image_shape and frame_stack are for kinematics: checked, then left aside.
     env = make_single(observation="kinematics", camera_fov=60.0, camera_color=True)
