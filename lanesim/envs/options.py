@@ -442,7 +442,10 @@ class Options:
         _between(10, 1000, "m"),
     )
     image_shape: list = _list_opt(
-        [84, 84], "pixel observation [height, width], each 16 to 1,024", _shape
+        [84, 84],
+        "[height, width] of pixel and camera frames (and of the camera image the bird's-eye view "
+        "warps), each 16 to 1,024",
+        _shape,
     )
     frame_stack: int = _opt(
         4, "pixel, camera and bird's-eye frames stacked, 1 to 16", _count(1, 16)
@@ -463,8 +466,8 @@ class Options:
     camera_distortion: list = _list_opt(
         [0.0, 0.0, 0.0, 0.0],
         "camera's lens distortion [k1, k2, p1, p2] (OpenCV's radial-tangential model): k1, k2 "
-        "within ±1, p1, p2 within ±0.1, and one-to-one over the image (each pixel sees one "
-        "direction)",
+        "within ±1, p1, p2 within ±0.1, one-to-one over the image (each pixel sees one "
+        "direction) and undone to within 1e-6 at its border",
         _numbers(4, [(-1, 1)] * 2 + [(-0.1, 0.1)] * 2, "[k1, k2, p1, p2]"),
     )
     camera_height: float = _opt(
