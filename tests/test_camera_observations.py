@@ -423,3 +423,27 @@ def test_sb3_adapter_warns_when_colour_channels_look_like_an_image_side():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_sb3_vec_env(ENV, 2, seed=0, observation="camera", camera_color=True, **SMALL)
+
+
+@pytest.mark.parametrize("observation", ["camera", "birdseye"])
+def test_thread_split_gives_the_same_frames(observation):
+    """Large batches draw, shift and warp over threads (the calling thread takes the first
+    range); forced here on a small batch, so every machine runs the split path."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = []
+    for split in (False, True):
+        vec = make_vec(5, observation=observation, camera_color=True, action="meta")
+        world = vec.unwrapped.world
+        if world._pool is not None:
+            world._pool.shutdown()
+        world._pool = ThreadPoolExecutor(2) if split else None
+        world._splits = [(0, 2), (2, 3), (3, 5)]
+        frames = [vec.reset(seed=5)[0]]
+        vec.action_space.seed(1)
+        for _ in range(4):
+            frames.append(vec.step(vec.action_space.sample())[0])
+        out.append(frames)
+        vec.close()
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_array_equal(a, b)
