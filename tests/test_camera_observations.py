@@ -170,6 +170,24 @@ def test_birdseye_cells_sample_the_pixel_that_sees_their_centre():
     assert seen.any() and (~seen).any()
 
 
+def test_birdseye_ignores_ground_that_barrel_distortion_folds_back_onto_the_image():
+    # r (1 - 0.1 r²) peaks at r = 1 / sqrt(0.3): directions beyond it (72° off the axis and
+    # more) come back towards the centre and some land on the image, seen from the wrong side.
+    cam = Camera.from_fov(math.radians(60), (64, 48), distortion=(-0.1, 0.0, 0.0, 0.0),
+                          pitch=math.radians(20))
+    warp = BirdseyeWarp(cam, (0.5, 40.5, 40.0), 0.5)
+    ground = warp.ground().reshape(-1, 2)
+    uv, in_front = cam.ground_to_pixels(ground)
+    on_image = in_front & (uv[:, 0] >= 0) & (uv[:, 0] <= 63) & (uv[:, 1] >= 0) & (uv[:, 1] <= 47)
+    camera_frame = cam.vehicle_to_camera(
+        np.column_stack([ground[:, 0] + cam.forward, ground[:, 1], np.zeros(len(ground))]))
+    radius = np.hypot(camera_frame[:, 0], camera_frame[:, 1]) / np.abs(camera_frame[:, 2])
+    folded = on_image & (radius > 1 / math.sqrt(0.3))
+    seen = ~np.isnan(warp.pixels[..., 0]).ravel()
+    assert folded.any() and (on_image & ~folded).any()
+    np.testing.assert_array_equal(seen, on_image & ~folded)
+
+
 def test_birdseye_fills_what_the_camera_does_not_see_and_interpolates_the_rest():
     cam = Camera.from_fov(math.radians(60), (64, 48), pitch=math.radians(3))
     warp = BirdseyeWarp(cam, (-4.0, 60.0, 30.0), 1.0)
