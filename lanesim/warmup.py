@@ -15,6 +15,7 @@ import numpy as np
 
 import lanesim  # noqa: F401
 from lanesim.camera import Camera, CameraRaster
+from lanesim.envs.options import OBSERVATIONS
 from lanesim.sim.jit import cold_start_notice
 
 
@@ -22,7 +23,7 @@ def main() -> None:
     start = time.perf_counter()
     cold_start_notice.enabled = False  # this is the ahead-of-time compile it recommends
     print("lanesim: compiling (or loading) the simulator's kernels ...", file=sys.stderr)
-    for observation in ("kinematics", "occupancy", "pixels"):
+    for observation in OBSERVATIONS:
         env = gym.make("lanesim/Highway-v0", observation=observation, action="meta")
         env.reset(seed=0)
         env.step(1)

@@ -104,8 +104,24 @@ def _bytes_per_world(o: Options, spec: WorldSpec) -> float:
     else:
         # Measured (tracemalloc, 500 worlds): the stacks, the copies handed out and the vector
         # env's buffers peak at about nine stacks.
-        obs = 9 * o.frame_stack * o.image_shape[0] * o.image_shape[1]
+        channels = 3 if o.camera_color and o.observation != "pixels" else 1
+        image = channels * o.image_shape[0] * o.image_shape[1]
+        if o.observation == "birdseye":  # the stacks hold warped frames; one camera image
+            obs = 9 * o.frame_stack * channels * math.prod(o.birdseye_shape) + image
+        else:
+            obs = 9 * o.frame_stack * image
+        if o.observation != "pixels":  # the camera renderer's float32 depth buffer
+            obs += 4 * o.image_shape[0] * o.image_shape[1]
     return float(state + reset + obs)
+
+
+def _shared_bytes(o: Options) -> float:
+    """Estimated peak memory shared by every world (bytes): the camera renderer's per-pixel
+    tables, measured (tracemalloc, 512 × 512 and 1024 × 1024) at about 300 bytes a pixel while
+    they are built."""
+    if o.observation not in ("camera", "birdseye"):
+        return 0.0
+    return 320.0 * o.image_shape[0] * o.image_shape[1]
 
 
 # Info fields, in the order of DrivingCore.report's rows.
@@ -152,7 +168,7 @@ class DrivingCore:
         self.max_episode_steps = max_episode_steps
         self.spec = build_spec(options)
         check_memory(
-            n_worlds * _bytes_per_world(options, self.spec),
+            n_worlds * _bytes_per_world(options, self.spec) + _shared_bytes(options),
             f"{n_worlds:,} worlds of {1 + options.vehicles + len(self.spec.obstacles)} entities "
             f"with {options.observation} observations",
             "use fewer environments, vehicles or a smaller observation",

@@ -164,6 +164,8 @@ class DrivingEnv(gym.Env):
     | ``"kinematics"`` (default) | ``Box(-1, 1, (1 + observed_vehicles, 8), float32)`` | row 0 the ego, then the nearest vehicles and obstacles within ``perception_distance``, nearest first; absent rows are zero |
     | ``"occupancy"`` | ``Box(-1, 1, (4, 4 × lanes, 32), float32)`` | road-frame grid, 4 m × ¼ lane cells, 32 m behind to 96 m ahead; channels occupancy, relative speed / 40 m/s, drivable area, ego |
     | ``"pixels"`` | ``Box(0, 255, (frame_stack, H, W), uint8)`` | top-down grey frames of the straightened road around the ego (default 4 × 84 × 84; 1 m per pixel along, 0.5 m across, a quarter of the view behind), newest last |
+    | ``"camera"`` | ``Box(0, 255, (frame_stack, H, W), uint8)``, with ``camera_color`` ``(3 × frame_stack, H, W)`` | the driver's-seat camera's frames (default 4 × 84 × 84 grey: 90° wide, 1.3 m up, 1 m ahead of the car's centre, 5° down), newest last |
+    | ``"birdseye"`` | ``Box(0, 255, (frame_stack, rows, cols), uint8)``, with ``camera_color`` ``(3 × frame_stack, rows, cols)`` | the camera's frames warped onto the ground ahead (inverse perspective mapping), ``birdseye_extent`` in cells of ``birdseye_resolution`` (default 80 × 40 cells of 0.5 m: 2 to 42 m ahead, 10 m to each side), the road running up, newest last |
 
     Kinematics columns: ``presence``; ``x`` (along the road / ``perception_distance``);
     ``y`` (across the road, to the right: for the ego its place on the road from -1 at the left
@@ -176,6 +178,21 @@ class DrivingEnv(gym.Env):
     traffic 160, obstacles 230, ego 255. Frames are channel-first grey stacks, as
     ``AtariPreprocessing`` + ``FrameStackObservation`` give them: resize with ``image_shape``,
     not ``ResizeObservation`` (which takes channel-last images).
+
+    Camera frames are rendered from the simulator's state, compiled, at ``image_shape``
+    through the pinhole camera of the ``camera_*`` options (``Options.camera``, a
+    :class:`lanesim.camera.Camera`: ``camera_fov`` or ``camera_intrinsics``,
+    ``camera_distortion``, ``camera_height``, ``camera_forward``, ``camera_pitch``,
+    ``camera_yaw``): sky, ground, road, lane markings, vehicles and obstacles as shaded boxes;
+    the ego itself is not drawn. Colour stacks (``camera_color``) hold the frames in order, RGB
+    within each: channels ``3 k .. 3 k + 2`` are frame ``k``. A bird's-eye cell is the bilinear
+    interpolation of the camera pixels around the point that sees the cell's centre on the
+    ground (through ``Camera.ground_homography()``, then the lens distortion); cells the camera
+    does not see are 0. Row 0 is the farthest, column 0 the leftmost. The warped image is the
+    camera's at ``image_shape``: far ahead its rows are sparse on the ground (about x² / (fy ×
+    camera_height) m per row at x m), so raise ``image_shape`` for a sharper far field.
+    Everything is taken to lie on the ground, so vehicles stretch away from the camera, as in
+    any inverse perspective mapping.
 
     ## Rewards
     Each term is reported weighted in ``info["rewards"]``; the reward is their sum. Weights are

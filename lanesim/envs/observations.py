@@ -1,4 +1,5 @@
-"""Observation builders: kinematics vectors, an occupancy grid and top-down pixels.
+"""Observation builders: kinematics vectors, an occupancy grid, top-down pixels, and the
+driver's-seat camera's frames and their bird's-eye view.
 
 Every builder reads a :class:`~lanesim.sim.world.World` and returns a batch ``(B, ...)``. Grids
 and images are drawn in the road frame around the ego: columns run along the road (forward to
@@ -13,8 +14,11 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
+from lanesim.camera.birdseye import BirdseyeWarp, gather
+from lanesim.camera.raster import CameraRaster
 from lanesim.envs.options import Options
 from lanesim.sim import state as layout
+from lanesim.sim.jit import kernel_inline, kernel_nogil
 from lanesim.sim.lane_index import lane_exists
 from lanesim.sim.road import wrap_angle
 from lanesim.sim.world import STALLED, World
@@ -188,7 +192,78 @@ class RoadRaster:
 OFFROAD, ROAD, DASHED, SOLID, TRAFFIC, OBSTACLE, EGO = 0, 60, 130, 190, 160, 230, 255
 
 
-class PixelObservation:
+class FrameStack:
+    """Stacks of ``frame_stack`` uint8 image frames per world, newest last: what the image
+    observations share. A subclass draws the current frame of the selected worlds into the
+    newest slot (:meth:`_render`); the stacks are handed out channel-first, ``(B, *space.shape)``,
+    a colour stack as ``(3 × frame_stack, H, W)``, the frames in order and RGB within each.
+
+    Args:
+        frame: the shape of one frame in the stack: ``(H, W)`` grey or ``(3, H, W)`` colour.
+    """
+
+    def __init__(self, world: World, frame_stack: int, frame: tuple[int, ...]) -> None:
+        self.world = world
+        self.k = frame_stack
+        self.frames = np.zeros((world.B, frame_stack, *frame), dtype=np.uint8)
+        channels = frame[0] if len(frame) == 3 else 1
+        self.space = spaces.Box(0, 255, (channels * frame_stack, *frame[-2:]), np.uint8)
+        self._every = np.ones(world.B, dtype=bool)
+
+    def _render(self, worlds: np.ndarray, shift: bool) -> None:
+        """Draw the current frame of ``worlds`` (bool ``(B,)``) into ``frames[:, -1]``, first
+        moving their stacks one frame back if ``shift`` (:func:`shift_stack`)."""
+        raise NotImplementedError
+
+    def _stacks(self) -> np.ndarray:
+        return self.frames.reshape(self.world.B, *self.space.shape).copy()
+
+    def draw(self, idx=slice(None)) -> np.ndarray:
+        """One frame ``(W, *frame)`` of the current state of worlds ``idx`` (default all),
+        without touching the stacks."""
+        order = np.arange(self.world.B)[idx]
+        worlds = np.zeros(self.world.B, dtype=bool)
+        worlds[order] = True
+        keep = self.frames[worlds, -1].copy()
+        self._render(worlds, False)
+        img = self.frames[worlds, -1].copy()
+        self.frames[worlds, -1] = keep
+        return img[np.searchsorted(np.flatnonzero(worlds), order)]  # in the order of idx
+
+    def reset(self, worlds: np.ndarray) -> np.ndarray:
+        """Fill the stacks of ``worlds`` (bool ``(B,)``) with their current frame; returns the
+        observation of every world without advancing the others' stacks."""
+        worlds = np.asarray(worlds, dtype=bool)
+        self._render(worlds, False)
+        self.frames[worlds, :-1] = self.frames[worlds, -1:]
+        return self._stacks()
+
+    def __call__(self) -> np.ndarray:
+        self._render(self._every, True)
+        return self._stacks()
+
+
+@kernel_inline
+def shift_stack(stack):
+    """Move one world's stack ``(frame_stack, ...)`` (C-contiguous) one frame back, making the
+    newest slot free; element by element, as an array assignment compiles numba's shape-error
+    path."""
+    k = stack.shape[0]
+    flat = stack.reshape((k, stack.size // k))
+    for i in range(k - 1):
+        for j in range(flat.shape[1]):
+            flat[i, j] = flat[i + 1, j]
+
+
+@kernel_nogil
+def _shift_stacks(frames, worlds, first, stop):
+    """:func:`shift_stack` for worlds ``first .. stop - 1`` selected by ``worlds``."""
+    for b in range(first, stop):
+        if worlds[b]:
+            shift_stack(frames[b])
+
+
+class PixelObservation(FrameStack):
     """``(frame_stack, H, W)`` uint8 top-down frames, newest last; see the env docstring.
 
     Drawn by :func:`_draw_frames`, compiled, one world after another (over the world's threads
@@ -200,13 +275,10 @@ class PixelObservation:
 
     def __init__(self, options: Options, world: World) -> None:
         h, w = options.image_shape
-        self.k = options.frame_stack
-        self.world = world
+        super().__init__(world, options.frame_stack, (h, w))
         along = self.ALONG * 84 / w
         across = self.ACROSS * 84 / h
         self.raster = RoadRaster(world, (h, w), (across, along), int(round(self.BEHIND * w)))
-        self.frames = np.zeros((world.B, self.k, h, w), dtype=np.uint8)
-        self.space = spaces.Box(0, 255, (self.k, h, w), np.uint8)
         r, road = self.raster, world.road
         self._args = (
             world.F,
@@ -222,34 +294,9 @@ class PixelObservation:
             r.ph,
             self.frames,
         )
-        self._every = np.ones(world.B, dtype=bool)
 
-    def _run(self, worlds: np.ndarray, shift: bool) -> None:
+    def _render(self, worlds: np.ndarray, shift: bool) -> None:
         self.world.over_worlds(_draw_frames, *self._args, worlds, shift)
-
-    def draw(self, idx=slice(None)) -> np.ndarray:
-        """One ``(W, H, W)`` frame of the current state of worlds ``idx`` (default all), without
-        touching the stacks."""
-        order = np.arange(self.world.B)[idx]
-        worlds = np.zeros(self.world.B, dtype=bool)
-        worlds[order] = True
-        keep = self.frames[worlds, -1].copy()
-        self._run(worlds, False)
-        img = self.frames[worlds, -1].copy()
-        self.frames[worlds, -1] = keep
-        return img[np.searchsorted(np.flatnonzero(worlds), order)]  # in the order of idx
-
-    def reset(self, worlds: np.ndarray) -> np.ndarray:
-        """Fill the stacks of ``worlds`` (bool ``(B,)``) with their current frame; returns the
-        observation of every world without advancing the others' stacks."""
-        worlds = np.asarray(worlds, dtype=bool)
-        self._run(worlds, False)
-        self.frames[worlds, :-1] = self.frames[worlds, -1:]
-        return self.frames.copy()
-
-    def __call__(self) -> np.ndarray:
-        self._run(self._every, True)
-        return self.frames.copy()
 
 
 @njit(cache=True, nogil=True)
@@ -286,11 +333,8 @@ def _draw_frames(
     for b in range(first, stop):
         if not worlds[b]:
             continue
-        if shift:  # element by element: an array assignment compiles numba's shape-error path
-            for k in range(n_frames - 1):
-                for i in range(H):
-                    for j in range(W):
-                        frames[b, k, i, j] = frames[b, k + 1, i, j]
+        if shift:
+            shift_stack(frames[b])
         img = frames[b, n_frames - 1]
         ego_s = F[layout.S, b, 0]
         top = F[layout.D, b, 0] - 0.5 * H * my
@@ -344,6 +388,54 @@ def _draw_frames(
                         img[row, col] = grey
 
 
+class CameraObservation(FrameStack):
+    """``(frame_stack, H, W)`` uint8 grey, or ``(3 × frame_stack, H, W)`` RGB with
+    ``camera_color``, frames of the driver's-seat camera (``Options.camera``), newest last;
+    drawn by :class:`~lanesim.camera.raster.CameraRaster` straight into the newest slot."""
+
+    def __init__(self, options: Options, world: World) -> None:
+        h, w = options.image_shape
+        colour = options.camera_color
+        super().__init__(world, options.frame_stack, (3, h, w) if colour else (h, w))
+        self.raster = CameraRaster(options.camera, world, colour)
+        # The raster writes channel-last images: a colour frame's view as (B, H, W, 3).
+        newest = self.frames[:, -1]
+        self._newest = newest.transpose(0, 2, 3, 1) if colour else newest
+
+    def _render(self, worlds: np.ndarray, shift: bool) -> None:
+        if shift:
+            self.world.over_worlds(_shift_stacks, self.frames, worlds)
+        self.raster.draw(worlds, self._newest)
+
+
+class BirdseyeObservation(FrameStack):
+    """``(frame_stack, rows, columns)`` uint8 grey, or ``(3 × frame_stack, rows, columns)`` RGB
+    with ``camera_color``, bird's-eye frames, newest last: the camera's image warped onto the
+    ``birdseye_extent`` grid by :class:`~lanesim.camera.birdseye.BirdseyeWarp` (row 0 the
+    farthest, column 0 the leftmost)."""
+
+    def __init__(self, options: Options, world: World) -> None:
+        camera = options.camera
+        colour = options.camera_color
+        self.warp = BirdseyeWarp(camera, options.birdseye_extent, options.birdseye_resolution)
+        rows, cols = self.warp.shape
+        super().__init__(world, options.frame_stack, (3, rows, cols) if colour else (rows, cols))
+        self.raster = CameraRaster(camera, world, colour)
+        w, h = camera.image_size
+        # The camera's current images, and both sides of the gather as (B, H, W, C) and
+        # (B, C, rows, columns) views.
+        self.images = np.zeros((world.B, h, w, 3) if colour else (world.B, h, w), np.uint8)
+        self._source = self.images if colour else self.images[..., None]
+        newest = self.frames[:, -1]
+        self._newest = newest if colour else newest[:, None]
+
+    def _render(self, worlds: np.ndarray, shift: bool) -> None:
+        self.raster.draw(worlds, self.images)
+        if shift:
+            self.world.over_worlds(_shift_stacks, self.frames, worlds)
+        self.world.over_worlds(gather, *self.warp.maps, self._source, self._newest, worlds)
+
+
 class OccupancyObservation:
     """``(4, H, W)`` float32 grid: occupancy, relative speed, drivable area, ego footprint.
 
@@ -382,4 +474,6 @@ def make_observation(options: Options, world: World):
         "kinematics": KinematicsObservation,
         "occupancy": OccupancyObservation,
         "pixels": PixelObservation,
+        "camera": CameraObservation,
+        "birdseye": BirdseyeObservation,
     }[options.observation](options, world)

@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from lanesim.camera import Camera
 from lanesim.sim.world import OBSTACLE_SIZE, STALLED, EgoModel
 
-OBSERVATIONS = ("kinematics", "occupancy", "pixels")
+OBSERVATIONS = ("kinematics", "occupancy", "pixels", "camera", "birdseye")
+IMAGE_OBSERVATIONS = ("pixels", "camera", "birdseye")  # uint8 channel-first frame stacks
 ACTIONS = ("discrete", "meta", "continuous")
 REWARD_TERMS = ("lane_keeping", "progress", "collision", "offroad", "lane_change", "comfort")
 
@@ -91,6 +93,9 @@ MAX_DURATION = 4 * 3600.0  # s
 MAX_WEIGHT = 1e6  # largest |reward weight|: an episode's return stays finite in float32
 DEFAULT_TAPER = 60.0  # m, a closure's taper when its table has none
 STALLED_LENGTH = OBSTACLE_SIZE[STALLED][0]  # m
+EGO_HALF_LENGTH = 0.5 * EgoModel().length  # m, the camera stays inside the ego
+DEFAULT_CAMERA_FOV = 90.0  # deg
+BIRDSEYE_CELLS = (16, 1024)  # the bird's-eye grid's rows and columns, as image_shape's sides
 
 
 def _plain(value, depth: int = 2):
@@ -263,6 +268,41 @@ def _shape(name, v):
         _count(16, 1024)(name, x)
 
 
+def _numbers(n: int, ranges, what: str):
+    """A list of ``n`` numbers, the ``i``-th within ``ranges[i]`` ``(lo, hi)``; ``what`` names
+    them for the message."""
+
+    def check(name, v):
+        if not isinstance(v, list | tuple) or len(v) != n:
+            raise OptionError(f"option {name!r} must be a list of {n} numbers {what}, got {v!r}")
+        for x, (lo, hi) in zip(v, ranges, strict=True):
+            _number(name, x)
+            if not lo <= x <= hi:
+                raise OptionError(
+                    f"option {name!r} must be {what} with each value within the ranges "
+                    f"{', '.join(f'[{a:g}, {b:g}]' for a, b in ranges)}, got {list(v)!r}"
+                )
+
+    return check
+
+
+def _optional(check):
+    """``check``, or None (the option is not given)."""
+
+    def optional(name, v):
+        if v is not None:
+            check(name, v)
+
+    return optional
+
+
+def _extent(name, v):
+    what = "[forward_min, forward_max, half_width] (m)"
+    _numbers(3, [(-100, 500), (-100, 500), (0.5, 100)], what)(name, v)
+    if v[0] >= v[1]:
+        raise OptionError(f"option {name!r} must have forward_min < forward_max, got {list(v)!r}")
+
+
 def _speeds(name, v):
     if not isinstance(v, list | tuple) or not 1 <= len(v) <= 16:
         raise OptionError(f"option {name!r} must be a list of 1 to 16 speeds (m/s), got {v!r}")
@@ -402,9 +442,65 @@ class Options:
         _between(10, 1000, "m"),
     )
     image_shape: list = _list_opt(
-        [84, 84], "pixel observation [height, width], each 16 to 1,024", _shape
+        [84, 84],
+        "[height, width] of pixel and camera frames (and of the camera image the bird's-eye view "
+        "warps), each 16 to 1,024",
+        _shape,
     )
-    frame_stack: int = _opt(4, "pixel observation frames stacked, 1 to 16", _count(1, 16))
+    frame_stack: int = _opt(
+        4, "pixel, camera and bird's-eye frames stacked, 1 to 16", _count(1, 16)
+    )
+    # --- the driver's-seat camera (observations "camera" and "birdseye")
+    camera_fov: float | None = _opt(
+        None,
+        f"camera's horizontal field of view (deg), 1 to 170; {DEFAULT_CAMERA_FOV:g} when "
+        "camera_intrinsics is not given either",
+        _optional(_between(1, 170, "deg")),
+    )
+    camera_intrinsics: list | None = _opt(
+        None,
+        "camera's [fx, fy, cx, cy] in pixels of the image_shape image, instead of camera_fov: "
+        "focal lengths 1 to 100,000, the principal point inside the image",
+        _optional(_numbers(4, [(1, 1e5)] * 2 + [(0, 1023)] * 2, "[fx, fy, cx, cy] (px)")),
+    )
+    camera_distortion: list = _list_opt(
+        [0.0, 0.0, 0.0, 0.0],
+        "camera's lens distortion [k1, k2, p1, p2] (OpenCV's radial-tangential model): k1, k2 "
+        "within ±1, p1, p2 within ±0.1, one-to-one over the image (each pixel sees one "
+        "direction) and undone to within 1e-6 at its border",
+        _numbers(4, [(-1, 1)] * 2 + [(-0.1, 0.1)] * 2, "[k1, k2, p1, p2]"),
+    )
+    camera_height: float = _opt(
+        1.3, "camera's height above the ground (m), 0.2 to 5", _between(0.2, 5, "m")
+    )
+    camera_forward: float = _opt(
+        1.0,
+        f"camera's place ahead of the car's centre (m), within ±{EGO_HALF_LENGTH:g}: inside the "
+        "ego, which the camera does not draw",
+        _between(-EGO_HALF_LENGTH, EGO_HALF_LENGTH, "m"),
+    )
+    camera_pitch: float = _opt(
+        5.0, "camera's pitch below the horizon (deg, down positive), -80 to 80",
+        _between(-80, 80, "deg"),
+    )
+    camera_yaw: float = _opt(
+        0.0, "camera's yaw from the car's axis (deg, + left), -90 to 90", _between(-90, 90, "deg")
+    )
+    camera_color: bool = _opt(
+        False, "RGB camera and bird's-eye frames, (3 × frame_stack, H, W), instead of grey", _flag
+    )
+    birdseye_extent: list = _list_opt(
+        [2.0, 42.0, 10.0],
+        "bird's-eye grid [forward_min, forward_max, half_width] (m) on the ground from the point "
+        "below the camera: forward within -100 to 500 with min < max, half_width 0.5 to 100",
+        _extent,
+    )
+    birdseye_resolution: float = _opt(
+        0.5,
+        "bird's-eye cell size (m), 0.02 to 10; the extent must be whole cells, 16 to 1,024 each "
+        "way",
+        _between(0.02, 10, "m"),
+    )
     # --- meta actions
     meta_speeds: list = _list_opt(
         [20.0, 25.0, 30.0],
@@ -453,6 +549,7 @@ class Options:
                 raise OptionError(
                     f"option 'ego_lanes' has lane {lane}; the road has 0..{total - 1}"
                 )
+        _check_camera(self)
         _check_scenario(self)
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, _freeze(getattr(self, f.name)))
@@ -475,6 +572,32 @@ class Options:
     def road_length(self) -> float:
         """Length of the road as built (m): the pattern times :attr:`road_repeats`."""
         return self.road_repeats * sum(seg["length"] for seg in self.road)
+
+    @property
+    def camera(self) -> Camera:
+        """The driver's-seat camera of the ``camera_*`` options, for images of ``image_shape``."""
+        h, w = self.image_shape
+        mount = dict(
+            distortion=tuple(self.camera_distortion),
+            height=self.camera_height,
+            forward=self.camera_forward,
+            pitch=math.radians(self.camera_pitch),
+            yaw=math.radians(self.camera_yaw),
+        )
+        if self.camera_intrinsics is not None:
+            return Camera(tuple(self.camera_intrinsics), image_size=(w, h), **mount)
+        fov = DEFAULT_CAMERA_FOV if self.camera_fov is None else self.camera_fov
+        return Camera.from_fov(math.radians(fov), (w, h), **mount)
+
+    @property
+    def birdseye_shape(self) -> tuple[int, int]:
+        """``(rows, columns)`` of the bird's-eye grid: ``birdseye_extent`` in cells of
+        ``birdseye_resolution``."""
+        forward_min, forward_max, half_width = self.birdseye_extent
+        return (
+            round((forward_max - forward_min) / self.birdseye_resolution),
+            round(2 * half_width / self.birdseye_resolution),
+        )
 
     @property
     def start_lanes(self) -> tuple[int, ...]:
@@ -531,6 +654,100 @@ def _check_scenario(o: Options) -> None:
             f"option 'closures' closes every through lane (0..{o.lanes - 1}); leave one open"
         )
     _check_start(o, length)
+
+
+def _check_camera(o: Options) -> None:
+    """The camera options agree with each other and with ``image_shape``: one way to give the
+    focal length, the principal point on the image, a lens that does not fold the image, and
+    a bird's-eye extent of whole cells."""
+    if o.camera_fov is not None and o.camera_intrinsics is not None:
+        raise OptionError(
+            "options 'camera_fov' and 'camera_intrinsics' both set the focal length: give one "
+            "(camera_fov in degrees, or camera_intrinsics [fx, fy, cx, cy] in pixels)"
+        )
+    h, w = o.image_shape
+    if o.camera_intrinsics is not None:
+        cx, cy = o.camera_intrinsics[2:]
+        if not (0 <= cx <= w - 1 and 0 <= cy <= h - 1):
+            raise OptionError(
+                f"option 'camera_intrinsics' puts the principal point at (cx, cy) = ({cx:g}, "
+                f"{cy:g}) px, outside the image_shape image: cx must be within 0 to {w - 1} and "
+                f"cy within 0 to {h - 1}"
+            )
+    _check_distortion(o.camera)
+    forward_min, forward_max, half_width = o.birdseye_extent
+    lo, hi = BIRDSEYE_CELLS
+    for what, span in (("forward_max - forward_min", forward_max - forward_min),
+                       ("2 × half_width", 2 * half_width)):
+        cells = span / o.birdseye_resolution
+        if abs(cells - round(cells)) > 1e-6:
+            raise OptionError(
+                f"option 'birdseye_extent': {what} ({span:g} m) must be a whole number of "
+                f"birdseye_resolution ({o.birdseye_resolution:g} m) cells, got {cells:g}"
+            )
+        if not lo <= round(cells) <= hi:
+            raise OptionError(
+                f"options 'birdseye_extent' and 'birdseye_resolution' make {round(cells):,} "
+                f"cells across {what} ({span:g} m at {o.birdseye_resolution:g} m); the grid "
+                f"must be {lo} to {hi:,} cells each way"
+            )
+
+
+# The lens check walks out from the principal point along these many directions, in steps of
+# the normalised image plane's radius up to tan(85°) (a 170° field of view, the widest accepted).
+_LENS_DIRECTIONS, _LENS_STEPS, _LENS_REACH = 256, 1024, math.tan(math.radians(85))
+_UNDISTORT_ERROR = 1e-6  # normalised units: under 0.001 px at any accepted focal length
+_MILDER = "use smaller coefficients or a narrower field of view"
+
+
+def _check_distortion(camera: Camera) -> None:
+    """Refuse a lens distortion that is not one-to-one over the image.
+
+    Along every direction from the principal point the distorted point must move outwards
+    (the Jacobian of the distortion stays positive) until it leaves the image. Otherwise the
+    image folds over: two directions land on one pixel, a pixel has no single ray to render
+    and undistortion (hence the bird's-eye view) is ambiguous; OpenCV's iterative
+    undistortion also stops converging there. Strong barrel distortion (k1 < 0) with a wide
+    field of view is the usual cause.
+    """
+    if not any(camera.distortion):
+        return
+    w, h = camera.image_size
+    x0, y0 = camera.pixels_to_normalized(np.array([0.0, 0.0]))
+    x1, y1 = camera.pixels_to_normalized(np.array([w - 1.0, h - 1.0]))
+    angle = np.linspace(0.0, 2 * math.pi, _LENS_DIRECTIONS, endpoint=False)
+    radius = np.linspace(0.0, _LENS_REACH, _LENS_STEPS + 1)[1:]
+    xy = radius[:, None, None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)[None]
+    xd = camera.distort(xy)
+    inside = (xd[..., 0] >= x0) & (xd[..., 0] <= x1) & (xd[..., 1] >= y0) & (xd[..., 1] <= y1)
+    eps = 1e-7
+    ddx = camera.distort(xy + [eps, 0.0]) - camera.distort(xy - [eps, 0.0])
+    ddy = camera.distort(xy + [0.0, eps]) - camera.distort(xy - [0.0, eps])
+    det = ddx[..., 0] * ddy[..., 1] - ddx[..., 1] * ddy[..., 0]
+    left = np.cumsum(~inside, axis=0) > 0  # from the first step outside the image on
+    folds = (det <= 0) & ~left
+    coefficients = f"option 'camera_distortion' {list(camera.distortion)!r}"
+    if folds.any() or not left[-1].all():
+        step = np.argmax(folds.any(axis=1)) if folds.any() else len(radius) - 1
+        raise OptionError(
+            f"{coefficients} folds the image: at {math.degrees(math.atan(radius[step])):.0f}° "
+            "from the optical axis, inside the image, the distortion stops moving points "
+            f"outwards, so two directions would share a pixel; {_MILDER}"
+        )
+    # The border holds the largest radii, where the iteration converges last if at all.
+    u, v = np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64)
+    border = np.concatenate([
+        np.column_stack([u, np.zeros(w)]), np.column_stack([u, np.full(w, h - 1.0)]),
+        np.column_stack([np.zeros(h), v]), np.column_stack([np.full(h, w - 1.0), v]),
+    ])
+    distorted = camera.pixels_to_normalized(border)
+    error = np.abs(camera.distort(camera.undistort(distorted)) - distorted).max()
+    if not error <= _UNDISTORT_ERROR:
+        raise OptionError(
+            f"{coefficients} cannot be undone at the image's border: undistortion (OpenCV's "
+            f"fixed-point iteration, which gives every pixel its ray) misses by {error:.2g} "
+            f"(normalised image units, at most {_UNDISTORT_ERROR:g} accepted); {_MILDER}"
+        )
 
 
 def _lane_extent(o: Options, lane: int, length: float) -> tuple[float, float, float]:
@@ -612,6 +829,9 @@ SPACE_OPTIONS = (
     "observed_vehicles",
     "image_shape",
     "frame_stack",
+    "camera_color",
+    "birdseye_extent",
+    "birdseye_resolution",
 )
 
 

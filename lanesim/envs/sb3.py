@@ -36,7 +36,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices
 
-from lanesim.envs.options import OptionError, refuse_reset_options
+from lanesim.envs.options import IMAGE_OBSERVATIONS, OptionError, refuse_reset_options
 from lanesim.envs.vector import DrivingVectorEnv
 
 # A sub-environment's attribute names whose per-sub-environment value is the vector env's
@@ -65,12 +65,13 @@ class SB3VecEnv(VecEnv):
             )
         self.venv = vector_env
         obs_space = vector_env.single_observation_space
-        if vector_env.options.observation == "pixels" and obs_space.shape[0] > min(
+        if vector_env.options.observation in IMAGE_OBSERVATIONS and obs_space.shape[0] > min(
             obs_space.shape[1:]
         ):
             warnings.warn(
-                f"pixel observation {obs_space.shape}: frame_stack exceeds the image's height "
-                "or width, so SB3 will take it for a channel-last image and transpose it",
+                f"image observation {obs_space.shape}: its channels (frame_stack, times 3 in "
+                "colour) exceed the image's height or width, so SB3 will take it for a "
+                "channel-last image and transpose it",
                 stacklevel=2,
             )
         super().__init__(vector_env.num_envs, obs_space, vector_env.single_action_space)

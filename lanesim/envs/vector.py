@@ -25,8 +25,9 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
     ``gym.make_vec(id, N, vectorization_mode="sync")`` over :class:`DrivingEnv`, only faster:
 
     * spaces: ``single_observation_space`` / ``single_action_space`` are the single env's;
-      ``observation_space`` / ``action_space`` are them batched (a leading ``N`` axis). Pixel
-      observations are ``(N, frame_stack, H, W)`` uint8, one frame stack per sub-environment.
+      ``observation_space`` / ``action_space`` are them batched (a leading ``N`` axis). Pixel,
+      camera and bird's-eye observations are ``(N, frame_stack, H, W)`` uint8 (``(N, 3 ×
+      frame_stack, H, W)`` in colour), one frame stack per sub-environment.
     * autoreset: the ``autoreset_mode`` keyword (an ``AutoresetMode`` or its value), also the
       ``autoreset_mode`` attribute and ``metadata["autoreset_mode"]``, as for Gymnasium's
       ``SyncVectorEnv``:
