@@ -1,0 +1,304 @@
+"""The viewer's driver's-seat pane: world 0 through the ego's camera, and the road overlay in
+perspective.
+
+Every overlay mark is a 3D point set (world metres, on the ground or on a vehicle's box) moved
+into the ego's vehicle frame, then into the camera frame by :meth:`Camera.vehicle_to_camera`,
+cut at a near plane and projected by :meth:`Camera.project`: the same model that renders the
+image, so the marks sit on what they mark. Lines are cut where they cross the near plane; no
+point behind it is ever projected (a mirrored projection would draw a line across the sky).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+import pygame  # noqa: E402
+
+from lanesim.camera import Camera  # noqa: E402
+from lanesim.render import style  # noqa: E402
+from lanesim.render.annotate import Annotation  # noqa: E402
+from lanesim.render.draw import arrow, label, leader  # noqa: E402
+from lanesim.render.hud import Text  # noqa: E402
+from lanesim.render.overlay import (  # noqa: E402
+    ARROW_LENGTH,
+    headway_label,
+    headway_path,
+    plan_until_vehicle,
+)
+from lanesim.render.tiles import lane_edges  # noqa: E402
+from lanesim.render.view import RoadPose  # noqa: E402
+from lanesim.sim.world import World  # noqa: E402
+
+# The viewer's camera: issue #17's default mounting, the one the camera observation uses.
+FOV = math.radians(90.0)  # horizontal field of view
+MOUNT = {"height": 1.3, "forward": 1.0, "pitch": math.radians(5.0), "yaw": 0.0}
+
+NEAR = 0.1  # m: the overlay's near plane (camera depth); nearer points are cut away
+DRAW_DISTANCE = 250.0  # m of road ahead the overlay draws, as far as the image shows the road
+# Stations (m ahead of the ego's centre) the road's lines are sampled at: 1 m apart near the
+# car, then 5 % farther each, as a pixel covers more road with distance (a 12 m chord on the
+# tightest 80 m curve strays 0.2 m, under a pixel that far away). From just behind the car, so
+# the lines reach the image's bottom edge.
+_NEAR_STEP = np.arange(-2.0, 12.0, 1.0)
+STATIONS = np.concatenate([_NEAR_STEP, 12.0 * 1.05 ** np.arange(
+    math.ceil(math.log(DRAW_DISTANCE / 12.0) / math.log(1.05)) + 1)])
+STATIONS[-1] = DRAW_DISTANCE
+# Lines are drawn thinner with distance: full width to 25 m ahead, a half to 70 m, then 1 px.
+BAND_ENDS = (25.0, 70.0)
+MARK_AHEAD = 8.0  # m ahead of the ego's centre where the lateral offset and heading are drawn
+VEHICLE_HEIGHT = (1.5, 1.5, 1.5, 0.75)  # m, by kind (ego, car, stalled car, cone)
+BOX_EDGES = np.array([(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
+                      (0, 4), (1, 5), (2, 6), (3, 7)])
+SKY = (150, 190, 228)
+
+
+def viewer_camera(size: tuple[int, int]) -> Camera:
+    """The viewer's camera for a pane ``size`` = ``(width, height)`` px: 90° across, the
+    default mounting, no distortion."""
+    return Camera.from_fov(FOV, size, **MOUNT)
+
+
+def line_px(height: int) -> int:
+    """Width (px) of the overlay's nearest lines in a pane ``height`` px tall."""
+    return max(2, round(height / 130))
+
+
+def clip_segments(a: np.ndarray, b: np.ndarray, near: float = NEAR):
+    """Segments ``a -> b`` (``(K, 3)`` camera frame, m) cut to their part at depth ``z >= near``.
+
+    Returns ``(a, b, kept)``: the cut end points and ``(K,)`` whether any part is left."""
+    za, zb = a[:, 2], b[:, 2]
+    kept = (za >= near) | (zb >= near)
+    with np.errstate(divide="ignore", invalid="ignore"):  # dropped segments give NaN
+        t = ((near - za) / (zb - za))[:, None]
+        cut = a + t * (b - a)
+    return (np.where((za < near)[:, None], cut, a), np.where((zb < near)[:, None], cut, b),
+            kept)
+
+
+def clip_polylines(p: np.ndarray, joined: np.ndarray, near: float = NEAR):
+    """Polylines cut at the near plane.
+
+    Args:
+        p: ``(N, 3)`` camera-frame points (m).
+        joined: ``(N - 1,)`` whether point ``i`` connects to point ``i + 1`` (False between
+            polylines and over gaps).
+
+    Returns:
+        ``(points, starts, first)``: the pieces in front of the plane, all their points
+        ``(M, 3)``, where piece ``k`` is ``points[starts[k]:starts[k + 1]]`` (at least 2 points
+        each), and the index in ``p`` of each piece's first segment (to tell which line it
+        belongs to).
+    """
+    a, b, kept = clip_segments(p[:-1], p[1:], near)
+    kept &= joined
+    segs = np.flatnonzero(kept)
+    if len(segs) == 0:
+        return np.zeros((0, 3)), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # A segment continues the previous piece when that one was kept and their shared point
+    # is in front (neither was cut there).
+    follows = np.zeros(len(segs), dtype=bool)
+    follows[1:] = (np.diff(segs) == 1) & (p[segs[1:], 2] >= near)
+    first = segs[~follows]
+    # Each piece: its first segment's start, then every segment's end.
+    n_pieces = len(first)
+    starts = np.zeros(n_pieces + 1, dtype=np.int64)
+    starts[1:] = np.cumsum(np.bincount(np.cumsum(~follows) - 1, minlength=n_pieces) + 1)
+    points = np.empty((starts[-1], 3))
+    heads = starts[:-1]
+    points[heads] = a[first]
+    ends = np.ones(starts[-1], dtype=bool)
+    ends[heads] = False
+    points[ends] = b[segs]
+    return points, starts, first
+
+
+class DashCam:
+    """The camera pane of world 0: its image and the road overlay projected into it.
+
+    Args:
+        world: the simulator (read only).
+        pose: the road's scalar pose function.
+        size: the pane's ``(width, height)`` px.
+    """
+
+    def __init__(self, world: World, pose: RoadPose, size: tuple[int, int]) -> None:
+        self.world, self.road, self.pose = world, world.road, pose
+        self.size = size
+        self.camera = viewer_camera(size)
+        self.lw = line_px(size[1])
+        self._horizon = min(max(math.ceil(self.camera.horizon_row()), 0), size[1])
+
+    # ------------------------------------------------------------------ the image
+    def draw_image(self, out: np.ndarray) -> None:
+        """The camera image of world 0 into ``out`` (``(height, width, 3)`` uint8 RGB, may be
+        a strided view of a frame's pixels)."""
+        out[: self._horizon] = SKY
+        out[self._horizon :] = style.GRASS
+
+    # ------------------------------------------------------------------ the overlay
+    def to_camera(self, x, y, z=0.0) -> np.ndarray:
+        """World points (m; ``x``, ``y``, ``z`` broadcast together, ``z`` up from the ground)
+        to the camera frame of world 0's ego, ``(N, 3)`` m."""
+        w = self.world
+        h = float(w.heading[0, 0])
+        c, s = math.cos(h), math.sin(h)
+        dx = np.asarray(x, dtype=np.float64) - float(w.x[0, 0])
+        dy = np.asarray(y, dtype=np.float64) - float(w.y[0, 0])
+        dx, dy, z = np.broadcast_arrays(dx, dy, np.asarray(z, dtype=np.float64))
+        vehicle = np.stack([c * dx + s * dy, c * dy - s * dx, z], axis=-1).reshape(-1, 3)
+        return self.camera.vehicle_to_camera(vehicle)
+
+    def road_points(self, s_ego: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The overlay's road lines ahead of the ego (at ``s_ego``, m), as world points.
+
+        Returns ``(xy, drawn, centre)``: ``xy`` ``(L, S, 2)`` m for ``L`` lines (per lane: left
+        edge, centre, right edge) at the :data:`STATIONS` ahead, ``drawn`` ``(L, S)`` where the
+        line exists, and ``centre`` ``(L,)`` which lines are lane centres.
+        """
+        road = self.road
+        s = s_ego + STATIONS
+        on_road = (s >= 0.0) & (s <= road.length)
+        s = np.clip(s, 0.0, road.length)
+        lanes = np.arange(road.lanes)
+        exists = road.lane_exists(lanes[:, None], s[None, :])  # (lanes, S)
+        d, drawn, centre = [], [], []
+        for lane in range(road.lanes):
+            left, right = lane_edges(road, lane, s)
+            # A lane's right edge is the next lane's left edge where that one exists.
+            right_alone = exists[lane] & (
+                ~exists[lane + 1] if lane + 1 < road.lanes else True)
+            d += [left, np.full_like(s, road.lane_centre[lane]), right]
+            drawn += [exists[lane], exists[lane], right_alone]
+            centre += [False, True, False]
+        d = np.stack(d)
+        x, y, _ = road.to_world(s[None, :], d)
+        return np.stack([x, y], -1), np.stack(drawn) & on_road, np.array(centre)
+
+    def draw_overlay(self, surf: pygame.Surface, origin: tuple[int, int],
+                     ann: Annotation | None, s_ego: float, offset: float, heading_error: float,
+                     text: Text) -> None:
+        """The road overlay onto ``surf`` (clipped to the pane by the caller), the pane's
+        top-left at ``origin`` (px): lane boundaries and centres ahead, the agent's plan, the
+        leader's box with its gap and time gap, and the ego's lateral offset (m) and heading
+        error (rad) at the lane ahead, with their values."""
+        lw = self.lw
+        xy, drawn, centre = self.road_points(s_ego)
+        self._lines_3d(surf, origin, xy, drawn, centre)
+        if ann is not None and ann.plan is not None and len(ann.plan):
+            path, dots = plan_until_vehicle(self.world, 0, ann.plan)
+            self._ground_line(surf, origin, path, style.PLAN, lw, dots)
+        self._leader(surf, origin, s_ego, text)
+        self._errors(surf, origin, s_ego, offset, heading_error, text)
+
+    def project(self, cam: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+        """Camera-frame points ``(N, 3)`` in front of the near plane to surface pixels."""
+        uv, _ = self.camera.project(cam)
+        return uv + np.asarray(origin, dtype=np.float64)
+
+    def _lines_3d(self, surf, origin, xy, drawn, centre) -> None:
+        """Lane edges and centres, thinner with distance (bands of stations)."""
+        L, S, _ = xy.shape
+        cam = self.to_camera(xy[..., 0], xy[..., 1])
+        joined = (drawn[:, :-1] & drawn[:, 1:])
+        joined = np.concatenate([joined, np.zeros((L, 1), dtype=bool)], axis=1).reshape(-1)[:-1]
+        points, starts, first = clip_polylines(cam, joined)
+        if len(first) == 0:
+            return
+        px = self.project(points, origin)
+        depth = points[:, 2]
+        lw = self.lw
+        widths = np.where(depth < BAND_ENDS[0], lw,
+                          np.where(depth < BAND_ENDS[1], max(1, lw // 2), 1))
+        px_list = px.tolist()
+        for k, seg in enumerate(first.tolist()):
+            i0, i1 = int(starts[k]), int(starts[k + 1])
+            colour = style.LANE_CENTRE if centre[seg // S] else style.LANE_BOUNDARY
+            wk = widths[i0:i1]
+            # Pieces of equal width; neighbours share their joint point.
+            cuts = [i0, *(i0 + 1 + np.flatnonzero(np.diff(wk))).tolist(), i1 - 1]
+            for c0, c1 in zip(cuts[:-1], cuts[1:], strict=True):
+                if c1 > c0:
+                    pygame.draw.lines(surf, colour, False, px_list[c0 : c1 + 1], int(wk[c0 - i0]))
+
+    def _ground_line(self, surf, origin, xy: np.ndarray, colour, width: int,
+                     dots: np.ndarray | None = None) -> None:
+        """A polyline of world ground points ``xy`` ``(n, 2)`` (m), dots at ``dots``."""
+        if len(xy) > 1:
+            cam = self.to_camera(xy[:, 0], xy[:, 1])
+            points, starts, _ = clip_polylines(cam, np.ones(len(xy) - 1, dtype=bool))
+            px = self.project(points, origin).tolist()
+            for i0, i1 in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
+                pygame.draw.lines(surf, colour, False, px[i0:i1], width)
+        if dots is not None and len(dots):
+            cam = self.to_camera(dots[:, 0], dots[:, 1])
+            front = cam[:, 2] >= NEAR
+            fy = self.camera.intrinsics[1]
+            radius = np.clip(0.15 * fy / cam[front, 2], 1.5, width + 1.0).tolist()
+            for (u, v), r in zip(self.project(cam[front], origin).tolist(), radius, strict=True):
+                pygame.draw.circle(surf, colour, (u, v), r)
+
+    def _leader(self, surf, origin, s_ego: float, text: Text) -> None:
+        """The leader's box outline, the headway line to it on the road and its label above
+        the box."""
+        w = self.world
+        lead = leader(w, 0, self.pose.curvature(s_ego))
+        j, gap, headway, ttc = lead
+        if j < 0:
+            return
+        s, warn = headway_label(gap, headway, ttc)
+        colour = style.TEXT_WARN if warn else style.HEADWAY
+        path = np.array(headway_path(w, self.pose, s_ego, j))
+        self._ground_line(surf, origin, path, style.HEADWAY, max(1, self.lw - 1))
+        x, y, h = float(w.x[0, j]), float(w.y[0, j]), float(w.heading[0, j])
+        hl, hw = 0.5 * float(w.length[0, j]), 0.5 * float(w.width[0, j])
+        top = VEHICLE_HEIGHT[int(w.kind[0, j])]
+        c, sn = math.cos(h), math.sin(h)
+        along = np.array([hl, hl, -hl, -hl])
+        left = np.array([hw, -hw, -hw, hw])
+        cx, cy = x + along * c - left * sn, y + along * sn + left * c
+        corners = self.to_camera(np.tile(cx, 2), np.tile(cy, 2), np.repeat([0.0, top], 4))
+        a, b, kept = clip_segments(corners[BOX_EDGES[:, 0]], corners[BOX_EDGES[:, 1]])
+        pa = self.project(a[kept], origin).tolist()
+        pb = self.project(b[kept], origin).tolist()
+        for p, q in zip(pa, pb, strict=True):
+            pygame.draw.line(surf, colour, p, q, max(1, self.lw - 1))
+        # The label above the middle of the box's rear face.
+        anchor = self.to_camera(x - hl * c, y - hl * sn, top + 0.6)
+        if anchor[0, 2] >= NEAR:
+            u, v = self.project(anchor, origin)[0].tolist()
+            label(surf, text, s, colour, (u, v))
+
+    def _errors(self, surf, origin, s_ego: float, offset: float, heading_error: float,
+                text: Text) -> None:
+        """The ego's lateral offset and heading error, as the top-down overlay draws them at
+        the ego but carried MARK_AHEAD along the road, where the camera sees the ground: a
+        line across from the lane centre to the ego's lateral position, and from there the
+        road direction (white) and the ego's heading (orange) arrows. Their values are
+        written at the pane's bottom."""
+        w = self.world
+        lane_d = float(self.road.lane_centre[w.lane[0, 0]])
+        s = s_ego + MARK_AHEAD
+        fx, fy, road_h = self.pose(s, lane_d)
+        ex, ey, _ = self.pose(s, float(w.d[0, 0]))
+        h = float(w.heading[0, 0])
+        r = ARROW_LENGTH
+        pts = np.array([[fx, fy], [ex, ey],
+                        [ex + r * math.cos(road_h), ey + r * math.sin(road_h)],
+                        [ex + r * math.cos(h), ey + r * math.sin(h)]])
+        cam = self.to_camera(pts[:, 0], pts[:, 1])
+        lw = self.lw
+        if (cam[:, 2] >= NEAR).all():
+            foot, ego, road_tip, heading_tip = self.project(cam, origin).tolist()
+            pygame.draw.line(surf, style.OFFSET, foot, ego, lw)
+            pygame.draw.circle(surf, style.OFFSET, foot, lw + 1)
+            head = 3 * lw + 2
+            arrow(surf, style.ROAD_DIRECTION, ego, road_tip, lw, head)
+            arrow(surf, style.HEADING, ego, heading_tip, lw, head)
+        width, height = self.size
+        label(surf, text, f"offset {offset:+.2f} m  heading {math.degrees(heading_error):+.1f}°",
+              style.OFFSET, (origin[0] + 0.5 * width, origin[1] + height - text.line))
