@@ -130,6 +130,17 @@ def test_pixel_rays_point_where_the_pixels_project_from():
     np.testing.assert_allclose(uv, np.column_stack([u.ravel(), v.ravel()]), atol=1e-6)
 
 
+def test_rays_through_any_pixel_position_point_where_those_positions_project_from():
+    cam = Camera(**CALIBRATED, pitch=0.05)
+    uv = np.random.default_rng(3).uniform([-0.5, -0.5], [1279.5, 719.5], (200, 2))
+    rays = cam.rays(uv.reshape(10, 20, 2))
+    assert rays.shape == (10, 20, 3)
+    np.testing.assert_allclose(np.linalg.norm(rays, axis=-1), 1.0, atol=1e-12)
+    back, ok = cam.project(cam.vehicle_to_camera(cam.position + 3.0 * rays.reshape(-1, 3)))
+    assert ok.all()
+    np.testing.assert_allclose(back, uv, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

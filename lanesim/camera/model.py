@@ -216,7 +216,12 @@ class Camera:
         the centre of every pixel of the (distorted) image; what a renderer casts."""
         w, h = self.image_size
         v, u = np.mgrid[0:h, 0:w].astype(np.float64)
-        xy = self.undistort(self.pixels_to_normalized(np.stack([u, v], axis=-1)))
+        return self.rays(np.stack([u, v], axis=-1))
+
+    def rays(self, uv: np.ndarray) -> np.ndarray:
+        """Distorted pixel positions ``(..., 2)`` (``u, v``, anywhere, e.g. pixel corners) to
+        the unit directions ``(..., 3)`` of their rays in the vehicle frame."""
+        xy = self.undistort(self.pixels_to_normalized(uv))
         cam = np.concatenate([xy, np.ones(xy.shape[:-1] + (1,))], axis=-1)
         rays = cam @ self.rotation  # camera frame -> vehicle frame: R^T applied to each row
         return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
