@@ -18,7 +18,8 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
-from lanesim.camera import Camera  # noqa: E402
+from lanesim.camera import Camera, CameraRaster  # noqa: E402
+from lanesim.camera.raster import BOX_HEIGHT, DRAW_DISTANCE, lane_edges  # noqa: E402
 from lanesim.render import style  # noqa: E402
 from lanesim.render.annotate import Annotation  # noqa: E402
 from lanesim.render.draw import arrow, label, leader  # noqa: E402
@@ -29,7 +30,6 @@ from lanesim.render.overlay import (  # noqa: E402
     headway_path,
     plan_until_vehicle,
 )
-from lanesim.render.tiles import lane_edges  # noqa: E402
 from lanesim.render.view import RoadPose  # noqa: E402
 from lanesim.sim.world import World  # noqa: E402
 
@@ -38,8 +38,8 @@ FOV = math.radians(90.0)  # horizontal field of view
 MOUNT = {"height": 1.3, "forward": 1.0, "pitch": math.radians(5.0), "yaw": 0.0}
 
 NEAR = 0.1  # m: the overlay's near plane (camera depth); nearer points are cut away
-DRAW_DISTANCE = 250.0  # m of road ahead the overlay draws, as far as the image shows the road
-# Stations (m ahead of the ego's centre) the road's lines are sampled at: 1 m apart near the
+# Stations (m ahead of the ego's centre) the road's lines are sampled at, as far as the image
+# shows the road: 1 m apart near the
 # car, then 5 % farther each, as a pixel covers more road with distance (a 12 m chord on the
 # tightest 80 m curve strays 0.2 m, under a pixel that far away). From just behind the car, so
 # the lines reach the image's bottom edge.
@@ -50,10 +50,8 @@ STATIONS[-1] = DRAW_DISTANCE
 # Lines are drawn thinner with distance: full width to 25 m ahead, a half to 70 m, then 1 px.
 BAND_ENDS = (25.0, 70.0)
 MARK_AHEAD = 8.0  # m ahead of the ego's centre where the lateral offset and heading are drawn
-VEHICLE_HEIGHT = (1.5, 1.5, 1.5, 0.75)  # m, by kind (ego, car, stalled car, cone)
 BOX_EDGES = np.array([(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
                       (0, 4), (1, 5), (2, 6), (3, 7)])
-SKY = (150, 190, 228)
 
 
 def viewer_camera(size: tuple[int, int]) -> Camera:
@@ -131,14 +129,18 @@ class DashCam:
         self.size = size
         self.camera = viewer_camera(size)
         self.lw = line_px(size[1])
-        self._horizon = min(max(math.ceil(self.camera.horizon_row()), 0), size[1])
+        self.raster = CameraRaster(self.camera, world, colour=True)
+        self._world0 = np.arange(world.B) == 0
 
     # ------------------------------------------------------------------ the image
     def draw_image(self, out: np.ndarray) -> None:
         """The camera image of world 0 into ``out`` (``(height, width, 3)`` uint8 RGB, may be
-        a strided view of a frame's pixels)."""
-        out[: self._horizon] = SKY
-        out[self._horizon :] = style.GRASS
+        a strided view of a frame's pixels): drawn there by the raster, no copy."""
+        # The raster takes one image per world and draws the selected ones: every world's
+        # image is ``out`` (a zero stride), and only world 0's is drawn.
+        batch = np.lib.stride_tricks.as_strided(
+            out, (self.world.B, *out.shape), (0, *out.strides), writeable=True)
+        self.raster.draw(self._world0, batch)
 
     # ------------------------------------------------------------------ the overlay
     def to_camera(self, x, y, z=0.0) -> np.ndarray:
@@ -256,7 +258,7 @@ class DashCam:
         self._ground_line(surf, origin, path, style.HEADWAY, max(1, self.lw - 1))
         x, y, h = float(w.x[0, j]), float(w.y[0, j]), float(w.heading[0, j])
         hl, hw = 0.5 * float(w.length[0, j]), 0.5 * float(w.width[0, j])
-        top = VEHICLE_HEIGHT[int(w.kind[0, j])]
+        top = BOX_HEIGHT[int(w.kind[0, j])]
         c, sn = math.cos(h), math.sin(h)
         along = np.array([hl, hl, -hl, -hl])
         left = np.array([hw, -hw, -hw, hw])

@@ -34,6 +34,7 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
+from lanesim.camera.raster import lane_edges  # noqa: E402
 from lanesim.render import style  # noqa: E402
 from lanesim.sim.road import Road  # noqa: E402
 
@@ -215,29 +216,6 @@ def _blend(under: tuple[int, int, int], over: tuple[int, int, int, int]) -> tupl
 # The drivable-area tint, pre-blended: painting opaque colours needs no alpha blit per tile.
 TINT_ON_ASPHALT = _blend(style.ASPHALT, style.DRIVABLE_TINT)
 TINT_ON_GRASS = _blend(style.GRASS, style.DRIVABLE_TINT)
-
-
-def lane_edges(road: Road, lane: int, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drawn left and right edges ``d`` (m) of ``lane`` at stations ``s`` (m, any shape).
-
-    Over a span's taper the lane narrows to nothing from its outer side (the left for lane
-    0, else the right), the side its closure cones start from.
-    """
-    sp = road.spans[lane]
-    w = road.lane_width
-    frac = np.ones_like(s)
-    if sp.taper > 0:
-        if sp.start > 0:
-            frac = np.minimum(frac, np.clip((s - sp.start) / sp.taper, 0.0, 1.0))
-        if road.lane_closes[lane]:
-            frac = np.minimum(frac, np.clip((sp.end - s) / sp.taper, 0.0, 1.0))
-    left = np.full_like(s, lane * w)
-    right = left + w
-    if lane == 0 and road.lanes > 1:
-        left = right - frac * w
-    else:
-        right = left + frac * w
-    return left, right
 
 
 class RoadGeometry:

@@ -366,11 +366,11 @@ class Viewer:
                      ann: Annotation | None) -> None:
         """The camera pane: the image, then the overlay in perspective."""
         rect = self.camera_rect
+        surf.set_clip(rect)
         self.dashcam.draw_image(self._camera_pixels)
         if self._rows is None:
             surf.blit(self._camera_pane, rect)
         if self.overlay:
-            surf.set_clip(rect)
             _, offset, herr = self._ego_errors(theta)
             self.dashcam.draw_overlay(surf, rect.topleft, ann, s_ego, offset, herr,
                                       self.hud.small)
