@@ -10,8 +10,10 @@ point behind it is ever projected (a mirrored projection would draw a line acros
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -50,6 +52,10 @@ STATIONS[-1] = DRAW_DISTANCE
 # Lines are drawn thinner with distance: full width to 25 m ahead, a half to 70 m, then 1 px.
 BAND_ENDS = (25.0, 70.0)
 MARK_AHEAD = 8.0  # m ahead of the ego's centre where the lateral offset and heading are drawn
+# The image is drawn in horizontal strips on this many threads (the raster releases the GIL),
+# split so each has about as much ground as the others: a ground pixel costs about 8 sky ones.
+STRIPS = min(4, os.cpu_count() or 1)
+SKY_COST = 0.12
 BOX_EDGES = np.array([(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
                       (0, 4), (1, 5), (2, 6), (3, 7)])
 
@@ -58,6 +64,27 @@ def viewer_camera(size: tuple[int, int]) -> Camera:
     """The viewer's camera for a pane ``size`` = ``(width, height)`` px: 90° across, the
     default mounting, no distortion."""
     return Camera.from_fov(FOV, size, **MOUNT)
+
+
+def strip_rows(camera: Camera, strips: int) -> list[tuple[int, int]]:
+    """``strips`` row ranges ``[r0, r1)`` covering ``camera``'s image, of about equal drawing
+    cost (rows above the horizon cost SKY_COST of a ground row)."""
+    w, h = camera.image_size
+    horizon = min(max(camera.horizon_row(), 0.0), float(h))
+    cost = np.where(np.arange(h) + 0.5 < horizon, SKY_COST, 1.0)
+    cum = np.concatenate([[0.0], np.cumsum(cost)])
+    cuts = np.searchsorted(cum, cum[-1] * np.arange(1, strips) / strips)
+    edges = np.unique(np.concatenate([[0], np.clip(cuts, 1, h - 1), [h]]))
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
+def crop(camera: Camera, rows: tuple[int, int]) -> Camera:
+    """The camera that sees exactly rows ``[r0, r1)`` of ``camera``'s image: the same camera
+    with its principal point moved up by ``r0``."""
+    fx, fy, cx, cy = camera.intrinsics
+    r0, r1 = rows
+    return dataclasses.replace(camera, intrinsics=(fx, fy, cx, cy - r0),
+                               image_size=(camera.image_size[0], r1 - r0))
 
 
 def line_px(height: int) -> int:
@@ -129,18 +156,34 @@ class DashCam:
         self.size = size
         self.camera = viewer_camera(size)
         self.lw = line_px(size[1])
-        self.raster = CameraRaster(self.camera, world, colour=True)
+        self.strips = [(rows, CameraRaster(crop(self.camera, rows), world, colour=True))
+                       for rows in strip_rows(self.camera, STRIPS)]
+        self._pool = ThreadPoolExecutor(len(self.strips) - 1) if len(self.strips) > 1 else None
         self._world0 = np.arange(world.B) == 0
+
+    def close(self) -> None:
+        """Stop the drawing threads."""
+        if self._pool is not None:
+            self._pool.shutdown()
 
     # ------------------------------------------------------------------ the image
     def draw_image(self, out: np.ndarray) -> None:
         """The camera image of world 0 into ``out`` (``(height, width, 3)`` uint8 RGB, may be
-        a strided view of a frame's pixels): drawn there by the raster, no copy."""
+        a strided view of a frame's pixels): drawn there by the raster, strip by strip in
+        parallel, no copy."""
+        jobs = [self._pool.submit(self._draw_strip, k, out) for k in range(1, len(self.strips))]
+        self._draw_strip(0, out)
+        for job in jobs:
+            job.result()
+
+    def _draw_strip(self, k: int, out: np.ndarray) -> None:
+        (r0, r1), raster = self.strips[k]
+        part = out[r0:r1]
         # The raster takes one image per world and draws the selected ones: every world's
-        # image is ``out`` (a zero stride), and only world 0's is drawn.
+        # image is ``part`` (a zero stride), and only world 0's is drawn.
         batch = np.lib.stride_tricks.as_strided(
-            out, (self.world.B, *out.shape), (0, *out.strides), writeable=True)
-        self.raster.draw(self._world0, batch)
+            part, (self.world.B, *part.shape), (0, *part.strides), writeable=True)
+        raster.draw(self._world0, batch)
 
     # ------------------------------------------------------------------ the overlay
     def to_camera(self, x, y, z=0.0) -> np.ndarray:

@@ -169,6 +169,7 @@ class Viewer:
             # and converting costs a full extra pass, as much as drawing all the vehicles.)
             self.canvas = pygame.Surface(size, 0, 24, RGB_MASKS)
             self._rows = pixel_rows(self.canvas)
+        self.dashcam: DashCam | None = None
         self._setup(size)
 
     @property
@@ -201,6 +202,8 @@ class Viewer:
             self.tiles = RoadTiles(self.road, self.ppm, self.canvas)
             self.sprites = VehicleSprites(self.ppm, self.canvas)
             self.line_px = style.line_px(self.ppm)
+        if self.dashcam is not None:
+            self.dashcam.close()
         self.camera_rect = self.dashcam = None
         if top_w < w - left:
             self.camera_rect = pygame.Rect(left + top_w, 0, w - left - top_w, h)
@@ -306,6 +309,8 @@ class Viewer:
         """Close the window (human mode); the viewer does nothing afterwards."""
         if self.mode == "human" and not self.closed:
             pygame.display.quit()
+        if self.dashcam is not None:
+            self.dashcam.close()
         self.closed = True
 
     def pop_frames(self) -> list[np.ndarray]:
