@@ -23,7 +23,7 @@ import lanesim  # noqa: E402, F401
 from lanesim.camera import CameraRaster  # noqa: E402
 from lanesim.envs.actions import IDLE, LANE_RIGHT  # noqa: E402
 from lanesim.envs.options import OptionError  # noqa: E402
-from lanesim.render import annotate, style, viewer_of  # noqa: E402
+from lanesim.render import annotate, dashcam, style, viewer_of  # noqa: E402
 from lanesim.render.dashcam import NEAR, clip_polylines  # noqa: E402
 
 HIGHWAY = "lanesim/Highway-v0"
@@ -131,13 +131,17 @@ def test_rgb_array_frames_keep_the_screen_size_in_every_view(size):
     env.close()
 
 
-@pytest.mark.parametrize("mode", ["rgb_array", "human"])
-def test_camera_pane_is_the_rasters_colour_image_of_world_0(mode):
+@pytest.mark.parametrize(("mode", "strips"), [("rgb_array", 1), ("rgb_array", 3),
+                                             ("human", 2)])
+def test_camera_pane_is_the_rasters_colour_image_of_world_0(mode, strips, monkeypatch):
+    # Drawn in strips on threads, it is the image of the whole camera, pixel for pixel.
+    monkeypatch.setattr(dashcam, "STRIPS", strips)
     env = make(mode, view="both", road_overlay=False, sim_speed="max")
     env.reset(seed=0)
     for _ in range(3):
         env.step(IDLE)
     frame = env.render()
+    assert len(viewer_of(env).dashcam.strips) == strips
     if frame is None:  # human: the window's pixels
         frame = pygame.surfarray.array3d(pygame.display.get_surface()).swapaxes(0, 1)
     viewer = viewer_of(env)
@@ -145,6 +149,19 @@ def test_camera_pane_is_the_rasters_colour_image_of_world_0(mode):
     raster = CameraRaster(viewer.dashcam.camera, env.unwrapped.world, colour=True)
     pane = frame[rect.top : rect.bottom, rect.left : rect.right]
     np.testing.assert_array_equal(pane, raster.image(0))
+    env.close()
+
+
+def test_vector_env_camera_view_shows_its_first_world():
+    env = gym.make_vec(HIGHWAY, num_envs=3, render_mode="rgb_array", road_overlay=False,
+                       view="camera", hud=False)
+    env.reset(seed=5)
+    env.step(np.zeros(3, dtype=np.int64))
+    frame = env.render()
+    world = env.unwrapped.world
+    raster = CameraRaster(viewer_of(env).dashcam.camera, world, colour=True)
+    np.testing.assert_array_equal(frame, raster.image(0))
+    assert not np.array_equal(frame, raster.image(1))
     env.close()
 
 
