@@ -225,6 +225,33 @@ def test_leader_box_outline_is_drawn_at_the_leaders_projected_corners():
     env.close()
 
 
+def test_vehicles_hide_the_road_marks_behind_them():
+    # Roadworks, 10 s in: a car merges in 7 m ahead, over the ego lane's centre line.
+    env, frame = camera_frame("lanesim/Roadworks-v0", steps=50)
+    w = env.unwrapped.world
+    from lanesim.render.draw import leader
+
+    j = leader(w, 0, 0.0)[0]
+    assert j > 0 and float(w.s[0, j] - w.s[0, 0]) < 15.0
+    x, y, h = float(w.x[0, j]), float(w.y[0, j]), float(w.heading[0, j])
+    hl, hw = 0.5 * float(w.length[0, j]), 0.5 * float(w.width[0, j])
+    c, s = math.cos(h), math.sin(h)
+    # The image of the box's rear face at half its height, shrunk 3 px from its outline.
+    rear = np.array([[x - hl * c - k * hw * s, y - hl * s + k * hw * c] for k in (-1, 1)])
+    (u0, v0), (u1, _) = sorted(expected_pixels(env, rear).tolist())
+    face = frame[round(v0) - 20 : round(v0) - 3, round(u0) + 3 : round(u1) - 3]
+    raster = CameraRaster(viewer_of(env).dashcam.camera, w, colour=True).image(0)
+    assert face.size and (face == raster[round(v0) - 20 : round(v0) - 3,
+                                          round(u0) + 3 : round(u1) - 3]).all()
+    # ... while the ego lane's centre line runs up to the car and would cross it.
+    centre = expected_pixels(env, lane_edge_points(
+        env, np.array([4.0]), float(w.road.lane_centre[w.lane[0, 0]])))[0]
+    assert tuple(style.LANE_CENTRE) in colours_near(frame, *centre) | colours_near(
+        frame, centre[0], centre[1] - 1)
+    assert u0 < centre[0] < u1
+    env.close()
+
+
 def test_clip_polylines_cuts_at_the_near_plane_and_drops_what_is_behind():
     p = np.array([[0.0, 0.0, -1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 2.0], [2.0, 0.0, -3.0],
                   [1.0, 0.0, 5.0], [1.0, 1.0, 6.0], [5.0, 5.0, -1.0], [5.0, 5.0, -2.0]])

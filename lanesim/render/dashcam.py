@@ -56,8 +56,14 @@ MARK_AHEAD = 8.0  # m ahead of the ego's centre where the lateral offset and hea
 # split so each has about as much ground as the others: a ground pixel costs about 8 sky ones.
 STRIPS = min(4, os.cpu_count() or 1)
 SKY_COST = 0.12
+# A box's edges as pairs of its corners (see DashCam.box_corners), and the two faces each
+# edge bounds: front, rear (along the box), left, right, top, bottom.
 BOX_EDGES = np.array([(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
                       (0, 4), (1, 5), (2, 6), (3, 7)])
+FRONT, REAR, LEFT, RIGHT, TOP, BOTTOM = range(6)
+EDGE_FACES = np.array([(BOTTOM, FRONT), (BOTTOM, RIGHT), (BOTTOM, REAR), (BOTTOM, LEFT),
+                       (TOP, FRONT), (TOP, RIGHT), (TOP, REAR), (TOP, LEFT),
+                       (FRONT, LEFT), (FRONT, RIGHT), (REAR, RIGHT), (REAR, LEFT)])
 
 
 def viewer_camera(size: tuple[int, int]) -> Camera:
@@ -160,6 +166,11 @@ class DashCam:
                        for rows in strip_rows(self.camera, STRIPS)]
         self._pool = ThreadPoolExecutor(len(self.strips) - 1) if len(self.strips) > 1 else None
         self._world0 = np.arange(world.B) == 0
+        self._box_height = np.array([BOX_HEIGHT.get(k, 0.0) for k in range(max(BOX_HEIGHT) + 1)])
+        # Where vehicles cover the image, drawn per frame (8 bits, a view of its pixels kept).
+        self._mask = pygame.Surface(size, 0, 8)
+        self._mask_px = pygame.surfarray.pixels2d(self._mask)
+        self._mask_px[:] = 0
 
     def close(self) -> None:
         """Stop the drawing threads."""
@@ -224,21 +235,87 @@ class DashCam:
         x, y, _ = road.to_world(s[None, :], d)
         return np.stack([x, y], -1), np.stack(drawn) & on_road, np.array(centre)
 
-    def draw_overlay(self, surf: pygame.Surface, origin: tuple[int, int],
+    def draw_overlay(self, surf: pygame.Surface, origin: tuple[int, int], pixels: np.ndarray,
                      ann: Annotation | None, s_ego: float, offset: float, heading_error: float,
                      text: Text) -> None:
         """The road overlay onto ``surf`` (clipped to the pane by the caller), the pane's
-        top-left at ``origin`` (px): lane boundaries and centres ahead, the agent's plan, the
-        leader's box with its gap and time gap, and the ego's lateral offset (m) and heading
-        error (rad) at the lane ahead, with their values."""
+        top-left at ``origin`` (px), where ``pixels`` (the :meth:`draw_image` array) are the
+        pane's: lane boundaries and centres ahead, the agent's plan, the leader's box with its
+        gap and time gap, and the ego's lateral offset (m) and heading error (rad) at the lane
+        ahead, with their values.
+
+        The marks on the road are hidden where a vehicle stands in front of them: with the
+        camera above the ground, a ground point is hidden exactly where a vehicle's box covers
+        it in the image, so the image inside each box's outline is put back after they are
+        drawn."""
         lw = self.lw
+        corners = self.box_corners()
+        hulls = self.outlines(corners)
+        clean = [pixels[y0:y1, x0:x1].copy() for _, (x0, y0, x1, y1) in hulls]
         xy, drawn, centre = self.road_points(s_ego)
         self._lines_3d(surf, origin, xy, drawn, centre)
         if ann is not None and ann.plan is not None and len(ann.plan):
             path, dots = plan_until_vehicle(self.world, 0, ann.plan)
             self._ground_line(surf, origin, path, style.PLAN, lw, dots)
-        self._leader(surf, origin, s_ego, text)
-        self._errors(surf, origin, s_ego, offset, heading_error, text)
+        lead = leader(self.world, 0, self.pose.curvature(s_ego))
+        if lead[0] >= 0:
+            path = np.array(headway_path(self.world, self.pose, s_ego, lead[0]))
+            self._ground_line(surf, origin, path, style.HEADWAY, max(1, lw - 1))
+        self._error_marks(surf, origin, s_ego)
+        for (hull, (x0, y0, x1, y1)), image in zip(hulls, clean, strict=True):
+            pygame.draw.polygon(self._mask, 1, hull)
+            covered = self._mask_px[x0:x1, y0:y1].T != 0
+            np.copyto(pixels[y0:y1, x0:x1], image, where=covered[..., None])
+            self._mask_px[x0:x1, y0:y1] = 0
+        if lead[0] >= 0:
+            self._leader_box(surf, origin, corners, lead, text)
+        width, height = self.size
+        label(surf, text, f"offset {offset:+.2f} m  heading {math.degrees(heading_error):+.1f}°",
+              style.OFFSET, (origin[0] + 0.5 * width, origin[1] + height - text.line))
+
+    def box_corners(self) -> np.ndarray:
+        """``(N, 8, 3)``: the corners of every entity's box of world 0 in the camera frame (m):
+        bottom front-left, front-right, rear-right, rear-left, then the same on top (the
+        ego's own box, which holds the camera, included: callers skip entity 0)."""
+        w = self.world
+        h, hl, hw = w.heading[0], 0.5 * w.length[0], 0.5 * w.width[0]
+        c, sn = np.cos(h)[:, None], np.sin(h)[:, None]
+        along = hl[:, None] * np.array([1.0, 1.0, -1.0, -1.0])
+        left = hw[:, None] * np.array([1.0, -1.0, -1.0, 1.0])
+        x = w.x[0][:, None] + along * c - left * sn
+        y = w.y[0][:, None] + along * sn + left * c
+        top = self._box_height[w.kind[0]][:, None]
+        z = np.concatenate([np.zeros_like(top).repeat(4, 1), top.repeat(4, 1)], axis=1)
+        return self.to_camera(np.tile(x, 2), np.tile(y, 2), z).reshape(-1, 8, 3)
+
+    def outlines(self, corners: np.ndarray) -> list[tuple[list, tuple[int, int, int, int]]]:
+        """The image outline of every vehicle's box (entities 1.., ``corners`` from
+        :meth:`box_corners`) within DRAW_DISTANCE and in view, as far as it is in front of
+        the near plane: ``(polygon (pane px), bounding box (x0, y0, x1, y1) within the
+        pane)`` each."""
+        w = self.world
+        far = np.hypot(w.x[0, 1:] - w.x[0, 0], w.y[0, 1:] - w.y[0, 0]) > DRAW_DISTANCE
+        boxes = corners[1:]
+        m = len(boxes)
+        a, b, kept = clip_segments(boxes[:, BOX_EDGES[:, 0]].reshape(-1, 3),
+                                   boxes[:, BOX_EDGES[:, 1]].reshape(-1, 3))
+        kept = kept.reshape(m, len(BOX_EDGES)) & ~far[:, None]
+        shown = np.flatnonzero(kept.any(axis=1))
+        if len(shown) == 0:
+            return []
+        ends = np.concatenate([a.reshape(m, -1, 3)[shown], b.reshape(m, -1, 3)[shown]], axis=1)
+        both = np.concatenate([kept[shown], kept[shown]], axis=1)
+        uv, _ = self.camera.project(ends[both])  # the cut ends of each box's kept edges
+        split = np.cumsum(both.sum(axis=1))[:-1]
+        out = []
+        width, height = self.size
+        for pts in np.split(uv, split):
+            lo, hi = pts.min(axis=0), pts.max(axis=0)
+            x0, y0 = max(math.floor(lo[0]), 0), max(math.floor(lo[1]), 0)
+            x1, y1 = min(math.ceil(hi[0]) + 1, width), min(math.ceil(hi[1]) + 1, height)
+            if x1 > x0 and y1 > y0:
+                out.append((convex_hull(pts).tolist(), (x0, y0, x1, y1)))
+        return out
 
     def project(self, cam: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
         """Camera-frame points ``(N, 3)`` in front of the near plane to surface pixels."""
@@ -287,44 +364,40 @@ class DashCam:
             for (u, v), r in zip(self.project(cam[front], origin).tolist(), radius, strict=True):
                 pygame.draw.circle(surf, colour, (u, v), r)
 
-    def _leader(self, surf, origin, s_ego: float, text: Text) -> None:
-        """The leader's box outline, the headway line to it on the road and its label above
-        the box."""
-        w = self.world
-        lead = leader(w, 0, self.pose.curvature(s_ego))
+    def _leader_box(self, surf, origin, corners: np.ndarray, lead, text: Text) -> None:
+        """The leader's box outline, its edges the camera sees, and its label (gap, time gap)
+        above the box."""
         j, gap, headway, ttc = lead
-        if j < 0:
-            return
         s, warn = headway_label(gap, headway, ttc)
         colour = style.TEXT_WARN if warn else style.HEADWAY
-        path = np.array(headway_path(w, self.pose, s_ego, j))
-        self._ground_line(surf, origin, path, style.HEADWAY, max(1, self.lw - 1))
-        x, y, h = float(w.x[0, j]), float(w.y[0, j]), float(w.heading[0, j])
-        hl, hw = 0.5 * float(w.length[0, j]), 0.5 * float(w.width[0, j])
-        top = BOX_HEIGHT[int(w.kind[0, j])]
-        c, sn = math.cos(h), math.sin(h)
-        along = np.array([hl, hl, -hl, -hl])
-        left = np.array([hw, -hw, -hw, hw])
-        cx, cy = x + along * c - left * sn, y + along * sn + left * c
-        corners = self.to_camera(np.tile(cx, 2), np.tile(cy, 2), np.repeat([0.0, top], 4))
-        a, b, kept = clip_segments(corners[BOX_EDGES[:, 0]], corners[BOX_EDGES[:, 1]])
+        w = self.world
+        hl, hw, h = 0.5 * float(w.length[0, j]), 0.5 * float(w.width[0, j]), float(w.heading[0, j])
+        top = float(self._box_height[w.kind[0, j]])
+        # The camera in the box's frame: a face is seen when the camera is beyond its plane.
+        he = float(w.heading[0, 0])
+        dx = float(w.x[0, 0]) + self.camera.forward * math.cos(he) - float(w.x[0, j])
+        dy = float(w.y[0, 0]) + self.camera.forward * math.sin(he) - float(w.y[0, j])
+        along, left = dx * math.cos(h) + dy * math.sin(h), dy * math.cos(h) - dx * math.sin(h)
+        z = self.camera.height
+        seen = np.array([along > hl, along < -hl, left > hw, left < -hw, z > top, z < 0.0])
+        edges = BOX_EDGES[seen[EDGE_FACES].any(axis=1)]
+        a, b, kept = clip_segments(corners[j, edges[:, 0]], corners[j, edges[:, 1]])
         pa = self.project(a[kept], origin).tolist()
         pb = self.project(b[kept], origin).tolist()
         for p, q in zip(pa, pb, strict=True):
             pygame.draw.line(surf, colour, p, q, max(1, self.lw - 1))
-        # The label above the middle of the box's rear face.
-        anchor = self.to_camera(x - hl * c, y - hl * sn, top + 0.6)
+        # Above the middle of the box's rear face.
+        anchor = self.to_camera(float(w.x[0, j]) - hl * math.cos(h),
+                                float(w.y[0, j]) - hl * math.sin(h), top + 0.6)
         if anchor[0, 2] >= NEAR:
             u, v = self.project(anchor, origin)[0].tolist()
             label(surf, text, s, colour, (u, v))
 
-    def _errors(self, surf, origin, s_ego: float, offset: float, heading_error: float,
-                text: Text) -> None:
+    def _error_marks(self, surf, origin, s_ego: float) -> None:
         """The ego's lateral offset and heading error, as the top-down overlay draws them at
         the ego but carried MARK_AHEAD along the road, where the camera sees the ground: a
         line across from the lane centre to the ego's lateral position, and from there the
-        road direction (white) and the ego's heading (orange) arrows. Their values are
-        written at the pane's bottom."""
+        road direction (white) and the ego's heading (orange) arrows."""
         w = self.world
         lane_d = float(self.road.lane_centre[w.lane[0, 0]])
         s = s_ego + MARK_AHEAD
@@ -344,6 +417,23 @@ class DashCam:
             head = 3 * lw + 2
             arrow(surf, style.ROAD_DIRECTION, ego, road_tip, lw, head)
             arrow(surf, style.HEADING, ego, heading_tip, lw, head)
-        width, height = self.size
-        label(surf, text, f"offset {offset:+.2f} m  heading {math.degrees(heading_error):+.1f}°",
-              style.OFFSET, (origin[0] + 0.5 * width, origin[1] + height - text.line))
+
+
+def convex_hull(points: np.ndarray) -> np.ndarray:
+    """The convex hull of ``(n, 2)`` points, ``(k, 2)`` in order (Andrew's monotone chain)."""
+    pts = sorted(set(map(tuple, points.tolist())))
+    if len(pts) < 3:
+        return np.array(pts)
+
+    def half(seq):
+        chain = []
+        for p in seq:
+            while len(chain) >= 2 and ((chain[-1][0] - chain[-2][0]) * (p[1] - chain[-2][1])
+                                       - (chain[-1][1] - chain[-2][1]) * (p[0] - chain[-2][0])
+                                       ) <= 0:
+                chain.pop()
+            chain.append(p)
+        return chain
+
+    lower, upper = half(pts), half(reversed(pts))
+    return np.array(lower[:-1] + upper[:-1])

@@ -370,15 +370,18 @@ class Viewer:
     def _draw_camera(self, surf: pygame.Surface, s_ego: float, theta: float,
                      ann: Annotation | None) -> None:
         """The camera pane: the image, then the overlay in perspective."""
-        rect = self.camera_rect
+        rect, pixels = self.camera_rect, self._camera_pixels
         surf.set_clip(rect)
-        self.dashcam.draw_image(self._camera_pixels)
-        if self._rows is None:
-            surf.blit(self._camera_pane, rect)
+        self.dashcam.draw_image(pixels)
         if self.overlay:
             _, offset, herr = self._ego_errors(theta)
-            self.dashcam.draw_overlay(surf, rect.topleft, ann, s_ego, offset, herr,
+            # Drawn on the surface whose pixels the image is: the frame, or the window's pane.
+            pane, origin = (surf, rect.topleft) if self._rows is not None else (
+                self._camera_pane, (0, 0))
+            self.dashcam.draw_overlay(pane, origin, pixels, ann, s_ego, offset, herr,
                                       self.hud.small)
+        if self._rows is None:
+            surf.blit(self._camera_pane, rect)
 
     def _ego_errors(self, theta: float) -> tuple[int, float, float]:
         """The ego's lane, its offset (m, + right) from that lane's centre and its heading
