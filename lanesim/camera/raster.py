@@ -447,7 +447,6 @@ def _ground(tables, paint, F, colours, img, b):
         k += 1
     p = 0
     n_pieces = paint.piece_start.shape[0]
-    half_line = 0.5 * LINE_WIDTH
     C = img.shape[2]
     ground_ij, hit, foot, fade = tables.ground_ij, tables.hit, tables.footprint, tables.fade
     for g in range(ground_ij.shape[0]):
@@ -461,6 +460,10 @@ def _ground(tables, paint, F, colours, img, b):
         along = max(abs(ax * vx + ay * vy) + abs(bx * vx + by * vy), 1e-6)
         across = max(abs(ax * vy - ay * vx) + abs(bx * vy - by * vx), 1e-6)
         lo, hi = d - 0.5 * across, d + 0.5 * across
+        # Lines are painted at least a pixel thick in the image (the ground distance across
+        # the road of one pixel's step perpendicular to the line), so that they stay visible
+        # at observation resolution, as the top-down view's do, instead of fading out.
+        half_line = 0.5 * max(LINE_WIDTH, math.hypot(ax * vy - ay * vx, bx * vy - by * vx))
         asphalt = solid = dashed = 0.0
         if 0.0 <= s <= paint.length:
             while p > 0 and s < paint.piece_start[p]:
