@@ -165,6 +165,44 @@ def test_vector_env_camera_view_shows_its_first_world():
     env.close()
 
 
+def test_camera_view_keeps_the_hud_panel_beside_it():
+    env = make(view="camera", screen_width=1200, screen_height=400)
+    env.reset(seed=0)
+    env.step(IDLE)
+    viewer = viewer_of(env)
+    frame = env.render()
+    panel, pane = viewer.panel, viewer.camera_rect
+    assert panel.width > 0 and pane.left == panel.right and pane.right == 1200
+    assert has_colour(frame[:, : panel.width], style.TEXT).sum() > 100
+    viewer.show_hud = False
+    frame = env.render()
+    assert viewer.camera_rect.left == 0 and viewer.camera_rect.width == 1200
+    assert not has_colour(frame, style.TEXT).any()
+    env.close()
+
+
+def test_pause_and_single_step_work_in_the_camera_view():
+    env = make("human", view="camera", sim_speed="max")
+    env.reset(seed=0)
+    viewer = viewer_of(env)
+    world = env.unwrapped.world
+    env.step(IDLE)
+    post_key(pygame.K_SPACE)
+    viewer.poll()
+    assert viewer.paused
+    t0 = float(world.time[0])
+    # Paused inside the next decision: one '.' finishes it, a second lets step return.
+    period = pygame.event.Event(pygame.KEYDOWN, key=pygame.K_PERIOD, unicode=".", mod=0)
+    pygame.time.set_timer(period, 100, loops=2)
+    env.step(IDLE)
+    assert viewer.paused and float(world.time[0]) == pytest.approx(t0 + 0.2)
+    pygame.time.set_timer(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE, mod=0), 100,
+                          loops=1)
+    env.step(IDLE)
+    assert not viewer.paused and viewer.view_mode == "camera"
+    env.close()
+
+
 def test_view_option_errors_name_the_accepted_views():
     with pytest.raises(OptionError, match="one of top, camera, both.*did you mean 'camera'"):
         make(view="camra")
