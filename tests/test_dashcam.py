@@ -290,6 +290,24 @@ def test_vehicles_hide_the_road_marks_behind_them():
     env.close()
 
 
+def test_copy_inside_puts_back_exactly_the_pixels_whose_centres_are_in_the_polygon():
+    from lanesim.render.kernels import copy_inside
+
+    dst = np.zeros((20, 30, 3), dtype=np.uint8)
+    src = np.full((12, 16, 3), 7, dtype=np.uint8)  # the block at column 4, row 3
+    px, py = np.array([5.2, 18.7, 9.0]), np.array([3.5, 8.0, 14.2])  # a triangle
+    copy_inside(dst, src, 4, 3, px, py)
+    rows, cols = np.mgrid[0:20, 0:30]
+    inside = np.ones((20, 30), dtype=bool)
+    for k in range(3):  # same side of every edge as the third vertex
+        ax, ay, bx, by = px[k], py[k], px[(k + 1) % 3], py[(k + 1) % 3]
+        cx, cy = px[(k + 2) % 3], py[(k + 2) % 3]
+        side = (bx - ax) * (rows - ay) - (by - ay) * (cols - ax)
+        inside &= side * ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax)) >= 0
+    assert inside.sum() > 30
+    np.testing.assert_array_equal(dst[..., 0] == 7, inside)
+
+
 def test_clip_polylines_cuts_at_the_near_plane_and_drops_what_is_behind():
     p = np.array([[0.0, 0.0, -1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 2.0], [2.0, 0.0, -3.0],
                   [1.0, 0.0, 5.0], [1.0, 1.0, 6.0], [5.0, 5.0, -1.0], [5.0, 5.0, -2.0]])

@@ -26,6 +26,7 @@ from lanesim.render import style  # noqa: E402
 from lanesim.render.annotate import Annotation  # noqa: E402
 from lanesim.render.draw import arrow, label, leader  # noqa: E402
 from lanesim.render.hud import Text  # noqa: E402
+from lanesim.render.kernels import copy_inside  # noqa: E402
 from lanesim.render.overlay import (  # noqa: E402
     ARROW_LENGTH,
     headway_label,
@@ -167,10 +168,6 @@ class DashCam:
         self._pool = ThreadPoolExecutor(len(self.strips) - 1) if len(self.strips) > 1 else None
         self._world0 = np.arange(world.B) == 0
         self._box_height = np.array([BOX_HEIGHT.get(k, 0.0) for k in range(max(BOX_HEIGHT) + 1)])
-        # Where vehicles cover the image, drawn per frame (8 bits, a view of its pixels kept).
-        self._mask = pygame.Surface(size, 0, 8)
-        self._mask_px = pygame.surfarray.pixels2d(self._mask)
-        self._mask_px[:] = 0
 
     def close(self) -> None:
         """Stop the drawing threads."""
@@ -246,8 +243,8 @@ class DashCam:
 
         The marks on the road are hidden where a vehicle stands in front of them: with the
         camera above the ground, a ground point is hidden exactly where a vehicle's box covers
-        it in the image, so the image inside each box's outline is put back after they are
-        drawn."""
+        it in the image (a ray that meets the ground meets a box on the ground before), so the
+        image inside each box's outline is put back after they are drawn."""
         lw = self.lw
         corners = self.box_corners()
         hulls = self.outlines(corners)
@@ -262,11 +259,8 @@ class DashCam:
             path = np.array(headway_path(self.world, self.pose, s_ego, lead[0]))
             self._ground_line(surf, origin, path, style.HEADWAY, max(1, lw - 1))
         self._error_marks(surf, origin, s_ego)
-        for (hull, (x0, y0, x1, y1)), image in zip(hulls, clean, strict=True):
-            pygame.draw.polygon(self._mask, 1, hull)
-            covered = self._mask_px[x0:x1, y0:y1].T != 0
-            np.copyto(pixels[y0:y1, x0:x1], image, where=covered[..., None])
-            self._mask_px[x0:x1, y0:y1] = 0
+        for (hull, (x0, y0, _, _)), image in zip(hulls, clean, strict=True):
+            copy_inside(pixels, image, x0, y0, hull[:, 0], hull[:, 1])
         if lead[0] >= 0:
             self._leader_box(surf, origin, corners, lead, text)
         width, height = self.size
@@ -288,10 +282,10 @@ class DashCam:
         z = np.concatenate([np.zeros_like(top).repeat(4, 1), top.repeat(4, 1)], axis=1)
         return self.to_camera(np.tile(x, 2), np.tile(y, 2), z).reshape(-1, 8, 3)
 
-    def outlines(self, corners: np.ndarray) -> list[tuple[list, tuple[int, int, int, int]]]:
+    def outlines(self, corners: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
         """The image outline of every vehicle's box (entities 1.., ``corners`` from
         :meth:`box_corners`) within DRAW_DISTANCE and in view, as far as it is in front of
-        the near plane: ``(polygon (pane px), bounding box (x0, y0, x1, y1) within the
+        the near plane: ``(polygon (k, 2) pane px, bounding box (x0, y0, x1, y1) within the
         pane)`` each."""
         w = self.world
         far = np.hypot(w.x[0, 1:] - w.x[0, 0], w.y[0, 1:] - w.y[0, 0]) > DRAW_DISTANCE
@@ -314,7 +308,7 @@ class DashCam:
             x0, y0 = max(math.floor(lo[0]), 0), max(math.floor(lo[1]), 0)
             x1, y1 = min(math.ceil(hi[0]) + 1, width), min(math.ceil(hi[1]) + 1, height)
             if x1 > x0 and y1 > y0:
-                out.append((convex_hull(pts).tolist(), (x0, y0, x1, y1)))
+                out.append((convex_hull(pts), (x0, y0, x1, y1)))
         return out
 
     def project(self, cam: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
