@@ -165,6 +165,21 @@ def test_vector_env_camera_view_shows_its_first_world():
     env.close()
 
 
+def test_window_resizes_make_the_camera_pane_once_at_the_next_frame():
+    env = make("human", view="camera", sim_speed="max")
+    env.reset(seed=0)
+    env.render()
+    viewer = viewer_of(env)
+    for _ in range(3):  # a window dragged bigger sends a stream of these
+        pygame.event.post(pygame.event.Event(pygame.VIDEORESIZE, size=(1200, 400), w=1200,
+                                             h=400))
+    viewer.poll()
+    assert viewer.dashcam is None and viewer.camera_rect.right == 1200
+    env.render()
+    assert viewer.dashcam.camera.image_size == viewer.camera_rect.size
+    env.close()
+
+
 def test_camera_view_keeps_the_hud_panel_beside_it():
     env = make(view="camera", screen_width=1200, screen_height=400)
     env.reset(seed=0)

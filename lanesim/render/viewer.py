@@ -202,18 +202,13 @@ class Viewer:
             self.tiles = RoadTiles(self.road, self.ppm, self.canvas)
             self.sprites = VehicleSprites(self.ppm, self.canvas)
             self.line_px = style.line_px(self.ppm)
+        # The camera pane's renderer is made when first drawn: its per-pixel tables take a
+        # third of a second at 1200×400, once, not at every event of a window being resized.
         if self.dashcam is not None:
             self.dashcam.close()
         self.camera_rect = self.dashcam = None
         if top_w < w - left:
             self.camera_rect = pygame.Rect(left + top_w, 0, w - left - top_w, h)
-            self.dashcam = DashCam(self.world, self.pose, self.camera_rect.size)
-            if self._rows is not None:  # rgb_array: the image goes straight into the frame
-                self._camera_pixels = rgb_view(self._rows, self.camera_rect)
-            else:  # the window: through a 24-bit pane, then one converting blit
-                self._camera_pane = pygame.Surface(self.camera_rect.size, 0, 24, RGB_MASKS)
-                self._camera_pixels = rgb_view(pixel_rows(self._camera_pane),
-                                               self._camera_pane.get_rect())
         self._help_card = None
         self._chart_for = None
 
@@ -335,7 +330,7 @@ class Viewer:
             ann = None
         if self.view is not None:
             self._draw_top(surf, s_ego, theta, ann)
-        if self.dashcam is not None:
+        if self.camera_rect is not None:
             self._draw_camera(surf, s_ego, theta, ann)
         if self.help:
             if self._help_card is None:
@@ -370,7 +365,16 @@ class Viewer:
     def _draw_camera(self, surf: pygame.Surface, s_ego: float, theta: float,
                      ann: Annotation | None) -> None:
         """The camera pane: the image, then the overlay in perspective."""
-        rect, pixels = self.camera_rect, self._camera_pixels
+        rect = self.camera_rect
+        if self.dashcam is None:
+            self.dashcam = DashCam(self.world, self.pose, rect.size)
+            if self._rows is not None:  # rgb_array: the image goes straight into the frame
+                self._camera_pixels = rgb_view(self._rows, rect)
+            else:  # the window: through a 24-bit pane, then one converting blit
+                self._camera_pane = pygame.Surface(rect.size, 0, 24, RGB_MASKS)
+                self._camera_pixels = rgb_view(pixel_rows(self._camera_pane),
+                                               self._camera_pane.get_rect())
+        pixels = self._camera_pixels
         surf.set_clip(rect)
         self.dashcam.draw_image(pixels)
         if self.overlay:
