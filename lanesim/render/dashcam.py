@@ -42,15 +42,13 @@ MOUNT = {"height": 1.3, "forward": 1.0, "pitch": math.radians(5.0), "yaw": 0.0}
 
 NEAR = 0.1  # m: the overlay's near plane (camera depth); nearer points are cut away
 # Stations (m ahead of the ego's centre) the road's lines are sampled at, as far as the image
-# shows the road: 1 m apart near the
-# car, then 5 % farther each, as a pixel covers more road with distance (a 12 m chord on the
-# tightest 80 m curve strays 0.2 m, under a pixel that far away). From just behind the car, so
-# the lines reach the image's bottom edge.
-_NEAR_STEP = np.arange(-2.0, 12.0, 1.0)
-STATIONS = np.concatenate([_NEAR_STEP, 12.0 * 1.05 ** np.arange(
+# shows the road: 1 m apart near the car, then 5 % farther each, as a pixel covers more road
+# with distance (a 12 m chord on the tightest 80 m curve strays 0.2 m, under a pixel that far
+# away). From just behind the car, so the lines reach the image's bottom edge.
+STATIONS = np.concatenate([np.arange(-2.0, 12.0, 1.0), 12.0 * 1.05 ** np.arange(
     math.ceil(math.log(DRAW_DISTANCE / 12.0) / math.log(1.05)) + 1)])
 STATIONS[-1] = DRAW_DISTANCE
-# Lines are drawn thinner with distance: full width to 25 m ahead, a half to 70 m, then 1 px.
+# Lines are drawn thinner with depth: full width to 25 m, half to 70 m, then 1 px.
 BAND_ENDS = (25.0, 70.0)
 MARK_AHEAD = 8.0  # m ahead of the ego's centre where the lateral offset and heading are drawn
 # The image is drawn in horizontal strips on this many threads (the raster releases the GIL),
