@@ -6,12 +6,15 @@ sources; every later process loads them in about a second. Running this once aft
 moves that cost out of the first episode.
 """
 
+import math
 import sys
 import time
 
 import gymnasium as gym
+import numpy as np
 
 import lanesim  # noqa: F401
+from lanesim.camera import Camera, CameraRaster
 from lanesim.sim.jit import cold_start_notice
 
 
@@ -29,11 +32,27 @@ def main() -> None:
     env.step(0)
     env.render()
     env.close()
+    _warm_camera()
     vec = gym.make_vec("lanesim/Highway-v0", num_envs=2)
     vec.reset(seed=0)
     vec.step(vec.action_space.sample())
     vec.close()
     print(f"lanesim kernels ready ({time.perf_counter() - start:.1f} s)")
+
+
+def _warm_camera() -> None:
+    """The camera renderer, grey and colour, into whole arrays and into strided views (a frame
+    stack's newest frame): each is its own compiled variant."""
+    env = gym.make("lanesim/Highway-v0")
+    env.reset(seed=0)
+    world = env.unwrapped.world
+    every = np.ones(world.B, dtype=bool)
+    for colour in (False, True):
+        raster = CameraRaster(Camera.from_fov(math.radians(90)), world, colour=colour)
+        stack = np.zeros((world.B, 2, *raster.shape), dtype=np.uint8)
+        raster.draw(every, stack[:, -1])
+        raster.image(0)
+    env.close()
 
 
 if __name__ == "__main__":

@@ -57,10 +57,9 @@ def shows(r, world, e):
     """``(H, W)`` bool: the pixels where entity ``e`` shows in world 0, those that change when
     it is moved out of sight."""
     img = r.image()
-    s, lane = world.s[0, e], world.lane[0, e]
-    world.place(e, 1950.0, lane, 20.0)
+    world.x[:, e] += 1e4
     changed = img != r.image()
-    world.place(e, s, lane, 20.0)
+    world.x[:, e] -= 1e4
     return changed.any(axis=-1) if changed.ndim == 3 else changed
 
 
@@ -262,11 +261,59 @@ def test_the_ego_is_never_drawn():
     np.testing.assert_array_equal(r.image(), empty)
 
 
+def test_faces_are_shaded_by_their_angle_to_the_sun():
+    world = make_world(vehicles=1)
+    world.place(0, 100.0, 1, 20.0)
+    put_car(world, 1, 112.0, 0)  # ahead on the left: its back and its right side show
+    r = CameraRaster(camera(FINE), world)
+    img = r.image()
+    levels, counts = np.unique(img[shows(r, world, 1)], return_counts=True)
+    big = levels[counts > 200]  # whole faces, not their edges
+    # The road runs east, so the car's back faces west and its right side south.
+    sun = np.array(raster.SUN)
+    lit = [raster.AMBIENT + (1 - raster.AMBIENT) * max(n @ sun, 0.0)
+           for n in (np.array([-1.0, 0, 0]), np.array([0, -1.0, 0]))]
+    assert sorted(big.tolist()) == sorted(round(raster.CAR_GREY * v) for v in lit)
+
+
+def test_nothing_is_drawn_beyond_the_draw_distance():
+    world = make_world(vehicles=1, segments=[Segment(3000.0, 0.0)])
+    world.place(0, 100.0, 1, 20.0)
+    cam = camera(FINE)
+    r = CameraRaster(cam, world)
+    img = r.image()
+    for ahead, grey in ((150.0, raster.ROAD_GREY), (300.0, raster.GROUND_GREY)):
+        u, v = ground_pixel(cam, world, 101.0 + ahead, 1.5 * LANE_WIDTH)  # straight ahead
+        assert img[int(round(v)), int(round(u))] == grey
+    put_car(world, 1, 101.0 + raster.DRAW_DISTANCE - 5.0, 1)
+    assert shows(r, world, 1).any()
+    put_car(world, 1, 101.0 + raster.DRAW_DISTANCE + 5.0, 1)
+    assert not shows(r, world, 1).any()
+
+
+def test_a_box_smaller_than_a_pixel_still_covers_the_pixel_nearest_its_middle():
+    # A cone 150 m ahead is a fifth of a pixel wide at 84 x 84: it falls between pixel
+    # centres, yet it must not vanish (or blink as it moves).
+    world = make_world(obstacles=[Obstacle(CONE, 1, 250.0, 0.8)])  # 0.8 m right of the lane
+    cam = camera((84, 84))
+    r = CameraRaster(cam, world)
+    for ego_s in (100.0, 100.3, 100.6):
+        world.place(0, ego_s, 1, 20.0)
+        seen = shows(r, world, 1)
+        assert seen.sum() == 1
+        mid = np.array([[250.0 - ego_s, -0.8, 0.375]])  # its middle, vehicle frame
+        (u, v), = cam.project(cam.vehicle_to_camera(mid))[0]
+        assert seen[int(round(v)), int(round(u))]
+
+
 def test_grey_and_colour_images_agree_in_geometry():
     world = make_world(vehicles=2)
     world.place(0, 100.0, 1, 20.0)
     put_car(world, 1, 112.0, 0)
     put_car(world, 2, 130.0, 1)
+    # Crashed: darker than anything else in grey, so no car pixel can match the grey under it
+    # by chance (a partly painted line can take any level between the road's and the paint's).
+    world.crashed[:, 1:] = True
     cam = camera()
     grey, rgb = CameraRaster(cam, world), CameraRaster(cam, world, colour=True)
     for e in (1, 2):

@@ -19,6 +19,8 @@ the CPU, one world after another (over the world's thread pool for large batches
   a depth buffer keeps the nearest hit: occlusion is exact for any overlap, and a box partly
   behind the camera is drawn as far as it is in front, never mirrored (rays only go forward).
   Faces are shaded by their angle to a sun fixed in the world (:data:`SUN`).
+* **Colour images** fade what is far towards the horizon's colour (:data:`HAZE`); grey
+  images keep their levels exact.
 
 The colours are the named constants below: ``*_GREY`` for grey images, ``*_RGB`` for colour.
 """
@@ -29,9 +31,10 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from lanesim.camera.model import Camera
-from lanesim.sim.jit import kernel_inline, kernel_nogil
+from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.road import Road, wrap_angle
 from lanesim.sim.state import HEADING, KIND, LENGTH, WIDTH, S, X, Y
 from lanesim.sim.world import CAR, CONE, EGO, STALLED, World
@@ -44,8 +47,8 @@ LINE_WIDTH = 0.15  # m, painted lane markings
 DASH_LENGTH, DASH_PERIOD = 3.0, 9.0  # m painted of every period, as the top-down view
 BOX_HEIGHT = {EGO: 1.5, CAR: 1.5, STALLED: 1.5, CONE: 0.75}  # m, by entity kind
 # Unit vector towards the sun in the world frame (x east, y north, z up): high, behind the
-# left shoulder of a car driving east, so a car's back, left side and roof all differ.
-SUN = tuple(np.array([-0.35, 0.55, 0.76]) / np.linalg.norm([-0.35, 0.55, 0.76]))
+# left shoulder of a car driving east, so a car's back, sides and roof all differ.
+SUN = tuple(np.array([-0.6, 0.35, 0.7]) / np.linalg.norm([-0.6, 0.35, 0.7]))
 AMBIENT = 0.62  # brightness of a face turned away from the sun (1: facing it)
 
 # Grey levels (0-255). The ground, road and markings are far apart so a CNN sees them; the
@@ -77,6 +80,10 @@ KIND_ROW = 7
 SOLID_LINE, DASHED_LINE = 0, 1
 # Elevation (ray z) at which the sky's gradient reaches its top colour.
 SKY_GRADIENT = 0.5
+# Colour images only: the share of the horizon's colour in what lies at DRAW_DISTANCE or
+# beyond, growing linearly from the camera (aerial perspective: distance reads as depth, and
+# the ground meets the sky softly). Grey images keep their levels exact.
+HAZE = 0.5
 
 
 def palette(colour: bool) -> np.ndarray:
@@ -98,8 +105,9 @@ class CameraTables(NamedTuple):
     hit: np.ndarray  # (G, 2) m: where that ray meets the ground, vehicle frame (forward, left)
     footprint: np.ndarray  # (G, 4) m: the pixel's sides on the ground, (a_x, a_y, b_x, b_y)
     fade: np.ndarray  # (G,): 1 near, falling to 0 at DRAW_DISTANCE
+    reach: np.ndarray  # (G,) m: no paint or edge further than this changes the pixel
     background_ij: np.ndarray  # (Q, 2) int: every other pixel (sky and far ground)
-    background: np.ndarray  # (Q, C) float: its colour
+    background: np.ndarray  # (Q, C) uint8: its colour
     rays: np.ndarray  # (H, W, 3): each pixel's unit ray, vehicle frame
     column_x: np.ndarray  # (W, 2): min and max of X/Z over each column's rays (camera frame)
     row_y: np.ndarray  # (H, 2): min and max of Y/Z over each row's rays
@@ -107,6 +115,8 @@ class CameraTables(NamedTuple):
     position: np.ndarray  # (3,) m: the optical centre in the vehicle frame
     box_height: np.ndarray  # (kinds,) m
     shade_sun: np.ndarray  # (3,): SUN
+    ground_haze: np.ndarray  # (G,): the share of the horizon's colour in each ground pixel
+    haze: float  # that share at DRAW_DISTANCE and beyond (0 for grey images)
 
 
 class RoadPaint(NamedTuple):
@@ -116,7 +126,8 @@ class RoadPaint(NamedTuple):
     the start's angle on it, so a point is put in road coordinates without trigonometry on
     straights. The road is cut into *pieces* at every lane start, end and taper end; within a
     piece every edge and line moves linearly with ``s``, kept as ``(d at the piece's start,
-    d per m of s)``.
+    d per m of s)``. Most pieces have no taper (*lattice* pieces): every edge lies on a lane
+    boundary, and the renderer looks only at the lanes and boundaries under a pixel.
     """
 
     seg_s0: np.ndarray  # (n,) m
@@ -135,8 +146,12 @@ class RoadPaint(NamedTuple):
     n_surfaces: np.ndarray  # (P,) int
     lines: np.ndarray  # (P, lanes + 1, 3): (SOLID_LINE or DASHED_LINE, d0, slope)
     n_lines: np.ndarray  # (P,) int
+    lattice: np.ndarray  # (P,) bool: no taper in the piece; every edge is a lane boundary
+    paved: np.ndarray  # (P, lanes) bool, lattice pieces: the lane exists
+    boundary: np.ndarray  # (P, lanes + 1) int, lattice pieces: SOLID_LINE, DASHED_LINE or -1
     bars: np.ndarray  # (m, 3): lines across a lane at an abrupt start or end: (s, d_left, d_right)
     length: float  # m
+    lane_width: float  # m
 
 
 class CameraRaster:
@@ -157,12 +172,10 @@ class CameraRaster:
         w, h = camera.image_size
         self.shape = (h, w, 3) if self.colour else (h, w)
         self._palette = palette(self.colour)
-        self.tables = camera_tables(camera, self._palette)
+        self.tables = camera_tables(camera, self._palette, HAZE if self.colour else 0.0)
         self.paint = road_paint(world.road)
-        # One depth buffer per world, so threads drawing disjoint worlds never share one.
-        self._depth = np.empty((world.B, h, w), dtype=np.float32)
         self._args = (tuple(self.tables), tuple(self.paint), world.F, world.I, world.crashed,
-                      self._palette, self._depth)
+                      self._palette)
 
     def draw(self, worlds: np.ndarray, out: np.ndarray) -> None:
         """Draw the current state of the worlds selected by ``worlds`` (``(B,)`` bool) into
@@ -202,9 +215,9 @@ class CameraRaster:
 
 
 # ---------------------------------------------------------------------- tables made once
-def camera_tables(camera: Camera, colours: np.ndarray) -> CameraTables:
+def camera_tables(camera: Camera, colours: np.ndarray, haze: float) -> CameraTables:
     """The per-pixel tables of ``camera`` (see :class:`CameraTables`), the background painted
-    from the palette ``colours``."""
+    from the palette ``colours``, with ``haze`` (the horizon colour's share at DRAW_DISTANCE)."""
     w, h = camera.image_size
     v, u = np.mgrid[0:h, 0:w].astype(np.float64)
     rays = camera.rays(np.stack([u, v], axis=-1))
@@ -217,6 +230,10 @@ def camera_tables(camera: Camera, colours: np.ndarray) -> CameraTables:
     corner, _ = _ground_hits(camera.rays(np.stack([cu, cv], axis=-1)), pos)
     a = 0.5 * ((corner[:-1, 1:] - corner[:-1, :-1]) + (corner[1:, 1:] - corner[1:, :-1]))
     b = 0.5 * ((corner[1:, :-1] - corner[:-1, :-1]) + (corner[1:, 1:] - corner[:-1, 1:]))
+    # Half the footprint's widest extent plus the widest half line it can be given (both
+    # bounded by |a| + |b|), and a little for rounding.
+    span = np.linalg.norm(a, axis=-1) + np.linalg.norm(b, axis=-1)
+    reach = 0.5 * span + 0.5 * np.maximum(LINE_WIDTH, span) + 1e-6
     # Rows alternate direction, so each pixel's road walk starts next to the previous one.
     order = np.arange(h * w).reshape(h, w)
     order[1::2] = order[1::2, ::-1]
@@ -228,7 +245,8 @@ def camera_tables(camera: Camera, colours: np.ndarray) -> CameraTables:
     # Sky: from the horizon's colour up to the top's; far ground: the ground's.
     up = np.clip(rays[..., 2] / SKY_GRADIENT, 0.0, 1.0)[..., None]
     sky = colours[SKY_HORIZON_ROW] * (1 - up) + colours[SKY_TOP_ROW] * up
-    back = np.where((rays[..., 2] >= 0)[..., None], sky, colours[GROUND_ROW])
+    far_ground = colours[GROUND_ROW] + haze * (colours[SKY_HORIZON_ROW] - colours[GROUND_ROW])
+    back = np.where((rays[..., 2] >= 0)[..., None], sky, far_ground)
     cam = rays @ camera.rotation.T  # each ray in the camera frame
     nx, ny = cam[..., 0] / cam[..., 2], cam[..., 1] / cam[..., 2]
     kinds = max(BOX_HEIGHT) + 1
@@ -238,8 +256,9 @@ def camera_tables(camera: Camera, colours: np.ndarray) -> CameraTables:
         hit=hit.reshape(-1, 2)[gi],
         footprint=np.concatenate([a, b], axis=-1).reshape(-1, 4)[gi],
         fade=np.clip((DRAW_DISTANCE - dist.ravel()[gi]) / FADE_DISTANCE, 0.0, 1.0),
+        reach=reach.ravel()[gi],
         background_ij=ij(bi),
-        background=back.reshape(-1, colours.shape[1])[bi],
+        background=np.round(back.reshape(-1, colours.shape[1])[bi]).astype(np.uint8),
         rays=np.ascontiguousarray(rays),
         column_x=np.stack([nx.min(axis=0), nx.max(axis=0)], axis=1),
         row_y=np.stack([ny.min(axis=1), ny.max(axis=1)], axis=1),
@@ -247,6 +266,8 @@ def camera_tables(camera: Camera, colours: np.ndarray) -> CameraTables:
         position=pos,
         box_height=heights,
         shade_sun=np.array(SUN),
+        ground_haze=haze * np.minimum(dist.ravel()[gi] / DRAW_DISTANCE, 1.0),
+        haze=float(haze),
     )
 
 
@@ -285,6 +306,9 @@ def road_paint(road: Road) -> RoadPaint:
     n_surfaces = np.zeros(P, dtype=np.int64)
     lines = np.zeros((P, lanes + 1, 3))
     n_lines = np.zeros(P, dtype=np.int64)
+    lattice = np.zeros(P, dtype=bool)
+    paved = np.zeros((P, lanes), dtype=bool)
+    boundary = np.full((P, lanes + 1), -1, dtype=np.int64)
     for p, (p0, p1) in enumerate(zip(starts, ends, strict=True)):
         exists = road.lane_exists(np.arange(lanes), 0.5 * (p0 + p1))
         edges = [lane_edges(road, lane, np.array([p0, p1])) for lane in range(lanes)]
@@ -308,6 +332,13 @@ def road_paint(road: Road) -> RoadPaint:
         n_surfaces[p] = len(strips)
         lines[p, : len(marks)] = marks
         n_lines[p] = len(marks)
+        on_boundaries = [slope == 0 and abs(d0 / w - round(d0 / w)) < 1e-9
+                         for _, d0, slope in marks]
+        if all(on_boundaries) and all(sf[1] == sf[3] == 0 for sf in surfaces[p, : len(strips)]):
+            lattice[p] = True
+            paved[p] = exists
+            for kind, d0, _ in marks:
+                boundary[p, round(d0 / w)] = kind
     bars = [
         (s_end, lane * w, (lane + 1) * w)
         for lane, sp in enumerate(road.spans)
@@ -318,8 +349,9 @@ def road_paint(road: Road) -> RoadPaint:
         seg_s0=s0, seg_length=length, seg_curvature=curv, seg_x0=x0, seg_y0=y0,
         seg_cos=np.cos(h0), seg_sin=np.sin(h0), seg_cx=cx, seg_cy=cy, seg_a0=a0,
         piece_start=starts, piece_end=ends, surfaces=surfaces, n_surfaces=n_surfaces,
-        lines=lines, n_lines=n_lines, bars=np.array(bars, dtype=np.float64).reshape(-1, 3),
-        length=float(road.length),
+        lines=lines, n_lines=n_lines, lattice=lattice, paved=paved, boundary=boundary,
+        bars=np.array(bars, dtype=np.float64).reshape(-1, 3), length=float(road.length),
+        lane_width=road.lane_width,
     )
 
 
@@ -349,13 +381,25 @@ def lane_edges(road: Road, lane: int, s: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 # ---------------------------------------------------------------------- compiled drawing
-@kernel_nogil
-def draw_worlds(tables, paint, F, I, crashed, colours, depth, out, out0, worlds, first, stop):
+# The entry point allocates the depth buffer, once per call: one per thread drawing, whatever
+# the batch (a buffer per world made once would take B × H × W floats, 245 MB for 256 worlds
+# at 600 × 400). Allocating needs numba's reference counting, which the drawing itself runs
+# without (lanesim.sim.jit: it would cost atomic operations on every array view in the pixel
+# loops, measured 3× slower here).
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, error_model="numpy")
+def draw_worlds(tables, paint, F, I, crashed, colours, out, out0, worlds, first, stop):
     """Draw worlds ``first .. stop - 1`` selected by ``worlds`` ``(B,)`` into ``out[b - out0]``
-    ``(H, W, C)`` uint8, C channels of the palette ``colours`` ``(rows, C)``; ``depth``
-    ``(B, H, W)`` float32 is scratch. Takes :class:`CameraTables` and :class:`RoadPaint` as
-    plain tuples (cheaper to pass from Python) and names them again. Releases the GIL:
-    disjoint ranges of worlds may run on several threads at once."""
+    ``(H, W, C)`` uint8, C channels of the palette ``colours`` ``(rows, C)``. Takes
+    :class:`CameraTables` and :class:`RoadPaint` as plain tuples (cheaper to pass from Python).
+    Releases the GIL: disjoint ranges of worlds may run on several threads at once."""
+    depth = np.empty(CameraTables(*tables).rays.shape[:2], dtype=np.float32)
+    _draw_range(tables, paint, F, I, crashed, colours, out, out0, worlds, first, stop, depth)
+
+
+@kernel
+def _draw_range(tables, paint, F, I, crashed, colours, out, out0, worlds, first, stop, depth):
+    """:func:`draw_worlds` with its scratch ``depth`` ``(H, W)`` float32; the structures are
+    named again here, at no cost."""
     tables, paint = CameraTables(*tables), RoadPaint(*paint)
     for b in range(first, stop):
         if not worlds[b]:
@@ -363,13 +407,14 @@ def draw_worlds(tables, paint, F, I, crashed, colours, depth, out, out0, worlds,
         img = out[b - out0]
         _background(tables, img)
         _ground(tables, paint, F, colours, img, b)
-        _boxes(tables, F, I, crashed, colours, depth[b], img, b)
+        _boxes(tables, F, I, crashed, colours, depth, img, b)
 
 
 @kernel_inline
 def _put(img, i, j, c, value):
-    """Write ``value`` (0-255 float) to channel ``c`` of pixel ``(i, j)``, rounded."""
-    img[i, j, c] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
+    """Write ``value`` (0-255 float) to channel ``c`` of pixel ``(i, j)``, rounded. Every value
+    drawn is a mix of palette colours with weights in [0, 1], so it needs no clipping."""
+    img[i, j, c] = np.uint8(value + 0.5)
 
 
 @kernel_inline
@@ -378,7 +423,7 @@ def _background(tables, img):
     for q in range(bij.shape[0]):
         i, j = bij[q, 0], bij[q, 1]
         for c in range(img.shape[2]):
-            img[i, j, c] = np.uint8(back[q, c] + 0.5)
+            img[i, j, c] = back[q, c]
 
 
 @kernel_inline
@@ -437,7 +482,8 @@ def _dashes(x):
 
 @kernel_inline
 def _ground(tables, paint, F, colours, img, b):
-    """Paint every ground pixel: road, markings and off-road ground, weighed by coverage."""
+    """Paint every ground pixel: road, markings and off-road ground, weighed by how much of
+    the pixel's footprint they cover."""
     ex, ey, eh = F[X, b, 0], F[Y, b, 0], F[HEADING, b, 0]
     ce, se = math.cos(eh), math.sin(eh)
     # Start both walks where the ego is.
@@ -447,63 +493,123 @@ def _ground(tables, paint, F, colours, img, b):
         k += 1
     p = 0
     n_pieces = paint.piece_start.shape[0]
+    w, lanes = paint.lane_width, paint.paved.shape[1]
     C = img.shape[2]
-    ground_ij, hit, foot, fade = tables.ground_ij, tables.hit, tables.footprint, tables.fade
+    ground_ij, hit, fade, reach = tables.ground_ij, tables.hit, tables.fade, tables.reach
+    haze = tables.ground_haze
     for g in range(ground_ij.shape[0]):
         hx, hy = hit[g, 0], hit[g, 1]
         px = ex + ce * hx - se * hy
         py = ey + se * hx + ce * hy
         s, d, tx, ty, k = _road_frame(paint, px, py, k)
-        # The road's tangent in the vehicle frame; the footprint's extent along and across it.
-        vx, vy = ce * tx + se * ty, ce * ty - se * tx
-        ax, ay, bx, by = foot[g, 0], foot[g, 1], foot[g, 2], foot[g, 3]
-        along = max(abs(ax * vx + ay * vy) + abs(bx * vx + by * vy), 1e-6)
-        across = max(abs(ax * vy - ay * vx) + abs(bx * vy - by * vx), 1e-6)
-        lo, hi = d - 0.5 * across, d + 0.5 * across
-        # Lines are painted at least a pixel thick in the image (the ground distance across
-        # the road of one pixel's step perpendicular to the line), so that they stay visible
-        # at observation resolution, as the top-down view's do, instead of fading out.
-        half_line = 0.5 * max(LINE_WIDTH, math.hypot(ax * vy - ay * vx, bx * vy - by * vx))
         asphalt = solid = dashed = 0.0
         if 0.0 <= s <= paint.length:
             while p > 0 and s < paint.piece_start[p]:
                 p -= 1
             while p < n_pieces - 1 and s >= paint.piece_end[p]:
                 p += 1
-            u = s - paint.piece_start[p]
-            for q in range(paint.n_surfaces[p]):
-                sf = paint.surfaces[p, q]
-                asphalt += _overlap(lo, hi, sf[0] + sf[1] * u, sf[2] + sf[3] * u)
-            asphalt /= across
-            for q in range(paint.n_lines[p]):
-                ln = paint.lines[p, q]
-                at = ln[1] + ln[2] * u
-                cover = _overlap(lo, hi, at - half_line, at + half_line)
-                if cover > 0.0:
-                    if ln[0] == DASHED_LINE:
-                        s0, s1 = s - 0.5 * along, s + 0.5 * along
-                        dashed += cover * (_dashes(s1) - _dashes(s0)) / along
-                    else:
-                        solid += cover
-            for q in range(paint.bars.shape[0]):
-                bar = paint.bars[q]
-                cover = _overlap(s - 0.5 * along, s + 0.5 * along, bar[0] - half_line,
-                                 bar[0] + half_line)
-                if cover > 0.0:
-                    solid += cover * _overlap(lo, hi, bar[1], bar[2]) / along
-            solid /= across
-            dashed /= across
-        asphalt = min(asphalt, 1.0)
-        marks = solid + dashed
-        if marks > 1.0:
-            solid, dashed, marks = solid / marks, dashed / marks, 1.0
-        f = fade[g]
+            # Most pixels lie inside one lane or off the road, further than `reach` from any
+            # edge, line or piece end: their colour needs no footprint.
+            r = reach[g]
+            lane = int(math.floor(d / w))
+            if (paint.lattice[p] and s - paint.piece_start[p] >= r
+                    and paint.piece_end[p] - s >= r):
+                if lane * w + r <= d <= lane * w + w - r:
+                    if 0 <= lane < lanes and paint.paved[p, lane]:
+                        asphalt = 1.0
+                elif not (d + r < 0.0 or d - r > lanes * w):
+                    asphalt, solid, dashed = _cover(tables, paint, p, g, s, d, tx, ty, ce, se)
+            else:
+                asphalt, solid, dashed = _cover(tables, paint, p, g, s, d, tx, ty, ce, se)
+        f, h = fade[g], haze[g]
         i, j = ground_ij[g, 0], ground_ij[g, 1]
         for c in range(C):
             grass = colours[GROUND_ROW, c]
             v = grass + (colours[ROAD_ROW, c] - grass) * asphalt
-            v = v * (1.0 - marks) + colours[SOLID_ROW, c] * solid + colours[DASHED_ROW, c] * dashed
-            _put(img, i, j, c, grass + (v - grass) * f)
+            v = v * (1.0 - solid - dashed) + colours[SOLID_ROW, c] * solid
+            v += colours[DASHED_ROW, c] * dashed
+            v = grass + (v - grass) * f
+            _put(img, i, j, c, v + (colours[SKY_HORIZON_ROW, c] - v) * h)
+
+
+@kernel_inline
+def _cover(tables, paint, p, g, s, d, tx, ty, ce, se):
+    """``(asphalt, solid, dashed)``: the fractions of ground pixel ``g``'s footprint, at road
+    point ``(s, d)`` of piece ``p`` where the road's unit tangent is ``(tx, ty)``, on asphalt
+    and on solid and dashed paint (``ce, se``: the ego's heading's cosine and sine)."""
+    # The road's tangent in the vehicle frame, and the pixel's sides (a, b) on the ground
+    # measured along and across it.
+    vx, vy = ce * tx + se * ty, ce * ty - se * tx
+    foot = tables.footprint
+    ax, ay, bx, by = foot[g, 0], foot[g, 1], foot[g, 2], foot[g, 3]
+    a_along, b_along = ax * vx + ay * vy, bx * vx + by * vy
+    a_across, b_across = ax * vy - ay * vx, bx * vy - by * vx
+    along = max(abs(a_along) + abs(b_along), 1e-6)
+    across = max(abs(a_across) + abs(b_across), 1e-6)
+    lo, hi = d - 0.5 * across, d + 0.5 * across
+    # Lines are painted at least a pixel thick in the image (the distance across them of one
+    # pixel's step perpendicular to them), so that they stay visible at observation
+    # resolution, as the top-down view's do, instead of fading out.
+    half = 0.5 * max(LINE_WIDTH, math.sqrt(a_across * a_across + b_across * b_across))
+    if paint.lattice[p]:
+        asphalt, solid, dashed = _lattice_cover(paint, p, s, lo, hi, half, along)
+    else:
+        asphalt = solid = dashed = 0.0
+        u = s - paint.piece_start[p]
+        for q in range(paint.n_surfaces[p]):
+            sf = paint.surfaces[p, q]
+            asphalt += _overlap(lo, hi, sf[0] + sf[1] * u, sf[2] + sf[3] * u)
+        for q in range(paint.n_lines[p]):
+            ln = paint.lines[p, q]
+            at = ln[1] + ln[2] * u
+            cover = _overlap(lo, hi, at - half, at + half)
+            if cover > 0.0:
+                if ln[0] == DASHED_LINE:
+                    dashed += cover * _dash_cover(s, along)
+                else:
+                    solid += cover
+    if paint.bars.shape[0]:
+        half_bar = 0.5 * max(LINE_WIDTH, math.sqrt(a_along * a_along + b_along * b_along))
+        for q in range(paint.bars.shape[0]):
+            bar = paint.bars[q]
+            cover = _overlap(s - 0.5 * along, s + 0.5 * along, bar[0] - half_bar,
+                             bar[0] + half_bar)
+            if cover > 0.0:
+                solid += cover * _overlap(lo, hi, bar[1], bar[2]) / along
+    solid /= across
+    dashed /= across
+    marks = solid + dashed
+    if marks > 1.0:  # lines wider than a far pixel overlap
+        solid, dashed = solid / marks, dashed / marks
+    return min(asphalt / across, 1.0), solid, dashed
+
+
+@kernel_inline
+def _lattice_cover(paint, p, s, lo, hi, half, along):
+    """``(asphalt, solid, dashed)``: the lengths of ``[lo, hi]`` (m across the road) on
+    asphalt and on solid and dashed lines (``half`` their half width) in lattice piece ``p``."""
+    w, lanes = paint.lane_width, paint.paved.shape[1]
+    asphalt = solid = dashed = 0.0
+    for lane in range(max(int(math.floor(lo / w)), 0),
+                      min(int(math.floor(hi / w)), lanes - 1) + 1):
+        if paint.paved[p, lane]:
+            asphalt += _overlap(lo, hi, lane * w, lane * w + w)
+    for q in range(max(int(math.ceil((lo - half) / w)), 0),
+                   min(int(math.floor((hi + half) / w)), lanes) + 1):
+        kind = paint.boundary[p, q]
+        if kind >= 0:
+            cover = _overlap(lo, hi, q * w - half, q * w + half)
+            if kind == DASHED_LINE:
+                dashed += cover * _dash_cover(s, along)
+            else:
+                solid += cover
+    return asphalt, solid, dashed
+
+
+@kernel_inline
+def _dash_cover(s, along):
+    """The painted fraction of the dash pattern over ``[s - along / 2, s + along / 2]``."""
+    return (_dashes(s + 0.5 * along) - _dashes(s - 0.5 * along)) / along
 
 
 # Faces of a box, as the slab test names the one a ray enters by.
@@ -589,9 +695,8 @@ def _boxes(tables, F, I, crashed, colours, depth, img, b):
             depth[i, j] = np.inf
     ex, ey, eh = F[X, b, 0], F[Y, b, 0], F[HEADING, b, 0]
     ce, se = math.cos(eh), math.sin(eh)
-    pos, rays, sun = tables.position, tables.rays, tables.shade_sun
+    pos, rays, sun, haze = tables.position, tables.rays, tables.shade_sun, tables.haze
     cols, rows = tables.column_x, tables.row_y
-    C = img.shape[2]
     for e in range(1, F.shape[2]):  # the ego (0) holds the camera and is never drawn
         kind = I[KIND, b, e]
         dxw, dyw = F[X, b, e] - ex, F[Y, b, e] - ey
@@ -614,8 +719,6 @@ def _boxes(tables, F, I, crashed, colours, depth, img, b):
         for i in range(H):
             if rows[i, 1] >= y0 and rows[i, 0] <= y1:
                 i0, i1 = min(i0, i), i
-        if j0 > j1 or i0 > i1:
-            continue
         # The camera in the box's frame, and the faces' brightness under the sun.
         ox, oy = pos[0] - vx, pos[1] - vy
         olx, oly, olz = cr * ox + sr * oy, cr * oy - sr * ox, pos[2]
@@ -624,6 +727,7 @@ def _boxes(tables, F, I, crashed, colours, depth, img, b):
                   _shade(-fs, fc, 0.0, sun), _shade(fs, -fc, 0.0, sun),
                   _shade(0.0, 0.0, 1.0, sun), _shade(0.0, 0.0, -1.0, sun))
         row = CRASHED_ROW if crashed[b, e] else KIND_ROW + kind
+        hits = 0
         for i in range(i0, i1 + 1):
             for j in range(j0, j1 + 1):
                 rx, ry, rz = rays[i, j, 0], rays[i, j, 1], rays[i, j, 2]
@@ -640,7 +744,56 @@ def _boxes(tables, F, I, crashed, colours, depth, img, b):
                 # Only hits in front of the camera, from outside the box.
                 if t_in > t_out or t_in <= 0.0 or t_in >= depth[i, j]:
                     continue
-                depth[i, j] = t_in
-                light = shades[face]
-                for c in range(C):
-                    _put(img, i, j, c, colours[row, c] * light)
+                hits += 1
+                _paint_box(img, depth, i, j, t_in, colours, row, shades[face], haze)
+        if hits == 0:
+            # A box whose image falls between pixel centres (a far cone) still covers the
+            # pixel nearest its middle, as the top-down view's cells do, so it never blinks.
+            xm, ym, zm = _corner_mid(tables, vx, vy, hb)
+            if zm <= NEAR:
+                continue
+            i = _nearest(rows, ym / zm)
+            j = _nearest(cols, xm / zm)
+            if i < 0 or j < 0:
+                continue
+            t_mid = math.sqrt(xm * xm + ym * ym + zm * zm)
+            if t_mid < depth[i, j]:
+                rx, ry = rays[i, j, 0], rays[i, j, 1]
+                face = BACK if cr * rx + sr * ry > 0.0 else FRONT
+                _paint_box(img, depth, i, j, t_mid, colours, row, shades[face], haze)
+
+
+@kernel_inline
+def _paint_box(img, depth, i, j, t, colours, row, light, haze_far):
+    """Paint pixel ``(i, j)`` with palette ``row`` at brightness ``light``, ``t`` (m) away."""
+    depth[i, j] = t
+    h = haze_far * min(t / DRAW_DISTANCE, 1.0)
+    for c in range(img.shape[2]):
+        v = colours[row, c] * light
+        _put(img, i, j, c, v + (colours[SKY_HORIZON_ROW, c] - v) * h)
+
+
+@kernel_inline
+def _corner_mid(tables, vx, vy, hb):
+    """The middle of a box standing at ``(vx, vy)`` (vehicle frame), ``hb`` tall, in the
+    camera frame."""
+    R, pos = tables.rotation, tables.position
+    px, py, pz = vx - pos[0], vy - pos[1], 0.5 * hb - pos[2]
+    return (R[0, 0] * px + R[0, 1] * py + R[0, 2] * pz,
+            R[1, 0] * px + R[1, 1] * py + R[1, 2] * pz,
+            R[2, 0] * px + R[2, 1] * py + R[2, 2] * pz)
+
+
+@kernel_inline
+def _nearest(ranges, x):
+    """The index of the row (or column) of pixels whose rays' range on the undistorted image
+    plane, ``ranges`` ``(n, 2)``, is nearest to ``x``; -1 when ``x`` lies outside them all by
+    more than half a pixel."""
+    best, gap = -1, np.inf
+    for k in range(ranges.shape[0]):
+        g = max(ranges[k, 0] - x, x - ranges[k, 1], 0.0)
+        if g < gap:
+            best, gap = k, g
+    n = ranges.shape[0]
+    pixel = abs(ranges[n - 1, 1] - ranges[0, 0]) / max(n - 1, 1)
+    return best if gap <= 0.5 * pixel else -1
