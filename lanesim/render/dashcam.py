@@ -97,7 +97,8 @@ def line_px(height: int) -> int:
     return max(2, round(height / 130))
 
 
-def clip_segments(a: np.ndarray, b: np.ndarray, near: float = NEAR):
+def clip_segments(a: np.ndarray, b: np.ndarray,
+                  near: float = NEAR) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Segments ``a -> b`` (``(K, 3)`` camera frame, m) cut to their part at depth ``z >= near``.
 
     Returns ``(a, b, kept)``: the cut end points and ``(K,)`` whether any part is left."""
@@ -110,7 +111,8 @@ def clip_segments(a: np.ndarray, b: np.ndarray, near: float = NEAR):
             kept)
 
 
-def clip_polylines(p: np.ndarray, joined: np.ndarray, near: float = NEAR):
+def clip_polylines(p: np.ndarray, joined: np.ndarray,
+                   near: float = NEAR) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Polylines cut at the near plane.
 
     Args:
