@@ -28,7 +28,8 @@ def main() -> None:
         env.reset(seed=0)
         env.step(1)
         env.close()
-    env = gym.make("lanesim/Highway-v0", render_mode="rgb_array")  # the viewer's kernels
+    # The viewer's kernels, the top-down and the camera view's.
+    env = gym.make("lanesim/Highway-v0", render_mode="rgb_array", view="both")
     env.reset(seed=0)
     env.step(0)
     env.render()

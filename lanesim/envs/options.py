@@ -25,6 +25,7 @@ from lanesim.sim.world import OBSTACLE_SIZE, STALLED, EgoModel
 OBSERVATIONS = ("kinematics", "occupancy", "pixels", "camera", "birdseye")
 IMAGE_OBSERVATIONS = ("pixels", "camera", "birdseye")  # uint8 channel-first frame stacks
 ACTIONS = ("discrete", "meta", "continuous")
+VIEWS = ("top", "camera", "both")  # the viewer's views, in the order its key C cycles them
 REWARD_TERMS = ("lane_keeping", "progress", "collision", "offroad", "lane_change", "comfort")
 
 
@@ -517,6 +518,12 @@ class Options:
         1.0,
         "human-mode real-time factor, 0.01 to 1,000 (1 = real time; 0 or 'max' = unpaced)",
         _sim_speed,
+    )
+    view: str = _opt(
+        "top",
+        "the viewer's start view: top (top-down), camera (the driver's seat) or both side by "
+        "side; key C cycles them",
+        _choice(VIEWS),
     )
 
     def __post_init__(self) -> None:

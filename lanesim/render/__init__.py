@@ -1,6 +1,7 @@
 """Rendering: reads simulator state, never changes it.
 
-* :class:`~lanesim.render.viewer.Viewer` draws an environment's world 0 top-down, in a window
+* :class:`~lanesim.render.viewer.Viewer` draws an environment's world 0 top-down, from the
+  driver's seat (:mod:`lanesim.render.dashcam`) or both side by side, in a window
   (``render_mode="human"``, paced by ``sim_speed``, with keys) or offscreen
   (``render_mode="rgb_array"``). Environments create it themselves.
 * :func:`annotate` shows an agent's plan and action values in it; :func:`viewer_of` returns

@@ -90,6 +90,35 @@ def match_leader(s, length, d_ego, curvature, gap):
     return best
 
 
+@njit(cache=True)
+def copy_inside(dst, src, x0, y0, px, py):
+    """Copy the pixels of ``src`` (``(h, w, C)``, the block of ``dst`` whose top-left pixel is
+    column ``x0``, row ``y0``) back into ``dst`` where the pixel's centre lies inside the
+    convex polygon ``px, py`` (``(n,)`` each, pixel coordinates, either orientation; the centre
+    of pixel (row i, column j) is (j, i))."""
+    h, w, channels = src.shape
+    n = px.shape[0]
+    for i in range(h):
+        yc = float(y0 + i)
+        lo, hi = np.inf, -np.inf
+        for k in range(n):
+            ax, ay = px[k], py[k]
+            bx, by = px[(k + 1) % n], py[(k + 1) % n]
+            if (ay <= yc <= by) or (by <= yc <= ay):
+                if ay == by:
+                    xa, xb = min(ax, bx), max(ax, bx)
+                else:
+                    xa = xb = ax + (yc - ay) * (bx - ax) / (by - ay)
+                lo, hi = min(lo, xa), max(hi, xb)
+        if lo > hi:
+            continue
+        j0 = max(int(math.ceil(lo)) - x0, 0)
+        j1 = min(int(math.floor(hi)) - x0 + 1, w)
+        for j in range(j0, j1):
+            for c in range(channels):
+                dst[y0 + i, x0 + j, c] = src[i, j, c]
+
+
 NEWLINE = 10  # separates the lines of draw_text's codes
 BOX_NONE, BOX_FILL = 0, 1
 

@@ -96,19 +96,10 @@ class Overlay:
         j = lead[0]
         if j < 0:
             return None
-        h, half = float(w.heading[0, 0]), 0.5 * float(w.length[0, 0])
-        hj, half_j = float(w.heading[0, j]), 0.5 * float(w.length[0, j])
-        a = view.point(ex + half * math.cos(h), ey + half * math.sin(h))
-        b = view.point(float(w.x[0, j]) - half_j * math.cos(hj),
-                       float(w.y[0, j]) - half_j * math.sin(hj))
-        # Along the ego's lane (a point every ~8 m) where the road curves on the way.
-        lane_d = float(self.road.lane_centre[w.lane[0, 0]])
-        s0, s1 = s_ego + half, float(w.s[0, j]) - half_j
-        n = 0 if self.pose.straight(s0, s1) else max(int((s1 - s0) / 8.0), 0)
-        pts = [a, *(view.point(*self.pose(s0 + (s1 - s0) * (i + 1) / (n + 1), lane_d)[:2])
-                    for i in range(n)), b]
+        pts = [view.point(x, y) for x, y in headway_path(w, self.pose, s_ego, j)]
         pygame.draw.lines(surf, style.HEADWAY, False, pts, max(1, lw - 1))
-        mid = pts[len(pts) // 2] if n else ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+        a, b = pts[0], pts[-1]
+        mid = pts[len(pts) // 2] if len(pts) > 2 else ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
         return lead, mid
 
     def draw_over(self, surf: pygame.Surface, view: View, s_ego: float, theta: float, lead,
@@ -135,6 +126,22 @@ class Overlay:
             s, warn = headway_label(gap, headway, ttc)
             label(surf, text, s, style.TEXT_WARN if warn else style.HEADWAY,
                   (mid[0], mid[1] - 1.2 * text.line))
+
+
+def headway_path(world: World, pose: RoadPose, s_ego: float, j: int) -> list[tuple[float, float]]:
+    """World points (m) of the headway line of world 0 from the ego's front bumper to the rear
+    of its leader ``j``, along the ego's lane (a point every ~8 m where the road curves on the
+    way)."""
+    w = world
+    ex, ey = float(w.x[0, 0]), float(w.y[0, 0])
+    h, half = float(w.heading[0, 0]), 0.5 * float(w.length[0, 0])
+    hj, half_j = float(w.heading[0, j]), 0.5 * float(w.length[0, j])
+    a = (ex + half * math.cos(h), ey + half * math.sin(h))
+    b = (float(w.x[0, j]) - half_j * math.cos(hj), float(w.y[0, j]) - half_j * math.sin(hj))
+    lane_d = float(w.road.lane_centre[w.lane[0, 0]])
+    s0, s1 = s_ego + half, float(w.s[0, j]) - half_j
+    n = 0 if pose.straight(s0, s1) else max(int((s1 - s0) / 8.0), 0)
+    return [a, *(pose(s0 + (s1 - s0) * (i + 1) / (n + 1), lane_d)[:2] for i in range(n)), b]
 
 
 PLAN_STEP = 0.5  # m between the points a plan is checked at for vehicles

@@ -15,6 +15,7 @@ CRASHED = (222, 48, 48)
 # Overlay.
 DRIVABLE_TINT = (90, 170, 255, 46)  # RGBA, blended over the drivable lanes
 LANE_CENTRE = (120, 210, 255)
+LANE_BOUNDARY = (60, 140, 255)  # camera view only: top-down, the markings show them
 OFFSET = (255, 226, 0)
 ROAD_DIRECTION = (255, 255, 255)
 HEADING = (255, 160, 30)

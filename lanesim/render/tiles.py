@@ -34,6 +34,7 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
+from lanesim.camera.raster import lane_edges  # noqa: E402
 from lanesim.render import style  # noqa: E402
 from lanesim.sim.road import Road  # noqa: E402
 
@@ -249,29 +250,6 @@ class RoadGeometry:
         sl = slice(i0, i1)
         return np.stack((self.X[sl] + d * self.NX[sl], self.Y[sl] + d * self.NY[sl]), -1)
 
-    def lane_edges(self, lane: int, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Drawn left and right edges ``d`` (m) of ``lane`` at stations ``s``.
-
-        Over a span's taper the lane narrows to nothing from its outer side (the left for lane
-        0, else the right), the side its closure cones start from.
-        """
-        road = self.road
-        sp = road.spans[lane]
-        w = road.lane_width
-        frac = np.ones_like(s)
-        if sp.taper > 0:
-            if sp.start > 0:
-                frac = np.minimum(frac, np.clip((s - sp.start) / sp.taper, 0.0, 1.0))
-            if road.lane_closes[lane]:
-                frac = np.minimum(frac, np.clip((sp.end - s) / sp.taper, 0.0, 1.0))
-        left = np.full_like(s, lane * w)
-        right = left + w
-        if lane == 0 and road.lanes > 1:
-            left = right - frac * w
-        else:
-            right = left + frac * w
-        return left, right
-
     def _pieces(self):
         """``(i0, i1, p0, p1, exists)``: stretches over which no lane starts or ends, and which
         lanes exist there (bool ``(lanes,)``)."""
@@ -294,7 +272,7 @@ class RoadGeometry:
             # The whole lane counts as drivable, its taper included.
             tint.append(Feature("band", TINT_ON_GRASS, i0, i1, self.points(lane * w, i0, i1),
                                 self.points((lane + 1) * w, i0, i1), True))
-            left, right = self.lane_edges(lane, self.s[i0:i1])
+            left, right = lane_edges(road, lane, self.s[i0:i1])
             pl, pr = self.points(left, i0, i1), self.points(right, i0, i1)
             asphalt.append(Feature("band", style.ASPHALT, i0, i1, pl, pr, False))
             asphalt.append(Feature("band", TINT_ON_ASPHALT, i0, i1, pl, pr, True))
@@ -309,7 +287,7 @@ class RoadGeometry:
                     paint.append(Feature("quads", style.MARKING, i, i + 1, quad, np.array([i])))
         for i0, i1, p0, p1, exists in self._pieces():
             for lane in np.flatnonzero(exists):
-                left, right = self.lane_edges(int(lane), self.s[i0:i1])
+                left, right = lane_edges(road, int(lane), self.s[i0:i1])
                 if lane == 0 or not exists[lane - 1]:
                     paint.append(Feature("band", style.MARKING, i0, i1,
                                          self.points(left - hw, i0, i1),

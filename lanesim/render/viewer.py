@@ -25,8 +25,10 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
+from lanesim.envs.options import VIEWS  # noqa: E402
 from lanesim.render import style  # noqa: E402
 from lanesim.render.annotate import Annotation, annotation_of  # noqa: E402
+from lanesim.render.dashcam import DashCam  # noqa: E402
 from lanesim.render.draw import VehicleSprites  # noqa: E402
 from lanesim.render.hud import Hud, help_card, value_chart  # noqa: E402
 from lanesim.render.overlay import Overlay  # noqa: E402
@@ -63,6 +65,14 @@ def pixel_rows(surf: pygame.Surface) -> np.ndarray:
     return np.ctypeslib.as_array(buf).reshape(h, pitch)
 
 
+def rgb_view(rows: np.ndarray, rect) -> np.ndarray:
+    """The ``(height, width, 3)`` pixels of ``rect`` (a ``pygame.Rect``) in a 24-bit surface
+    whose bytes are ``rows`` (see :func:`pixel_rows`): a view, writes go to the surface."""
+    block = rows[rect.top : rect.bottom, 3 * rect.left : 3 * rect.right].view()
+    block.shape = (rect.height, rect.width, 3)  # raises rather than silently copying
+    return block
+
+
 def parse_speed(value) -> float:
     """``sim_speed`` option to a real-time factor; ``0`` or ``"max"`` is ``inf`` (unpaced)."""
     if value == "max" or value == 0:
@@ -83,16 +93,21 @@ def action_labels(env) -> tuple[str, ...] | None:
 
 
 class Viewer:
-    """Draws an environment's world 0 top-down, in a window (``"human"``) or offscreen
-    (``"rgb_array"``).
+    """Draws an environment's world 0, in a window (``"human"``) or offscreen
+    (``"rgb_array"``): top-down, through the ego's camera, or both side by side.
 
     The HUD is a side panel at the left edge (see :class:`~lanesim.render.hud.Hud`); the world
-    fills the rest, so no panel hides road or traffic. The view is a true world view: rotated
-    so the road at the ego points right, the ego a third of the way across the world's part,
-    100 m of road across it. In human mode the default 600×150 becomes a resizable 1200×400
-    window; other sizes are used as given.
+    fills the rest, so no panel hides road or traffic. The top-down view is a true world view:
+    rotated so the road at the ego points right, the ego a third of the way across its part,
+    100 m of road across it. The camera view is the driver's seat (see
+    :mod:`lanesim.render.dashcam`). ``view_mode`` (one of :data:`VIEWS`, the option ``view``
+    at the start; key C cycles) picks what fills the world's part: ``"top"``, ``"camera"``, or
+    ``"both"``, the top-down half left of the camera half. Every view gives frames of the same
+    size. In human mode the default 600×150 becomes a resizable 1200×400 window; other sizes
+    are used as given.
 
-    Public state (read or set by drivers and tests): ``overlay``, ``show_hud``, ``help``,
+    Public state (read or set by drivers and tests): ``view_mode``, ``overlay``, ``show_hud``,
+    ``help``,
     ``paused``, ``sim_speed`` (real-time factor, ``inf`` = unpaced), ``closed`` (the window was
     closed; further calls do nothing and ``render`` returns None), ``reset_requested`` (R was
     pressed; the driver loop should reset, which clears it), ``keys_held`` / ``key_presses`` (arrow
@@ -111,6 +126,7 @@ class Viewer:
         self.pose = RoadPose(self.road)
         opts = env.options
         self.overlay = bool(opts.road_overlay)
+        self._view_mode = opts.view
         self.sim_speed = parse_speed(opts.sim_speed)
         self._finite_speed = self.sim_speed if math.isfinite(self.sim_speed) else 1.0
         self.show_hud = bool(opts.hud)
@@ -153,23 +169,46 @@ class Viewer:
             # and converting costs a full extra pass, as much as drawing all the vehicles.)
             self.canvas = pygame.Surface(size, 0, 24, RGB_MASKS)
             self._rows = pixel_rows(self.canvas)
+        self.dashcam: DashCam | None = None
         self._setup(size)
 
+    @property
+    def view_mode(self) -> str:
+        """What the world's part shows: ``"top"``, ``"camera"`` or ``"both"``."""
+        return self._view_mode
+
+    @view_mode.setter
+    def view_mode(self, mode: str) -> None:
+        if mode not in VIEWS:
+            raise ValueError(f"view_mode must be one of {', '.join(VIEWS)}; got {mode!r}")
+        self._view_mode = mode
+
     def _setup(self, size: tuple[int, int]) -> None:
-        """Everything that depends on the surface size and on whether the HUD is shown: the
-        layout (side panel, world), scale, tiles, fonts."""
+        """Everything that depends on the surface size, the view mode and whether the HUD is
+        shown: the layout (side panel, top-down and camera panes), scale, tiles, fonts."""
         w, h = size
         # rgb_array frames: text straight into the frame's bytes (see lanesim.render.hud).
         self.hud = Hud(h, self.canvas, self._rows) if self._rows is not None else Hud(h)
-        self._hud_shown = self.show_hud
+        self._hud_shown, self._laid_out = self.show_hud, self._view_mode
         left = min(self.hud.width(self._templates(), self.labels), w // 2) if self.show_hud else 0
         self.panel = pygame.Rect(0, 0, left, h)
-        self.ppm = (w - left) / VIEW_LENGTH
-        self.view = View(w, h, self.ppm, left=left)
-        self._world_part = self.canvas.subsurface(self.view.rect())
-        self.tiles = RoadTiles(self.road, self.ppm, self.canvas)
-        self.sprites = VehicleSprites(self.ppm, self.canvas)
-        self.line_px = style.line_px(self.ppm)
+        self.world_rect = pygame.Rect(left, 0, w - left, h)
+        top_w = {"top": w - left, "camera": 0, "both": (w - left) // 2}[self._view_mode]
+        self.view = self.tiles = self.sprites = None
+        if top_w:
+            self.ppm = top_w / VIEW_LENGTH
+            self.view = View(left + top_w, h, self.ppm, left=left)
+            self._world_part = self.canvas.subsurface(self.view.rect())
+            self.tiles = RoadTiles(self.road, self.ppm, self.canvas)
+            self.sprites = VehicleSprites(self.ppm, self.canvas)
+            self.line_px = style.line_px(self.ppm)
+        # The camera pane's renderer is made when first drawn: its per-pixel tables take a
+        # third of a second at 1200×400, once, not at every event of a window being resized.
+        if self.dashcam is not None:
+            self.dashcam.close()
+        self.camera_rect = self.dashcam = None
+        if top_w < w - left:
+            self.camera_rect = pygame.Rect(left + top_w, 0, w - left - top_w, h)
         self._help_card = None
         self._chart_for = None
 
@@ -265,6 +304,8 @@ class Viewer:
         """Close the window (human mode); the viewer does nothing afterwards."""
         if self.mode == "human" and not self.closed:
             pygame.display.quit()
+        if self.dashcam is not None:
+            self.dashcam.close()
         self.closed = True
 
     def pop_frames(self) -> list[np.ndarray]:
@@ -279,12 +320,33 @@ class Viewer:
         return self._rows[:, : 3 * w].copy().reshape(h, w, 3)
 
     def _draw(self, surf: pygame.Surface) -> None:
-        """One frame of world 0 onto ``surf``: road, overlay, vehicles, HUD, help."""
-        if self.show_hud != self._hud_shown:  # the side panel comes or goes: lay out again
-            self._setup(surf.get_size())
-        w, view = self.world, self.view
-        s_ego, d_ego = float(w.s[0, 0]), float(w.d[0, 0])
+        """One frame of world 0 onto ``surf``: the top-down and camera panes, help, HUD."""
+        if self.show_hud != self._hud_shown or self._view_mode != self._laid_out:
+            self._setup(surf.get_size())  # the side panel or the panes change: lay out again
+        s_ego = float(self.world.s[0, 0])
         theta = math.remainder(self.pose(s_ego)[2], math.tau)
+        ann = annotation_of(self.env)
+        if ann is self._stale:
+            ann = None
+        if self.view is not None:
+            self._draw_top(surf, s_ego, theta, ann)
+        if self.camera_rect is not None:
+            self._draw_camera(surf, s_ego, theta, ann)
+        if self.help:
+            if self._help_card is None:
+                self._help_card = help_card(self.hud.text)
+            card = self._help_card
+            surf.set_clip(self.world_rect)
+            surf.blit(card, card.get_rect(center=self.world_rect.center))
+        surf.set_clip(None)
+        if self.show_hud:
+            self._draw_hud(surf, ann, theta)
+
+    def _draw_top(self, surf: pygame.Surface, s_ego: float, theta: float,
+                  ann: Annotation | None) -> None:
+        """The top-down pane: road, overlay, vehicles."""
+        w, view = self.world, self.view
+        d_ego = float(w.d[0, 0])
         # Centre the road across the view, but never let the ego leave it.
         reach = max(0.5 * surf.get_height() / self.ppm - 3.0, 0.0)
         d_view = min(max(0.5 * self.road.width, d_ego - reach), d_ego + reach)
@@ -293,32 +355,53 @@ class Viewer:
         surf.set_clip(view.rect())  # the world stays right of the side panel
         self.tiles.draw(self._world_part, view, s_ego, self.overlay)
         centre = view.centre()
-        ann = annotation_of(self.env)
-        if ann is self._stale:
-            ann = None
         lead = None
         if self.overlay:
             lead = self.marks.draw_under(surf, view, ann, s_ego, self.line_px)
         self.sprites.draw(surf, view, w, 0, centre)
         if self.overlay:
             self.marks.draw_over(surf, view, s_ego, theta, lead, self.hud.small, self.line_px)
-        if self.help:
-            if self._help_card is None:
-                self._help_card = help_card(self.hud.text)
-            card = self._help_card
-            surf.blit(card, card.get_rect(center=pygame.Rect(view.rect()).center))
-        surf.set_clip(None)
-        if self.show_hud:
-            self._draw_hud(surf, ann, theta)
+
+    def _draw_camera(self, surf: pygame.Surface, s_ego: float, theta: float,
+                     ann: Annotation | None) -> None:
+        """The camera pane: the image, then the overlay in perspective."""
+        rect = self.camera_rect
+        if self.dashcam is None:
+            self.dashcam = DashCam(self.world, self.pose, rect.size)
+            if self._rows is not None:  # rgb_array: the image goes straight into the frame
+                self._camera_pixels = rgb_view(self._rows, rect)
+            else:  # the window: through a 24-bit pane, then one converting blit
+                self._camera_pane = pygame.Surface(rect.size, 0, 24, RGB_MASKS)
+                self._camera_pixels = rgb_view(pixel_rows(self._camera_pane),
+                                               self._camera_pane.get_rect())
+        pixels = self._camera_pixels
+        surf.set_clip(rect)
+        self.dashcam.draw_image(pixels)
+        if self.overlay:
+            _, offset, herr = self._ego_errors(theta)
+            # Drawn on the surface whose pixels the image is: the frame, or the window's pane.
+            pane, origin = (surf, rect.topleft) if self._rows is not None else (
+                self._camera_pane, (0, 0))
+            self.dashcam.draw_overlay(pane, origin, pixels, ann, s_ego, offset, herr,
+                                      self.hud.small)
+        if self._rows is None:
+            surf.blit(self._camera_pane, rect)
+
+    def _ego_errors(self, theta: float) -> tuple[int, float, float]:
+        """The ego's lane, its offset (m, + right) from that lane's centre and its heading
+        error (rad, + left) from the road direction ``theta`` (rad)."""
+        w = self.world
+        lane = int(w.lane[0, 0])
+        offset = float(w.d[0, 0]) - float(self.road.lane_centre[lane])
+        return lane, offset, math.remainder(float(w.heading[0, 0]) - theta, math.tau)
 
     def _draw_hud(self, surf, ann: Annotation | None, theta: float) -> None:
         """The side panel: the ego's state, the reward and its terms, the annotation's text,
         the driver's notice, and the value chart at the bottom."""
         w = self.world
         t, v = float(w.time[0]), float(w.speed[0, 0])
-        lane = int(w.lane[0, 0])
-        offset = float(w.d[0, 0]) - float(self.road.lane_centre[lane])
-        herr = math.degrees(math.remainder(float(w.heading[0, 0]) - theta, math.tau))
+        lane, offset, herr = self._ego_errors(theta)
+        herr = math.degrees(herr)
         status = ""
         if self.info.get("crashed"):
             status = "CRASHED"
@@ -491,6 +574,8 @@ class Viewer:
             self.paused = self._step_once = True
         elif k == pygame.K_o:
             self.overlay = not self.overlay
+        elif k == pygame.K_c:
+            self.view_mode = VIEWS[(VIEWS.index(self._view_mode) + 1) % len(VIEWS)]
         elif k == pygame.K_h:
             self.help = not self.help
         elif k == pygame.K_r:
