@@ -162,3 +162,16 @@ def test_bad_camera_arguments_name_what_is_wrong(kwargs, message):
 def test_from_fov_refuses_a_field_of_view_outside_1_to_170_degrees():
     with pytest.raises(ValueError, match="fov must be from 1 to 170 degrees"):
         Camera.from_fov(math.radians(179))
+
+
+def test_resized_keeps_the_mounting_lens_and_horizontal_field_of_view():
+    cam = Camera((60.0, 66.0, 40.0, 45.0), (-0.1, 0.01, 0.0, 0.0), (84, 84), height=1.1,
+                 forward=0.5, pitch=0.1, yaw=0.05)
+    big = cam.resized((1030, 400))
+    assert big.image_size == (1030, 400)
+    assert (big.distortion, big.height, big.forward, big.pitch, big.yaw) == (
+        cam.distortion, cam.height, cam.forward, cam.pitch, cam.yaw)
+    fx, fy, cx, cy = big.intrinsics
+    assert math.atan(0.5 * 1030 / fx) == pytest.approx(math.atan(0.5 * 84 / 60.0))
+    assert fy / fx == pytest.approx(66.0 / 60.0)
+    assert (cx, cy) == (514.5, 199.5)

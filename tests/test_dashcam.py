@@ -393,3 +393,17 @@ def test_camera_view_never_changes_the_trajectory():
     for mode, view in (("rgb_array", "camera"), ("rgb_array", "both"), ("human", "camera")):
         got = trajectory(mode, view)
         assert all(np.array_equal(a, b) for a, b in zip(plain, got, strict=True)), (mode, view)
+
+
+def test_camera_view_shows_the_environments_camera_options():
+    env = make(view="camera", camera_pitch=12.0, camera_height=2.0, camera_fov=60.0,
+               camera_distortion=[-0.05, 0.0, 0.0, 0.0])
+    env.reset(seed=0)
+    env.render()
+    cam = viewer_of(env).dashcam.camera
+    fx = cam.intrinsics[0]
+    assert cam.pitch == pytest.approx(math.radians(12.0)) and cam.height == 2.0
+    assert cam.distortion == (-0.05, 0.0, 0.0, 0.0)
+    # The observation's 60 degrees across, at the pane's width.
+    assert 2 * math.degrees(math.atan(0.5 * cam.image_size[0] / fx)) == pytest.approx(60.0)
+    env.close()

@@ -293,7 +293,6 @@ def test_config_validates_and_round_trips() -> None:
         ("eps_end", 1.5, "0 <= eps_end <= 1"),
         ("adam_eps", float("nan"), "0 < adam_eps <= 1"),
         ("grad_clip", -1.0, "0 <= grad_clip"),
-        ("device", "gpu", "device 'auto', 'cpu' or 'cuda'"),
         ("n_step", "3", "1 <= n_step <= 1,000"),
         ("checkpoint_every", 0, "1 <= checkpoint_every"),
     ],

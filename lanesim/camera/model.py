@@ -98,6 +98,16 @@ class Camera:
         f = 0.5 * w / math.tan(0.5 * fov)
         return cls((f, f, 0.5 * (w - 1), 0.5 * (h - 1)), image_size=image_size, **mount)
 
+    def resized(self, image_size: tuple[int, int]) -> Camera:
+        """The same camera (mounting, lens distortion, horizontal field of view, pixel aspect)
+        for images of ``image_size`` ``(width, height)``, the principal point at their centre:
+        the viewer's camera pane shows what an observation's camera sees, wider or taller."""
+        fx, fy, _, _ = self.intrinsics
+        w, h = image_size
+        f = fx * w / self.image_size[0]
+        return Camera((f, f * fy / fx, 0.5 * (w - 1), 0.5 * (h - 1)), self.distortion,
+                      (w, h), self.height, self.forward, self.pitch, self.yaw)
+
     # ------------------------------------------------------------------ matrices
     @property
     def matrix(self) -> np.ndarray:

@@ -65,9 +65,12 @@ EDGE_FACES = np.array([(BOTTOM, FRONT), (BOTTOM, RIGHT), (BOTTOM, REAR), (BOTTOM
                        (FRONT, LEFT), (FRONT, RIGHT), (REAR, RIGHT), (REAR, LEFT)])
 
 
-def viewer_camera(size: tuple[int, int]) -> Camera:
-    """The viewer's camera for a pane ``size`` = ``(width, height)`` px: 90° across, the
-    default mounting, no distortion."""
+def viewer_camera(size: tuple[int, int], camera: Camera | None = None) -> Camera:
+    """The viewer's camera for a pane ``size`` = ``(width, height)`` px: ``camera`` (the
+    environment's, from its ``camera_*`` options) resized to the pane, or by default 90°
+    across with the default mounting and no distortion."""
+    if camera is not None:
+        return camera.resized(size)
     return Camera.from_fov(FOV, size, **MOUNT)
 
 
@@ -156,12 +159,15 @@ class DashCam:
         world: the simulator (read only).
         pose: the road's scalar pose function.
         size: the pane's ``(width, height)`` px.
+        camera: the environment's camera (its ``camera_*`` options), shown resized to the pane;
+            ``None``: :func:`viewer_camera`'s default.
     """
 
-    def __init__(self, world: World, pose: RoadPose, size: tuple[int, int]) -> None:
+    def __init__(self, world: World, pose: RoadPose, size: tuple[int, int],
+                 camera: Camera | None = None) -> None:
         self.world, self.road, self.pose = world, world.road, pose
         self.size = size
-        self.camera = viewer_camera(size)
+        self.camera = viewer_camera(size, camera)
         self.lw = line_px(size[1])
         self.strips = [(rows, CameraRaster(crop(self.camera, rows), world, colour=True))
                        for rows in strip_rows(self.camera, STRIPS)]

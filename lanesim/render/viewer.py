@@ -367,7 +367,7 @@ class Viewer:
         """The camera pane: the image, then the overlay in perspective."""
         rect = self.camera_rect
         if self.dashcam is None:
-            self.dashcam = DashCam(self.world, self.pose, rect.size)
+            self.dashcam = DashCam(self.world, self.pose, rect.size, self.env.options.camera)
             if self._rows is not None:  # rgb_array: the image goes straight into the frame
                 self._camera_pixels = rgb_view(self._rows, rect)
             else:  # the window: through a 24-bit pane, then one converting blit
