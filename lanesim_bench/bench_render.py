@@ -21,6 +21,7 @@ window's presentation cost; the output says which)::
     python -m lanesim_bench.bench_render --no-overlay --no-hud --peer
     python -m lanesim_bench.bench_render --profile        # where the time goes
     python -m lanesim_bench.bench_render --human          # the window at sim_speed 1, 16, max
+    python -m lanesim_bench.bench_render --human --view camera --speeds 1   # the camera view
     python -m lanesim_bench.bench_render --peer --write docs/bench_render.md   # into the report
 """
 
@@ -47,7 +48,7 @@ MODULE = "lanesim_bench.bench_render"
 
 
 def rgb_worker(env_id: str, size: tuple[int, int], overlay: bool, hud: bool, frames: int,
-               repeats: int, wall: bool) -> list[float]:
+               repeats: int, wall: bool, view: str = "top") -> list[float]:
     """lanesim's rgb_array frames per second, one figure per run (see :func:`render_rates`)."""
     import gymnasium as gym
 
@@ -55,11 +56,12 @@ def rgb_worker(env_id: str, size: tuple[int, int], overlay: bool, hud: bool, fra
 
     w, h = size
     env = gym.make(env_id, render_mode="rgb_array", screen_width=w, screen_height=h,
-                   road_overlay=overlay, hud=hud)
+                   road_overlay=overlay, hud=hud, view=view)
     return render_rates(env, frames, repeats, wall)
 
 
-def human_worker(env_id: str, overlay: bool, hud: bool, speeds: list, seconds: float) -> None:
+def human_worker(env_id: str, overlay: bool, hud: bool, speeds: list, seconds: float,
+                 view: str = "top") -> None:
     """The window at each ``sim_speed`` (run in a fresh process with a real video driver):
     prints the video driver and window size, then one line of figures per speed."""
     import gymnasium as gym
@@ -76,7 +78,7 @@ def human_worker(env_id: str, overlay: bool, hud: bool, speeds: list, seconds: f
 
     pygame.display.flip = counted_flip  # the viewer calls pygame.display.flip(): every frame
     env = gym.make(env_id, render_mode="human", sim_speed="max", road_overlay=overlay, hud=hud,
-                   action="meta")
+                   action="meta", view=view)
     env.reset(seed=0)
     env.action_space.seed(0)
     viewer = env.unwrapped.viewer
@@ -126,7 +128,8 @@ def human(a) -> None:
         f = line.split()
         if f and f[0] == "driver":
             print(f"lanesim {a.env} window {f[3]}x{f[4]} (SDL video driver {f[1]}), "
-                  f"overlay={not a.no_overlay} hud={not a.no_hud}, random meta actions:")
+                  f"view={a.view} overlay={not a.no_overlay} hud={not a.no_hud}, random meta "
+                  "actions:")
         elif f and f[0] == "speed":
             v = dict(zip(f[::2], f[1::2], strict=True))
             sim, wall, cpu = float(v["sim"]), float(v["wall"]), float(v["cpu"])
@@ -140,7 +143,7 @@ def human(a) -> None:
 def _shared_flags(a) -> list[str]:
     """The options a worker process needs to measure what this one was asked to."""
     flags = ["--env", a.env, "--size", a.size, "--frames", str(a.frames),
-             "--repeats", str(a.repeats)]
+             "--repeats", str(a.repeats), "--view", a.view]
     return flags + [f for f, on in (("--no-overlay", a.no_overlay), ("--no-hud", a.no_hud),
                                     ("--wall", a.wall)) if on]
 
@@ -156,6 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--frames", type=int, default=1000, help="frames per run")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--size", default="600x150")
+    p.add_argument("--view", default="top", choices=("top", "camera", "both"),
+                   help="the viewer's view; camera and both draw on several threads, so they "
+                   "are timed on the wall clock")
     p.add_argument("--no-overlay", action="store_true")
     p.add_argument("--no-hud", action="store_true")
     p.add_argument("--wall", action="store_true", help="wall-clock time instead of CPU time")
@@ -178,15 +184,18 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     size = tuple(int(v) for v in a.size.split("x"))
     overlay, hud = not a.no_overlay, not a.no_hud
+    # One thread's CPU time would miss the camera pane's drawing threads.
+    a.wall = a.wall or a.view != "top"
     if a.human_worker:
-        human_worker(a.env, overlay, hud, _speeds(a.speeds), a.seconds)
+        human_worker(a.env, overlay, hud, _speeds(a.speeds), a.seconds, a.view)
         return
     if a.rgb_worker:
-        print(json.dumps(rgb_worker(a.env, size, overlay, hud, a.frames, a.repeats, a.wall)))
+        print(json.dumps(rgb_worker(a.env, size, overlay, hud, a.frames, a.repeats, a.wall,
+                                    a.view)))
         return
     if a.profile:
         with cProfile.Profile() as prof:
-            rgb_worker(a.env, size, overlay, hud, a.frames, a.repeats, a.wall)
+            rgb_worker(a.env, size, overlay, hud, a.frames, a.repeats, a.wall, a.view)
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return
     cmd = command(MODULE, sys.argv[1:] if argv is None else argv)
@@ -201,7 +210,7 @@ def frames(a, size: tuple[int, int]) -> None:
                                       *_shared_flags(a)], check=True, capture_output=True,
                                      text=True).stdout.splitlines()[-1])
     clock = "wall clock" if a.wall else "thread CPU time"
-    print(f"lanesim {a.env} {size[0]}x{size[1]} overlay={overlay} hud={hud}: "
+    print(f"lanesim {a.env} {size[0]}x{size[1]} view={a.view} overlay={overlay} hud={hud}: "
           f"{statistics.median(runs):,.0f} frames/s median ({min(runs):,.0f}-{max(runs):,.0f}; "
           f"{clock}, {a.repeats} runs × {a.frames} frames)")
     if a.peer:

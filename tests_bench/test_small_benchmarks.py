@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 import re
 
-from lanesim_bench import bench_dqn, bench_render, bench_value_iteration, eval_agents
+from lanesim_bench import (
+    bench_camera,
+    bench_dqn,
+    bench_render,
+    bench_value_iteration,
+    eval_agents,
+)
 
 
 def test_render_benchmark_times_lanesim_frames_in_a_fresh_process(tmp_path, capsys):
@@ -19,6 +25,22 @@ def test_render_benchmark_times_lanesim_frames_in_a_fresh_process(tmp_path, caps
     assert "<!-- report of `python -m lanesim_bench.bench_render --frames 20 --repeats 2 " \
            "--no-hud`: begin -->" in report
     assert rate.group(0) in report
+
+
+def test_render_benchmark_times_the_camera_view(capsys):
+    bench_render.main(["--frames", "5", "--repeats", "1", "--view", "both", "--size", "400x150"])
+    out = capsys.readouterr().out
+    rate = re.search(r"view=both overlay=True hud=True: ([\d,]+) frames/s median .*wall clock", out)
+    assert rate and int(rate.group(1).replace(",", "")) > 0
+
+
+def test_camera_benchmark_measures_the_camera_observation_in_fresh_processes(tmp_path, capsys):
+    page = tmp_path / "bench_camera.md"
+    assert bench_camera.main(["--cases", "equal", "--no-peer", "--repeats", "1", "--seconds",
+                              "0.05", "--write", str(page)]) == 0
+    row = re.search(r"\| equal \| 1 \| 3×96×96 \| \*\*([\d,]+)\*\*", capsys.readouterr().out)
+    assert row and int(row.group(1).replace(",", "")) > 0
+    assert row.group(0) in page.read_text()
 
 
 def test_value_iteration_benchmark_checks_its_solution(tmp_path, capsys):
