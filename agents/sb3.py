@@ -24,6 +24,7 @@ import numpy as np
 
 from agents.dqn.checkpoint import CheckpointError
 from agents.run_dir import SB3_ALGOS
+from lanesim.envs.options import IMAGE_OBSERVATIONS
 
 # Pickled entries that SB3's _setup_model rebuilds from plain values on every load.
 _REBUILT = ("lr_schedule", "exploration_schedule")
@@ -40,8 +41,9 @@ def algo_class(algo: str):
 
 
 def policy_name(observation: str) -> str:
-    """The SB3 policy lanesim trains on an observation type: a CNN on pixels, else an MLP."""
-    return "CnnPolicy" if observation == "pixels" else "MlpPolicy"
+    """The SB3 policy lanesim trains on an observation type: a CNN on image stacks (pixels,
+    camera, birdseye), else an MLP."""
+    return "CnnPolicy" if observation in IMAGE_OBSERVATIONS else "MlpPolicy"
 
 
 def _pickled_entries(path: Path) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agents.settings import integer, number, refuse_failed
+from lanesim.envs.options import IMAGE_OBSERVATIONS
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def ppo_kwargs(config: PPOConfig, observation: str) -> dict[str, Any]:
         "n_epochs": config.n_epochs, "gamma": config.gamma, "gae_lambda": config.gae_lambda,
         "clip_range": config.clip_range, "ent_coef": config.ent_coef,
     }
-    if observation != "pixels":  # the MLP's widths; the CNN of pixels keeps SB3's
+    if observation not in IMAGE_OBSERVATIONS:  # the MLP's widths; an image CNN keeps SB3's
         kwargs["policy_kwargs"] = {"net_arch": list(config.net_arch)}
     return kwargs
 

@@ -43,6 +43,17 @@ INTERFACE_OPTIONS = (
     "policy_hz",
     "sim_hz",
     "meta_speeds",
+    # What the camera and the bird's-eye view show depends on the camera.
+    "camera_fov",
+    "camera_intrinsics",
+    "camera_distortion",
+    "camera_height",
+    "camera_forward",
+    "camera_pitch",
+    "camera_yaw",
+    "camera_color",
+    "birdseye_extent",
+    "birdseye_resolution",
 )
 
 

@@ -26,6 +26,8 @@ AGENT_HELP = (
     " its checkpoint (a DQN .pt, an SB3 latest.zip)"
 )
 TRAIN_ALGOS = ("dqn", *SB3_ALGOS)
+# lanesim.envs.options.OBSERVATIONS, for --help (tests/test_cli.py keeps them equal).
+OBSERVATION_NAMES = ("kinematics", "occupancy", "pixels", "camera", "birdseye")
 BENCH_DESCRIPTION = ("Run the environment benchmark, lanesim against highway-env (python -m "
                      "lanesim_bench.bench_env); every argument after 'bench' goes to it.")
 DEMO_VIDEO_EPISODES = 3  # episodes of the demo's video where there is no display
@@ -143,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default 0)")
     p.add_argument("--num-envs", type=_positive_int, default=8,
                    help="worlds stepped together (default 8)")
-    p.add_argument("--observation", choices=("pixels", "kinematics", "occupancy"), default=None,
+    # Checked by the environment's options (importing them here would slow every command).
+    p.add_argument("--observation", default=None, metavar="|".join(OBSERVATION_NAMES),
                    help="observation (default: pixels for DQNs, kinematics for PPO)")
     p.add_argument("--env", action="append", default=[], metavar="OPTION=VALUE", type=assignment,
                    help="environment option, e.g. --env action=meta --env policy_hz=1 "

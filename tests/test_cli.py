@@ -543,3 +543,17 @@ def test_demo_with_an_unwritable_video_directory_is_one_line(capsys, monkeypatch
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     code, lines = main_result(["demo", "--episodes", "1", "--video", "/proc/x"], capsys)
     assert_one_error_line(code, lines, "/proc/x")
+
+
+def test_train_help_names_every_observation():
+    from lanesim.cli import OBSERVATION_NAMES
+    from lanesim.envs.options import OBSERVATIONS
+
+    assert OBSERVATION_NAMES == OBSERVATIONS
+
+
+def test_an_unknown_training_observation_is_one_line_naming_the_accepted(capsys, tmp_path):
+    code, lines = main_result(["train", "dqn", "--steps", "9", "--out", str(tmp_path / "o"),
+                               "--observation", "lidar"], capsys)
+    assert code == 2 and len(lines) == 1
+    assert "observation" in lines[0] and "camera" in lines[0]

@@ -294,7 +294,7 @@ def test_config_validates_and_round_trips() -> None:
         ("adam_eps", float("nan"), "0 < adam_eps <= 1"),
         ("grad_clip", -1.0, "0 <= grad_clip"),
         ("n_step", "3", "1 <= n_step <= 1,000"),
-        ("checkpoint_every", 0, "1 <= checkpoint_every"),
+        ("checkpoint_every", -1, "0 <= checkpoint_every"),
     ],
 )
 def test_config_refuses_values_outside_their_range_naming_the_range(field, value, accepted):

@@ -340,3 +340,34 @@ def test_new_transitions_get_the_max_priority_seen() -> None:
     new_slots = np.array([4, 5])  # row 2 became complete
     np.testing.assert_allclose(replay.tree.get(new_slots), (9.0 + 1e-6) ** 0.5)
     assert replay.tree.get(np.array([6, 7])).sum() == 0  # row 3 has no lookahead yet
+
+
+def test_colour_stacks_store_each_three_channel_frame_once_and_rebuild_exactly():
+    # Frame t of env e is filled with 10 t + e in channel 0, +1 in channel 1, +2 in channel 2;
+    # a stack of 3 frames is 9 channels, newest last, repeat-first padded at episode starts.
+    num_envs = 2
+
+    def frame(t, e):
+        return np.stack([np.full((2, 3), 10 * t + e + c, np.uint8) for c in range(3)])
+
+    def stack(ts, e):
+        return np.concatenate([frame(t, e) for t in ts])
+
+    replay = ReplayBuffer((9, 2, 3), np.uint8, 64, num_envs, n_step=1, frame_channels=3, seed=0)
+    assert replay.frames.shape[2:] == (3, 2, 3)  # one colour frame a slot
+    seen = []
+    for t in range(12):
+        ts = [max(t - 2, 0), max(t - 1, 0), t]
+        obs = np.stack([stack(ts, e) for e in range(num_envs)])
+        seen.append(obs)
+        replay.add(obs, np.zeros(num_envs, np.int64), np.zeros(num_envs), np.zeros(num_envs, bool),
+                   np.zeros(num_envs, bool))
+    batch = replay.sample(200)
+    expected = {o.tobytes() for obs in seen for o in obs}
+    assert {o.tobytes() for o in batch.obs} <= expected
+    assert len({o.tobytes() for o in batch.obs}) > 10
+
+
+def test_a_channel_count_that_is_no_stack_of_colour_frames_is_refused():
+    with pytest.raises(ValueError, match="observations of 10 channels are no stack of 3-channel"):
+        ReplayBuffer((10, 2, 3), np.uint8, 64, 1, frame_channels=3)

@@ -51,7 +51,8 @@ class DQNConfig:
         default=True,
         metadata={
             "help": "treat axis 0 of uint8 (C, H, W) observations as stacked frames (newest "
-            "last) and store each frame once; set False for e.g. RGB images"
+            "last) and store each frame once (3 channels a frame for lanesim's colour camera, "
+            "else 1); set False for other multi-channel images"
         },
     )
     # Replay
@@ -117,10 +118,11 @@ class DQNConfig:
     )
     eval_episodes: int = field(default=10, metadata={"help": "episodes per evaluation"})
     checkpoint_every: int = field(
-        default=50_000, metadata={"help": "env steps between latest.pt saves"}
+        default=50_000, metadata={"help": "env steps between latest.pt saves (0: only at the end)"}
     )
     log_every: int = field(
-        default=1_000, metadata={"help": "env steps between TensorBoard loss/Q/SPS scalars"}
+        default=1_000,
+        metadata={"help": "env steps between TensorBoard loss/Q/SPS scalars (0: none)"},
     )
     progress: bool = field(default=True, metadata={"help": "show a tqdm progress bar"})
 
@@ -130,7 +132,7 @@ class DQNConfig:
         checks = {
             "1 <= total_steps <= 10^12": 1 <= integer(self.total_steps) <= 10**12,
             "1 <= num_envs": integer(self.num_envs) >= 1,  # its worlds pass the memory check
-            "0 <= threads <= 1,024": 0 <= integer(self.threads) <= 1_024,
+            "threads >= 0 and <= 1,024": 0 <= integer(self.threads) <= 1_024,
             "hidden is None or 1 <= hidden <= 16,384": (
                 self.hidden is None or 1 <= integer(self.hidden) <= 16_384),
             "buffer_size is an integer >= 1": integer(self.buffer_size) >= 1,
@@ -155,8 +157,8 @@ class DQNConfig:
             "0 <= eps_fraction <= 1": 0.0 <= number(self.eps_fraction) <= 1.0,
             "0 <= eval_every": integer(self.eval_every) >= 0,
             "1 <= eval_episodes <= 100,000": 1 <= integer(self.eval_episodes) <= 100_000,
-            "1 <= checkpoint_every": integer(self.checkpoint_every) >= 1,
-            "1 <= log_every": integer(self.log_every) >= 1,
+            "0 <= checkpoint_every": integer(self.checkpoint_every) >= 0,
+            "0 <= log_every": integer(self.log_every) >= 0,
         }
         refuse_failed("DQNConfig", checks)
 

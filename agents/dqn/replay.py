@@ -98,6 +98,10 @@ class ReplayBuffer:
     taken in (num_envs, *obs_shape) and the step's actions, rewards, terminated and
     truncated (num_envs,). The calls must follow one continuous stream that starts
     right after ``reset()``. ``capacity`` counts transitions over all envs.
+
+    With ``stacked_frames``, a ``(K * C, H, W)`` observation is a stack of ``K`` frames of
+    ``frame_channels`` ``C`` channels each, newest last (grey stacks: ``C = 1``; colour
+    camera stacks: ``C = 3``), and each frame is stored once.
     """
 
     def __init__(
@@ -110,6 +114,7 @@ class ReplayBuffer:
         n_step: int = 1,
         gamma: float = 0.99,
         stacked_frames: bool = True,
+        frame_channels: int = 1,
         prioritized: bool = False,
         alpha: float = 0.6,
         eps: float = 1e-6,
@@ -118,9 +123,20 @@ class ReplayBuffer:
         self.obs_shape = tuple(obs_shape)
         self.num_envs = num_envs
         self.rows = -(-capacity // num_envs)
-        is_stack = stacked_frames and len(self.obs_shape) == 3 and self.obs_shape[0] > 1
-        self.stack = self.obs_shape[0] if is_stack else 1
-        frame_shape = self.obs_shape[1:] if is_stack else self.obs_shape
+        c = frame_channels
+        if not isinstance(c, int) or c < 1:
+            raise ValueError(f"frame_channels must be an integer >= 1, got {c!r}")
+        is_stack = stacked_frames and len(self.obs_shape) == 3 and self.obs_shape[0] > c
+        if is_stack and self.obs_shape[0] % c:
+            raise ValueError(f"observations of {self.obs_shape[0]} channels are no stack of "
+                             f"{c}-channel frames")
+        self.channels = c if is_stack else 1
+        self.stack = self.obs_shape[0] // c if is_stack else 1
+        # A grey frame is stored (H, W), a colour one (C, H, W): the oldest layout stays.
+        if not is_stack:
+            frame_shape = self.obs_shape
+        else:
+            frame_shape = self.obs_shape[1:] if c == 1 else (c, *self.obs_shape[1:])
         if self.rows <= n_step + self.stack:
             raise ValueError(
                 f"capacity {capacity} is too small for {num_envs} envs, n_step={n_step} "
@@ -190,7 +206,7 @@ class ReplayBuffer:
 
         first = self._next_is_first
         if self.stack > 1:
-            self.frames[r] = obs[:, -1]
+            self.frames[r] = obs[:, -1] if self.channels == 1 else obs[:, -self.channels:]
             if not self._warned_padding and first.any():
                 self._check_padding(obs[first])
         else:
@@ -217,7 +233,9 @@ class ReplayBuffer:
     def _check_padding(self, first_obs: np.ndarray) -> None:
         # The rebuilt first stack repeats the first frame; warn if the env pads otherwise
         # (e.g. zeros), since the learner would then see different stacks than the policy.
-        if not (first_obs[:, :-1] == first_obs[:, -1:]).all():
+        c = self.channels
+        frames = first_obs.reshape(len(first_obs), self.stack, c, *first_obs.shape[2:])
+        if not (frames[:, :-1] == frames[:, -1:]).all():
             warnings.warn(
                 "episode-start observations are not repeat-first padded; the replay rebuilds "
                 "them by repeating the first frame",
@@ -301,9 +319,15 @@ class ReplayBuffer:
         # Gather into channels-last memory (B, H, W, K) and return it as a (B, K, H, W)
         # view: the conv trunk runs channels-last, and copying the stacks to it from here
         # costs a fraction of transposing them on the way into the network.
-        out = np.empty((len(rows), *self.frames.shape[2:], self.stack), self.frames.dtype)
+        c = self.channels
+        hw = self.obs_shape[1:]
+        out = np.empty((len(rows), *hw, self.stack * c), self.frames.dtype)
         for i in range(self.stack):
-            out[..., i] = self.frames[window[:, i], envs]
+            frame = self.frames[window[:, i], envs]
+            if c == 1:
+                out[..., i] = frame
+            else:  # (B, C, H, W) -> channels i C .. i C + C - 1
+                out[..., i * c:(i + 1) * c] = frame.transpose(0, 2, 3, 1)
         return out.transpose(0, 3, 1, 2)
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:

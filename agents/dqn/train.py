@@ -154,6 +154,14 @@ def _check_env(envs: VectorEnv) -> None:
         raise ValueError(f"DQN needs a Discrete action space starting at 0, got {space}")
 
 
+def frame_channels(envs: VectorEnv) -> int:
+    """Channels of one frame in the env's stacked image observations: 3 for lanesim's colour
+    camera and bird's-eye stacks (option ``camera_color``), else 1 (grey frames)."""
+    options = getattr(envs.unwrapped, "options", None)
+    colour = getattr(options, "camera_color", False)
+    return 3 if colour and getattr(options, "observation", None) in ("camera", "birdseye") else 1
+
+
 def _crossed(before: int, after: int, every: int) -> bool:
     """Did the step counter pass a multiple of ``every``? (It advances num_envs at a time.)"""
     return every > 0 and before // every != after // every
@@ -289,6 +297,7 @@ def _train(
         n_step=config.n_step,
         gamma=config.gamma,
         stacked_frames=config.stacked_frames,
+        frame_channels=frame_channels(envs),
         prioritized=config.prioritized,
         alpha=config.per_alpha,
         eps=config.per_eps,
