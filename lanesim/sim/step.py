@@ -20,7 +20,7 @@ import numpy as np
 from lanesim.sim.collision import collide
 from lanesim.sim.ego import autopilot, move_ego
 from lanesim.sim.jit import kernel, kernel_nogil
-from lanesim.sim.lane_index import build_index, lane_exists, query, refresh_lanes
+from lanesim.sim.lane_index import build_index, lane_exists, leader, refresh_lanes
 from lanesim.sim.rng import stream_base
 from lanesim.sim.road import RoadArrays, pose_at, wrap_angle
 from lanesim.sim.state import (
@@ -159,7 +159,7 @@ def refresh_worlds(state, road, index, worlds):
 def ego_leader(F, I, index, b):
     """Bumper gap (m, ``inf`` if none) and speed (m/s) of the leader in world ``b``'s ego lane,
     measured along that lane."""
-    lead = query(index, b, I[LANE, b, 0], F[S, b, 0], True)
+    lead = leader(index, b, I[LANE, b, 0], F[S, b, 0])
     gap = bumper_gap(F, b, 0, lead, F[S, b, 0], F[D, b, 0])
     return gap, (F[SPEED, b, lead] if lead >= 0 else 0.0)
 

@@ -21,7 +21,6 @@ from typing import NamedTuple
 import numpy as np
 
 from lanesim.sim import state as layout
-from lanesim.sim.lane_index import query_many
 from lanesim.sim.models import SPAWN_MARGIN, EgoModel, TrafficModel, as_record
 from lanesim.sim.rng import WorldRandom
 from lanesim.sim.road import Road, wrap_angles
@@ -402,15 +401,6 @@ class World:
         from their current state."""
         worlds = np.ones(self.B, dtype=bool) if worlds is None else worlds
         refresh_worlds(self.state, self.road.arrays, self.index, worlds)
-
-    def _query(self, lane: np.ndarray, s: np.ndarray, ahead: bool) -> np.ndarray:
-        """Nearest entity ahead of (or behind) ``s`` in ``lane``, ``(B, K)`` each; -1 if none."""
-        return query_many(
-            self.index,
-            np.ascontiguousarray(lane, dtype=np.int64),
-            np.ascontiguousarray(s, dtype=np.float64),
-            ahead,
-        )
 
     # ------------------------------------------------------------------ ego queries
     def ego_offroad(self) -> np.ndarray:
