@@ -44,7 +44,7 @@ def _key(index, lane, s):
     return lane * index.stride + (s + index.shift)
 
 
-@kernel_inline
+@kernel
 def second_lane(F, I, lane_width, lanes, b, e):
     """The other lane entity ``e`` blocks: its target lane while changing, else the neighbour
     its footprint reaches into, else -1."""
@@ -193,7 +193,7 @@ def next_in_lane(index, b, e, lane):
     return -1
 
 
-@kernel_inline
+@kernel
 def insert(index, b, lane, s, e):
     """Add entity ``e``'s occupancy of ``lane`` at ``s`` to world ``b``'s index, keeping every
     entity's own-lane position current (so leaders found by position stay right while cars
@@ -212,7 +212,7 @@ def insert(index, b, lane, s, e):
     counts[b] += 1
 
 
-@kernel_inline
+@kernel
 def sort_by_s(F, order, b):
     """Insertion-sort world ``b``'s entity order by ``s``: nearly linear, since the order
     barely changes between steps."""
