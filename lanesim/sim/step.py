@@ -19,7 +19,7 @@ import numpy as np
 
 from lanesim.sim.collision import collide
 from lanesim.sim.ego import autopilot, move_ego
-from lanesim.sim.jit import kernel, kernel_nogil
+from lanesim.sim.jit import kernel, kernel_inline, kernel_nogil
 from lanesim.sim.lane_index import build_index, lane_exists, leader, refresh_lanes
 from lanesim.sim.rng import stream_base
 from lanesim.sim.road import RoadArrays, pose_at, wrap_angle
@@ -48,7 +48,7 @@ from lanesim.sim.state import (
 from lanesim.sim.traffic import bumper_gap, change_lanes, follow, move_traffic, recycle
 
 
-@kernel
+@kernel_inline
 def step_world(state, road, index, ego, traffic, timing, steer, accel, brake_base, decide,
                recycle_base, b):
     """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²).
