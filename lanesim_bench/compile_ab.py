@@ -14,7 +14,8 @@ Every figure comes from a fresh process of one checkout, and the two checkouts t
   with an empty numba cache of its own (a temporary ``NUMBA_CACHE_DIR``); wall seconds and
   the load average are recorded too. With ``--events``, each run also sums the compile time
   of every function numba compiled (its own, without the functions it compiled in turn);
-* steps per second of ``bench_env``'s cases at N = 1 and 16 (:func:`time_env`);
+* steps per CPU second (every thread of the process) of ``bench_env``'s cases at N = 1 and
+  16 (:func:`time_env`);
 * CPU microseconds of one ``world.advance(15)`` of case (d)'s lane-keeping world and case
   (a)'s 50-car highway world.
 
@@ -86,16 +87,16 @@ def worker(mode: str, spec: dict) -> dict:
             result["compile"] = own
         return result
     if mode == "rate":
+        # CPU time of the process (every thread): on a shared machine, time spent waiting for
+        # a core is not the env's.
         return time_env(make(spec["num_envs"]), spec["num_envs"], spec["seconds"], 3,
-                        spec["repeats"])
+                        spec["repeats"], clock=time.process_time)
     if mode == "advance":
         env = make()
         env.reset(seed=0)
         world = env.unwrapped.world
         for _ in range(3):
             world.advance(ADVANCE_FRAMES)
-        # CPU time of this (single-threaded) process: on a shared machine, time spent waiting
-        # for a core is not the world's.
         times = []
         for _ in range(spec["repeats"]):
             n, start = 0, time.process_time()
@@ -138,9 +139,9 @@ def cold(pythons: dict[str, str], spec: dict, rounds: int) -> dict[str, list[dic
 
 def speeds(pythons: dict[str, str], cases: dict, names: list[str], sizes: list[int],
            rounds: int, seconds: float) -> list[dict]:
-    """Steps/s of the ``names`` of ``cases`` at ``sizes``, and µs per ``world.advance(15)`` of
-    cases (d) and (a), per checkout: ``rounds`` processes each (in turns), the median of their
-    medians."""
+    """Steps per CPU second of the ``names`` of ``cases`` at ``sizes``, and CPU µs per
+    ``world.advance(15)`` of cases (d) and (a), per checkout: ``rounds`` processes each (in
+    turns), the median of their medians."""
     rows = []
     jobs = [("rate", name, n) for name in names for n in sizes]
     jobs += [("advance", name, 1) for name in ("d", "a")]
@@ -214,12 +215,14 @@ def markdown(meta: dict, runs: dict[str, list[dict]], rows: list[dict]) -> str:
         lines.append(f"| all compiles | {totals[0]:.2f} | {totals[1]:.2f} |")
     if rows:
         lines += ["", f"Step speeds: median over {meta['rounds']} processes per checkout "
-                  "(each the median of 3 timed runs)", "",
+                  "(each the median of 3 timed runs); steps per CPU second: higher is faster, "
+                  "CPU µs: lower",
+                  "",
                   f"| measurement | {old} | {new} | {new} / {old} |", "|---|---:|---:|---:|"]
         for row in rows:
             a, b = row["median"][old], row["median"][new]
             if row["mode"] == "rate":
-                what = f"({row['case']}) N = {row['num_envs']}, steps/s"
+                what = f"({row['case']}) N = {row['num_envs']}, steps per CPU s"
                 lines.append(f"| {what} | {a:,.0f} | {b:,.0f} | {b / a:.2f} |")
             else:
                 what = f"({row['case']}) world.advance({ADVANCE_FRAMES}), CPU µs"

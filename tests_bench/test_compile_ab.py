@@ -46,7 +46,7 @@ def test_step_speeds_of_both_checkouts_go_into_the_report(tmp_path, capsys):
                             "--cases", "d", "--sizes", "1", "--seconds", "0.05",
                             "--write", str(page)]) == 0
     out = capsys.readouterr().out
-    for row in ("| (d) N = 1, steps/s |", "| (d) world.advance(15), CPU µs |",
+    for row in ("| (d) N = 1, steps per CPU s |", "| (d) world.advance(15), CPU µs |",
                 "| (a) world.advance(15), CPU µs |"):
         assert row in out
     assert "cold compile" not in out
