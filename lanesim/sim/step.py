@@ -145,7 +145,9 @@ def run_worlds(state, road, index, ego, traffic, timing, command, use_autopilot,
 @kernel
 def refresh_worlds(state, road, index, worlds):
     """Recompute the road under every entity, lanes, the lane index and the ``s`` order of the
-    ``worlds`` (bool ``(B,)``) whose entities were placed by hand or reset."""
+    ``worlds`` (bool ``(B,)``) whose entities were placed by hand or reset. The structures come
+    named or as plain tuples, as for :func:`run_worlds`."""
+    state, road, index = WorldState(*state), RoadArrays(*road), LaneIndex(*index)
     F = state.F
     for b in range(F.shape[1]):
         if not worlds[b]:

@@ -39,7 +39,7 @@ from lanesim.sim.models import (
     TRAFFIC_LATERAL_GAIN,
 )
 from lanesim.sim.rng import stream_uniform
-from lanesim.sim.road import pose_trig_at
+from lanesim.sim.road import RoadArrays, pose_trig_at
 from lanesim.sim.state import (
     ACCEL,
     BRAKE_TIMER,
@@ -60,6 +60,7 @@ from lanesim.sim.state import (
     TARGET_LANE,
     TIME_HEADWAY,
     D,
+    LaneIndex,
     S,
     X,
     Y,
@@ -204,7 +205,9 @@ def _settle_speed(F, I, road, index, b, e):
 @kernel
 def settle_speeds(F, I, road, index, worlds):
     """:func:`_settle_speed` of every traffic car of the ``worlds`` (bool ``(B,)``), leaders
-    first; the index and its order must be current."""
+    first; the index and its order must be current. ``road`` and ``index`` come named or as
+    plain tuples (:func:`lanesim.sim.state.plain`)."""
+    road, index = RoadArrays(*road), LaneIndex(*index)
     N = F.shape[2]
     for b in range(F.shape[1]):
         if not worlds[b]:
