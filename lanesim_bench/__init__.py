@@ -5,6 +5,8 @@ Each module is a command (``python -m lanesim_bench.NAME --help``); its report l
 
 * ``bench_env``: environment steps per second and memory against highway-env, and the cold
   start (also ``lanesim bench``);
+* ``compile_ab``: two lanesim checkouts side by side: the first step's cold compile and the
+  step speeds;
 * ``bench_render``: the viewer's frames per second, beside highway-env's renderer;
 * ``bench_value_iteration``: value iteration against quantecon;
 * ``bench_dqn``: DQN training throughput against Stable-Baselines3;
