@@ -5,6 +5,8 @@ Each module is a command (``python -m lanesim_bench.NAME --help``); its report l
 
 * ``bench_env``: environment steps per second and memory against highway-env, and the cold
   start (also ``lanesim bench``);
+* ``compile_ab``: two lanesim checkouts side by side: the first step's cold compile and the
+  step speeds;
 * ``bench_render``: the viewer's frames per second (top-down or camera view), beside
   highway-env's renderer;
 * ``bench_camera``: the camera observation's steps per second and memory, beside Gymnasium's
@@ -15,6 +17,6 @@ Each module is a command (``python -m lanesim_bench.NAME --help``); its report l
 * ``eval_agents``: the driving quality of the value-iteration driver and baselines;
 * ``time_to_driver``: wall-clock from scratch to a competent Highway driver (issue #18).
 
-The peers (highway-env, quantecon, CarRacing-v3's Box2D) are no lanesim dependencies: each runs in a venv of its own
-(:func:`lanesim_bench.common.ensure_venv`), built on first use.
+The peers (highway-env, quantecon, CarRacing-v3's Box2D) are no lanesim dependencies: each
+runs in a venv of its own (:func:`lanesim_bench.common.ensure_venv`), built on first use.
 """

@@ -9,7 +9,7 @@ from lanesim.envs.core import DrivingCore
 from lanesim.envs.options import make_options
 from lanesim.sim import models
 from lanesim.sim import state as layout
-from lanesim.sim.lane_index import query
+from lanesim.sim.lane_index import follower, leader
 from lanesim.sim.road import LaneSpan, Road, Segment, wrap_angles
 from lanesim.sim.world import STALLED, Obstacle, TrafficModel, World, WorldSpec
 
@@ -160,7 +160,7 @@ def test_no_car_finds_itself_as_its_own_leader_or_follower():
             for e in range(1, 1 + w.V):
                 for ahead in (True, False):
                     lane, s = int(w.lane[b, e]), float(w.s[b, e])
-                    found = query(w.index, b, lane, s, ahead)
+                    found = (leader if ahead else follower)(w.index, b, lane, s)
                     assert found != e
                     checked += 1
     assert checked == 10 * 8 * w.V * 2

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-from numba import njit
-
 from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.state import (
     CAR,
@@ -47,7 +44,7 @@ def _key(index, lane, s):
     return lane * index.stride + (s + index.shift)
 
 
-@kernel_inline
+@kernel
 def second_lane(F, I, lane_width, lanes, b, e):
     """The other lane entity ``e`` blocks: its target lane while changing, else the neighbour
     its footprint reaches into, else -1."""
@@ -110,44 +107,59 @@ def build_index(F, I, lane_width, index, b):
 
 
 @kernel
-def query(index, b, lane, s, ahead):
-    """Nearest entity ahead of (or behind) position ``s`` in ``lane`` of world ``b``; -1 if none.
+def leader(index, b, lane, s):
+    """Nearest entity ahead of position ``s`` in ``lane`` of world ``b``; -1 if none. An entity
+    exactly at ``s`` does not count, so a car never finds itself.
 
-    An entity exactly at ``s`` counts as neither, so a car never finds itself.
-    """
-    keys, ents, counts = index.keys, index.ents, index.counts
+    (:func:`leader` and :func:`follower` are two functions, not one with a flag: numba compiles
+    a function once for each constant a caller passes, and the step would compile three.)"""
     if lane < 0 or lane >= index.lanes:
         return -1
+    keys, counts = index.keys, index.counts
     q = _key(index, lane, s)
     lo, hi = 0, counts[b]
-    if ahead:  # first key > q
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if keys[b, mid] <= q:
-                lo = mid + 1
-            else:
-                hi = mid
-        pos = lo
-    else:  # last key < q
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if keys[b, mid] < q:
-                lo = mid + 1
-            else:
-                hi = mid
-        pos = lo - 1
-    if pos < 0 or pos >= counts[b]:
+    while lo < hi:  # first key > q
+        mid = (lo + hi) // 2
+        if keys[b, mid] <= q:
+            lo = mid + 1
+        else:
+            hi = mid
+    return _entry_in_lane(index, b, lane, lo)
+
+
+@kernel
+def follower(index, b, lane, s):
+    """Nearest entity behind position ``s`` in ``lane`` of world ``b``; -1 if none. An entity
+    exactly at ``s`` does not count."""
+    if lane < 0 or lane >= index.lanes:
         return -1
-    if int(math.floor(keys[b, pos] / index.stride)) != lane:
+    keys, counts = index.keys, index.counts
+    q = _key(index, lane, s)
+    lo, hi = 0, counts[b]
+    while lo < hi:  # last key < q
+        mid = (lo + hi) // 2
+        if keys[b, mid] < q:
+            lo = mid + 1
+        else:
+            hi = mid
+    return _entry_in_lane(index, b, lane, lo - 1)
+
+
+@kernel_inline
+def _entry_in_lane(index, b, lane, pos):
+    """The entity of index entry ``pos`` of world ``b`` if that entry is in ``lane``, else -1."""
+    if pos < 0 or pos >= index.counts[b]:
         return -1
-    return ents[b, pos]
+    if int(math.floor(index.keys[b, pos] / index.stride)) != lane:
+        return -1
+    return index.ents[b, pos]
 
 
 @kernel
 def neighbours(index, b, lane, s):
-    """``(query(..., ahead=True), query(..., ahead=False))`` from one binary search.
+    """``(leader(...), follower(...))`` from one binary search.
 
-    (:func:`query` keeps its own search: written as one side of this one, the world step of
+    (:func:`leader` keeps its own search: written as one side of this one, the world step of
     case (a) measured 70 % slower.)"""
     keys, ents, counts, stride = index.keys, index.ents, index.counts, index.stride
     if lane < 0 or lane >= index.lanes:
@@ -181,7 +193,7 @@ def next_in_lane(index, b, e, lane):
     return -1
 
 
-@kernel_inline
+@kernel
 def insert(index, b, lane, s, e):
     """Add entity ``e``'s occupancy of ``lane`` at ``s`` to world ``b``'s index, keeping every
     entity's own-lane position current (so leaders found by position stay right while cars
@@ -200,7 +212,7 @@ def insert(index, b, lane, s, e):
     counts[b] += 1
 
 
-@kernel_inline
+@kernel
 def sort_by_s(F, order, b):
     """Insertion-sort world ``b``'s entity order by ``s``: nearly linear, since the order
     barely changes between steps."""
@@ -223,14 +235,3 @@ def refresh_lanes(F, I, lane_width, index, b):
             I[TARGET_LANE, b, e] = lane
     sort_by_s(F, index.order, b)
     build_index(F, I, lane_width, index, b)
-
-
-@njit(cache=True)
-def query_many(index, lane, s, ahead):
-    """:func:`query` for arrays ``lane``, ``s`` ``(B, K)``: entity index per query, -1 if none."""
-    B, K = lane.shape
-    out = np.empty((B, K), dtype=np.int64)
-    for b in range(B):
-        for k in range(K):
-            out[b, k] = query(index, b, lane[b, k], s[b, k], ahead)
-    return out

@@ -19,8 +19,8 @@ import numpy as np
 
 from lanesim.sim.collision import collide
 from lanesim.sim.ego import autopilot, move_ego
-from lanesim.sim.jit import kernel, kernel_nogil
-from lanesim.sim.lane_index import build_index, lane_exists, query, refresh_lanes
+from lanesim.sim.jit import kernel, kernel_inline, kernel_nogil
+from lanesim.sim.lane_index import build_index, lane_exists, leader, refresh_lanes
 from lanesim.sim.rng import stream_base
 from lanesim.sim.road import RoadArrays, pose_at, wrap_angle
 from lanesim.sim.state import (
@@ -48,7 +48,7 @@ from lanesim.sim.state import (
 from lanesim.sim.traffic import bumper_gap, change_lanes, follow, move_traffic, recycle
 
 
-@kernel
+@kernel_inline
 def step_world(state, road, index, ego, traffic, timing, steer, accel, brake_base, decide,
                recycle_base, b):
     """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²).
@@ -145,7 +145,9 @@ def run_worlds(state, road, index, ego, traffic, timing, command, use_autopilot,
 @kernel
 def refresh_worlds(state, road, index, worlds):
     """Recompute the road under every entity, lanes, the lane index and the ``s`` order of the
-    ``worlds`` (bool ``(B,)``) whose entities were placed by hand or reset."""
+    ``worlds`` (bool ``(B,)``) whose entities were placed by hand or reset. The structures come
+    named or as plain tuples, as for :func:`run_worlds`."""
+    state, road, index = WorldState(*state), RoadArrays(*road), LaneIndex(*index)
     F = state.F
     for b in range(F.shape[1]):
         if not worlds[b]:
@@ -159,7 +161,7 @@ def refresh_worlds(state, road, index, worlds):
 def ego_leader(F, I, index, b):
     """Bumper gap (m, ``inf`` if none) and speed (m/s) of the leader in world ``b``'s ego lane,
     measured along that lane."""
-    lead = query(index, b, I[LANE, b, 0], F[S, b, 0], True)
+    lead = leader(index, b, I[LANE, b, 0], F[S, b, 0])
     gap = bumper_gap(F, b, 0, lead, F[S, b, 0], F[D, b, 0])
     return gap, (F[SPEED, b, lead] if lead >= 0 else 0.0)
 

@@ -16,11 +16,12 @@ import numpy as np
 from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.lane_index import (
     build_index,
+    follower,
     insert,
     lane_exists,
+    leader,
     neighbours,
     next_in_lane,
-    query,
     second_lane,
     sort_by_s,
 )
@@ -38,7 +39,7 @@ from lanesim.sim.models import (
     TRAFFIC_LATERAL_GAIN,
 )
 from lanesim.sim.rng import stream_uniform
-from lanesim.sim.road import pose_trig_at
+from lanesim.sim.road import RoadArrays, pose_trig_at
 from lanesim.sim.state import (
     ACCEL,
     BRAKE_TIMER,
@@ -59,6 +60,7 @@ from lanesim.sim.state import (
     TARGET_LANE,
     TIME_HEADWAY,
     D,
+    LaneIndex,
     S,
     X,
     Y,
@@ -153,7 +155,7 @@ def _following_accel(F, I, road, index, ego_max_speed, b, e, lane):
     if lane == I[LANE, b, e]:
         lead = next_in_lane(index, b, e, lane)
     else:
-        lead = query(index, b, lane, F[S, b, e], True)
+        lead = leader(index, b, lane, F[S, b, e])
     return _accel_behind(F, I, road, ego_max_speed, b, e, lane, lead)
 
 
@@ -203,7 +205,9 @@ def _settle_speed(F, I, road, index, b, e):
 @kernel
 def settle_speeds(F, I, road, index, worlds):
     """:func:`_settle_speed` of every traffic car of the ``worlds`` (bool ``(B,)``), leaders
-    first; the index and its order must be current."""
+    first; the index and its order must be current. ``road`` and ``index`` come named or as
+    plain tuples (:func:`lanesim.sim.state.plain`)."""
+    road, index = RoadArrays(*road), LaneIndex(*index)
     N = F.shape[2]
     for b in range(F.shape[1]):
         if not worlds[b]:
@@ -306,7 +310,7 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
         a_now, gap, lead_speed = _following_accel(F, I, road, index, ego_max_speed, b, e, lane)
         # Old follower: how its acceleration changes once this car leaves.
         old_gain = 0.0
-        fol = query(index, b, lane, s, False)
+        fol = follower(index, b, lane, s)
         if fol >= 0 and I[KIND, b, fol] == CAR:
             fs, fv = F[S, b, fol], F[SPEED, b, fol]
             fgap = bumper_gap(F, b, fol, e, fs, F[D, b, fol])
@@ -381,8 +385,7 @@ def recycle(F, I, crashed, road, index, traffic, recycle_base, b):
         ):
             return
         room = 15.0 + 1.5 * F[DESIRED_SPEED, b, e]
-        for ahead in (True, False):
-            other = query(index, b, lane, new_s, ahead)
+        for other in (leader(index, b, lane, new_s), follower(index, b, lane, new_s)):
             if other >= 0 and abs(F[S, b, other] - new_s) <= room:
                 return
         F[S, b, e] = new_s

@@ -21,7 +21,6 @@ from typing import NamedTuple
 import numpy as np
 
 from lanesim.sim import state as layout
-from lanesim.sim.lane_index import query_many
 from lanesim.sim.models import SPAWN_MARGIN, EgoModel, TrafficModel, as_record
 from lanesim.sim.rng import WorldRandom
 from lanesim.sim.road import Road, wrap_angles
@@ -179,9 +178,10 @@ class World:
         self._obstacles = self._obstacle_template()
         self._ego_lane_choices = np.array(spec.ego_lanes or self._full_lanes(), dtype=np.int64)
         self._traces: dict[int, np.ndarray] = {}
-        # The step's structures as plain tuples, cheap to pass on every call (state.plain).
+        # The kernels' structures as plain tuples, cheap to pass on every call (state.plain).
+        self._plain = plain(self.state, self.road.arrays, self.index)
         self._step_args = (
-            *plain(self.state, self.road.arrays, self.index),
+            *self._plain,
             self.ego_params,
             self.traffic_params,
             tuple(self.timing),
@@ -234,7 +234,7 @@ class World:
         self.time[worlds] = 0.0
         self.steps[worlds] = 0
         self._refresh_lanes(worlds)
-        settle_speeds(self.F, self.I, self.road.arrays, self.index, worlds)
+        settle_speeds(self.F, self.I, *self._plain[1:], worlds)
 
     def place(self, entity: int, s: float, lane: int, speed: float) -> None:
         """Put ``entity`` of every world on ``lane``'s centre at ``s`` (m), aligned with the road,
@@ -401,16 +401,7 @@ class World:
         """Recompute lanes, the lane index and the collision order of ``worlds`` (default all)
         from their current state."""
         worlds = np.ones(self.B, dtype=bool) if worlds is None else worlds
-        refresh_worlds(self.state, self.road.arrays, self.index, worlds)
-
-    def _query(self, lane: np.ndarray, s: np.ndarray, ahead: bool) -> np.ndarray:
-        """Nearest entity ahead of (or behind) ``s`` in ``lane``, ``(B, K)`` each; -1 if none."""
-        return query_many(
-            self.index,
-            np.ascontiguousarray(lane, dtype=np.int64),
-            np.ascontiguousarray(s, dtype=np.float64),
-            ahead,
-        )
+        refresh_worlds(*self._plain, worlds)
 
     # ------------------------------------------------------------------ ego queries
     def ego_offroad(self) -> np.ndarray:
