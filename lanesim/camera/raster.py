@@ -35,7 +35,7 @@ from numba import njit
 
 from lanesim.camera.model import Camera
 from lanesim.sim.jit import kernel, kernel_inline
-from lanesim.sim.road import Road, segment_at, wrap_angle
+from lanesim.sim.road import DASH_LENGTH, DASH_PERIOD, Road, segment_at, wrap_angle
 from lanesim.sim.state import HEADING, KIND, LENGTH, WIDTH, S, X, Y
 from lanesim.sim.world import CAR, CONE, EGO, STALLED, World
 
@@ -44,7 +44,6 @@ __all__ = ["CameraRaster", "lane_edges"]
 DRAW_DISTANCE = 250.0  # m from the camera: road and vehicles beyond it are not drawn
 FADE_DISTANCE = 50.0  # m over which the road fades into the ground before DRAW_DISTANCE
 LINE_WIDTH = 0.15  # m, painted lane markings
-DASH_LENGTH, DASH_PERIOD = 3.0, 9.0  # m painted of every period, as the top-down view
 BOX_HEIGHT = {EGO: 1.5, CAR: 1.5, STALLED: 1.5, CONE: 0.75}  # m, by entity kind
 # Unit vector towards the sun in the world frame (x east, y north, z up): high, behind the
 # left shoulder of a car driving east, so a car's back, sides and roof all differ.

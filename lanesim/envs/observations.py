@@ -20,7 +20,7 @@ from lanesim.envs.options import Options
 from lanesim.sim import state as layout
 from lanesim.sim.jit import kernel_inline, kernel_nogil
 from lanesim.sim.lane_index import lane_exists
-from lanesim.sim.road import wrap_angle
+from lanesim.sim.road import DASH_LENGTH, DASH_PERIOD, wrap_angle
 from lanesim.sim.world import STALLED, World
 
 KINEMATICS_FEATURES = ("presence", "x", "y", "vx", "vy", "cos_h", "sin_h", "lane_offset")
@@ -355,7 +355,7 @@ def _draw_frames(
                     s = ego_s + (j - behind + 0.5) * mx
                     left = lane_exists(lane_start, lane_end, k - 1, s)
                     right = lane_exists(lane_start, lane_end, k, s)
-                    if dashed_pass and left and right and s % 9.0 < 3.0:
+                    if dashed_pass and left and right and s % DASH_PERIOD < DASH_LENGTH:
                         img[row, j] = DASHED
                     elif not dashed_pass and left != right:
                         img[row, j] = SOLID

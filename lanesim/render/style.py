@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lanesim.sim.road import DASH_LENGTH, DASH_PERIOD
+
 GRASS = (86, 122, 70)
 ASPHALT = (84, 86, 92)
 MARKING = (236, 236, 236)
@@ -32,7 +34,7 @@ TEXT_WARN = (255, 110, 100)
 BAR = (130, 150, 190)
 BAR_CHOSEN = (255, 214, 60)
 
-DASH, DASH_PERIOD = 3.0, 9.0  # m painted of every period, as in the pixel observation
+DASH, DASH_PERIOD = DASH_LENGTH, DASH_PERIOD  # m painted of every period (lanesim.sim.road)
 VEHICLE_COLOURS = (EGO, CAR, STALLED, CONE)  # indexed by lanesim.sim.world kind
 
 

@@ -23,6 +23,10 @@ from numba import njit
 
 from lanesim.sim.jit import kernel, kernel_inline
 
+# Lane markings between two lanes are dashed: DASH_LENGTH m painted of every DASH_PERIOD m along
+# the road from s = 0, in every view (top-down, pixels, camera), so the dashes stream past alike.
+DASH_LENGTH, DASH_PERIOD = 3.0, 9.0
+
 
 @dataclass(frozen=True)
 class Segment:
