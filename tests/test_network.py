@@ -14,6 +14,8 @@ from lanesim.sim.network import (
     NetworkError,
     RoadSpec,
     connector_segments,
+    lane_point,
+    locate,
 )
 from lanesim.sim.road import Road, Segment, advance
 
@@ -287,3 +289,26 @@ def test_scenario_table_errors_name_the_path(edit, message):
     edit(table)
     with pytest.raises(NetworkError, match=message):
         Network.from_dict(table)
+
+
+
+def test_a_point_just_before_a_loops_start_is_on_its_last_stretch():
+    r = 40.0
+    loop = RoadSpec("loop", (Segment(100.0, 0.0), Segment(math.pi * r, 1 / r),
+                             Segment(100.0, 0.0), Segment(math.pi * r, 1 / r)),
+                    start=(0.0, -r, 0.0), lanes=2, lane_width=4.0, loop=True)
+    net = Network([loop])
+    # The last stretch is a half circle about the origin; lane 0's centre runs 2 m outside it.
+    px, py = -1.5, -r - 2.3
+    lane, u, off = net.to_lane(np.array([px]), np.array([py]))
+    before = math.atan2(-px, -py)  # rad of arc short of the start
+    assert lane[0] == 0
+    assert u[0] == pytest.approx(net.lane_length(0) - before * (r + 2.0), abs=1e-9)
+    assert off[0] == pytest.approx(math.hypot(px, py) - (r + 2.0), abs=1e-9)
+
+
+def test_compiled_kernels_take_the_networks_arrays_for_one_point():
+    net = two_way()
+    x, y, h = lane_point(net.arrays, 2, 30.0, 0.5)
+    assert (x, y, h) == pytest.approx(tuple(float(v) for v in net.lane_to_world(2, 30.0, 0.5)))
+    assert locate(net.arrays, x, y) == pytest.approx((2, 30.0, 0.5))

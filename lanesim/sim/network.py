@@ -25,18 +25,25 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
-from lanesim.sim.road import Road, Segment
+from lanesim.sim.jit import kernel
+from lanesim.sim.road import Road, Segment, advance, wrap_angle
 
 __all__ = [
     "MARKINGS",
     "Network",
+    "NetworkArrays",
     "NetworkBuilder",
     "NetworkError",
     "RoadSpec",
     "connector_segments",
+    "lane_point",
+    "locate",
 ]
 
 MARKINGS = ("solid", "dashed", "none")
@@ -95,8 +102,8 @@ class _Lane:
     length: float  # m along its centre
     left: str  # marking on its left, in its direction of travel
     right: str
-    s_knots: np.ndarray = field(repr=False)  # reference-line s at segment bounds
-    u_knots: np.ndarray = field(repr=False)  # lane u at the same bounds
+    starts: np.ndarray = field(repr=False)  # m along the centre, in the reference direction,
+    # from the road's start to each segment's start
 
 
 class Network:
@@ -199,43 +206,29 @@ class Network:
         return self.specs[self._lanes[lane].road].lane_width
 
     # ------------------------------------------------------------------ coordinates
-    def lane_s(self, lane: int, u: np.ndarray) -> np.ndarray:
-        """Reference-line ``s`` (m) of the road at distance ``u`` along ``lane``."""
-        ln = self._lanes[lane]
-        return np.interp(np.asarray(u, dtype=np.float64), ln.u_knots, ln.s_knots)
-
-    def lane_u(self, lane: int, s: np.ndarray) -> np.ndarray:
-        """Distance ``u`` along ``lane`` at reference-line ``s`` of its road (inverse of
-        :meth:`lane_s`)."""
-        ln = self._lanes[lane]
-        return np.interp(np.asarray(s, dtype=np.float64), ln.s_knots[::-1] if ln.direction < 0
-                         else ln.s_knots, ln.u_knots[::-1] if ln.direction < 0 else ln.u_knots)
-
     def lane_to_world(self, lane, u, offset=0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """World ``(x, y, heading)`` of points ``u`` (m, 0 to the lane's length) along lanes
         ``lane`` (global ids) at ``offset`` (m, to the right of the direction of travel);
-        arrays broadcast together, heading in the direction of travel."""
+        arrays broadcast together, heading in the direction of travel (:func:`lane_point`)."""
         lane, u, offset = np.broadcast_arrays(np.asarray(lane, dtype=np.int64),
                                               np.asarray(u, dtype=np.float64),
                                               np.asarray(offset, dtype=np.float64))
-        x, y, h = (np.empty(lane.shape) for _ in range(3))
-        for i in np.unique(lane):
-            if not 0 <= i < len(self._lanes):
-                raise NetworkError(f"no lane {int(i)}: ids run 0 to {len(self._lanes) - 1}")
-            at = lane == i
-            ln = self._lanes[i]
-            if not np.all((u[at] >= -1e-9) & (u[at] <= ln.length + 1e-9)):
-                raise NetworkError(f"lane {self.lanes[i]}: u must lie from 0 to its length "
-                                   f"{ln.length:.3f} m, got {u[at].min():g} to {u[at].max():g}")
-            road = self.roads[ln.road]
-            s = self.lane_s(int(i), u[at])
-            x[at], y[at], h[at] = road.to_world(s, ln.d + ln.direction * offset[at])
-            if ln.direction < 0:
-                h[at] = h[at] + math.pi
-        return x, y, np.remainder(h + math.pi, 2 * math.pi) - math.pi
+        if lane.size and not (0 <= lane.min() and lane.max() < len(self._lanes)):
+            raise NetworkError(f"no lane {int(lane.min() if lane.min() < 0 else lane.max())}: "
+                               f"ids run 0 to {len(self._lanes) - 1}")
+        length = self.arrays.lane_length[lane]
+        bad = ~((u >= -1e-9) & (u <= length + 1e-9))
+        if bad.any():
+            i = int(np.flatnonzero(bad.ravel())[0])
+            j = int(lane.ravel()[i])
+            raise NetworkError(f"lane {self.lanes[j]}: u must lie from 0 to its length "
+                               f"{self._lanes[j].length:.3f} m, got {u.ravel()[i]:g}")
+        out = _lane_points(self.arrays, lane.ravel(), u.ravel(), offset.ravel())
+        return tuple(a.reshape(lane.shape) for a in out)
 
     def to_lane(self, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The lane each world point ``(x, y)`` is on, with its ``u`` and ``offset``.
+        """The lane each world point ``(x, y)`` is on, with its ``u`` and ``offset``
+        (:func:`locate`).
 
         A point is on a lane when it lies within the lane's strip (half a lane width either
         side of the centre) between the lane's ends. Where several lanes hold a point (inside a
@@ -245,33 +238,8 @@ class Network:
         """
         x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64),
                                    np.asarray(y, dtype=np.float64))
-        best = np.full(x.shape, -1, dtype=np.int64)
-        best_off = np.full(x.shape, np.inf)
-        best_s = np.full(x.shape, np.nan)
-        first = 0
-        for name, road in self.roads.items():
-            spec = self.specs[name]
-            s, d = road.to_road(x, y)
-            inside = (s >= -1e-9) & (s <= road.length + 1e-9)
-            idx = np.floor(d / spec.lane_width).astype(np.int64)
-            valid = inside & (idx >= -spec.lanes_back) & (idx < spec.lanes)
-            off = np.abs(d - (idx + 0.5) * spec.lane_width)
-            # Global id: forward lanes in order, then lane -1, -2, ...
-            gid = first + np.where(idx >= 0, idx, spec.lanes - 1 - idx)
-            better = valid & ((off < best_off) | ((off == best_off) & (gid < best)))
-            best = np.where(better, gid, best)
-            best_off = np.where(better, off, best_off)
-            best_s = np.where(better, s, best_s)
-            first += spec.lanes + spec.lanes_back
-        u = np.full(x.shape, np.nan)
-        offset = np.full(x.shape, np.nan)
-        for i in np.unique(best[best >= 0]):
-            at = best == i
-            ln = self._lanes[i]
-            u[at] = self.lane_u(int(i), best_s[at])
-            _, d = self.roads[ln.road].to_road(x[at], y[at])
-            offset[at] = (d - ln.d) * ln.direction
-        return best, u, offset
+        lane, u, offset = _locate_many(self.arrays, x.ravel(), y.ravel())
+        return lane.reshape(x.shape), u.reshape(x.shape), offset.reshape(x.shape)
 
     def start_pose(self, lane: int) -> tuple[float, float, float]:
         """``(x, y, heading)`` where ``lane`` starts, on its centre, heading along it."""
@@ -282,6 +250,11 @@ class Network:
         """``(x, y, heading)`` where ``lane`` ends."""
         x, y, h = self.lane_to_world(lane, self._lanes[lane].length)
         return float(x), float(y), float(h)
+
+    @cached_property
+    def arrays(self) -> NetworkArrays:
+        """The network as the compiled kernels take it (:func:`lane_point`, :func:`locate`)."""
+        return _arrays(self)
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -524,11 +497,9 @@ def _make_lane(spec: RoadSpec, road: Road, index: int) -> _Lane:
             f"lane {index}'s centre lies {abs(d):.2f} m to that side: every radius must exceed "
             "the lanes' offsets"
         )
-    s_knots = np.append(road.seg_s0, road.length)
     forward = np.concatenate([[0.0], np.cumsum(road.seg_length * factor)])
     direction = 1 if index >= 0 else -1
     length = float(forward[-1])
-    u_knots = forward if direction > 0 else length - forward
     # Boundaries k = -lanes_back .. lanes at d = k w: edges solid, the centre line of a
     # two-way road as specified, the rest dashed.
     def marking(k: int) -> str:
@@ -540,9 +511,7 @@ def _make_lane(spec: RoadSpec, road: Road, index: int) -> _Lane:
 
     left, right = (marking(index), marking(index + 1)) if direction > 0 else (
         marking(index + 1), marking(index))
-    if direction < 0:  # u runs against s: knots in increasing u for np.interp
-        s_knots, u_knots = s_knots[::-1].copy(), u_knots[::-1].copy()
-    return _Lane(spec.name, index, d, direction, length, left, right, s_knots, u_knots)
+    return _Lane(spec.name, index, d, direction, length, left, right, forward[:-1])
 
 
 def _check_spec(spec: RoadSpec, seen: Mapping[str, RoadSpec]) -> None:
@@ -636,3 +605,175 @@ def _segments(value, where: str) -> list[Segment]:
                                f"right; omit for straight), got {radius!r}")
         out.append(Segment(float(length), 1.0 / float(radius)))
     return out
+
+
+# ---------------------------------------------------------------------- compiled geometry
+class NetworkArrays(NamedTuple):
+    """The network as compiled code reads it (:attr:`Network.arrays`): every road's segments in
+    one set of arrays, and per lane its road, offset, direction and exact length table."""
+
+    seg: tuple  # (s0 within its road, length, curvature, x0, y0, h0), each (segments,)
+    road_seg: np.ndarray  # (roads + 1,) int: road r's segments are road_seg[r] .. road_seg[r+1]-1
+    road_lanes: np.ndarray  # (roads,) int: lanes along the reference line
+    road_back: np.ndarray  # (roads,) int: lanes against it
+    road_first_lane: np.ndarray  # (roads,) int: global id of the road's lane 0
+    road_width: np.ndarray  # (roads,) lane width (m)
+    lane_road: np.ndarray  # (lanes,) int
+    lane_d: np.ndarray  # (lanes,) centre's offset right of the reference line (m)
+    lane_dir: np.ndarray  # (lanes,) int: +1 along the reference line, -1 against it
+    lane_length: np.ndarray  # (lanes,) m
+    lane_cum_start: np.ndarray  # (lanes,) int: where the lane's entries of lane_cum begin
+    lane_cum: np.ndarray  # per lane, one entry per segment of its road: the distance (m) along
+    # the lane's centre, in the reference direction, from the road's start to the segment's
+
+
+def _arrays(net: Network) -> NetworkArrays:
+    names = list(net.roads)
+    seg = [[] for _ in range(6)]
+    road_seg = [0]
+    for name in names:
+        road = net.roads[name]
+        for k, a in enumerate(road.geometry):
+            seg[k].extend(a.tolist())
+        road_seg.append(road_seg[-1] + len(road.segments))
+    specs = [net.specs[n] for n in names]
+    first, lanes_so_far = [], 0
+    for spec in specs:
+        first.append(lanes_so_far)
+        lanes_so_far += spec.lanes + spec.lanes_back
+    road_id = {n: i for i, n in enumerate(names)}
+    lanes = net._lanes
+    cum_start = np.concatenate([[0], np.cumsum([len(ln.starts) for ln in lanes])[:-1]])
+    return NetworkArrays(
+        tuple(np.array(a, dtype=np.float64) for a in seg),
+        np.array(road_seg, dtype=np.int64),
+        np.array([s.lanes for s in specs], dtype=np.int64),
+        np.array([s.lanes_back for s in specs], dtype=np.int64),
+        np.array(first, dtype=np.int64),
+        np.array([s.lane_width for s in specs], dtype=np.float64),
+        np.array([road_id[ln.road] for ln in lanes], dtype=np.int64),
+        np.array([ln.d for ln in lanes], dtype=np.float64),
+        np.array([ln.direction for ln in lanes], dtype=np.int64),
+        np.array([ln.length for ln in lanes], dtype=np.float64),
+        cum_start.astype(np.int64),
+        np.concatenate([ln.starts for ln in lanes]),
+    )
+
+
+@kernel
+def lane_reference_s(net, lane, u):
+    """Segment index (into ``net.seg``) and reference-line ``s`` of the point ``u`` (m, 0 to the
+    lane's length) along ``lane``."""
+    r = net.lane_road[lane]
+    d = net.lane_d[lane]
+    fwd = u if net.lane_dir[lane] > 0 else net.lane_length[lane] - u
+    s0, _, curv, _, _, _ = net.seg
+    first, last = net.road_seg[r], net.road_seg[r + 1] - 1
+    c0 = net.lane_cum_start[lane] - first  # lane_cum[c0 + i] belongs to segment i
+    i = first
+    while i < last and net.lane_cum[c0 + i + 1] <= fwd:
+        i += 1
+    return i, s0[i] + (fwd - net.lane_cum[c0 + i]) / (1.0 + curv[i] * d)
+
+
+@kernel
+def lane_point(net, lane, u, offset):
+    """World ``(x, y, heading)`` of the point ``u`` (m) along ``lane`` at ``offset`` (m, right of
+    the direction of travel); heading along the direction of travel, within [-π, π)."""
+    i, s = lane_reference_s(net, lane, u)
+    s0, _, curv, x0, y0, h0 = net.seg
+    x, y, h = advance(x0[i], y0[i], h0[i], s - s0[i], curv[i])
+    d = net.lane_d[lane] + net.lane_dir[lane] * offset
+    x, y = x + d * math.sin(h), y - d * math.cos(h)
+    if net.lane_dir[lane] < 0:
+        h += math.pi
+    return x, y, wrap_angle(h)
+
+
+@kernel
+def road_foot(net, r, px, py):
+    """The road frame of ``(px, py)`` on road ``r``: ``(s, d, inside)``, the nearest foot on its
+    reference line and the signed offset (m, right of it); ``inside`` is False when the point lies
+    before the road's start or beyond its end."""
+    s0, length, curv, x0, y0, h0 = net.seg
+    first, last = net.road_seg[r], net.road_seg[r + 1] - 1
+    best_gap, best_s, best_d, inside = np.inf, 0.0, 0.0, False
+    for i in range(first, last + 1):
+        c, sn = math.cos(h0[i]), math.sin(h0[i])
+        k = curv[i]
+        if k == 0.0:
+            raw = (px - x0[i]) * c + (py - y0[i]) * sn
+        else:
+            rad = 1.0 / k  # signed: the centre lies left for a left turn
+            cx, cy = x0[i] - rad * sn, y0[i] + rad * c
+            ang = math.atan2(py - cy, px - cx) - math.atan2(y0[i] - cy, x0[i] - cx)
+            if rad < 0:
+                ang = -ang
+            half = 0.5 * length[i] * abs(k)
+            ang = wrap_angle(ang - half) + half
+            raw = ang * abs(rad)
+        u = min(max(raw, 0.0), length[i])
+        fx, fy, fh = advance(x0[i], y0[i], h0[i], u, k)
+        gap = math.hypot(px - fx, py - fy)
+        if gap < best_gap:
+            best_gap, best_s = gap, s0[i] + u
+            best_d = (px - fx) * math.sin(fh) - (py - fy) * math.cos(fh)
+            # Clamping at a joint inside the road is the outside of a bend; at its two ends it
+            # is off the road.
+            inside = not ((i == first and raw < -1e-9) or (i == last and raw > length[i] + 1e-9))
+    return best_s, best_d, inside
+
+
+@kernel
+def lane_u_at(net, lane, s):
+    """Distance along ``lane`` at reference-line ``s`` of its road."""
+    s0, _, curv, _, _, _ = net.seg
+    r = net.lane_road[lane]
+    first, last = net.road_seg[r], net.road_seg[r + 1] - 1
+    i = first
+    while i < last and s0[i + 1] <= s:
+        i += 1
+    c0 = net.lane_cum_start[lane] - first
+    fwd = net.lane_cum[c0 + i] + (s - s0[i]) * (1.0 + curv[i] * net.lane_d[lane])
+    return fwd if net.lane_dir[lane] > 0 else net.lane_length[lane] - fwd
+
+
+@kernel
+def locate(net, px, py):
+    """The lane the world point ``(px, py)`` is on and its ``(lane, u, offset)``: as
+    :meth:`Network.to_lane` (nearest lane centre among the lanes whose strip holds the point,
+    ties to the lower id); ``(-1, nan, nan)`` on no lane."""
+    best, best_off, best_s, best_d = -1, np.inf, 0.0, 0.0
+    for r in range(net.road_lanes.shape[0]):
+        s, d, inside = road_foot(net, r, px, py)
+        if not inside:
+            continue
+        w = net.road_width[r]
+        idx = int(math.floor(d / w))
+        if idx < -net.road_back[r] or idx >= net.road_lanes[r]:
+            continue
+        off = abs(d - (idx + 0.5) * w)
+        gid = net.road_first_lane[r] + (idx if idx >= 0 else net.road_lanes[r] - 1 - idx)
+        if off < best_off or (off == best_off and gid < best):
+            best, best_off, best_s, best_d = gid, off, s, d
+    if best < 0:
+        return -1, np.nan, np.nan
+    return best, lane_u_at(net, best, best_s), (best_d - net.lane_d[best]) * net.lane_dir[best]
+
+
+@njit(cache=True)
+def _lane_points(net, lane, u, offset):
+    n = lane.shape[0]
+    x, y, h = np.empty(n), np.empty(n), np.empty(n)
+    for j in range(n):
+        x[j], y[j], h[j] = lane_point(net, lane[j], u[j], offset[j])
+    return x, y, h
+
+
+@njit(cache=True)
+def _locate_many(net, px, py):
+    n = px.shape[0]
+    lane, u, offset = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n)
+    for j in range(n):
+        lane[j], u[j], offset[j] = locate(net, px[j], py[j])
+    return lane, u, offset
