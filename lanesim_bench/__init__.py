@@ -14,6 +14,7 @@ Each module is a command (``python -m lanesim_bench.NAME --help``); its report l
 * ``bench_value_iteration``: value iteration against quantecon;
 * ``bench_dqn``: DQN training throughput against Stable-Baselines3;
 * ``dqn_learning``: the DQN learning study and its ablations;
+* ``observation_study``: the same DQN on the camera, bird's-eye view, pixels and kinematics;
 * ``eval_agents``: the driving quality of the value-iteration driver and baselines;
 * ``time_to_driver``: wall-clock from scratch to a competent Highway driver (issue #18).
 
