@@ -12,10 +12,11 @@ Every observation is one :mod:`lanesim_bench.dqn_learning` study of lanesim's DQ
 (``--agents lanesim``) with ``observation=OBS`` over the study's environment
 (``lanesim/Highway-v0``, meta actions at one decision per second, 8 worlds) and settings: the
 same steps, seeds, learning-curve points and the same 100 held-out final episodes. The image
-observations are grey stacks of 4 frames (84 × 84 camera and pixels; the bird's-eye grid's default 80 × 40 cells); the
-DQN puts the Nature CNN on images and its MLP on kinematics. Each lives in ``OUT/OBS/``, a
-complete ``dqn_learning`` study directory: resumable, locked per run, ``--report`` per
-observation there too. Targets on the camera (issue #17): collisions <= 5 % in every seed.
+observations are grey stacks of 4 frames (84 × 84 camera and pixels; the bird's-eye grid's
+default 80 × 40 cells); the DQN puts the Nature CNN on images and its MLP on kinematics. Each
+lives in ``OUT/OBS/``, a complete ``dqn_learning`` study directory: resumable, locked per run,
+``--report`` per observation there too. Targets on the camera (issue #17): collisions <= 5 % in
+every seed.
 """
 
 from __future__ import annotations
