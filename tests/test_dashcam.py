@@ -407,3 +407,27 @@ def test_camera_view_shows_the_environments_camera_options():
     # The observation's 60 degrees across, at the pane's width.
     assert 2 * math.degrees(math.atan(0.5 * cam.image_size[0] / fx)) == pytest.approx(60.0)
     env.close()
+
+
+def test_a_distorted_lens_never_folds_overlay_lines_into_the_sky():
+    # Barrel distortion folds points far to the side back onto the image; the overlay must
+    # not draw them (its lines would fan across the sky).
+    frames = {}
+    for overlay in (True, False):
+        env, frame = camera_frame(vehicles=0, road_overlay=overlay,
+                                  camera_distortion=[-0.05, 0.0, 0.0, 0.0])
+        frames[overlay] = frame
+        horizon = viewer_of(env).dashcam.camera.horizon_row()
+        env.close()
+    drawn = np.flatnonzero((frames[True] != frames[False]).any(axis=(1, 2)))
+    assert len(drawn) > 0
+    assert drawn.min() > horizon - 2
+
+
+def test_one_to_one_radius_is_where_the_radial_distortion_turns_back():
+    from lanesim.camera import Camera
+
+    cam = Camera.from_fov(math.radians(90), (84, 84), distortion=(-0.05, 0.0, 0.0, 0.0))
+    # r (1 + k1 r^2) stops growing where 1 + 3 k1 r^2 = 0.
+    assert cam.one_to_one_radius() == pytest.approx(1 / math.sqrt(0.15), abs=0.01)
+    assert Camera.from_fov(math.radians(90), (84, 84)).one_to_one_radius() == math.inf

@@ -209,6 +209,25 @@ class Camera:
                 break
         return np.stack([x, y], axis=-1)
 
+    def one_to_one_radius(self, limit: float = 5.0, steps: int = 2000) -> float:
+        """The largest radius ``r`` of the normalised image plane (``tan`` of the angle off the
+        optical axis, undistorted) within which the lens distortion is one-to-one in every
+        direction (its Jacobian stays positive): beyond it, barrel distortion folds points far
+        to the side back onto the image, so a drawing must not project them. ``inf`` without
+        distortion; at most ``limit`` (searched in ``steps`` steps)."""
+        if not any(self.distortion):
+            return math.inf
+        angle = np.linspace(0.0, 2 * math.pi, 64, endpoint=False)
+        radius = np.linspace(0.0, limit, steps + 1)[1:]
+        xy = radius[:, None, None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)[None]
+        eps = 1e-7
+        ddx = self.distort(xy + [eps, 0.0]) - self.distort(xy - [eps, 0.0])
+        ddy = self.distort(xy + [0.0, eps]) - self.distort(xy - [0.0, eps])
+        folded = (ddx[..., 0] * ddy[..., 1] - ddx[..., 1] * ddy[..., 0]) <= 0
+        if not folded.any():
+            return float(limit)
+        return float(radius[max(int(np.argmax(folded.any(axis=1))) - 1, 0)])
+
     def normalized_to_pixels(self, xy: np.ndarray) -> np.ndarray:
         """Normalised image points ``(N, 2)`` to pixels (no distortion applied)."""
         fx, fy, cx, cy = self.intrinsics

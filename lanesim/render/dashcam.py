@@ -100,22 +100,35 @@ def line_px(height: int) -> int:
     return max(2, round(height / 130))
 
 
-def clip_segments(a: np.ndarray, b: np.ndarray,
-                  near: float = NEAR) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def clip_segments(a: np.ndarray, b: np.ndarray, near: float = NEAR,
+                  reach: float = math.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Segments ``a -> b`` (``(K, 3)`` camera frame, m) cut to their part at depth ``z >= near``.
 
-    Returns ``(a, b, kept)``: the cut end points and ``(K,)`` whether any part is left."""
+    Returns ``(a, b, kept)``: the cut end points and ``(K,)`` whether any part is left. A
+    segment with an end beyond ``reach`` (the lens's one-to-one radius,
+    :meth:`Camera.one_to_one_radius`) is dropped: distortion would fold it onto the image."""
     za, zb = a[:, 2], b[:, 2]
     kept = (za >= near) | (zb >= near)
     with np.errstate(divide="ignore", invalid="ignore"):  # dropped segments give NaN
         t = ((near - za) / (zb - za))[:, None]
         cut = a + t * (b - a)
-    return (np.where((za < near)[:, None], cut, a), np.where((zb < near)[:, None], cut, b),
-            kept)
+    a = np.where((za < near)[:, None], cut, a)
+    b = np.where((zb < near)[:, None], cut, b)
+    if math.isfinite(reach):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kept &= (within(a, reach) & within(b, reach))
+    return a, b, kept
 
 
-def clip_polylines(p: np.ndarray, joined: np.ndarray,
-                   near: float = NEAR) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def within(p: np.ndarray, reach: float) -> np.ndarray:
+    """``(K,)``: the camera-frame points ``p`` lie in front of the camera and within ``reach``
+    of the optical axis on the normalised image plane."""
+    z = p[:, 2]
+    return (z > 0) & (np.hypot(p[:, 0], p[:, 1]) <= reach * z)
+
+
+def clip_polylines(p: np.ndarray, joined: np.ndarray, near: float = NEAR,
+                   reach: float = math.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Polylines cut at the near plane.
 
     Args:
@@ -129,7 +142,7 @@ def clip_polylines(p: np.ndarray, joined: np.ndarray,
         each), and the index in ``p`` of each piece's first segment (to tell which line it
         belongs to).
     """
-    a, b, kept = clip_segments(p[:-1], p[1:], near)
+    a, b, kept = clip_segments(p[:-1], p[1:], near, reach)
     kept &= joined
     segs = np.flatnonzero(kept)
     if len(segs) == 0:
@@ -168,6 +181,8 @@ class DashCam:
         self.world, self.road, self.pose = world, world.road, pose
         self.size = size
         self.camera = viewer_camera(size, camera)
+        # Overlay points farther off the axis would fold back onto the image through the lens.
+        self.reach = self.camera.one_to_one_radius()
         self.lw = line_px(size[1])
         self.strips = [(rows, CameraRaster(crop(self.camera, rows), world, colour=True))
                        for rows in strip_rows(self.camera, STRIPS)]
@@ -298,7 +313,7 @@ class DashCam:
         boxes = corners[1:]
         m = len(boxes)
         a, b, kept = clip_segments(boxes[:, BOX_EDGES[:, 0]].reshape(-1, 3),
-                                   boxes[:, BOX_EDGES[:, 1]].reshape(-1, 3))
+                                   boxes[:, BOX_EDGES[:, 1]].reshape(-1, 3), reach=self.reach)
         kept = kept.reshape(m, len(BOX_EDGES)) & ~far[:, None]
         shown = np.flatnonzero(kept.any(axis=1))
         if len(shown) == 0:
@@ -328,7 +343,7 @@ class DashCam:
         cam = self.to_camera(xy[..., 0], xy[..., 1])
         joined = (drawn[:, :-1] & drawn[:, 1:])
         joined = np.concatenate([joined, np.zeros((L, 1), dtype=bool)], axis=1).reshape(-1)[:-1]
-        points, starts, first = clip_polylines(cam, joined)
+        points, starts, first = clip_polylines(cam, joined, reach=self.reach)
         if len(first) == 0:
             return
         px = self.project(points, origin)
@@ -352,13 +367,14 @@ class DashCam:
         """A polyline of world ground points ``xy`` ``(n, 2)`` (m), dots at ``dots``."""
         if len(xy) > 1:
             cam = self.to_camera(xy[:, 0], xy[:, 1])
-            points, starts, _ = clip_polylines(cam, np.ones(len(xy) - 1, dtype=bool))
+            points, starts, _ = clip_polylines(cam, np.ones(len(xy) - 1, dtype=bool),
+                                               reach=self.reach)
             px = self.project(points, origin).tolist()
             for i0, i1 in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
                 pygame.draw.lines(surf, colour, False, px[i0:i1], width)
         if dots is not None and len(dots):
             cam = self.to_camera(dots[:, 0], dots[:, 1])
-            front = cam[:, 2] >= NEAR
+            front = (cam[:, 2] >= NEAR) & within(cam, self.reach)
             fy = self.camera.intrinsics[1]
             radius = np.clip(0.15 * fy / cam[front, 2], 1.5, width + 1.0).tolist()
             for (u, v), r in zip(self.project(cam[front], origin).tolist(), radius, strict=True):
@@ -381,7 +397,8 @@ class DashCam:
         z = self.camera.height
         seen = np.array([along > hl, along < -hl, left > hw, left < -hw, z > top, z < 0.0])
         edges = BOX_EDGES[seen[EDGE_FACES].any(axis=1)]
-        a, b, kept = clip_segments(corners[j, edges[:, 0]], corners[j, edges[:, 1]])
+        a, b, kept = clip_segments(corners[j, edges[:, 0]], corners[j, edges[:, 1]],
+                                   reach=self.reach)
         pa = self.project(a[kept], origin).tolist()
         pb = self.project(b[kept], origin).tolist()
         for p, q in zip(pa, pb, strict=True):
@@ -389,7 +406,7 @@ class DashCam:
         # Above the middle of the box's rear face.
         anchor = self.to_camera(float(w.x[0, j]) - hl * math.cos(h),
                                 float(w.y[0, j]) - hl * math.sin(h), top + 0.6)
-        if anchor[0, 2] >= NEAR:
+        if anchor[0, 2] >= NEAR and within(anchor, self.reach)[0]:
             u, v = self.project(anchor, origin)[0].tolist()
             label(surf, text, s, colour, (u, v))
 
@@ -410,7 +427,7 @@ class DashCam:
                         [ex + r * math.cos(h), ey + r * math.sin(h)]])
         cam = self.to_camera(pts[:, 0], pts[:, 1])
         lw = self.lw
-        if (cam[:, 2] >= NEAR).all():
+        if (cam[:, 2] >= NEAR).all() and within(cam, self.reach).all():
             foot, ego, road_tip, heading_tip = self.project(cam, origin).tolist()
             pygame.draw.line(surf, style.OFFSET, foot, ego, lw)
             pygame.draw.circle(surf, style.OFFSET, foot, lw + 1)
