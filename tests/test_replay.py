@@ -371,3 +371,18 @@ def test_colour_stacks_store_each_three_channel_frame_once_and_rebuild_exactly()
 def test_a_channel_count_that_is_no_stack_of_colour_frames_is_refused():
     with pytest.raises(ValueError, match="observations of 10 channels are no stack of 3-channel"):
         ReplayBuffer((10, 2, 3), np.uint8, 64, 1, frame_channels=3)
+
+
+@pytest.mark.parametrize("mode", ["native", "sync"])
+def test_the_trainer_reads_colour_camera_frames_from_any_vector_env(mode):
+    from agents.dqn.train import frame_channels
+
+    kwargs = dict(observation="camera", camera_color=True, image_shape=[32, 32], vehicles=2)
+    envs = gym.make_vec("lanesim/Highway-v0", num_envs=2, vectorization_mode=(
+        "vector_entry_point" if mode == "native" else "sync"), **kwargs)
+    grey = gym.make_vec("lanesim/Highway-v0", num_envs=2, vectorization_mode=(
+        "vector_entry_point" if mode == "native" else "sync"), observation="camera",
+        image_shape=[32, 32], vehicles=2)
+    assert frame_channels(envs) == 3 and frame_channels(grey) == 1
+    envs.close()
+    grey.close()

@@ -158,6 +158,11 @@ def frame_channels(envs: VectorEnv) -> int:
     """Channels of one frame in the env's stacked image observations: 3 for lanesim's colour
     camera and bird's-eye stacks (option ``camera_color``), else 1 (grey frames)."""
     options = getattr(envs.unwrapped, "options", None)
+    if options is None:  # Gymnasium's Sync/AsyncVectorEnv of lanesim envs: ask the first
+        try:
+            options = envs.get_attr("options")[0]
+        except (AttributeError, IndexError):
+            options = None
     colour = getattr(options, "camera_color", False)
     return 3 if colour and getattr(options, "observation", None) in ("camera", "birdseye") else 1
 
