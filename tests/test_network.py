@@ -215,10 +215,16 @@ def test_lanes_that_meet_link_without_a_connector():
         (RoadSpec("x", (Segment(10.0, 0.0),), lanes=9), "lanes must be an integer 0 to 8"),
         (RoadSpec("x", (Segment(10.0, 0.0),), centre="double"), "centre must be one of"),
         (RoadSpec("x:y", (Segment(10.0, 0.0),)), "road name 'x:y'"),
+        # Lane 0 on the outside of a tight left turn: fine.
         (RoadSpec("x", (Segment(10.0, 1 / 3.0),), lanes=1, lanes_back=0, lane_width=4.0),
          None),
+        # Lane -1 on its inside: fine while its far edge (3.5 m) stays short of the centre...
+        (RoadSpec("x", (Segment(5.0, 1 / 4.0),), lanes=0, lanes_back=1, lane_width=3.5), None),
+        # ... refused when the edge passes it, though the lane's centre does not.
+        (RoadSpec("x", (Segment(5.0, 1 / 3.0),), lanes=0, lanes_back=1, lane_width=3.5),
+         r"radius 3.00 m, but lane -1 reaches 3.50 m to that side"),
         (RoadSpec("x", (Segment(10.0, -1 / 3.0),), lanes=2, lane_width=4.0),
-         r"radius 3.00 m, but lane 1's centre lies 6.00 m to that side"),
+         r"radius 3.00 m, but lane 0 reaches 4.00 m to that side"),
         (RoadSpec("x", (Segment(0.0, 0.0),)), "length must be 0.01 to 100,000 m"),
     ],
 )
@@ -269,7 +275,8 @@ def test_a_network_comes_from_a_scenario_table():
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda t: t.update(lanewidth=3), r"network: unknown key\(s\) 'lanewidth'"),
+        (lambda t: t.update(lanewidth=3),
+         r"network: unknown key\(s\) 'lanewidth' \(did you mean 'lane_width'\?\)"),
         (lambda t: t["roads"][1].update(lanes="two"),
          r"network.roads\[1\]: road 'north': lanes must be an integer 0 to 8"),
         (lambda t: t["roads"][0].update(start=[0, 0]),
@@ -312,3 +319,24 @@ def test_compiled_kernels_take_the_networks_arrays_for_one_point():
     x, y, h = lane_point(net.arrays, 2, 30.0, 0.5)
     assert (x, y, h) == pytest.approx(tuple(float(v) for v in net.lane_to_world(2, 30.0, 0.5)))
     assert locate(net.arrays, x, y) == pytest.approx((2, 30.0, 0.5))
+
+
+def test_near_parallel_poses_join_as_parallel_ones_do():
+    # A pose typed to a few digits is a hair off parallel: still an S-curve, not a refusal.
+    for turn in (1e-6, -3e-4):
+        pieces = connector_segments((0.0, 0.0, 0.0), (30.0, 3.5, turn))
+        x, y, h = end_of((0.0, 0.0, 0.0), pieces)
+        assert (x, y) == pytest.approx((30.0, 3.5), abs=1e-9)
+        assert abs(h - turn) < 0.01
+    # A target a few millimetres off the line of travel is a straight.
+    assert connector_segments((0.0, 0.0, 0.0), (30.0, 0.004, 0.0)) == [Segment(30.0, 0.0)]
+
+
+def test_connector_errors_name_the_connect_entry_not_a_road_the_file_lacks():
+    table = tomllib.loads(NETWORK_TOML)["network"]
+    # The connector from west:0 to north:-1 cannot be named after an existing road.
+    table["roads"].append({"name": "west.0>north.-1", "segments": [{"length": 10}],
+                           "start": [0, 500, 0]})
+    with pytest.raises(NetworkError, match=r"network.connect\[0\]: road name "
+                       r"'west.0>north.-1' is used twice"):
+        Network.from_dict(table)

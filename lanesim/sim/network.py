@@ -22,6 +22,7 @@ This module is geometry and validation only; it knows nothing of Gymnasium or py
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -389,7 +390,17 @@ class NetworkBuilder:
             except NetworkError as err:
                 raise NetworkError(f"connect {a} -> {b}: {err}", ("connect", j)) from None
             links += [(a, f"{cname}:0"), (f"{cname}:0", b)]
-        return Network(roads, links)
+        try:
+            return Network(roads, links)
+        except NetworkError as err:
+            # A road or link past the user's own is a connector's: name the connect entry.
+            kind, k = err.path or ("", -1)
+            n_roads, n_links = len(self._roads), len(self._links)
+            if kind == "roads" and k >= n_roads:
+                raise NetworkError(str(err), ("connect", k - n_roads)) from None
+            if kind == "links" and k >= n_links:
+                raise NetworkError(str(err), ("connect", (k - n_links) // 2)) from None
+            raise
 
 
 def connector_segments(p0: tuple[float, float, float],
@@ -414,23 +425,25 @@ def connector_segments(p0: tuple[float, float, float],
     along = dx * c0 + dy * s0  # m ahead of p0
     left = -dx * s0 + dy * c0  # m to p0's left
     eps = 1e-9
-    if abs(turn) < 1e-7:
+    # Headings within the links' tolerance count as parallel (a quarter circle typed to a few
+    # digits is already 1e-6 rad off), and leftover straights shorter than it are dropped.
+    if abs(turn) < MEET_HEADING:
         if along <= eps:
             raise NetworkError(f"the target lies {-along:.2f} m behind the start")
-        if abs(left) < 1e-6:
+        if abs(left) < MEET_DISTANCE:
             return [Segment(along, 0.0)]
         phi = 2.0 * math.atan2(abs(left), along)
         r = along / (2.0 * math.sin(phi))
         k = math.copysign(1.0 / r, left)
         return [Segment(r * phi, k), Segment(r * phi, -k)]
-    if abs(abs(turn) - math.pi) < 1e-7:
-        if abs(left) < 1e-6:
+    if abs(abs(turn) - math.pi) < MEET_HEADING:
+        if abs(left) < MEET_DISTANCE:
             raise NetworkError("a U-turn needs the target beside the start, not in line")
         k = math.copysign(2.0 / abs(left), left)
         pieces = [Segment(math.pi * abs(left) / 2.0, k)]
-        if along > 1e-6:
+        if along > MEET_DISTANCE:
             return [Segment(along, 0.0), *pieces]
-        if along < -1e-6:
+        if along < -MEET_DISTANCE:
             return [*pieces, Segment(-along, 0.0)]
         return pieces
     c1, s1 = math.cos(h1), math.sin(h1)
@@ -446,10 +459,10 @@ def connector_segments(p0: tuple[float, float, float],
     tangent = min(a, b)
     r = tangent / math.tan(abs(turn) / 2.0)
     pieces = []
-    if a - tangent > 1e-6:
+    if a - tangent > MEET_DISTANCE:
         pieces.append(Segment(a - tangent, 0.0))
     pieces.append(Segment(r * abs(turn), math.copysign(1.0 / r, turn)))
-    if b - tangent > 1e-6:
+    if b - tangent > MEET_DISTANCE:
         pieces.append(Segment(b - tangent, 0.0))
     return pieces
 
@@ -490,12 +503,15 @@ def _make_lane(spec: RoadSpec, road: Road, index: int) -> _Lane:
     w = spec.lane_width
     d = (index + 0.5) * w
     factor = 1.0 + road.seg_curv * d  # lane length per metre of reference line
-    if np.any(factor <= 0.0):
-        i = int(np.argmax(factor <= 0.0))
+    # Both edges of the lane must stay on this side of every arc's centre.
+    inner = np.minimum(1.0 + road.seg_curv * (d - 0.5 * w), 1.0 + road.seg_curv * (d + 0.5 * w))
+    if np.any(inner <= 0.0):
+        i = int(np.argmax(inner <= 0.0))
+        edge = abs(d) + 0.5 * w
         raise NetworkError(
             f"road {spec.name!r}: segment {i} has radius {1.0 / abs(road.seg_curv[i]):.2f} m, but "
-            f"lane {index}'s centre lies {abs(d):.2f} m to that side: every radius must exceed "
-            "the lanes' offsets"
+            f"lane {index} reaches {edge:.2f} m to that side: every radius must exceed the "
+            "lanes' reach"
         )
     forward = np.concatenate([[0.0], np.cumsum(road.seg_length * factor)])
     direction = 1 if index >= 0 else -1
@@ -580,8 +596,10 @@ def _number(table: Mapping, key: str, where: str, lo: float, hi: float, default:
 def _unknown(table: Mapping, known: set[str], where: str) -> None:
     extra = sorted(set(table) - known)
     if extra:
-        raise NetworkError(f"{where}: unknown key(s) {', '.join(map(repr, extra))}; accepted: "
-                           f"{', '.join(sorted(known))}")
+        close = difflib.get_close_matches(str(extra[0]), known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise NetworkError(f"{where}: unknown key(s) {', '.join(map(repr, extra))}{hint}; "
+                           f"accepted: {', '.join(sorted(known))}")
 
 
 def _segments(value, where: str) -> list[Segment]:
