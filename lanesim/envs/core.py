@@ -7,6 +7,7 @@ environment ``B = num_envs``; both are thin wrappers over it, so they cannot dri
 from __future__ import annotations
 
 import math
+import os
 from collections import namedtuple
 from collections.abc import Callable
 
@@ -110,18 +111,17 @@ def _bytes_per_world(o: Options, spec: WorldSpec) -> float:
             obs = 9 * o.frame_stack * channels * math.prod(o.birdseye_shape) + image
         else:
             obs = 9 * o.frame_stack * image
-        if o.observation != "pixels":  # the camera renderer's float32 depth buffer
-            obs += 4 * o.image_shape[0] * o.image_shape[1]
     return float(state + reset + obs)
 
 
 def _shared_bytes(o: Options) -> float:
     """Estimated peak memory shared by every world (bytes): the camera renderer's per-pixel
     tables, measured (tracemalloc, 512 × 512 and 1024 × 1024) at about 300 bytes a pixel while
-    they are built."""
+    they are built, and its float32 depth buffer, one per drawing thread (at most one a core)."""
     if o.observation not in ("camera", "birdseye"):
         return 0.0
-    return 320.0 * o.image_shape[0] * o.image_shape[1]
+    pixels = o.image_shape[0] * o.image_shape[1]
+    return 320.0 * pixels + 4.0 * pixels * (os.cpu_count() or 1)
 
 
 # Info fields, in the order of DrivingCore.report's rows.
