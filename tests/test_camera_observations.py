@@ -465,3 +465,17 @@ def test_thread_split_gives_the_same_frames(observation):
         vec.close()
     for a, b in zip(*out, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "extent, resolution, message",
+    [
+        ((42.0, 2.0, 10.0), 0.5, "forward_min < forward_max"),
+        ((2.0, 42.0, 10.0), 0.0, "resolution must be a positive number"),
+        ((2.0, 42.0, 10.0), 0.3, "not a whole number of 0.3 m cells"),
+    ],
+)
+def test_birdseye_warp_refuses_a_grid_it_cannot_lay(extent, resolution, message):
+    cam = Camera.from_fov(math.radians(90), (84, 84), height=1.3, pitch=math.radians(5))
+    with pytest.raises(ValueError, match=message):
+        BirdseyeWarp(cam, extent, resolution)

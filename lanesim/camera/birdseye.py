@@ -52,9 +52,21 @@ class BirdseyeWarp:
     def __init__(
         self, camera: Camera, extent: tuple[float, float, float], resolution: float
     ) -> None:
-        forward_min, forward_max, half_width = extent
+        forward_min, forward_max, half_width = (float(v) for v in extent)
+        resolution = float(resolution)
+        if not (math.isfinite(resolution) and resolution > 0):
+            raise ValueError(f"resolution must be a positive number of metres, got {resolution!r}")
+        if not (forward_min < forward_max and half_width > 0 and all(
+                math.isfinite(v) for v in (forward_min, forward_max, half_width))):
+            raise ValueError("extent must be (forward_min, forward_max, half_width) with "
+                             f"forward_min < forward_max and half_width > 0, got {extent!r}")
         rows = round((forward_max - forward_min) / resolution)
         cols = round(2 * half_width / resolution)
+        # Whole cells, or the grid would not cover the extent it was asked for.
+        for n, span in ((rows, forward_max - forward_min), (cols, 2 * half_width)):
+            if abs(n * resolution - span) > 1e-6 * max(1.0, span) or n < 1:
+                raise ValueError(f"the extent {extent!r} is not a whole number of "
+                                 f"{resolution:g} m cells")
         self.camera = camera
         self.resolution = float(resolution)
         self.shape = (rows, cols)
