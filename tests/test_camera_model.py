@@ -175,3 +175,11 @@ def test_resized_keeps_the_mounting_lens_and_horizontal_field_of_view():
     assert math.atan(0.5 * 1030 / fx) == pytest.approx(math.atan(0.5 * 84 / 60.0))
     assert fy / fx == pytest.approx(66.0 / 60.0)
     assert (cx, cy) == (514.5, 199.5)
+
+
+def test_undistort_gives_nan_where_the_iteration_cannot_invert_the_lens():
+    cam = Camera.from_fov(math.radians(90), (84, 84), distortion=(-0.2, 0.0, 0.0, 0.0))
+    corner = cam.pixels_to_normalized(np.array([[0.0, 0.0], [42.0, 42.0]]))
+    out = cam.undistort(corner)
+    assert np.isnan(out[0]).all()  # far off the axis: no direction is returned
+    np.testing.assert_allclose(cam.distort(out[1:]), corner[1:], atol=1e-9)  # near it: exact

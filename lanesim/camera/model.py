@@ -187,10 +187,13 @@ class Camera:
         yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
         return np.stack([xd, yd], axis=-1)
 
-    def undistort(self, xy: np.ndarray) -> np.ndarray:
+    def undistort(self, xy: np.ndarray, tolerance: float = 1e-6) -> np.ndarray:
         """Distorted normalised image points ``(N, 2)`` to ideal ones: the inverse of
         :meth:`distort`, by fixed-point iteration (OpenCV's method), exact to about 1e-12 for
-        the mild distortion of real lenses inside the image."""
+        the mild distortion of real lenses inside the image. A point whose result, distorted
+        again, misses it by more than ``tolerance`` (normalised units; the iteration did not
+        converge there, as for strong distortion far off the axis) is NaN, never a wrong
+        direction."""
         xy = np.asarray(xy, dtype=np.float64)
         k1, k2, p1, p2 = self.distortion
         if not any(self.distortion):
@@ -207,7 +210,11 @@ class Camera:
             x, y = nx, ny
             if step < _UNDISTORT_TOLERANCE:
                 break
-        return np.stack([x, y], axis=-1)
+        out = np.stack([x, y], axis=-1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            miss = np.abs(self.distort(out) - xy).max(axis=-1)
+        out[~(miss <= tolerance)] = np.nan
+        return out
 
     def one_to_one_radius(self, limit: float = 5.0, steps: int = 2000) -> float:
         """The largest radius ``r`` of the normalised image plane (``tan`` of the angle off the

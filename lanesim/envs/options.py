@@ -748,7 +748,7 @@ def _check_distortion(camera: Camera) -> None:
         np.column_stack([np.zeros(h), v]), np.column_stack([np.full(h, w - 1.0), v]),
     ])
     distorted = camera.pixels_to_normalized(border)
-    error = np.abs(camera.distort(camera.undistort(distorted)) - distorted).max()
+    error = np.abs(camera.distort(camera.undistort(distorted, math.inf)) - distorted).max()
     if not error <= _UNDISTORT_ERROR:
         raise OptionError(
             f"{coefficients} cannot be undone at the image's border: undistortion (OpenCV's "
