@@ -170,7 +170,8 @@ def test_small_conv_trunk_has_half_the_channels_and_fits_42x84_frames() -> None:
         assert (small.kernel_size, small.stride) == (nature.kernel_size, nature.stride)
     net = QNetwork((4, 42, 84), 5, hidden=256, conv="small")
     assert net(torch.randint(0, 256, (2, 4, 42, 84), dtype=torch.uint8)).shape == (2, 5)
-    with pytest.raises(ValueError, match=r"unknown conv trunk 'tiny'; choose from \['nature', 'small'\]"):
+    with pytest.raises(ValueError,
+                       match=r"unknown conv trunk 'tiny'; choose from \['nature', 'small'\]"):
         QNetwork((4, 42, 84), 5, conv="tiny")
 
 

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-
 # Output channels of the three conv layers (kernels 8, 4, 3; strides 4, 2, 1) by trunk name.
 # "nature" is the Nature DQN's; "small" has half the channels, a quarter of the arithmetic in
 # the inner layers, for the 42x84 frames of issue #18's recipe (docs/time_to_driver.md).
@@ -45,8 +44,9 @@ class QNetwork(nn.Module):
     """Maps observations (B, *obs_shape) to action values (B, n_actions).
 
     3-D observations (C, H, W) go through the conv trunk (``conv``: a name in
-    :data:`CONV_CHANNELS`); they are expected as uint8 and scaled to [0, 1] here so that replay and env->device copies stay 1 byte per
-    pixel. 1-D/2-D observations are flattened into a two-layer MLP (256 units).
+    :data:`CONV_CHANNELS`); they are expected as uint8 and scaled to [0, 1] here so that
+    replay and env->device copies stay 1 byte per pixel. 1-D/2-D observations are flattened
+    into a two-layer MLP (256 units).
 
     The conv trunk keeps its weights and activations channels-last (NHWC): oneDNN's CPU
     convolutions then need no layout conversions, and a forward and backward pass at
