@@ -158,6 +158,23 @@ def test_conv_trunk_scales_uint8_and_sizes_itself_from_the_observation() -> None
     assert isinstance(QNetwork((3, 7), 2).trunk[1], nn.Linear)  # 2-D vectors: flattened MLP
 
 
+def test_small_conv_trunk_has_half_the_channels_and_fits_42x84_frames() -> None:
+    torch.manual_seed(0)
+    convs = {
+        name: [m for m in QNetwork((4, 42, 84), 5, conv=name).trunk if isinstance(m, nn.Conv2d)]
+        for name in ("nature", "small")
+    }
+    assert [c.out_channels for c in convs["nature"]] == [32, 64, 64]
+    assert [c.out_channels for c in convs["small"]] == [16, 32, 32]
+    for nature, small in zip(convs["nature"], convs["small"], strict=True):
+        assert (small.kernel_size, small.stride) == (nature.kernel_size, nature.stride)
+    net = QNetwork((4, 42, 84), 5, hidden=256, conv="small")
+    assert net(torch.randint(0, 256, (2, 4, 42, 84), dtype=torch.uint8)).shape == (2, 5)
+    with pytest.raises(ValueError,
+                       match=r"unknown conv trunk 'tiny'; choose from \['nature', 'small'\]"):
+        QNetwork((4, 42, 84), 5, conv="tiny")
+
+
 def test_conv_trunk_runs_channels_last_and_leaves_the_input_alone() -> None:
     torch.manual_seed(0)
     net = QNetwork((4, 36, 36), 5)
@@ -295,6 +312,7 @@ def test_config_validates_and_round_trips() -> None:
         ("grad_clip", -1.0, "0 <= grad_clip"),
         ("n_step", "3", "1 <= n_step <= 1,000"),
         ("checkpoint_every", -1, "0 <= checkpoint_every"),
+        ("conv", "tiny", "conv 'nature' or 'small'"),
     ],
 )
 def test_config_refuses_values_outside_their_range_naming_the_range(field, value, accepted):
@@ -400,6 +418,7 @@ def test_train_writes_checkpoints_that_the_agent_loads(tmp_path: Path) -> None:
     assert ckpt["step"] == 200 and ckpt["updates"] == result.updates
     assert ckpt["network"] == {
         "obs_shape": [8], "obs_dtype": "float32", "n_actions": 2, "dueling": True, "hidden": 16,
+        "conv": "nature",
     }
     assert ckpt["config"] == tiny_config(prioritized=True).to_dict()
     assert ckpt["best_eval_return"] == result.best_eval_return
@@ -542,6 +561,53 @@ def test_a_checkpoint_from_before_the_checksum_still_acts(tmp_path: Path) -> Non
     torch.save({**ckpt, "format": "lanesim-dqn/2"}, tmp_path / "posing.pt")
     with pytest.raises(CheckpointError, match="not a lanesim-dqn/2 checkpoint"):
         DQNAgent.load(tmp_path / "posing.pt")
+
+
+def lit_column_config(**overrides) -> DQNConfig:
+    return tiny_config(**{**dict(
+        total_steps=64, num_envs=4, hidden=32, buffer_size=1000, batch_size=16,
+        learning_starts=32, train_freq=4, target_update=32, eval_every=0, checkpoint_every=0,
+    ), **overrides})
+
+
+def lit_column_envs() -> SyncVectorEnv:
+    return SyncVectorEnv([LitColumnEnv for _ in range(4)])
+
+
+def test_a_small_conv_run_saves_resumes_and_acts_with_its_trunk(tmp_path: Path) -> None:
+    train_dqn(lit_column_envs, lit_column_config(conv="small"), tmp_path)
+    ckpt = load_checkpoint(tmp_path / "latest.pt")
+    assert ckpt["network"]["conv"] == "small"
+    agent = DQNAgent.load(tmp_path / "latest.pt")
+    assert agent.q_net.trunk[0].out_channels == 16
+    obs = LitColumnEnv().reset(seed=1)[0]
+    net = QNetwork((4, 36, 36), 4, hidden=32, conv="small")
+    net.load_state_dict(ckpt["online"])
+    np.testing.assert_allclose(agent.action_values(obs),
+                               net(torch.as_tensor(obs)[None])[0].detach().numpy())
+    resumed = train_dqn(lit_column_envs, lit_column_config(conv="small", total_steps=128),
+                        tmp_path, resume=True)
+    assert resumed.steps == 128
+    with pytest.raises(CheckpointError, match="conv: checkpoint has 'small', expected 'nature'"):
+        train_dqn(lit_column_envs, lit_column_config(total_steps=192), tmp_path, resume=True)
+
+
+def test_a_checkpoint_from_before_the_conv_choice_acts_and_resumes_as_nature(
+    tmp_path: Path,
+) -> None:
+    train_dqn(lit_column_envs, lit_column_config(), tmp_path)
+    ckpt = load_checkpoint(tmp_path / "latest.pt")
+    del ckpt["network"]["conv"]  # as written before the option existed
+    (tmp_path / "old").mkdir()
+    save_checkpoint(tmp_path / "old" / "latest.pt", {k: v for k, v in ckpt.items()
+                                                     if k != "format"})
+    old, new = DQNAgent.load(tmp_path / "old" / "latest.pt"), DQNAgent.load(tmp_path / "latest.pt")
+    assert old.q_net.trunk[0].out_channels == 32
+    obs = LitColumnEnv().reset(seed=1)[0]
+    np.testing.assert_array_equal(old.action_values(obs), new.action_values(obs))
+    resumed = train_dqn(lit_column_envs, lit_column_config(total_steps=128), tmp_path / "old",
+                        resume=True)
+    assert resumed.steps == 128
 
 
 def test_a_device_or_directory_is_no_checkpoint(tmp_path: Path) -> None:

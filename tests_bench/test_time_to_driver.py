@@ -45,11 +45,13 @@ def test_benchmark_evaluates_each_run_off_the_clock_and_reports(tmp_path, capsys
         assert result["command"].startswith("python -m lanesim_bench.time_to_driver --out")
     driver = json.loads((out / "driver-seed0.json").read_text())
     assert driver["num_envs"] == time_to_driver.RECIPE_NUM_ENVS
-    assert driver["config"]["n_steps"] == time_to_driver.RECIPE_CONFIG["n_steps"]
-    assert driver["env_options"]["observation"] == "kinematics"
+    assert driver["config"]["conv"] == "small" and driver["config"]["hidden"] == 256
+    assert driver["env_options"]["image_shape"] == [42, 84]
     dqn = json.loads((out / "dqn-seed0.json").read_text())
-    assert dqn["env_options"]["observation"] == "pixels"
+    assert dqn["env_options"]["observation"] == "pixels" and dqn["config"]["conv"] == "nature"
+    assert "image_shape" not in dqn["env_options"]  # the study's 84x84
     sb3 = json.loads((out / "sb3-ppo-seed0.json").read_text())
+    assert sb3["env_options"]["observation"] == "kinematics"
     assert (sb3["num_envs"], sb3["config"]["n_steps"], sb3["config"]["batch_size"]) == (8, 2048,
                                                                                        64)
     assert (out / "time_to_driver.png").stat().st_size > 0
@@ -84,25 +86,26 @@ def test_target_is_the_first_point_with_both_return_and_safety():
 
 
 def test_readme_driver_recipe_is_the_benchmarks():
-    """README's `lanesim train sb3-ppo` recipe trains what the benchmark's driver runs train:
-    the same environment, worlds, PPO settings and torch threads; it evaluates on the held-out
-    episodes."""
-    from agents.training import DEFAULT_THREADS, ppo_config
+    """README's `lanesim train dqn` recipe for issue #18 trains what the benchmark's driver runs
+    train: the same environment, worlds, steps, DQN settings and torch threads; it evaluates on
+    the held-out episodes."""
+    from agents.training import dqn_config
     from lanesim.cli import build_parser
 
     text = (ROOT / "README.md").read_text()
-    start = text.index("lanesim train sb3-ppo --scenario highway")
+    start = text.index("lanesim train dqn --scenario highway --steps "
+                       f"{time_to_driver.RECIPE_STEPS} --out runs/driver")
     block = text[start:text.index("\n```", start)]
     command = block.split("\nlanesim ")[0]
     args = build_parser().parse_args(shlex.split(command.replace("\\\n", " "))[1:])
-    assert args.algo == "sb3-ppo" and args.scenario == "highway"
+    assert args.algo == "dqn" and args.scenario == "highway"
     assert args.num_envs == time_to_driver.RECIPE_NUM_ENVS
     assert args.steps == time_to_driver.RECIPE_STEPS
-    assert {"observation": args.observation or "kinematics", **dict(args.env)} == (
+    assert {"observation": args.observation or "pixels", **dict(args.env)} == (
         time_to_driver.RECIPE_ENV)
-    assert ppo_config(args.steps, args.num_envs, dict(args.config)) == ppo_config(
-        time_to_driver.RECIPE_STEPS, time_to_driver.RECIPE_NUM_ENVS, time_to_driver.RECIPE_CONFIG)
-    assert dict(args.config).get("threads", DEFAULT_THREADS) == DEFAULT_THREADS
+    assert dqn_config(args.steps, args.num_envs, args.seed, dict(args.config)) == dqn_config(
+        time_to_driver.RECIPE_STEPS, time_to_driver.RECIPE_NUM_ENVS, args.seed,
+        time_to_driver.RECIPE_CONFIG)
     evaluation = block.split("\nlanesim eval ")[1]
     ev = build_parser().parse_args(["eval", *shlex.split(evaluation.splitlines()[0])])
     assert (ev.episodes, ev.seed) == (100, time_to_driver.FINAL_EVAL_SEED)

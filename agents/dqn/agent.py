@@ -29,7 +29,8 @@ class DQNAgent:
         ckpt = load_checkpoint(path)
         spec = ckpt["network"]
         try:
-            q_net = QNetwork(spec["obs_shape"], spec["n_actions"], spec["dueling"], spec["hidden"])
+            q_net = QNetwork(spec["obs_shape"], spec["n_actions"], spec["dueling"], spec["hidden"],
+                             spec["conv"])
             q_net.load_state_dict(ckpt["online"])
         except (RuntimeError, TypeError, ValueError, AttributeError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -80,7 +80,7 @@ def load_checkpoint(
 
     ``keys`` are the entries the caller needs (:data:`POLICY_KEYS` to act,
     :data:`TRAINING_KEYS` to resume). ``expect`` maps keys of the checkpoint's ``"network"``
-    entry (obs_shape, obs_dtype, n_actions, dueling, hidden) to the values the caller needs.
+    entry (obs_shape, obs_dtype, n_actions, dueling, hidden, conv) to the values the caller needs.
     A missing, damaged or incomplete file, or any mismatch, raises :class:`CheckpointError`
     naming the file and what is wrong.
     """
@@ -105,6 +105,9 @@ def load_checkpoint(
             missing.append("network (a table of its shape)")
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint, it lacks {', '.join(missing)}")
+    if isinstance(network, dict):
+        # Checkpoints from before the choice of conv trunk all have the Nature DQN's.
+        network.setdefault("conv", "nature")
     mismatches = [
         f"{key}: checkpoint has {network.get(key)!r}, expected {want!r}"
         for key, want in (expect or {}).items()

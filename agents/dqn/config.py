@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from agents.dqn.network import CONV_CHANNELS
 from agents.settings import integer, number, refuse_failed
 
 
@@ -46,6 +47,14 @@ class DQNConfig:
     hidden: int | None = field(
         default=None,
         metadata={"help": "width of the last hidden layer; None = 512 (conv) or 256 (MLP)"},
+    )
+    conv: str = field(
+        default="nature",
+        metadata={
+            "help": "conv trunk for images: 'nature' (the Nature DQN's 32, 64, 64 channels) or "
+            "'small' (16, 32, 32, the same kernels and strides: about 40 % less time per "
+            "update on 42x84 frames, issue #18's recipe); ignored for vector observations"
+        },
     )
     stacked_frames: bool = field(
         default=True,
@@ -135,6 +144,7 @@ class DQNConfig:
             "threads >= 0 and <= 1,024": 0 <= integer(self.threads) <= 1_024,
             "hidden is None or 1 <= hidden <= 16,384": (
                 self.hidden is None or 1 <= integer(self.hidden) <= 16_384),
+            "conv 'nature' or 'small'": self.conv in CONV_CHANNELS,
             "buffer_size is an integer >= 1": integer(self.buffer_size) >= 1,
             "1 <= batch_size <= 65,536": 1 <= integer(self.batch_size) <= 65_536,
             "1 <= n_step <= 1,000": 1 <= integer(self.n_step) <= 1_000,

@@ -1,4 +1,5 @@
-"""Q-network: a Nature-DQN conv trunk for images or an MLP for vectors, plus a dueling head."""
+"""Q-network: a Nature-DQN conv trunk (or one of half its channels) for images or an MLP for
+vectors, plus a dueling head."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+# Output channels of the three conv layers (kernels 8, 4, 3; strides 4, 2, 1) by trunk name.
+# "nature" is the Nature DQN's; "small" has half the channels, a quarter of the arithmetic in
+# the inner layers, for the 42x84 frames of issue #18's recipe (docs/time_to_driver.md).
+CONV_CHANNELS: dict[str, tuple[int, int, int]] = {"nature": (32, 64, 64), "small": (16, 32, 32)}
 
-def _conv_trunk(channels: int, hidden: int, obs_shape: Sequence[int]) -> nn.Sequential:
+
+def _conv_trunk(
+    channels: int, hidden: int, obs_shape: Sequence[int], conv: str
+) -> nn.Sequential:
+    c1, c2, c3 = CONV_CHANNELS[conv]
     convs = nn.Sequential(
-        nn.Conv2d(channels, 32, kernel_size=8, stride=4),
+        nn.Conv2d(channels, c1, kernel_size=8, stride=4),
         nn.ReLU(),
-        nn.Conv2d(32, 64, kernel_size=4, stride=2),
+        nn.Conv2d(c1, c2, kernel_size=4, stride=2),
         nn.ReLU(),
-        nn.Conv2d(64, 64, kernel_size=3, stride=1),
+        nn.Conv2d(c2, c3, kernel_size=3, stride=1),
         nn.ReLU(),
         nn.Flatten(),
     )
@@ -34,9 +43,10 @@ def _mlp_trunk(inputs: int, hidden: int) -> nn.Sequential:
 class QNetwork(nn.Module):
     """Maps observations (B, *obs_shape) to action values (B, n_actions).
 
-    3-D observations (C, H, W) go through the conv trunk; they are expected as uint8
-    and scaled to [0, 1] here so that replay and env->device copies stay 1 byte per
-    pixel. 1-D/2-D observations are flattened into a two-layer MLP (256 units).
+    3-D observations (C, H, W) go through the conv trunk (``conv``: a name in
+    :data:`CONV_CHANNELS`); they are expected as uint8 and scaled to [0, 1] here so that
+    replay and env->device copies stay 1 byte per pixel. 1-D/2-D observations are flattened
+    into a two-layer MLP (256 units).
 
     The conv trunk keeps its weights and activations channels-last (NHWC): oneDNN's CPU
     convolutions then need no layout conversions, and a forward and backward pass at
@@ -51,15 +61,18 @@ class QNetwork(nn.Module):
         n_actions: int,
         dueling: bool = True,
         hidden: int | None = None,
+        conv: str = "nature",
     ) -> None:
         super().__init__()
+        if conv not in CONV_CHANNELS:
+            raise ValueError(f"unknown conv trunk {conv!r}; choose from {sorted(CONV_CHANNELS)}")
         self.obs_shape = tuple(obs_shape)
         self.n_actions = n_actions
         self.dueling = dueling
         self.is_image = len(self.obs_shape) == 3
         if self.is_image:
             hidden = hidden or 512
-            self.trunk = _conv_trunk(self.obs_shape[0], hidden, self.obs_shape)
+            self.trunk = _conv_trunk(self.obs_shape[0], hidden, self.obs_shape, conv)
         elif len(self.obs_shape) in (1, 2):
             hidden = hidden or 256
             self.trunk = _mlp_trunk(math.prod(self.obs_shape), hidden)

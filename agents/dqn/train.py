@@ -236,12 +236,13 @@ def _train(
         "n_actions": n_actions,
         "dueling": config.dueling,
         "hidden": config.hidden,
+        "conv": config.conv,
     }
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    online = QNetwork(obs_shape, n_actions, config.dueling, config.hidden).to(device)
-    target = QNetwork(obs_shape, n_actions, config.dueling, config.hidden).to(device)
+    online = QNetwork(obs_shape, n_actions, config.dueling, config.hidden, config.conv).to(device)
+    target = QNetwork(obs_shape, n_actions, config.dueling, config.hidden, config.conv).to(device)
     target.load_state_dict(online.state_dict())
     # Fused: one pass over each parameter instead of a dozen elementwise ops. The same
     # arithmetic; on a CPU 2 ms per step for the Nature CNN instead of 16 (the default
