@@ -37,8 +37,6 @@ from lanesim.render.view import RoadPose  # noqa: E402
 from lanesim.sim.world import World  # noqa: E402
 
 # The viewer's camera: issue #17's default mounting, the one the camera observation uses.
-FOV = math.radians(90.0)  # horizontal field of view
-MOUNT = {"height": 1.3, "forward": 1.0, "pitch": math.radians(5.0), "yaw": 0.0}
 
 NEAR = 0.1  # m: the overlay's near plane (camera depth); nearer points are cut away
 # Stations (m ahead of the ego's centre) the road's lines are sampled at, as far as the image
@@ -63,15 +61,6 @@ FRONT, REAR, LEFT, RIGHT, TOP, BOTTOM = range(6)
 EDGE_FACES = np.array([(BOTTOM, FRONT), (BOTTOM, RIGHT), (BOTTOM, REAR), (BOTTOM, LEFT),
                        (TOP, FRONT), (TOP, RIGHT), (TOP, REAR), (TOP, LEFT),
                        (FRONT, LEFT), (FRONT, RIGHT), (REAR, RIGHT), (REAR, LEFT)])
-
-
-def viewer_camera(size: tuple[int, int], camera: Camera | None = None) -> Camera:
-    """The viewer's camera for a pane ``size`` = ``(width, height)`` px: ``camera`` (the
-    environment's, from its ``camera_*`` options) resized to the pane, or by default 90°
-    across with the default mounting and no distortion."""
-    if camera is not None:
-        return camera.resized(size)
-    return Camera.from_fov(FOV, size, **MOUNT)
 
 
 def strip_rows(camera: Camera, strips: int) -> list[tuple[int, int]]:
@@ -172,15 +161,15 @@ class DashCam:
         world: the simulator (read only).
         pose: the road's scalar pose function.
         size: the pane's ``(width, height)`` px.
-        camera: the environment's camera (its ``camera_*`` options), shown resized to the pane;
-            ``None``: :func:`viewer_camera`'s default.
+        camera: the environment's camera (its ``camera_*`` options, ``Options.camera``), shown
+            with its mounting, lens and field of view at the pane's size (:meth:`Camera.resized`).
     """
 
     def __init__(self, world: World, pose: RoadPose, size: tuple[int, int],
-                 camera: Camera | None = None) -> None:
+                 camera: Camera) -> None:
         self.world, self.road, self.pose = world, world.road, pose
         self.size = size
-        self.camera = viewer_camera(size, camera)
+        self.camera = camera.resized(size)
         # Overlay points farther off the axis would fold back onto the image through the lens.
         self.reach = self.camera.one_to_one_radius()
         self.lw = line_px(size[1])
