@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -69,15 +68,6 @@ CASES = {
 SIZES = {"camera": (1, 16, 256), "equal": (1,)}
 
 
-def run_worker(case: str, num_envs: int, args) -> dict:
-    cmd = [
-        sys.executable, "-m", MODULE, "--worker", case, "--num-envs", str(num_envs),
-        "--seconds", str(args.seconds), "--min-steps", str(args.min_steps),
-        "--repeats", str(args.repeats),
-    ]
-    return run_json(cmd)
-
-
 def run_peer(python: Path, args) -> dict:
     # As a module with this package's parent on the path: the peer venv has no lanesim.
     env = dict(os.environ, PYTHONPATH=str(HERE.parent))
@@ -86,14 +76,6 @@ def run_peer(python: Path, args) -> dict:
         "--min-steps", str(args.min_steps), "--repeats", str(args.repeats),
     ]
     return run_json(cmd, env)
-
-
-def warm(cases: list[str]) -> None:
-    """Compile what the cases need in a throwaway process, so the measured workers' peak memory
-    excludes compilation."""
-    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    cmd = [sys.executable, "-m", MODULE, "--warm", ",".join(cases)]
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
 
 
 def _fmt(x: float) -> str:
@@ -167,16 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seconds is None:
         args.seconds = 0.5 if args.quick else 1.0
     if args.warm:
-        import gymnasium as gym
-
-        import lanesim  # noqa: F401
-
-        for name in args.warm.split(","):
-            c = CASES[name]
-            for env in (gym.make(c.env_id, **c.options),
-                        gym.make_vec(c.env_id, num_envs=2, **c.options)):
-                env.reset(seed=0)
-                env.step(env.action_space.sample())
+        bench_env.warm([CASES[name] for name in args.warm.split(",")])
         return 0
     if args.worker:
         result = bench_env.worker(CASES[args.worker], args.num_envs, args.seconds,
@@ -198,12 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         print("[equal] CarRacing-v3 ...", file=sys.stderr, flush=True)
         peer = run_peer(python, args)
     print("warming up (compiling) ...", file=sys.stderr, flush=True)
-    warm(cases)
+    bench_env.warm_caches(cases, MODULE)
     rows = []
     for name in cases:
         for n in SIZES[name]:
             print(f"[{name}] lanesim N={n} ...", file=sys.stderr, flush=True)
-            r = run_worker(name, n, args)
+            r = bench_env.run_worker(name, n, args, MODULE)
             meta["lanesim"] = r["version"]
             r.update(case=name, target=CASES[name].targets.get(n),
                      memory_target_mib=CASES[name].memory_target_mib.get(n))

@@ -174,35 +174,36 @@ def worker(case: Case, num_envs: int, seconds: float, min_steps: int, repeats: i
     return result
 
 
-def warm_caches(cases: list[str]) -> None:
-    """Make and step every case once in a throwaway process, so compiled-code caches (numba's,
-    written to disk) exist before the measured workers, whose peak memory then excludes
-    compilation."""
+def warm_caches(cases: list[str], module: str = MODULE) -> None:
+    """Make and step every case once in a throwaway process (``python -m module --warm``), so
+    compiled-code caches (numba's, written to disk) exist before the measured workers, whose
+    peak memory then excludes compilation."""
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    cmd = [sys.executable, "-m", MODULE, "--warm", ",".join(cases)]
+    cmd = [sys.executable, "-m", module, "--warm", ",".join(cases)]
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
 
 
-def warm(cases: list[str]) -> None:
+def warm(cases: list[Case]) -> None:
+    """Make, reset and step every case single and batched (the ``--warm`` process)."""
     import gymnasium as gym
 
     import lanesim  # noqa: F401
 
-    for name in cases:
-        c = CASES[name]
+    for c in cases:
         for env in (gym.make(c.env_id, **c.options),
                     gym.make_vec(c.env_id, num_envs=2, **c.options)):
             env.reset(seed=0)
             env.step(env.action_space.sample())
 
 
-def run_worker(case: str, num_envs: int, args) -> dict:
+def run_worker(case: str, num_envs: int, args, module: str = MODULE) -> dict:
+    """One case at one size, timed in a fresh ``python -m module --worker`` process."""
     cmd = [
-        sys.executable, "-m", MODULE, "--worker", case,
+        sys.executable, "-m", module, "--worker", case,
         "--num-envs", str(num_envs), "--seconds", str(args.seconds),
         "--min-steps", str(args.min_steps), "--repeats", str(args.repeats),
     ]
-    if args.profile:
+    if getattr(args, "profile", False):
         cmd.append("--profile")
     return run_json(cmd)
 
@@ -387,7 +388,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if args.cold_repeats is None:
         args.cold_repeats = 2 if args.quick else 3
     if args.warm:
-        warm(args.warm.split(","))
+        warm([CASES[name] for name in args.warm.split(",")])
         return 0
     if args.worker:
         result = worker(CASES[args.worker], args.num_envs, args.seconds, args.min_steps,

@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit
 
 from lanesim.sim.jit import kernel
-from lanesim.sim.road import Road, Segment, advance, wrap_angle
+from lanesim.sim.road import Road, Segment, advance, segment_foot, wrap_angle
 
 __all__ = [
     "MARKINGS",
@@ -717,19 +717,8 @@ def road_foot(net, r, px, py):
     first, last = net.road_seg[r], net.road_seg[r + 1] - 1
     best_gap, best_s, best_d, inside = np.inf, 0.0, 0.0, False
     for i in range(first, last + 1):
-        c, sn = math.cos(h0[i]), math.sin(h0[i])
         k = curv[i]
-        if k == 0.0:
-            raw = (px - x0[i]) * c + (py - y0[i]) * sn
-        else:
-            rad = 1.0 / k  # signed: the centre lies left for a left turn
-            cx, cy = x0[i] - rad * sn, y0[i] + rad * c
-            ang = math.atan2(py - cy, px - cx) - math.atan2(y0[i] - cy, x0[i] - cx)
-            if rad < 0:
-                ang = -ang
-            half = 0.5 * length[i] * abs(k)
-            ang = wrap_angle(ang - half) + half
-            raw = ang * abs(rad)
+        raw = segment_foot(net.seg, i, px, py)
         u = min(max(raw, 0.0), length[i])
         fx, fy, fh = advance(x0[i], y0[i], h0[i], u, k)
         gap = math.hypot(px - fx, py - fy)

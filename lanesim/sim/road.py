@@ -244,6 +244,27 @@ def pose_trig_at(geometry, s):
     return x, y, heading, k, math.cos(heading), math.sin(heading)
 
 
+@kernel_inline
+def segment_foot(geometry, i, px, py):
+    """Distance (m) along segment ``i`` from its start to the foot of the world point
+    ``(px, py)`` on its line or circle, unclamped: negative before the segment, beyond its
+    length after it."""
+    _, length, curv, x0, y0, h0 = geometry
+    c, sn = math.cos(h0[i]), math.sin(h0[i])
+    k = curv[i]
+    if k == 0.0:
+        return (px - x0[i]) * c + (py - y0[i]) * sn
+    r = 1.0 / k  # signed radius; the centre lies to the left for a left turn
+    cx, cy = x0[i] - r * sn, y0[i] + r * c
+    ang = math.atan2(py - cy, px - cx) - math.atan2(y0[i] - cy, x0[i] - cx)
+    if r < 0:
+        ang = -ang
+    # Wrap around the arc's middle so arcs sweeping more than π still project right.
+    half = 0.5 * length[i] * abs(k)
+    ang = wrap_angle(ang - half) + half
+    return ang * abs(r)
+
+
 @kernel
 def project(geometry, px, py, first, last):
     """Road frame ``(s, d)`` of the world point ``(px, py)``: the nearest foot on segments
@@ -258,20 +279,8 @@ def project(geometry, px, py, first, last):
     best_s = 0.0
     best_d = 0.0
     for i in range(first, last + 1):
-        c, sn = math.cos(h0[i]), math.sin(h0[i])
+        u = segment_foot(geometry, i, px, py)
         k = curv[i]
-        if k == 0.0:
-            u = (px - x0[i]) * c + (py - y0[i]) * sn
-        else:
-            r = 1.0 / k  # signed radius; the centre lies to the left for a left turn
-            cx, cy = x0[i] - r * sn, y0[i] + r * c
-            ang = math.atan2(py - cy, px - cx) - math.atan2(y0[i] - cy, x0[i] - cx)
-            if r < 0:
-                ang = -ang
-            # Wrap around the arc's middle so arcs sweeping more than π still project right.
-            half = 0.5 * length[i] * abs(k)
-            ang = wrap_angle(ang - half) + half
-            u = ang * abs(r)
         # The road's two ends stay open so points before the start or past the end project.
         if i > 0 and u < 0.0:
             u = 0.0
