@@ -45,6 +45,8 @@ DRAW_DISTANCE = 250.0  # m from the camera: road and vehicles beyond it are not 
 FADE_DISTANCE = 50.0  # m over which the road fades into the ground before DRAW_DISTANCE
 LINE_WIDTH = 0.15  # m, painted lane markings
 BOX_HEIGHT = {EGO: 1.5, CAR: 1.5, STALLED: 1.5, CONE: 0.75}  # m, by entity kind
+# The same as an array indexed by kind (0 for a kind without a box).
+BOX_HEIGHTS = np.array([BOX_HEIGHT.get(k, 0.0) for k in range(max(BOX_HEIGHT) + 1)])
 # Unit vector towards the sun in the world frame (x east, y north, z up): high, behind the
 # left shoulder of a car driving east, so a car's back, sides and roof all differ.
 SUN = tuple(np.array([-0.6, 0.35, 0.7]) / np.linalg.norm([-0.6, 0.35, 0.7]))
@@ -250,8 +252,6 @@ def camera_tables(camera: Camera, colours: np.ndarray, haze: float) -> CameraTab
     grass, road, horizon = colours[GROUND_ROW], colours[ROAD_ROW], colours[SKY_HORIZON_ROW]
     cam = rays @ camera.rotation.T  # each ray in the camera frame
     nx, ny = cam[..., 0] / cam[..., 2], cam[..., 1] / cam[..., 2]
-    kinds = max(BOX_HEIGHT) + 1
-    heights = np.array([BOX_HEIGHT.get(k, 0.0) for k in range(kinds)])
     return CameraTables(
         ground_ij=ij(gi),
         hit=hit.reshape(-1, 2)[gi],
@@ -265,7 +265,7 @@ def camera_tables(camera: Camera, colours: np.ndarray, haze: float) -> CameraTab
         row_y=np.stack([ny.min(axis=1), ny.max(axis=1)], axis=1),
         rotation=camera.rotation,
         position=pos,
-        box_height=heights,
+        box_height=BOX_HEIGHTS,
         shade_sun=np.array(SUN),
         ground_haze=hazed,
         plain=np.stack([_mix(grass, road, asphalt, fade, hazed, horizon)

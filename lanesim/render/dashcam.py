@@ -21,7 +21,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
 from lanesim.camera import Camera, CameraRaster  # noqa: E402
-from lanesim.camera.raster import BOX_HEIGHT, DRAW_DISTANCE, lane_edges  # noqa: E402
+from lanesim.camera.raster import BOX_HEIGHTS, DRAW_DISTANCE, lane_edges  # noqa: E402
 from lanesim.render import style  # noqa: E402
 from lanesim.render.annotate import Annotation  # noqa: E402
 from lanesim.render.draw import arrow, label, leader  # noqa: E402
@@ -177,7 +177,6 @@ class DashCam:
                        for rows in strip_rows(self.camera, STRIPS)]
         self._pool = ThreadPoolExecutor(len(self.strips) - 1) if len(self.strips) > 1 else None
         self._world0 = np.arange(world.B) == 0
-        self._box_height = np.array([BOX_HEIGHT.get(k, 0.0) for k in range(max(BOX_HEIGHT) + 1)])
 
     def close(self) -> None:
         """Stop the drawing threads."""
@@ -288,7 +287,7 @@ class DashCam:
         left = hw[:, None] * np.array([1.0, -1.0, -1.0, 1.0])
         x = w.x[0][:, None] + along * c - left * sn
         y = w.y[0][:, None] + along * sn + left * c
-        top = self._box_height[w.kind[0]][:, None]
+        top = BOX_HEIGHTS[w.kind[0]][:, None]
         z = np.concatenate([np.zeros_like(top).repeat(4, 1), top.repeat(4, 1)], axis=1)
         return self.to_camera(np.tile(x, 2), np.tile(y, 2), z).reshape(-1, 8, 3)
 
@@ -377,7 +376,7 @@ class DashCam:
         colour = style.TEXT_WARN if warn else style.HEADWAY
         w = self.world
         hl, hw, h = 0.5 * float(w.length[0, j]), 0.5 * float(w.width[0, j]), float(w.heading[0, j])
-        top = float(self._box_height[w.kind[0, j]])
+        top = float(BOX_HEIGHTS[w.kind[0, j]])
         # The camera in the box's frame: a face is seen when the camera is beyond its plane.
         he = float(w.heading[0, 0])
         dx = float(w.x[0, 0]) + self.camera.forward * math.cos(he) - float(w.x[0, j])

@@ -324,8 +324,7 @@ class Network:
     def _check_meet(self, a: int, b: int) -> None:
         xa, ya, ha = self.end_pose(a)
         xb, yb, hb = self.start_pose(b)
-        gap = math.hypot(xb - xa, yb - ya)
-        turn = abs(math.remainder(hb - ha, math.tau))
+        gap, turn = _miss((xa, ya, ha), (xb, yb, hb))
         if gap > MEET_DISTANCE or turn > MEET_HEADING:
             raise NetworkError(
                 f"link {self.lanes[a]} -> {self.lanes[b]}: the end of {self.lanes[a]} at "
@@ -568,11 +567,16 @@ def _check_spec(spec: RoadSpec, seen: Mapping[str, RoadSpec]) -> None:
                                f"of 1 m or more), got {seg.curvature!r}")
 
 
+def _miss(p: tuple[float, float, float], q: tuple[float, float, float]) -> tuple[float, float]:
+    """How far pose ``q`` lies from pose ``p``: ``(distance (m), |heading difference| (rad))``;
+    ends meet when both are within MEET_DISTANCE and MEET_HEADING."""
+    return math.hypot(q[0] - p[0], q[1] - p[1]), abs(math.remainder(q[2] - p[2], math.tau))
+
+
 def _check_loop(spec: RoadSpec, road: Road) -> None:
     x0, y0, h0 = road.start
     x1, y1, h1 = road.end_pose
-    gap = math.hypot(x1 - x0, y1 - y0)
-    turn = abs(math.remainder(h1 - h0, math.tau))
+    gap, turn = _miss(road.end_pose, road.start)
     if gap > MEET_DISTANCE or turn > MEET_HEADING:
         raise NetworkError(
             f"road {spec.name!r} is a loop, but its end at ({x1:.2f}, {y1:.2f}) heading "
