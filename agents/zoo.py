@@ -38,6 +38,7 @@ INTERFACE_OPTIONS = (
     "action",
     "image_shape",
     "frame_stack",
+    "speed_bar",
     "observed_vehicles",
     "perception_distance",
     "policy_hz",

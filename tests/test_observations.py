@@ -96,3 +96,46 @@ def test_thread_split_gives_the_same_worlds_and_pixels():
     (a, fa), (b, fb) = out
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert np.array_equal(fa, fb)
+
+
+def test_speed_bar_gauges_the_ego_speed_in_the_top_row_and_leaves_the_rest_of_the_frame():
+    kw = dict(observation="pixels", action="meta", policy_hz=1, image_shape=[42, 84])
+    plain = gym.make_vec("lanesim/Highway-v0", num_envs=3, **kw)
+    gauged = gym.make_vec("lanesim/Highway-v0", num_envs=3, speed_bar=True, **kw)
+    a, _ = plain.reset(seed=4)
+    b, _ = gauged.reset(seed=4)
+    world = gauged.unwrapped.world
+    for action in ([3, 3, 4], [3, 1, 4], [1, 1, 1]):
+        np.testing.assert_array_equal(a[:, :, 1:], b[:, :, 1:])
+        lit = np.rint(world.speed[:, 0] * 84 / world.spec.ego.max_speed).astype(int)
+        expected = np.where(np.arange(84)[None, :] < lit[:, None], EGO, OFFROAD)
+        np.testing.assert_array_equal(b[:, -1, 0], expected)
+        a, *_ = plain.step(np.array(action))
+        b, *_ = gauged.step(np.array(action))
+    # FASTER and SLOWER moved the gauges apart: it shows speed, not a constant.
+    assert len(set(lit.tolist())) == 3
+
+
+def test_speed_bar_is_refused_on_observations_it_does_not_draw_into():
+    from lanesim.envs.options import OptionError
+
+    with pytest.raises(OptionError, match="'speed_bar'.*'camera'"):
+        gym.make("lanesim/Highway-v0", observation="camera", speed_bar=True)
+
+
+def test_the_recipes_q_network_sees_the_speed_bar():
+    """A conv trunk of 8-pixel windows at stride 4 drops the last rows of a 42-row frame; the
+    gauge must lie where it looks."""
+    import torch
+    from agents.dqn.network import QNetwork
+
+    env = gym.make("lanesim/Highway-v0", observation="pixels", image_shape=[42, 84],
+                   speed_bar=True)
+    obs, _ = env.reset(seed=0)
+    torch.manual_seed(0)
+    net = QNetwork(obs.shape, 5, conv="small", hidden=256)
+    slower = obs.copy()
+    slower[:, 0] = OFFROAD  # the same frames with the gauge at zero speed
+    with torch.no_grad():
+        q = net(torch.as_tensor(np.stack([obs, slower])))
+    assert not torch.allclose(q[0], q[1])

@@ -177,7 +177,9 @@ class DrivingEnv(gym.Env):
     Pixel grey levels: off-road 0, road 60, dashed lane line 130, solid edge line 190,
     traffic 160, obstacles 230, ego 255. Frames are channel-first grey stacks, as
     ``AtariPreprocessing`` + ``FrameStackObservation`` give them: resize with ``image_shape``,
-    not ``ResizeObservation`` (which takes channel-last images).
+    not ``ResizeObservation`` (which takes channel-last images). With ``speed_bar`` the top
+    row of each frame is a speed gauge instead of road: its first ``round(W × speed / 40 m/s)``
+    cells are 255, the rest 0, as CarRacing's frames carry their speed indicator.
 
     Camera frames are rendered from the simulator's state, compiled, at ``image_shape``
     through the pinhole camera of the ``camera_*`` options (``Options.camera``, a

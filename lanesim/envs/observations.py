@@ -292,6 +292,8 @@ class PixelObservation(FrameStack):
             r.behind,
             r.pw,
             r.ph,
+            # Cells of the speed gauge per m/s (0: no gauge).
+            w / world.spec.ego.max_speed if options.speed_bar else 0.0,
             self.frames,
         )
 
@@ -312,6 +314,7 @@ def _draw_frames(
     behind,
     pw,
     ph,
+    gauge,
     frames,
     worlds,
     shift,
@@ -326,6 +329,8 @@ def _draw_frames(
     lane boundaries on the cells their line crosses, solid with a lane on one side only, dashed
     (3 m of every 9) between two lanes; then every entity's rectangle at its heading relative
     to the road (cells whose centre it covers), traffic and obstacles first and the ego last.
+    With ``gauge`` > 0 (cells per m/s), the top row is the ego's speed gauge instead (the top:
+    a conv trunk of 8-pixel windows at stride 4 never sees the bottom 2 rows of 42).
     """
     n_frames, H, W = frames.shape[1], frames.shape[2], frames.shape[3]
     lanes = lane_start.shape[0]
@@ -386,6 +391,10 @@ def _draw_frames(
                     # Forward is (cos, -sin) in (along, right): a positive heading points left.
                     if abs(ps * cr - pd * sr) <= half_l and abs(ps * sr + pd * cr) <= half_w:
                         img[row, col] = grey
+        if gauge > 0.0:
+            lit = round(F[layout.SPEED, b, 0] * gauge)
+            for j in range(W):
+                img[0, j] = EGO if j < lit else OFFROAD
 
 
 class CameraObservation(FrameStack):

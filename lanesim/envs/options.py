@@ -451,6 +451,13 @@ class Options:
     frame_stack: int = _opt(
         4, "pixel, camera and bird's-eye frames stacked, 1 to 16", _count(1, 16)
     )
+    speed_bar: bool = _opt(
+        False,
+        "observation 'pixels' only: the top row of every frame becomes a gauge of the ego's "
+        "speed, its first round(width x speed / ego top speed) cells in the ego's grey and the "
+        "rest off-road grey (otherwise a frame shows speed only by motion between frames)",
+        _flag,
+    )
     # --- the driver's-seat camera (observations "camera" and "birdseye")
     camera_fov: float | None = _opt(
         None,
@@ -556,6 +563,11 @@ class Options:
                 raise OptionError(
                     f"option 'ego_lanes' has lane {lane}; the road has 0..{total - 1}"
                 )
+        if self.speed_bar and self.observation != "pixels":
+            raise OptionError(
+                f"option 'speed_bar' draws into the 'pixels' observation's frames; observation "
+                f"is {self.observation!r}: set observation='pixels' or leave speed_bar false"
+            )
         _check_camera(self)
         _check_scenario(self)
         for f in dataclasses.fields(self):
@@ -836,6 +848,7 @@ SPACE_OPTIONS = (
     "observed_vehicles",
     "image_shape",
     "frame_stack",
+    "speed_bar",
     "camera_color",
     "birdseye_extent",
     "birdseye_resolution",
