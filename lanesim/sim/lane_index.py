@@ -109,7 +109,9 @@ def build_index(F, I, lane_width, index, b):
 @kernel
 def leader(index, b, lane, s):
     """Nearest entity ahead of position ``s`` in ``lane`` of world ``b``; -1 if none. An entity
-    exactly at ``s`` does not count, so a car never finds itself.
+    exactly at ``s`` does not count, so a car never finds itself. With nothing ahead in the
+    lane, the search goes on from the start of its successor lane (:func:`_across_end`);
+    the gap to an entity found there spans the seam (:func:`lanesim.sim.traffic.bumper_gap`).
 
     (:func:`leader` and :func:`follower` are two functions, not one with a flag: numba compiles
     a function once for each constant a caller passes, and the step would compile three.)"""
@@ -124,13 +126,17 @@ def leader(index, b, lane, s):
             lo = mid + 1
         else:
             hi = mid
-    return _entry_in_lane(index, b, lane, lo)
+    ahead = _entry_in_lane(index, b, lane, lo)
+    if ahead < 0 and index.next[lane] >= 0:
+        ahead = _across_end(index, b, lane, q)
+    return ahead
 
 
 @kernel
 def follower(index, b, lane, s):
     """Nearest entity behind position ``s`` in ``lane`` of world ``b``; -1 if none. An entity
-    exactly at ``s`` does not count."""
+    exactly at ``s`` does not count. With nothing behind in the lane, the search goes on from
+    the end of its predecessor lane (:func:`_across_start`)."""
     if lane < 0 or lane >= index.lanes:
         return -1
     keys, counts = index.keys, index.counts
@@ -142,7 +148,10 @@ def follower(index, b, lane, s):
             lo = mid + 1
         else:
             hi = mid
-    return _entry_in_lane(index, b, lane, lo - 1)
+    behind = _entry_in_lane(index, b, lane, lo - 1)
+    if behind < 0 and index.prev[lane] >= 0:
+        behind = _across_start(index, b, lane, q)
+    return behind
 
 
 @kernel_inline
@@ -153,6 +162,47 @@ def _entry_in_lane(index, b, lane, pos):
     if int(math.floor(index.keys[b, pos] / index.stride)) != lane:
         return -1
     return index.ents[b, pos]
+
+
+@kernel
+def _lane_bound(index, b, lane):
+    """Index position of ``lane``'s first entry in world ``b`` (where its key range starts)."""
+    keys = index.keys
+    q = lane * index.stride
+    lo, hi = 0, index.counts[b]
+    while lo < hi:  # first key >= q
+        mid = (lo + hi) // 2
+        if keys[b, mid] < q:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@kernel
+def _across_end(index, b, lane, q):
+    """The first entity of the successor of ``lane``, for a search from key ``q`` of ``lane``
+    that found nothing ahead: on a closed road the lane is its own successor, and only entries
+    behind ``q`` lie ahead across the seam (the entity at ``q`` itself would be a whole lap
+    away)."""
+    nxt = index.next[lane]
+    p = _lane_bound(index, b, nxt)
+    ahead = _entry_in_lane(index, b, nxt, p)
+    if ahead >= 0 and nxt == lane and index.keys[b, p] >= q:
+        return -1
+    return ahead
+
+
+@kernel
+def _across_start(index, b, lane, q):
+    """The last entity of the predecessor of ``lane``, for a search from key ``q`` of ``lane``
+    that found nothing behind (:func:`_across_end`, mirrored)."""
+    prv = index.prev[lane]
+    p = _lane_bound(index, b, prv + 1) - 1
+    behind = _entry_in_lane(index, b, prv, p)
+    if behind >= 0 and prv == lane and index.keys[b, p] <= q:
+        return -1
+    return behind
 
 
 @kernel
@@ -181,15 +231,22 @@ def neighbours(index, b, lane, s):
     behind = -1
     if p >= 0 and int(math.floor(keys[b, p] / stride)) == lane:
         behind = ents[b, p]
+    if ahead < 0 and index.next[lane] >= 0:
+        ahead = _across_end(index, b, lane, q)
+    if behind < 0 and index.prev[lane] >= 0:
+        behind = _across_start(index, b, lane, q)
     return ahead, behind
 
 
 @kernel
 def next_in_lane(index, b, e, lane):
-    """The entity right ahead of ``e`` in its own lane (-1 if none): the next index entry."""
+    """The entity right ahead of ``e`` in its own lane (-1 if none): the next index entry, or
+    past the lane's end the first of its successor (never ``e`` itself)."""
     p = index.pos[b, e] + 1
     if p < index.counts[b] and index.keys[b, p] < (lane + 1) * index.stride:
         return index.ents[b, p]
+    if index.next[lane] >= 0:
+        return _across_end(index, b, lane, index.keys[b, p - 1])
     return -1
 
 
