@@ -59,6 +59,14 @@ def move_ego(F, I, road, ego, crashed, b, steer, accel, dt):
     # Its road position is searched near the last one: this step's travel, twice over for the
     # inside of bends, plus a margin; never on another stretch of a road that crosses itself.
     reach = 2.0 * v * dt + 10.0
-    F[S, b, 0], F[D, b, 0] = project_near(road, F[X, b, 0], F[Y, b, 0], F[S, b, 0], reach)
+    s, F[D, b, 0] = project_near(road, F[X, b, 0], F[Y, b, 0], F[S, b, 0], reach)
+    if road.seam > 0.0:
+        # A foot found across a closed road's seam is this step's travel, not a lap back: keep
+        # s running on past the end (or before the start) for pass_lane_end to take over.
+        if s - F[S, b, 0] < -0.5 * road.seam:
+            s += road.seam
+        elif s - F[S, b, 0] > 0.5 * road.seam:
+            s -= road.seam
+    F[S, b, 0] = s
     pass_lane_end(F, I, road, b, 0)
     _, _, F[ROAD_HEADING, b, 0], F[CURVATURE, b, 0] = pose_at(road.geometry, F[S, b, 0])
