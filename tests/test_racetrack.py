@@ -15,7 +15,7 @@ from lanesim.envs.core import build_spec
 from lanesim.envs.observations import OFFROAD, TRAFFIC
 from lanesim.envs.options import OptionError, make_options
 from lanesim.sim import state as layout
-from lanesim.sim.lane_index import follower, leader
+from lanesim.sim.lane_index import before_start, beyond_end, follower, leader
 from lanesim.sim.road import ClosureError, Road, Segment
 from lanesim.sim.world import TrafficModel, World, WorldSpec
 
@@ -116,10 +116,14 @@ def test_leader_across_the_seam_is_found_with_the_gap_along_the_lane():
     # 1 + 2 / R times as long there.
     expected = 25.0 * (1.0 + 2.0 / R) - 0.5 * (world.length[0, 0] + world.length[0, 1])
     assert gap[0] == pytest.approx(expected, abs=1e-9)
-    assert leader(world.index, 0, 0, L - 10.0) == 1
-    assert follower(world.index, 0, 0, 15.0) == 0
+    # The searches within the lane find nothing; past its end (before its start) they do.
+    assert leader(world.index, 0, 0, L - 10.0) == -1 and follower(world.index, 0, 0, 15.0) == -1
+    assert beyond_end(world.index, 0, 0, L - 10.0) == 1
+    assert before_start(world.index, 0, 0, 15.0) == 0
     # Alone in its lane, a car is not its own leader a lap ahead.
-    assert leader(world.index, 0, 1, 100.0) == -1 and follower(world.index, 0, 1, 100.0) == -1
+    world.place(1, 100.0, 1, 0.0)
+    assert beyond_end(world.index, 0, 1, 100.0) == -1
+    assert before_start(world.index, 0, 1, 100.0) == -1
 
 
 def test_car_stops_behind_a_stopped_car_across_the_seam():

@@ -15,6 +15,8 @@ import numpy as np
 
 from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.lane_index import (
+    before_start,
+    beyond_end,
     build_index,
     follower,
     insert,
@@ -155,14 +157,21 @@ def _idm_for(F, I, b, e, ego_max_speed, speed, gap, leader_speed):
     )
 
 
-@kernel
-def _following_accel(F, I, road, index, ego_max_speed, b, e, lane):
-    """IDM acceleration of car ``e`` behind its leader in ``lane`` (or that lane's end)."""
+@kernel_inline
+def lead_of(F, I, index, b, e, lane):
+    """The entity car ``e`` follows in ``lane`` (-1: none): the next ahead of it there, or past
+    the lane's end the first in its successor.
+
+    Inlined into its callers on purpose: the successor's search inside a small compiled
+    function such as the IDM step's kept LLVM from inlining that function into the world step,
+    which then measured 65 % slower on an open road."""
     if lane == I[LANE, b, e]:
         lead = next_in_lane(index, b, e, lane)
     else:
         lead = leader(index, b, lane, F[S, b, e])
-    return _accel_behind(F, I, road, ego_max_speed, b, e, lane, lead)
+    if lead < 0 and index.next[lane] >= 0:
+        lead = beyond_end(index, b, lane, F[S, b, e])
+    return lead
 
 
 @kernel
@@ -194,8 +203,7 @@ def _settle_speed(F, I, road, index, b, e):
     it can hold there, braking at most its ``MAX_ACCEL``, never closing in faster than it can
     stop (the leader must be settled first)."""
     lane = I[LANE, b, e]
-    lead = next_in_lane(index, b, e, lane)
-    gap, leader_speed = _gap_behind(F, I, road, b, e, lane, lead)
+    gap, leader_speed = _gap_behind(F, I, road, b, e, lane, lead_of(F, I, index, b, e, lane))
     if not math.isfinite(gap):
         return
     c = 2.0 * math.sqrt(F[MAX_ACCEL, b, e] * F[COMFORT_DECEL, b, e])
@@ -262,11 +270,12 @@ def follow(F, I, road, index, traffic, ego_max_speed, b):
     """Every traffic car's IDM acceleration (``F[ACCEL]``) from the current state of world
     ``b`` (the index must match it); a car changing lanes respects both lanes' leaders."""
     for e in range(1, 1 + traffic.vehicles):
-        a, _, _ = _following_accel(F, I, road, index, ego_max_speed, b, e, I[LANE, b, e])
-        if I[TARGET_LANE, b, e] != I[LANE, b, e]:
-            a2, _, _ = _following_accel(
-                F, I, road, index, ego_max_speed, b, e, I[TARGET_LANE, b, e]
-            )
+        lane, target = I[LANE, b, e], I[TARGET_LANE, b, e]
+        a, _, _ = _accel_behind(F, I, road, ego_max_speed, b, e, lane,
+                                lead_of(F, I, index, b, e, lane))
+        if target != lane:
+            a2, _, _ = _accel_behind(F, I, road, ego_max_speed, b, e, target,
+                                     lead_of(F, I, index, b, e, target))
             a = min(a, a2)
         F[ACCEL, b, e] = a
 
@@ -338,10 +347,13 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
         s_on = s + 30.0
         if road.seam > 0.0 and s_on >= road.seam:
             s_on -= road.seam
-        a_now, gap, lead_speed = _following_accel(F, I, road, index, ego_max_speed, b, e, lane)
+        a_now, gap, lead_speed = _accel_behind(F, I, road, ego_max_speed, b, e, lane,
+                                               lead_of(F, I, index, b, e, lane))
         # Old follower: how its acceleration changes once this car leaves.
         old_gain = 0.0
         fol = follower(index, b, lane, s)
+        if fol < 0:
+            fol = before_start(index, b, lane, s)
         if fol >= 0 and I[KIND, b, fol] == CAR:
             fs, fv = F[S, b, fol], F[SPEED, b, fol]
             fgap = bumper_gap(F, b, fol, e, fs, F[D, b, fol], road.seam)
@@ -363,6 +375,10 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
             ):
                 continue
             nl, nf = neighbours(index, b, cand, s)
+            if nl < 0:
+                nl = beyond_end(index, b, cand, s)
+            if nf < 0:
+                nf = before_start(index, b, cand, s)
             a_new, ngap, _ = _accel_behind(F, I, road, ego_max_speed, b, e, cand, nl)
             new_gain = 0.0
             safe = ngap > 1.0 and a_new > -safe_decel
