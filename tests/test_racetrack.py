@@ -253,3 +253,18 @@ def test_occupancy_sees_the_road_and_a_car_across_the_seam():
     assert obs[2].all()  # two lanes, drivable all round
     cols = np.flatnonzero(obs[0].any(axis=0))
     assert len(cols) and (cols > 8).all()  # ahead of the ego's column
+
+
+def test_a_lanes_only_car_is_not_its_own_follower_when_a_car_weighs_moving_in():
+    # On a loop the only car of the next lane is both leader and follower of a car weighing a
+    # change into it; as its follower it follows nobody before the change, not itself (a
+    # negative gap once made moving in look like a relief to it, and the car changed lanes).
+    world = oval_world(vehicles=2)
+    L = world.road.length
+    world.place(0, 100.0 + 0.5 * L, 1, 0.0)
+    world.place(1, 100.0, 1, 20.0)
+    world.place(2, 200.0, 0, 20.0)
+    world.desired_speed[0, 1:] = 20.0
+    world.politeness[0, 1] = 1.0
+    step(world, 15)  # one decision
+    assert world.target_lane[0, 1] == 1

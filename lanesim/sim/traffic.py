@@ -388,7 +388,10 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
                 safe = safe and nf_gap > 1.0
                 if I[KIND, b, nf] <= CAR:  # a moving follower: the ego or a car
                     after = _idm_for(F, I, b, nf, ego_max_speed, nfv, nf_gap, v)
-                    old_gap = bumper_gap(F, b, nf, nl, nfs, F[D, b, nf], road.seam)
+                    # On a loop, a lane's only car is both the leader and the follower: it
+                    # follows nobody (itself a lap ahead) before the change.
+                    old_gap = np.inf if nl == nf else bumper_gap(
+                        F, b, nf, nl, nfs, F[D, b, nf], road.seam)
                     nl_speed = F[SPEED, b, nl] if nl >= 0 else 0.0
                     new_gain = after - _idm_for(F, I, b, nf, ego_max_speed, nfv, old_gap, nl_speed)
                     safe = safe and after > -safe_decel
