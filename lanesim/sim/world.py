@@ -251,7 +251,9 @@ class World:
         return [int(i) for i in np.flatnonzero(~self.road.lane_closes)] or [0]
 
     def _place(self, worlds, e, s, lane, speed) -> None:
-        """Put entity ``e`` of ``worlds`` on a lane centre, aligned with the road."""
+        """Put entity ``e`` of ``worlds`` on a lane centre, aligned with the road (on a closed
+        road at ``s`` taken round the loop)."""
+        s = self.road.wrap(s)
         self.s[worlds, e] = s
         self.d[worlds, e] = self.road.lane_centre[lane]
         self.lane[worlds, e] = lane
