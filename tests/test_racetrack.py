@@ -162,13 +162,15 @@ def test_ego_progress_runs_on_across_the_seam():
     env = racetrack(action="meta", vehicles=0, ego_start=L - 40.0)
     env.reset(seed=1)
     world = env.unwrapped.world
-    distance, progress = [0.0], []
+    distance, progress, offset = [0.0], [], []
     for _ in range(20):  # 4 s at 20-25 m/s: across the seam
         _, _, terminated, truncated, info = env.step(IDLE)
         assert not (terminated or truncated)
         distance.append(info["distance"])
         progress.append(info["rewards"]["progress"])
+        offset.append(info["lane_offset"])
     assert world.s[0, 0] < 60.0  # it crossed
+    assert np.abs(np.diff(offset)).max() < 0.05  # its projection does not jump
     per_decision = np.diff(distance)
     assert per_decision.min() > 0.8 * 20.0 / 5 and per_decision.max() < 1.2 * 25.0 / 5
     # Steady and positive (the weighted term at about 20 m/s): no spike at the seam.
