@@ -77,6 +77,14 @@ def test_loop_option_refuses_what_a_circuit_cannot_have(extra, named):
         make_options("racetrack", **{"repeat_road": True, **extra})
 
 
+def test_ego_may_start_just_before_the_seam_but_not_behind_a_stalled_car_past_it():
+    L = build_spec(make_options("racetrack")).road.length
+    make_options("racetrack", ego_start=L - 1.0)  # it drives on across the seam
+    with pytest.raises(OptionError, match=r"option 'stalled'\[0\] .* is in the ego's way"):
+        make_options("racetrack", ego_start=L - 1.0, stalled=[{"lane": 0, "s": 5.0}],
+                     ego_lanes=[0])
+
+
 def test_racetrack_scenario_is_a_closed_circuit_with_curves_both_ways():
     o = make_options("racetrack")
     road = build_spec(o).road

@@ -799,7 +799,7 @@ def _lane_extent(o: Options, lane: int, length: float) -> tuple[float, float, fl
     """Where ``lane`` exists along the road, ``(start, end)`` (m), and where its first
     closure's cones begin (``end`` if it has none)."""
     if lane < o.lanes:
-        start, end = 0.0, length
+        start, end = 0.0, (math.inf if o.loop else length)  # a circuit's lanes run on
     else:
         ramp = o.ramp[lane - o.lanes]
         start, end = ramp["start"], ramp["start"] + ramp["length"]
@@ -837,7 +837,9 @@ def _check_start(o: Options, length: float) -> None:
                 "or the lane's end, or choose ego_lanes"
             )
         for i, c in enumerate(o.stalled):
-            if c["lane"] == lane and lo - STALLED_LENGTH / 2 < c["s"] < hi + STALLED_LENGTH / 2:
+            # On a circuit a car just past the seam lies a lap on from its s.
+            s = c["s"] + length if o.loop and c["s"] < lo - STALLED_LENGTH / 2 else c["s"]
+            if c["lane"] == lane and lo - STALLED_LENGTH / 2 < s < hi + STALLED_LENGTH / 2:
                 raise OptionError(
                     f"option 'stalled'[{i}] (lane {lane}, s = {c['s']:g} m) is in the ego's way: "
                     f"{where} in lane {lane}; move the car or ego_start, or choose ego_lanes"
