@@ -278,3 +278,26 @@ def test_a_lanes_only_car_is_not_its_own_follower_when_a_car_weighs_moving_in():
     world.politeness[0, 1] = 1.0
     step(world, 15)  # one decision
     assert world.target_lane[0, 1] == 1
+
+
+def test_vi_driver_drives_on_across_the_seam_and_around_a_stalled_car_beyond_it():
+    from agents.vi_driver import VIDriver
+
+    L = build_spec(make_options("racetrack")).road.length
+    env = racetrack(action="meta", vehicles=0, ego_start=L - 150.0, ego_lanes=[0],
+                    stalled=[{"lane": 0, "s": 80.0}])
+    agent = VIDriver()
+    obs, _ = env.reset(seed=0)
+    agent.reset(env)
+    world = env.unwrapped.world
+    speeds, lanes = [], []
+    for _ in range(50):  # 10 s: across the seam and past the stalled car
+        obs, _, terminated, truncated, info = env.step(agent.act(obs))
+        assert not (terminated or truncated)
+        speeds.append(info["speed"]), lanes.append(info["lane"])
+    # Once at its top target speed (30 m/s) it keeps it: the lanes do not end at the seam (a
+    # driver that saw them end braked to 21 m/s there). The stalled car beyond the seam is
+    # passed in the other lane.
+    top = next(i for i, v in enumerate(speeds) if v > 29.0)
+    assert min(speeds[top:]) > 28.5 and 1 in lanes
+    assert 100.0 < world.s[0, 0] < 0.5 * L
