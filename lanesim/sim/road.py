@@ -376,20 +376,21 @@ def project_near(road, px, py, s, reach):
     road (:class:`RoadArrays`), round the seam of a closed one, where ``s`` comes out in
     ``[0, length]``."""
     geometry = road.geometry
-    if road.seam == 0.0:
-        return project(geometry, px, py, segment_at(geometry, s - reach),
-                       segment_at(geometry, s + reach), False)
-    n = geometry[0].shape[0]
-    if 2.0 * reach >= road.seam:
-        return project(geometry, px, py, 0, n - 1, True)
-    lo, hi = s - reach, s + reach
-    across = lo < 0.0 or hi >= road.seam
-    lo = lo + road.seam if lo < 0.0 else lo
-    hi = hi - road.seam if hi >= road.seam else hi
-    first, last = segment_at(geometry, lo), segment_at(geometry, hi)
-    if across and first <= last:  # the window spans the seam within one long segment
-        first, last = 0, n - 1
-    return project(geometry, px, py, first, last, True)
+    closed = road.seam > 0.0
+    if not closed:
+        first, last = segment_at(geometry, s - reach), segment_at(geometry, s + reach)
+    elif 2.0 * reach >= road.seam:
+        first, last = 0, geometry[0].shape[0] - 1
+    else:
+        lo, hi = s - reach, s + reach
+        across = lo < 0.0 or hi >= road.seam
+        lo = lo + road.seam if lo < 0.0 else lo
+        hi = hi - road.seam if hi >= road.seam else hi
+        first, last = segment_at(geometry, lo), segment_at(geometry, hi)
+        if across and first <= last:  # the window spans the seam within one long segment
+            first, last = 0, geometry[0].shape[0] - 1
+    # One call with the flag as a value: numba compiles project once, not per constant.
+    return project(geometry, px, py, first, last, closed)
 
 
 @njit(cache=True)

@@ -271,12 +271,14 @@ def follow(F, I, road, index, traffic, ego_max_speed, b):
     ``b`` (the index must match it); a car changing lanes respects both lanes' leaders."""
     for e in range(1, 1 + traffic.vehicles):
         lane, target = I[LANE, b, e], I[TARGET_LANE, b, e]
-        a, _, _ = _accel_behind(F, I, road, ego_max_speed, b, e, lane,
-                                lead_of(F, I, index, b, e, lane))
-        if target != lane:
-            a2, _, _ = _accel_behind(F, I, road, ego_max_speed, b, e, target,
-                                     lead_of(F, I, index, b, e, target))
-            a = min(a, a2)
+        a = np.inf
+        # Its own lane, then the target lane if it is changing: one loop, so the inlined
+        # lead_of is compiled once.
+        for k in range(1 if target == lane else 2):
+            in_lane = lane if k == 0 else target
+            a_k, _, _ = _accel_behind(F, I, road, ego_max_speed, b, e, in_lane,
+                                      lead_of(F, I, index, b, e, in_lane))
+            a = min(a, a_k)
         F[ACCEL, b, e] = a
 
 
