@@ -526,7 +526,7 @@ class VIDriver:
             return np.zeros(len(now[1]))
         dt = now[0] - prev[0]
         acc = (now[2] - prev[2]) / dt
-        moved = now[1] - prev[1]
+        moved = scene.road.offset(now[1], prev[1])  # round a closed road's seam
         jumped = np.abs(moved - 0.5 * (now[2] + prev[2]) * dt) > 2.0
         c = self.config
         acc = np.where(jumped, 0.0, np.clip(acc, -c.max_predicted_brake, c.max_predicted_accel))
@@ -542,8 +542,10 @@ class VIDriver:
         c = self.config
         lanes, v = scene.lanes, scene.vehicles
         accel = self._accelerations(scene)
-        s, d = v.s[1:], v.d[1:]
-        rel = s - ego_s
+        # Along the road from the ego: on a closed road the shorter way round its seam, the
+        # others placed at ego_s + rel (s beyond the seam runs on past the road's length).
+        rel = scene.road.offset(v.s[1:], ego_s)
+        s, d = (ego_s + rel if scene.road.closed else v.s[1:]), v.d[1:]
         near = (rel < c.ahead) & (rel > -c.behind)
         kind = v.kind[1:][near]
         static = kind >= STALLED
@@ -571,7 +573,7 @@ class VIDriver:
         wall_wid = lw - 2 * c.margin_d - ego_wid  # overlap <=> the ego's centre is in the lane
         wall_len = 2.0 * (c.ahead + c.behind)
         reach = 0.5 * (ego_len + wall_len) + c.margin_s
-        for lane in range(lanes.count):
+        for lane in range(0 if scene.road.closed else lanes.count):  # a loop's lanes run on
             centre_d = (lane + 0.5) * lw
             end, start = lanes.end[lane], lanes.start[lane]
             if end < ego_s + c.ahead:  # the wall starts 1 m before the end
@@ -600,11 +602,14 @@ class VIDriver:
         lane_change_time = scene.traffic_model.lane_change_time
         prm = _fill(_Prediction, c, lateral_speed=lanes.width / lane_change_time)
         cfg = _fill(_Abstraction, c, reward_speed=options.reward_speed)
+        lane_start, lane_end = lanes.start, lanes.end
+        if scene.road.closed:  # every lane runs on round the seam, beyond s = length
+            lane_start, lane_end = np.full(lanes.count, -np.inf), np.full(lanes.count, np.inf)
         durations = np.full(c.horizon, c.step)
         durations[0] = c.first_step if c.first_step is not None else c.step
         (n, st_k, st_lane, st_level, st_s, st_d, st_v, succ, invalid, p_hit, arrive,
          tail_p) = _build(np.array([ego_s, ego_d, vd, v]), lane_t, level, speeds,
-                          lanes.width, lanes.start, lanes.end, lanes.closes,
+                          lanes.width, lane_start, lane_end, lanes.closes,
                           obs, ego_len, ego_wid, prm, cfg, durations, c.max_states)
         built = time.perf_counter()
         mdp, index = self._mdp(n, succ, invalid, p_hit, arrive, tail_p)

@@ -18,6 +18,7 @@ ENVIRONMENTS = {
     "lanesim/Merge-v0": "merge",
     "lanesim/Roadworks-v0": "roadworks",
     "lanesim/Dense-v0": "dense",
+    "lanesim/Racetrack-v0": "racetrack",
     "lanesim/Drive-v0": None,
 }
 

@@ -23,7 +23,7 @@ def run_cli(*args, timeout=300):
 def test_scenarios_lists_every_bundled_scenario(capsys):
     assert main(["scenarios"]) == 0
     out = capsys.readouterr().out
-    for name in ("highway", "lane_keeping", "merge", "roadworks", "dense"):
+    for name in ("highway", "lane_keeping", "merge", "roadworks", "dense", "racetrack"):
         assert name in out
 
 

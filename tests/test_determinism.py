@@ -23,7 +23,10 @@ def rollout(env_id, seed, observation="kinematics", steps=40):
     return np.array(out), np.array(rewards), np.stack([w.x, w.y, w.speed])
 
 
-@pytest.mark.parametrize("env_id", ["lanesim/Highway-v0", "lanesim/Dense-v0", "lanesim/Merge-v0"])
+@pytest.mark.parametrize(
+    "env_id",
+    ["lanesim/Highway-v0", "lanesim/Dense-v0", "lanesim/Merge-v0", "lanesim/Racetrack-v0"],
+)
 def test_same_seed_same_actions_are_bit_identical(env_id):
     a = rollout(env_id, 7)
     b = rollout(env_id, 7)

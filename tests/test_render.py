@@ -201,6 +201,40 @@ def test_curved_road_view_is_rotated_to_the_road_and_aligned():
     env.close()
 
 
+def test_closed_road_is_drawn_on_past_its_seam():
+    env = started(env_id="lanesim/Racetrack-v0", steps=1, road_overlay=False)
+    w = env.unwrapped.world
+    L = w.road.length
+    for e in range(1, 1 + w.V):  # out of the way
+        w.place(e, 600.0 + 12.0 * e, 1, 0.0)
+    w.place(0, L - 10.0, 0, 20.0)
+    viewer = viewer_of(env)
+    viewer.show_hud = False
+    frame = env.render()
+    assert viewer.view.theta != 0.0  # a rotated view: its stations are chosen around the ego
+    for ahead in (20.0, 40.0):  # past the seam, where s restarts at 0
+        s = L - 10.0 + ahead
+        assert style.MARKING in near(frame, env, *road_point(env, s, 0.0), r=2)
+        assert style.MARKING in near(frame, env, *road_point(env, s, w.road.width), r=2)
+        assert pixel(frame, env, *road_point(env, s, 6.0)) != style.GRASS
+    env.close()
+
+
+def test_leader_across_a_closed_roads_seam_is_the_car_beyond_it():
+    env = started(env_id="lanesim/Racetrack-v0", steps=1)
+    w = env.unwrapped.world
+    L = w.road.length
+    for e in range(2, 1 + w.V):
+        w.place(e, 600.0 + 12.0 * e, 1, 0.0)
+    w.place(0, L - 8.0, 0, 20.0)
+    w.place(1, 12.0, 0, 15.0)
+    viewer = viewer_of(env)
+    j, gap, _, _ = leader(w, 0, viewer.pose.curvature(float(w.s[0, 0])))
+    assert j == 1 and gap == pytest.approx(float(w.leader_of_ego()[0][0]))
+    env.render()  # its headway line runs across the seam
+    env.close()
+
+
 @pytest.mark.parametrize("size", [(600, 150), (1200, 400)])
 def test_curved_road_has_no_dark_specks_or_seams(size):
     # LaneKeeping-v0 on a curve, overlay on: outside the vehicles and the headway label, no

@@ -16,11 +16,17 @@ import numpy as np
 
 from lanesim.envs.actions import make_action
 from lanesim.envs.observations import make_observation
-from lanesim.envs.options import DEFAULT_TAPER, REWARD_TERMS, OptionError, Options
+from lanesim.envs.options import (
+    DEFAULT_TAPER,
+    REWARD_TERMS,
+    OptionError,
+    Options,
+    road_segments,
+)
 from lanesim.sim import state as layout
 from lanesim.sim.jit import kernel
 from lanesim.sim.memory import check_memory
-from lanesim.sim.road import LaneSpan, Road, Segment, wrap_angle
+from lanesim.sim.road import LaneSpan, Road, wrap_angle
 from lanesim.sim.state import LANE, LaneIndex
 from lanesim.sim.step import ego_leader
 from lanesim.sim.world import CONE, STALLED, EgoModel, Obstacle, TrafficModel, World, WorldSpec
@@ -31,10 +37,7 @@ CONE_SPACING = 5.0  # m between cones along a closure taper
 def build_spec(o: Options) -> WorldSpec:
     """The simulator's description of the scenario in ``o``."""
     ego = EgoModel()
-    pattern = [
-        Segment(seg["length"], 1.0 / seg["radius"] if "radius" in seg else 0.0) for seg in o.road
-    ]
-    segments = pattern * o.road_repeats
+    segments = road_segments(o)
     length = sum(s.length for s in segments)
     spans = [LaneSpan(0.0, length) for _ in range(o.lanes)]
     spans += [LaneSpan(r["start"], r["start"] + r["length"]) for r in o.ramp]
@@ -51,7 +54,7 @@ def build_spec(o: Options) -> WorldSpec:
             f = i / (n - 1)
             obstacles.append(Obstacle(CONE, lane, start + f * taper, outer * half * (1 - 2 * f)))
     obstacles += [Obstacle(STALLED, c["lane"], c["s"]) for c in o.stalled]
-    road = Road(segments, o.lanes + len(o.ramp), o.lane_width, spans)
+    road = Road(segments, o.lanes + len(o.ramp), o.lane_width, spans, closed=o.loop)
     traffic = TrafficModel(
         vehicles=o.vehicles,
         desired_speed=tuple(o.traffic_speed),
@@ -380,7 +383,8 @@ def _report(F, I, index, lane_width, start_s, crashed, offroad, out, worlds):
         out[INFO.lane_offset, b] = F[layout.D, b, 0] - (lane + 0.5) * lane_width
         err = F[layout.HEADING, b, 0] - F[layout.ROAD_HEADING, b, 0]
         out[INFO.heading_error, b] = wrap_angle(err)
-        out[INFO.distance, b] = F[layout.S, b, 0] - start_s[b]
+        # Along its lanes: s restarts past a closed road's seam, PASSED carries on.
+        out[INFO.distance, b] = F[layout.S, b, 0] + F[layout.PASSED, b, 0] - start_s[b]
         out[INFO.headway, b] = gap / speed if speed > 0.1 else np.inf
         out[INFO.time_to_collision, b] = gap / closing if closing > 1e-6 else np.inf
         # Traffic cars that collided without the ego this episode (each collision once).

@@ -79,7 +79,9 @@ class Scene:
     """A snapshot of one world: what a model-based planner needs to predict it.
 
     Arrays are copies: later steps do not change a scene. ``road`` converts between the
-    road frame and the world (``road.to_world(s, d)``, ``road.to_road(x, y)``); ``ego_model``
+    road frame and the world (``road.to_world(s, d)``, ``road.to_road(x, y)``); on a closed
+    road (``road.closed``) ``s`` restarts at 0 past ``road.length``, and
+    ``road.offset(s, ego_s)`` gives positions along the road the shorter way round; ``ego_model``
     and ``traffic_model`` are the vehicle models' constants (the ego's limits; traffic's
     driver ranges and ``lane_change_time``).
 
@@ -143,7 +145,9 @@ class DrivingEnv(gym.Env):
     The ego car (a kinematic bicycle model) drives along a road of straight and curved segments
     with several lanes, lanes that open (on-ramps) or close (roadworks), traffic that follows
     its leader (IDM) and changes lanes (MOBIL), and static obstacles. It is rewarded for keeping
-    its lane and making progress, and the episode ends when it crashes or leaves the road.
+    its lane and making progress, and the episode ends when it crashes or leaves the road. With
+    ``loop`` the road is a closed circuit (Racetrack-v0): past its end every car drives on from
+    its start (``s`` restarts at 0, the seam), and traffic circulates instead of being recycled.
 
     ## Action Space
     Chosen by ``action``:
@@ -167,7 +171,8 @@ class DrivingEnv(gym.Env):
     | ``"camera"`` | ``Box(0, 255, (frame_stack, H, W), uint8)``, with ``camera_color`` ``(3 × frame_stack, H, W)`` | the driver's-seat camera's frames (default 4 × 84 × 84 grey: 90° wide, 1.3 m up, 1 m ahead of the car's centre, 5° down), newest last |
     | ``"birdseye"`` | ``Box(0, 255, (frame_stack, rows, cols), uint8)``, with ``camera_color`` ``(3 × frame_stack, rows, cols)`` | the camera's frames warped onto the ground ahead (inverse perspective mapping), ``birdseye_extent`` in cells of ``birdseye_resolution`` (default 80 × 40 cells of 0.5 m: 2 to 42 m ahead, 10 m to each side), the road running up, newest last |
 
-    Kinematics columns: ``presence``; ``x`` (along the road / ``perception_distance``);
+    Kinematics columns: ``presence``; ``x`` (along the road / ``perception_distance``; on a
+    circuit the shorter way round its seam);
     ``y`` (across the road, to the right: for the ego its place on the road from -1 at the left
     edge to 1 at the right, for others the offset from the ego / road width); ``vx``, ``vy``
     (velocity along and across the road / 40 m/s, relative to the ego's for others); ``cos_h``,
@@ -228,7 +233,7 @@ class DrivingEnv(gym.Env):
     ## Info
     ``rewards`` (dict of weighted terms), ``crashed``, ``offroad``, ``speed`` (m/s), ``lane``
     (index, 0 = leftmost), ``lane_offset`` (m, + right), ``heading_error`` (rad, + left),
-    ``distance`` (m along the road since reset), ``headway`` (s) and ``time_to_collision`` (s)
+    ``distance`` (m along the road since reset, on a circuit lap after lap), ``headway`` (s) and ``time_to_collision`` (s)
     to the leader in the ego's lane (``inf`` if none), ``traffic_collisions`` (int: traffic
     cars' collisions with anything but the ego this episode).
 

@@ -20,7 +20,7 @@ from lanesim.envs.options import Options
 from lanesim.sim import state as layout
 from lanesim.sim.jit import kernel_inline, kernel_nogil
 from lanesim.sim.lane_index import lane_exists
-from lanesim.sim.road import DASH_LENGTH, DASH_PERIOD, wrap_angle
+from lanesim.sim.road import DASH_LENGTH, DASH_PERIOD, along_offset, wrap_angle
 from lanesim.sim.world import STALLED, World
 
 KINEMATICS_FEATURES = ("presence", "x", "y", "vx", "vy", "cos_h", "sin_h", "lane_offset")
@@ -42,13 +42,14 @@ class KinematicsObservation:
         w = self.world
         out = np.zeros((w.B, 1 + self.n, len(KINEMATICS_FEATURES)), dtype=np.float32)
         _kinematics(w.F, w.road.lane_width, w.road.width, self.range,
-                    w.spec.ego.max_speed, out)
+                    w.spec.ego.max_speed, w.road.seam, out)
         return out
 
 
 @njit(cache=True)
-def _kinematics(F, lane_width, road_width, perception, vmax, out):
-    """Fill ``out`` ``(B, 1 + n, 8)`` with the kinematics rows of every world."""
+def _kinematics(F, lane_width, road_width, perception, vmax, seam, out):
+    """Fill ``out`` ``(B, 1 + n, 8)`` with the kinematics rows of every world; on a closed road
+    (``seam``, its length in m, else 0) others lie ahead or behind the shorter way round."""
     n = out.shape[1] - 1
     N = F.shape[2]
     for b in range(F.shape[1]):
@@ -75,7 +76,7 @@ def _kinematics(F, lane_width, road_width, perception, vmax, out):
         best = np.full(n, -1)
         best_dist = np.full(n, np.inf)
         for e in range(1, N):
-            ds, dd = F[layout.S, b, e] - s0, F[layout.D, b, e] - d0
+            ds, dd = along_offset(F[layout.S, b, e] - s0, seam), F[layout.D, b, e] - d0
             if abs(ds) > perception or abs(dd) > road_width:
                 continue
             dist = math.hypot(ds, dd)
@@ -93,7 +94,7 @@ def _kinematics(F, lane_width, road_width, perception, vmax, out):
             row = out[b, 1 + k]
             d = F[layout.D, b, e]
             row[0] = 1.0
-            row[1] = (F[layout.S, b, e] - s0) / perception
+            row[1] = along_offset(F[layout.S, b, e] - s0, seam) / perception
             row[2] = (d - d0) / road_width
             row[3] = (vs[e] - vs[0]) / vmax
             row[4] = (vd[e] - vd[0]) / vmax
@@ -144,7 +145,8 @@ class RoadRaster:
         return ego_d - 0.5 * self.H * self.my
 
     def cells(self, idx=slice(None)) -> tuple[np.ndarray, np.ndarray]:
-        """Road coordinates of cell centres: ``s`` ``(W, cols)`` and ``d`` ``(W, rows)``."""
+        """Road coordinates of cell centres: ``s`` ``(W, cols)`` (beyond a closed road's seam
+        too: :meth:`~lanesim.sim.road.Road.drivable` takes it round) and ``d`` ``(W, rows)``."""
         w = self.world
         return (w.s[idx, :1] + self.col_offset,
                 self.top(idx) + (np.arange(self.H) + 0.5) * self.my)
@@ -167,7 +169,8 @@ class RoadRaster:
         # Anything smaller than a cell still covers one, so cones never vanish between centres.
         ln = np.maximum(w.length[idx, entities], self.mx)
         wd = np.maximum(w.width[idx, entities], self.my)
-        col_c = (s - w.s[idx, :1]) / self.mx + self.behind  # fractional column of the centre
+        # Fractional column of the centre (round a closed road's seam the shorter way).
+        col_c = w.road.offset(s, w.s[idx, :1]) / self.mx + self.behind
         row_c = (d - self.top(idx)) / self.my
         c0 = np.floor(col_c).astype(np.int64) - self.pw // 2
         r0 = np.floor(row_c).astype(np.int64) - self.ph // 2
@@ -287,6 +290,7 @@ class PixelObservation(FrameStack):
             road.lane_end,
             road.lane_width,
             road.length,
+            road.seam,
             r.my,
             r.mx,
             r.behind,
@@ -309,6 +313,7 @@ def _draw_frames(
     lane_end,
     lane_width,
     road_length,
+    seam,
     my,
     mx,
     behind,
@@ -330,7 +335,8 @@ def _draw_frames(
     (3 m of every 9) between two lanes; then every entity's rectangle at its heading relative
     to the road (cells whose centre it covers), traffic and obstacles first and the ego last.
     With ``gauge`` > 0 (cells per m/s), the top row is the ego's speed gauge instead (the top:
-    a conv trunk of 8-pixel windows at stride 4 never sees the bottom 2 rows of 42).
+    a conv trunk of 8-pixel windows at stride 4 never sees the bottom 2 rows of 42). On a
+    closed road (``seam``, its length in m, else 0) the view runs on round the seam.
     """
     n_frames, H, W = frames.shape[1], frames.shape[2], frames.shape[3]
     lanes = lane_start.shape[0]
@@ -344,7 +350,7 @@ def _draw_frames(
         ego_s = F[layout.S, b, 0]
         top = F[layout.D, b, 0] - 0.5 * H * my
         for j in range(W):
-            s = ego_s + (j - behind + 0.5) * mx
+            s = _view_s(ego_s + (j - behind + 0.5) * mx, seam)
             on_road = 0.0 <= s <= road_length
             for i in range(H):
                 d = top + (i + 0.5) * my
@@ -357,7 +363,7 @@ def _draw_frames(
                 if row < 0 or row >= H:
                     continue
                 for j in range(W):
-                    s = ego_s + (j - behind + 0.5) * mx
+                    s = _view_s(ego_s + (j - behind + 0.5) * mx, seam)
                     left = lane_exists(lane_start, lane_end, k - 1, s)
                     right = lane_exists(lane_start, lane_end, k, s)
                     if dashed_pass and left and right and s % DASH_PERIOD < DASH_LENGTH:
@@ -372,7 +378,7 @@ def _draw_frames(
             # Anything smaller than a cell still covers one, so cones never vanish.
             half_l = 0.5 * max(F[layout.LENGTH, b, e], mx)
             half_w = 0.5 * max(F[layout.WIDTH, b, e], my)
-            col_c = (F[layout.S, b, e] - ego_s) / mx + behind
+            col_c = along_offset(F[layout.S, b, e] - ego_s, seam) / mx + behind
             row_c = (F[layout.D, b, e] - top) / my
             if col_c < -pw or col_c > W + pw or row_c < -ph or row_c > H + ph:
                 continue
@@ -395,6 +401,14 @@ def _draw_frames(
             lit = round(F[layout.SPEED, b, 0] * gauge)
             for j in range(W):
                 img[0, j] = EGO if j < lit else OFFROAD
+
+
+@kernel_inline
+def _view_s(s, seam):
+    """A view's ``s`` (m) taken round a closed road (``seam`` its length; 0: open, as is)."""
+    if seam > 0.0:
+        return s % seam
+    return s
 
 
 class CameraObservation(FrameStack):

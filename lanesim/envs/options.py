@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from lanesim.camera import Camera
+from lanesim.sim.road import MEET_DISTANCE, MEET_HEADING, ClosureError, Road, Segment
 from lanesim.sim.world import OBSTACLE_SIZE, STALLED, EgoModel
 
 OBSERVATIONS = ("kinematics", "occupancy", "pixels", "camera", "birdseye")
@@ -360,6 +361,14 @@ class Options:
         f"{MAX_ROAD_SEGMENTS:,} segments in all)",
         _flag,
     )
+    loop: bool = _opt(
+        False,
+        "the road is a closed circuit: its end must meet its start (within "
+        f"{MEET_DISTANCE:g} m and {math.degrees(MEET_HEADING):.1f}°), cars drive on round it "
+        "and traffic circulates instead of being recycled; needs repeat_road = false, no "
+        "ramps or closures",
+        _flag,
+    )
     ramp: list = _list_opt(
         [],
         "up to 8 on-ramps: tables {start (m), length (m, 1 to 100,000)}, on the road; each adds "
@@ -652,6 +661,8 @@ def _check_scenario(o: Options) -> None:
                 f"wide ({lanes} lanes x {o.lane_width:g} m): |radius| must exceed the width, or "
                 "the road folds over itself"
             )
+    if o.loop:
+        _check_loop(o)
     length = o.road_length
     places = [(f"'ramp'[{i}]", r["start"] + r["length"]) for i, r in enumerate(o.ramp)]
     places += [
@@ -673,6 +684,33 @@ def _check_scenario(o: Options) -> None:
             f"option 'closures' closes every through lane (0..{o.lanes - 1}); leave one open"
         )
     _check_start(o, length)
+
+
+def road_segments(o: Options) -> list[Segment]:
+    """The reference line as built: the ``road`` pattern times :attr:`Options.road_repeats`."""
+    pattern = [
+        Segment(seg["length"], 1.0 / seg["radius"] if "radius" in seg else 0.0) for seg in o.road
+    ]
+    return pattern * o.road_repeats
+
+
+def _check_loop(o: Options) -> None:
+    """A closed road (``loop``) is one lap of ``road`` that closes, with every lane running all
+    round it."""
+    for name, value in (("repeat_road", o.repeat_road), ("ramp", o.ramp),
+                        ("closures", o.closures)):
+        if value:
+            raise OptionError(
+                f"option 'loop' makes the road a closed circuit, which takes no {name!r} (got "
+                f"{value!r}): {'set repeat_road = false' if name == 'repeat_road' else 'remove it'}"
+            )
+    try:
+        Road(road_segments(o), o.lanes, o.lane_width, closed=True)
+    except ClosureError as err:
+        raise OptionError(
+            f"option 'loop': the road (option 'road', {len(o.road)} segments, "
+            f"{o.road_length:g} m) is a closed circuit, but {err}"
+        ) from None
 
 
 def _check_camera(o: Options) -> None:
@@ -773,7 +811,7 @@ def _lane_extent(o: Options, lane: int, length: float) -> tuple[float, float, fl
     """Where ``lane`` exists along the road, ``(start, end)`` (m), and where its first
     closure's cones begin (``end`` if it has none)."""
     if lane < o.lanes:
-        start, end = 0.0, length
+        start, end = 0.0, (math.inf if o.loop else length)  # a circuit's lanes run on
     else:
         ramp = o.ramp[lane - o.lanes]
         start, end = ramp["start"], ramp["start"] + ramp["length"]
@@ -811,7 +849,9 @@ def _check_start(o: Options, length: float) -> None:
                 "or the lane's end, or choose ego_lanes"
             )
         for i, c in enumerate(o.stalled):
-            if c["lane"] == lane and lo - STALLED_LENGTH / 2 < c["s"] < hi + STALLED_LENGTH / 2:
+            # On a circuit a car just past the seam lies a lap on from its s.
+            s = c["s"] + length if o.loop and c["s"] < lo - STALLED_LENGTH / 2 else c["s"]
+            if c["lane"] == lane and lo - STALLED_LENGTH / 2 < s < hi + STALLED_LENGTH / 2:
                 raise OptionError(
                     f"option 'stalled'[{i}] (lane {lane}, s = {c['s']:g} m) is in the ego's way: "
                     f"{where} in lane {lane}; move the car or ego_start, or choose ego_lanes"

@@ -223,7 +223,7 @@ class DashCam:
         line exists, and ``centre`` ``(L,)`` which lines are lane centres.
         """
         road = self.road
-        s = s_ego + STATIONS
+        s = road.wrap(s_ego + STATIONS)  # round a closed road's seam
         on_road = (s >= 0.0) & (s <= road.length)
         s = np.clip(s, 0.0, road.length)
         lanes = np.arange(road.lanes)

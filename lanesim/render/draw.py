@@ -167,7 +167,10 @@ def leader(world: World, b: int, curvature: float) -> tuple[int, float, float, f
     gap, vl = float(gaps[b]), float(speeds[b])
     if not math.isfinite(gap):
         return -1, math.inf, math.inf, math.inf
-    j = match_leader(world.s[b], world.length[b], float(world.d[b, 0]), curvature, gap)
+    s = world.s[b]
+    if world.road.closed:  # leaders lie ahead, perhaps across the seam (with a smaller s)
+        s = s[0] + (s - s[0]) % world.road.length
+    j = match_leader(s, world.length[b], float(world.d[b, 0]), curvature, gap)
     v = float(world.speed[b, 0])
     headway = gap / v if v > 0.1 else math.inf
     ttc = gap / (v - vl) if v - vl > 1e-6 else math.inf

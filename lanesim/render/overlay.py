@@ -139,7 +139,11 @@ def headway_path(world: World, pose: RoadPose, s_ego: float, j: int) -> list[tup
     a = (ex + half * math.cos(h), ey + half * math.sin(h))
     b = (float(w.x[0, j]) - half_j * math.cos(hj), float(w.y[0, j]) - half_j * math.sin(hj))
     lane_d = float(w.road.lane_centre[w.lane[0, 0]])
-    s0, s1 = s_ego + half, float(w.s[0, j]) - half_j
+    # The leader is ahead: on a closed road perhaps across the seam, with a smaller s.
+    ahead = float(w.s[0, j]) - s_ego
+    if w.road.closed:
+        ahead %= w.road.length
+    s0, s1 = s_ego + half, s_ego + ahead - half_j
     n = 0 if pose.straight(s0, s1) else max(int((s1 - s0) / 8.0), 0)
     return [a, *(pose(s0 + (s1 - s0) * (i + 1) / (n + 1), lane_d)[:2] for i in range(n)), b]
 

@@ -122,6 +122,11 @@ class RoadTiles:
         ax, ay = view.world(view.ax, view.ay)
         reach = 1.2 * (view.radius() + math.hypot(cx - ax, cy - ay)) + self.road.width
         runs = [(g.index(s - reach), g.index(s + reach) + 1)]
+        if self.road.closed:  # the stations round the seam are in view too
+            if s - reach < 0.0:
+                runs.append((g.index(s - reach + self.road.length), len(g.s)))
+            if s + reach > self.road.length:
+                runs.append((0, g.index(s + reach - self.road.length) + 1))
         # World pixels (X, Y) = (x, -y)·ppm to the fine surface: k · (view point - (left, 0)).
         m = k / self.ppm * np.array([[view.a, -view.b], [view.c, -view.d]])
         t = k * np.array([view.e - view.left, view.f])

@@ -34,9 +34,12 @@ class RoadPose:
         self.y0 = [float(v) for v in road.seg_y0]
         self.h0 = [float(v) for v in road.seg_h0]
         self.k = [float(v) for v in road.seg_curv]
+        self.seam = road.seam  # a closed road's length: s beyond it goes round again; 0: open
 
     def __call__(self, s: float, d: float = 0.0) -> tuple[float, float, float]:
         """World ``(x, y)`` (m) of road point ``(s, d)`` and the road heading there (rad)."""
+        if self.seam:
+            s %= self.seam
         i = min(max(bisect_right(self.s0, s) - 1, 0), len(self.s0) - 1)
         u = s - self.s0[i]
         k, h0 = self.k[i], self.h0[i]
@@ -51,6 +54,8 @@ class RoadPose:
 
     def straight(self, s0: float, s1: float) -> bool:
         """Whether the reference line has no curve anywhere between ``s0`` and ``s1`` (m)."""
+        if self.seam and (s0 < 0.0 or s1 >= self.seam):  # round the seam: assume a curve
+            return False
         i0 = min(max(bisect_right(self.s0, s0) - 1, 0), len(self.s0) - 1)
         i1 = min(max(bisect_right(self.s0, s1) - 1, 0), len(self.s0) - 1)
         return not any(self.k[i0 : i1 + 1])

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import vectorize
 
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.state import (
     CAR,
     CRASHES_WITHOUT_EGO,
@@ -65,14 +65,16 @@ def boxes_overlap(x1, y1, h1, l1, w1, x2, y2, h2, l2, w2) -> np.ndarray:
 
 
 @kernel
-def collide(F, I, crashed, order, b):
+def collide(F, I, crashed, order, seam, b):
     """Mark every pair of entities whose rectangles overlap as crashed, counting in
     ``CRASHES_WITHOUT_EGO`` each traffic car newly crashed by anything but the ego.
 
     Entities are visited in ``s`` order (``order``, kept sorted by
     :func:`lanesim.sim.lane_index.sort_by_s`); each is tested against
     the ones after it until the gap along the road rules out contact, so every pair that can
-    touch is tested, and only those. Refreshes ``REACH``, each entity's half diagonal.
+    touch is tested, and only those. On a closed road (``seam``, its length in m; 0 on an open
+    road) the ones after the last continue from the first, ``seam`` further on, so pairs that
+    straddle the seam are tested too. Refreshes ``REACH``, each entity's half diagonal.
     """
     N = F.shape[2]
     reach_max = 0.0
@@ -81,36 +83,50 @@ def collide(F, I, crashed, order, b):
         reach = 0.5 * math.sqrt(length * length + width * width)
         F[REACH, b, e] = reach
         reach_max = max(reach_max, reach)
-    for a in range(N - 1):
+    for a in range(N - 1 if seam == 0.0 else N):
         i = order[b, a]
         reach_i = F[REACH, b, i]
-        s_i, d_i = F[S, b, i], F[D, b, i]
-        static_i = I[KIND, b, i] >= STALLED
         # Road-frame distance understates world distance on the outside of a bend; 1.3 covers
         # curvature × lateral offset up to 0.3.
         window = 1.3 * (reach_i + reach_max) + 1.0
-        for c in range(a + 1, N):
-            j = order[b, c]
-            if F[S, b, j] - s_i > window:
+        c = a + 1
+        while c < N:
+            if _test_pair(F, I, crashed, b, i, order[b, c], 0.0, window):
                 break
-            if abs(F[D, b, j] - d_i) > reach_i + F[REACH, b, j]:
-                continue
-            if static_i and I[KIND, b, j] >= STALLED:
-                continue
-            if rectangles_overlap(
-                F[X, b, i],
-                F[Y, b, i],
-                F[HEADING, b, i],
-                F[LENGTH, b, i],
-                F[WIDTH, b, i],
-                F[X, b, j],
-                F[Y, b, j],
-                F[HEADING, b, j],
-                F[LENGTH, b, j],
-                F[WIDTH, b, j],
-            ):
-                for car, other in ((i, j), (j, i)):
-                    if I[KIND, b, car] == CAR and I[KIND, b, other] != EGO and not crashed[b, car]:
-                        I[CRASHES_WITHOUT_EGO, b, car] += 1
-                crashed[b, i] = True
-                crashed[b, j] = True
+            c += 1
+        if seam > 0.0 and c == N:
+            # Round the seam, up to the entity itself (seam further on: not a pair).
+            for c in range(a):
+                if _test_pair(F, I, crashed, b, i, order[b, c], seam, window):
+                    break
+
+
+@kernel_inline
+def _test_pair(F, I, crashed, b, i, j, ahead, window):
+    """Test ``j``, ``ahead`` (m) further along than its ``s``, against ``i`` before it in the
+    sweep: mark both crashed if they overlap. True when ``j`` lies beyond ``window`` (m) of
+    ``i``'s ``s``, which ends ``i``'s sweep."""
+    if F[S, b, j] + ahead - F[S, b, i] > window:
+        return True
+    if abs(F[D, b, j] - F[D, b, i]) > F[REACH, b, i] + F[REACH, b, j]:
+        return False
+    if I[KIND, b, i] >= STALLED and I[KIND, b, j] >= STALLED:
+        return False
+    if rectangles_overlap(
+        F[X, b, i],
+        F[Y, b, i],
+        F[HEADING, b, i],
+        F[LENGTH, b, i],
+        F[WIDTH, b, i],
+        F[X, b, j],
+        F[Y, b, j],
+        F[HEADING, b, j],
+        F[LENGTH, b, j],
+        F[WIDTH, b, j],
+    ):
+        for car, other in ((i, j), (j, i)):
+            if I[KIND, b, car] == CAR and I[KIND, b, other] != EGO and not crashed[b, car]:
+                I[CRASHES_WITHOUT_EGO, b, car] += 1
+        crashed[b, i] = True
+        crashed[b, j] = True
+    return False

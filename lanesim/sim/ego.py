@@ -11,8 +11,9 @@ from lanesim.sim.models import (
     AUTOPILOT_MAX_LATERAL_SPEED,
     AUTOPILOT_SPEED_GAIN,
 )
-from lanesim.sim.road import pose_at, project, segment_at, wrap_angle
+from lanesim.sim.road import pose_at, project_near, wrap_angle
 from lanesim.sim.state import CURVATURE, HEADING, ROAD_HEADING, SPEED, D, S, X, Y
+from lanesim.sim.traffic import pass_lane_end
 
 
 @kernel
@@ -44,10 +45,11 @@ def autopilot(F, lane_width, ego, b, target_lane, target_speed):
 
 
 @kernel_inline
-def move_ego(F, geometry, ego, crashed, b, steer, accel, dt):
+def move_ego(F, I, road, ego, crashed, b, steer, accel, dt):
     """One step of ``dt`` (s) of world ``b``'s ego with ``steer`` (rad) and ``accel`` (m/s²):
     a kinematic bicycle about the centre of gravity, taken at mid-wheelbase; a crashed ego
-    stops. Its road coordinates follow."""
+    stops. Its road coordinates follow, past a closed road's seam onto the successor lane
+    (:func:`lanesim.sim.traffic.pass_lane_end`)."""
     v, h = F[SPEED, b, 0], F[HEADING, b, 0]
     beta = math.atan(0.5 * math.tan(steer))
     F[X, b, 0] += v * math.cos(h + beta) * dt
@@ -57,11 +59,14 @@ def move_ego(F, geometry, ego, crashed, b, steer, accel, dt):
     # Its road position is searched near the last one: this step's travel, twice over for the
     # inside of bends, plus a margin; never on another stretch of a road that crosses itself.
     reach = 2.0 * v * dt + 10.0
-    F[S, b, 0], F[D, b, 0] = project(
-        geometry,
-        F[X, b, 0],
-        F[Y, b, 0],
-        segment_at(geometry, F[S, b, 0] - reach),
-        segment_at(geometry, F[S, b, 0] + reach),
-    )
-    _, _, F[ROAD_HEADING, b, 0], F[CURVATURE, b, 0] = pose_at(geometry, F[S, b, 0])
+    s, F[D, b, 0] = project_near(road, F[X, b, 0], F[Y, b, 0], F[S, b, 0], reach)
+    if road.seam > 0.0:
+        # A foot found across a closed road's seam is this step's travel, not a lap back: keep
+        # s running on past the end (or before the start) for pass_lane_end to take over.
+        if s - F[S, b, 0] < -0.5 * road.seam:
+            s += road.seam
+        elif s - F[S, b, 0] > 0.5 * road.seam:
+            s -= road.seam
+    F[S, b, 0] = s
+    pass_lane_end(F, I, road, b, 0)
+    _, _, F[ROAD_HEADING, b, 0], F[CURVATURE, b, 0] = pose_at(road.geometry, F[S, b, 0])

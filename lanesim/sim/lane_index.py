@@ -109,7 +109,10 @@ def build_index(F, I, lane_width, index, b):
 @kernel
 def leader(index, b, lane, s):
     """Nearest entity ahead of position ``s`` in ``lane`` of world ``b``; -1 if none. An entity
-    exactly at ``s`` does not count, so a car never finds itself.
+    exactly at ``s`` does not count, so a car never finds itself. Only ``lane`` is searched:
+    where the lane has a successor, a caller that finds nothing goes on with
+    :func:`beyond_end`. (The hot searches stay this small: with the successor's search inside
+    them, the world step of case (a) measured 65 % slower.)
 
     (:func:`leader` and :func:`follower` are two functions, not one with a flag: numba compiles
     a function once for each constant a caller passes, and the step would compile three.)"""
@@ -130,7 +133,7 @@ def leader(index, b, lane, s):
 @kernel
 def follower(index, b, lane, s):
     """Nearest entity behind position ``s`` in ``lane`` of world ``b``; -1 if none. An entity
-    exactly at ``s`` does not count."""
+    exactly at ``s`` does not count. Only ``lane`` is searched (then :func:`before_start`)."""
     if lane < 0 or lane >= index.lanes:
         return -1
     keys, counts = index.keys, index.counts
@@ -153,6 +156,54 @@ def _entry_in_lane(index, b, lane, pos):
     if int(math.floor(index.keys[b, pos] / index.stride)) != lane:
         return -1
     return index.ents[b, pos]
+
+
+@kernel
+def _lane_bound(index, b, lane):
+    """Index position of ``lane``'s first entry in world ``b`` (where its key range starts)."""
+    keys = index.keys
+    q = lane * index.stride
+    lo, hi = 0, index.counts[b]
+    while lo < hi:  # first key >= q
+        mid = (lo + hi) // 2
+        if keys[b, mid] < q:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@kernel
+def beyond_end(index, b, lane, s):
+    """The nearest entity past the end of ``lane`` (-1 if none or the lane has no successor),
+    for a search from position ``s`` that found nothing ahead in ``lane``: the first entity of
+    its successor. On a closed road the lane is its own successor, and only entities behind
+    ``s`` lie ahead across the seam (one exactly at ``s`` would be a whole lap away: a car
+    alone in its lane is not its own leader). The gap to it spans the seam
+    (:func:`lanesim.sim.traffic.bumper_gap`)."""
+    nxt = index.next[lane]
+    if nxt < 0:
+        return -1
+    p = _lane_bound(index, b, nxt)
+    ahead = _entry_in_lane(index, b, nxt, p)
+    if ahead >= 0 and nxt == lane and index.keys[b, p] >= _key(index, lane, s):
+        return -1
+    return ahead
+
+
+@kernel
+def before_start(index, b, lane, s):
+    """The nearest entity before the start of ``lane`` (-1 if none or the lane has no
+    predecessor), for a search from ``s`` that found nothing behind in ``lane``: the last
+    entity of its predecessor (:func:`beyond_end`, mirrored)."""
+    prv = index.prev[lane]
+    if prv < 0:
+        return -1
+    p = _lane_bound(index, b, prv + 1) - 1
+    behind = _entry_in_lane(index, b, prv, p)
+    if behind >= 0 and prv == lane and index.keys[b, p] <= _key(index, lane, s):
+        return -1
+    return behind
 
 
 @kernel
@@ -186,7 +237,8 @@ def neighbours(index, b, lane, s):
 
 @kernel
 def next_in_lane(index, b, e, lane):
-    """The entity right ahead of ``e`` in its own lane (-1 if none): the next index entry."""
+    """The entity right ahead of ``e`` in its own lane (-1 if none): the next index entry (then
+    :func:`beyond_end`)."""
     p = index.pos[b, e] + 1
     if p < index.counts[b] and index.keys[b, p] < (lane + 1) * index.stride:
         return index.ents[b, p]

@@ -33,7 +33,17 @@ import numpy as np
 from numba import njit
 
 from lanesim.sim.jit import kernel
-from lanesim.sim.road import Road, Segment, advance, segment_foot, wrap_angle
+from lanesim.sim.road import (
+    MEET_DISTANCE,
+    MEET_HEADING,
+    ClosureError,
+    Road,
+    Segment,
+    advance,
+    pose_miss,
+    segment_foot,
+    wrap_angle,
+)
 
 __all__ = [
     "MARKINGS",
@@ -48,10 +58,8 @@ __all__ = [
 ]
 
 MARKINGS = ("solid", "dashed", "none")
-# Lane ends that are linked must meet within these (m, rad): far tighter than a car's size,
-# loose enough for poses integrated along arcs in floating point.
-MEET_DISTANCE = 0.01
-MEET_HEADING = 0.01
+# Linked lane ends must meet within MEET_DISTANCE and MEET_HEADING (lanesim.sim.road), as a
+# closed road's end meets its start.
 MAX_LANES = 8  # per direction of one road, as the single-road option allows
 MAX_ROADS = 1_000
 
@@ -134,7 +142,12 @@ class Network:
                 _check_spec(spec, self.specs)
             except NetworkError as err:
                 raise NetworkError(str(err), ("roads", i)) from None
-            road = Road(list(spec.segments), spec.lanes, spec.lane_width, start=spec.start)
+            try:
+                road = Road(list(spec.segments), spec.lanes, spec.lane_width, start=spec.start,
+                            closed=spec.loop)
+            except ClosureError as err:
+                message = f"road {spec.name!r} is a loop, but {err}"
+                raise NetworkError(message, ("roads", i)) from None
             self.specs[spec.name] = spec
             self.roads[spec.name] = road
             indices = list(range(spec.lanes)) + [-1 - i for i in range(spec.lanes_back)]
@@ -144,12 +157,8 @@ class Network:
         self._ids = {name: i for i, name in enumerate(self.lanes)}
         self._successors: list[list[int]] = [[] for _ in lanes]
         self._predecessors: list[list[int]] = [[] for _ in lanes]
-        for r, spec in enumerate(roads):
+        for spec in roads:
             if spec.loop:
-                try:
-                    _check_loop(spec, self.roads[spec.name])
-                except NetworkError as err:
-                    raise NetworkError(str(err), ("roads", r)) from None
                 for i, ln in enumerate(lanes):
                     if ln.road == spec.name:
                         self._add_link(i, i)
@@ -324,7 +333,7 @@ class Network:
     def _check_meet(self, a: int, b: int) -> None:
         xa, ya, ha = self.end_pose(a)
         xb, yb, hb = self.start_pose(b)
-        gap, turn = _miss((xa, ya, ha), (xb, yb, hb))
+        gap, turn = pose_miss((xa, ya, ha), (xb, yb, hb))
         if gap > MEET_DISTANCE or turn > MEET_HEADING:
             raise NetworkError(
                 f"link {self.lanes[a]} -> {self.lanes[b]}: the end of {self.lanes[a]} at "
@@ -565,25 +574,6 @@ def _check_spec(spec: RoadSpec, seen: Mapping[str, RoadSpec]) -> None:
         if not _is_number(seg.curvature) or abs(seg.curvature) > 1.0:
             raise NetworkError(f"{where}: segment {i} curvature must be within ±1 1/m (radius "
                                f"of 1 m or more), got {seg.curvature!r}")
-
-
-def _miss(p: tuple[float, float, float], q: tuple[float, float, float]) -> tuple[float, float]:
-    """How far pose ``q`` lies from pose ``p``: ``(distance (m), |heading difference| (rad))``;
-    ends meet when both are within MEET_DISTANCE and MEET_HEADING."""
-    return math.hypot(q[0] - p[0], q[1] - p[1]), abs(math.remainder(q[2] - p[2], math.tau))
-
-
-def _check_loop(spec: RoadSpec, road: Road) -> None:
-    x0, y0, h0 = road.start
-    x1, y1, h1 = road.end_pose
-    gap, turn = _miss(road.end_pose, road.start)
-    if gap > MEET_DISTANCE or turn > MEET_HEADING:
-        raise NetworkError(
-            f"road {spec.name!r} is a loop, but its end at ({x1:.2f}, {y1:.2f}) heading "
-            f"{math.degrees(h1):.1f}° misses its start at ({x0:.2f}, {y0:.2f}) heading "
-            f"{math.degrees(h0):.1f}° by {gap:.2f} m and {math.degrees(turn):.1f}° (a loop "
-            f"must close within {MEET_DISTANCE} m and {math.degrees(MEET_HEADING):.1f}°)"
-        )
 
 
 def _is_number(v) -> bool:

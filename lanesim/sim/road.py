@@ -26,6 +26,21 @@ from lanesim.sim.jit import kernel, kernel_inline
 # Lane markings between two lanes are dashed: DASH_LENGTH m painted of every DASH_PERIOD m along
 # the road from s = 0, in every view (top-down, pixels, camera), so the dashes stream past alike.
 DASH_LENGTH, DASH_PERIOD = 3.0, 9.0
+# Lane ends that join (a closed road's end and start, a network's linked lanes) must meet within
+# these (m, rad): far tighter than a car's size, loose enough for poses integrated along arcs in
+# floating point.
+MEET_DISTANCE = 0.01
+MEET_HEADING = 0.01
+
+
+def pose_miss(p: tuple[float, float, float], q: tuple[float, float, float]) -> tuple[float, float]:
+    """How far pose ``q`` lies from pose ``p``: ``(distance (m), |heading difference| (rad))``;
+    ends meet when both are within MEET_DISTANCE and MEET_HEADING."""
+    return math.hypot(q[0] - p[0], q[1] - p[1]), abs(math.remainder(q[2] - p[2], math.tau))
+
+
+class ClosureError(ValueError):
+    """A road declared closed whose end does not meet its start; the message gives the miss."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,11 @@ class RoadArrays(NamedTuple):
     lane_stop: np.ndarray  # (lanes,) m where traffic stops in a closing lane; inf: none
     lane_width: float  # m
     lanes: int
+    lane_next: np.ndarray  # (lanes,) int: the lane each lane continues into past the road's
+    # end, at s - seam; -1: the lane ends there
+    lane_prev: np.ndarray  # (lanes,) int: the lane each lane continues from before s = 0; -1
+    seam: float  # m by which s restarts on a successor lane: the length of a closed road; 0
+    # on an open road (no lane continues)
 
 
 class Road:
@@ -68,6 +88,12 @@ class Road:
         start: pose ``(x, y, heading)`` (m, m, rad) where the reference line starts; a road of
             a network (:mod:`lanesim.sim.network`) starts anywhere, a world's single road at
             the origin heading east.
+        closed: the road's end joins its start (a circuit): each lane continues into itself,
+            ``s`` restarting from 0 (:attr:`seam`). Every lane must run the whole road.
+
+    Raises:
+        ClosureError: ``closed`` but the end pose misses the start by more than MEET_DISTANCE
+            or MEET_HEADING; the message gives both poses and the miss.
     """
 
     def __init__(
@@ -77,6 +103,7 @@ class Road:
         lane_width: float,
         spans: list[LaneSpan] | None = None,
         start: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        closed: bool = False,
     ) -> None:
         if not segments:
             raise ValueError("a road needs at least one segment")
@@ -115,6 +142,27 @@ class Road:
         self.lane_closes = self.lane_end < self.length - 1e-6
         taper = np.array([sp.taper for sp in spans], dtype=np.float64)
         self.lane_stop = np.where(self.lane_closes, self.lane_end - taper, np.inf)
+        self.closed = bool(closed)
+        if self.closed:
+            self._check_closure()
+            if np.any(self.lane_start > 1e-6) or np.any(self.lane_closes):
+                raise ValueError("every lane of a closed road must run the whole road")
+        # On a single road each lane continues into itself, if anywhere.
+        self.lane_next = np.arange(self.lanes) if self.closed else np.full(self.lanes, -1)
+        self.lane_prev = self.lane_next.copy()
+        self.seam = self.length if self.closed else 0.0
+
+    def _check_closure(self) -> None:
+        x0, y0, h0 = self.start
+        x1, y1, h1 = self.end_pose
+        gap, turn = pose_miss(self.end_pose, self.start)
+        if gap > MEET_DISTANCE or turn > MEET_HEADING:
+            raise ClosureError(
+                f"its end at ({x1:.2f}, {y1:.2f}) heading {math.degrees(h1):.1f}° misses its "
+                f"start at ({x0:.2f}, {y0:.2f}) heading {math.degrees(h0):.1f}° by {gap:.2f} m "
+                f"and {math.degrees(turn):.1f}° (a loop must close within {MEET_DISTANCE} m and "
+                f"{math.degrees(MEET_HEADING):.1f}°)"
+            )
 
     @property
     def geometry(self) -> tuple[np.ndarray, ...]:
@@ -126,8 +174,18 @@ class Road:
         """The road as the compiled kernels take it."""
         return RoadArrays(
             self._geometry, self.lane_start, self.lane_end, self.lane_stop, self.lane_width,
-            self.lanes,
+            self.lanes, self.lane_next, self.lane_prev, self.seam,
         )
+
+    def wrap(self, s: np.ndarray) -> np.ndarray:
+        """``s`` (m) on a closed road brought into ``[0, length)``; unchanged on an open road."""
+        s = np.asarray(s, dtype=np.float64)
+        return s % self.length if self.closed else s
+
+    def offset(self, s: np.ndarray, origin: np.ndarray) -> np.ndarray:
+        """``s - origin`` (m) along the road; on a closed road the shorter way round, in
+        ``[-length / 2, length / 2)`` (:func:`along_offset`)."""
+        return along_offset.py_func(np.asarray(s, dtype=np.float64) - origin, self.seam)
 
     # ------------------------------------------------------------------ road frame -> world
     def segment_index(self, s: np.ndarray) -> np.ndarray:
@@ -137,8 +195,8 @@ class Road:
 
     def reference_pose(self, s: np.ndarray) -> tuple[np.ndarray, ...]:
         """Pose of the reference line at ``s``: ``(x, y, heading, curvature)``, each shaped
-        like ``s``."""
-        s = np.asarray(s, dtype=np.float64)
+        like ``s`` (on a closed road any ``s``, taken round the loop)."""
+        s = self.wrap(s)
         out = _reference_poses(self._geometry, np.ascontiguousarray(s).reshape(-1))
         return tuple(a.reshape(s.shape) for a in out)
 
@@ -152,15 +210,17 @@ class Road:
     def to_road(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """World ``(x, y)`` to road frame ``(s, d)`` by exact projection onto every segment.
 
-        The nearest projection wins. Points beyond the road's ends are extrapolated along the
-        first or last segment, so ``s`` may be negative or exceed :attr:`length`.
+        The nearest projection wins. Points beyond an open road's ends are extrapolated along
+        the first or last segment, so ``s`` may be negative or exceed :attr:`length`; on a
+        closed road ``s`` lies in ``[0, length)``.
         Shapes: any, broadcast together; cost is ``O(points × segments)``.
         """
         x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
         s, d = _to_road_many(
-            self._geometry, np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1)
+            self._geometry, np.ascontiguousarray(x).reshape(-1),
+            np.ascontiguousarray(y).reshape(-1), self.closed,
         )
-        return s.reshape(x.shape), d.reshape(x.shape)
+        return self.wrap(s).reshape(x.shape), d.reshape(x.shape)
 
     # ------------------------------------------------------------------ lanes
     def lane_exists(self, lane: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -176,8 +236,8 @@ class Road:
         return np.floor(np.asarray(d) / self.lane_width).astype(np.int64)
 
     def drivable(self, s: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """Whether the point ``(s, d)`` lies on an existing lane."""
-        s = np.asarray(s)
+        """Whether the point ``(s, d)`` lies on an existing lane (any ``s`` on a closed road)."""
+        s = self.wrap(s) if self.closed else np.asarray(s)
         return (s >= 0) & (s <= self.length) & self.lane_exists(self.lane_at(d), s)
 
 
@@ -201,6 +261,15 @@ def advance(x, y, h, u, k):
 def wrap_angle(angle):
     """``angle`` (rad) wrapped into [-π, π)."""
     return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
+@kernel_inline
+def along_offset(ds, seam):
+    """An along-road offset ``ds`` (m) taken the shorter way round a closed road of length
+    ``seam`` (into ``[-seam / 2, seam / 2)``); unchanged where ``seam`` is 0 (an open road)."""
+    if seam > 0.0:
+        return (ds + 0.5 * seam) % seam - 0.5 * seam
+    return ds
 
 
 def wrap_angles(angle: np.ndarray) -> np.ndarray:
@@ -266,9 +335,10 @@ def segment_foot(geometry, i, px, py):
 
 
 @kernel
-def project(geometry, px, py, first, last):
+def project(geometry, px, py, first, last, closed):
     """Road frame ``(s, d)`` of the world point ``(px, py)``: the nearest foot on segments
-    ``first`` to ``last`` (indices, inclusive).
+    ``first`` to ``last`` (indices, inclusive; on a ``closed`` road the range may run on past
+    the last segment to the first, ``first > last``).
 
     Searching only the segments near where a car was keeps it on its own stretch of a road
     that passes the same place twice (a repeated pattern can cross itself).
@@ -278,13 +348,15 @@ def project(geometry, px, py, first, last):
     best_gap = np.inf
     best_s = 0.0
     best_d = 0.0
-    for i in range(first, last + 1):
+    i = first
+    while True:
         u = segment_foot(geometry, i, px, py)
         k = curv[i]
-        # The road's two ends stay open so points before the start or past the end project.
-        if i > 0 and u < 0.0:
+        # An open road's two ends stay open so points before the start or past the end
+        # project; a closed road has no ends.
+        if (closed or i > 0) and u < 0.0:
             u = 0.0
-        if i < n - 1 and u > length[i]:
+        if (closed or i < n - 1) and u > length[i]:
             u = length[i]
         fx, fy, fh = advance(x0[i], y0[i], h0[i], u, k)
         gap = math.hypot(px - fx, py - fy)
@@ -292,7 +364,33 @@ def project(geometry, px, py, first, last):
             best_gap = gap
             best_s = s0[i] + u
             best_d = (px - fx) * math.sin(fh) - (py - fy) * math.cos(fh)
+        if i == last:
+            break
+        i = i + 1 if i < n - 1 else 0
     return best_s, best_d
+
+
+@kernel
+def project_near(road, px, py, s, reach):
+    """:func:`project` of ``(px, py)`` on the segments within ``reach`` (m) of ``s`` along a
+    road (:class:`RoadArrays`), round the seam of a closed one, where ``s`` comes out in
+    ``[0, length]``."""
+    geometry = road.geometry
+    closed = road.seam > 0.0
+    if not closed:
+        first, last = segment_at(geometry, s - reach), segment_at(geometry, s + reach)
+    elif 2.0 * reach >= road.seam:
+        first, last = 0, geometry[0].shape[0] - 1
+    else:
+        lo, hi = s - reach, s + reach
+        across = lo < 0.0 or hi >= road.seam
+        lo = lo + road.seam if lo < 0.0 else lo
+        hi = hi - road.seam if hi >= road.seam else hi
+        first, last = segment_at(geometry, lo), segment_at(geometry, hi)
+        if across and first <= last:  # the window spans the seam within one long segment
+            first, last = 0, geometry[0].shape[0] - 1
+    # One call with the flag as a value: numba compiles project once, not per constant.
+    return project(geometry, px, py, first, last, closed)
 
 
 @njit(cache=True)
@@ -305,9 +403,9 @@ def _reference_poses(geometry, s):
 
 
 @njit(cache=True)
-def _to_road_many(geometry, x, y):
+def _to_road_many(geometry, x, y, closed):
     n = x.shape[0]
     s, d = np.empty(n), np.empty(n)
     for j in range(n):
-        s[j], d[j] = project(geometry, x[j], y[j], 0, geometry[0].shape[0] - 1)
+        s[j], d[j] = project(geometry, x[j], y[j], 0, geometry[0].shape[0] - 1, closed)
     return s, d

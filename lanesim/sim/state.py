@@ -31,7 +31,11 @@ ROAD_HEADING, CURVATURE = 16, 17
 ACCEL = 18
 # Half the diagonal of each entity's rectangle (m), refreshed by every collision check.
 REACH = 19
-N_FLOAT = 20
+# Length (m) of the lanes an entity has left behind since it was placed: past a lane's end it
+# continues on the successor lane with s restarting there, so s + PASSED is the distance it
+# has come along its lanes (the ego's progress), without a jump at a closed road's seam.
+PASSED = 20
+N_FLOAT = 21
 # Integer fields, I[field, world, entity].
 LANE, TARGET_LANE, KIND = range(3)
 # Traffic: how often the car collided without the ego since its world's reset (kept when the
@@ -62,6 +66,11 @@ class LaneIndex(NamedTuple):
     stride: float  # m between lanes' key ranges
     shift: float  # m added to s so every key of a lane lies in its range
     lanes: int
+    # The road's lane graph (the arrays of RoadArrays): a search that runs off a lane's end
+    # goes on in its successor, off its start in its predecessor.
+    next: np.ndarray  # (lanes,) int: RoadArrays.lane_next
+    prev: np.ndarray  # (lanes,) int: RoadArrays.lane_prev
+    seam: float  # m: RoadArrays.seam
 
 
 class WorldState(NamedTuple):

@@ -20,7 +20,7 @@ import numpy as np
 from lanesim.sim.collision import collide
 from lanesim.sim.ego import autopilot, move_ego
 from lanesim.sim.jit import kernel, kernel_inline, kernel_nogil
-from lanesim.sim.lane_index import build_index, lane_exists, leader, refresh_lanes
+from lanesim.sim.lane_index import beyond_end, build_index, lane_exists, leader, refresh_lanes
 from lanesim.sim.rng import stream_base
 from lanesim.sim.road import RoadArrays, pose_at, wrap_angle
 from lanesim.sim.state import (
@@ -55,21 +55,23 @@ def step_world(state, road, index, ego, traffic, timing, steer, accel, brake_bas
 
     Traffic reacts to the state at the start of the step. ``brake_base`` is the draw for
     sudden braking (:func:`lanesim.sim.traffic.move_traffic`); ``decide`` runs lane changes,
-    then recycling with the draw of base ``recycle_base``.
+    then, on an open road, recycling with the draw of base ``recycle_base`` (on a closed road
+    traffic circulates).
     """
     F, I, crashed = state.F, state.I, state.crashed
     dt = timing.dt
     follow(F, I, road, index, traffic, ego.max_speed, b)
-    move_ego(F, road.geometry, ego, crashed[b, 0], b, steer, accel, dt)
+    move_ego(F, I, road, ego, crashed[b, 0], b, steer, accel, dt)
     move_traffic(F, I, crashed, road, traffic, b, dt, traffic.brake_rate * dt, brake_base)
     refresh_lanes(F, I, road.lane_width, index, b)
-    collide(F, I, crashed, index.order, b)
+    collide(F, I, crashed, index.order, road.seam, b)
     if decide and traffic.vehicles > 0:
         change_lanes(F, I, crashed, road, index, traffic, ego.max_speed, b)
         # A car that started a change now blocks its target lane instead of a lane it straddled:
         # rebuild, so recycling sees the index the state describes.
         build_index(F, I, road.lane_width, index, b)
-        recycle(F, I, crashed, road, index, traffic, recycle_base, b)
+        if road.seam == 0.0:
+            recycle(F, I, crashed, road, index, traffic, recycle_base, b)
 
 
 @kernel_nogil
@@ -160,9 +162,11 @@ def refresh_worlds(state, road, index, worlds):
 @kernel
 def ego_leader(F, I, index, b):
     """Bumper gap (m, ``inf`` if none) and speed (m/s) of the leader in world ``b``'s ego lane,
-    measured along that lane."""
+    measured along that lane (across a closed road's seam)."""
     lead = leader(index, b, I[LANE, b, 0], F[S, b, 0])
-    gap = bumper_gap(F, b, 0, lead, F[S, b, 0], F[D, b, 0])
+    if lead < 0:
+        lead = beyond_end(index, b, I[LANE, b, 0], F[S, b, 0])
+    gap = bumper_gap(F, b, 0, lead, F[S, b, 0], F[D, b, 0], index.seam)
     return gap, (F[SPEED, b, lead] if lead >= 0 else 0.0)
 
 

@@ -149,6 +149,9 @@ class World:
             stride=self.road.length + 2 * shift,
             shift=shift,
             lanes=lanes,
+            next=self.road.lane_next,
+            prev=self.road.lane_prev,
+            seam=self.road.seam,
         )
         self.state = WorldState(
             F=self.F,
@@ -248,13 +251,16 @@ class World:
         return [int(i) for i in np.flatnonzero(~self.road.lane_closes)] or [0]
 
     def _place(self, worlds, e, s, lane, speed) -> None:
-        """Put entity ``e`` of ``worlds`` on a lane centre, aligned with the road."""
+        """Put entity ``e`` of ``worlds`` on a lane centre, aligned with the road (on a closed
+        road at ``s`` taken round the loop)."""
+        s = self.road.wrap(s)
         self.s[worlds, e] = s
         self.d[worlds, e] = self.road.lane_centre[lane]
         self.lane[worlds, e] = lane
         self.target_lane[worlds, e] = lane
         self.speed[worlds, e] = speed
         self.lateral_speed[worlds, e] = 0.0
+        self.F[layout.PASSED][worlds, e] = 0.0
         x, y, h = self.road.to_world(s, self.d[worlds, e])
         self.x[worlds, e], self.y[worlds, e], self.heading[worlds, e] = x, y, h
 
@@ -274,19 +280,26 @@ class World:
         return fields, values, (kind, lane, lane)
 
     def _spawn_slots(self) -> None:
-        """The grid of spawn slots: ``spawn_spacing`` apart along every lane around the ego."""
+        """The grid of spawn slots: ``spawn_spacing`` apart along every lane around the ego
+        (on a closed road at most the loop's length shared out, round the loop)."""
         spec, road, tm = self.spec, self.road, self.spec.traffic
         per_lane = max(int(np.ceil(1.6 * self.V / road.lanes)) + 2, 4)
-        # Keep every slot inside the recycling radius, so no car is moved on the first decision.
-        self._spacing = min(tm.spawn_spacing, 1.8 * tm.recycle_distance / per_lane)
+        if road.closed:
+            # Traffic circulates: the slots share out the loop, never overlapping round it.
+            self._spacing = min(tm.spawn_spacing, road.length / per_lane)
+        else:
+            # Keep every slot inside the recycling radius, so no car is moved on the first
+            # decision.
+            self._spacing = min(tm.spawn_spacing, 1.8 * tm.recycle_distance / per_lane)
         offsets = (np.arange(per_lane) - per_lane // 2) * self._spacing
-        self._slot_s = spec.ego_start + np.tile(offsets, road.lanes)
+        self._slot_s = road.wrap(spec.ego_start + np.tile(offsets, road.lanes))
         self._slot_lane = np.repeat(np.arange(road.lanes), per_lane)
         s = self._slot_s
         # Slots on the road, and before the point where a closing lane stops its traffic.
         open_lane = s < road.lane_stop[self._slot_lane] - SPAWN_MARGIN
         self._slot_ok = road.lane_exists(self._slot_lane, s) & open_lane
-        self._slot_ok &= (s > 5) & (s < road.length - 5)
+        if not road.closed:
+            self._slot_ok &= (s > 5) & (s < road.length - 5)
 
     def _spawn_traffic(self, worlds: np.ndarray, u: np.ndarray) -> None:
         """Draw every traffic car of ``worlds`` from uniforms ``u`` ``(W, ...)``: behaviour,
@@ -305,13 +318,13 @@ class World:
         ego_s = self.s[worlds, :1]
         ego_lane = self.lane[worlds, :1]
         near_ego = (self._slot_lane == ego_lane) & (
-            np.abs(self._slot_s - ego_s) < max(self._spacing, 12.0)
+            np.abs(road.offset(self._slot_s, ego_s)) < max(self._spacing, 12.0)
         )
         usable = self._slot_ok & ~near_ego  # (W, slots)
         # Random keys, with unusable slots pushed last: the first V are each world's choice.
         chosen = np.argsort(keys_u + 2.0 * ~usable, axis=1, kind="stable")[:, :V]
         got = np.take_along_axis(usable, chosen, 1)
-        s = self._slot_s[chosen] + (jitter_u - 0.5) * 0.3 * self._spacing
+        s = road.wrap(self._slot_s[chosen] + (jitter_u - 0.5) * 0.3 * self._spacing)
         lane = self._slot_lane[chosen]
         # Slots that ran out are parked far behind, where recycling brings them in later.
         far = self.spec.ego_start - 2 * tm.recycle_distance
@@ -324,6 +337,7 @@ class World:
         self.speed[worlds, cars] = speed
         self.lateral_speed[worlds, cars] = 0.0
         self.brake_timer[worlds, cars] = 0.0
+        self.F[layout.PASSED][worlds, cars] = 0.0
         x, y, h = road.to_world(s, self.d[worlds, cars])
         self.x[worlds, cars], self.y[worlds, cars], self.heading[worlds, cars] = x, y, h
 
