@@ -301,3 +301,30 @@ def test_vi_driver_drives_on_across_the_seam_and_around_a_stalled_car_beyond_it(
     top = next(i for i, v in enumerate(speeds) if v > 29.0)
     assert min(speeds[top:]) > 28.5 and 1 in lanes
     assert 100.0 < world.s[0, 0] < 0.5 * L
+
+
+def test_ego_may_not_start_just_past_the_seam_with_a_stalled_car_just_behind_it():
+    L = build_spec(make_options("racetrack")).road.length
+    with pytest.raises(OptionError, match=r"option 'stalled'\[0\] .* is in the ego's way"):
+        make_options("racetrack", ego_start=1.0, stalled=[{"lane": 0, "s": L - 1.0}],
+                     ego_lanes=[0])
+
+
+@pytest.mark.parametrize("shift", [0.0, 400.0])
+def test_speeds_settle_behind_a_queue_across_the_seam_as_anywhere_else(shift):
+    """A car 10 m behind a car that is 10 m behind a standing car starts slow enough to stop,
+    whether the seam lies between them (shift 0) or not (shift 400 m); the sweep from the
+    front once reached the car before the seam before the car past it had been slowed."""
+    from lanesim.sim.traffic import settle_speeds
+
+    world = oval_world(vehicles=3, lanes=1)
+    L = world.road.length
+    world.place(0, (700.0 + shift) % L, 0, 0.0)  # the ego, far away
+    world.place(1, (2.0 + shift) % L, 0, 20.0)
+    world.place(2, (12.0 + shift) % L, 0, 0.0)  # standing
+    world.place(3, (L - 8.0 + shift) % L, 0, 20.0)  # behind car 1, across the seam at shift 0
+    world.desired_speed[0, 1:] = [20.0, 0.0, 20.0]
+    settle_speeds(world.F, world.I, *world._plain[1:], np.ones(1, dtype=bool))
+    assert world.speed[0, 3] < 2.5 and world.speed[0, 1] < 2.5
+    step(world, 60)
+    assert not world.crashed[0].any()

@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from lanesim.camera import Camera
-from lanesim.sim.road import MEET_DISTANCE, MEET_HEADING, ClosureError, Road, Segment
+from lanesim.sim.road import (
+    MEET_DISTANCE,
+    MEET_HEADING,
+    ClosureError,
+    Road,
+    Segment,
+    along_offset,
+)
 from lanesim.sim.world import OBSTACLE_SIZE, STALLED, EgoModel
 
 OBSERVATIONS = ("kinematics", "occupancy", "pixels", "camera", "birdseye")
@@ -406,7 +413,8 @@ class Options:
     )
     recycle_distance: float = _opt(
         300.0,
-        "cars farther than this from the ego are moved to the other side (m), 50 to 10,000",
+        "cars farther than this from the ego are moved to the other side (m), 50 to 10,000; "
+        "not on a closed road (loop), where traffic circulates",
         _between(50, 10_000, "m"),
     )
     # --- ego
@@ -849,8 +857,8 @@ def _check_start(o: Options, length: float) -> None:
                 "or the lane's end, or choose ego_lanes"
             )
         for i, c in enumerate(o.stalled):
-            # On a circuit a car just past the seam lies a lap on from its s.
-            s = c["s"] + length if o.loop and c["s"] < lo - STALLED_LENGTH / 2 else c["s"]
+            # On a circuit a car lies ahead or behind the shorter way round the seam.
+            s = o.ego_start + along_offset.py_func(c["s"] - o.ego_start, length if o.loop else 0.0)
             if c["lane"] == lane and lo - STALLED_LENGTH / 2 < s < hi + STALLED_LENGTH / 2:
                 raise OptionError(
                     f"option 'stalled'[{i}] (lane {lane}, s = {c['s']:g} m) is in the ego's way: "

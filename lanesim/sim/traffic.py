@@ -69,6 +69,10 @@ from lanesim.sim.state import (
     Y,
 )
 
+# Speed settling on a closed road: sweeps at most, and the slowing (m/s) below which it stops.
+SETTLE_SWEEPS = 16
+SETTLE_TOLERANCE = 1e-9
+
 
 @kernel
 def idm_acceleration(speed, desired_speed, gap, leader_speed, time_headway, max_accel,
@@ -201,11 +205,11 @@ def _settle_speed(F, I, road, index, b, e):
     """Slow car ``e``, just placed on a lane centre, to the speed at which IDM's desired gap
     equals its gap to the leader (or the lane's stop), if it was faster: it starts at a speed
     it can hold there, braking at most its ``MAX_ACCEL``, never closing in faster than it can
-    stop (the leader must be settled first)."""
+    stop (the leader must be settled first). Returns how much it slowed the car (m/s)."""
     lane = I[LANE, b, e]
     gap, leader_speed = _gap_behind(F, I, road, b, e, lane, lead_of(F, I, index, b, e, lane))
     if not math.isfinite(gap):
-        return
+        return 0.0
     c = 2.0 * math.sqrt(F[MAX_ACCEL, b, e] * F[COMFORT_DECEL, b, e])
     room = gap - F[MIN_GAP, b, e]
     speed = 0.0
@@ -213,7 +217,10 @@ def _settle_speed(F, I, road, index, b, e):
         # min_gap + v T + v (v - leader_speed) / c = gap, a quadratic in v.
         p = F[TIME_HEADWAY, b, e] - leader_speed / c
         speed = 0.5 * c * (math.sqrt(p * p + 4.0 * room / c) - p)
-    F[SPEED, b, e] = min(F[SPEED, b, e], speed)
+    settled = min(F[SPEED, b, e], speed)
+    slowed = F[SPEED, b, e] - settled
+    F[SPEED, b, e] = settled
+    return slowed
 
 
 @kernel
@@ -226,10 +233,18 @@ def settle_speeds(F, I, road, index, worlds):
     for b in range(F.shape[1]):
         if not worlds[b]:
             continue
-        for a in range(N - 1, -1, -1):
-            e = index.order[b, a]
-            if I[KIND, b, e] == CAR:
-                _settle_speed(F, I, road, index, b, e)
+        # One sweep from the front settles an open road. On a closed road the cars just before
+        # the seam follow cars past it, which the sweep reaches last: sweep again while that
+        # slows anyone (speeds only fall, so this ends; the cap bounds a ring of cars that
+        # converges only gradually).
+        for _ in range(SETTLE_SWEEPS if road.seam > 0.0 else 1):
+            slowed = 0.0
+            for a in range(N - 1, -1, -1):
+                e = index.order[b, a]
+                if I[KIND, b, e] == CAR:
+                    slowed = max(slowed, _settle_speed(F, I, road, index, b, e))
+            if slowed < SETTLE_TOLERANCE:
+                break
 
 
 @kernel
@@ -349,8 +364,8 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
         s_on = s + 30.0
         if road.seam > 0.0 and s_on >= road.seam:
             s_on -= road.seam
-        a_now, gap, lead_speed = _accel_behind(F, I, road, ego_max_speed, b, e, lane,
-                                               lead_of(F, I, index, b, e, lane))
+        lead = lead_of(F, I, index, b, e, lane)
+        a_now, gap, lead_speed = _accel_behind(F, I, road, ego_max_speed, b, e, lane, lead)
         # Old follower: how its acceleration changes once this car leaves.
         old_gain = 0.0
         fol = follower(index, b, lane, s)
@@ -359,7 +374,9 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
         if fol >= 0 and I[KIND, b, fol] == CAR:
             fs, fv = F[S, b, fol], F[SPEED, b, fol]
             fgap = bumper_gap(F, b, fol, e, fs, F[D, b, fol], road.seam)
-            after = fgap + F[LENGTH, b, e] + gap
+            # On a loop with two cars in the lane, the follower is also the leader: once this
+            # car leaves, it follows nobody (not itself a lap ahead).
+            after = np.inf if fol == lead else fgap + F[LENGTH, b, e] + gap
             old_gain = _idm_for(F, I, b, fol, ego_max_speed, fv, after, lead_speed) - _idm_for(
                 F, I, b, fol, ego_max_speed, fv, fgap, v
             )
