@@ -17,9 +17,12 @@ from typing import Any
 from agents.baselines import IdleAgent, RandomAgent
 from agents.run_dir import read_algo, read_env_spec
 
-# The DQN shipped with lanesim, trained by the command in README's DQN section.
+# The DQN shipped with lanesim, trained by the command in README's DQN section, and the one
+# that drives by the driver's-seat camera (docs/observation_study.md says how it was made).
 SHIPPED_DQN = Path(__file__).resolve().parent / "checkpoints" / "dqn_highway"
-NAMES = ("vi", "dqn", "random", "idle", "keyboard")
+SHIPPED_CAMERA_DQN = Path(__file__).resolve().parent / "checkpoints" / "dqn_camera"
+SHIPPED = {"dqn": SHIPPED_DQN, "dqn-camera": SHIPPED_CAMERA_DQN}
+NAMES = ("vi", "dqn", "dqn-camera", "random", "idle", "keyboard")
 
 
 @dataclass
@@ -114,10 +117,10 @@ def load_agent(spec: str, seed: int = 0) -> LoadedAgent:
         from lanesim.render.keyboard import KeyboardAgent
 
         return LoadedAgent(KeyboardAgent(), {"action": "continuous"})
-    if spec == "dqn":
-        if not SHIPPED_DQN.exists():
-            raise FileNotFoundError(f"the shipped DQN checkpoint {SHIPPED_DQN} is missing")
-        return _trained_from_path(SHIPPED_DQN)
+    if spec in SHIPPED:
+        if not SHIPPED[spec].exists():
+            raise FileNotFoundError(f"the shipped DQN checkpoint {SHIPPED[spec]} is missing")
+        return _trained_from_path(SHIPPED[spec])
     path = Path(spec)
     if path.suffix in (".pt", ".zip") or path.exists() or "/" in spec:
         return _trained_from_path(path)

@@ -21,11 +21,16 @@ from agents.run_dir import SB3_ALGOS
 SCENARIO_HELP = ("bundled scenario name or .toml path (default: the road a trained agent was "
                  "trained on, highway for the others)")
 AGENT_HELP = (
-    "vi (value iteration on meta actions), dqn (the shipped DQN), random, idle (lane following),"
+    "vi (value iteration on meta actions), dqn (the shipped DQN), dqn-camera (the shipped DQN"
+    " that drives by the driver's-seat camera), random, idle (lane following),"
     " keyboard (drive yourself), or the path of a training directory of 'lanesim train' or of"
     " its checkpoint (a DQN .pt, an SB3 latest.zip)"
 )
 TRAIN_ALGOS = ("dqn", *SB3_ALGOS)
+# lanesim.envs.options' view choices (tests/test_cli.py keeps them equal).
+VIEWS = ("top", "camera", "both")
+VIEW_HELP = ("the window's view: top (down), camera (the driver's seat) or both side by side "
+             "(default: both for an agent that sees by the camera, else top; key C cycles them)")
 # lanesim.envs.options.OBSERVATIONS, for --help (tests/test_cli.py keeps them equal).
 OBSERVATION_NAMES = ("kinematics", "occupancy", "pixels", "camera", "birdseye")
 BENCH_DESCRIPTION = ("Run the environment benchmark, lanesim against highway-env (python -m "
@@ -113,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "overlay and HUD, episode after episode until you close it (Esc). "
                        "Without a display, write a video of the same drive and print where it "
                        "is.")
-    p.add_argument("--agent", choices=("vi", "dqn"), default="vi",
-                   help="vi (default) or the shipped DQN")
+    p.add_argument("--agent", choices=("vi", "dqn", "dqn-camera"), default="vi",
+                   help="vi (default), the shipped DQN, or the shipped camera DQN")
+    p.add_argument("--view", choices=VIEWS, default=None, help=VIEW_HELP)
     p.add_argument("--seed", type=_non_negative_int, default=0, help="episode seed (default 0)")
     p.add_argument("--video", metavar="DIR", default="videos",
                    help="where to write the video when there is no display (default videos/)")
@@ -129,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", default=None, help=SCENARIO_HELP)
     p.add_argument("--speed", type=_speed, default=1.0,
                    help="simulation speed: 1 = real time, 0.25 slow motion, 8 faster, max")
+    p.add_argument("--view", choices=VIEWS, default=None, help=VIEW_HELP)
     p.add_argument("--seed", type=_non_negative_int, default=0, help="first episode seed")
     p.add_argument("--episodes", type=_positive_int, default=None,
                    help="episodes before exiting (default: until the window closes)")
@@ -382,10 +389,18 @@ def watch(agent, env_id: str, seed: int = 0, episodes: int | None = None, linger
         env.close()
 
 
+def _view(options: dict, view: str | None) -> dict:
+    """``options`` with the window's ``view``: as asked, else both panes for an agent that
+    sees by the camera (what it sees beside the top-down view)."""
+    if view is None and options.get("observation") in ("camera", "birdseye"):
+        view = "both"
+    return options if view is None else {**options, "view": view}
+
+
 def cmd_watch(args) -> int:
     loaded, env_id, options, _ = _agent_env(args.agent, args.scenario)
     returns = watch(loaded.agent, env_id, seed=args.seed, episodes=args.episodes,
-                    sim_speed=args.speed, **options)
+                    sim_speed=args.speed, **_view(options, args.view))
     if returns:
         print(f"{len(returns)} episodes, mean return {sum(returns) / len(returns):.2f}")
     return 0
@@ -403,7 +418,7 @@ def cmd_demo(args) -> int:
     from agents import evaluate as ev
 
     loaded = _loaded(args.agent)
-    agent, options = loaded.agent, loaded.env_options
+    agent, options = loaded.agent, _view(loaded.env_options, args.view)
     if has_display():
         print(f"Watching the {args.agent} agent on Highway-v0. Press H in the window for the keys.")
         if args.episodes is None:

@@ -552,6 +552,30 @@ def test_train_help_names_every_observation():
     assert OBSERVATION_NAMES == OBSERVATIONS
 
 
+def test_view_choices_are_the_viewers_and_a_camera_agent_watches_both_panes():
+    from lanesim.cli import VIEWS, _view
+    from lanesim.envs.options import VIEWS as OPTION_VIEWS
+
+    assert VIEWS == OPTION_VIEWS
+    assert _view({"observation": "camera"}, None)["view"] == "both"
+    assert _view({"observation": "birdseye"}, "top")["view"] == "top"
+    assert "view" not in _view({"observation": "pixels"}, None)
+    assert _view({"observation": "pixels"}, "camera")["view"] == "camera"
+
+
+def test_the_shipped_camera_dqn_drives_by_the_camera_without_a_collision():
+    """`lanesim watch --agent dqn-camera`: the shipped network sees 4 x 84 x 84 grey camera
+    frames of its training road and drives it (seed 0 is a held-out-style episode)."""
+    from agents.evaluate import evaluate
+    from lanesim.cli import _agent_env
+
+    loaded, env_id, options, where = _agent_env("dqn-camera", None)
+    assert where == "its training road" and options["observation"] == "camera"
+    assert loaded.agent.obs_shape == (4, 84, 84)
+    summary = evaluate(loaded.agent, env_id, episodes=2, seed=2_000_000, **options)
+    assert summary["collision_rate"] == 0.0 and summary["mean_speed"] > 20.0
+
+
 def test_an_unknown_training_observation_is_one_line_naming_the_accepted(capsys, tmp_path):
     code, lines = main_result(["train", "dqn", "--steps", "9", "--out", str(tmp_path / "o"),
                                "--observation", "lidar"], capsys)

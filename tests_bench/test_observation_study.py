@@ -40,6 +40,7 @@ def test_each_observation_trains_its_own_study_and_the_report_sets_them_side_by_
     assert "| camera | 1 |" in text and "| kinematics | 1 |" in text
     assert "Not finished: birdseye." in text
     assert "Camera target, collisions <= 5% in every seed:" in text
+    assert "| camera | 0 |" in text and "| kinematics | 0 |" in text  # every run's own row
     assert (out / "observations.png").stat().st_size > 10_000
     assert "| camera | 1 |" in page.read_text()
 
