@@ -64,6 +64,9 @@ class Lanes:
         start, end: where each lane exists along the road (m of ``s``): an on-ramp starts late,
             a closed lane (roadworks, the end of a ramp) ends early.
         closes: the lane ends before the road does.
+        direction: +1 where traffic travels toward +s, -1 in an oncoming lane of a two-way
+            road (its cars travel toward -s, heading + π; their ``speed`` is a magnitude, so
+            their velocity along the road is ``-speed``). The ego always travels +1.
     """
 
     count: int
@@ -72,6 +75,7 @@ class Lanes:
     start: np.ndarray
     end: np.ndarray
     closes: np.ndarray
+    direction: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ def scene_of(core: DrivingCore, b: int) -> Scene:
         **{name: getattr(w, name)[b].copy() for name in Vehicles.__dataclass_fields__}
     )
     lanes = Lanes(road.lanes, road.lane_width, road.lane_centre.copy(), road.lane_start.copy(),
-                  road.lane_end.copy(), road.lane_closes.copy())
+                  road.lane_end.copy(), road.lane_closes.copy(), road.lane_direction.copy())
     action = core.action
     meta = isinstance(action, MetaActions)
     return Scene(

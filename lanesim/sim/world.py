@@ -152,6 +152,7 @@ class World:
             next=self.road.lane_next,
             prev=self.road.lane_prev,
             seam=self.road.seam,
+            direction=self.road.lane_direction,
         )
         self.state = WorldState(
             F=self.F,
@@ -252,7 +253,8 @@ class World:
 
     def _place(self, worlds, e, s, lane, speed) -> None:
         """Put entity ``e`` of ``worlds`` on a lane centre, aligned with the road (on a closed
-        road at ``s`` taken round the loop)."""
+        road at ``s`` taken round the loop); a car in an oncoming lane faces back (the ego
+        always faces forward)."""
         s = self.road.wrap(s)
         self.s[worlds, e] = s
         self.d[worlds, e] = self.road.lane_centre[lane]
@@ -262,6 +264,8 @@ class World:
         self.lateral_speed[worlds, e] = 0.0
         self.F[layout.PASSED][worlds, e] = 0.0
         x, y, h = self.road.to_world(s, self.d[worlds, e])
+        if e != 0:
+            h = np.where(self.road.lane_direction[lane] < 0, h + np.pi, h)
         self.x[worlds, e], self.y[worlds, e], self.heading[worlds, e] = x, y, h
 
     def _obstacle_template(self):
@@ -339,6 +343,7 @@ class World:
         self.brake_timer[worlds, cars] = 0.0
         self.F[layout.PASSED][worlds, cars] = 0.0
         x, y, h = road.to_world(s, self.d[worlds, cars])
+        h = np.where(road.lane_direction[lane] < 0, h + np.pi, h)  # oncoming cars face back
         self.x[worlds, cars], self.y[worlds, cars], self.heading[worlds, cars] = x, y, h
 
     # ------------------------------------------------------------------ step
