@@ -248,11 +248,16 @@ def _predict(obs, times, prm):
         t = times[i]
         for j in range(n_obs):
             static = obs[j, O_STATIC] > 0.0
-            # Constant acceleration for `accel_time` s (never backwards), then constant speed.
+            # Constant acceleration for `accel_time` s (never backwards: the velocity along the
+            # road, negative for oncoming cars, stops at 0 rather than change sign), then
+            # constant speed.
             v0, acc = obs[j, O_V], obs[j, O_A]
             ta = min(t, accel_time)
-            if acc < 0.0 and v0 + acc * ta < 0.0:
+            end = v0 + acc * ta
+            if (v0 > 0.0 and end < 0.0) or (v0 < 0.0 and end > 0.0):
                 ta = -v0 / acc
+            elif v0 == 0.0 and acc < 0.0:
+                ta = 0.0
             ps[i, j] = obs[j, O_S] + v0 * ta + 0.5 * acc * ta * ta + (v0 + acc * ta) * (t - ta)
             dj = obs[j, O_D]
             if not static:

@@ -74,7 +74,7 @@ class WorldSpec:
     obstacles: tuple[Obstacle, ...] = ()
     sim_hz: float = 15.0
     ego_start: float = 200.0  # m along the road
-    ego_lanes: tuple[int, ...] = ()  # lanes the ego may start in; empty means any full lane
+    ego_lanes: tuple[int, ...] = ()  # lanes the ego may start in; empty: any full forward lane
     ego_speed: tuple[float, float] = (20.0, 25.0)  # m/s
 
 
@@ -249,7 +249,10 @@ class World:
         self._refresh_lanes()
 
     def _full_lanes(self) -> list[int]:
-        return [int(i) for i in np.flatnonzero(~self.road.lane_closes)] or [0]
+        """Lanes that run the whole road the road's way (the ego never starts oncoming)."""
+        road = self.road
+        full = ~road.lane_closes & (road.lane_direction > 0)
+        return [int(i) for i in np.flatnonzero(full)] or [int(np.argmax(road.lane_direction))]
 
     def _place(self, worlds, e, s, lane, speed) -> None:
         """Put entity ``e`` of ``worlds`` on a lane centre, aligned with the road (on a closed
