@@ -725,8 +725,9 @@ def _check_scenario(o: Options) -> None:
             )
     closed = {c["lane"] for c in o.closures}
     if all(lane in closed for lane in range(o.oncoming_lanes, o.lanes)):
+        forward = "forward " if o.oncoming_lanes else ""  # the ego's lanes on a two-way road
         raise OptionError(
-            f"option 'closures' closes every forward through lane ({o.oncoming_lanes}.."
+            f"option 'closures' closes every {forward}through lane ({o.oncoming_lanes}.."
             f"{o.lanes - 1}); leave one open"
         )
     _check_start(o, length)
