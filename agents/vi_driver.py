@@ -31,20 +31,20 @@ The abstraction
   toward 0.8 /s × the offset within ±1.5 m/s, reached with a lag of ``1 / lateral_lag`` s.
 * **Other road users** (stochastic): cars keep their speed (optionally their measured
   acceleration, ``accel_time``) and move toward their target lane at 4/3 m/s; where they are
-  along the road is Gaussian around that, standard deviation ``noise_s + noise_v t +
-  noise_a t² / 2`` (braking), and across it ``noise_d + noise_dt t``. The lateral noise is
-  small (5 cm/s): traffic moves across only to change lanes, a change shows in its target
-  lane from the next decision on, and the simulator's MOBIL starts one only where the ego,
-  as the new follower, would not have to brake hard; so the plan may pass a car in the next
-  lane, close beside it, instead of treating it as a likely cut-in. Static
-  obstacles (stalled cars, cones: ``kind >= STALLED``) stay put. Oncoming cars (in a lane
-  whose ``scene.lanes.direction`` is -1) come toward the ego at their speed, seen from as far
-  ahead as they reach within the plan and its tail, so an overtaking plan weighs the gap in
-  the oncoming lane; behind the ego they drive away and are no followers. Where a lane does not exist
-  (``scene.lanes.start`` / ``end``: after a closure, past the end of the merge ramp, before a ramp
-  starts) it is a wall across the lane. Cars that start clearly behind the ego are followers:
-  the simulator's traffic brakes for the ego, so they cause no collision, but cutting in
-  front of one costs ``rear_weight`` when it would need to brake harder than ``rear_decel``.
+  along the road is Gaussian around that, standard deviation
+  ``noise_s + noise_v t + noise_a t² / 2`` (braking), and across it ``noise_d + noise_dt t``.
+  The lateral noise is small (5 cm/s): traffic moves across only to change lanes, a change shows
+  in its target lane from the next decision on, and the simulator's MOBIL starts one only where
+  the ego, as the new follower, would not have to brake hard; so the plan may pass a car in the
+  next lane, close beside it, instead of treating it as a likely cut-in. Static obstacles
+  (stalled cars, cones: ``kind >= STALLED``) stay put. Oncoming cars (in a lane whose
+  ``scene.lanes.direction`` is -1) come toward the ego at their speed, seen from as far ahead as
+  they reach within the plan and its tail, so an overtaking plan weighs the gap in the oncoming
+  lane; behind the ego they drive away and are no followers. Where a lane does not exist
+  (``scene.lanes.start`` / ``end``: after a closure, past the end of the merge ramp, before a
+  ramp starts) it is a wall across the lane. Cars that start clearly behind the ego are
+  followers: the simulator's traffic brakes for the ego, so they cause no collision, but cutting
+  in front of one costs ``rear_weight`` when it would need to brake harder than ``rear_decel``.
 * **Transitions**: an action leads to the next state with probability ``1 - p`` and to a
   collision (the end state) with probability ``p = 1 - Π_j (1 - p_j)``, where ``p_j`` is the
   largest, over the substeps, probability that obstacle ``j``'s rectangle overlaps the ego's (both

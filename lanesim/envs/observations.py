@@ -335,8 +335,9 @@ def _draw_frames(
     0.5) my`` with the ego's row in the middle. Road where the point is on an existing lane;
     lane boundaries on the cells their line crosses, solid with a lane on one side only or
     between lanes of opposite directions (``lane_direction``, a two-way road's centre line),
-    dashed (3 m of every 9) between two lanes of one direction; then every entity's rectangle at its heading relative
-    to the road (cells whose centre it covers), traffic and obstacles first and the ego last.
+    dashed (3 m of every 9) between two lanes of one direction; then every entity's rectangle
+    at its heading relative to the road (cells whose centre it covers), traffic and obstacles
+    first and the ego last.
     With ``gauge`` > 0 (cells per m/s), the top row is the ego's speed gauge instead (the top:
     a conv trunk of 8-pixel windows at stride 4 never sees the bottom 2 rows of 42). On a
     closed road (``seam``, its length in m, else 0) the view runs on round the seam.
