@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import lanesim  # noqa: F401
-from lanesim.envs.actions import IDLE, LANE_LEFT, LANE_RIGHT
+from lanesim.envs.actions import FASTER, IDLE, LANE_LEFT, LANE_RIGHT
 from lanesim.envs.core import build_spec
 from lanesim.envs.observations import SOLID, TRAFFIC
 from lanesim.envs.options import OptionError, make_options
@@ -125,6 +125,65 @@ def test_oncoming_car_follows_the_car_ahead_in_its_own_direction():
     gap = world.s[0, 1] - world.s[0, 2] - 0.5 * (world.length[0, 1] + world.length[0, 2])
     assert world.speed[0, 1] < 0.5
     assert 0.5 < gap < 10.0
+    assert not world.crashed[0].any()
+
+
+def test_forward_car_never_changes_into_the_oncoming_lane():
+    world = two_way_world(3)
+    park(world, first=3)
+    # A fast car behind a slow one, the oncoming lane empty: on a one-way road MOBIL would
+    # take it; here it queues.
+    world.desired_speed[0, 1] = 10.0
+    world.place(1, 1100.0, FORWARD, 10.0)
+    world.desired_speed[0, 2] = 30.0
+    world.place(2, 1040.0, FORWARD, 25.0)
+    for _ in range(15 * 20):
+        step(world)
+        assert (world.target_lane[0, 1:3] == FORWARD).all()
+    assert world.s[0, 2] < world.s[0, 1] and not world.crashed[0].any()
+
+
+def test_oncoming_car_overtakes_in_an_oncoming_lane_of_its_own_direction():
+    road = Road([Segment(3000.0, 0.0)], 4, 4.0, directions=[-1, -1, 1, 1])
+    traffic = TrafficModel(vehicles=3, politeness=(0.0, 0.0), recycle_distance=400.0)
+    world = World(WorldSpec(road=road, traffic=traffic, ego_start=1000.0), 1)
+    world.reset(np.ones(1, dtype=bool), np.array([0]))
+    world.place(0, 1000.0, 3, 0.0)
+    world.place(3, 700.0, 3, 0.0)
+    # Lane 1 (oncoming): a slow car at 1200 m and a fast one behind it, at 1260 m; its right is
+    # lane 0, its left lane 2 travels the other way.
+    world.desired_speed[0, 1] = 10.0
+    world.place(1, 1200.0, 1, 10.0)
+    world.desired_speed[0, 2] = 30.0
+    world.place(2, 1260.0, 1, 25.0)
+    lanes = set()
+    for _ in range(15 * 10):
+        step(world)
+        lanes.add(int(world.target_lane[0, 2]))
+    assert lanes <= {0, 1} and 0 in lanes
+    assert world.s[0, 2] < world.s[0, 1]  # past the slow car, toward -s
+    assert not world.crashed[0].any()
+
+
+def test_oncoming_car_judges_the_other_lane_by_the_car_ahead_in_its_direction():
+    road = Road([Segment(3000.0, 0.0)], 4, 4.0, directions=[-1, -1, 1, 1])
+    traffic = TrafficModel(vehicles=4, politeness=(0.0, 0.0), recycle_distance=400.0)
+    world = World(WorldSpec(road=road, traffic=traffic, ego_start=1000.0), 1)
+    world.reset(np.ones(1, dtype=bool), np.array([0]))
+    world.place(0, 1000.0, 3, 0.0)
+    world.place(4, 700.0, 3, 0.0)
+    world.desired_speed[0, 1] = 12.0
+    world.place(1, 1200.0, 1, 12.0)
+    world.desired_speed[0, 2] = 30.0
+    world.place(2, 1260.0, 1, 25.0)
+    # Lane 0 holds a stopped car 30 m ahead of car 2 in its direction (at a smaller s), and
+    # nothing behind: moving over there would be into a stopped car.
+    world.desired_speed[0, 3] = 0.0
+    world.place(3, 1230.0, 0, 0.0)
+    for _ in range(15 * 10):
+        step(world)
+        if world.target_lane[0, 2] == 0:
+            assert world.s[0, 2] < world.s[0, 3] - 5.0  # only once past the stopped car
     assert not world.crashed[0].any()
 
 
@@ -264,3 +323,32 @@ def test_pixels_draw_a_solid_centre_line_between_the_directions():
     # The centre line lies 2 m left of the ego's centre (its lane's left edge); 0.5 m a row.
     assert (frame[H // 2 - 4] == SOLID).all()  # unbroken along the whole view
     assert (frame == TRAFFIC).any()
+
+
+# ------------------------------------------------------------------ the value-iteration driver
+@pytest.mark.parametrize("oncoming_at", [150.0, 250.0, None])
+def test_vi_driver_overtakes_only_when_the_oncoming_lane_is_clear(oncoming_at):
+    """Behind a car at 21 m/s, the ego at 27 m/s aiming for 30: an oncoming car 150 or 250 m
+    ahead closes at 52 m/s, so it stays (the driver that read oncoming speeds as forward ones
+    changed into it); with the oncoming lane clear it overtakes."""
+    from agents.vi_driver import VIDriver
+
+    env = gym.make("lanesim/TwoWay-v0", action="meta", vehicles=3)
+    env.reset(seed=0)
+    env.step(FASTER)
+    env.step(FASTER)
+    world = env.unwrapped.world
+    s0 = 1000.0
+    world.place(3, s0 - 300.0, FORWARD, 0.0)
+    world.desired_speed[0, 1] = 21.0
+    world.place(0, s0, FORWARD, 27.0)
+    world.place(1, s0 + 35.0, FORWARD, 21.0)
+    world.desired_speed[0, 2] = 25.0
+    if oncoming_at is None:
+        world.place(2, s0 - 250.0, FORWARD, 0.0)
+    else:
+        world.place(2, s0 + oncoming_at, ONCOMING, 25.0)
+    driver = VIDriver()
+    driver.reset(env)
+    action = driver.plan(env.unwrapped.scene(), env.unwrapped.options)["action"]
+    assert action == (LANE_LEFT if oncoming_at is None else IDLE)
