@@ -257,13 +257,13 @@ def prev_in_lane(index, b, e, lane):
 
 
 @kernel_inline
-def direction_of(I, index, b, e):
+def direction_of(I, direction, b, e):
     """+1 if entity ``e`` of world ``b`` travels toward +s, -1 if it comes the other way: the
     ego always faces forward (even in an oncoming lane), everything else travels its lane's
-    way (traffic never changes into a lane of the other direction)."""
+    way (``direction``, per lane: traffic never changes into a lane of the other direction)."""
     if I[KIND, b, e] == EGO:
         return 1
-    return index.direction[I[LANE, b, e]]
+    return direction[I[LANE, b, e]]
 
 
 @kernel

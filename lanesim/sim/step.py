@@ -175,7 +175,9 @@ def ego_leader(F, I, index, b):
     if lead < 0:
         lead = beyond_end(index, b, I[LANE, b, 0], F[S, b, 0])
     gap = bumper_gap(F, b, 0, lead, F[S, b, 0], F[D, b, 0], index.seam)
-    return gap, (F[SPEED, b, lead] * direction_of(I, index, b, lead) if lead >= 0 else 0.0)
+    if lead < 0:
+        return gap, 0.0
+    return gap, F[SPEED, b, lead] * direction_of(I, index.direction, b, lead)
 
 
 @kernel

@@ -181,15 +181,15 @@ def lead_of(F, I, index, b, e, lane):
 
 
 @kernel
-def _accel_behind(F, I, road, index, ego_max_speed, b, e, lane, lead):
+def _accel_behind(F, I, road, ego_max_speed, b, e, lane, lead):
     """IDM acceleration of car ``e`` behind ``lead`` (-1: none) in ``lane`` (or that lane's
     end), with the gap and the leader's speed it used."""
-    gap, leader_speed = _gap_behind(F, I, road, index, b, e, lane, lead)
+    gap, leader_speed = _gap_behind(F, I, road, b, e, lane, lead)
     return _idm_for(F, I, b, e, ego_max_speed, F[SPEED, b, e], gap, leader_speed), gap, leader_speed
 
 
 @kernel
-def _gap_behind(F, I, road, index, b, e, lane, lead):
+def _gap_behind(F, I, road, b, e, lane, lead):
     """Gap (m) of car ``e`` to ``lead`` (-1: none) in ``lane``, or to that lane's end if
     nearer, and the speed (m/s) of what it follows there, in its own direction (0 at a lane
     end; negative for the ego coming head-on down an oncoming lane)."""
@@ -198,8 +198,8 @@ def _gap_behind(F, I, road, index, b, e, lane, lead):
     leader_speed = 0.0
     if lead >= 0:
         # Car e travels the way of lane (its own or its target: both go the same way).
-        leader_speed = F[SPEED, b, lead] * (index.direction[lane]
-                                            * direction_of(I, index, b, lead))
+        direction = road.lane_direction
+        leader_speed = F[SPEED, b, lead] * (direction[lane] * direction_of(I, direction, b, lead))
     leaving = lane == I[LANE, b, e] and I[TARGET_LANE, b, e] != lane
     end = _lane_end_gap(road, lane, s, F[LENGTH, b, e], leaving)
     if end < gap:
@@ -214,8 +214,7 @@ def _settle_speed(F, I, road, index, b, e):
     it can hold there, braking at most its ``MAX_ACCEL``, never closing in faster than it can
     stop (the leader must be settled first)."""
     lane = I[LANE, b, e]
-    gap, leader_speed = _gap_behind(F, I, road, index, b, e, lane,
-                                    lead_of(F, I, index, b, e, lane))
+    gap, leader_speed = _gap_behind(F, I, road, b, e, lane, lead_of(F, I, index, b, e, lane))
     if not math.isfinite(gap):
         return
     c = 2.0 * math.sqrt(F[MAX_ACCEL, b, e] * F[COMFORT_DECEL, b, e])
@@ -232,8 +231,8 @@ def _settle_speed(F, I, road, index, b, e):
 def settle_speeds(F, I, road, index, worlds):
     """:func:`_settle_speed` of every traffic car of the ``worlds`` (bool ``(B,)``), leaders
     first (toward -s in oncoming lanes, after the rest); the index and its order must be
-    current. ``road`` and ``index`` come named or as
-    plain tuples (:func:`lanesim.sim.state.plain`)."""
+    current. ``road`` and ``index`` come named or as plain tuples
+    (:func:`lanesim.sim.state.plain`)."""
     road, index = RoadArrays(*road), LaneIndex(*index)
     N = F.shape[2]
     for b in range(F.shape[1]):
@@ -298,7 +297,7 @@ def follow(F, I, road, index, traffic, ego_max_speed, b):
         # lead_of is compiled once.
         for k in range(1 if target == lane else 2):
             in_lane = lane if k == 0 else target
-            a_k, _, _ = _accel_behind(F, I, road, index, ego_max_speed, b, e, in_lane,
+            a_k, _, _ = _accel_behind(F, I, road, ego_max_speed, b, e, in_lane,
                                       lead_of(F, I, index, b, e, in_lane))
             a = min(a, a_k)
         F[ACCEL, b, e] = a
@@ -377,7 +376,7 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
         s_on = s + 30.0 if forward else s - 30.0
         if road.seam > 0.0 and s_on >= road.seam:
             s_on -= road.seam
-        a_now, gap, lead_speed = _accel_behind(F, I, road, index, ego_max_speed, b, e, lane,
+        a_now, gap, lead_speed = _accel_behind(F, I, road, ego_max_speed, b, e, lane,
                                                lead_of(F, I, index, b, e, lane))
         # Old follower: how its acceleration changes once this car leaves.
         old_gain = 0.0
@@ -412,7 +411,7 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
                 nl = beyond_end(index, b, cand, s)
             if nf < 0:
                 nf = before_start(index, b, cand, s)
-            a_new, ngap, _ = _accel_behind(F, I, road, index, ego_max_speed, b, e, cand, nl)
+            a_new, ngap, _ = _accel_behind(F, I, road, ego_max_speed, b, e, cand, nl)
             new_gain = 0.0
             safe = ngap > 1.0 and a_new > -safe_decel
             if nf >= 0:
@@ -427,7 +426,8 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
                         F, b, nf, nl, nfs, F[D, b, nf], road.seam)
                     nl_speed = 0.0
                     if nl >= 0:  # in the lane's direction (the ego may come the other way)
-                        nl_speed = F[SPEED, b, nl] * (direction * direction_of(I, index, b, nl))
+                        way = direction_of(I, road.lane_direction, b, nl)
+                        nl_speed = F[SPEED, b, nl] * (direction * way)
                     new_gain = after - _idm_for(F, I, b, nf, ego_max_speed, nfv, old_gap, nl_speed)
                     safe = safe and after > -safe_decel
             gain = mobil_incentive(a_new - a_now, new_gain, old_gain, politeness)
