@@ -152,6 +152,9 @@ class DrivingEnv(gym.Env):
     its lane and making progress, and the episode ends when it crashes or leaves the road. With
     ``loop`` the road is a closed circuit (Racetrack-v0): past its end every car drives on from
     its start (``s`` restarts at 0, the seam), and traffic circulates instead of being recycled.
+    With ``oncoming_lanes`` the road is two-way (TwoWay-v0): its leftmost lanes carry oncoming
+    traffic toward the road's start; the ego starts in a forward lane and may overtake through
+    an oncoming lane (a head-on collision ends the episode; driving there is not penalized).
 
     ## Action Space
     Chosen by ``action``:
@@ -183,7 +186,8 @@ class DrivingEnv(gym.Env):
     ``sin_h`` (heading relative to the road, + left); ``lane_offset`` (from the own lane's centre
     / half a lane width, + right). Values saturate at ±1.
 
-    Pixel grey levels: off-road 0, road 60, dashed lane line 130, solid edge line 190,
+    Pixel grey levels: off-road 0, road 60, dashed lane line 130, solid edge line (and a two-way
+    road's centre line) 190,
     traffic 160, obstacles 230, ego 255. Frames are channel-first grey stacks, as
     ``AtariPreprocessing`` + ``FrameStackObservation`` give them: resize with ``image_shape``,
     not ``ResizeObservation`` (which takes channel-last images). With ``speed_bar`` the top
