@@ -31,17 +31,20 @@ The abstraction
   toward 0.8 /s × the offset within ±1.5 m/s, reached with a lag of ``1 / lateral_lag`` s.
 * **Other road users** (stochastic): cars keep their speed (optionally their measured
   acceleration, ``accel_time``) and move toward their target lane at 4/3 m/s; where they are
-  along the road is Gaussian around that, standard deviation ``noise_s + noise_v t +
-  noise_a t² / 2`` (braking), and across it ``noise_d + noise_dt t``. The lateral noise is
-  small (5 cm/s): traffic moves across only to change lanes, a change shows in its target
-  lane from the next decision on, and the simulator's MOBIL starts one only where the ego,
-  as the new follower, would not have to brake hard; so the plan may pass a car in the next
-  lane, close beside it, instead of treating it as a likely cut-in. Static
-  obstacles (stalled cars, cones: ``kind >= STALLED``) stay put. Where a lane does not exist
-  (``scene.lanes.start`` / ``end``: after a closure, past the end of the merge ramp, before a ramp
-  starts) it is a wall across the lane. Cars that start clearly behind the ego are followers:
-  the simulator's traffic brakes for the ego, so they cause no collision, but cutting in
-  front of one costs ``rear_weight`` when it would need to brake harder than ``rear_decel``.
+  along the road is Gaussian around that, standard deviation
+  ``noise_s + noise_v t + noise_a t² / 2`` (braking), and across it ``noise_d + noise_dt t``.
+  The lateral noise is small (5 cm/s): traffic moves across only to change lanes, a change shows
+  in its target lane from the next decision on, and the simulator's MOBIL starts one only where
+  the ego, as the new follower, would not have to brake hard; so the plan may pass a car in the
+  next lane, close beside it, instead of treating it as a likely cut-in. Static obstacles
+  (stalled cars, cones: ``kind >= STALLED``) stay put. Oncoming cars (in a lane whose
+  ``scene.lanes.direction`` is -1) come toward the ego at their speed, seen from as far ahead as
+  they reach within the plan and its tail, so an overtaking plan weighs the gap in the oncoming
+  lane; behind the ego they drive away and are no followers. Where a lane does not exist
+  (``scene.lanes.start`` / ``end``: after a closure, past the end of the merge ramp, before a
+  ramp starts) it is a wall across the lane. Cars that start clearly behind the ego are
+  followers: the simulator's traffic brakes for the ego, so they cause no collision, but cutting
+  in front of one costs ``rear_weight`` when it would need to brake harder than ``rear_decel``.
 * **Transitions**: an action leads to the next state with probability ``1 - p`` and to a
   collision (the end state) with probability ``p = 1 - Π_j (1 - p_j)``, where ``p_j`` is the
   largest, over the substeps, probability that obstacle ``j``'s rectangle overlaps the ego's (both
@@ -83,7 +86,7 @@ from lanesim.sim.models import (
     AUTOPILOT_SPEED_GAIN,
     EgoModel,
 )
-from lanesim.sim.world import STALLED
+from lanesim.sim.world import CAR, STALLED
 
 __all__ = ["VIDriver", "VIDriverConfig"]
 
@@ -245,11 +248,16 @@ def _predict(obs, times, prm):
         t = times[i]
         for j in range(n_obs):
             static = obs[j, O_STATIC] > 0.0
-            # Constant acceleration for `accel_time` s (never backwards), then constant speed.
+            # Constant acceleration for `accel_time` s (never backwards: the velocity along the
+            # road, negative for oncoming cars, stops at 0 rather than change sign), then
+            # constant speed.
             v0, acc = obs[j, O_V], obs[j, O_A]
             ta = min(t, accel_time)
-            if acc < 0.0 and v0 + acc * ta < 0.0:
+            end = v0 + acc * ta
+            if (v0 > 0.0 and end < 0.0) or (v0 < 0.0 and end > 0.0):
                 ta = -v0 / acc
+            elif v0 == 0.0 and acc < 0.0:
+                ta = 0.0
             ps[i, j] = obs[j, O_S] + v0 * ta + 0.5 * acc * ta * ta + (v0 + acc * ta) * (t - ta)
             dj = obs[j, O_D]
             if not static:
@@ -516,11 +524,20 @@ class VIDriver:
         ego = scene.vehicles
         return int(ego.lane[0]), int(np.abs(speeds - ego.speed[0]).argmin())
 
-    def _accelerations(self, scene: Scene) -> np.ndarray:
-        """Each entity's acceleration (m/s², ``(N - 1,)``) since the previous decision, from
-        the change of its speed; 0 for entities that jumped (recycled cars) or are new."""
+    @staticmethod
+    def _velocities(scene: Scene) -> np.ndarray:
+        """Each entity's velocity along the road (m/s, ``(N - 1,)``): negative for oncoming
+        cars, which travel their lane's way (``scene.lanes.direction``)."""
         v = scene.vehicles
-        now = (scene.time, v.s[1:], v.speed[1:])
+        way = np.where(v.kind[1:] == CAR, scene.lanes.direction[v.lane[1:]], 1)
+        return v.speed[1:] * way
+
+    def _accelerations(self, scene: Scene, velocity: np.ndarray) -> np.ndarray:
+        """Each entity's acceleration along the road (m/s², ``(N - 1,)``) since the previous
+        decision, from the change of its ``velocity``; 0 for entities that jumped (recycled
+        cars) or are new."""
+        v = scene.vehicles
+        now = (scene.time, v.s[1:], velocity)
         prev, self._prev = self._prev, now
         if prev is None or not 0.0 < now[0] - prev[0] <= 1.0 or len(prev[1]) != len(now[1]):
             return np.zeros(len(now[1]))
@@ -541,12 +558,15 @@ class VIDriver:
         """The obstacle table (see the ``O_*`` columns) of ``scene``."""
         c = self.config
         lanes, v = scene.lanes, scene.vehicles
-        accel = self._accelerations(scene)
+        velocity = self._velocities(scene)
+        accel = self._accelerations(scene, velocity)
         # Along the road from the ego: on a closed road the shorter way round its seam, the
         # others placed at ego_s + rel (s beyond the seam runs on past the road's length).
         rel = scene.road.offset(v.s[1:], ego_s)
         s, d = (ego_s + rel if scene.road.closed else v.s[1:]), v.d[1:]
-        near = (rel < c.ahead) & (rel > -c.behind)
+        # Oncoming cars from as far ahead as they come within the plan (horizon and tail).
+        span = c.horizon * c.step + c.tail
+        near = (rel < c.ahead + np.maximum(-velocity, 0.0) * span) & (rel > -c.behind)
         kind = v.kind[1:][near]
         static = kind >= STALLED
         lw = lanes.width
@@ -554,12 +574,14 @@ class VIDriver:
         length = v.length[1:][near]
         width = v.width[1:][near]
         relative = rel[near]
-        # Followers: cars clearly behind the ego brake for it in the simulator.
-        follower = (~static) & (relative < -(0.5 * (ego_len + length) + 3.0))
+        # Followers: cars clearly behind the ego brake for it in the simulator (oncoming cars
+        # behind it drive away).
+        follower = (~static) & (relative < -(0.5 * (ego_len + length) + 3.0)) & (
+            velocity[near] >= 0.0)
         table = np.zeros((int(near.sum()), N_OCOL))
         table[:, O_S] = s[near]
         table[:, O_D] = d[near]
-        table[:, O_V] = np.where(static, 0.0, v.speed[1:][near])
+        table[:, O_V] = np.where(static, 0.0, velocity[near])
         table[:, O_DT] = np.where(static, d[near], target_d)
         table[:, O_LEN] = length
         table[:, O_WID] = width

@@ -19,6 +19,7 @@ ENVIRONMENTS = {
     "lanesim/Roadworks-v0": "roadworks",
     "lanesim/Dense-v0": "dense",
     "lanesim/Racetrack-v0": "racetrack",
+    "lanesim/TwoWay-v0": "twoway",
     "lanesim/Drive-v0": None,
 }
 

@@ -25,7 +25,10 @@ def rollout(env_id, seed, observation="kinematics", steps=40):
 
 @pytest.mark.parametrize(
     "env_id",
-    ["lanesim/Highway-v0", "lanesim/Dense-v0", "lanesim/Merge-v0", "lanesim/Racetrack-v0"],
+    [
+        "lanesim/Highway-v0", "lanesim/Dense-v0", "lanesim/Merge-v0", "lanesim/Racetrack-v0",
+        "lanesim/TwoWay-v0",
+    ],
 )
 def test_same_seed_same_actions_are_bit_identical(env_id):
     a = rollout(env_id, 7)

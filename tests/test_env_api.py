@@ -156,5 +156,6 @@ def test_scenario_files_are_packaged_in_the_wheel(tmp_path):
     )
     wheel = next(tmp_path.glob("lanesim-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for scenario in ("highway", "lane_keeping", "merge", "roadworks", "dense", "racetrack"):
+    for scenario in ("highway", "lane_keeping", "merge", "roadworks", "dense", "racetrack",
+                     "twoway"):
         assert f"lanesim/scenarios/{scenario}.toml" in names

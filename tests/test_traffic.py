@@ -254,6 +254,7 @@ def test_traffic_heading_stays_within_30_degrees_of_the_lane(scenario):
 
     def record(w):
         rel = w.heading[:, w.traffic] - w.F[layout.ROAD_HEADING][:, w.traffic]
+        rel -= np.pi * (w.road.lane_direction[w.lane[:, w.traffic]] < 0)  # oncoming lanes
         worst.append(np.abs(wrap_angles(rel)).max())
 
     drive_long(scenario, 32, 120.0, record)

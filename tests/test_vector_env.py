@@ -226,6 +226,7 @@ def test_matches_single_envs_in_traffic_within_the_first_episode(action):
         ("merge", {"vehicles": 10}),  # an on-ramp that ends: mandatory lane changes
         ("roadworks", {"vehicles": 10, "ego_start": 380.0}),  # cones and a closing lane
         ("racetrack", {"ego_start": 1950.0}),  # a closed road: every episode crosses its seam
+        ("twoway", {}),  # oncoming traffic, recycled ahead of the ego
     ],
 )
 def test_matches_single_envs_in_traffic_over_several_episodes(scenario, options):

@@ -54,7 +54,8 @@ def build_spec(o: Options) -> WorldSpec:
             f = i / (n - 1)
             obstacles.append(Obstacle(CONE, lane, start + f * taper, outer * half * (1 - 2 * f)))
     obstacles += [Obstacle(STALLED, c["lane"], c["s"]) for c in o.stalled]
-    road = Road(segments, o.lanes + len(o.ramp), o.lane_width, spans, closed=o.loop)
+    road = Road(segments, o.lanes + len(o.ramp), o.lane_width, spans, closed=o.loop,
+                directions=o.lane_directions)
     traffic = TrafficModel(
         vehicles=o.vehicles,
         desired_speed=tuple(o.traffic_speed),

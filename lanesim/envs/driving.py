@@ -64,6 +64,9 @@ class Lanes:
         start, end: where each lane exists along the road (m of ``s``): an on-ramp starts late,
             a closed lane (roadworks, the end of a ramp) ends early.
         closes: the lane ends before the road does.
+        direction: +1 where traffic travels toward +s, -1 in an oncoming lane of a two-way
+            road (its cars travel toward -s, heading + π; their ``speed`` is a magnitude, so
+            their velocity along the road is ``-speed``). The ego always travels +1.
     """
 
     count: int
@@ -72,6 +75,7 @@ class Lanes:
     start: np.ndarray
     end: np.ndarray
     closes: np.ndarray
+    direction: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ def scene_of(core: DrivingCore, b: int) -> Scene:
         **{name: getattr(w, name)[b].copy() for name in Vehicles.__dataclass_fields__}
     )
     lanes = Lanes(road.lanes, road.lane_width, road.lane_centre.copy(), road.lane_start.copy(),
-                  road.lane_end.copy(), road.lane_closes.copy())
+                  road.lane_end.copy(), road.lane_closes.copy(), road.lane_direction.copy())
     action = core.action
     meta = isinstance(action, MetaActions)
     return Scene(
@@ -148,6 +152,9 @@ class DrivingEnv(gym.Env):
     its lane and making progress, and the episode ends when it crashes or leaves the road. With
     ``loop`` the road is a closed circuit (Racetrack-v0): past its end every car drives on from
     its start (``s`` restarts at 0, the seam), and traffic circulates instead of being recycled.
+    With ``oncoming_lanes`` the road is two-way (TwoWay-v0): its leftmost lanes carry oncoming
+    traffic toward the road's start; the ego starts in a forward lane and may overtake through
+    an oncoming lane (a head-on collision ends the episode; driving there is not penalized).
 
     ## Action Space
     Chosen by ``action``:
@@ -179,7 +186,8 @@ class DrivingEnv(gym.Env):
     ``sin_h`` (heading relative to the road, + left); ``lane_offset`` (from the own lane's centre
     / half a lane width, + right). Values saturate at ±1.
 
-    Pixel grey levels: off-road 0, road 60, dashed lane line 130, solid edge line 190,
+    Pixel grey levels: off-road 0, road 60, dashed lane line 130, solid edge line (and a two-way
+    road's centre line) 190,
     traffic 160, obstacles 230, ego 255. Frames are channel-first grey stacks, as
     ``AtariPreprocessing`` + ``FrameStackObservation`` give them: resize with ``image_shape``,
     not ``ResizeObservation`` (which takes channel-last images). With ``speed_bar`` the top

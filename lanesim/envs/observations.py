@@ -288,6 +288,7 @@ class PixelObservation(FrameStack):
             world.I,
             road.lane_start,
             road.lane_end,
+            road.lane_direction,
             road.lane_width,
             road.length,
             road.seam,
@@ -311,6 +312,7 @@ def _draw_frames(
     I,
     lane_start,
     lane_end,
+    lane_direction,
     lane_width,
     road_length,
     seam,
@@ -331,9 +333,11 @@ def _draw_frames(
 
     Cell ``(i, j)`` is the road point ``s = ego s + (j - behind + 0.5) mx``, ``d = top + (i +
     0.5) my`` with the ego's row in the middle. Road where the point is on an existing lane;
-    lane boundaries on the cells their line crosses, solid with a lane on one side only, dashed
-    (3 m of every 9) between two lanes; then every entity's rectangle at its heading relative
-    to the road (cells whose centre it covers), traffic and obstacles first and the ego last.
+    lane boundaries on the cells their line crosses, solid with a lane on one side only or
+    between lanes of opposite directions (``lane_direction``, a two-way road's centre line),
+    dashed (3 m of every 9) between two lanes of one direction; then every entity's rectangle
+    at its heading relative to the road (cells whose centre it covers), traffic and obstacles
+    first and the ego last.
     With ``gauge`` > 0 (cells per m/s), the top row is the ego's speed gauge instead (the top:
     a conv trunk of 8-pixel windows at stride 4 never sees the bottom 2 rows of 42). On a
     closed road (``seam``, its length in m, else 0) the view runs on round the seam.
@@ -366,9 +370,10 @@ def _draw_frames(
                     s = _view_s(ego_s + (j - behind + 0.5) * mx, seam)
                     left = lane_exists(lane_start, lane_end, k - 1, s)
                     right = lane_exists(lane_start, lane_end, k, s)
+                    centre = left and right and lane_direction[k - 1] != lane_direction[k]
                     if dashed_pass and left and right and s % DASH_PERIOD < DASH_LENGTH:
                         img[row, j] = DASHED
-                    elif not dashed_pass and left != right:
+                    elif not dashed_pass and (left != right or centre):
                         img[row, j] = SOLID
         for n in range(1, N + 1):
             e = n % N  # traffic and obstacles, then the ego
@@ -460,7 +465,8 @@ class BirdseyeObservation(FrameStack):
 
 
 class OccupancyObservation:
-    """``(4, H, W)`` float32 grid: occupancy, relative speed, drivable area, ego footprint.
+    """``(4, H, W)`` float32 grid: occupancy, relative speed (velocity along the road, so an
+    oncoming car's is its negative speed, minus the ego's), drivable area, ego footprint.
 
     Columns are 4 m along the road (32 columns: 8 behind the ego, 24 ahead); rows are a quarter
     lane across, covering the whole road (``4 × lanes`` rows, lane 0 at the top).
@@ -485,7 +491,10 @@ class OccupancyObservation:
         b, e, rows, cols = r.footprints(slice(1, w.N))
         out[b, 0, rows, cols] = 1.0
         vmax = w.spec.ego.max_speed
-        out[b, 1, rows, cols] = np.clip((w.speed[b, e + 1] - w.speed[b, 0]) / vmax, -1, 1)
+        # Velocity along the road: oncoming cars travel their lane's way, toward -s.
+        way = np.where(w.kind == layout.EGO, 1, w.road.lane_direction[w.lane])
+        velocity = w.speed * way
+        out[b, 1, rows, cols] = np.clip((velocity[b, e + 1] - velocity[b, 0]) / vmax, -1, 1)
         b, _, rows, cols = r.footprints(slice(0, 1))
         out[b, 3, rows, cols] = 1.0
         return out

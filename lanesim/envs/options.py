@@ -356,6 +356,13 @@ class Options:
     # --- road
     lanes: int = _opt(4, "number of through lanes, 1 to 8", _count(1, 8))
     lane_width: float = _opt(4.0, "lane width (m), 2 to 6", _between(2, 6, "m"))
+    oncoming_lanes: int = _opt(
+        0,
+        "a two-way road: how many of the through lanes, from the left (lane 0 on), carry "
+        "oncoming traffic (toward the road's start, heading + 180°); 0 to lanes - 1, not with "
+        "loop, no closures there and the ego starts in a forward lane",
+        _count(0, 7),
+    )
     road: list = _list_opt(
         [{"length": 5000.0}],
         "reference line: 1 or more tables {length (m, 1 to 100,000), radius (m, + left / - "
@@ -585,6 +592,7 @@ class Options:
                 f"option 'speed_bar' draws into the 'pixels' observation's frames; observation "
                 f"is {self.observation!r}: set observation='pixels' or leave speed_bar false"
             )
+        _check_oncoming(self)
         _check_camera(self)
         _check_scenario(self)
         for f in dataclasses.fields(self):
@@ -640,7 +648,44 @@ class Options:
         """Lanes the ego may start in: ``ego_lanes``, or else every through lane without a
         closure."""
         closed = {c["lane"] for c in self.closures}
-        return tuple(self.ego_lanes) or tuple(i for i in range(self.lanes) if i not in closed)
+        forward = range(self.oncoming_lanes, self.lanes)
+        return tuple(self.ego_lanes) or tuple(i for i in forward if i not in closed)
+
+    @property
+    def lane_directions(self) -> list[int]:
+        """Per lane, ramps included: +1 for forward lanes, -1 for the ``oncoming_lanes``."""
+        forward = self.lanes + len(self.ramp) - self.oncoming_lanes
+        return [-1] * self.oncoming_lanes + [1] * forward
+
+
+def _check_oncoming(o: Options) -> None:
+    """Oncoming lanes leave a forward lane, run the whole open road, and the ego starts in a
+    forward lane."""
+    n = o.oncoming_lanes
+    if n == 0:
+        return
+    if n >= o.lanes:
+        raise OptionError(
+            f"option 'oncoming_lanes' is {n}, but the road has {o.lanes} through lanes: at least "
+            f"one must travel forward (0 to {o.lanes - 1} accepted)"
+        )
+    if o.loop:
+        raise OptionError(
+            f"option 'oncoming_lanes' ({n}) makes a two-way road, and 'loop' a circuit, whose "
+            "lanes all travel one way: use one of them"
+        )
+    for i, c in enumerate(o.closures):
+        if c["lane"] < n:
+            raise OptionError(
+                f"option 'closures'[{i}] closes lane {c['lane']}, an oncoming lane (lanes "
+                f"0..{n - 1} with oncoming_lanes = {n}); close a forward lane ({n} on)"
+            )
+    for lane in o.ego_lanes:
+        if lane < n:
+            raise OptionError(
+                f"option 'ego_lanes' has lane {lane}, an oncoming lane (lanes 0..{n - 1} with "
+                f"oncoming_lanes = {n}); the ego starts in a forward lane ({n} on)"
+            )
 
 
 def _check_scenario(o: Options) -> None:
@@ -687,9 +732,11 @@ def _check_scenario(o: Options) -> None:
                 f"({built}); place it on the road"
             )
     closed = {c["lane"] for c in o.closures}
-    if all(lane in closed for lane in range(o.lanes)):
+    if all(lane in closed for lane in range(o.oncoming_lanes, o.lanes)):
+        forward = "forward " if o.oncoming_lanes else ""  # the ego's lanes on a two-way road
         raise OptionError(
-            f"option 'closures' closes every through lane (0..{o.lanes - 1}); leave one open"
+            f"option 'closures' closes every {forward}through lane ({o.oncoming_lanes}.."
+            f"{o.lanes - 1}); leave one open"
         )
     _check_start(o, length)
 

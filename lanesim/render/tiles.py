@@ -293,7 +293,9 @@ class RoadGeometry:
         for i0, i1, p0, p1, exists in self._pieces():
             for lane in np.flatnonzero(exists):
                 left, right = lane_edges(road, int(lane), self.s[i0:i1])
-                if lane == 0 or not exists[lane - 1]:
+                # Solid at an edge and between the directions of a two-way road.
+                opposite = lane > 0 and road.lane_direction[lane] != road.lane_direction[lane - 1]
+                if lane == 0 or not exists[lane - 1] or opposite:
                     paint.append(Feature("band", style.MARKING, i0, i1,
                                          self.points(left - hw, i0, i1),
                                          self.points(left + hw, i0, i1)))

@@ -11,6 +11,7 @@ import math
 from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.state import (
     CAR,
+    EGO,
     HEADING,
     KIND,
     LANE,
@@ -243,6 +244,26 @@ def next_in_lane(index, b, e, lane):
     if p < index.counts[b] and index.keys[b, p] < (lane + 1) * index.stride:
         return index.ents[b, p]
     return -1
+
+
+@kernel
+def prev_in_lane(index, b, e, lane):
+    """The entity right behind ``e`` in its own lane (-1 if none): the previous index entry; the
+    one an oncoming car follows."""
+    p = index.pos[b, e] - 1
+    if p >= 0 and index.keys[b, p] >= lane * index.stride:
+        return index.ents[b, p]
+    return -1
+
+
+@kernel_inline
+def direction_of(I, direction, b, e):
+    """+1 if entity ``e`` of world ``b`` travels toward +s, -1 if it comes the other way: the
+    ego always faces forward (even in an oncoming lane), everything else travels its lane's
+    way (``direction``, per lane: traffic never changes into a lane of the other direction)."""
+    if I[KIND, b, e] == EGO:
+        return 1
+    return direction[I[LANE, b, e]]
 
 
 @kernel

@@ -75,6 +75,8 @@ class RoadArrays(NamedTuple):
     lane_prev: np.ndarray  # (lanes,) int: the lane each lane continues from before s = 0; -1
     seam: float  # m by which s restarts on a successor lane: the length of a closed road; 0
     # on an open road (no lane continues)
+    lane_direction: np.ndarray  # (lanes,) int: +1 where traffic travels toward +s, -1 where
+    # it comes the other way (a two-way road's oncoming lanes)
 
 
 class Road:
@@ -90,6 +92,9 @@ class Road:
             the origin heading east.
         closed: the road's end joins its start (a circuit): each lane continues into itself,
             ``s`` restarting from 0 (:attr:`seam`). Every lane must run the whole road.
+        directions: per lane, +1 where traffic travels toward +s, -1 where it comes the other
+            way (oncoming, heading + π); ``None``: every lane +1. Oncoming lanes must run the
+            whole road of an open one (their traffic enters at the far end).
 
     Raises:
         ClosureError: ``closed`` but the end pose misses the start by more than MEET_DISTANCE
@@ -104,6 +109,7 @@ class Road:
         spans: list[LaneSpan] | None = None,
         start: tuple[float, float, float] = (0.0, 0.0, 0.0),
         closed: bool = False,
+        directions: list[int] | None = None,
     ) -> None:
         if not segments:
             raise ValueError("a road needs at least one segment")
@@ -151,6 +157,25 @@ class Road:
         self.lane_next = np.arange(self.lanes) if self.closed else np.full(self.lanes, -1)
         self.lane_prev = self.lane_next.copy()
         self.seam = self.length if self.closed else 0.0
+        self.lane_direction = np.ones(self.lanes, dtype=np.int64)
+        if directions is not None:
+            self._set_directions(directions)
+
+    def _set_directions(self, directions: list[int]) -> None:
+        if len(directions) != self.lanes or any(v not in (1, -1) for v in directions):
+            raise ValueError(
+                f"directions must give +1 (forward) or -1 (oncoming) for each of the "
+                f"{self.lanes} lanes, got {list(directions)}"
+            )
+        self.lane_direction = np.array(directions, dtype=np.int64)
+        back = self.lane_direction < 0
+        if back.any() and self.closed:
+            raise ValueError("a closed road's lanes all travel one way (no oncoming lanes)")
+        if np.any(back & ((self.lane_start > 1e-6) | self.lane_closes)):
+            raise ValueError(
+                f"oncoming lanes {np.flatnonzero(back).tolist()} must run the whole road: "
+                "lanes that start late or close are forward lanes"
+            )
 
     def _check_closure(self) -> None:
         x0, y0, h0 = self.start
@@ -174,7 +199,7 @@ class Road:
         """The road as the compiled kernels take it."""
         return RoadArrays(
             self._geometry, self.lane_start, self.lane_end, self.lane_stop, self.lane_width,
-            self.lanes, self.lane_next, self.lane_prev, self.seam,
+            self.lanes, self.lane_next, self.lane_prev, self.seam, self.lane_direction,
         )
 
     def wrap(self, s: np.ndarray) -> np.ndarray:

@@ -71,6 +71,9 @@ class LaneIndex(NamedTuple):
     next: np.ndarray  # (lanes,) int: RoadArrays.lane_next
     prev: np.ndarray  # (lanes,) int: RoadArrays.lane_prev
     seam: float  # m: RoadArrays.seam
+    # Which way each lane's traffic travels (RoadArrays.lane_direction): on a -1 lane the car
+    # a car follows is the next one toward -s.
+    direction: np.ndarray  # (lanes,) int: +1 or -1
 
 
 class WorldState(NamedTuple):

@@ -20,7 +20,14 @@ import numpy as np
 from lanesim.sim.collision import collide
 from lanesim.sim.ego import autopilot, move_ego
 from lanesim.sim.jit import kernel, kernel_inline, kernel_nogil
-from lanesim.sim.lane_index import beyond_end, build_index, lane_exists, leader, refresh_lanes
+from lanesim.sim.lane_index import (
+    beyond_end,
+    build_index,
+    direction_of,
+    lane_exists,
+    leader,
+    refresh_lanes,
+)
 from lanesim.sim.rng import stream_base
 from lanesim.sim.road import RoadArrays, pose_at, wrap_angle
 from lanesim.sim.state import (
@@ -162,12 +169,15 @@ def refresh_worlds(state, road, index, worlds):
 @kernel
 def ego_leader(F, I, index, b):
     """Bumper gap (m, ``inf`` if none) and speed (m/s) of the leader in world ``b``'s ego lane,
-    measured along that lane (across a closed road's seam)."""
+    measured along that lane (across a closed road's seam); the speed is along the ego's way,
+    negative for an oncoming car coming head-on."""
     lead = leader(index, b, I[LANE, b, 0], F[S, b, 0])
     if lead < 0:
         lead = beyond_end(index, b, I[LANE, b, 0], F[S, b, 0])
     gap = bumper_gap(F, b, 0, lead, F[S, b, 0], F[D, b, 0], index.seam)
-    return gap, (F[SPEED, b, lead] if lead >= 0 else 0.0)
+    if lead < 0:
+        return gap, 0.0
+    return gap, F[SPEED, b, lead] * direction_of(I, index.direction, b, lead)
 
 
 @kernel

@@ -18,12 +18,14 @@ from lanesim.sim.lane_index import (
     before_start,
     beyond_end,
     build_index,
+    direction_of,
     follower,
     insert,
     lane_exists,
     leader,
     neighbours,
     next_in_lane,
+    prev_in_lane,
     second_lane,
     sort_by_s,
 )
@@ -163,16 +165,20 @@ def _idm_for(F, I, b, e, ego_max_speed, speed, gap, leader_speed):
 
 @kernel_inline
 def lead_of(F, I, index, b, e, lane):
-    """The entity car ``e`` follows in ``lane`` (-1: none): the next ahead of it there, or past
-    the lane's end the first in its successor.
+    """The entity car ``e`` follows in ``lane`` (-1: none): the next ahead of it there in the
+    lane's direction (toward -s in an oncoming lane), or past the lane's end the first in its
+    successor.
 
     Inlined into its callers on purpose: the successor's search inside a small compiled
     function such as the IDM step's kept LLVM from inlining that function into the world step,
     which then measured 65 % slower on an open road."""
+    forward = index.direction[lane] > 0
     if lane == I[LANE, b, e]:
-        lead = next_in_lane(index, b, e, lane)
-    else:
+        lead = next_in_lane(index, b, e, lane) if forward else prev_in_lane(index, b, e, lane)
+    elif forward:
         lead = leader(index, b, lane, F[S, b, e])
+    else:
+        lead = follower(index, b, lane, F[S, b, e])
     if lead < 0 and index.next[lane] >= 0:
         lead = beyond_end(index, b, lane, F[S, b, e])
     return lead
@@ -189,10 +195,15 @@ def _accel_behind(F, I, road, ego_max_speed, b, e, lane, lead):
 @kernel
 def _gap_behind(F, I, road, b, e, lane, lead):
     """Gap (m) of car ``e`` to ``lead`` (-1: none) in ``lane``, or to that lane's end if
-    nearer, and the speed (m/s) of what it follows there (0 at a lane end)."""
+    nearer, and the speed (m/s) of what it follows there, in its own direction (0 at a lane
+    end; negative for the ego coming head-on down an oncoming lane)."""
     s = F[S, b, e]
     gap = bumper_gap(F, b, e, lead, s, F[D, b, e], road.seam)
-    leader_speed = F[SPEED, b, lead] if lead >= 0 else 0.0
+    leader_speed = 0.0
+    if lead >= 0:
+        # Car e travels the way of lane (its own or its target: both go the same way).
+        direction = road.lane_direction
+        leader_speed = F[SPEED, b, lead] * (direction[lane] * direction_of(I, direction, b, lead))
     leaving = lane == I[LANE, b, e] and I[TARGET_LANE, b, e] != lane
     end = _lane_end_gap(road, lane, s, F[LENGTH, b, e], leaving)
     if end < gap:
@@ -226,38 +237,48 @@ def _settle_speed(F, I, road, index, b, e):
 @kernel
 def settle_speeds(F, I, road, index, worlds):
     """:func:`_settle_speed` of every traffic car of the ``worlds`` (bool ``(B,)``), leaders
-    first; the index and its order must be current. ``road`` and ``index`` come named or as
-    plain tuples (:func:`lanesim.sim.state.plain`)."""
+    first (toward -s in oncoming lanes, after the rest); the index and its order must be
+    current. ``road`` and ``index`` come named or as plain tuples
+    (:func:`lanesim.sim.state.plain`)."""
     road, index = RoadArrays(*road), LaneIndex(*index)
     N = F.shape[2]
     for b in range(F.shape[1]):
         if not worlds[b]:
             continue
-        # One sweep from the front settles an open road. On a closed road the cars just before
-        # the seam follow cars past it, which the sweep reaches last: sweep again while that
-        # slows anyone (speeds only fall, so this ends; the cap bounds a ring of cars that
-        # converges only gradually).
+        # One sweep from the front settles an open road (forward lanes toward -s, then
+        # oncoming lanes toward +s). On a closed road the cars just before the seam follow cars
+        # past it, which the sweep reaches last: sweep again while that slows anyone (speeds
+        # only fall, so this ends; the cap bounds a ring of cars that converges only gradually).
         for _ in range(SETTLE_SWEEPS if road.seam > 0.0 else 1):
             slowed = 0.0
             for a in range(N - 1, -1, -1):
                 e = index.order[b, a]
-                if I[KIND, b, e] == CAR:
+                if I[KIND, b, e] == CAR and road.lane_direction[I[LANE, b, e]] > 0:
+                    slowed = max(slowed, _settle_speed(F, I, road, index, b, e))
+            for a in range(N):
+                e = index.order[b, a]
+                if I[KIND, b, e] == CAR and road.lane_direction[I[LANE, b, e]] < 0:
                     slowed = max(slowed, _settle_speed(F, I, road, index, b, e))
             if slowed < SETTLE_TOLERANCE:
                 break
 
 
 @kernel
-def set_world_pose(F, geometry, b, e):
-    """World ``x, y, heading`` of entity ``e`` from its road coordinates and lateral speed."""
+def set_world_pose(F, geometry, b, e, direction):
+    """World ``x, y, heading`` of entity ``e`` from its road coordinates and lateral speed,
+    travelling the road's way (``direction`` +1) or back (-1, heading + π)."""
     x, y, h, k, cos_h, sin_h = pose_trig_at(geometry, F[S, b, e])
     F[ROAD_HEADING, b, e], F[CURVATURE, b, e] = h, k
     d = F[D, b, e]
     F[X, b, e] = x + d * sin_h
     F[Y, b, e] = y - d * cos_h
     v, vd = F[SPEED, b, e], F[LAT_SPEED, b, e]
-    # Moving right (vd > 0) turns the car clockwise from the road direction.
-    F[HEADING, b, e] = h - math.atan2(vd, math.sqrt(max(v * v - vd * vd, 0.0)))
+    # Moving right (vd > 0) turns the car clockwise from the road direction: to its right
+    # when it travels that way, to its left when it comes back.
+    if direction > 0:
+        F[HEADING, b, e] = h - math.atan2(vd, math.sqrt(max(v * v - vd * vd, 0.0)))
+    else:
+        F[HEADING, b, e] = h + math.pi + math.atan2(vd, math.sqrt(max(v * v - vd * vd, 0.0)))
 
 
 @kernel_inline
@@ -300,7 +321,8 @@ def follow(F, I, road, index, traffic, ego_max_speed, b):
 @kernel_inline
 def move_traffic(F, I, crashed, road, traffic, b, dt, brake_p, brake_base):
     """One step of ``dt`` (s) of world ``b``'s traffic in road coordinates: ``F[ACCEL]`` along
-    the lane, a bounded lateral speed across toward its target lane.
+    the lane (toward -s in an oncoming lane), a bounded lateral speed across toward its target
+    lane.
 
     Sudden braking: where ``brake_p > 0``, car ``e`` starts braking at its comfortable
     deceleration (harder where its leader demands) with that probability, for 2–4 s, from
@@ -329,18 +351,21 @@ def move_traffic(F, I, crashed, road, traffic, b, dt, brake_p, brake_base):
         d = F[D, b, e]
         k = F[CURVATURE, b, e]
         along = math.sqrt(max(v * v - vd * vd, 0.0))
+        direction = road.lane_direction[I[LANE, b, e]]
         # At lateral offset d the lane is (1 + k d) times as long as the reference line.
-        F[S, b, e] += along / (1.0 + k * d) * dt
+        F[S, b, e] += direction * along / (1.0 + k * d) * dt
         F[D, b, e] = d + vd * dt
         F[SPEED, b, e] = v
         F[LAT_SPEED, b, e] = vd
         pass_lane_end(F, I, road, b, e)
-        set_world_pose(F, road.geometry, b, e)
+        set_world_pose(F, road.geometry, b, e, direction)
 
 
 @kernel
 def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
-    """MOBIL: each steady car may start a change to the neighbour lane with the best incentive.
+    """MOBIL: each steady car may start a change to the neighbour lane with the best incentive,
+    among the lanes that travel its way (never into oncoming traffic); in an oncoming lane
+    ahead and behind are toward -s and +s, and its right is toward smaller lane indices.
 
     Cars decide one after another, in entity order, and each committed change enters the lane
     index at once: two cars never merge into the same gap from both sides.
@@ -360,15 +385,17 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
             # braking car is not steady either.
             continue
         s, v = F[S, b, e], F[SPEED, b, e]
+        direction = road.lane_direction[lane]
+        forward = direction > 0
         # 30 m on, taken round a closed road's seam.
-        s_on = s + 30.0
+        s_on = s + 30.0 if forward else s - 30.0
         if road.seam > 0.0 and s_on >= road.seam:
             s_on -= road.seam
         lead = lead_of(F, I, index, b, e, lane)
         a_now, gap, lead_speed = _accel_behind(F, I, road, ego_max_speed, b, e, lane, lead)
         # Old follower: how its acceleration changes once this car leaves.
         old_gain = 0.0
-        fol = follower(index, b, lane, s)
+        fol = follower(index, b, lane, s) if forward else leader(index, b, lane, s)
         if fol < 0:
             fol = before_start(index, b, lane, s)
         if fol >= 0 and I[KIND, b, fol] == CAR:
@@ -391,9 +418,12 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
                 lane_exists(lane_start, lane_end, cand, s)
                 and lane_exists(lane_start, lane_end, cand, s_on)
                 and lane_stop[cand] - s >= MUST_LEAVE_DISTANCE
+                and road.lane_direction[cand] == direction
             ):
                 continue
             nl, nf = neighbours(index, b, cand, s)
+            if not forward:
+                nl, nf = nf, nl
             if nl < 0:
                 nl = beyond_end(index, b, cand, s)
             if nf < 0:
@@ -411,11 +441,14 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
                     # follows nobody (itself a lap ahead) before the change.
                     old_gap = np.inf if nl == nf else bumper_gap(
                         F, b, nf, nl, nfs, F[D, b, nf], road.seam)
-                    nl_speed = F[SPEED, b, nl] if nl >= 0 else 0.0
+                    nl_speed = 0.0
+                    if nl >= 0:  # in the lane's direction (the ego may come the other way)
+                        way = direction_of(I, road.lane_direction, b, nl)
+                        nl_speed = F[SPEED, b, nl] * (direction * way)
                     new_gain = after - _idm_for(F, I, b, nf, ego_max_speed, nfv, old_gap, nl_speed)
                     safe = safe and after > -safe_decel
             gain = mobil_incentive(a_new - a_now, new_gain, old_gain, politeness)
-            gain += traffic.keep_right_bias * side + (10.0 if must_leave else 0.0)
+            gain += traffic.keep_right_bias * (side * direction) + (10.0 if must_leave else 0.0)
             if safe and gain > traffic.lane_change_threshold and gain > best_gain:
                 best_gain = gain
                 best = cand
@@ -426,10 +459,11 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
 
 @kernel
 def recycle(F, I, crashed, road, index, traffic, recycle_base, b):
-    """Move the first car beyond ``recycle_distance`` from the ego to the far edge on the other
-    side, if there is room there; one car per decision, so moved cars never land on each other.
-    Car ``e``'s new lane and position come from values ``2(e - 1)`` and ``2(e - 1) + 1`` of the
-    draw with base ``recycle_base``; never past a closing lane's stop (``lane_stop``). It
+    """Move the first car beyond ``recycle_distance`` from the ego (or near the road's end in its
+    direction) to the far edge on the other side, if there is room there; one car per decision,
+    so moved cars never land on each other. Car ``e``'s new lane, one of those travelling its
+    way, and position come from values ``2(e - 1)`` and ``2(e - 1) + 1`` of the draw with base
+    ``recycle_base``; never past a closing lane's stop (``lane_stop``). It
     enters at 0.9 of its desired speed, or slower where its leader is near
     (:func:`_settle_speed`)."""
     lane_end, lanes = road.lane_end, road.lanes
@@ -440,12 +474,23 @@ def recycle(F, I, crashed, road, index, traffic, recycle_base, b):
         road_end = max(road_end, lane_end[lane])
     for e in range(1, 1 + traffic.vehicles):
         rel = F[S, b, e] - ego_s
-        if abs(rel) <= recycle_distance and F[S, b, e] <= road_end - 5.0:
+        direction = road.lane_direction[I[LANE, b, e]]
+        s = F[S, b, e]
+        before_end = s <= road_end - 5.0 if direction > 0 else s >= 5.0
+        if abs(rel) <= recycle_distance and before_end:
             continue
         edge = recycle_distance - 10.0 - 60.0 * stream_uniform(recycle_base, 2 * (e - 1) + 1)
-        # Cars that ran ahead re-enter behind, and vice versa.
+        # Cars that ran ahead re-enter behind, and vice versa: a car that came past the ego
+        # re-enters where it comes toward the ego again, either way it travels.
         new_s = ego_s - edge if rel > 0 else ego_s + edge
-        lane = min(int(stream_uniform(recycle_base, 2 * (e - 1)) * lanes), lanes - 1)
+        ways = 0
+        for k in range(lanes):
+            ways += road.lane_direction[k] == direction
+        pick = min(int(stream_uniform(recycle_base, 2 * (e - 1)) * ways), ways - 1)
+        lane = -1
+        while pick >= 0:  # the pick-th lane that travels its way
+            lane += 1
+            pick -= road.lane_direction[lane] == direction
         if (
             not lane_exists(road.lane_start, lane_end, lane, new_s)
             or new_s > road.lane_stop[lane] - SPAWN_MARGIN
@@ -465,7 +510,7 @@ def recycle(F, I, crashed, road, index, traffic, recycle_base, b):
         F[LAT_SPEED, b, e] = 0.0
         F[BRAKE_TIMER, b, e] = 0.0
         crashed[b, e] = False
-        set_world_pose(F, road.geometry, b, e)
+        set_world_pose(F, road.geometry, b, e, direction)
         sort_by_s(F, index.order, b)
         build_index(F, I, road.lane_width, index, b)
         _settle_speed(F, I, road, index, b, e)

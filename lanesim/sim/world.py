@@ -74,7 +74,7 @@ class WorldSpec:
     obstacles: tuple[Obstacle, ...] = ()
     sim_hz: float = 15.0
     ego_start: float = 200.0  # m along the road
-    ego_lanes: tuple[int, ...] = ()  # lanes the ego may start in; empty means any full lane
+    ego_lanes: tuple[int, ...] = ()  # lanes the ego may start in; empty: any full forward lane
     ego_speed: tuple[float, float] = (20.0, 25.0)  # m/s
 
 
@@ -152,6 +152,7 @@ class World:
             next=self.road.lane_next,
             prev=self.road.lane_prev,
             seam=self.road.seam,
+            direction=self.road.lane_direction,
         )
         self.state = WorldState(
             F=self.F,
@@ -248,11 +249,15 @@ class World:
         self._refresh_lanes()
 
     def _full_lanes(self) -> list[int]:
-        return [int(i) for i in np.flatnonzero(~self.road.lane_closes)] or [0]
+        """Lanes that run the whole road the road's way (the ego never starts oncoming)."""
+        road = self.road
+        full = ~road.lane_closes & (road.lane_direction > 0)
+        return [int(i) for i in np.flatnonzero(full)] or [int(np.argmax(road.lane_direction))]
 
     def _place(self, worlds, e, s, lane, speed) -> None:
         """Put entity ``e`` of ``worlds`` on a lane centre, aligned with the road (on a closed
-        road at ``s`` taken round the loop)."""
+        road at ``s`` taken round the loop); a car in an oncoming lane faces back (the ego
+        always faces forward)."""
         s = self.road.wrap(s)
         self.s[worlds, e] = s
         self.d[worlds, e] = self.road.lane_centre[lane]
@@ -262,6 +267,8 @@ class World:
         self.lateral_speed[worlds, e] = 0.0
         self.F[layout.PASSED][worlds, e] = 0.0
         x, y, h = self.road.to_world(s, self.d[worlds, e])
+        if e != 0:
+            h = np.where(self.road.lane_direction[lane] < 0, h + np.pi, h)
         self.x[worlds, e], self.y[worlds, e], self.heading[worlds, e] = x, y, h
 
     def _obstacle_template(self):
@@ -339,6 +346,7 @@ class World:
         self.brake_timer[worlds, cars] = 0.0
         self.F[layout.PASSED][worlds, cars] = 0.0
         x, y, h = road.to_world(s, self.d[worlds, cars])
+        h = np.where(road.lane_direction[lane] < 0, h + np.pi, h)  # oncoming cars face back
         self.x[worlds, cars], self.y[worlds, cars], self.heading[worlds, cars] = x, y, h
 
     # ------------------------------------------------------------------ step
