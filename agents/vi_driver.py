@@ -564,9 +564,12 @@ class VIDriver:
         # others placed at ego_s + rel (s beyond the seam runs on past the road's length).
         rel = scene.road.offset(v.s[1:], ego_s)
         s, d = (ego_s + rel if scene.road.closed else v.s[1:]), v.d[1:]
-        # Oncoming cars from as far ahead as they come within the plan (horizon and tail).
-        span = c.horizon * c.step + c.tail
-        near = (rel < c.ahead + np.maximum(-velocity, 0.0) * span) & (rel > -c.behind)
+        # Oncoming cars from as far ahead as they meet the ego within the plan (its first step,
+        # the rest of the horizon and the tail): both close the gap.
+        span = (c.first_step if c.first_step is not None else c.step) + (
+            c.horizon - 1) * c.step + c.tail
+        closing = np.where(velocity < 0.0, max(v.speed[0], 0.0) - velocity, 0.0)
+        near = (rel < c.ahead + closing * span) & (rel > -c.behind)
         kind = v.kind[1:][near]
         static = kind >= STALLED
         lw = lanes.width

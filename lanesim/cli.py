@@ -30,7 +30,8 @@ TRAIN_ALGOS = ("dqn", *SB3_ALGOS)
 # lanesim.envs.options' view choices (tests/test_cli.py keeps them equal).
 VIEWS = ("top", "camera", "both")
 VIEW_HELP = ("the window's view: top (down), camera (the driver's seat) or both side by side "
-             "(default: both for an agent that sees by the camera, else top; key C cycles them)")
+             "(default: both for an agent that sees through the camera, camera or birdseye, "
+             "else top; key C cycles them)")
 # lanesim.envs.options.OBSERVATIONS, for --help (tests/test_cli.py keeps them equal).
 OBSERVATION_NAMES = ("kinematics", "occupancy", "pixels", "camera", "birdseye")
 BENCH_DESCRIPTION = ("Run the environment benchmark, lanesim against highway-env (python -m "
@@ -391,7 +392,8 @@ def watch(agent, env_id: str, seed: int = 0, episodes: int | None = None, linger
 
 def _view(options: dict, view: str | None) -> dict:
     """``options`` with the window's ``view``: as asked, else both panes for an agent that
-    sees by the camera (what it sees beside the top-down view)."""
+    sees through the camera (its camera image, or the one its bird's-eye view is warped from,
+    beside the top-down view)."""
     if view is None and options.get("observation") in ("camera", "birdseye"):
         view = "both"
     return options if view is None else {**options, "view": view}

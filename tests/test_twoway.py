@@ -180,11 +180,13 @@ def test_oncoming_car_judges_the_other_lane_by_the_car_ahead_in_its_direction():
     # nothing behind: moving over there would be into a stopped car.
     world.desired_speed[0, 3] = 0.0
     world.place(3, 1230.0, 0, 0.0)
+    changed = False
     for _ in range(15 * 10):
         step(world)
         if world.target_lane[0, 2] == 0:
+            changed = True
             assert world.s[0, 2] < world.s[0, 3] - 5.0  # only once past the stopped car
-    assert not world.crashed[0].any()
+    assert changed and not world.crashed[0].any()
 
 
 def test_head_on_collision_is_detected():
@@ -326,11 +328,12 @@ def test_pixels_draw_a_solid_centre_line_between_the_directions():
 
 
 # ------------------------------------------------------------------ the value-iteration driver
-@pytest.mark.parametrize("oncoming_at", [150.0, 250.0, None])
+@pytest.mark.parametrize("oncoming_at", [150.0, 250.0, 420.0, None])
 def test_vi_driver_overtakes_only_when_the_oncoming_lane_is_clear(oncoming_at):
-    """Behind a car at 21 m/s, the ego at 27 m/s aiming for 30: an oncoming car 150 or 250 m
+    """Behind a car at 21 m/s, the ego at 27 m/s aiming for 30: an oncoming car 150, 250 or 420 m
     ahead closes at 52 m/s, so it stays (the driver that read oncoming speeds as forward ones
-    changed into it); with the oncoming lane clear it overtakes."""
+    changed into it; the one that counted only the oncoming car's travel did not see it at
+    420 m, where the two meet within its plan); with the oncoming lane clear it overtakes."""
     from agents.vi_driver import VIDriver
 
     env = gym.make("lanesim/TwoWay-v0", action="meta", vehicles=3)
@@ -352,3 +355,44 @@ def test_vi_driver_overtakes_only_when_the_oncoming_lane_is_clear(oncoming_at):
     driver.reset(env)
     action = driver.plan(env.unwrapped.scene(), env.unwrapped.options)["action"]
     assert action == (LANE_LEFT if oncoming_at is None else IDLE)
+
+
+def _oncoming_change_step(ego_s: float, ego_lane: int) -> int | None:
+    """Two oncoming lanes: the step at which a car at 28 m/s behind a car at 10 m/s in lane 1
+    targets the free lane 0, with the ego at ``ego_s`` in ``ego_lane`` driving +s at 30 m/s."""
+    road = Road([Segment(3000.0, 0.0)], 4, 4.0, directions=[-1, -1, 1, 1])
+    traffic = TrafficModel(vehicles=3, politeness=(0.0, 0.0), recycle_distance=400.0)
+    world = World(WorldSpec(road=road, traffic=traffic, ego_start=1000.0), 1)
+    world.reset(np.ones(1, dtype=bool), np.array([0]))
+    world.place(3, 700.0, 3, 0.0)  # parked out of the way
+    world.desired_speed[0, 3] = 0.0
+    world.desired_speed[0, 1] = 10.0
+    world.place(1, 1150.0, 1, 10.0)
+    world.desired_speed[0, 2] = 28.0
+    world.place(2, 1200.0, 1, 28.0)
+    world.place(0, ego_s, ego_lane, 30.0)
+    for k in range(45):
+        world.run(1, target_lane=np.array([ego_lane]), target_speed=np.array([30.0]))
+        assert not world.crashed[0].any()
+        if world.target_lane[0, 2] == 0:
+            return k
+    return None
+
+
+@pytest.mark.parametrize("past", [8.0, 30.0])
+def test_an_ego_driving_away_in_the_target_lane_does_not_hold_up_an_oncoming_lane_change(past):
+    """The car changes as soon with the ego 8 or 30 m past it in lane 0, driving the other way,
+    as with the ego far off in a forward lane (it once scored the receding ego as a follower
+    that would have to brake for it, and waited a decision longer)."""
+    far = _oncoming_change_step(1800.0, 3)
+    assert far is not None
+    assert _oncoming_change_step(1200.0 + past, 0) == far
+
+
+def test_the_camera_paints_the_line_between_the_directions_solid():
+    from lanesim.camera.raster import DASHED_LINE, SOLID_LINE, road_paint
+
+    one_way = road_paint(Road([Segment(1000.0, 0.0)], 3, 4.0))
+    two_way = road_paint(Road([Segment(1000.0, 0.0)], 3, 4.0, directions=[-1, 1, 1]))
+    assert one_way.boundary[0].tolist() == [SOLID_LINE, DASHED_LINE, DASHED_LINE, SOLID_LINE]
+    assert two_way.boundary[0].tolist() == [SOLID_LINE, SOLID_LINE, DASHED_LINE, SOLID_LINE]

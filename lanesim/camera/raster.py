@@ -151,6 +151,7 @@ class RoadPaint(NamedTuple):
     bars: np.ndarray  # (m, 3): lines across a lane at an abrupt start or end: (s, d_left, d_right)
     length: float  # m
     lane_width: float  # m
+    seam: float  # m: the road's length on a closed road (the walk runs on round it), else 0
 
 
 class CameraRaster:
@@ -334,6 +335,8 @@ def road_paint(road: Road) -> RoadPaint:
                 strips.append([left, right])
             if lane == 0 or not exists[lane - 1]:
                 marks.append((SOLID_LINE, *_linear(left, p0, p1)))
+            elif road.lane_direction[lane - 1] != road.lane_direction[lane]:
+                marks.append((SOLID_LINE, lane * w, 0.0))  # between the two directions
             else:
                 marks.append((DASHED_LINE, lane * w, 0.0))
             if lane == lanes - 1 or not exists[lane + 1]:
@@ -362,7 +365,7 @@ def road_paint(road: Road) -> RoadPaint:
         piece_start=starts, piece_end=ends, surfaces=surfaces, n_surfaces=n_surfaces,
         lines=lines, n_lines=n_lines, lattice=lattice, paved=paved, boundary=boundary,
         bars=np.array(bars, dtype=np.float64).reshape(-1, 3), length=float(road.length),
-        lane_width=road.lane_width,
+        lane_width=road.lane_width, seam=float(road.seam),
     )
 
 
@@ -465,20 +468,24 @@ def _segment_point(paint, k, px, py):
 @kernel_inline
 def _road_frame(paint, px, py, k):
     """``(s, d, tx, ty, segment)`` of world point ``(px, py)``, walking from segment ``k``
-    in one direction only (so it ends) to the segment whose extent holds it."""
+    in one direction only, round a closed road's seam too, to the segment whose extent holds
+    it (at most once round the road, so it ends)."""
     s0, length = paint.geometry[0], paint.geometry[1]
     n = s0.shape[0]
+    closed = paint.seam > 0.0
     step = 0
-    while True:
+    for _ in range(n):
         u, d, tx, ty = _segment_point(paint, k, px, py)
-        if u < 0.0 and k > 0 and step <= 0:
-            k -= 1
+        if u < 0.0 and (k > 0 or closed) and step <= 0:
+            k = k - 1 if k > 0 else n - 1
             step = -1
-        elif u > length[k] and k < n - 1 and step >= 0:
-            k += 1
+        elif u > length[k] and (k < n - 1 or closed) and step >= 0:
+            k = k + 1 if k < n - 1 else 0
             step = 1
         else:
             return s0[k] + u, d, tx, ty, k
+    u, d, tx, ty = _segment_point(paint, k, px, py)
+    return s0[k] + u, d, tx, ty, k
 
 
 @kernel_inline

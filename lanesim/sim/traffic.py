@@ -435,7 +435,10 @@ def change_lanes(F, I, crashed, road, index, traffic, ego_max_speed, b):
                 nfs, nfv = F[S, b, nf], F[SPEED, b, nf]
                 nf_gap = bumper_gap(F, b, nf, e, nfs, F[D, b, nf], road.seam)
                 safe = safe and nf_gap > 1.0
-                if I[KIND, b, nf] <= CAR:  # a moving follower: the ego or a car
+                # A moving follower: the ego or a car, coming the same way (the ego may drive
+                # the other way in an oncoming lane: it does not brake for this car).
+                same_way = direction_of(I, road.lane_direction, b, nf) == direction
+                if I[KIND, b, nf] <= CAR and same_way:
                     after = _idm_for(F, I, b, nf, ego_max_speed, nfv, nf_gap, v)
                     # On a loop, a lane's only car is both the leader and the follower: it
                     # follows nobody (itself a lap ahead) before the change.
