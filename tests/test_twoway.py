@@ -29,6 +29,15 @@ def two_way_world(vehicles: int, length: float = 3000.0) -> World:
     return world
 
 
+def four_lane_world(vehicles: int) -> World:
+    """Two oncoming lanes (0, 1) left of two forward ones (2, 3) on a straight 3,000 m road."""
+    road = Road([Segment(3000.0, 0.0)], 4, 4.0, directions=[-1, -1, 1, 1])
+    traffic = TrafficModel(vehicles=vehicles, politeness=(0.0, 0.0), recycle_distance=400.0)
+    world = World(WorldSpec(road=road, traffic=traffic, ego_start=1000.0), 1)
+    world.reset(np.ones(1, dtype=bool), np.array([0]))
+    return world
+
+
 def step(world: World, n: int = 1) -> None:
     for _ in range(n):
         world.step(np.zeros(1), np.zeros(1))
@@ -144,10 +153,7 @@ def test_forward_car_never_changes_into_the_oncoming_lane():
 
 
 def test_oncoming_car_overtakes_in_an_oncoming_lane_of_its_own_direction():
-    road = Road([Segment(3000.0, 0.0)], 4, 4.0, directions=[-1, -1, 1, 1])
-    traffic = TrafficModel(vehicles=3, politeness=(0.0, 0.0), recycle_distance=400.0)
-    world = World(WorldSpec(road=road, traffic=traffic, ego_start=1000.0), 1)
-    world.reset(np.ones(1, dtype=bool), np.array([0]))
+    world = four_lane_world(3)
     world.place(0, 1000.0, 3, 0.0)
     world.place(3, 700.0, 3, 0.0)
     # Lane 1 (oncoming): a slow car at 1200 m and a fast one behind it, at 1260 m; its right is
@@ -166,10 +172,7 @@ def test_oncoming_car_overtakes_in_an_oncoming_lane_of_its_own_direction():
 
 
 def test_oncoming_car_judges_the_other_lane_by_the_car_ahead_in_its_direction():
-    road = Road([Segment(3000.0, 0.0)], 4, 4.0, directions=[-1, -1, 1, 1])
-    traffic = TrafficModel(vehicles=4, politeness=(0.0, 0.0), recycle_distance=400.0)
-    world = World(WorldSpec(road=road, traffic=traffic, ego_start=1000.0), 1)
-    world.reset(np.ones(1, dtype=bool), np.array([0]))
+    world = four_lane_world(4)
     world.place(0, 1000.0, 3, 0.0)
     world.place(4, 700.0, 3, 0.0)
     world.desired_speed[0, 1] = 12.0
@@ -360,10 +363,7 @@ def test_vi_driver_overtakes_only_when_the_oncoming_lane_is_clear(oncoming_at):
 def _oncoming_change_step(ego_s: float, ego_lane: int) -> int | None:
     """Two oncoming lanes: the step at which a car at 28 m/s behind a car at 10 m/s in lane 1
     targets the free lane 0, with the ego at ``ego_s`` in ``ego_lane`` driving +s at 30 m/s."""
-    road = Road([Segment(3000.0, 0.0)], 4, 4.0, directions=[-1, -1, 1, 1])
-    traffic = TrafficModel(vehicles=3, politeness=(0.0, 0.0), recycle_distance=400.0)
-    world = World(WorldSpec(road=road, traffic=traffic, ego_start=1000.0), 1)
-    world.reset(np.ones(1, dtype=bool), np.array([0]))
+    world = four_lane_world(3)
     world.place(3, 700.0, 3, 0.0)  # parked out of the way
     world.desired_speed[0, 3] = 0.0
     world.desired_speed[0, 1] = 10.0
