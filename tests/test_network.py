@@ -263,6 +263,15 @@ lanes_back = 1
 """
 
 
+def test_a_connector_takes_the_priority_of_the_road_it_leaves():
+    table = tomllib.loads(NETWORK_TOML)["network"]
+    table["roads"][0]["priority"] = 1
+    net = Network.from_dict(table)
+    assert net.priority(net.lane("west:0")) == 1
+    assert net.priority(net.lane("west.0>north.-1:0")) == 1
+    assert net.priority(net.lane("north:-1")) == 0
+
+
 def test_a_network_comes_from_a_scenario_table():
     net = Network.from_dict(tomllib.loads(NETWORK_TOML)["network"])
     left = net.lane("west.0>north.-1:0")
@@ -284,6 +293,10 @@ def test_a_network_comes_from_a_scenario_table():
         (lambda t: t["roads"][0]["segments"][0].update(radius=0.5),
          r"network.roads\[0\].segments\[0\].radius must be"),
         (lambda t: t.update(connect=[["west:0"]]), r"network.connect\[0\] must be \[from, to\]"),
+        (lambda t: t["roads"][0].update(priority=10),
+         r"network.roads\[0\]: road 'west': priority must be an integer from 0 to 9, got 10"),
+        (lambda t: t["roads"][0].update(priority=1.5),
+         r"road 'west': priority must be an integer from 0 to 9, got 1.5"),
         (lambda t: t.update(connect=[["west:0", "north:5"]]),
          r"network.connect\[0\]: connect west:0 -> north:5: lane 'north:5': road 'north' has "
          r"lanes 0 and -1"),

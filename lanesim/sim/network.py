@@ -90,6 +90,10 @@ class RoadSpec:
             overtaking; ``"dashed"``: overtaking allowed; ``"none"``).
         loop: the road closes on itself (a circuit or a roundabout's ring): its end must meet
             its start, and every lane's end links to its own start.
+        priority: right of way where this road's lanes (and the connectors leaving them) meet or
+            cross another's in a junction, 0 to 9: the lower yields to the higher (a minor road
+            0 at a main road 1; a roundabout's entries 0 at its ring 1). A connector takes the
+            priority of the road it leaves.
     """
 
     name: str
@@ -100,6 +104,7 @@ class RoadSpec:
     lane_width: float = 3.5
     centre: str = "solid"
     loop: bool = False
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,10 @@ class Network:
         ln = self._lanes[lane]
         return ln.left, ln.right
 
+    def priority(self, lane: int) -> int:
+        """Right of way of ``lane``'s road (:class:`RoadSpec`'s ``priority``)."""
+        return self.specs[self.lane_road(lane)].priority
+
     def lane_width(self, lane: int) -> float:
         return self.specs[self._lanes[lane].road].lane_width
 
@@ -275,7 +284,7 @@ class Network:
         Keys: ``lane_width`` (m, default for every road), ``roads`` (a list of tables:
         ``name``, ``start = [x, y, heading_deg]``, ``segments`` (``{length, radius}`` as a
         single road's ``road``), ``lanes``, ``lanes_back``, ``lane_width``, ``centre``,
-        ``loop``), ``links`` (``[from, to]`` lane-name pairs that already meet) and
+        ``loop``, ``priority``), ``links`` (``[from, to]`` lane-name pairs that already meet) and
         ``connect`` (``[from, to]`` pairs to join with a connector road).
         """
         if not isinstance(table, Mapping):
@@ -291,7 +300,7 @@ class Network:
             if not isinstance(road, Mapping):
                 raise NetworkError(f"{at} must be a table, got {type(road).__name__}")
             _unknown(road, {"name", "start", "segments", "lanes", "lanes_back", "lane_width",
-                            "centre", "loop"}, at)
+                            "centre", "loop", "priority"}, at)
             start = road.get("start", [0.0, 0.0, 0.0])
             if (not isinstance(start, list) or len(start) != 3
                     or not all(_is_number(v) and abs(v) <= 1e6 for v in start)):
@@ -306,6 +315,7 @@ class Network:
                 lane_width=road.get("lane_width"),
                 centre=road.get("centre", "solid"),
                 loop=road.get("loop", False),
+                priority=road.get("priority", 0),
             )
         for key, add in (("links", builder.link), ("connect", builder.connect)):
             pairs = table.get(key, [])
@@ -364,12 +374,12 @@ class NetworkBuilder:
         self._connections: list[tuple[str, str, str | None]] = []
 
     def road(self, name, segments, start=(0.0, 0.0, 0.0), lanes=1, lanes_back=0,
-             lane_width=None, centre="solid", loop=False) -> NetworkBuilder:
+             lane_width=None, centre="solid", loop=False, priority=0) -> NetworkBuilder:
         """Add a road (:class:`RoadSpec`'s arguments; ``lane_width`` defaults to the
         builder's)."""
         width = self.lane_width if lane_width is None else lane_width
         self._roads.append(RoadSpec(name, tuple(segments), tuple(start), lanes, lanes_back,
-                                    width, centre, loop))
+                                    width, centre, loop, priority))
         return self
 
     def link(self, a: str, b: str) -> NetworkBuilder:
@@ -394,7 +404,8 @@ class NetworkBuilder:
                 p0, p1 = base.end_pose(ia), base.start_pose(ib)
                 cname = name or f"{a}>{b}".replace(":", ".")
                 roads.append(_connector(cname, connector_segments(p0, p1), p0,
-                                        base.lane_width(ia)))
+                                        base.lane_width(ia),
+                                        base.specs[base.lane_road(ia)].priority))
             except NetworkError as err:
                 raise NetworkError(f"connect {a} -> {b}: {err}", ("connect", j)) from None
             links += [(a, f"{cname}:0"), (f"{cname}:0", b)]
@@ -477,7 +488,7 @@ def connector_segments(p0: tuple[float, float, float],
 
 # ---------------------------------------------------------------------- helpers
 def _connector(name: str, centre: list[Segment], p0: tuple[float, float, float],
-               width: float) -> RoadSpec:
+               width: float, priority: int) -> RoadSpec:
     """A one-lane road whose lane centre follows ``centre`` from ``p0``.
 
     A lane's centre lies half a lane right of its road's reference line, so the reference line
@@ -495,7 +506,7 @@ def _connector(name: str, centre: list[Segment], p0: tuple[float, float, float],
         reference.append(Segment(seg.length * scale, seg.curvature / scale))
     x, y, hd = p0
     start = (x - h * math.sin(hd), y + h * math.cos(hd), hd)  # left of heading: (-sin, cos)
-    return RoadSpec(name, tuple(reference), start, 1, 0, width, "solid", False)
+    return RoadSpec(name, tuple(reference), start, 1, 0, width, "solid", False, priority)
 
 
 def _lane_range(spec: RoadSpec) -> str:
@@ -560,6 +571,10 @@ def _check_spec(spec: RoadSpec, seen: Mapping[str, RoadSpec]) -> None:
                            f"{spec.centre!r}")
     if not isinstance(spec.loop, bool):
         raise NetworkError(f"{where}: loop must be true or false, got {spec.loop!r}")
+    if (isinstance(spec.priority, bool) or not isinstance(spec.priority, int | np.integer)
+            or not 0 <= spec.priority <= 9):
+        raise NetworkError(f"{where}: priority must be an integer from 0 to 9, got "
+                           f"{spec.priority!r}")
     if len(spec.start) != 3 or not all(_is_number(v) and abs(v) <= 1e6 for v in spec.start):
         raise NetworkError(f"{where}: start must be (x, y, heading), finite, within ±1e6, got "
                            f"{spec.start!r}")
