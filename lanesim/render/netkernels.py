@@ -109,26 +109,34 @@ def sample_rgb(layer, cx, cy, theta, ppm, ax, ay, fill, out):
     img = layer.img
     lh, lw = img.shape[0], img.shape[1]
     c, s = math.cos(theta), math.sin(theta)
+    k = 1.0 / (ppm * layer.mpp)  # layer pixels per frame pixel
+    # Layer coordinates (u, v) are affine in the frame's (j, i): step along each row.
+    du, dv = c * k, -s * k
     for i in range(H):
         sy = i + 0.5 - ay
+        sx = 0.5 - ax
+        x = cx + (sx * c + sy * s) / ppm
+        y = cy + (sx * s - sy * c) / ppm
+        u = (x - layer.x0) / layer.mpp - 0.5
+        v = (layer.y0 - y) / layer.mpp - 0.5
         for j in range(W):
-            sx = j + 0.5 - ax
-            x = cx + (sx * c + sy * s) / ppm
-            y = cy + (sx * s - sy * c) / ppm
-            u = (x - layer.x0) / layer.mpp - 0.5
-            v = (layer.y0 - y) / layer.mpp - 0.5
-            if not (0.0 <= u + 0.5 < lw and 0.0 <= v + 0.5 < lh):
+            if -0.5 <= u < lw - 0.5 and -0.5 <= v < lh - 0.5:
+                j0, i0 = int(math.floor(u)), int(math.floor(v))
+                # Weights in 1/256: integer blending, exact for a flat colour.
+                fu = int((u - j0) * 256.0)
+                fv = int((v - i0) * 256.0)
+                ja, jb = max(j0, 0), min(j0 + 1, lw - 1)
+                ia, ib = max(i0, 0), min(i0 + 1, lh - 1)
                 for ch in range(3):
-                    out[i, j, ch] = fill[ch]
-                continue
-            j0, i0 = int(math.floor(u)), int(math.floor(v))
-            fu, fv = u - j0, v - i0
-            ja, jb = max(j0, 0), min(j0 + 1, lw - 1)
-            ia, ib = max(i0, 0), min(i0 + 1, lh - 1)
-            for ch in range(3):
-                top = img[ia, ja, ch] * (1.0 - fu) + img[ia, jb, ch] * fu
-                bot = img[ib, ja, ch] * (1.0 - fu) + img[ib, jb, ch] * fu
-                out[i, j, ch] = np.uint8(int(top * (1.0 - fv) + bot * fv + 0.5))
+                    top = np.int32(img[ia, ja, ch]) * (256 - fu) + np.int32(img[ia, jb, ch]) * fu
+                    bot = np.int32(img[ib, ja, ch]) * (256 - fu) + np.int32(img[ib, jb, ch]) * fu
+                    out[i, j, ch] = (top * (256 - fv) + bot * fv + 32768) >> 16
+            else:
+                out[i, j, 0] = fill[0]
+                out[i, j, 1] = fill[1]
+                out[i, j, 2] = fill[2]
+            u += du
+            v += dv
 
 
 @kernel
