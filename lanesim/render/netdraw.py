@@ -64,6 +64,7 @@ STEP = 1.0  # m between samples along a road; arcs also every ARC_STEP rad
 ARC_STEP = math.radians(2.0)
 YIELD_DEPTH, YIELD_DASH, YIELD_PERIOD = 0.3, 0.5, 0.8  # m: a yield line's blocks across a lane
 LINE_WIDTH = 0.15  # m: painted lines on the road
+JOIN = 0.01  # m: a point this close to a road's end is at a join, not on the road
 PPM_RANGE = (0.5, 40.0)  # pixels per metre of a painter
 MPP_RANGE = (0.05, 5.0)  # metres per pixel of an observation frame
 FRAME_SIDE = (8, 1024)  # px: each side of an observation frame
@@ -158,7 +159,7 @@ def junctions(net: Network) -> list[list[str]]:
 
 def _on_other_roads(net: Network, name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Whether each world point ``(x, y)`` (m) lies on the surface of a road other than
-    ``name`` (within its lanes, between its ends)."""
+    ``name`` (within its lanes, more than JOIN m inside its ends)."""
     on = np.zeros(x.shape, dtype=bool)
     for other, spec in net.specs.items():
         if other == name:
@@ -166,7 +167,9 @@ def _on_other_roads(net: Network, name: str, x: np.ndarray, y: np.ndarray) -> np
         road = net.roads[other]
         s, d = road.to_road(x, y)
         w = spec.lane_width
-        on |= ((s >= 0.0) & (s <= road.length) & (d >= -spec.lanes_back * w - 1e-6)
+        # Strictly between its ends: where a connector meets the lane it links to end to
+        # start, it is not on that road.
+        on |= ((s > JOIN) & (s < road.length - JOIN) & (d >= -spec.lanes_back * w - 1e-6)
                & (d <= spec.lanes * w + 1e-6))
     return on
 
