@@ -257,3 +257,12 @@ def test_a_network_too_large_for_the_scale_is_refused_with_the_scale_that_fits()
     with pytest.raises(ValueError, match=r"px/m or fewer"):
         NetworkPainter(net, 40.0)
     assert abs(NetworkPainter(net, 0.5).layer.img.shape[1] - 20_040 * 0.5) <= 1
+
+
+def test_dashes_run_on_across_a_link_instead_of_restarting():
+    # decel starts at x = 500 after 500 m of approach: its dashes keep the approach's period,
+    # painted where x % 9 < 3, so x = 501 (6 m into a period) is a gap, 505.5 a dash.
+    assert 500 % DASH_PERIOD != 0
+    assert rgb_at("exit", (501.0, -3.5)) == style.ASPHALT
+    assert rgb_at("exit", (505.5, -3.5)) == style.MARKING
+    assert rgb_at("exit", (600.0 + 4.5, -3.5)) == style.MARKING  # main: 604.5 % 9 = 1.5

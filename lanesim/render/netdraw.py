@@ -157,6 +157,33 @@ def junctions(net: Network) -> list[list[str]]:
     return [g for g in groups.values() if len(g) >= 2]
 
 
+def _dash_phase(net: Network) -> dict[str, float]:
+    """Per road, the distance (m) into the dash period at its start: a road that continues
+    another (a forward lane linked from a forward lane of another road) carries on its
+    predecessor's pattern, so dashes run on across the join instead of restarting."""
+    phase = dict.fromkeys(net.roads, 0.0)
+    before: dict[str, str] = {}
+    for name, spec in net.specs.items():
+        for i in range(spec.lanes):
+            preds = [p for p in net.predecessors(net.lane((name, i)))
+                     if net.lane_road(p) != name and net.lane_direction(p) > 0]
+            if preds:
+                before[name] = net.lane_road(preds[0])
+                break
+    for name in net.roads:  # follow each chain back to its start (or round a loop once)
+        chain, r = [], name
+        while r in before and r not in chain:
+            chain.append(r)
+            r = before[r]
+        if r in chain:  # a loop: measure from the ring's road of the first name
+            chain = chain[: chain.index(min(chain)) + 1]
+        else:
+            chain.append(r)
+        total = sum(net.roads[p].length for p in chain[1:])
+        phase[name] = total % style.DASH_PERIOD
+    return phase
+
+
 def _on_other_roads(net: Network, name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Whether each world point ``(x, y)`` (m) lies on the surface of a road other than
     ``name`` (within its lanes, more than JOIN m inside its ends)."""
@@ -227,6 +254,7 @@ def static_polygons(net: Network, yield_ends: Sequence[int] = (),
     # leave other roads: their own lines are painted only off those roads, and their mouths
     # are repainted paved so the other road's edge line does not run across them.
     free = [n for n in _connectors(net) if n not in in_junction]
+    phase = _dash_phase(net)
     for name, spec in net.specs.items():
         if name in in_junction or name in free:
             continue
@@ -237,8 +265,10 @@ def static_polygons(net: Network, yield_ends: Sequence[int] = (),
                 add(_band(net, name, s, k * w - hw, k * w + hw), L_SOLID)
             elif kind == "dashed":
                 period, dash = style.DASH_PERIOD, style.DASH
-                for a in np.arange(0.0, length, period):
-                    b = min(a + dash, length)
+                for a in np.arange(-phase[name], length, period):
+                    a, b = max(a, 0.0), min(a + dash, length)
+                    if b - a < 1e-6:
+                        continue
                     n = max(1, math.ceil((b - a) / STEP))
                     add(_band(net, name, np.linspace(a, b, n + 1), k * w - hw, k * w + hw),
                         L_DASHED)
