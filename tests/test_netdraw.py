@@ -266,3 +266,18 @@ def test_dashes_run_on_across_a_link_instead_of_restarting():
     assert rgb_at("exit", (501.0, -3.5)) == style.ASPHALT
     assert rgb_at("exit", (505.5, -3.5)) == style.MARKING
     assert rgb_at("exit", (600.0 + 4.5, -3.5)) == style.MARKING  # main: 604.5 % 9 = 1.5
+
+
+def test_vehicles_at_nan_or_huge_coordinates_are_skipped_not_drawn():
+    p = painter("intersection")
+    good = entities([(-40.0, -1.75, 0.0), (-30.0, -1.75, 0.0)])
+    bad = entities([(-40.0, -1.75, 0.0), (-30.0, -1.75, 0.0), (math.nan, 0.0, 0.0),
+                    (1e300, -1e300, 1e300), (-40.0, math.inf, math.nan)])
+    for theta in (None, 0.7):
+        want = p.frame(*good, centre=(-40.0, 0.0), size=(200, 100), theta=theta)
+        got = p.frame(*bad, centre=(-40.0, 0.0), size=(200, 100), theta=theta)
+        np.testing.assert_array_equal(got, want)
+    frames = NetworkFrames(network("intersection"))
+    want = frames(*(a[None] for a in good[:6]))
+    got = frames(*(a[None] for a in bad[:6]))
+    np.testing.assert_array_equal(got, want)

@@ -30,7 +30,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lanesim.envs.observations import DASHED, EGO, OBSTACLE, OFFROAD, ROAD, SOLID, TRAFFIC
 from lanesim.render import style
 from lanesim.render.netkernels import (
     Layer,
@@ -68,6 +67,7 @@ JOIN = 0.01  # m: a point this close to a road's end is at a join, not on the ro
 PPM_RANGE = (0.5, 40.0)  # pixels per metre of a painter
 MPP_RANGE = (0.05, 5.0)  # metres per pixel of an observation frame
 FRAME_SIDE = (8, 1024)  # px: each side of an observation frame
+MAX_FRAME_SIDE = 4096  # px: each side of an RGB frame
 ROUTE_COLOUR = (255, 214, 60)  # the ego's route band (style.BAR_CHOSEN's yellow)
 ROUTE_ALPHA, OPTIONS_ALPHA = 0.45, style.DRIVABLE_TINT[3] / 255.0
 
@@ -340,12 +340,22 @@ def rgb_layer(polys: Polygons, ppm: float) -> Layer:
     return Layer(img, x0, y0, mpp)
 
 
+def grey_levels():
+    """The single-road pixel observation's module, whose grey levels (``OFFROAD``, ``ROAD``,
+    ``DASHED``, ``SOLID``, ``TRAFFIC``, ``OBSTACLE``, ``EGO``) the grey frames keep. Imported
+    on use: the environments' observation code may import this module at its top."""
+    from lanesim.envs import observations
+
+    return observations
+
+
 def grey_layer(polys: Polygons, mpp: float) -> Layer:
     """The static layer in the observation's grey levels at ``mpp`` m per pixel."""
     x0, y0, w, h = _layer_size(polys, mpp, "NetworkFrames")
     labels = np.full((h, w), L_OFFROAD, dtype=np.uint8)
     rasterize(polys, x0, y0, mpp, 0, labels)
-    lut = np.array([OFFROAD, ROAD, DASHED, SOLID, SOLID], dtype=np.uint8)
+    g = grey_levels()
+    lut = np.array([g.OFFROAD, g.ROAD, g.DASHED, g.SOLID, g.SOLID], dtype=np.uint8)
     return Layer(lut[labels], x0, y0, mpp)
 
 
@@ -426,7 +436,7 @@ class NetworkPainter:
             x, y, heading, length, width, kind, crashed: the world's ``(N,)`` entity rows (m,
                 rad, kind -1 = an inactive slot, not drawn); entity 0 is the ego.
             centre: the world point ``(x, y)`` (m) at the frame's middle.
-            size: ``(W, H)`` px, each 1 to 8192.
+            size: ``(W, H)`` px, each 1 to MAX_FRAME_SIDE (4096).
             theta: the world direction (rad) pointing right; None: north up, unrotated (the
                 static layer copied pixel for pixel).
             route: lanes (ids or names) drawn as a highlighted band (the ego's route).
@@ -435,8 +445,9 @@ class NetworkPainter:
             out: an ``(H, W, 3)`` uint8 array to draw into (C-contiguous), else a new one.
         """
         w, h = (int(v) for v in size)
-        if not (1 <= w <= 8192 and 1 <= h <= 8192):
-            raise ValueError(f"size must be (W, H) with each 1 to 8192 px, got {size!r}")
+        if not (1 <= w <= MAX_FRAME_SIDE and 1 <= h <= MAX_FRAME_SIDE):
+            raise ValueError(f"size must be (W, H) with each 1 to {MAX_FRAME_SIDE} px, got "
+                             f"{size!r}")
         if out is None:
             out = np.empty((h, w, 3), dtype=np.uint8)
         elif out.shape != (h, w, 3) or out.dtype != np.uint8:
@@ -541,7 +552,9 @@ class NetworkFrames:
         ends = tuple(int(v) for v in _lane_ids(network, yield_ends, "yield_ends"))
         self.layer = grey_layer(static_polygons(network, ends, max(LINE_WIDTH, self.mpp)),
                                 0.5 * self.mpp)
-        self._greys = np.array([OFFROAD, TRAFFIC, OBSTACLE, EGO, STALLED], dtype=np.int64)
+        g = grey_levels()
+        self._greys = np.array([g.OFFROAD, g.TRAFFIC, g.OBSTACLE, g.EGO, STALLED],
+                               dtype=np.int64)
 
     def __call__(self, x, y, heading, length, width, kind,
                  out: np.ndarray | None = None) -> np.ndarray:
