@@ -281,3 +281,19 @@ def test_vehicles_at_nan_or_huge_coordinates_are_skipped_not_drawn():
     want = frames(*(a[None] for a in good[:6]))
     got = frames(*(a[None] for a in bad[:6]))
     np.testing.assert_array_equal(got, want)
+
+
+def test_world_helpers_read_a_network_worlds_named_views():
+    # The (B, N) views NetWorld exposes by contract; two worlds, the second one drawn.
+    rows = [entities([(-90.0, 0.0, 0.0), (-90.0, 0.0, 0.0)]),
+            entities([(-40.0, -1.75, 0.3), (-30.0, -1.75, 0.0)])]
+    names = ("x", "y", "heading", "length", "width", "kind", "crashed")
+    world = type("World", (), {k: np.stack([r[i] for r in rows]) for i, k in enumerate(names)})
+    p = painter("intersection")
+    for rotate, theta in ((False, None), (True, 0.3)):
+        np.testing.assert_array_equal(
+            p.world_frame(world, 1, (100, 60), rotate=rotate),
+            p.frame(*rows[1], centre=(-40.0, -1.75), size=(100, 60), theta=theta))
+    frames = NetworkFrames(network("intersection"))
+    np.testing.assert_array_equal(frames.of_world(world),
+                                  frames(*(np.stack([r[i] for r in rows]) for i in range(6))))

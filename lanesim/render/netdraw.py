@@ -488,8 +488,8 @@ class NetworkPainter:
         rows = [np.ascontiguousarray(a) for a in (x, y, heading, length, width)]
         rows = [a.astype(np.float64, copy=False) for a in rows]
         n = rows[0].shape[0]
-        kind = np.asarray(kind, dtype=np.int64)
-        crashed = np.asarray(crashed, dtype=np.bool_)
+        kind = np.ascontiguousarray(kind, dtype=np.int64)
+        crashed = np.ascontiguousarray(crashed, dtype=np.bool_)
         if any(a.shape != (n,) for a in (*rows, kind, crashed)):
             raise ValueError("x, y, heading, length, width, kind, crashed must be (N,) rows "
                              "of one world, all of one length")
@@ -497,6 +497,19 @@ class NetworkPainter:
         draw_vehicles_rgb(*rows, kind, crashed, cx, cy, rot, self.ppm, ax, ay, self._colours,
                           outline, out)
         return out
+
+
+    def world_frame(self, world, b: int = 0, size: tuple[int, int] = (600, 400),
+                    rotate: bool = False, **kwargs) -> np.ndarray:
+        """World ``b``'s frame centred on its ego: :meth:`frame` of the ``(B, N)`` views
+        ``x, y, heading, length, width, kind, crashed`` of ``world`` (a network world,
+        :mod:`lanesim.sim.networld`), north up, or with the ego's heading pointing right if
+        ``rotate``; ``kwargs`` as :meth:`frame` (route, options, lane_centres, out)."""
+        rows = [getattr(world, k)[b] for k in ("x", "y", "heading", "length", "width", "kind",
+                                               "crashed")]
+        theta = float(rows[2][0]) if rotate else None
+        return self.frame(*rows, centre=(float(rows[0][0]), float(rows[1][0])), size=size,
+                          theta=theta, **kwargs)
 
 
 def draw_network_scene(surface, painter: NetworkPainter, x, y, heading, length, width, kind,
@@ -573,4 +586,10 @@ class NetworkFrames:
             raise ValueError(f"out must be a C-contiguous ({b}, {h}, {w}) uint8 array")
         grey_frames(self.layer, *rows, kind, self.mpp, self.behind * w, self._greys, out)
         return out
+
+    def of_world(self, world, out: np.ndarray | None = None) -> np.ndarray:
+        """Frames ``(B, H, W)`` of every world of a network world (its ``(B, N)`` views
+        ``x, y, heading, length, width, kind``)."""
+        return self(world.x, world.y, world.heading, world.length, world.width, world.kind,
+                    out)
 
