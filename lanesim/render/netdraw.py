@@ -450,9 +450,9 @@ class NetworkPainter:
                              f"{size!r}")
         if out is None:
             out = np.empty((h, w, 3), dtype=np.uint8)
-        elif out.shape != (h, w, 3) or out.dtype != np.uint8:
-            raise ValueError(f"out must be a ({h}, {w}, 3) uint8 array, got {out.shape} "
-                             f"{out.dtype}")
+        elif out.shape != (h, w, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous ({h}, {w}, 3) uint8 array, got "
+                             f"{out.shape} {out.dtype}")
         cx, cy = (_number(v, "centre", -1e7, 1e7) for v in centre)
         ax, ay = 0.5 * w, 0.5 * h
         layer = self.layer
@@ -497,7 +497,6 @@ class NetworkPainter:
         draw_vehicles_rgb(*rows, kind, crashed, cx, cy, rot, self.ppm, ax, ay, self._colours,
                           outline, out)
         return out
-
 
     def world_frame(self, world, b: int = 0, size: tuple[int, int] = (600, 400),
                     rotate: bool = False, **kwargs) -> np.ndarray:
