@@ -297,3 +297,21 @@ def test_world_helpers_read_a_network_worlds_named_views():
     frames = NetworkFrames(network("intersection"))
     np.testing.assert_array_equal(frames.of_world(world),
                                   frames(*(np.stack([r[i] for r in rows]) for i in range(6))))
+
+
+@pytest.mark.parametrize("heading", [0.3, math.pi / 4, 1.2])
+def test_grey_frame_keeps_a_solid_edge_line_unbroken_at_any_angle(heading):
+    # The exit's approach has its left edge on y = 0; the ego drives across it at an angle.
+    ego = (200.0, -5.25, heading)
+    frames = NetworkFrames(network("exit"), (84, 84), 0.5)
+    f = frames(*(a[None] for a in entities([ego])[:6]))[0]
+    c, s = math.cos(heading), math.sin(heading)
+    crossed = 0
+    for j in range(84):
+        along = (j + 0.5 - 21) * 0.5
+        row = (ego[1] + along * s) / c / 0.5 + 42 - 0.5  # where y = 0 meets column j
+        if 2 <= row <= 81 and abs(along) > 4:  # away from the ego's own pixels
+            lo = int(row) - 2
+            assert (f[lo : lo + 5, j] == SOLID).any(), j
+            crossed += 1
+    assert crossed > 5
