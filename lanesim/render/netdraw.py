@@ -50,6 +50,10 @@ __all__ = [
     "NetworkFrames",
     "NetworkPainter",
     "draw_network_scene",
+    "grey_layer",
+    "grey_levels",
+    "junctions",
+    "rgb_layer",
     "static_polygons",
 ]
 
@@ -68,7 +72,7 @@ PPM_RANGE = (0.5, 40.0)  # pixels per metre of a painter
 MPP_RANGE = (0.05, 5.0)  # metres per pixel of an observation frame
 FRAME_SIDE = (8, 1024)  # px: each side of an observation frame
 MAX_FRAME_SIDE = 4096  # px: each side of an RGB frame
-ROUTE_COLOUR = (255, 214, 60)  # the ego's route band (style.BAR_CHOSEN's yellow)
+ROUTE_COLOUR = style.BAR_CHOSEN  # the ego's route band: the chosen-action yellow
 ROUTE_ALPHA, OPTIONS_ALPHA = 0.45, style.DRIVABLE_TINT[3] / 255.0
 
 
