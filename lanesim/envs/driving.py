@@ -11,6 +11,7 @@ import numpy as np
 
 from lanesim.envs.actions import MetaActions
 from lanesim.envs.core import DrivingCore
+from lanesim.envs.netcore import make_core
 from lanesim.envs.options import OptionError, make_options, with_reset_options
 from lanesim.sim.road import Road
 from lanesim.sim.world import EgoModel, TrafficModel
@@ -305,7 +306,7 @@ class DrivingEnv(gym.Env):
         check_render_mode(render_mode, RENDER_MODES)
         self.options = make_options(scenario, **options)
         self.scenario = scenario
-        self.core = DrivingCore(self.options, 1)
+        self.core = make_core(self.options, 1)
         self.world = self.core.world
         self.observation_space = self.core.observation.space
         self.action_space = self.core.action.space
@@ -333,7 +334,7 @@ class DrivingEnv(gym.Env):
     def _apply_options(self, options) -> None:
         """Rebuild the worlds for new per-episode options; the spaces stay the same objects."""
         self.options = options
-        self.core = DrivingCore(options, 1)
+        self.core = make_core(options, 1)
         self.world = self.core.world
         if self._viewer is not None:  # it draws the old world: a fresh one draws the new
             self._viewer.close()
