@@ -39,7 +39,6 @@ from lanesim.sim.models import (
 from lanesim.sim.network import (
     Network,
     NetworkError,
-    lane_point,
     lane_reference_s,
     lane_u_at,
     locate,
@@ -357,6 +356,15 @@ def resolve_target(net, route, lane, target):
 
 # ---------------------------------------------------------------------- lane geometry
 @kernel
+def _lane_heading(net, lane, u):
+    """Heading (rad, not wrapped) of ``lane``'s centre at ``u`` (m): :func:`lane_point`'s
+    without the position's trigonometry."""
+    i, s = lane_reference_s(net, lane, u)
+    h = net.seg[5][i] + net.seg[2][i] * (s - net.seg[0][i])
+    return h + math.pi if net.lane_dir[lane] < 0 else h
+
+
+@kernel
 def lane_curvature(net, lane, u):
     """Curvature (1/m, + turning left in the direction of travel) of ``lane``'s centre at
     ``u`` (m)."""
@@ -370,8 +378,7 @@ def lane_errors(net, lane, u, heading):
     """``(heading_error, curvature)`` of an ego at ``u`` (m) on ``lane`` heading ``heading``
     (rad): its heading less the lane's there, wrapped into [-π, π) (+ left), and the lane's
     curvature (1/m, + left). Its offset is the one :func:`track` gives."""
-    _, _, h = lane_point(net, lane, u, 0.0)
-    return wrap_angle(heading - h), lane_curvature(net, lane, u)
+    return wrap_angle(heading - _lane_heading(net, lane, u)), lane_curvature(net, lane, u)
 
 
 @kernel
@@ -422,17 +429,18 @@ def track(net, route, hint, px, py):
 
 @kernel
 def route_heading(net, route, lane, u):
-    """Heading (rad) of the route's centre line ``u`` m from ``lane``'s start, following the
-    route's successors past lane ends (straight on past a dead end)."""
-    while u > net.lane_length[lane]:
+    """Heading (rad, not wrapped) of the route's centre line ``u`` m from ``lane``'s start,
+    following the route's successors past lane ends (straight on past a dead end). It walks
+    at most as many lane ends as the network has lanes, so an infinite ``u`` on a loop ends."""
+    for _ in range(net.lane_length.shape[0]):
+        if not u > net.lane_length[lane]:
+            break
         nxt = route.next[lane]
         if nxt < 0:
-            u = net.lane_length[lane]
             break
         u -= net.lane_length[lane]
         lane = nxt
-    _, _, h = lane_point(net, lane, max(u, 0.0), 0.0)
-    return h
+    return _lane_heading(net, lane, min(max(u, 0.0), net.lane_length[lane]))
 
 
 @kernel
@@ -440,9 +448,9 @@ def _heading_at(net, route, prev, lane, u):
     """:func:`route_heading`, and for ``u < 0`` the heading ``-u`` m before the end of
     ``prev`` (the lane before ``lane``; -1: the start's)."""
     if u < 0.0 and prev >= 0:
-        _, _, h = lane_point(net, prev, max(net.lane_length[prev] + u, 0.0), 0.0)
-        return h
+        return _lane_heading(net, prev, max(net.lane_length[prev] + u, 0.0))
     return route_heading(net, route, lane, u)
+
 
 
 # ---------------------------------------------------------------------- autopilot
@@ -451,7 +459,7 @@ def autopilot(net, route, ego, x, y, heading, speed, lane, target, target_speed,
     """Ego controls ``(steer (rad), accel (m/s²))`` that bring the ego (centre ``(x, y)`` m,
     ``heading`` rad, ``speed`` m/s, on ``lane`` as :func:`track` gives it) to the centre of
     ``target`` (its own lane or a neighbour: :func:`resolve_target` reads it) at
-    ``target_speed`` (m/s), for controls held ``dt`` s. ``ego`` is the
+    ``target_speed`` (m/s), for controls held ``dt`` s (0 < dt <= 1). ``ego`` is the
     :class:`~lanesim.sim.models.EgoModel` record. Off the road (``lane`` -1) it holds the wheel
     straight and still controls speed.
 
