@@ -75,11 +75,13 @@ def assert_drove_the_route(net, run, max_offset=0.3):
     assert (run["lane"] >= 0).all(), "the ego left the road"
     calm = ~run["changing"]
     assert np.abs(run["offset"][calm]).max() < max_offset
-    # remaining falls by the distance driven each step (within 2 %: the chord of a step on a
-    # bend, the slant of a lane change), through lane ends, connectors and lane changes.
+    # remaining falls by the distance driven each step, through lane ends, connectors and lane
+    # changes, within 3 %: it counts along lane centres, and the ego's path runs up to 0.3 m
+    # beside them on a junction's 8 m radius (and slants across in a lane change).
     fall = -np.diff(run["remaining"])[:-1]  # the last step overshoots the arrival (0)
     driven = run["speed"][:-2] * DT
-    assert np.all(np.abs(fall - driven) <= 0.02 * driven)
+    worst = np.abs(fall - driven) / driven
+    assert worst.max() <= 0.03, (int(worst.argmax()), worst.max())
     assert np.all(np.diff(run["remaining"]) <= 0.0)
 
 
@@ -89,7 +91,7 @@ def lane_path(net, run):
 
 
 # ---------------------------------------------------------------------- driving the routes
-@pytest.mark.parametrize("speed", [8.0, 20.0])
+@pytest.mark.parametrize("speed", [8.0, 25.0])
 @pytest.mark.parametrize("entry", ARMS)
 def test_the_autopilot_drives_every_turn_of_the_intersection_to_its_exit(nets, entry, speed):
     net = nets["intersection"]
@@ -106,12 +108,14 @@ def test_the_autopilot_drives_every_turn_of_the_intersection_to_its_exit(nets, e
         assert run["remaining"][0] == pytest.approx(length - 5.0 + 30.0, abs=1e-9)
 
 
+@pytest.mark.parametrize("speed", [8.0, 25.0])
 @pytest.mark.parametrize("entry", ARMS)
-def test_the_autopilot_goes_round_the_roundabout_to_every_exit_in_the_outer_lane(nets, entry):
+def test_the_autopilot_goes_round_the_roundabout_to_every_exit_in_the_outer_lane(nets, entry,
+                                                                                  speed):
     net = nets["roundabout"]
     for exit_ in ARMS:  # its own arm too: once round
         route = netego.plan_route(net, f"{exit_}:-1", 30.0, start=f"{entry}:0")
-        run = drive(net, route, f"{entry}:0", 12.0)
+        run = drive(net, route, f"{entry}:0", speed)
         assert_drove_the_route(net, run)
         path = lane_path(net, run)
         assert path[0] == f"{entry}:0" and path[-1] == f"{exit_}:-1"

@@ -452,7 +452,6 @@ def _heading_at(net, route, prev, lane, u):
     return route_heading(net, route, lane, u)
 
 
-
 # ---------------------------------------------------------------------- autopilot
 @kernel
 def autopilot(net, route, ego, x, y, heading, speed, lane, target, target_speed, dt):
@@ -463,13 +462,23 @@ def autopilot(net, route, ego, x, y, heading, speed, lane, target, target_speed,
     :class:`~lanesim.sim.models.EgoModel` record. Off the road (``lane`` -1) it holds the wheel
     straight and still controls speed.
 
-    The law and gains are :func:`lanesim.sim.ego.autopilot`'s (a bounded lateral speed toward
-    the lane centre, a heading gain, curvature feed-forward), with two changes for junctions:
-    the lateral error is taken at the rear axle, where a kinematic bicycle moves along its
-    heading (at the centre its slip would hold it a metre or more inside a junction's tight
-    turns; on a highway's curves the two agree within centimetres), and the feed-forward is the
-    route's heading change over the next ``speed × dt`` metres, read across lane ends and
-    connectors, so the ego turns into a connector's arc in the step it reaches it.
+    The law and gains are :func:`lanesim.sim.ego.autopilot`'s (a lateral speed toward the
+    lane centre, bounded; a heading gain; curvature feed-forward), fitted to a junction's
+    tight turns and to the step it is held for:
+
+    - the lateral error is taken at the rear axle, which a kinematic bicycle moves along its
+      heading; at the centre the bicycle's slip would hold the ego off the lane centre through
+      every turn;
+    - the step moves the rear axle straight along the heading it starts with, so the law
+      aims it along the chord of the route's next ``speed × dt`` metres, and its feed-forward
+      is how much the chords turn from this step's to the next, read across lane ends and
+      connectors: the ego turns into a connector's arc in the step it reaches it;
+    - the steer that gives the yaw rate asked for is the bicycle's own inverse (yaw rate =
+      speed × sin(slip) / half the wheelbase, tan(slip) = tan(steer) / 2).
+
+    Measured on the bundled junctions (tests/test_netego.py), the ego's centre keeps within
+    0.3 m of its lane at 8 to 25 m/s; it asks for no lower speed in a turn (the target speed is
+    the caller's).
     """
     accel = min(max(AUTOPILOT_SPEED_GAIN * (target_speed - speed), -ego.max_brake),
                 ego.max_accel)
@@ -502,8 +511,6 @@ def autopilot(net, route, ego, x, y, heading, speed, lane, target, target_speed,
     h2 = h0 + wrap_angle(_heading_at(net, route, prev, t, u + 2.0 * ahead) - h0)
     rel = wrap_angle(heading - 0.5 * (h0 + h1))
     yaw_rate = 0.5 * (h2 - h0) / dt + AUTOPILOT_HEADING_GAIN * (want_rel - rel)
-    # The bicycle's yaw rate is speed × sin(slip) / half the wheelbase, its slip
-    # atan(tan(steer) / 2): the steer that gives this yaw rate.
     slip = math.asin(min(max(yaw_rate * half / v, -1.0), 1.0))
     steer = min(max(math.atan(2.0 * math.tan(slip)), -ego.max_steer), ego.max_steer)
     return steer, accel
