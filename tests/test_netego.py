@@ -32,7 +32,8 @@ def nets():
     return {name: load(name) for name in ("intersection", "roundabout", "exit")}
 
 
-def drive(net, route, start, speed, steps=1500, u0=5.0, decide_every=5, stop_on_arrival=True):
+def drive(net, route, start, speed, steps=1500, u0=5.0, decide_every=5, stop_on_arrival=True,
+          g=0):
     """The ego alone from ``u0`` on lane ``start`` at ``speed`` (m/s), on the autopilot at that
     speed, moved by the kinematic bicycle of lanesim.sim.ego.move_ego; every ``decide_every``
     steps it takes the lane change the route asks for, as an agent would. Returns per step
@@ -45,20 +46,21 @@ def drive(net, route, start, speed, steps=1500, u0=5.0, decide_every=5, stop_on_
     log = {key: [] for key in ("lane", "u", "offset", "remaining", "speed", "changing", "x")}
     arrived = False
     for k in range(steps):
-        lane, u, offset = netego.track(arrays, route, lane, x, y)
+        lane, u, offset = netego.track(arrays, route, g, lane, x, y)
         target = netego.resolve_target(arrays, route, lane, target)
         if k % decide_every == 0 and target == lane:
-            _, change = netego.route_lane(route, lane)
+            _, change = netego.route_lane(route, g, lane)
             if change:
                 target, since_change = netego.neighbour(route, lane, change), 0.0
         for key, value in (("lane", lane), ("u", u), ("offset", offset), ("speed", v),
-                           ("remaining", netego.remaining(arrays, route, lane, u)),
+                           ("remaining", netego.remaining(arrays, route, g, lane, u)),
                            ("changing", since_change < 5.0), ("x", (x, y, h))):
             log[key].append(value)
-        if lane < 0 or (stop_on_arrival and netego.arrived(route, lane, u)):
+        if lane < 0 or (stop_on_arrival and netego.arrived(route, g, lane, u)):
             arrived = lane >= 0
             break
-        steer, accel = netego.autopilot(arrays, route, EGO, x, y, h, v, lane, target, speed, DT)
+        steer, accel = netego.autopilot(arrays, route, g, EGO, x, y, h, v, lane, target, speed,
+                                        DT)
         beta = math.atan(0.5 * math.tan(steer))
         x += v * math.cos(h + beta) * DT
         y += v * math.sin(h + beta) * DT
@@ -181,9 +183,9 @@ def test_the_autopilot_holds_lanes_on_a_curve_at_highway_speed():
     v, target = 30.0, net.lane("bend:1")
     offsets = []
     for _ in range(180):
-        lane, u, offset = netego.track(arrays, route, lane, x, y)
+        lane, u, offset = netego.track(arrays, route, 0, lane, x, y)
         offsets.append((lane, offset))
-        steer, accel = netego.autopilot(arrays, route, EGO, x, y, h, v, lane, target, v, DT)
+        steer, accel = netego.autopilot(arrays, route, 0, EGO, x, y, h, v, lane, target, v, DT)
         beta = math.atan(0.5 * math.tan(steer))
         x += v * math.cos(h + beta) * DT
         y += v * math.sin(h + beta) * DT
@@ -204,14 +206,14 @@ def test_remaining_has_no_jump_where_a_lane_ends(nets):
         arrays = net.arrays
         checked = 0
         for lane in range(len(net.lanes)):
-            nxt, change = netego.route_lane(route, lane)
-            end = netego.remaining(arrays, route, lane, net.lane_length(lane))
+            nxt, change = netego.route_lane(route, 0, lane)
+            end = netego.remaining(arrays, route, 0, lane, net.lane_length(lane))
             # Where the route changes lanes first, going on in this lane leaves it.
-            if change or nxt < 0 or not np.isfinite(end) or not route.reaches[nxt]:
+            if change or nxt < 0 or not np.isfinite(end) or not route.reaches[0, nxt]:
                 continue
-            if netego.arrived(route, lane, net.lane_length(lane)):
+            if netego.arrived(route, 0, lane, net.lane_length(lane)):
                 continue
-            assert end == pytest.approx(netego.remaining(arrays, route, nxt, 0.0), abs=1e-9)
+            assert end == pytest.approx(netego.remaining(arrays, route, 0, nxt, 0.0), abs=1e-9)
             checked += 1
         assert checked >= 3
 
@@ -219,7 +221,7 @@ def test_remaining_has_no_jump_where_a_lane_ends(nets):
 def test_the_exit_route_asks_for_lane_changes_as_early_as_it_can(nets):
     net = nets["exit"]
     route = netego.plan_route(net, "ramp:0", 100.0)
-    ask = {name: netego.route_lane(route, net.lane(name)) for name in net.lanes}
+    ask = {name: netego.route_lane(route, 0, net.lane(name)) for name in net.lanes}
     lane = net.lane
     assert ask["approach:0"] == (lane("decel:0"), netego.RIGHT)
     assert ask["approach:1"] == (lane("decel:1"), netego.RIGHT)
@@ -228,13 +230,13 @@ def test_the_exit_route_asks_for_lane_changes_as_early_as_it_can(nets):
     assert ask["decel:3"] == (lane("decel.3>ramp.0:0"), 0)
     # Lane changes cost no distance: the same place in any approach lane is as far away.
     arrays = net.arrays
-    far = [netego.remaining(arrays, route, lane(f"approach:{i}"), 123.0) for i in range(3)]
+    far = [netego.remaining(arrays, route, 0, lane(f"approach:{i}"), 123.0) for i in range(3)]
     lengths = sum(net.lane_length(lane(n)) for n in ("approach:2", "decel:3", "decel.3>ramp.0:0"))
     assert far == pytest.approx([lengths - 123.0 + 100.0] * 3, abs=1e-9)
     # Past the decel lane the ramp is out of reach; before it, lane changes still reach it.
-    assert netego.wrong_turn(route, lane("main:2"))
-    assert not netego.wrong_turn(route, lane("decel:0"))
-    assert np.isinf(netego.remaining(arrays, route, lane("main:0"), 0.0))
+    assert netego.wrong_turn(route, 0, lane("main:2"))
+    assert not netego.wrong_turn(route, 0, lane("decel:0"))
+    assert np.isinf(netego.remaining(arrays, route, 0, lane("main:0"), 0.0))
 
 
 def test_a_route_weaves_across_the_ring_only_when_lane_changes_are_cheap(nets):
@@ -242,14 +244,14 @@ def test_a_route_weaves_across_the_ring_only_when_lane_changes_are_cheap(nets):
     path = ["ring_east_b", "ring_north_a", "ring_north_b", "ring_west_a", "ring_west_b"]
     # Twice round a quarter at the default cost: the outer lane all the way.
     route = netego.plan_route(net, "south:-1", 30.0)
-    assert all(netego.route_lane(route, net.lane(f"{r}:1"))[1] == 0 for r in path)
+    assert all(netego.route_lane(route, 0, net.lane(f"{r}:1"))[1] == 0 for r in path)
     # At 1 m a change, the shorter inner lane wins: the route asks to move left on entry.
     cheap = netego.plan_route(net, "south:-1", 30.0, lane_change_cost=1.0)
-    assert netego.route_lane(cheap, net.lane("ring_east_b:1"))[1] == netego.LEFT
+    assert netego.route_lane(cheap, 0, net.lane("ring_east_b:1"))[1] == netego.LEFT
     entry = net.lane("east.0>ring_east_b.1:0")
     arrays = net.arrays
-    assert (netego.remaining(arrays, cheap, entry, 0.0)
-            < netego.remaining(arrays, route, entry, 0.0) - 5.0)
+    assert (netego.remaining(arrays, cheap, 0, entry, 0.0)
+            < netego.remaining(arrays, route, 0, entry, 0.0) - 5.0)
 
 
 def test_wrong_turn_fires_on_the_connector_the_route_does_not_take(nets):
@@ -257,25 +259,25 @@ def test_wrong_turn_fires_on_the_connector_the_route_does_not_take(nets):
     to_north = netego.plan_route(net, "north:-1", 30.0, start="west:0")
     to_east = netego.plan_route(net, "east:-1", 30.0, start="west:0")
     run = drive(net, to_east, "west:0", 10.0)  # straight on, where to_north turns left
-    wrong = np.array([netego.wrong_turn(to_north, lane) for lane in run["lane"]])
+    wrong = np.array([netego.wrong_turn(to_north, 0, lane) for lane in run["lane"]])
     first = int(np.argmax(wrong))
     assert wrong.any() and wrong[first:].all() and not wrong[:first].any()
     assert net.lanes[run["lane"][first]] == "west.0>east.-1:0"
-    remaining = np.array([netego.remaining(net.arrays, to_north, lane, u)
+    remaining = np.array([netego.remaining(net.arrays, to_north, 0, lane, u)
                           for lane, u in zip(run["lane"], run["u"], strict=True)])
     assert np.isfinite(remaining[:first]).all() and np.isinf(remaining[first:]).all()
-    assert not any(netego.wrong_turn(netego.open_route(net), lane) for lane in run["lane"])
+    assert not any(netego.wrong_turn(netego.open_route(net), 0, lane) for lane in run["lane"])
 
 
 def test_arrival_is_on_a_goal_lane_at_the_arrival_point(nets):
     net = nets["exit"]
     route = netego.plan_route(net, ["main:0", "main:1"], 50.0)
     main0, main2 = net.lane("main:0"), net.lane("main:2")
-    assert not netego.arrived(route, main0, 49.9)
-    assert netego.arrived(route, main0, 50.0)
-    assert not netego.arrived(route, main2, 300.0)  # not a goal lane
-    assert not netego.arrived(route, -1, 300.0)
-    assert netego.remaining(net.arrays, route, main0, 80.0) == 0.0
+    assert not netego.arrived(route, 0, main0, 49.9)
+    assert netego.arrived(route, 0, main0, 50.0)
+    assert not netego.arrived(route, 0, main2, 300.0)  # not a goal lane
+    assert not netego.arrived(route, 0, -1, 300.0)
+    assert netego.remaining(net.arrays, route, 0, main0, 80.0) == 0.0
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -308,15 +310,15 @@ def test_tracking_keeps_the_connector_the_ego_is_on_where_connectors_overlap(net
     # is nearer: the global search says straight, tracking from the left turn keeps it.
     x, y, _ = (float(a) for a in net.lane_to_world(left, 3.0, 0.6))
     assert locate(arrays, x, y)[0] == straight
-    lane, u, offset = netego.track(arrays, route, left, x, y)
+    lane, u, offset = netego.track(arrays, route, 0, left, x, y)
     assert lane == left and u == pytest.approx(3.0, abs=1e-9)
     assert offset == pytest.approx(0.6, abs=1e-9)
     # From the end of west:0 the route's connector is taken first.
     x, y, _ = (float(a) for a in net.lane_to_world(left, 0.5, 0.0))
-    assert netego.track(arrays, route, net.lane("west:0"), x, y)[0] == left
+    assert netego.track(arrays, route, 0, net.lane("west:0"), x, y)[0] == left
     # Without a hint, or off the road, it is the global search's answer.
-    assert netego.track(arrays, route, -1, x, y) == locate(arrays, x, y)
-    off = netego.track(arrays, route, left, 50.0, 50.0)
+    assert netego.track(arrays, route, 0, -1, x, y) == locate(arrays, x, y)
+    off = netego.track(arrays, route, 0, left, 50.0, 50.0)
     assert off[0] == -1 and math.isnan(off[1]) and math.isnan(off[2])
 
 
@@ -326,7 +328,7 @@ def test_tracking_moves_to_the_neighbour_a_lane_change_reaches(nets):
     route = netego.open_route(net)
     a1, a2 = net.lane("approach:1"), net.lane("approach:2")
     x, y, _ = (float(a) for a in net.lane_to_world(a1, 200.0, 1.8))  # across the line
-    lane, u, offset = netego.track(arrays, route, a1, x, y)
+    lane, u, offset = netego.track(arrays, route, 0, a1, x, y)
     assert lane == a2 and u == pytest.approx(200.0) and offset == pytest.approx(1.8 - 3.5)
 
 
@@ -383,7 +385,7 @@ def test_lane_errors_give_the_heading_error_and_the_lanes_own_curvature():
 def test_off_the_road_the_autopilot_holds_the_wheel_straight(nets):
     net = nets["intersection"]
     route = netego.open_route(net)
-    steer, accel = netego.autopilot(net.arrays, route, EGO, 50.0, 50.0, 0.3, 10.0, -1, -1,
+    steer, accel = netego.autopilot(net.arrays, route, 0, EGO, 50.0, 50.0, 0.3, 10.0, -1, -1,
                                     11.0, DT)
     assert steer == 0.0 and accel == pytest.approx(AUTOPILOT_SPEED_GAIN * 1.0)
 
@@ -396,5 +398,22 @@ def test_the_route_ahead_ends_even_on_a_ring_for_an_endless_distance(nets):
     net = nets["roundabout"]
     route = netego.open_route(net)
     ring = net.lane("ring_east_a:1")
-    h = netego.route_heading(net.arrays, route, ring, math.inf)
+    h = netego.route_heading(net.arrays, route, 0, ring, math.inf)
     assert math.isfinite(h)
+
+
+def test_stacked_routes_let_each_world_follow_its_own_goal(nets):
+    net = nets["intersection"]
+    routes = [netego.plan_route(net, f"{arm}:-1", 30.0) for arm in ("north", "east", "south")]
+    stack = netego.stack_routes([netego.open_route(net), *routes])
+    assert stack.next.shape == (4, len(net.lanes))
+    for g, route in enumerate(routes, 1):
+        alone = drive(net, route, "west:0", 12.0)
+        stacked = drive(net, stack, "west:0", 12.0, g=g)
+        assert alone["arrived"] and stacked["arrived"]
+        for key in ("lane", "u", "offset", "remaining", "x"):
+            assert np.array_equal(alone[key], stacked[key])
+    with pytest.raises(NetworkError, match="route 1 was planned over another network"):
+        netego.stack_routes([routes[0], netego.open_route(nets["roundabout"])])
+    with pytest.raises(NetworkError, match="give at least one route"):
+        netego.stack_routes([])

@@ -2,10 +2,11 @@
 autopilot behind meta actions, and tracking which lane it is on.
 
 A *route* (:class:`RouteArrays`) is planned once per network and goal, in Python
-(:func:`plan_route`; :func:`open_route` for driving without a goal). The compiled kernels below
-read it with the network's arrays (:attr:`lanesim.sim.network.Network.arrays`) and keep no
-state of their own: the world step passes each ego's lane, ``u`` and ``offset`` in and gets
-controls, lanes and distances out.
+(:func:`plan_route`; :func:`open_route` for driving without a goal), and several stack into one
+(:func:`stack_routes`) so that each world of a batch can follow its own: the kernels take the
+routes and ``g``, the index of the one to follow. They read them with the network's arrays
+(:attr:`lanesim.sim.network.Network.arrays`) and keep no state of their own: the world step
+passes each ego's lane, ``u`` and ``offset`` in and gets controls, lanes and distances out.
 
 Conventions are :mod:`lanesim.sim.network`'s: lane coordinates ``(lane, u, offset)`` (m along
 the lane from its start, m right of its direction of travel), headings in rad counter-clockwise
@@ -63,6 +64,7 @@ __all__ = [
     "resolve_target",
     "route_heading",
     "route_lane",
+    "stack_routes",
     "track",
     "wrong_turn",
 ]
@@ -80,9 +82,10 @@ _TIE = 1e-6
 
 
 class RouteArrays(NamedTuple):
-    """A route as the kernels read it: the network's lane graph and, per lane, the way on to
-    the goal (:func:`plan_route`, :func:`open_route`). All arrays are ``(lanes,)`` but the
-    two link lists."""
+    """Routes as the kernels read them: the network's lane graph and, per route ``g`` and
+    lane, the way on to that route's goal (:func:`plan_route`, :func:`open_route`,
+    :func:`stack_routes`). The graph's arrays are ``(lanes,)`` (the link lists aside), the
+    routes' ``(routes, lanes)``."""
 
     succ_start: np.ndarray  # (lanes + 1,) int: lane l's successors are succ[succ_start[l]:
     succ: np.ndarray  # succ_start[l + 1]], the straightest first (least heading change)
@@ -90,6 +93,7 @@ class RouteArrays(NamedTuple):
     pred: np.ndarray
     left: np.ndarray  # int: the neighbour on the left in the direction of travel; -1: none
     right: np.ndarray  # int: on the right; -1: none
+    # Per route and lane:
     next: np.ndarray  # int: the successor the route takes at the lane's end (toward the goal
     # where going on in this lane reaches it, else the straightest); -1: the lane ends there
     change: np.ndarray  # int: the lane change the route asks for first: -1 left, +1 right, 0
@@ -242,11 +246,31 @@ class _Graph:
     def straightest(self, lane: int) -> int:
         return self.succ[lane][0] if self.succ[lane] else -1
 
-    def arrays(self, next_, change, via, to_go, reaches, goal_u) -> RouteArrays:
+    def arrays(self, *per_lane: np.ndarray) -> RouteArrays:
         return RouteArrays(*_csr(self.succ), *_csr(self.pred),
                            np.array(self.left, dtype=np.int64),
                            np.array(self.right, dtype=np.int64),
-                           next_, change, via, to_go, reaches, goal_u)
+                           *(a.reshape(1, self.n) for a in per_lane))
+
+
+def stack_routes(routes: Iterable[RouteArrays]) -> RouteArrays:
+    """Routes over one network as one :class:`RouteArrays`, route ``g`` the ``g``-th given
+    (each may itself be a stack): a batch of worlds with different goals (and open driving)
+    passes the stack and each world's ``g``.
+
+    Raises:
+        NetworkError: no routes, or routes planned over different networks.
+    """
+    routes = list(routes)
+    if not routes:
+        raise NetworkError("stack_routes: give at least one route")
+    first = routes[0]
+    for i, route in enumerate(routes[1:], 1):
+        if not all(np.array_equal(a, b) for a, b in zip(route[:6], first[:6], strict=True)):
+            raise NetworkError(f"stack_routes: route {i} was planned over another network than "
+                               "route 0")
+    per_lane = [np.concatenate([r[k] for r in routes]) for k in range(6, len(first))]
+    return RouteArrays(*first[:6], *per_lane)
 
 
 def _csr(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -282,11 +306,12 @@ def _is_number(v) -> bool:
 
 
 # ---------------------------------------------------------------------- route (compiled)
+# Kernels that take ``route, g`` follow route ``g`` of the stack ``route``.
 @kernel
-def route_lane(route, lane):
-    """``(next, change)``: the successor the route takes at ``lane``'s end (-1: the lane ends
-    there) and the lane change it asks for first (-1 left, +1 right, 0 none)."""
-    return route.next[lane], route.change[lane]
+def route_lane(route, g, lane):
+    """``(next, change)``: the successor route ``g`` takes at ``lane``'s end (-1: the lane
+    ends there) and the lane change it asks for first (-1 left, +1 right, 0 none)."""
+    return route.next[g, lane], route.change[g, lane]
 
 
 @kernel
@@ -301,7 +326,7 @@ def neighbour(route, lane, side):
 
 
 @kernel
-def remaining(net, route, lane, u):
+def remaining(net, route, g, lane, u):
     """Metres along the route from ``u`` (m) on ``lane`` to the goal: on in this lane, or from
     the same place in the lane its lane changes lead to, whichever the route takes; 0 once
     arrived, inf where the goal cannot be reached (or off-road, ``lane`` -1, or no goal).
@@ -309,24 +334,24 @@ def remaining(net, route, lane, u):
     connectors and lane changes alike."""
     if lane < 0:
         return np.inf
-    v = route.via[lane]
+    v = route.via[g, lane]
     if v != lane:
         _, s = lane_reference_s(net, lane, u)
         u = lane_u_at(net, v, s)
-    return max(route.to_go[v] + net.lane_length[v] - u, 0.0)
+    return max(route.to_go[g, v] + net.lane_length[v] - u, 0.0)
 
 
 @kernel
-def wrong_turn(route, lane):
+def wrong_turn(route, g, lane):
     """True on a lane from which the goal cannot be reached (never without a goal; never
     off-road, ``lane`` -1, which is its own event)."""
-    return lane >= 0 and not route.reaches[lane]
+    return lane >= 0 and not route.reaches[g, lane]
 
 
 @kernel
-def arrived(route, lane, u):
+def arrived(route, g, lane, u):
     """True once the ego is on a goal lane at or past the arrival point."""
-    return lane >= 0 and u >= route.goal_u[lane]
+    return lane >= 0 and u >= route.goal_u[g, lane]
 
 
 @kernel
@@ -395,7 +420,7 @@ def on_lane(net, lane, px, py):
 
 
 @kernel
-def track(net, route, hint, px, py):
+def track(net, route, g, hint, px, py):
     """The ``(lane, u, offset)`` of the ego's centre ``(px, py)`` (m), given the lane it was
     on (``hint``; -1 for none): that lane while the point is within its strip, else its
     successors (the route's first), else whichever lane of the hint's road holds it, else the
@@ -406,7 +431,7 @@ def track(net, route, hint, px, py):
         inside, u, offset = on_lane(net, hint, px, py)
         if inside:
             return hint, u, offset
-        nxt = route.next[hint]
+        nxt = route.next[g, hint]
         if nxt >= 0:
             inside, u, offset = on_lane(net, nxt, px, py)
             if inside:
@@ -428,14 +453,14 @@ def track(net, route, hint, px, py):
 
 
 @kernel
-def route_heading(net, route, lane, u):
+def route_heading(net, route, g, lane, u):
     """Heading (rad, not wrapped) of the route's centre line ``u`` m from ``lane``'s start,
     following the route's successors past lane ends (straight on past a dead end). It walks
     at most as many lane ends as the network has lanes, so an infinite ``u`` on a loop ends."""
     for _ in range(net.lane_length.shape[0]):
         if not u > net.lane_length[lane]:
             break
-        nxt = route.next[lane]
+        nxt = route.next[g, lane]
         if nxt < 0:
             break
         u -= net.lane_length[lane]
@@ -444,17 +469,17 @@ def route_heading(net, route, lane, u):
 
 
 @kernel
-def _heading_at(net, route, prev, lane, u):
+def _heading_at(net, route, g, prev, lane, u):
     """:func:`route_heading`, and for ``u < 0`` the heading ``-u`` m before the end of
     ``prev`` (the lane before ``lane``; -1: the start's)."""
     if u < 0.0 and prev >= 0:
         return _lane_heading(net, prev, max(net.lane_length[prev] + u, 0.0))
-    return route_heading(net, route, lane, u)
+    return route_heading(net, route, g, lane, u)
 
 
 # ---------------------------------------------------------------------- autopilot
 @kernel
-def autopilot(net, route, ego, x, y, heading, speed, lane, target, target_speed, dt):
+def autopilot(net, route, g, ego, x, y, heading, speed, lane, target, target_speed, dt):
     """Ego controls ``(steer (rad), accel (m/s²))`` that bring the ego (centre ``(x, y)`` m,
     ``heading`` rad, ``speed`` m/s, on ``lane`` as :func:`track` gives it) to the centre of
     ``target`` (its own lane or a neighbour: :func:`resolve_target` reads it) at
@@ -506,9 +531,9 @@ def autopilot(net, route, ego, x, y, heading, speed, lane, target, target_speed,
     # chord of the lane's next ``ahead`` metres, and turn it by as much as the chords turn from
     # this step's to the next's (on an arc, the lane's heading change over one step).
     ahead = v * dt
-    h0 = _heading_at(net, route, prev, t, u)
-    h1 = h0 + wrap_angle(_heading_at(net, route, prev, t, u + ahead) - h0)
-    h2 = h0 + wrap_angle(_heading_at(net, route, prev, t, u + 2.0 * ahead) - h0)
+    h0 = _heading_at(net, route, g, prev, t, u)
+    h1 = h0 + wrap_angle(_heading_at(net, route, g, prev, t, u + ahead) - h0)
+    h2 = h0 + wrap_angle(_heading_at(net, route, g, prev, t, u + 2.0 * ahead) - h0)
     rel = wrap_angle(heading - 0.5 * (h0 + h1))
     yaw_rate = 0.5 * (h2 - h0) / dt + AUTOPILOT_HEADING_GAIN * (want_rel - rel)
     slip = math.asin(min(max(yaw_rate * half / v, -1.0), 1.0))
