@@ -71,9 +71,9 @@ __all__ = [
 
 LEFT, RIGHT = -1, 1
 # Metres a route counts for each lane change when it chooses between ways to the goal (the
-# distance it reports does not include them): enough that a 360-degree turn on a two-lane ring
+# distance it reports does not include them): enough that a full turn of Roundabout-v0's ring
 # keeps to the lane it entered and leaves by rather than crossing to the inner lane and back
-# (which saves 22 m there), small against a highway's lengths.
+# (which saves 16.5 m there, two changes), small against a highway's lengths.
 LANE_CHANGE_COST = 50.0
 LANE_CHANGE_COST_RANGE = (1.0, 10_000.0)  # m
 # Costs within this (m) count as equal when a route chooses: it then changes lanes early, and
