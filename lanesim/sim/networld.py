@@ -313,6 +313,48 @@ class NetWorld:
             st.speed[idx, 0] = self.spec.ego_speed
             st.length[idx, 0], st.width[idx, 0] = self._ego_size
 
+    def place(self, world: int, slot: int, lane, u: float, speed: float, exit_lane,
+              desired_speed: float | None = None, crashed: bool = False) -> None:
+        """Put a traffic car in ``slot`` (1 to N-1) of ``world``: on ``lane`` (name or id) at
+        ``u`` m, ``speed`` m/s, bound for ``exit_lane`` (an exit reachable from ``lane``), with
+        the middle of each behaviour range (``desired_speed`` given or the range's middle); a
+        ``crashed`` car stands where it is (a stalled car)."""
+        net, g = self.network, self.graph
+        if not (isinstance(world, int | np.integer) and 0 <= world < self.B):
+            raise NetWorldError(f"world must be an index 0 to {self.B - 1}, got {world!r}")
+        if not (isinstance(slot, int | np.integer) and 1 <= slot < self.N):
+            raise NetWorldError(f"slot must be a traffic slot 1 to {self.N - 1}, got {slot!r}")
+        try:
+            lid = net.lane(lane) if isinstance(lane, str) else int(lane)
+            xid = net.lane(exit_lane) if isinstance(exit_lane, str) else int(exit_lane)
+        except NetworkError as err:
+            raise NetWorldError(str(err)) from None
+        if not 0 <= lid < len(net.lanes):
+            raise NetWorldError(f"lane must be a name or an id 0 to {len(net.lanes) - 1}, got "
+                                f"{lane!r}")
+        if xid not in g.exits:
+            names = ", ".join(net.lanes[t] for t in g.exits)
+            raise NetWorldError(f"exit_lane {exit_lane!r} is not an exit lane; exits: {names}")
+        t = int(np.flatnonzero(g.exits == xid)[0])
+        if not np.isfinite(g.dist[lid, t]):
+            raise NetWorldError(f"exit_lane {net.lanes[xid]} cannot be reached from "
+                                f"{net.lanes[lid]}")
+        _num("u", u, 0.0, net.lane_length(lid), f" m (the length of {net.lanes[lid]})")
+        _num("speed", speed, 0.0, 40.0, " m/s")
+        spec, st = self.spec, self.state
+        mid = lambda r: 0.5 * (r[0] + r[1])  # noqa: E731
+        desired = mid(spec.desired_speed) if desired_speed is None else _num(
+            "desired_speed", desired_speed, 1.0, 40.0, " m/s")
+        b, e = int(world), int(slot)
+        st.kind[b, e], st.lane[b, e], st.u[b, e], st.offset[b, e] = CAR, lid, u, 0.0
+        st.speed[b, e], st.dest[b, e], st.change[b, e] = speed, t, 0
+        st.length[b, e], st.width[b, e] = mid(spec.car_length), spec.car_width
+        st.desired_speed[b, e], st.time_headway[b, e] = desired, mid(spec.time_headway)
+        st.max_accel[b, e], st.comfort_decel[b, e] = mid(spec.max_accel), mid(spec.comfort_decel)
+        st.min_gap[b, e], st.stopped[b, e], st.crashed[b, e] = mid(spec.min_gap), 0.0, crashed
+        x, y, h = net.lane_to_world(lid, u)
+        st.x[b, e], st.y[b, e], st.heading[b, e] = float(x), float(y), float(h)
+
     def set_ego_route(self, worlds, lanes) -> None:
         """The lanes (names or ids) the ego means to take in ``worlds``: traffic sees it heading
         into them, and where its lane forks it is tracked into them. At most 64 lanes."""
