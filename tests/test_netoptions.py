@@ -37,7 +37,8 @@ def test_a_network_scenario_scores_arrival_and_wrong_turns():
 def test_a_network_from_a_file_and_as_a_table(tmp_path):
     table = make_options(**EXIT).network
     path = tmp_path / "net.toml"
-    path.write_text('[network]\nroads = [{ name = "a", segments = [{ length = 50 }], lanes = 2 }]\n')
+    path.write_text('[network]\nroads = [{ name = "a", segments = [{ length = 50 }], '
+                    'lanes = 2 }]\n')
     o = make_options(network=str(path), ego_start_lanes=["a:1"], ego_start=10.0)
     assert build_network(o.network).lanes == ("a:0", "a:1")
     assert make_options(network=dict(table), ego_start_lanes=["approach:1"]).network == table

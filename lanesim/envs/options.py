@@ -816,6 +816,11 @@ def _check_network(o: Options) -> None:
                 f"option {key!r} tunes one road's traffic; network traffic (routes, right of way, "
                 "lane changes its route needs) does not take it yet: leave it out"
             )
+    if o.view != "top":
+        raise OptionError(
+            f"option 'view' is {o.view!r}, but a road network is shown top-down only ('top'): "
+            "the driver's-seat camera does not draw networks yet"
+        )
     if o.observation not in NETWORK_OBSERVATIONS:
         raise OptionError(
             f"observation {o.observation!r} is not available on a road network yet; accepted "

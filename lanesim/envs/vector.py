@@ -13,8 +13,8 @@ from gymnasium.vector.utils import batch_space
 
 from lanesim.envs.actions import ActionError
 from lanesim.envs.core import warn_if_limit_unreachable
-from lanesim.envs.netcore import make_core
 from lanesim.envs.driving import SEED_BOUND, Scene, check_render_mode, scene_of
+from lanesim.envs.netcore import make_core
 from lanesim.envs.options import OptionError, make_options, with_reset_options
 
 

@@ -22,11 +22,12 @@ import numpy as np
 from lanesim.sim import netego
 from lanesim.sim.jit import kernel, kernel_nogil
 from lanesim.sim.models import EgoModel, as_record
-from lanesim.sim.netstep import step_net_world
+from lanesim.sim.netstep import INACTIVE, step_net_world
 from lanesim.sim.network import Network, lane_point
 from lanesim.sim.networld import MAX_ROUTE, NetWorld, NetWorldSpec
 from lanesim.sim.road import wrap_angle
 from lanesim.sim.state import (
+    CAR,
     COMMAND_ACCEL,
     COMMAND_LANE,
     COMMAND_SPEED,
@@ -41,6 +42,9 @@ N_NET_TRACE = 9
 ROUTE_AHEAD = (10.0, 30.0)
 # Lanes of the route ahead handed to the traffic simulator (what traffic sees the ego take).
 ROUTE_LANES = 8
+WARM_UP_MAX = 60.0  # s of traffic before an episode begins, at most
+# Cars within this distance (m, centre to centre) of the ego's start are taken off at a reset.
+START_CLEARANCE = 12.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,13 @@ class NetRun(NetWorld):
                     yields.update(net.predecessors(lane))
         self.yield_ends = tuple(sorted(yields))
         self._ego_record = as_record(spec.ego)
+        # Traffic's time to cross the network from its longest entry to an exit, at its
+        # slowest desired speed: long enough for every lane to fill (at most a minute).
+        g = self.graph
+        longest = max((float(g.dist[e][np.isfinite(g.dist[e])].max()) for e in g.entries
+                       if np.isfinite(g.dist[e]).any()), default=0.0)
+        seconds = min(longest / spec.world.desired_speed[0], WARM_UP_MAX)
+        self.warm_up_steps = int(math.ceil(seconds / self.dt)) if spec.world.slots else 0
         self._trace = np.zeros((N_NET_TRACE, B, 1))
         self._features = np.zeros((B, 4))
 
@@ -128,9 +139,42 @@ class NetRun(NetWorld):
             rem = netego.remaining(net.arrays, self.routes, goal, lane, spec.start_u)
             self.route_length[b] = rem if math.isfinite(rem) else 0.0
         _route_ahead(st, self.routes, self.goal_of, idx)
+        self._warm_up(idx)
         self.command[:, idx] = 0.0
         self.command[COMMAND_LANE, idx] = st.lane[idx, 0]
         self.autopilot[idx] = False
+
+    def _warm_up(self, idx: np.ndarray) -> None:
+        """Fill the reset worlds with traffic: run them for :attr:`warm_up_steps` with the ego
+        standing at its start (traffic queues behind it or drives round it), then give it its
+        start speed and restart the clock and the counters, so that an episode begins in
+        flowing traffic, not on empty roads."""
+        st = self.state
+        # The ego sits out the warm-up (an inactive slot: traffic neither queues behind it
+        # nor yields to it), then cars on its spot are taken off.
+        keep = (st.kind[idx, 0].copy(), st.lane[idx, 0].copy(), st.u[idx, 0].copy(),
+                st.offset[idx, 0].copy(), st.x[idx, 0].copy(), st.y[idx, 0].copy(),
+                st.heading[idx, 0].copy(), st.speed[idx, 0].copy())
+        st.kind[idx, 0] = INACTIVE
+        st.lane[idx, 0] = -1
+        saved = self.command.copy(), self.autopilot.copy()
+        self.command[:] = 0.0
+        self.autopilot[:] = False
+        trace = np.zeros((N_NET_TRACE, self.B, self.warm_up_steps))
+        for b in idx:
+            run_net_episode(self.state, self.scratch, self.network.arrays, self.graph,
+                            self.params, self.routes, self.goal_of, self._ego_record,
+                            self.command, self.autopilot, self.lane_half_width, self.neighbours,
+                            trace, int(b), int(b) + 1)
+        self.command[:], self.autopilot[:] = saved
+        (st.kind[idx, 0], st.lane[idx, 0], st.u[idx, 0], st.offset[idx, 0], st.x[idx, 0],
+         st.y[idx, 0], st.heading[idx, 0], st.speed[idx, 0]) = keep
+        _clear_start(st, idx, START_CLEARANCE)
+        for a in (st.clock, st.max_stopped):
+            a[idx] = 0.0
+        for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
+            a[idx] = 0
+        st.applied[:, idx] = 0.0
 
     # ------------------------------------------------------------------ stepping
     def advance(self, frames: int) -> np.ndarray:
@@ -185,6 +229,21 @@ class NetRun(NetWorld):
     def traffic_collisions(self) -> np.ndarray:
         """``(B,)`` traffic cars crashed by anything but the ego since the reset."""
         return self.traffic_crashes.copy()
+
+
+@kernel
+def _clear_start(st, idx, clearance):
+    """Take traffic off the ego's start: every car whose centre lies within ``clearance`` m
+    of the ego's, in the worlds ``idx``."""
+    for k in range(idx.shape[0]):
+        b = idx[k]
+        for e in range(1, st.x.shape[1]):
+            if st.kind[b, e] == CAR and math.hypot(st.x[b, e] - st.x[b, 0],
+                                                   st.y[b, e] - st.y[b, 0]) < clearance:
+                st.kind[b, e] = INACTIVE
+                st.lane[b, e] = -1
+                st.speed[b, e] = 0.0
+                st.crashed[b, e] = False
 
 
 @kernel
@@ -263,16 +322,27 @@ def run_net_episode(st, sc, net, g, params, routes, goal_of, ego, command, use_a
             u0 = st.u[b, 0]
             rem0 = netego.remaining(net, routes, gb, lane0, u0)
             if use_autopilot[b]:
+                # The target lane as seen from the ego's road, stored back, so a lane change
+                # begun near a lane end carries on into the next road.
+                target = netego.resolve_target(net, routes, lane0, int(command[COMMAND_LANE, b]))
+                command[COMMAND_LANE, b] = target
                 steer, accel = netego.autopilot(
                     net, routes, gb, ego, st.x[b, 0], st.y[b, 0], st.heading[b, 0],
-                    st.speed[b, 0], lane0, int(command[COMMAND_LANE, b]),
-                    command[COMMAND_SPEED, b], params.dt)
+                    st.speed[b, 0], lane0, target, command[COMMAND_SPEED, b], params.dt)
             else:
                 steer, accel = command[COMMAND_STEER, b], command[COMMAND_ACCEL, b]
             steer = min(max(steer, -params.max_steer), params.max_steer)
             accel = min(max(accel, -params.ego_max_brake), params.ego_max_accel)
             st.applied[0, b], st.applied[1, b] = steer, accel
             step_net_world(st, sc, net, g, params, b, steer, accel, best)
+            if st.kind[b, 0] >= 0:
+                # Tracked along the route: where connectors overlap at a fork, the ego is on
+                # the one its route takes while it is within it.
+                lane1, u1, off1 = netego.track(net, routes, gb, lane0, st.x[b, 0], st.y[b, 0])
+                if lane1 < 0:
+                    st.lane[b, 0], st.u[b, 0], st.offset[b, 0] = -1, 0.0, 0.0
+                else:
+                    st.lane[b, 0], st.u[b, 0], st.offset[b, 0] = lane1, u1, off1
             lane1 = st.lane[b, 0]
             u1 = st.u[b, 0]
             if lane1 != lane0 and lane1 >= 0:
