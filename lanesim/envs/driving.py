@@ -114,6 +114,12 @@ class Scene:
 
 def scene_of(core: DrivingCore, b: int) -> Scene:
     """The :class:`Scene` of world ``b`` of ``core``."""
+    if getattr(core.world, "network", None) is not None:
+        raise TypeError(
+            "scene() describes one road (lanes along one reference line); on a road network "
+            "read the world itself: env.unwrapped.core.world (lanesim.sim.netrun.NetRun: the "
+            "vehicles' (B, N) views, lanes, routes and the network's geometry)"
+        )
     w, road = core.world, core.world.road
     vehicles = Vehicles(
         **{name: getattr(w, name)[b].copy() for name in Vehicles.__dataclass_fields__}

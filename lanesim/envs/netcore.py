@@ -159,6 +159,9 @@ class NetworkCore:
         self.decisions = np.zeros(n_worlds, dtype=np.int64)
         self.report = np.zeros((len(NETWORK_INFO_FIELDS), n_worlds))
         self.distance = np.zeros(n_worlds)  # m along the route since the reset
+        # m of route lost (driving past a way back to the goal, e.g. round a roundabout again)
+        # that progress has not yet paid back: see _score_network.
+        self.debt = np.zeros(n_worlds)
         em = self.spec.ego
         self._control_scale = np.array([em.max_steer, em.max_accel + em.max_brake])
 
@@ -172,6 +175,7 @@ class NetworkCore:
         self.terms[:, worlds] = 0.0
         self.decisions[worlds] = 0
         self.distance[worlds] = 0.0
+        self.debt[worlds] = 0.0
         self._report(worlds)
         return self.observation.reset(worlds)
 
@@ -189,7 +193,8 @@ class NetworkCore:
         o = self.options
         _score_network(trace, w.applied, self.weights, o.reward_speed * w.dt, self._control_scale,
                        o.duration, w.clock, self.prev_controls, self.crashed, self.offroad,
-                       self.arrived, self.wrong, self.distance, self.terms, self.reward,
+                       self.arrived, self.wrong, self.distance, self.debt, self.terms,
+                       self.reward,
                        self.terminated, self.truncated)
         self.decisions += 1
         if self.max_episode_steps is not None:
@@ -247,8 +252,8 @@ class NetworkCore:
 
 @kernel
 def _score_network(trace, applied, weights, step_scale, control_scale, duration, clock,
-                   prev_controls, crashed, offroad, arrived, wrong, distance, terms, reward,
-                   terminated, truncated):
+                   prev_controls, crashed, offroad, arrived, wrong, distance, debt, terms,
+                   reward, terminated, truncated):
     """Reward terms of one decision from the ego's ``trace`` ``(netrun.N_NET_TRACE, B,
     frames)``, as on one road with the route for the road: per simulation step, progress is the
     metres made along the route over ``step_scale`` (``reward_speed × dt``) within [-1, 1]; lane
@@ -256,6 +261,11 @@ def _score_network(trace, applied, weights, step_scale, control_scale, duration,
     the ego is in; lane changes count moves to a neighbouring lane of the same road (not the
     step from a lane onto its successor). Arrival and a wrong turn score 1 (times their weight)
     on the decision they happen and end the episode, as a collision or leaving the road does.
+
+    Progress cannot be farmed: where the route to the goal grows in one step (the ego drives
+    past its exit on a roundabout's inner lane and has to go round again), the metres lost
+    beyond one step's -1 become ``debt``, which later progress pays back before it counts,
+    so a lap round the ring earns nothing.
     """
     B, frames = trace.shape[1], trace.shape[2]
     for b in range(B):
@@ -268,7 +278,13 @@ def _score_network(trace, applied, weights, step_scale, control_scale, duration,
         for f in range(frames):
             made = trace[netrun.NT_ALONG, b, f]
             distance[b] += made
-            p = min(max(made / step_scale, -1.0), 1.0)
+            owed = made + debt[b]
+            if owed < -step_scale:
+                p = -1.0
+                debt[b] = owed + step_scale
+            else:
+                p = min(owed / step_scale, 1.0)
+                debt[b] = 0.0
             r = trace[netrun.NT_OFFSET, b, f] / trace[netrun.NT_HALF_LANE, b, f]
             centred = max(0.0, 1.0 - r * r)
             aligned = max(0.0, math.cos(trace[netrun.NT_HEADING_ERROR, b, f]))
