@@ -794,6 +794,8 @@ class Options:
 # One-road options, which a network scenario must leave at their defaults.
 ROAD_OPTIONS = ("lanes", "lane_width", "oncoming_lanes", "road", "repeat_road", "loop", "ramp",
                 "closures", "stalled", "recycle_distance", "ego_lanes")
+# Options of a network scenario only.
+NETWORK_OPTIONS = ("network", "ego_start_lanes", "goals", "goal_distance")
 # Traffic options of one road that network traffic has no counterpart for yet.
 ROAD_TRAFFIC_OPTIONS = ("traffic_politeness", "traffic_brake_rate")
 
