@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 import lanesim  # noqa: E402, F401
 from agents.baselines import IdleAgent  # noqa: E402
 from lanesim import cli  # noqa: E402
-from lanesim.envs.options import bundled_scenarios, build_network, description  # noqa: E402
+from lanesim.envs.options import build_network, bundled_scenarios, description  # noqa: E402
 from lanesim.render import annotation_of, viewer_of  # noqa: E402
 from lanesim.render.keyboard import KeyboardAgent, drive, play  # noqa: E402
 
