@@ -170,8 +170,17 @@ def test_the_viewer_draws_a_network_with_the_ego_a_third_across():
     env.close()
 
 
-def test_scene_for_one_road_planners_is_refused_on_a_network():
-    env = DrivingEnv(scenario="intersection")
+def test_a_network_scene_is_a_snapshot_of_the_world_for_planners():
+    env = DrivingEnv(scenario="intersection", action="meta")
     env.reset(seed=0)
-    with pytest.raises(TypeError, match="road network"):
-        env.scene()
+    scene = env.scene()
+    v = scene.vehicles
+    net = scene.network
+    assert net.lane_road(int(v.lane[0])) == "south" and v.u[0] == 60.0
+    assert scene.goal_lane in {net.lane(g) for g in ("west:-1", "north:-1", "east:-1")}
+    assert scene.remaining == pytest.approx(scene.route_length)
+    assert scene.ego_target_lane == v.lane[0] and scene.ego_target_speed in (0.0, 4.5, 9.0)
+    x0 = v.x.copy()
+    env.step(IDLE)
+    np.testing.assert_array_equal(scene.vehicles.x, x0)  # a copy: later steps leave it alone
+    assert (v.kind[1:] >= 0).sum() > 0  # traffic is there from the start (warm-up)
