@@ -1,7 +1,7 @@
 """Image and grid observations on a road network, around the ego and turned with it.
 
 ``pixels``: the single-road pixel observation's frames and grey levels, drawn from the network's
-geometry by :class:`lanesim.render.netdraw.NetworkFrames`: the ego's heading points right, its
+geometry by :class:`lanesim.raster.network.NetworkFrames`: the ego's heading points right, its
 right side down, square pixels of ``0.5 × 84 / W`` m (42 m across an 84-pixel frame), a quarter
 of the frame behind the ego. ``occupancy``: a grid in the same frame.
 """
@@ -14,10 +14,27 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
-from lanesim.envs.observations import OFFROAD, FrameStack
-from lanesim.render.netdraw import NetworkFrames
+from lanesim.envs.observations import (
+    DASHED,
+    EGO,
+    OBSTACLE,
+    OFFROAD,
+    ROAD,
+    SOLID,
+    TRAFFIC,
+    FrameStack,
+)
+from lanesim.raster.network import NetworkFrames
 
 PIXEL_METRES = 0.5  # m per pixel of an 84-pixel-wide frame
+# The one-road pixel observation's grey levels, in NetworkFrames' order.
+GREYS = (OFFROAD, ROAD, DASHED, SOLID, TRAFFIC, OBSTACLE, EGO)
+
+
+def network_frames(network, shape=(84, 84), metres_per_pixel=0.5, behind=0.25,
+                   yield_ends=()) -> NetworkFrames:
+    """:class:`~lanesim.raster.network.NetworkFrames` in the pixel observation's grey levels."""
+    return NetworkFrames(network, shape, metres_per_pixel, behind, yield_ends, greys=GREYS)
 
 
 class NetworkPixels(FrameStack):
@@ -26,8 +43,8 @@ class NetworkPixels(FrameStack):
     def __init__(self, options, world) -> None:
         h, w = options.image_shape
         super().__init__(world, options.frame_stack, (h, w))
-        self.painter = NetworkFrames(world.network, (h, w), PIXEL_METRES * 84 / w, 0.25,
-                                     world.yield_ends)
+        self.painter = network_frames(world.network, (h, w), PIXEL_METRES * 84 / w, 0.25,
+                                      world.yield_ends)
         self.gauge = w / world.spec.ego.max_speed if options.speed_bar else 0.0
         self._frame = np.empty((world.B, h, w), dtype=np.uint8)
 
@@ -39,8 +56,6 @@ class NetworkPixels(FrameStack):
         frames = self.painter(w.x[idx], w.y[idx], w.heading[idx], w.length[idx], w.width[idx],
                               w.kind[idx], self._frame[: idx.size])
         if self.gauge:
-            from lanesim.envs.observations import EGO
-
             cells = np.rint(self.gauge * w.speed[idx, 0]).astype(np.int64)
             cols = np.arange(frames.shape[2])[None, :]
             frames[:, 0, :] = np.where(cols < cells[:, None], EGO, OFFROAD)
@@ -64,8 +79,8 @@ class NetworkOccupancy:
         self.space = spaces.Box(-1.0, 1.0, (4, self.ROWS, self.COLS), np.float32)
         # The drivable area is the network's grey layer seen at the grid's cells: off-road or
         # not, with no vehicle drawn (kinds all -1).
-        self.frames = NetworkFrames(world.network, (self.ROWS, self.COLS), self.CELL,
-                                    self.BEHIND_COLS / self.COLS)
+        self.frames = network_frames(world.network, (self.ROWS, self.COLS), self.CELL,
+                                     self.BEHIND_COLS / self.COLS)
         self._none = np.full((world.B, 1), -1, dtype=np.int64)
 
     def reset(self, worlds: np.ndarray) -> np.ndarray:
