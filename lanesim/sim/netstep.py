@@ -197,6 +197,19 @@ def next_lane(st, g, b, e, lane):
     return -1
 
 
+@kernel
+def side_lane(st, net, g, b, e):
+    """The neighbour lane entity ``e`` also occupies: the one it is changing into, else the one
+    its body reaches into across a lane line (after the change, while it centres); -1 none."""
+    lane = st.lane[b, e]
+    if st.change[b, e] != 0:
+        return neighbour(g, lane, st.change[b, e])
+    off = st.offset[b, e]
+    if abs(off) + 0.5 * st.width[b, e] > 0.5 * net.road_width[net.lane_road[lane]]:
+        return neighbour(g, lane, 1 if off > 0.0 else -1)
+    return -1
+
+
 # ---------------------------------------------------------------------- the picture of a step
 @kernel
 def build_entries(st, sc, net, g, params, b):
@@ -227,13 +240,12 @@ def build_entries(st, sc, net, g, params, b):
             at -= g.length[lane]
             lane = nxt
         sc.path_n[b, e] = k
-        if st.change[b, e] != 0:
-            other = neighbour(g, st.lane[b, e], st.change[b, e])
-            if other >= 0:
-                sc.tmp_lane[b, n], sc.tmp_j[b, n] = other, e
-                sc.tmp_at[b, n] = across(net, st.lane[b, e], st.u[b, e], other)
-                sc.tmp_on[b, n] = True
-                n += 1
+        other = side_lane(st, net, g, b, e)
+        if other >= 0:
+            sc.tmp_lane[b, n], sc.tmp_j[b, n] = other, e
+            sc.tmp_at[b, n] = across(net, st.lane[b, e], st.u[b, e], other)
+            sc.tmp_on[b, n] = True
+            n += 1
     # Counting sort by lane (stable: entities in order within a lane).
     ptr = sc.ent_ptr[b]
     for q in range(L + 1):
@@ -288,24 +300,42 @@ def leader(st, sc, net, g, params, b, e, best):
                         lead_on(st, sc, b, e, sib, at, best)
         if best[0] >= 0:
             break
-    if st.change[b, e] != 0:
-        # Changing lanes: the car ahead in the lane it moves into counts too, on into that
-        # lane's continuation.
-        other = neighbour(g, st.lane[b, e], st.change[b, e])
-        if other < 0:
+    # Changing lanes, or still across a lane line: the car ahead in the other lane counts too.
+    other = side_lane(st, net, g, b, e)
+    if other >= 0:
+        lead_along(st, sc, g, params, b, e, other, across(net, st.lane[b, e], st.u[b, e], other),
+                   best)
+
+
+@kernel
+def lead_along(st, sc, g, params, b, e, lane, at, best):
+    """The nearest entity ahead of position ``at`` (m) of ``lane`` and on into the lanes that
+    continue it (``e``'s route, else the only successor), up to ``lookahead``, into ``best``
+    if nearer."""
+    for _ in range(PATH_LANES):
+        lead_on(st, sc, b, e, lane, at, best)
+        if best[0] >= 0 or g.length[lane] - at > params.lookahead:
             return
-        at = across(net, st.lane[b, e], st.u[b, e], other)
-        for _ in range(PATH_LANES):
-            lead_on(st, sc, b, e, other, at, best)
-            if best[0] >= 0 or g.length[other] - at > params.lookahead:
-                break
-            nxt = g.hop[other, st.dest[b, e]]
-            if nxt < 0:
-                if g.succ_ptr[other + 1] - g.succ_ptr[other] != 1:
-                    break
-                nxt = g.succ[g.succ_ptr[other]]
-            at -= g.length[other]
-            other = nxt
+        nxt = g.hop[lane, st.dest[b, e]] if st.kind[b, e] == CAR else -1
+        if nxt < 0:
+            if g.succ_ptr[lane + 1] - g.succ_ptr[lane] != 1:
+                return
+            nxt = g.succ[g.succ_ptr[lane]]
+        at -= g.length[lane]
+        lane = nxt
+
+
+@kernel
+def held(st, sc, b, j):
+    """Whether entity ``j`` stands held: queued behind its leader, or (traffic) stopped and
+    not setting off (its last acceleration, of this step if already computed, else of the
+    last). Such a car arrives at a zone no sooner than it moves: it is no threat to a yielding
+    car now, and counting it would let queues and waiting cars wait on each other."""
+    if st.speed[b, j] >= HELD_SPEED:
+        return False
+    if sc.lead_gap[b, j] < HELD_GAP:
+        return True
+    return st.kind[b, j] == CAR and sc.accel[b, j] <= 0.0
 
 
 @kernel
@@ -339,9 +369,7 @@ def zone_blocked(st, sc, g, params, b, e, q, c, rear, speed):
         to_stop = g.conf_first[o] - params.stop_margin - front_j
         if vj * vj > 2.0 * params.commit_decel * to_stop:
             return j  # it cannot stop before the zone any more
-        if yields and not (vj < HELD_SPEED and sc.lead_gap[b, j] < HELD_GAP):
-            # (A car queued behind another arrives no sooner than that one moves on: it is
-            # not a threat now, and counting it would let queues wait on each other.)
+        if yields and not held(st, sc, b, j):
             if st.kind[b, j] == CAR:
                 aj, top_j = st.max_accel[b, j], st.desired_speed[b, j]
             else:
@@ -574,16 +602,16 @@ def try_lane_change(st, sc, net, g, params, b, e):
     me = across(net, lane, st.u[b, e], other)
     half = 0.5 * st.length[b, e]
     v = st.speed[b, e]
-    lead, lead_d, back, back_d = -1, np.inf, -1, np.inf
+    best = sc.best[b]
+    best[0], best[1] = -1.0, np.inf
+    lead_along(st, sc, g, params, b, e, other, me, best)
+    lead, lead_d = int(best[0]), best[1]
+    back, back_d = -1, np.inf
     for m in range(sc.ent_ptr[b, other], sc.ent_ptr[b, other + 1]):
         j = sc.ent_j[b, m]
-        if j == e:
-            continue
-        d = sc.ent_at[b, m] - me
-        if d >= 0.0 and sc.ent_on[b, m] and d < lead_d:
-            lead, lead_d = j, d
-        elif d < 0.0 and -d < back_d:
-            back, back_d = j, -d
+        d = me - sc.ent_at[b, m]
+        if j != e and j != lead and d > 0.0 and d < back_d:
+            back, back_d = j, d
     if lead >= 0:
         gap = lead_d - half - 0.5 * st.length[b, lead]
         if gap < 1.0:
