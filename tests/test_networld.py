@@ -91,6 +91,20 @@ def test_same_seed_same_worlds_and_one_world_equals_its_batch(nets):
     assert not np.array_equal(a["x"][0], a["x"][1])
 
 
+def test_a_world_steps_the_same_in_a_batch_split_across_threads(nets):
+    spec = NetWorldSpec(nets["roundabout"], slots=16, spawn_rate=0.1, dt=0.1)
+    batch = NetWorld(spec, 64)  # large enough for the thread pool
+    batch.reset(seeds=np.arange(64))
+    batch.run(1000)
+    batch.close()
+    alone = NetWorld(spec, 1)
+    alone.reset(seeds=[63])
+    alone.run(1000)
+    for key, a in state_arrays(batch).items():
+        if a.ndim and a.shape[0] == 64:
+            np.testing.assert_array_equal(a[63], getattr(alone.state, key)[0], err_msg=key)
+
+
 # ---------------------------------------------------------------------- car following
 def test_car_follows_a_stalled_car_across_a_connector(nets):
     net = nets["intersection"]

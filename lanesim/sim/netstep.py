@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from lanesim.sim.collision import rectangles_overlap
+from lanesim.sim.conflicts import LaneGraph
 from lanesim.sim.jit import kernel, kernel_nogil
 from lanesim.sim.models import (
     ASSUMED_EGO_ACCEL,
@@ -35,7 +36,14 @@ from lanesim.sim.models import (
     MERGE_RUN_OUT,
     TRAFFIC_LATERAL_GAIN,
 )
-from lanesim.sim.network import lane_point, lane_reference_s, lane_u_at, locate, road_foot
+from lanesim.sim.network import (
+    NetworkArrays,
+    lane_point,
+    lane_reference_s,
+    lane_u_at,
+    locate,
+    road_foot,
+)
 from lanesim.sim.rng import stream_base, stream_uniform
 from lanesim.sim.road import wrap_angle
 from lanesim.sim.state import CAR, EGO
@@ -747,11 +755,16 @@ def run_net(st, sc, net, g, params, command, frames, first, stop):
     """Advance worlds ``first`` to ``stop - 1`` by ``frames`` simulation steps, the ego on the
     fixed controls ``command`` ``(2, B)`` (steering rad and acceleration m/s², clipped to its
     limits). Takes :class:`NetState`, :class:`NetScratch`, the network's arrays,
-    :class:`~lanesim.sim.conflicts.LaneGraph` and :class:`NetParams`; releases the GIL.
+    :class:`~lanesim.sim.conflicts.LaneGraph` and :class:`NetParams`, named or as plain tuples
+    (cheaper to pass from Python); releases the GIL.
 
     Hook for the ego's autopilot (netego): compute ``steer, accel`` per world here, inside
     the frame loop, from the ego's lane state and route before ``step_net_world``.
     """
+    # Named again here, at no cost: they come as plain tuples, cheaper to pass from Python
+    # (lanesim.sim.state.plain).
+    st, sc, net, g = NetState(*st), NetScratch(*sc), NetworkArrays(*net), LaneGraph(*g)
+    params = NetParams(*params)
     for b in range(first, stop):
         best = sc.best[b]
         for _ in range(frames):

@@ -37,7 +37,7 @@ from lanesim.sim.netstep import (
 )
 from lanesim.sim.network import Network, NetworkError
 from lanesim.sim.rng import WorldRandom
-from lanesim.sim.state import CAR, EGO
+from lanesim.sim.state import CAR, EGO, plain
 
 __all__ = ["CAR", "EGO", "INACTIVE", "NetWorld", "NetWorldError", "NetWorldSpec"]
 
@@ -242,7 +242,9 @@ class NetWorld:
         self.time, self.traffic_crashes, self.arrivals = st.clock, st.traffic_crashes, st.arrivals
         self.spawned, self.max_stopped, self.applied = st.spawned, st.max_stopped, st.applied
         self.ego_route = st.ego_route
-        self._args = (self.state, self.scratch, self.network.arrays, self.graph, self.params)
+        # The kernels' structures as plain tuples, cheap to pass on every call (state.plain).
+        self._args = plain(self.state, self.scratch, self.network.arrays, self.graph,
+                           self.params)
         self._command = np.zeros((2, B))
         self._threads = min(os.cpu_count() or 1, 8)
         self._pool = None
