@@ -1,0 +1,84 @@
+"""Pictures of the three networks of scenarios/networks/ (lanesim.render.netdraw): an RGB
+frame each, with cars placed on lanes, the ego's route and the lanes it may take, written to
+docs/{intersection,roundabout,exit}.png; with ``--grey DIR`` also each ego's grey observation
+frame (84 × 84, shown 4× larger) into DIR.
+
+    python scripts/network_pictures.py [--grey /tmp/frames]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+
+from lanesim.render.netdraw import NetworkFrames, NetworkPainter
+from lanesim.sim.network import Network
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Per network: cars as (lane, u) with the ego first, its route, the lanes that yield, the
+# frame's centre (m), size (px), scale (px/m) and rotation (None: north up).
+SCENES = {
+    "intersection": dict(
+        cars=[("west:0", 82.0), ("west:0", 60.0), ("east:0", 84.0), ("south:0", 88.0),
+              ("north:-1", 25.0), ("east.0>south.-1:0", 6.0), ("west:-1", 40.0)],
+        route=["west:0", "west.0>north.-1:0", "north:-1"],
+        yields=["south:0", "north:0"], centre=(-12.0, 4.0), size=(800, 560), ppm=9.0),
+    "roundabout": dict(
+        cars=[("east:0", 48.0), ("ring_north_a:1", 8.0), ("ring_west_b:0", 4.0),
+              ("ring_south_a:0", 15.0), ("south:-1", 30.0), ("west:0", 80.0),
+              ("ring_east_a:1", 12.0)],
+        route=["east:0", "east.0>ring_east_b.1:0", "ring_east_b:1", "ring_north_a:1",
+               "ring_north_b:1", "ring_north_b.1>west.-1:0", "west:-1"],
+        yields=["east:0", "north:0", "west:0", "south:0"], centre=(8.0, 0.0),
+        size=(800, 560), ppm=9.0),
+    "exit": dict(
+        cars=[("decel:3", 40.0), ("approach:2", 470.0), ("approach:1", 440.0),
+              ("decel:1", 50.0), ("main:0", 30.0), ("decel:2", 85.0), ("ramp:0", 30.0)],
+        route=["decel:3", "decel.3>ramp.0:0", "ramp:0"],
+        yields=[], centre=(590.0, -14.0), size=(1000, 420), ppm=5.0),
+}
+
+
+def load(name: str) -> Network:
+    with open(ROOT / "scenarios" / "networks" / f"{name}.toml", "rb") as f:
+        return Network.from_dict(tomllib.load(f)["network"])
+
+
+def scene_rows(net: Network, cars) -> tuple[np.ndarray, ...]:
+    """``(N,)`` entity rows of cars at ``(lane name, u)``, one spare inactive slot last."""
+    lanes = np.array([net.lane(name) for name, _ in cars])
+    x, y, h = net.lane_to_world(lanes, np.array([u for _, u in cars]))
+    n = len(cars) + 1
+    kind = np.array([0] + [1] * (n - 2) + [-1])
+    pad = np.zeros(1)
+    return (np.concatenate([x, pad]), np.concatenate([y, pad]), np.concatenate([h, pad]),
+            np.full(n, 4.5), np.full(n, 1.9), kind, np.zeros(n, dtype=bool))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grey", type=Path, help="also write grey observation frames here")
+    args = ap.parse_args()
+    for name, sc in SCENES.items():
+        net = load(name)
+        rows = scene_rows(net, sc["cars"])
+        painter = NetworkPainter(net, sc["ppm"], yield_ends=sc["yields"])
+        route = [net.lane(v) for v in sc["route"]]
+        frame = painter.frame(*rows, centre=sc["centre"], size=sc["size"], route=route,
+                              options=net.successors(route[0]))
+        imageio.imwrite(ROOT / "docs" / f"{name}.png", frame)
+        if args.grey:
+            args.grey.mkdir(parents=True, exist_ok=True)
+            grey = NetworkFrames(net, (84, 84), 0.5, yield_ends=sc["yields"])
+            f = grey(*(a[None] for a in rows[:6]))[0]
+            imageio.imwrite(args.grey / f"{name}_grey.png", np.kron(f, np.ones((4, 4), np.uint8)))
+        print(f"docs/{name}.png")
+
+
+if __name__ == "__main__":
+    main()
