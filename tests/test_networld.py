@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from lanesim.sim import netstep
+from lanesim.sim import state as netstate
 from lanesim.sim.conflicts import conflict_table
+from lanesim.sim.netego import open_route, plan_route, stack_routes
 from lanesim.sim.network import Network
 from lanesim.sim.networld import CAR, EGO, INACTIVE, NetWorld, NetWorldError, NetWorldSpec
 
@@ -113,7 +115,8 @@ def test_car_follows_a_stalled_car_across_a_connector(nets):
     world.place(0, 1, "west.0>east.-1:0", 8.0, 0.0, "east:-1", crashed=True)
     world.place(0, 2, "west:0", 60.0, 12.0, "east:-1")
     sc = world.scratch
-    netstep.build_entries(world.state, sc, net.arrays, world.graph, world.params, 0)
+    netstep.build_entries(world.state, sc, net.arrays, world.graph, world.routes, world.params,
+                          0)
     netstep.find_leader(world.state, sc, net.arrays, world.graph, world.params, 0, 2,
                         sc.best[0])
     assert sc.lead[0, 2] == 1
@@ -258,9 +261,8 @@ def test_ego_is_tracked_through_a_connector_and_off_the_road(nets):
     net = nets["intersection"]
     spec = NetWorldSpec(net, slots=2, spawn_rate=0.0, dt=0.1, ego_lane="west:0", ego_u=60.0,
                         ego_speed=10.0)
-    world = NetWorld(spec, 2)
+    world = NetWorld(spec, 2)  # the open route: straight on at the junction
     world.reset()
-    world.set_ego_route(slice(None), ["west.0>east.-1:0", "east:-1"])
     assert (world.kind[:, 0] == EGO).all()
     seen = []
     for _ in range(80):
@@ -270,10 +272,30 @@ def test_ego_is_tracked_through_a_connector_and_off_the_road(nets):
     x = world.x[0, 0]
     assert world.u[0, 0] == pytest.approx(x - 10.0, abs=1e-6)  # east:-1 starts at x = 10
     assert abs(world.offset[0, 0]) < 1e-6
-    # Steering hard left leaves the road: lane -1, coordinates 0, never NaN.
+    # Steering left leaves the road: lane -1, coordinates 0, never NaN.
     world.run(60, steer=np.array([0.05, 0.0]), accel=0.0)
-    assert world.lane[0, 0] == -1 and world.u[0, 0] == 0.0
+    assert world.lane[0, 0] == -1 and world.u[0, 0] == 0.0 and world.offset[0, 0] == 0.0
     assert world.lane[1, 0] >= 0
+
+
+def test_ego_autopilot_follows_its_route_through_a_left_turn_among_traffic(nets):
+    net = nets["intersection"]
+    spec = NetWorldSpec(net, slots=8, spawn_rate=0.05, dt=0.1, ego_lane="west:0", ego_u=20.0,
+                        ego_speed=8.0)
+    routes = stack_routes([open_route(net), plan_route(net, "north:-1", 50.0)])
+    world = NetWorld(spec, 2, routes=routes)
+    world.reset(seeds=[1, 2])
+    world.set_ego_route(slice(None), 1)
+    lanes = set()
+    for _ in range(55):  # 22 s: 176 m at 8 m/s
+        world.drive(4, "west:0", 8.0)
+        lanes |= {net.lanes[lane] for lane in world.lane[:, 0] if lane >= 0}
+    assert "west.0>north.-1:0" in lanes and "west.0>east.-1:0" not in lanes
+    assert (world.lane[:, 0] == net.lane("north:-1")).all()
+    assert (np.abs(world.offset[:, 0]) < 0.5).all()
+    assert (world.spawned > 0).all() and not world.crashed[:, 0].any()
+    # The target lane was carried onto each new road as the ego went.
+    assert (world.command[netstate.COMMAND_LANE] == net.lane("north:-1")).all()
 
 
 def test_traffic_brakes_for_the_ego_and_a_crash_is_not_counted_as_traffic(nets):

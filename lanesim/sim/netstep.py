@@ -36,17 +36,18 @@ from lanesim.sim.models import (
     MERGE_RUN_OUT,
     TRAFFIC_LATERAL_GAIN,
 )
-from lanesim.sim.network import (
-    NetworkArrays,
-    lane_point,
-    lane_reference_s,
-    lane_u_at,
-    locate,
-    road_foot,
-)
+from lanesim.sim.netego import RouteArrays, autopilot, resolve_target, track
+from lanesim.sim.network import NetworkArrays, lane_point, lane_reference_s, lane_u_at
 from lanesim.sim.rng import stream_base, stream_uniform
 from lanesim.sim.road import wrap_angle
-from lanesim.sim.state import CAR, EGO
+from lanesim.sim.state import (
+    CAR,
+    COMMAND_ACCEL,
+    COMMAND_LANE,
+    COMMAND_SPEED,
+    COMMAND_STEER,
+    EGO,
+)
 from lanesim.sim.traffic import idm_acceleration
 
 INACTIVE = -1
@@ -86,7 +87,8 @@ class NetState(NamedTuple):
     dest: np.ndarray  # (B, N) int: traffic's exit (column of LaneGraph.dist)
     change: np.ndarray  # (B, N) int: lane change under way, -1 left, +1 right, 0 none
     crashed: np.ndarray  # (B, N) bool
-    ego_route: np.ndarray  # (B, R) int: lanes the ego means to take (-1 padded), or all -1
+    ego_route: np.ndarray  # (B,) int: the route (index into the RouteArrays stack) the ego
+    # follows: traffic sees it heading where that route goes, the autopilot steers along it
     clock: np.ndarray  # (B,) s since reset
     steps: np.ndarray  # (B,) int: simulation steps since reset
     traffic_crashes: np.ndarray  # (B,) int: traffic cars crashed by anything but the ego
@@ -187,22 +189,14 @@ def idm_of(st, b, e, speed, desired, gap, leader_speed):
 
 
 @kernel
-def next_lane(st, g, b, e, lane):
+def next_lane(st, g, route, b, e, lane):
     """The lane entity ``e`` takes after ``lane`` (-1: none, or its exit): traffic by its route
-    table; the ego by its route (the first successor listed there), else the only successor."""
+    table, the ego by its route (:mod:`lanesim.sim.netego`, index ``st.ego_route[b]``)."""
     if st.kind[b, e] == CAR:
         if g.exit[lane]:
             return -1
         return g.hop[lane, st.dest[b, e]]
-    lo, hi = g.succ_ptr[lane], g.succ_ptr[lane + 1]
-    for r in range(st.ego_route.shape[1]):
-        want = st.ego_route[b, r]
-        for k in range(lo, hi):
-            if g.succ[k] == want:
-                return want
-    if hi - lo == 1:
-        return g.succ[lo]
-    return -1
+    return route.next[st.ego_route[b], lane]
 
 
 @kernel
@@ -220,7 +214,7 @@ def side_lane(st, net, g, b, e):
 
 # ---------------------------------------------------------------------- the picture of a step
 @kernel
-def build_entries(st, sc, net, g, params, b):
+def build_entries(st, sc, net, g, route, params, b):
     """List every active entity's path and, lane by lane, who is on or heading into it."""
     N = st.x.shape[1]
     L = g.length.shape[0]
@@ -242,7 +236,7 @@ def build_entries(st, sc, net, g, params, b):
             ahead = g.length[lane] - at
             if k >= PATH_LANES or ahead > params.lookahead:
                 break
-            nxt = next_lane(st, g, b, e, lane)
+            nxt = next_lane(st, g, route, b, e, lane)
             if nxt < 0:
                 break
             at -= g.length[lane]
@@ -400,7 +394,7 @@ def find_leader(st, sc, net, g, params, b, e, best):
 
 
 @kernel
-def traffic_accel(st, sc, net, g, params, b, e):
+def traffic_accel(st, sc, net, g, route, params, b, e):
     """Acceleration (m/s²) of traffic car ``e`` for this step (after :func:`find_leader`)."""
     v = st.speed[b, e]
     lane = st.lane[b, e]
@@ -433,7 +427,7 @@ def traffic_accel(st, sc, net, g, params, b, e):
                     if zone_blocked(st, sc, g, params, b, e, q, c, rear, v) >= 0:
                         a = min(a, idm_of(st, b, e, v, desired, to_stop, 0.0))
                         break
-        if k == last and not g.exit[q] and next_lane(st, g, b, e, q) < 0:
+        if k == last and not g.exit[q] and next_lane(st, g, route, b, e, q) < 0:
             # The route leaves this lane sideways: stop before its end until across.
             end = g.length[q] - front - (1.0 if st.change[b, e] != 0 else MERGE_RUN_OUT)
             a = min(a, idm_of(st, b, e, v, desired, max(end, 0.0), 0.0))
@@ -504,55 +498,10 @@ def move_car(st, net, g, params, b, e, accel):
 
 
 @kernel
-def on_lane(net, lane, px, py):
-    """``(inside, u, offset)`` of the point on ``lane``'s strip."""
-    s, d, inside = road_foot(net, net.lane_road[lane], px, py)
-    half = 0.5 * net.road_width[net.lane_road[lane]]
-    off = (d - net.lane_d[lane]) * net.lane_dir[lane]
-    if not inside or abs(off) > half:
-        return False, 0.0, 0.0
-    u = lane_u_at(net, lane, s)
-    if u < 0.0 or u > net.lane_length[lane]:
-        return False, 0.0, 0.0
-    return True, u, off
-
-
-@kernel
-def track(st, net, g, b, e):
-    """Find entity ``e``'s lane from its world position: its lane, then the lanes it may have
-    entered (successors), then its road's neighbours, else anywhere (``locate``); lane -1 off
-    the network."""
-    px, py = st.x[b, e], st.y[b, e]
-    lane = st.lane[b, e]
-    if lane >= 0:
-        ok, u, off = on_lane(net, lane, px, py)
-        if ok:
-            st.u[b, e], st.offset[b, e] = u, off
-            return
-        for k in range(g.succ_ptr[lane], g.succ_ptr[lane + 1]):
-            q = g.succ[k]
-            ok, u, off = on_lane(net, q, px, py)
-            if ok:
-                st.lane[b, e], st.u[b, e], st.offset[b, e] = q, u, off
-                return
-        for side in (-1, 1):
-            q = neighbour(g, lane, side)
-            if q >= 0:
-                ok, u, off = on_lane(net, q, px, py)
-                if ok:
-                    st.lane[b, e], st.u[b, e], st.offset[b, e] = q, u, off
-                    return
-    q, u, off = locate(net, px, py)
-    if q < 0:
-        st.lane[b, e], st.u[b, e], st.offset[b, e] = -1, 0.0, 0.0
-    else:
-        st.lane[b, e], st.u[b, e], st.offset[b, e] = q, u, off
-
-
-@kernel
-def move_ego(st, net, g, params, b, steer, accel):
+def move_ego(st, net, route, params, b, steer, accel):
     """One step of the ego: the kinematic bicycle of :func:`lanesim.sim.ego.move_ego` (about
-    the centre of gravity at mid-wheelbase; a crashed ego stops), then tracked on the lanes."""
+    the centre of gravity at mid-wheelbase; a crashed ego stops), then tracked on the lanes
+    by :func:`lanesim.sim.netego.track` (lane -1 and coordinates 0 off the network)."""
     dt = params.dt
     v, h = st.speed[b, 0], st.heading[b, 0]
     beta = math.atan(0.5 * math.tan(steer))
@@ -563,7 +512,10 @@ def move_ego(st, net, g, params, b, steer, accel):
         st.speed[b, 0] = 0.0
     else:
         st.speed[b, 0] = min(max(v + accel * dt, 0.0), params.ego_max_speed)
-    track(st, net, g, b, 0)
+    lane, u, off = track(net, route, st.ego_route[b], st.lane[b, 0], st.x[b, 0], st.y[b, 0])
+    if lane < 0:
+        lane, u, off = -1, 0.0, 0.0
+    st.lane[b, 0], st.u[b, 0], st.offset[b, 0] = lane, u, off
 
 
 @kernel
@@ -711,12 +663,12 @@ def spawn(st, sc, net, g, params, b, base):
 
 # ---------------------------------------------------------------------- the step
 @kernel
-def step_net_world(st, sc, net, g, params, b, steer, accel, best):
+def step_net_world(st, sc, net, g, route, params, b, steer, accel, best):
     """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²)."""
     N = st.x.shape[1]
     dt = params.dt
     st.steps[b] += 1
-    build_entries(st, sc, net, g, params, b)
+    build_entries(st, sc, net, g, route, params, b)
     for e in range(N):
         if st.kind[b, e] != INACTIVE and st.lane[b, e] >= 0:
             find_leader(st, sc, net, g, params, b, e, best)
@@ -724,9 +676,9 @@ def step_net_world(st, sc, net, g, params, b, steer, accel, best):
             sc.lead[b, e], sc.lead_gap[b, e] = -1, np.inf
     for e in range(1, N):
         if st.kind[b, e] == CAR:
-            sc.accel[b, e] = traffic_accel(st, sc, net, g, params, b, e)
+            sc.accel[b, e] = traffic_accel(st, sc, net, g, route, params, b, e)
     if st.kind[b, 0] == EGO:
-        move_ego(st, net, g, params, b, steer, accel)
+        move_ego(st, net, route, params, b, steer, accel)
     for e in range(1, N):
         if st.kind[b, e] == CAR:
             move_car(st, net, g, params, b, e, sc.accel[b, e])
@@ -739,7 +691,7 @@ def step_net_world(st, sc, net, g, params, b, steer, accel, best):
             else:
                 st.stopped[b, e] = 0.0
     if st.steps[b] % params.period == 0:
-        build_entries(st, sc, net, g, params, b)
+        build_entries(st, sc, net, g, route, params, b)
         for e in range(1, N):
             if st.kind[b, e] == CAR and st.change[b, e] == 0 and not st.crashed[b, e]:
                 try_lane_change(st, sc, net, g, params, b, e)
@@ -751,24 +703,42 @@ def step_net_world(st, sc, net, g, params, b, steer, accel, best):
 
 
 @kernel_nogil
-def run_net(st, sc, net, g, params, command, frames, first, stop):
-    """Advance worlds ``first`` to ``stop - 1`` by ``frames`` simulation steps, the ego on the
-    fixed controls ``command`` ``(2, B)`` (steering rad and acceleration m/s², clipped to its
-    limits). Takes :class:`NetState`, :class:`NetScratch`, the network's arrays,
-    :class:`~lanesim.sim.conflicts.LaneGraph` and :class:`NetParams`, named or as plain tuples
-    (cheaper to pass from Python); releases the GIL.
+def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, frames, first, stop):
+    """Advance worlds ``first`` to ``stop - 1`` by ``frames`` simulation steps.
 
-    Hook for the ego's autopilot (netego): compute ``steer, accel`` per world here, inside
-    the frame loop, from the ego's lane state and route before ``step_net_world``.
+    Takes :class:`NetState`, :class:`NetScratch`, the network's arrays,
+    :class:`~lanesim.sim.conflicts.LaneGraph`, the ego's routes
+    (:class:`~lanesim.sim.netego.RouteArrays`) and :class:`NetParams`, named or as plain
+    tuples (cheaper to pass from Python), and the ego's model as a record
+    (:func:`lanesim.sim.models.as_record`); releases the GIL.
+
+    Per world ``b``, ``command`` ``(N_COMMAND, B)`` holds either fixed controls (rows
+    ``COMMAND_STEER`` rad and ``COMMAND_ACCEL`` m/s², clipped to the ego's limits) or, where
+    ``use_autopilot[b]``, the target lane and speed (m/s) of netego's route-following
+    autopilot (rows ``COMMAND_LANE``, ``COMMAND_SPEED``), along route ``st.ego_route[b]``; the
+    target lane is written back as the autopilot resolves it from the ego's lane each step
+    (:func:`lanesim.sim.netego.resolve_target`), so a lane change begun near a lane's end
+    carries on into the next road.
     """
     # Named again here, at no cost: they come as plain tuples, cheaper to pass from Python
     # (lanesim.sim.state.plain).
     st, sc, net, g = NetState(*st), NetScratch(*sc), NetworkArrays(*net), LaneGraph(*g)
-    params = NetParams(*params)
+    route, params, ego = RouteArrays(*route), NetParams(*params), ego[0]
     for b in range(first, stop):
         best = sc.best[b]
         for _ in range(frames):
-            steer = min(max(command[0, b], -params.max_steer), params.max_steer)
-            accel = min(max(command[1, b], -params.ego_max_brake), params.ego_max_accel)
+            if use_autopilot[b]:
+                lane = st.lane[b, 0]
+                target = int(command[COMMAND_LANE, b])
+                if lane >= 0:
+                    target = resolve_target(net, route, lane, target)
+                    command[COMMAND_LANE, b] = target
+                steer, accel = autopilot(net, route, st.ego_route[b], ego, st.x[b, 0],
+                                         st.y[b, 0], st.heading[b, 0], st.speed[b, 0], lane,
+                                         target, command[COMMAND_SPEED, b], params.dt)
+            else:
+                steer = min(max(command[COMMAND_STEER, b], -params.max_steer), params.max_steer)
+                accel = min(max(command[COMMAND_ACCEL, b], -params.ego_max_brake),
+                            params.ego_max_accel)
             st.applied[0, b], st.applied[1, b] = steer, accel
-            step_net_world(st, sc, net, g, params, b, steer, accel, best)
+            step_net_world(st, sc, net, g, route, params, b, steer, accel, best)

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lanesim.sim.conflicts import LaneGraph, lane_graph
-from lanesim.sim.models import EgoModel
+from lanesim.sim.models import EgoModel, as_record
+from lanesim.sim.netego import RouteArrays, open_route, stack_routes
 from lanesim.sim.netstep import (
     INACTIVE,
     PATH_LANES,
@@ -37,13 +38,21 @@ from lanesim.sim.netstep import (
 )
 from lanesim.sim.network import Network, NetworkError
 from lanesim.sim.rng import WorldRandom
-from lanesim.sim.state import CAR, EGO, plain
+from lanesim.sim.state import (
+    CAR,
+    COMMAND_ACCEL,
+    COMMAND_LANE,
+    COMMAND_SPEED,
+    COMMAND_STEER,
+    EGO,
+    N_COMMAND,
+    plain,
+)
 
 __all__ = ["CAR", "EGO", "INACTIVE", "NetWorld", "NetWorldError", "NetWorldSpec"]
 
 MAX_SLOTS = 256
 MAX_WORLDS = 1 << 20
-MAX_ROUTE = 64
 
 
 class NetWorldError(ValueError):
@@ -194,7 +203,8 @@ class NetWorld:
     :class:`~lanesim.sim.conflicts.LaneGraph`.
     """
 
-    def __init__(self, spec: NetWorldSpec, n_worlds: int) -> None:
+    def __init__(self, spec: NetWorldSpec, n_worlds: int,
+                 routes: RouteArrays | None = None) -> None:
         if not isinstance(spec, NetWorldSpec):
             raise NetWorldError(f"spec must be a NetWorldSpec, got {type(spec).__name__}")
         if (not isinstance(n_worlds, int | np.integer) or isinstance(n_worlds, bool)
@@ -207,6 +217,13 @@ class NetWorld:
         self.N = N = 1 + spec.slots
         self.dt = spec.dt
         self.graph: LaneGraph = lane_graph(self.network)
+        if routes is None:
+            routes = stack_routes([open_route(self.network)])
+        if (not isinstance(routes, RouteArrays)
+                or routes.next.shape[1:] != (len(self.network.lanes),)):
+            raise NetWorldError("routes must be lanesim.sim.netego.RouteArrays planned on this "
+                                "network (plan_route / open_route, stacked by stack_routes)")
+        self.routes = routes
         self.params = spec.params()
         self.rng = WorldRandom(B)
         L = len(self.network.lanes)
@@ -218,7 +235,7 @@ class NetWorld:
             stopped=f(), lane=np.full((B, N), -1, dtype=np.int64),
             kind=np.full((B, N), INACTIVE, dtype=np.int64), dest=i(), change=i(),
             crashed=np.zeros((B, N), dtype=bool),
-            ego_route=np.full((B, MAX_ROUTE), -1, dtype=np.int64),
+            ego_route=np.zeros(B, dtype=np.int64),
             clock=np.zeros(B), steps=np.zeros(B, dtype=np.int64),
             traffic_crashes=np.zeros(B, dtype=np.int64), arrivals=np.zeros(B, dtype=np.int64),
             spawned=np.zeros(B, dtype=np.int64), max_stopped=np.zeros(B),
@@ -241,11 +258,13 @@ class NetWorld:
         self.lane, self.kind, self.crashed = st.lane, st.kind, st.crashed
         self.time, self.traffic_crashes, self.arrivals = st.clock, st.traffic_crashes, st.arrivals
         self.spawned, self.max_stopped, self.applied = st.spawned, st.max_stopped, st.applied
-        self.ego_route = st.ego_route
         # The kernels' structures as plain tuples, cheap to pass on every call (state.plain).
-        self._args = plain(self.state, self.scratch, self.network.arrays, self.graph,
-                           self.params)
-        self._command = np.zeros((2, B))
+        self._args = (*plain(self.state, self.scratch, self.network.arrays, self.graph,
+                             self.routes, self.params), as_record(spec.ego))
+        # What the ego follows in advance(): rows state.COMMAND_*, fixed controls or, where
+        # autopilot, netego's autopilot's target lane (a global lane id) and speed (m/s).
+        self.command = np.zeros((N_COMMAND, B))
+        self.autopilot = np.zeros(B, dtype=bool)
         self._threads = min(os.cpu_count() or 1, 8)
         self._pool = None
         if B >= 8 * self._threads and self._threads > 1:
@@ -300,7 +319,9 @@ class NetWorld:
         st.dest[idx] = 0
         st.change[idx] = 0
         st.crashed[idx] = False
-        st.ego_route[idx] = -1
+        st.ego_route[idx] = 0
+        self.command[:, idx] = 0.0
+        self.autopilot[idx] = False
         for a in (st.clock, st.max_stopped):
             a[idx] = 0.0
         for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
@@ -314,6 +335,7 @@ class NetWorld:
             st.x[idx, 0], st.y[idx, 0], st.heading[idx, 0] = x, y, h
             st.speed[idx, 0] = self.spec.ego_speed
             st.length[idx, 0], st.width[idx, 0] = self._ego_size
+            self.command[COMMAND_LANE, idx] = lane
 
     def place(self, world: int, slot: int, lane, u: float, speed: float, exit_lane,
               desired_speed: float | None = None, crashed: bool = False) -> None:
@@ -357,17 +379,16 @@ class NetWorld:
         x, y, h = net.lane_to_world(lid, u)
         st.x[b, e], st.y[b, e], st.heading[b, e] = float(x), float(y), float(h)
 
-    def set_ego_route(self, worlds, lanes) -> None:
-        """The lanes (names or ids) the ego means to take in ``worlds``: traffic sees it heading
-        into them, and where its lane forks it is tracked into them. At most 64 lanes."""
-        ids = [self.network.lane(x) if isinstance(x, str) else int(x) for x in lanes]
-        if len(ids) > MAX_ROUTE:
-            raise NetWorldError(f"an ego route holds at most {MAX_ROUTE} lanes, got {len(ids)}")
-        if any(not 0 <= x < len(self.network.lanes) for x in ids):
-            raise NetWorldError(f"route lanes must be ids 0 to {len(self.network.lanes) - 1} or "
-                                f"names, got {list(lanes)}")
-        self.state.ego_route[worlds] = -1
-        self.state.ego_route[worlds, : len(ids)] = ids
+    def set_ego_route(self, worlds, route: int) -> None:
+        """The route (index into :attr:`routes`, the stack of
+        :func:`lanesim.sim.netego.stack_routes`) the ego follows in ``worlds``: traffic sees
+        it heading where that route goes, the tracker prefers its lanes, the autopilot
+        steers along it. Index 0 after :meth:`reset`."""
+        n = self.routes.next.shape[0]
+        if not (isinstance(route, int | np.integer) and 0 <= route < n):
+            raise NetWorldError(f"route must be an index 0 to {n - 1} into the routes stack, "
+                                f"got {route!r}")
+        self.state.ego_route[worlds] = route
 
     def step(self, steer, accel) -> None:
         """One simulation step of ``dt`` for every world; ``steer`` (rad, + left) and ``accel``
@@ -377,25 +398,55 @@ class NetWorld:
     def run(self, frames: int, steer=0.0, accel=0.0) -> None:
         """``frames`` simulation steps of every world in one compiled call, the ego holding
         ``steer`` and ``accel`` (scalars or ``(B,)``)."""
-        if (not isinstance(frames, int | np.integer) or isinstance(frames, bool)
-                or not 0 <= frames <= 10_000_000):
-            raise NetWorldError(f"frames must be an integer from 0 to 10,000,000, got "
-                                f"{frames!r}")
-        for row, (name, v) in enumerate((("steer", steer), ("accel", accel))):
+        for row, (name, v) in ((COMMAND_STEER, ("steer", steer)),
+                               (COMMAND_ACCEL, ("accel", accel))):
             a = np.asarray(v, dtype=np.float64)
             if a.shape not in ((), (self.B,)):
                 raise NetWorldError(f"{name} must be a number or shape ({self.B},), got shape "
                                     f"{a.shape}")
             if not np.all(np.isfinite(a)):
                 raise NetWorldError(f"{name} must be finite, got {v!r}")
-            self._command[row] = a
+            self.command[row] = a
+        self.autopilot[:] = False
+        self.advance(frames)
+
+    def drive(self, frames: int, target_lane, target_speed) -> None:
+        """``frames`` simulation steps with the ego on netego's route-following autopilot in
+        every world: toward ``target_lane`` (name or global id: its lane or a neighbour, scalar
+        or ``(B,)``) at ``target_speed`` (m/s, 0 to its max speed)."""
+        lanes = np.asarray([self.network.lane(t) if isinstance(t, str) else t
+                            for t in np.atleast_1d(np.asarray(target_lane, dtype=object))])
+        if lanes.shape not in ((1,), (self.B,)) or not all(
+                isinstance(t, int | np.integer) and 0 <= t < len(self.network.lanes)
+                for t in lanes):
+            raise NetWorldError(f"target_lane must be a lane name or id (0 to "
+                                f"{len(self.network.lanes) - 1}), one or ({self.B},), got "
+                                f"{target_lane!r}")
+        speed = np.asarray(target_speed, dtype=np.float64)
+        if speed.shape not in ((), (self.B,)) or not np.all(
+                (speed >= 0.0) & (speed <= self.spec.ego.max_speed)):
+            raise NetWorldError(f"target_speed must be 0 to {self.spec.ego.max_speed:g} m/s, "
+                                f"one or ({self.B},), got {target_speed!r}")
+        self.command[COMMAND_LANE] = lanes.astype(np.float64)
+        self.command[COMMAND_SPEED] = speed
+        self.autopilot[:] = True
+        self.advance(frames)
+
+    def advance(self, frames: int) -> None:
+        """``frames`` simulation steps of every world, the ego following :attr:`command` and
+        :attr:`autopilot` ``(B,)`` (set by :meth:`run` and :meth:`drive`, or by hand: per
+        world fixed controls or the autopilot's target)."""
+        if (not isinstance(frames, int | np.integer) or isinstance(frames, bool)
+                or not 0 <= frames <= 10_000_000):
+            raise NetWorldError(f"frames must be an integer from 0 to 10,000,000, got "
+                                f"{frames!r}")
+        args = (*self._args, self.command, self.autopilot, int(frames))
         if self._pool is None:
-            run_net(*self._args, self._command, int(frames), 0, self.B)
+            run_net(*args, 0, self.B)
             return
-        jobs = [self._pool.submit(run_net, *self._args, self._command, int(frames), lo, hi)
-                for lo, hi in self._splits[1:]]
+        jobs = [self._pool.submit(run_net, *args, lo, hi) for lo, hi in self._splits[1:]]
         lo, hi = self._splits[0]
-        run_net(*self._args, self._command, int(frames), lo, hi)
+        run_net(*args, lo, hi)
         for job in jobs:
             job.result()
 
