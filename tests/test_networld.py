@@ -107,6 +107,30 @@ def test_a_world_steps_the_same_in_a_batch_split_across_threads(nets):
             np.testing.assert_array_equal(a[63], getattr(alone.state, key)[0], err_msg=key)
 
 
+def test_warmup_starts_episodes_among_traffic_with_room_around_the_ego(nets):
+    net = nets["roundabout"]
+    spec = NetWorldSpec(net, slots=16, spawn_rate=0.1, dt=0.1, warmup=120.0, ego_lane="east:0",
+                        ego_u=50.0, ego_speed=8.0)
+    batch = NetWorld(spec, 3)
+    batch.reset(seeds=[4, 5, 6])
+    assert ((batch.kind == CAR).sum(axis=1) >= 3).all()
+    assert (batch.time == 0.0).all() and (batch.spawned == 0).all()
+    ego_lane = net.lane("east:0")
+    behind = (batch.kind == CAR) & (batch.lane == ego_lane) & (batch.u > 10.0) & (batch.u < 65.0)
+    assert not behind.any()
+    assert (batch.kind[:, 0] == EGO).all() and (batch.u[:, 0] == 50.0).all()
+    alone = NetWorld(spec, 1)
+    alone.reset(seeds=[5])
+    for key, a in state_arrays(batch).items():
+        if a.ndim and a.shape[0] == 3:
+            np.testing.assert_array_equal(a[1], getattr(alone.state, key)[0], err_msg=key)
+    # Resetting one world leaves the others as they are.
+    before = state_arrays(batch)
+    batch.reset(worlds=[0], seeds=[9])
+    np.testing.assert_array_equal(batch.x[1:], before["x"][1:])
+    assert not np.array_equal(batch.x[0], before["x"][0])
+
+
 # ---------------------------------------------------------------------- car following
 def test_car_follows_a_stalled_car_across_a_connector(nets):
     net = nets["intersection"]
@@ -329,6 +353,7 @@ def test_traffic_brakes_for_the_ego_and_a_crash_is_not_counted_as_traffic(nets):
         ({"ego_lane": "nowhere:0"}, "ego_lane: lane 'nowhere:0': no road 'nowhere'"),
         ({"ego_lane": "west:0", "ego_u": 150.0}, "ego_u must be a number from 0 to 100"),
         ({"ego_lane": "west:0", "ego_speed": -1.0}, "ego_speed must be a number from 0 to 40"),
+        ({"warmup": 601.0}, "warmup must be a number from 0 to 600 s"),
     ],
 )
 def test_bad_spec_values_are_named_with_what_is_accepted(nets, change, words):

@@ -703,8 +703,10 @@ def step_net_world(st, sc, net, g, route, params, b, steer, accel, best):
 
 
 @kernel_nogil
-def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, frames, first, stop):
-    """Advance worlds ``first`` to ``stop - 1`` by ``frames`` simulation steps.
+def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, worlds, frames, first,
+            stop):
+    """Advance the worlds ``first`` to ``stop - 1`` where ``worlds`` (bool ``(B,)``) by
+    ``frames`` simulation steps.
 
     Takes :class:`NetState`, :class:`NetScratch`, the network's arrays,
     :class:`~lanesim.sim.conflicts.LaneGraph`, the ego's routes
@@ -725,6 +727,8 @@ def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, frames, 
     st, sc, net, g = NetState(*st), NetScratch(*sc), NetworkArrays(*net), LaneGraph(*g)
     route, params, ego = RouteArrays(*route), NetParams(*params), ego[0]
     for b in range(first, stop):
+        if not worlds[b]:
+            continue
         best = sc.best[b]
         for _ in range(frames):
             if use_autopilot[b]:

@@ -107,6 +107,10 @@ class NetWorldSpec:
             ``INACTIVE``; traffic only).
         ego_u: m along that lane, 0 to its length.
         ego_speed: m/s, 0 to the ego's max speed.
+        warmup: s, 0 to 600, that :meth:`NetWorld.reset` runs traffic before the episode
+            (without the ego; then cars on the ego's lane from 40 m behind its start to 15 m
+            ahead, and any within 8 m of it, are taken off), so that an episode starts
+            among traffic rather than on empty roads. The counters start after it.
     """
 
     network: Network
@@ -130,6 +134,7 @@ class NetWorldSpec:
     ego_lane: str | None = None
     ego_u: float = 10.0
     ego_speed: float = 10.0
+    warmup: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.network, Network):
@@ -154,6 +159,7 @@ class NetWorldSpec:
         _num("lookahead", self.lookahead, 30.0, 300.0, " m")
         _num("dt", self.dt, 0.01, 0.2, " s")
         _num("decision_period", self.decision_period, self.dt, 5.0, " s (at least dt)")
+        _num("warmup", self.warmup, 0.0, 600.0, " s")
         if not isinstance(self.ego, EgoModel):
             raise NetWorldError(f"ego must be an EgoModel, got {type(self.ego).__name__}")
         if self.ego_lane is not None:
@@ -265,6 +271,7 @@ class NetWorld:
         # autopilot, netego's autopilot's target lane (a global lane id) and speed (m/s).
         self.command = np.zeros((N_COMMAND, B))
         self.autopilot = np.zeros(B, dtype=bool)
+        self._every = np.ones(B, dtype=bool)
         self._threads = min(os.cpu_count() or 1, 8)
         self._pool = None
         if B >= 8 * self._threads and self._threads > 1:
@@ -322,11 +329,19 @@ class NetWorld:
         st.ego_route[idx] = 0
         self.command[:, idx] = 0.0
         self.autopilot[idx] = False
+        if self.spec.warmup > 0.0 and idx.size:
+            mask = np.zeros(self.B, dtype=bool)
+            mask[idx] = True
+            frames = round(self.spec.warmup / self.dt)
+            # One compiled call over the reset worlds only; the others stay as they are.
+            run_net(*self._args, self.command, self.autopilot, mask, frames, 0, self.B)
         for a in (st.clock, st.max_stopped):
             a[idx] = 0.0
         for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
             a[idx] = 0
         st.applied[:, idx] = 0.0
+        if self._ego is not None and self.spec.warmup > 0.0:
+            self._clear_ego_start(idx)
         if self._ego is not None:
             lane, x, y, h = self._ego
             st.kind[idx, 0] = EGO
@@ -336,6 +351,21 @@ class NetWorld:
             st.speed[idx, 0] = self.spec.ego_speed
             st.length[idx, 0], st.width[idx, 0] = self._ego_size
             self.command[COMMAND_LANE, idx] = lane
+
+    def _clear_ego_start(self, idx: np.ndarray) -> None:
+        """Take off the cars that would meet the ego at its start in worlds ``idx``."""
+        lane, x, y, _ = self._ego
+        st = self.state
+        u0 = self.spec.ego_u
+        on_lane = (st.lane[idx] == lane) & (st.u[idx] > u0 - 40.0) & (st.u[idx] < u0 + 15.0)
+        near = np.hypot(st.x[idx] - x, st.y[idx] - y) < 8.0
+        gone = (st.kind[idx] == CAR) & (on_lane | near)
+        rows, cols = np.nonzero(gone)
+        b, e = idx[rows], cols
+        st.kind[b, e], st.lane[b, e], st.change[b, e] = INACTIVE, -1, 0
+        for a in (st.speed, st.u, st.offset, st.stopped):
+            a[b, e] = 0.0
+        st.crashed[b, e] = False
 
     def place(self, world: int, slot: int, lane, u: float, speed: float, exit_lane,
               desired_speed: float | None = None, crashed: bool = False) -> None:
@@ -440,7 +470,7 @@ class NetWorld:
                 or not 0 <= frames <= 10_000_000):
             raise NetWorldError(f"frames must be an integer from 0 to 10,000,000, got "
                                 f"{frames!r}")
-        args = (*self._args, self.command, self.autopilot, int(frames))
+        args = (*self._args, self.command, self.autopilot, self._every, int(frames))
         if self._pool is None:
             run_net(*args, 0, self.B)
             return
