@@ -643,6 +643,21 @@ def spawn(st, sc, net, g, params, b, base):
                     dest = g.entry_dest[k, gg]
                     break
                 pick -= 1
+        # Enter no faster than lets the car stop (at its comfortable deceleration) before the
+        # first conflict on its route: a fast car entering near a junction could not keep
+        # out of a zone another has just entered.
+        decel = params.comfort_decel[0] + stream_uniform(base, i0 + 5) * (
+            params.comfort_decel[1] - params.comfort_decel[0])
+        to_first, q = -0.5 * length - params.stop_margin, lane
+        for _ in range(PATH_LANES):
+            if g.conf_first[q] < np.inf:
+                to_first += g.conf_first[q]
+                v0 = min(v0, math.sqrt(2.0 * decel * max(to_first, 0.0)))
+                break
+            to_first += g.length[q]
+            if to_first > params.lookahead or g.exit[q] or g.hop[q, dest] < 0:
+                break
+            q = g.hop[q, dest]
         e = slot
         st.kind[b, e] = CAR
         st.lane[b, e], st.u[b, e], st.offset[b, e] = lane, 0.5 * length, 0.0
@@ -651,8 +666,7 @@ def spawn(st, sc, net, g, params, b, base):
         st.desired_speed[b, e], st.time_headway[b, e], st.min_gap[b, e] = desired, headway, min_gap
         st.max_accel[b, e] = params.max_accel[0] + stream_uniform(base, i0 + 4) * (
             params.max_accel[1] - params.max_accel[0])
-        st.comfort_decel[b, e] = params.comfort_decel[0] + stream_uniform(base, i0 + 5) * (
-            params.comfort_decel[1] - params.comfort_decel[0])
+        st.comfort_decel[b, e] = decel
         st.speed[b, e] = v0
         st.stopped[b, e] = 0.0
         st.crashed[b, e] = False
