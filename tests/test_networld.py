@@ -58,6 +58,18 @@ def test_traffic_flows_for_ten_thousand_seconds_without_collision_or_deadlock(ne
     assert np.isfinite(world.x).all() and np.isfinite(world.u).all()
 
 
+def test_fast_traffic_enters_slow_enough_to_stop_before_the_junction(nets):
+    # 30-40 m/s on 100 m arms: a car entering at full speed could not stop for a car that had
+    # just pulled out (2 crashes per 1000 s before the entry speed was capped).
+    spec = NetWorldSpec(nets["intersection"], slots=24, spawn_rate=0.1, dt=0.1,
+                        desired_speed=(30.0, 40.0))
+    world = NetWorld(spec, 4)
+    world.reset(seeds=np.arange(4))
+    world.run(20_000)
+    assert (world.traffic_crashes == 0).all()
+    assert (world.spawned > 100).all()
+
+
 def test_every_exit_is_reached(nets):
     # Destinations are drawn among the exit roads reachable from each entry.
     net = nets["roundabout"]
