@@ -263,6 +263,26 @@ def test_roundabout_entry_waits_for_circulating_traffic(nets):
     assert steps[1] < steps[0]
 
 
+def test_minor_road_car_yields_to_the_ego_on_the_main_road(nets):
+    # The ego counts at conflicts as traffic does, heading along its route (here the open
+    # route: straight on).
+    net = nets["intersection"]
+    spec = NetWorldSpec(net, slots=2, spawn_rate=0.0, dt=0.05, ego_lane="west:0", ego_u=55.0,
+                        ego_speed=13.0)
+    world = NetWorld(spec, 1)
+    world.reset()
+    world.place(0, 1, "south:0", 70.0, 10.0, "north:-1", desired_speed=12.0)
+    slowest = np.inf
+    for _ in range(200):  # 10 s: the ego is 130 m on, past the junction
+        world.step(0.0, 0.0)
+        if world.kind[0, 1] == CAR:
+            slowest = min(slowest, world.speed[0, 1])
+    assert not world.crashed[0].any()
+    assert world.lane[0, 0] == net.lane("east:-1")
+    assert world.lane[0, 1] in (net.lane("south.0>north.-1:0"), net.lane("north:-1"))
+    assert slowest < 5.0
+
+
 # ---------------------------------------------------------------------- lane changes
 def test_car_changes_lanes_toward_the_ramp(nets):
     net = nets["exit"]
