@@ -84,7 +84,7 @@ class NetState(NamedTuple):
     stopped: np.ndarray  # (B, N) s the entity has been below STOPPED_SPEED without a break
     lane: np.ndarray  # (B, N) int: lane under the centre, -1 off the network / inactive
     kind: np.ndarray  # (B, N) int: EGO, CAR or INACTIVE
-    dest: np.ndarray  # (B, N) int: traffic's exit (column of LaneGraph.dist)
+    dest: np.ndarray  # (B, N) int: traffic's exit (column of LaneGraph.hop)
     change: np.ndarray  # (B, N) int: lane change under way, -1 left, +1 right, 0 none
     crashed: np.ndarray  # (B, N) bool
     ego_route: np.ndarray  # (B,) int: the route (index into the RouteArrays stack) the ego

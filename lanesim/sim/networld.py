@@ -390,7 +390,7 @@ class NetWorld:
             names = ", ".join(net.lanes[t] for t in g.exits)
             raise NetWorldError(f"exit_lane {exit_lane!r} is not an exit lane; exits: {names}")
         t = int(np.flatnonzero(g.exits == xid)[0])
-        if not np.isfinite(g.dist[lid, t]):
+        if not g.reaches[lid, t]:
             raise NetWorldError(f"exit_lane {net.lanes[xid]} cannot be reached from "
                                 f"{net.lanes[lid]}")
         _num("u", u, 0.0, net.lane_length(lid), f" m (the length of {net.lanes[lid]})")
