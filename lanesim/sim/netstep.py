@@ -36,7 +36,7 @@ from lanesim.sim.models import (
     MERGE_RUN_OUT,
     TRAFFIC_LATERAL_GAIN,
 )
-from lanesim.sim.netego import RouteArrays, autopilot, resolve_target, track
+from lanesim.sim.netego import RouteArrays, autopilot, lane_errors, resolve_target, track
 from lanesim.sim.network import NetworkArrays, lane_point, lane_reference_s, lane_u_at
 from lanesim.sim.rng import stream_base, stream_uniform
 from lanesim.sim.road import wrap_angle
@@ -47,6 +47,12 @@ from lanesim.sim.state import (
     COMMAND_SPEED,
     COMMAND_STEER,
     EGO,
+    TRACE_ALONG,
+    TRACE_CRASHED,
+    TRACE_HEADING_ERROR,
+    TRACE_LANE,
+    TRACE_OFFROAD,
+    TRACE_OFFSET,
 )
 from lanesim.sim.traffic import idm_acceleration
 
@@ -716,9 +722,23 @@ def step_net_world(st, sc, net, g, route, params, b, steer, accel, best):
     st.clock[b] += dt
 
 
+@kernel
+def trace_ego(st, net, b, row):
+    """World ``b``'s ego into ``row`` ``(N_TRACE,)`` (see :func:`run_net`)."""
+    lane = st.lane[b, 0]
+    on = st.kind[b, 0] == EGO and lane >= 0
+    err = lane_errors(net, lane, st.u[b, 0], st.heading[b, 0])[0] if on else 0.0
+    row[TRACE_ALONG] = st.speed[b, 0] * math.cos(err) if on else 0.0
+    row[TRACE_OFFSET] = st.offset[b, 0] if on else 0.0
+    row[TRACE_HEADING_ERROR] = err
+    row[TRACE_LANE] = lane if on else -1.0
+    row[TRACE_OFFROAD] = 1.0 if st.kind[b, 0] == EGO and lane < 0 else 0.0
+    row[TRACE_CRASHED] = 1.0 if st.crashed[b, 0] else 0.0
+
+
 @kernel_nogil
-def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, worlds, frames, first,
-            stop):
+def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, worlds, frames, trace,
+            first, stop):
     """Advance the worlds ``first`` to ``stop - 1`` where ``worlds`` (bool ``(B,)``) by
     ``frames`` simulation steps.
 
@@ -735,16 +755,23 @@ def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, worlds, 
     target lane is written back as the autopilot resolves it from the ego's lane each step
     (:func:`lanesim.sim.netego.resolve_target`), so a lane change begun near a lane's end
     carries on into the next road.
+
+    ``trace`` ``(N_TRACE, B, frames)`` (rows ``lanesim.sim.state.TRACE_*``) receives the ego
+    after each step, as :func:`lanesim.sim.step.run_worlds` writes it: speed along its lane
+    (m/s), offset (m, + right), heading error (rad, + left), lane, off the network (1.0),
+    crashed; 0 and lane -1 off the network or without an ego. A trace with no frames
+    (``(N_TRACE, B, 0)``) records nothing.
     """
     # Named again here, at no cost: they come as plain tuples, cheaper to pass from Python
     # (lanesim.sim.state.plain).
     st, sc, net, g = NetState(*st), NetScratch(*sc), NetworkArrays(*net), LaneGraph(*g)
     route, params, ego = RouteArrays(*route), NetParams(*params), ego[0]
+    record = trace.shape[2] > 0
     for b in range(first, stop):
         if not worlds[b]:
             continue
         best = sc.best[b]
-        for _ in range(frames):
+        for f in range(frames):
             if use_autopilot[b]:
                 lane = st.lane[b, 0]
                 target = int(command[COMMAND_LANE, b])
@@ -760,3 +787,5 @@ def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, worlds, 
                             params.ego_max_accel)
             st.applied[0, b], st.applied[1, b] = steer, accel
             step_net_world(st, sc, net, g, route, params, b, steer, accel, best)
+            if record:
+                trace_ego(st, net, b, trace[:, b, f])

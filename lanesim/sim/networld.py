@@ -46,6 +46,7 @@ from lanesim.sim.state import (
     COMMAND_STEER,
     EGO,
     N_COMMAND,
+    N_TRACE,
     plain,
 )
 
@@ -272,6 +273,8 @@ class NetWorld:
         self.command = np.zeros((N_COMMAND, B))
         self.autopilot = np.zeros(B, dtype=bool)
         self._every = np.ones(B, dtype=bool)
+        self._no_trace = np.zeros((N_TRACE, B, 0))
+        self._traces: dict[int, np.ndarray] = {}
         self._threads = min(os.cpu_count() or 1, 8)
         self._pool = None
         if B >= 8 * self._threads and self._threads > 1:
@@ -334,7 +337,8 @@ class NetWorld:
             mask[idx] = True
             frames = round(self.spec.warmup / self.dt)
             # One compiled call over the reset worlds only; the others stay as they are.
-            run_net(*self._args, self.command, self.autopilot, mask, frames, 0, self.B)
+            run_net(*self._args, self.command, self.autopilot, mask, frames, self._no_trace, 0,
+                    self.B)
         for a in (st.clock, st.max_stopped):
             a[idx] = 0.0
         for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
@@ -420,14 +424,15 @@ class NetWorld:
                                 f"got {route!r}")
         self.state.ego_route[worlds] = route
 
-    def step(self, steer, accel) -> None:
+    def step(self, steer, accel, trace: bool = False) -> np.ndarray | None:
         """One simulation step of ``dt`` for every world; ``steer`` (rad, + left) and ``accel``
-        (m/s²) ``(B,)`` are the ego's controls, clipped to its limits."""
-        self.run(1, steer, accel)
+        (m/s²) ``(B,)`` are the ego's controls, clipped to its limits. ``trace``: as
+        :meth:`advance`."""
+        return self.run(1, steer, accel, trace)
 
-    def run(self, frames: int, steer=0.0, accel=0.0) -> None:
+    def run(self, frames: int, steer=0.0, accel=0.0, trace: bool = False) -> np.ndarray | None:
         """``frames`` simulation steps of every world in one compiled call, the ego holding
-        ``steer`` and ``accel`` (scalars or ``(B,)``)."""
+        ``steer`` and ``accel`` (scalars or ``(B,)``). ``trace``: as :meth:`advance`."""
         for row, (name, v) in ((COMMAND_STEER, ("steer", steer)),
                                (COMMAND_ACCEL, ("accel", accel))):
             a = np.asarray(v, dtype=np.float64)
@@ -438,12 +443,14 @@ class NetWorld:
                 raise NetWorldError(f"{name} must be finite, got {v!r}")
             self.command[row] = a
         self.autopilot[:] = False
-        self.advance(frames)
+        return self.advance(frames, trace)
 
-    def drive(self, frames: int, target_lane, target_speed) -> None:
+    def drive(self, frames: int, target_lane, target_speed,
+              trace: bool = False) -> np.ndarray | None:
         """``frames`` simulation steps with the ego on netego's route-following autopilot in
         every world: toward ``target_lane`` (name or global id: its lane or a neighbour, scalar
-        or ``(B,)``) at ``target_speed`` (m/s, 0 to its max speed)."""
+        or ``(B,)``) at ``target_speed`` (m/s, 0 to its max speed). ``trace``: as
+        :meth:`advance`."""
         lanes = np.asarray([self.network.lane(t) if isinstance(t, str) else t
                             for t in np.atleast_1d(np.asarray(target_lane, dtype=object))])
         if lanes.shape not in ((1,), (self.B,)) or not all(
@@ -460,25 +467,40 @@ class NetWorld:
         self.command[COMMAND_LANE] = lanes.astype(np.float64)
         self.command[COMMAND_SPEED] = speed
         self.autopilot[:] = True
-        self.advance(frames)
+        return self.advance(frames, trace)
 
-    def advance(self, frames: int) -> None:
+    def advance(self, frames: int, trace: bool = False) -> np.ndarray | None:
         """``frames`` simulation steps of every world, the ego following :attr:`command` and
         :attr:`autopilot` ``(B,)`` (set by :meth:`run` and :meth:`drive`, or by hand: per
-        world fixed controls or the autopilot's target)."""
+        world fixed controls or the autopilot's target).
+
+        With ``trace``, returns the ego after each step, ``(N_TRACE, B, frames)`` (rows
+        ``lanesim.sim.state.TRACE_*``: speed along its lane m/s, offset m, heading error rad,
+        lane, off the network, crashed; as :meth:`lanesim.sim.world.World.advance`), a buffer
+        that the next traced call with the same ``frames`` overwrites; at most 10^7
+        frames × worlds. Without, None."""
         if (not isinstance(frames, int | np.integer) or isinstance(frames, bool)
                 or not 0 <= frames <= 10_000_000):
             raise NetWorldError(f"frames must be an integer from 0 to 10,000,000, got "
                                 f"{frames!r}")
-        args = (*self._args, self.command, self.autopilot, self._every, int(frames))
+        out = self._no_trace
+        if trace:
+            if frames * self.B > 10_000_000:
+                raise NetWorldError(f"a trace holds at most 10,000,000 frames x worlds, got "
+                                    f"{frames} x {self.B}: trace shorter calls")
+            out = self._traces.get(frames)
+            if out is None:
+                out = self._traces[frames] = np.zeros((N_TRACE, self.B, frames))
+        args = (*self._args, self.command, self.autopilot, self._every, int(frames), out)
         if self._pool is None:
             run_net(*args, 0, self.B)
-            return
+            return out if trace else None
         jobs = [self._pool.submit(run_net, *args, lo, hi) for lo, hi in self._splits[1:]]
         lo, hi = self._splits[0]
         run_net(*args, lo, hi)
         for job in jobs:
             job.result()
+        return out if trace else None
 
     def close(self) -> None:
         if self._pool is not None:
