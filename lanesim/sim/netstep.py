@@ -36,7 +36,14 @@ from lanesim.sim.models import (
     MERGE_RUN_OUT,
     TRAFFIC_LATERAL_GAIN,
 )
-from lanesim.sim.netego import RouteArrays, autopilot, lane_errors, resolve_target, track
+from lanesim.sim.netego import (
+    RouteArrays,
+    autopilot,
+    lane_errors,
+    neighbour,
+    resolve_target,
+    track,
+)
 from lanesim.sim.network import NetworkArrays, lane_point, lane_reference_s, lane_u_at
 from lanesim.sim.rng import stream_base, stream_uniform
 from lanesim.sim.road import wrap_angle
@@ -153,16 +160,6 @@ class NetParams(NamedTuple):
 
 
 # ---------------------------------------------------------------------- small helpers
-@kernel
-def neighbour(g, lane, side):
-    """The same-road lane beside ``lane`` on ``side`` (-1 left, +1 right), -1 if none."""
-    if side < 0:
-        return g.left[lane]
-    if side > 0:
-        return g.right[lane]
-    return -1
-
-
 @kernel
 def across(net, lane, u, other):
     """``u`` (m along ``lane``) as the same place along the parallel lane ``other``."""
