@@ -319,8 +319,9 @@ def lead_along(st, sc, g, params, b, e, lane, at, best):
     if nearer."""
     for _ in range(PATH_LANES):
         lead_on(st, sc, b, e, lane, at, best)
-        if best[0] >= 0 or g.length[lane] - at > params.lookahead:
-            return
+        to_end = g.length[lane] - at
+        if best[1] <= to_end or to_end > params.lookahead:
+            return  # nothing further on can be nearer
         nxt = g.hop[lane, st.dest[b, e]] if st.kind[b, e] == CAR else -1
         if nxt < 0:
             if g.succ_ptr[lane + 1] - g.succ_ptr[lane] != 1:
