@@ -1,4 +1,5 @@
-"""highway-env's side of ``bench_env`` and ``bench_render``: one case, timed, printed as JSON.
+"""highway-env's side of ``bench_env``, ``bench_render`` and ``bench_networks``: one case, timed,
+printed as JSON.
 
 Runs under the peer venv (made by :func:`lanesim_bench.common.ensure_venv` from
 ``requirements-peer.txt``), never lanesim's, and imports nothing but the standard library,
@@ -42,7 +43,17 @@ PEER_CASES = {
         },
     ),
     "d": ("lane-keeping-v0", {}),  # one car on a winding road
+    # bench_networks' cases, each its id's default config (the lanesim side matches it there)
+    "intersection": ("intersection-v0", {}),
+    "roundabout": ("roundabout-v0", {}),
+    "racetrack": ("racetrack-v0", {}),
+    "exit": ("exit-v0", {}),
+    "twoway": ("two-way-v0", {}),
 }
+# Config keys that only concern drawing, left out of a report's copy of a peer's config.
+RENDER_KEYS = ("screen_width", "screen_height", "centering_position", "scaling",
+               "show_trajectories", "render_agent", "offscreen_rendering", "manual_control",
+               "real_time_rendering")
 
 
 def peak_rss_mib() -> float:
@@ -61,6 +72,9 @@ def time_env(env, batch: int, seconds: float, min_steps: int, repeats: int, warm
     ``batch`` per call. Returns the median rate, every run's rate, the calls to ``step`` and
     how many episodes ended (and were reset) per 1000 environment steps. ``clock`` is the wall
     clock, or ``time.process_time`` for steps per CPU second of the process (all its threads).
+    Whatever the clock, ``cpu_rate`` (with every run's in ``cpu_rates``) is the same runs' steps
+    per CPU second of the process: on a loaded machine it stays what the step costs, where the
+    wall-clock rate also counts the time other processes held the cores.
     """
     env.reset(seed=seed)
     env.action_space.seed(seed)
@@ -82,9 +96,10 @@ def time_env(env, batch: int, seconds: float, min_steps: int, repeats: int, warm
 
     for _ in range(warmup):
         one_step()
-    rates, calls, episodes = [], [], 0
+    rates, cpu_rates, calls, episodes = [], [], [], 0
     for _ in range(repeats):
         n = 0
+        cpu_start = time.process_time()
         start = clock()
         while True:
             episodes += one_step()
@@ -92,12 +107,16 @@ def time_env(env, batch: int, seconds: float, min_steps: int, repeats: int, warm
             elapsed = clock() - start
             if elapsed >= seconds and n >= min_steps:
                 break
+        cpu = time.process_time() - cpu_start
         rates.append(n * batch / elapsed)
+        cpu_rates.append(n * batch / max(cpu, 1e-9))  # a clock tick can exceed a short run
         calls.append(n)
     steps = sum(calls) * batch
     return {
         "rate": statistics.median(rates),
         "rates": rates,
+        "cpu_rate": statistics.median(cpu_rates),
+        "cpu_rates": cpu_rates,
         "calls": calls,
         "episodes_per_1000_steps": 1000.0 * episodes / steps,
     }
@@ -137,6 +156,12 @@ def first_step(make_env, started: float) -> dict:
     t3 = time.perf_counter()
     env.close()
     return {"import": t0 - started, "make": t1 - t0, "reset": t2 - t1, "step": t3 - t2}
+
+
+def _traffic_at_reset(env, seed: int) -> int:
+    env.reset(seed=seed)
+    road = env.unwrapped.road
+    return len(road.vehicles) - len(env.unwrapped.controlled_vehicles)
 
 
 def main() -> int:
@@ -182,8 +207,14 @@ def main() -> int:
         env_id=env_id,
         config=config,
         observation_shape=list(env.observation_space.shape or ()),
+        action_space=str(env.action_space),
         peak_rss_mib=peak_rss_mib(),
         baseline_rss_mib=baseline,
+        # What the case ran (its id's defaults with the overrides), and the traffic cars (all
+        # but the ego) just after reset, of the first 3 seeds: the scale the lanesim side matches.
+        effective_config=json.loads(json.dumps(
+            {k: v for k, v in env.unwrapped.config.items() if k not in RENDER_KEYS}, default=str)),
+        traffic_at_reset=[_traffic_at_reset(env, seed) for seed in range(3)],
     )
     json.dump(result, sys.stdout)
     print()

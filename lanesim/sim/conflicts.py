@@ -5,8 +5,8 @@ network from its geometry (:func:`lane_graph`).
 neighbours in the same direction (left and right of the direction of travel, for lane
 changes), entry lanes (no predecessor, and no lane of their road has one: where traffic enters)
 and exit lanes (no successor: where it leaves), and for every (lane, exit) pair the routing
-tables traffic follows: the distance to the exit, the successor to take and whether to change
-lanes first.
+tables traffic follows (planned by :func:`lanesim.sim.netego.plan_route`, the ego's planner):
+whether the exit is reachable, the successor to take and whether to change lanes first.
 
 *Conflicts*: two lanes of different roads, neither following the other and not leaving the
 same lane, conflict where their centre lines come closer than ``clearance`` (a car's width and
@@ -21,21 +21,18 @@ ahead on either branch while the two centres are within ``clearance`` (``diverge
 
 from __future__ import annotations
 
-import heapq
 from typing import NamedTuple
 
 import numpy as np
 
+from lanesim.sim.netego import LANE_CHANGE_COST, plan_route
 from lanesim.sim.network import Network
 
-__all__ = ["CONFLICT_CLEARANCE", "LANE_CHANGE_COST", "LaneGraph", "conflict_table", "lane_graph"]
+__all__ = ["CONFLICT_CLEARANCE", "LaneGraph", "conflict_table", "lane_graph"]
 
-# Centre lines closer than this (m) conflict: a car's width (1.9 m) and a margin of 1.1 m;
-# less than a lane width (2 m at least in a network... parallel lanes of one road never count).
+# Centre lines closer than this (m) conflict: a car's width (1.9 m) and a margin of 1.1 m.
+# (Parallel lanes of one road never conflict, however narrow: traffic changes lanes there.)
 CONFLICT_CLEARANCE = 3.0
-# Route cost (m of driving) of one lane change: large enough that traffic changes lanes only
-# where its route needs another lane (never to shorten a trip round a roundabout's inner lane).
-LANE_CHANGE_COST = 50.0
 # Geometry is sampled this often (m) along each lane centre.
 SAMPLE_STEP = 0.25
 # Highest lateral acceleration (m/s²) traffic accepts in a bend: the speed limit of a lane is
@@ -61,9 +58,9 @@ class LaneGraph(NamedTuple):
     diverge_len: np.ndarray  # (L,) m from the lane's start while a sibling's centre is near
     exits: np.ndarray  # (T,) int: the exit lanes
     entries: np.ndarray  # (E,) int: the entry lanes
-    entry_dest: np.ndarray  # (E, G) int: per entry and exit road, the exit (column of dist)
+    entry_dest: np.ndarray  # (E, G) int: per entry and exit road, the exit (column of hop)
     # traffic from that entry takes there (its lane of the road nearest the entry), -1 if none
-    dist: np.ndarray  # (L, T) m from the lane's start to the exit's end (inf: unreachable)
+    reaches: np.ndarray  # (L, T) bool: the exit can be reached from the lane
     hop: np.ndarray  # (L, T) int: the successor toward the exit without changing lanes, -1
     change: np.ndarray  # (L, T) int: -1 change left, +1 right, 0 stay, toward the exit
     conf_first: np.ndarray  # (L,) m: where the lane's first zone starts (inf: none); a car
@@ -192,17 +189,20 @@ def lane_graph(net: Network, clearance: float = CONFLICT_CLEARANCE) -> LaneGraph
                 near = (d2 < clearance * clearance).any(axis=1)
                 if near.any():
                     diverge[i] = max(diverge[i], float(ui[np.flatnonzero(near).max()]))
-    dist, hop, change = _routes(net, left, right, exits, length)
-    # A car picks an exit road, then the lane of it nearest its own entry: a car bound for
-    # the highway after an off-ramp keeps its lane instead of crossing to an arbitrary one.
+    reaches, hop, change = _routes(net, exits)
+    # A car picks an exit road, then the lane of it its route reaches with the fewest lane
+    # changes (then lanes): a car bound for the highway after an off-ramp keeps its lane
+    # instead of crossing to an arbitrary one.
     exit_roads = list(dict.fromkeys(net.lane_road(int(t)) for t in exits))
     entry_dest = np.full((len(entries), len(exit_roads)), -1, dtype=np.int64)
     for k, e in enumerate(entries):
         for g, road in enumerate(exit_roads):
-            best = np.inf
+            best = (np.inf, np.inf)
             for t, lane in enumerate(exits):
-                if net.lane_road(int(lane)) == road and dist[e, t] < best:
-                    best, entry_dest[k, g] = dist[e, t], t
+                if net.lane_road(int(lane)) == road and reaches[e, t]:
+                    way = _changes_on_the_way(hop, change, left, right, int(e), t)
+                    if way < best:
+                        best, entry_dest[k, g] = way, t
     table = conflict_table(net, clearance)
     per_lane: list[list[tuple]] = [[] for _ in range(L)]
     for la, lb, za0, za1, zb0, zb1, a_yields, merge in table:
@@ -217,7 +217,7 @@ def lane_graph(net: Network, clearance: float = CONFLICT_CLEARANCE) -> LaneGraph
         succ_ptr, succ, pred_ptr, pred,
         np.array([net.priority(i) for i in range(L)], dtype=np.int64),
         left, right, entry, exit_, length, turn, limit, diverge, exits, entries, entry_dest,
-        dist, hop, change, first, conf_ptr,
+        reaches, hop, change, first, conf_ptr,
         np.array(col[0], dtype=np.int64),
         *(np.array(col[k], dtype=np.float64) for k in range(1, 5)),
         np.array(col[5], dtype=np.bool_),
@@ -225,41 +225,36 @@ def lane_graph(net: Network, clearance: float = CONFLICT_CLEARANCE) -> LaneGraph
     )
 
 
-def _routes(net: Network, left: np.ndarray, right: np.ndarray, exits: np.ndarray,
-            length: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per (lane, exit): the shortest distance (m) from the lane's start through the exit's
-    end (a lane change costs LANE_CHANGE_COST), the successor to take, and the lane change
-    to make first (-1 left, +1 right, 0 none), changing as early as the route allows."""
-    L, T = len(length), len(exits)
-    dist = np.full((L, T), np.inf)
+def _routes(net: Network, exits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (lane, exit), from :func:`lanesim.sim.netego.plan_route` (the ego's route planner:
+    one definition of a route over links and lane changes): whether the exit can be reached,
+    the successor to take without changing lanes (-1: none reaches the exit) and the lane
+    change to make first (-1 left, +1 right, 0 none), changing as early as the route allows."""
+    L, T = len(net.lanes), len(exits)
+    reaches = np.zeros((L, T), dtype=bool)
     hop = np.full((L, T), -1, dtype=np.int64)
     change = np.zeros((L, T), dtype=np.int64)
     for t, target in enumerate(exits):
-        # Dijkstra backwards from the exit over "drive to the end" and "change lanes" edges.
-        d = np.full(L, np.inf)
-        d[target] = length[target]
-        heap = [(d[target], int(target))]
-        while heap:
-            dq, q = heapq.heappop(heap)
-            if dq > d[q]:
-                continue
-            back = [(p, length[p]) for p in net.predecessors(q)]
-            back += [(p, LANE_CHANGE_COST) for p in range(L) if left[p] == q or right[p] == q]
-            for p, cost in back:
-                if dq + cost < d[p] - 1e-9:
-                    d[p] = dq + cost
-                    heapq.heappush(heap, (d[p], p))
-        dist[:, t] = d
-        for lane in range(L):
-            best, stay = -1, np.inf
-            for s in net.successors(lane):
-                if length[lane] + d[s] < stay - 1e-9:
-                    best, stay = s, length[lane] + d[s]
-            if lane == target:
-                stay = length[lane]
-            hop[lane, t] = best
-            for side, n in ((-1, left[lane]), (1, right[lane])):
-                if n >= 0 and np.isfinite(d[n]) and LANE_CHANGE_COST + d[n] <= stay + 1e-9:
-                    stay = LANE_CHANGE_COST + d[n]
-                    change[lane, t] = side
-    return dist, hop, change
+        route = plan_route(net, int(target), net.lane_length(int(target)),
+                           lane_change_cost=LANE_CHANGE_COST)
+        nxt, ok = route.next[0], route.reaches[0]
+        reaches[:, t] = ok
+        hop[:, t] = np.where((nxt >= 0) & ok[np.maximum(nxt, 0)], nxt, -1)
+        hop[int(target), t] = -1
+        change[:, t] = route.change[0]
+    return reaches, hop, change
+
+
+def _changes_on_the_way(hop: np.ndarray, change: np.ndarray, left: np.ndarray,
+                        right: np.ndarray, lane: int, t: int) -> tuple[int, int]:
+    """(lane changes, lanes driven) on the route from ``lane`` to exit ``t``."""
+    changes = lanes = 0
+    for _ in range(4 * len(hop)):
+        side = change[lane, t]
+        if side:
+            lane, changes = int(left[lane] if side < 0 else right[lane]), changes + 1
+        elif hop[lane, t] >= 0:
+            lane, lanes = int(hop[lane, t]), lanes + 1
+        else:
+            break
+    return changes, lanes

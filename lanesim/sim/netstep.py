@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from lanesim.sim.collision import rectangles_overlap
+from lanesim.sim.conflicts import LaneGraph
 from lanesim.sim.jit import kernel, kernel_nogil
 from lanesim.sim.models import (
     ASSUMED_EGO_ACCEL,
@@ -35,10 +36,31 @@ from lanesim.sim.models import (
     MERGE_RUN_OUT,
     TRAFFIC_LATERAL_GAIN,
 )
-from lanesim.sim.network import lane_point, lane_reference_s, lane_u_at, locate, road_foot
+from lanesim.sim.netego import (
+    RouteArrays,
+    autopilot,
+    lane_errors,
+    neighbour,
+    resolve_target,
+    track,
+)
+from lanesim.sim.network import NetworkArrays, lane_point, lane_reference_s, lane_u_at
 from lanesim.sim.rng import stream_base, stream_uniform
 from lanesim.sim.road import wrap_angle
-from lanesim.sim.state import CAR, EGO
+from lanesim.sim.state import (
+    CAR,
+    COMMAND_ACCEL,
+    COMMAND_LANE,
+    COMMAND_SPEED,
+    COMMAND_STEER,
+    EGO,
+    TRACE_ALONG,
+    TRACE_CRASHED,
+    TRACE_HEADING_ERROR,
+    TRACE_LANE,
+    TRACE_OFFROAD,
+    TRACE_OFFSET,
+)
 from lanesim.sim.traffic import idm_acceleration
 
 INACTIVE = -1
@@ -75,10 +97,11 @@ class NetState(NamedTuple):
     stopped: np.ndarray  # (B, N) s the entity has been below STOPPED_SPEED without a break
     lane: np.ndarray  # (B, N) int: lane under the centre, -1 off the network / inactive
     kind: np.ndarray  # (B, N) int: EGO, CAR or INACTIVE
-    dest: np.ndarray  # (B, N) int: traffic's exit (column of LaneGraph.dist)
+    dest: np.ndarray  # (B, N) int: traffic's exit (column of LaneGraph.hop)
     change: np.ndarray  # (B, N) int: lane change under way, -1 left, +1 right, 0 none
     crashed: np.ndarray  # (B, N) bool
-    ego_route: np.ndarray  # (B, R) int: lanes the ego means to take (-1 padded), or all -1
+    ego_route: np.ndarray  # (B,) int: the route (index into the RouteArrays stack) the ego
+    # follows: traffic sees it heading where that route goes, the autopilot steers along it
     clock: np.ndarray  # (B,) s since reset
     steps: np.ndarray  # (B,) int: simulation steps since reset
     traffic_crashes: np.ndarray  # (B,) int: traffic cars crashed by anything but the ego
@@ -138,16 +161,6 @@ class NetParams(NamedTuple):
 
 # ---------------------------------------------------------------------- small helpers
 @kernel
-def neighbour(g, lane, side):
-    """The same-road lane beside ``lane`` on ``side`` (-1 left, +1 right), -1 if none."""
-    if side < 0:
-        return g.left[lane]
-    if side > 0:
-        return g.right[lane]
-    return -1
-
-
-@kernel
 def across(net, lane, u, other):
     """``u`` (m along ``lane``) as the same place along the parallel lane ``other``."""
     _, s = lane_reference_s(net, lane, u)
@@ -179,27 +192,32 @@ def idm_of(st, b, e, speed, desired, gap, leader_speed):
 
 
 @kernel
-def next_lane(st, g, b, e, lane):
+def next_lane(st, g, route, b, e, lane):
     """The lane entity ``e`` takes after ``lane`` (-1: none, or its exit): traffic by its route
-    table; the ego by its route (the first successor listed there), else the only successor."""
+    table, the ego by its route (:mod:`lanesim.sim.netego`, index ``st.ego_route[b]``)."""
     if st.kind[b, e] == CAR:
         if g.exit[lane]:
             return -1
         return g.hop[lane, st.dest[b, e]]
-    lo, hi = g.succ_ptr[lane], g.succ_ptr[lane + 1]
-    for r in range(st.ego_route.shape[1]):
-        want = st.ego_route[b, r]
-        for k in range(lo, hi):
-            if g.succ[k] == want:
-                return want
-    if hi - lo == 1:
-        return g.succ[lo]
+    return route.next[st.ego_route[b], lane]
+
+
+@kernel
+def side_lane(st, net, g, b, e):
+    """The neighbour lane entity ``e`` also occupies: the one it is changing into, else the one
+    its body reaches into across a lane line (after the change, while it centres); -1 none."""
+    lane = st.lane[b, e]
+    if st.change[b, e] != 0:
+        return neighbour(g, lane, st.change[b, e])
+    off = st.offset[b, e]
+    if abs(off) + 0.5 * st.width[b, e] > 0.5 * net.road_width[net.lane_road[lane]]:
+        return neighbour(g, lane, 1 if off > 0.0 else -1)
     return -1
 
 
 # ---------------------------------------------------------------------- the picture of a step
 @kernel
-def build_entries(st, sc, net, g, params, b):
+def build_entries(st, sc, net, g, route, params, b):
     """List every active entity's path and, lane by lane, who is on or heading into it."""
     N = st.x.shape[1]
     L = g.length.shape[0]
@@ -221,19 +239,18 @@ def build_entries(st, sc, net, g, params, b):
             ahead = g.length[lane] - at
             if k >= PATH_LANES or ahead > params.lookahead:
                 break
-            nxt = next_lane(st, g, b, e, lane)
+            nxt = next_lane(st, g, route, b, e, lane)
             if nxt < 0:
                 break
             at -= g.length[lane]
             lane = nxt
         sc.path_n[b, e] = k
-        if st.change[b, e] != 0:
-            other = neighbour(g, st.lane[b, e], st.change[b, e])
-            if other >= 0:
-                sc.tmp_lane[b, n], sc.tmp_j[b, n] = other, e
-                sc.tmp_at[b, n] = across(net, st.lane[b, e], st.u[b, e], other)
-                sc.tmp_on[b, n] = True
-                n += 1
+        other = side_lane(st, net, g, b, e)
+        if other >= 0:
+            sc.tmp_lane[b, n], sc.tmp_j[b, n] = other, e
+            sc.tmp_at[b, n] = across(net, st.lane[b, e], st.u[b, e], other)
+            sc.tmp_on[b, n] = True
+            n += 1
     # Counting sort by lane (stable: entities in order within a lane).
     ptr = sc.ent_ptr[b]
     for q in range(L + 1):
@@ -288,24 +305,43 @@ def leader(st, sc, net, g, params, b, e, best):
                         lead_on(st, sc, b, e, sib, at, best)
         if best[0] >= 0:
             break
-    if st.change[b, e] != 0:
-        # Changing lanes: the car ahead in the lane it moves into counts too, on into that
-        # lane's continuation.
-        other = neighbour(g, st.lane[b, e], st.change[b, e])
-        if other < 0:
-            return
-        at = across(net, st.lane[b, e], st.u[b, e], other)
-        for _ in range(PATH_LANES):
-            lead_on(st, sc, b, e, other, at, best)
-            if best[0] >= 0 or g.length[other] - at > params.lookahead:
-                break
-            nxt = g.hop[other, st.dest[b, e]]
-            if nxt < 0:
-                if g.succ_ptr[other + 1] - g.succ_ptr[other] != 1:
-                    break
-                nxt = g.succ[g.succ_ptr[other]]
-            at -= g.length[other]
-            other = nxt
+    # Changing lanes, or still across a lane line: the car ahead in the other lane counts too.
+    other = side_lane(st, net, g, b, e)
+    if other >= 0:
+        lead_along(st, sc, g, params, b, e, other, across(net, st.lane[b, e], st.u[b, e], other),
+                   best)
+
+
+@kernel
+def lead_along(st, sc, g, params, b, e, lane, at, best):
+    """The nearest entity ahead of position ``at`` (m) of ``lane`` and on into the lanes that
+    continue it (``e``'s route, else the only successor), up to ``lookahead``, into ``best``
+    if nearer."""
+    for _ in range(PATH_LANES):
+        lead_on(st, sc, b, e, lane, at, best)
+        to_end = g.length[lane] - at
+        if best[1] <= to_end or to_end > params.lookahead:
+            return  # nothing further on can be nearer
+        nxt = g.hop[lane, st.dest[b, e]] if st.kind[b, e] == CAR else -1
+        if nxt < 0:
+            if g.succ_ptr[lane + 1] - g.succ_ptr[lane] != 1:
+                return
+            nxt = g.succ[g.succ_ptr[lane]]
+        at -= g.length[lane]
+        lane = nxt
+
+
+@kernel
+def held(st, sc, b, j):
+    """Whether entity ``j`` stands held: queued behind its leader, or (traffic) stopped and
+    not setting off (its last acceleration, of this step if already computed, else of the
+    last). Such a car arrives at a zone no sooner than it moves: it is no threat to a yielding
+    car now, and counting it would let queues and waiting cars wait on each other."""
+    if st.speed[b, j] >= HELD_SPEED:
+        return False
+    if sc.lead_gap[b, j] < HELD_GAP:
+        return True
+    return st.kind[b, j] == CAR and sc.accel[b, j] <= 0.0
 
 
 @kernel
@@ -339,9 +375,7 @@ def zone_blocked(st, sc, g, params, b, e, q, c, rear, speed):
         to_stop = g.conf_first[o] - params.stop_margin - front_j
         if vj * vj > 2.0 * params.commit_decel * to_stop:
             return j  # it cannot stop before the zone any more
-        if yields and not (vj < HELD_SPEED and sc.lead_gap[b, j] < HELD_GAP):
-            # (A car queued behind another arrives no sooner than that one moves on: it is
-            # not a threat now, and counting it would let queues wait on each other.)
+        if yields and not held(st, sc, b, j):
             if st.kind[b, j] == CAR:
                 aj, top_j = st.max_accel[b, j], st.desired_speed[b, j]
             else:
@@ -364,7 +398,7 @@ def find_leader(st, sc, net, g, params, b, e, best):
 
 
 @kernel
-def traffic_accel(st, sc, net, g, params, b, e):
+def traffic_accel(st, sc, net, g, route, params, b, e):
     """Acceleration (m/s²) of traffic car ``e`` for this step (after :func:`find_leader`)."""
     v = st.speed[b, e]
     lane = st.lane[b, e]
@@ -397,7 +431,7 @@ def traffic_accel(st, sc, net, g, params, b, e):
                     if zone_blocked(st, sc, g, params, b, e, q, c, rear, v) >= 0:
                         a = min(a, idm_of(st, b, e, v, desired, to_stop, 0.0))
                         break
-        if k == last and not g.exit[q] and next_lane(st, g, b, e, q) < 0:
+        if k == last and not g.exit[q] and next_lane(st, g, route, b, e, q) < 0:
             # The route leaves this lane sideways: stop before its end until across.
             end = g.length[q] - front - (1.0 if st.change[b, e] != 0 else MERGE_RUN_OUT)
             a = min(a, idm_of(st, b, e, v, desired, max(end, 0.0), 0.0))
@@ -468,55 +502,10 @@ def move_car(st, net, g, params, b, e, accel):
 
 
 @kernel
-def on_lane(net, lane, px, py):
-    """``(inside, u, offset)`` of the point on ``lane``'s strip."""
-    s, d, inside = road_foot(net, net.lane_road[lane], px, py)
-    half = 0.5 * net.road_width[net.lane_road[lane]]
-    off = (d - net.lane_d[lane]) * net.lane_dir[lane]
-    if not inside or abs(off) > half:
-        return False, 0.0, 0.0
-    u = lane_u_at(net, lane, s)
-    if u < 0.0 or u > net.lane_length[lane]:
-        return False, 0.0, 0.0
-    return True, u, off
-
-
-@kernel
-def track(st, net, g, b, e):
-    """Find entity ``e``'s lane from its world position: its lane, then the lanes it may have
-    entered (successors), then its road's neighbours, else anywhere (``locate``); lane -1 off
-    the network."""
-    px, py = st.x[b, e], st.y[b, e]
-    lane = st.lane[b, e]
-    if lane >= 0:
-        ok, u, off = on_lane(net, lane, px, py)
-        if ok:
-            st.u[b, e], st.offset[b, e] = u, off
-            return
-        for k in range(g.succ_ptr[lane], g.succ_ptr[lane + 1]):
-            q = g.succ[k]
-            ok, u, off = on_lane(net, q, px, py)
-            if ok:
-                st.lane[b, e], st.u[b, e], st.offset[b, e] = q, u, off
-                return
-        for side in (-1, 1):
-            q = neighbour(g, lane, side)
-            if q >= 0:
-                ok, u, off = on_lane(net, q, px, py)
-                if ok:
-                    st.lane[b, e], st.u[b, e], st.offset[b, e] = q, u, off
-                    return
-    q, u, off = locate(net, px, py)
-    if q < 0:
-        st.lane[b, e], st.u[b, e], st.offset[b, e] = -1, 0.0, 0.0
-    else:
-        st.lane[b, e], st.u[b, e], st.offset[b, e] = q, u, off
-
-
-@kernel
-def move_ego(st, net, g, params, b, steer, accel):
+def move_ego(st, net, route, params, b, steer, accel):
     """One step of the ego: the kinematic bicycle of :func:`lanesim.sim.ego.move_ego` (about
-    the centre of gravity at mid-wheelbase; a crashed ego stops), then tracked on the lanes."""
+    the centre of gravity at mid-wheelbase; a crashed ego stops), then tracked on the lanes
+    by :func:`lanesim.sim.netego.track` (lane -1 and coordinates 0 off the network)."""
     dt = params.dt
     v, h = st.speed[b, 0], st.heading[b, 0]
     beta = math.atan(0.5 * math.tan(steer))
@@ -527,7 +516,10 @@ def move_ego(st, net, g, params, b, steer, accel):
         st.speed[b, 0] = 0.0
     else:
         st.speed[b, 0] = min(max(v + accel * dt, 0.0), params.ego_max_speed)
-    track(st, net, g, b, 0)
+    lane, u, off = track(net, route, st.ego_route[b], st.lane[b, 0], st.x[b, 0], st.y[b, 0])
+    if lane < 0:
+        lane, u, off = -1, 0.0, 0.0
+    st.lane[b, 0], st.u[b, 0], st.offset[b, 0] = lane, u, off
 
 
 @kernel
@@ -574,16 +566,16 @@ def try_lane_change(st, sc, net, g, params, b, e):
     me = across(net, lane, st.u[b, e], other)
     half = 0.5 * st.length[b, e]
     v = st.speed[b, e]
-    lead, lead_d, back, back_d = -1, np.inf, -1, np.inf
+    best = sc.best[b]
+    best[0], best[1] = -1.0, np.inf
+    lead_along(st, sc, g, params, b, e, other, me, best)
+    lead, lead_d = int(best[0]), best[1]
+    back, back_d = -1, np.inf
     for m in range(sc.ent_ptr[b, other], sc.ent_ptr[b, other + 1]):
         j = sc.ent_j[b, m]
-        if j == e:
-            continue
-        d = sc.ent_at[b, m] - me
-        if d >= 0.0 and sc.ent_on[b, m] and d < lead_d:
-            lead, lead_d = j, d
-        elif d < 0.0 and -d < back_d:
-            back, back_d = j, -d
+        d = me - sc.ent_at[b, m]
+        if j != e and j != lead and d > 0.0 and d < back_d:
+            back, back_d = j, d
     if lead >= 0:
         gap = lead_d - half - 0.5 * st.length[b, lead]
         if gap < 1.0:
@@ -655,6 +647,21 @@ def spawn(st, sc, net, g, params, b, base):
                     dest = g.entry_dest[k, gg]
                     break
                 pick -= 1
+        # Enter no faster than lets the car stop (at its comfortable deceleration) before the
+        # first conflict on its route: a fast car entering near a junction could not keep
+        # out of a zone another has just entered.
+        decel = params.comfort_decel[0] + stream_uniform(base, i0 + 5) * (
+            params.comfort_decel[1] - params.comfort_decel[0])
+        to_first, q = -0.5 * length - params.stop_margin, lane
+        for _ in range(PATH_LANES):
+            if g.conf_first[q] < np.inf:
+                to_first += g.conf_first[q]
+                v0 = min(v0, math.sqrt(2.0 * decel * max(to_first, 0.0)))
+                break
+            to_first += g.length[q]
+            if to_first > params.lookahead or g.exit[q] or g.hop[q, dest] < 0:
+                break
+            q = g.hop[q, dest]
         e = slot
         st.kind[b, e] = CAR
         st.lane[b, e], st.u[b, e], st.offset[b, e] = lane, 0.5 * length, 0.0
@@ -663,8 +670,7 @@ def spawn(st, sc, net, g, params, b, base):
         st.desired_speed[b, e], st.time_headway[b, e], st.min_gap[b, e] = desired, headway, min_gap
         st.max_accel[b, e] = params.max_accel[0] + stream_uniform(base, i0 + 4) * (
             params.max_accel[1] - params.max_accel[0])
-        st.comfort_decel[b, e] = params.comfort_decel[0] + stream_uniform(base, i0 + 5) * (
-            params.comfort_decel[1] - params.comfort_decel[0])
+        st.comfort_decel[b, e] = decel
         st.speed[b, e] = v0
         st.stopped[b, e] = 0.0
         st.crashed[b, e] = False
@@ -675,12 +681,12 @@ def spawn(st, sc, net, g, params, b, base):
 
 # ---------------------------------------------------------------------- the step
 @kernel
-def step_net_world(st, sc, net, g, params, b, steer, accel, best):
+def step_net_world(st, sc, net, g, route, params, b, steer, accel, best):
     """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²)."""
     N = st.x.shape[1]
     dt = params.dt
     st.steps[b] += 1
-    build_entries(st, sc, net, g, params, b)
+    build_entries(st, sc, net, g, route, params, b)
     for e in range(N):
         if st.kind[b, e] != INACTIVE and st.lane[b, e] >= 0:
             find_leader(st, sc, net, g, params, b, e, best)
@@ -688,9 +694,9 @@ def step_net_world(st, sc, net, g, params, b, steer, accel, best):
             sc.lead[b, e], sc.lead_gap[b, e] = -1, np.inf
     for e in range(1, N):
         if st.kind[b, e] == CAR:
-            sc.accel[b, e] = traffic_accel(st, sc, net, g, params, b, e)
+            sc.accel[b, e] = traffic_accel(st, sc, net, g, route, params, b, e)
     if st.kind[b, 0] == EGO:
-        move_ego(st, net, g, params, b, steer, accel)
+        move_ego(st, net, route, params, b, steer, accel)
     for e in range(1, N):
         if st.kind[b, e] == CAR:
             move_car(st, net, g, params, b, e, sc.accel[b, e])
@@ -703,7 +709,7 @@ def step_net_world(st, sc, net, g, params, b, steer, accel, best):
             else:
                 st.stopped[b, e] = 0.0
     if st.steps[b] % params.period == 0:
-        build_entries(st, sc, net, g, params, b)
+        build_entries(st, sc, net, g, route, params, b)
         for e in range(1, N):
             if st.kind[b, e] == CAR and st.change[b, e] == 0 and not st.crashed[b, e]:
                 try_lane_change(st, sc, net, g, params, b, e)
@@ -714,20 +720,70 @@ def step_net_world(st, sc, net, g, params, b, steer, accel, best):
     st.clock[b] += dt
 
 
-@kernel_nogil
-def run_net(st, sc, net, g, params, command, frames, first, stop):
-    """Advance worlds ``first`` to ``stop - 1`` by ``frames`` simulation steps, the ego on the
-    fixed controls ``command`` ``(2, B)`` (steering rad and acceleration m/s², clipped to its
-    limits). Takes :class:`NetState`, :class:`NetScratch`, the network's arrays,
-    :class:`~lanesim.sim.conflicts.LaneGraph` and :class:`NetParams`; releases the GIL.
+@kernel
+def trace_ego(st, net, b, row):
+    """World ``b``'s ego into ``row`` ``(N_TRACE,)`` (see :func:`run_net`)."""
+    lane = st.lane[b, 0]
+    on = st.kind[b, 0] == EGO and lane >= 0
+    err = lane_errors(net, lane, st.u[b, 0], st.heading[b, 0])[0] if on else 0.0
+    row[TRACE_ALONG] = st.speed[b, 0] * math.cos(err) if on else 0.0
+    row[TRACE_OFFSET] = st.offset[b, 0] if on else 0.0
+    row[TRACE_HEADING_ERROR] = err
+    row[TRACE_LANE] = lane if on else -1.0
+    row[TRACE_OFFROAD] = 1.0 if st.kind[b, 0] == EGO and lane < 0 else 0.0
+    row[TRACE_CRASHED] = 1.0 if st.crashed[b, 0] else 0.0
 
-    Hook for the ego's autopilot (netego): compute ``steer, accel`` per world here, inside
-    the frame loop, from the ego's lane state and route before ``step_net_world``.
+
+@kernel_nogil
+def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, worlds, frames, trace,
+            first, stop):
+    """Advance the worlds ``first`` to ``stop - 1`` where ``worlds`` (bool ``(B,)``) by
+    ``frames`` simulation steps.
+
+    Takes :class:`NetState`, :class:`NetScratch`, the network's arrays,
+    :class:`~lanesim.sim.conflicts.LaneGraph`, the ego's routes
+    (:class:`~lanesim.sim.netego.RouteArrays`) and :class:`NetParams`, named or as plain
+    tuples (cheaper to pass from Python), and the ego's model as a record
+    (:func:`lanesim.sim.models.as_record`); releases the GIL.
+
+    Per world ``b``, ``command`` ``(N_COMMAND, B)`` holds either fixed controls (rows
+    ``COMMAND_STEER`` rad and ``COMMAND_ACCEL`` m/s², clipped to the ego's limits) or, where
+    ``use_autopilot[b]``, the target lane and speed (m/s) of netego's route-following
+    autopilot (rows ``COMMAND_LANE``, ``COMMAND_SPEED``), along route ``st.ego_route[b]``; the
+    target lane is written back as the autopilot resolves it from the ego's lane each step
+    (:func:`lanesim.sim.netego.resolve_target`), so a lane change begun near a lane's end
+    carries on into the next road.
+
+    ``trace`` ``(N_TRACE, B, frames)`` (rows ``lanesim.sim.state.TRACE_*``) receives the ego
+    after each step, as :func:`lanesim.sim.step.run_worlds` writes it: speed along its lane
+    (m/s), offset (m, + right), heading error (rad, + left), lane, off the network (1.0),
+    crashed; 0 and lane -1 off the network or without an ego. A trace with no frames
+    (``(N_TRACE, B, 0)``) records nothing.
     """
+    # Named again here, at no cost: they come as plain tuples, cheaper to pass from Python
+    # (lanesim.sim.state.plain).
+    st, sc, net, g = NetState(*st), NetScratch(*sc), NetworkArrays(*net), LaneGraph(*g)
+    route, params, ego = RouteArrays(*route), NetParams(*params), ego[0]
+    record = trace.shape[2] > 0
     for b in range(first, stop):
+        if not worlds[b]:
+            continue
         best = sc.best[b]
-        for _ in range(frames):
-            steer = min(max(command[0, b], -params.max_steer), params.max_steer)
-            accel = min(max(command[1, b], -params.ego_max_brake), params.ego_max_accel)
+        for f in range(frames):
+            if use_autopilot[b]:
+                lane = st.lane[b, 0]
+                target = int(command[COMMAND_LANE, b])
+                if lane >= 0:
+                    target = resolve_target(net, route, lane, target)
+                    command[COMMAND_LANE, b] = target
+                steer, accel = autopilot(net, route, st.ego_route[b], ego, st.x[b, 0],
+                                         st.y[b, 0], st.heading[b, 0], st.speed[b, 0], lane,
+                                         target, command[COMMAND_SPEED, b], params.dt)
+            else:
+                steer = min(max(command[COMMAND_STEER, b], -params.max_steer), params.max_steer)
+                accel = min(max(command[COMMAND_ACCEL, b], -params.ego_max_brake),
+                            params.ego_max_accel)
             st.applied[0, b], st.applied[1, b] = steer, accel
-            step_net_world(st, sc, net, g, params, b, steer, accel, best)
+            step_net_world(st, sc, net, g, route, params, b, steer, accel, best)
+            if record:
+                trace_ego(st, net, b, trace[:, b, f])

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lanesim.sim.conflicts import LaneGraph, lane_graph
-from lanesim.sim.models import EgoModel
+from lanesim.sim.models import EgoModel, as_record
+from lanesim.sim.netego import RouteArrays, open_route, stack_routes
 from lanesim.sim.netstep import (
     INACTIVE,
     PATH_LANES,
@@ -37,13 +38,22 @@ from lanesim.sim.netstep import (
 )
 from lanesim.sim.network import Network, NetworkError
 from lanesim.sim.rng import WorldRandom
-from lanesim.sim.state import CAR, EGO
+from lanesim.sim.state import (
+    CAR,
+    COMMAND_ACCEL,
+    COMMAND_LANE,
+    COMMAND_SPEED,
+    COMMAND_STEER,
+    EGO,
+    N_COMMAND,
+    N_TRACE,
+    plain,
+)
 
 __all__ = ["CAR", "EGO", "INACTIVE", "NetWorld", "NetWorldError", "NetWorldSpec"]
 
 MAX_SLOTS = 256
 MAX_WORLDS = 1 << 20
-MAX_ROUTE = 64
 
 
 class NetWorldError(ValueError):
@@ -98,6 +108,10 @@ class NetWorldSpec:
             ``INACTIVE``; traffic only).
         ego_u: m along that lane, 0 to its length.
         ego_speed: m/s, 0 to the ego's max speed.
+        warmup: s, 0 to 600, that :meth:`NetWorld.reset` runs traffic before the episode
+            (without the ego; then cars on the ego's lane from 40 m behind its start to 15 m
+            ahead, and any within 8 m of it, are taken off), so that an episode starts
+            among traffic rather than on empty roads. The counters start after it.
     """
 
     network: Network
@@ -121,6 +135,7 @@ class NetWorldSpec:
     ego_lane: str | None = None
     ego_u: float = 10.0
     ego_speed: float = 10.0
+    warmup: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.network, Network):
@@ -145,6 +160,7 @@ class NetWorldSpec:
         _num("lookahead", self.lookahead, 30.0, 300.0, " m")
         _num("dt", self.dt, 0.01, 0.2, " s")
         _num("decision_period", self.decision_period, self.dt, 5.0, " s (at least dt)")
+        _num("warmup", self.warmup, 0.0, 600.0, " s")
         if not isinstance(self.ego, EgoModel):
             raise NetWorldError(f"ego must be an EgoModel, got {type(self.ego).__name__}")
         if self.ego_lane is not None:
@@ -163,12 +179,12 @@ class NetWorldSpec:
             period=max(1, round(self.decision_period / self.dt)),
             lookahead=float(self.lookahead),
             spawn_prob=1.0 - math.exp(-self.spawn_rate * self.decision_period),
-            desired_speed=_pair("", self.desired_speed, 1, 40),
-            time_headway=_pair("", self.time_headway, 0.5, 3),
-            max_accel=_pair("", self.max_accel, 0.5, 4),
-            comfort_decel=_pair("", self.comfort_decel, 1, 5),
-            min_gap=_pair("", self.min_gap, 1, 5),
-            car_length=_pair("", self.car_length, 3, 8),
+            desired_speed=(float(self.desired_speed[0]), float(self.desired_speed[1])),
+            time_headway=(float(self.time_headway[0]), float(self.time_headway[1])),
+            max_accel=(float(self.max_accel[0]), float(self.max_accel[1])),
+            comfort_decel=(float(self.comfort_decel[0]), float(self.comfort_decel[1])),
+            min_gap=(float(self.min_gap[0]), float(self.min_gap[1])),
+            car_length=(float(self.car_length[0]), float(self.car_length[1])),
             car_width=float(self.car_width),
             safe_decel=float(self.safe_decel),
             gap_margin=float(self.gap_margin),
@@ -194,7 +210,8 @@ class NetWorld:
     :class:`~lanesim.sim.conflicts.LaneGraph`.
     """
 
-    def __init__(self, spec: NetWorldSpec, n_worlds: int) -> None:
+    def __init__(self, spec: NetWorldSpec, n_worlds: int,
+                 routes: RouteArrays | None = None) -> None:
         if not isinstance(spec, NetWorldSpec):
             raise NetWorldError(f"spec must be a NetWorldSpec, got {type(spec).__name__}")
         if (not isinstance(n_worlds, int | np.integer) or isinstance(n_worlds, bool)
@@ -207,6 +224,13 @@ class NetWorld:
         self.N = N = 1 + spec.slots
         self.dt = spec.dt
         self.graph: LaneGraph = lane_graph(self.network)
+        if routes is None:
+            routes = stack_routes([open_route(self.network)])
+        if (not isinstance(routes, RouteArrays)
+                or routes.next.shape[1:] != (len(self.network.lanes),)):
+            raise NetWorldError("routes must be lanesim.sim.netego.RouteArrays planned on this "
+                                "network (plan_route / open_route, stacked by stack_routes)")
+        self.routes = routes
         self.params = spec.params()
         self.rng = WorldRandom(B)
         L = len(self.network.lanes)
@@ -218,7 +242,7 @@ class NetWorld:
             stopped=f(), lane=np.full((B, N), -1, dtype=np.int64),
             kind=np.full((B, N), INACTIVE, dtype=np.int64), dest=i(), change=i(),
             crashed=np.zeros((B, N), dtype=bool),
-            ego_route=np.full((B, MAX_ROUTE), -1, dtype=np.int64),
+            ego_route=np.zeros(B, dtype=np.int64),
             clock=np.zeros(B), steps=np.zeros(B, dtype=np.int64),
             traffic_crashes=np.zeros(B, dtype=np.int64), arrivals=np.zeros(B, dtype=np.int64),
             spawned=np.zeros(B, dtype=np.int64), max_stopped=np.zeros(B),
@@ -241,9 +265,16 @@ class NetWorld:
         self.lane, self.kind, self.crashed = st.lane, st.kind, st.crashed
         self.time, self.traffic_crashes, self.arrivals = st.clock, st.traffic_crashes, st.arrivals
         self.spawned, self.max_stopped, self.applied = st.spawned, st.max_stopped, st.applied
-        self.ego_route = st.ego_route
-        self._args = (self.state, self.scratch, self.network.arrays, self.graph, self.params)
-        self._command = np.zeros((2, B))
+        # The kernels' structures as plain tuples, cheap to pass on every call (state.plain).
+        self._args = (*plain(self.state, self.scratch, self.network.arrays, self.graph,
+                             self.routes, self.params), as_record(spec.ego))
+        # What the ego follows in advance(): rows state.COMMAND_*, fixed controls or, where
+        # autopilot, netego's autopilot's target lane (a global lane id) and speed (m/s).
+        self.command = np.zeros((N_COMMAND, B))
+        self.autopilot = np.zeros(B, dtype=bool)
+        self._every = np.ones(B, dtype=bool)
+        self._no_trace = np.zeros((N_TRACE, B, 0))
+        self._traces: dict[int, np.ndarray] = {}
         self._threads = min(os.cpu_count() or 1, 8)
         self._pool = None
         if B >= 8 * self._threads and self._threads > 1:
@@ -298,12 +329,23 @@ class NetWorld:
         st.dest[idx] = 0
         st.change[idx] = 0
         st.crashed[idx] = False
-        st.ego_route[idx] = -1
+        st.ego_route[idx] = 0
+        self.command[:, idx] = 0.0
+        self.autopilot[idx] = False
+        if self.spec.warmup > 0.0 and idx.size:
+            mask = np.zeros(self.B, dtype=bool)
+            mask[idx] = True
+            frames = round(self.spec.warmup / self.dt)
+            # One compiled call over the reset worlds only; the others stay as they are.
+            run_net(*self._args, self.command, self.autopilot, mask, frames, self._no_trace, 0,
+                    self.B)
         for a in (st.clock, st.max_stopped):
             a[idx] = 0.0
         for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
             a[idx] = 0
         st.applied[:, idx] = 0.0
+        if self._ego is not None and self.spec.warmup > 0.0:
+            self._clear_ego_start(idx)
         if self._ego is not None:
             lane, x, y, h = self._ego
             st.kind[idx, 0] = EGO
@@ -312,6 +354,22 @@ class NetWorld:
             st.x[idx, 0], st.y[idx, 0], st.heading[idx, 0] = x, y, h
             st.speed[idx, 0] = self.spec.ego_speed
             st.length[idx, 0], st.width[idx, 0] = self._ego_size
+            self.command[COMMAND_LANE, idx] = lane
+
+    def _clear_ego_start(self, idx: np.ndarray) -> None:
+        """Take off the cars that would meet the ego at its start in worlds ``idx``."""
+        lane, x, y, _ = self._ego
+        st = self.state
+        u0 = self.spec.ego_u
+        on_lane = (st.lane[idx] == lane) & (st.u[idx] > u0 - 40.0) & (st.u[idx] < u0 + 15.0)
+        near = np.hypot(st.x[idx] - x, st.y[idx] - y) < 8.0
+        gone = (st.kind[idx] == CAR) & (on_lane | near)
+        rows, cols = np.nonzero(gone)
+        b, e = idx[rows], cols
+        st.kind[b, e], st.lane[b, e], st.change[b, e] = INACTIVE, -1, 0
+        for a in (st.speed, st.u, st.offset, st.stopped):
+            a[b, e] = 0.0
+        st.crashed[b, e] = False
 
     def place(self, world: int, slot: int, lane, u: float, speed: float, exit_lane,
               desired_speed: float | None = None, crashed: bool = False) -> None:
@@ -336,7 +394,7 @@ class NetWorld:
             names = ", ".join(net.lanes[t] for t in g.exits)
             raise NetWorldError(f"exit_lane {exit_lane!r} is not an exit lane; exits: {names}")
         t = int(np.flatnonzero(g.exits == xid)[0])
-        if not np.isfinite(g.dist[lid, t]):
+        if not g.reaches[lid, t]:
             raise NetWorldError(f"exit_lane {net.lanes[xid]} cannot be reached from "
                                 f"{net.lanes[lid]}")
         _num("u", u, 0.0, net.lane_length(lid), f" m (the length of {net.lanes[lid]})")
@@ -355,47 +413,94 @@ class NetWorld:
         x, y, h = net.lane_to_world(lid, u)
         st.x[b, e], st.y[b, e], st.heading[b, e] = float(x), float(y), float(h)
 
-    def set_ego_route(self, worlds, lanes) -> None:
-        """The lanes (names or ids) the ego means to take in ``worlds``: traffic sees it heading
-        into them, and where its lane forks it is tracked into them. At most 64 lanes."""
-        ids = [self.network.lane(x) if isinstance(x, str) else int(x) for x in lanes]
-        if len(ids) > MAX_ROUTE:
-            raise NetWorldError(f"an ego route holds at most {MAX_ROUTE} lanes, got {len(ids)}")
-        if any(not 0 <= x < len(self.network.lanes) for x in ids):
-            raise NetWorldError(f"route lanes must be ids 0 to {len(self.network.lanes) - 1} or "
-                                f"names, got {list(lanes)}")
-        self.state.ego_route[worlds] = -1
-        self.state.ego_route[worlds, : len(ids)] = ids
+    def set_ego_route(self, worlds, route: int) -> None:
+        """The route (index into :attr:`routes`, the stack of
+        :func:`lanesim.sim.netego.stack_routes`) the ego follows in ``worlds``: traffic sees
+        it heading where that route goes, the tracker prefers its lanes, the autopilot
+        steers along it. Index 0 after :meth:`reset`."""
+        n = self.routes.next.shape[0]
+        if not (isinstance(route, int | np.integer) and 0 <= route < n):
+            raise NetWorldError(f"route must be an index 0 to {n - 1} into the routes stack, "
+                                f"got {route!r}")
+        self.state.ego_route[worlds] = route
 
-    def step(self, steer, accel) -> None:
+    def step(self, steer, accel, trace: bool = False) -> np.ndarray | None:
         """One simulation step of ``dt`` for every world; ``steer`` (rad, + left) and ``accel``
-        (m/s²) ``(B,)`` are the ego's controls, clipped to its limits."""
-        self.run(1, steer, accel)
+        (m/s²) ``(B,)`` are the ego's controls, clipped to its limits. ``trace``: as
+        :meth:`advance`."""
+        return self.run(1, steer, accel, trace)
 
-    def run(self, frames: int, steer=0.0, accel=0.0) -> None:
+    def run(self, frames: int, steer=0.0, accel=0.0, trace: bool = False) -> np.ndarray | None:
         """``frames`` simulation steps of every world in one compiled call, the ego holding
-        ``steer`` and ``accel`` (scalars or ``(B,)``)."""
-        if (not isinstance(frames, int | np.integer) or isinstance(frames, bool)
-                or not 0 <= frames <= 10_000_000):
-            raise NetWorldError(f"frames must be an integer from 0 to 10,000,000, got "
-                                f"{frames!r}")
-        for row, (name, v) in enumerate((("steer", steer), ("accel", accel))):
+        ``steer`` and ``accel`` (scalars or ``(B,)``). ``trace``: as :meth:`advance`."""
+        for row, (name, v) in ((COMMAND_STEER, ("steer", steer)),
+                               (COMMAND_ACCEL, ("accel", accel))):
             a = np.asarray(v, dtype=np.float64)
             if a.shape not in ((), (self.B,)):
                 raise NetWorldError(f"{name} must be a number or shape ({self.B},), got shape "
                                     f"{a.shape}")
             if not np.all(np.isfinite(a)):
                 raise NetWorldError(f"{name} must be finite, got {v!r}")
-            self._command[row] = a
+            self.command[row] = a
+        self.autopilot[:] = False
+        return self.advance(frames, trace)
+
+    def drive(self, frames: int, target_lane, target_speed,
+              trace: bool = False) -> np.ndarray | None:
+        """``frames`` simulation steps with the ego on netego's route-following autopilot in
+        every world: toward ``target_lane`` (name or global id: its lane or a neighbour, scalar
+        or ``(B,)``) at ``target_speed`` (m/s, 0 to its max speed). ``trace``: as
+        :meth:`advance`."""
+        lanes = np.asarray([self.network.lane(t) if isinstance(t, str) else t
+                            for t in np.atleast_1d(np.asarray(target_lane, dtype=object))])
+        if lanes.shape not in ((1,), (self.B,)) or not all(
+                isinstance(t, int | np.integer) and 0 <= t < len(self.network.lanes)
+                for t in lanes):
+            raise NetWorldError(f"target_lane must be a lane name or id (0 to "
+                                f"{len(self.network.lanes) - 1}), one or ({self.B},), got "
+                                f"{target_lane!r}")
+        speed = np.asarray(target_speed, dtype=np.float64)
+        if speed.shape not in ((), (self.B,)) or not np.all(
+                (speed >= 0.0) & (speed <= self.spec.ego.max_speed)):
+            raise NetWorldError(f"target_speed must be 0 to {self.spec.ego.max_speed:g} m/s, "
+                                f"one or ({self.B},), got {target_speed!r}")
+        self.command[COMMAND_LANE] = lanes.astype(np.float64)
+        self.command[COMMAND_SPEED] = speed
+        self.autopilot[:] = True
+        return self.advance(frames, trace)
+
+    def advance(self, frames: int, trace: bool = False) -> np.ndarray | None:
+        """``frames`` simulation steps of every world, the ego following :attr:`command` and
+        :attr:`autopilot` ``(B,)`` (set by :meth:`run` and :meth:`drive`, or by hand: per
+        world fixed controls or the autopilot's target).
+
+        With ``trace``, returns the ego after each step, ``(N_TRACE, B, frames)`` (rows
+        ``lanesim.sim.state.TRACE_*``: speed along its lane m/s, offset m, heading error rad,
+        lane, off the network, crashed; as :meth:`lanesim.sim.world.World.advance`), a buffer
+        that the next traced call with the same ``frames`` overwrites; at most 10^7
+        frames × worlds. Without, None."""
+        if (not isinstance(frames, int | np.integer) or isinstance(frames, bool)
+                or not 0 <= frames <= 10_000_000):
+            raise NetWorldError(f"frames must be an integer from 0 to 10,000,000, got "
+                                f"{frames!r}")
+        out = self._no_trace
+        if trace:
+            if frames * self.B > 10_000_000:
+                raise NetWorldError(f"a trace holds at most 10,000,000 frames x worlds, got "
+                                    f"{frames} x {self.B}: trace shorter calls")
+            out = self._traces.get(frames)
+            if out is None:
+                out = self._traces[frames] = np.zeros((N_TRACE, self.B, frames))
+        args = (*self._args, self.command, self.autopilot, self._every, int(frames), out)
         if self._pool is None:
-            run_net(*self._args, self._command, int(frames), 0, self.B)
-            return
-        jobs = [self._pool.submit(run_net, *self._args, self._command, int(frames), lo, hi)
-                for lo, hi in self._splits[1:]]
+            run_net(*args, 0, self.B)
+            return out if trace else None
+        jobs = [self._pool.submit(run_net, *args, lo, hi) for lo, hi in self._splits[1:]]
         lo, hi = self._splits[0]
-        run_net(*self._args, self._command, int(frames), lo, hi)
+        run_net(*args, lo, hi)
         for job in jobs:
             job.result()
+        return out if trace else None
 
     def close(self) -> None:
         if self._pool is not None:
