@@ -31,6 +31,7 @@ from lanesim.envs.core import INFO_FIELDS, DrivingCore
 from lanesim.envs.netobs import NetworkKinematics
 from lanesim.envs.options import NETWORK_REWARD_TERMS, OptionError, Options, build_network
 from lanesim.sim import netrun
+from lanesim.sim import netstep as nt
 from lanesim.sim.jit import kernel
 from lanesim.sim.memory import check_memory
 from lanesim.sim.state import COMMAND_LANE, COMMAND_SPEED
@@ -254,7 +255,7 @@ class NetworkCore:
 def _score_network(trace, applied, weights, step_scale, control_scale, duration, clock,
                    prev_controls, crashed, offroad, arrived, wrong, distance, debt, terms,
                    reward, terminated, truncated):
-    """Reward terms of one decision from the ego's ``trace`` ``(netrun.N_NET_TRACE, B,
+    """Reward terms of one decision from the ego's ``trace`` ``(netstep.N_NET_TRACE, B,
     frames)``, as on one road with the route for the road: per simulation step, progress is the
     metres made along the route over ``step_scale`` (``reward_speed × dt``) within [-1, 1]; lane
     keeping (1 - (offset / half lane)²)₊ × cos(heading error)₊ × progress₊ relative to the lane
@@ -276,7 +277,7 @@ def _score_network(trace, applied, weights, step_scale, control_scale, duration,
         came = False
         wrong_now = False
         for f in range(frames):
-            made = trace[netrun.NT_ALONG, b, f]
+            made = trace[nt.NT_ALONG, b, f]
             distance[b] += made
             owed = made + debt[b]
             if owed < -step_scale:
@@ -285,16 +286,16 @@ def _score_network(trace, applied, weights, step_scale, control_scale, duration,
             else:
                 p = min(owed / step_scale, 1.0)
                 debt[b] = 0.0
-            r = trace[netrun.NT_OFFSET, b, f] / trace[netrun.NT_HALF_LANE, b, f]
+            r = trace[nt.NT_OFFSET, b, f] / trace[nt.NT_HALF_LANE, b, f]
             centred = max(0.0, 1.0 - r * r)
-            aligned = max(0.0, math.cos(trace[netrun.NT_HEADING_ERROR, b, f]))
+            aligned = max(0.0, math.cos(trace[nt.NT_HEADING_ERROR, b, f]))
             keep += centred * aligned * max(p, 0.0)
             progress += p
-            changes += trace[netrun.NT_CHANGE, b, f]
-            off = off or trace[netrun.NT_OFFROAD, b, f] > 0.0
-            came = came or trace[netrun.NT_ARRIVED, b, f] > 0.0
-            wrong_now = wrong_now or trace[netrun.NT_WRONG_TURN, b, f] > 0.0
-        crashed[b] = crashed[b] or trace[netrun.NT_CRASHED, b, frames - 1] > 0.0
+            changes += trace[nt.NT_CHANGE, b, f]
+            off = off or trace[nt.NT_OFFROAD, b, f] > 0.0
+            came = came or trace[nt.NT_ARRIVED, b, f] > 0.0
+            wrong_now = wrong_now or trace[nt.NT_WRONG_TURN, b, f] > 0.0
+        crashed[b] = crashed[b] or trace[nt.NT_CRASHED, b, frames - 1] > 0.0
         offroad[b] = offroad[b] or off
         arrived[b] = arrived[b] or (came and not crashed[b] and not offroad[b])
         wrong[b] = wrong[b] or (wrong_now and not crashed[b] and not offroad[b])

@@ -422,7 +422,7 @@ class Viewer:
         ahead = (0.5 - 1.0 / 3.0) * rect.width / self.ppm  # the ego a third of the way across
         centre = (float(w.x[0, 0]) + ahead * math.cos(theta),
                   float(w.y[0, 0]) + ahead * math.sin(theta))
-        route = [int(q) for q in w.ego_route[0] if q >= 0] if self.overlay else ()
+        route = w.route_lanes(0) if self.overlay else ()
         lane = int(w.lane[0, 0])
         options = ()
         if self.overlay and lane >= 0:
