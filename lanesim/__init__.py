@@ -20,6 +20,9 @@ ENVIRONMENTS = {
     "lanesim/Dense-v0": "dense",
     "lanesim/Racetrack-v0": "racetrack",
     "lanesim/TwoWay-v0": "twoway",
+    "lanesim/Intersection-v0": "intersection",
+    "lanesim/Roundabout-v0": "roundabout",
+    "lanesim/Exit-v0": "exit",
     "lanesim/Drive-v0": None,
 }
 

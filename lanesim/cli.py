@@ -193,7 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------- commands
 def cmd_scenarios(args) -> int:
-    from lanesim.envs.options import Options, bundled_scenarios, description, load_scenario
+    from lanesim.envs.options import (
+        NETWORK_OPTIONS,
+        ROAD_OPTIONS,
+        ROAD_TRAFFIC_OPTIONS,
+        Options,
+        bundled_scenarios,
+        description,
+        load_scenario,
+    )
 
     if args.action is None:
         if args.name is not None:
@@ -207,7 +215,12 @@ def cmd_scenarios(args) -> int:
     values, label = _or_cli_error(load_scenario, args.name)
     print(f"# {label}: {description(args.name)}")
     defaults = Options()
+    # Show what applies: a network's roads come from its table, one road's from its options.
+    skip = (set(ROAD_OPTIONS) | set(ROAD_TRAFFIC_OPTIONS) if "network" in values
+            else set(NETWORK_OPTIONS))
     for key in Options.__dataclass_fields__:
+        if key in skip:
+            continue
         value = getattr(defaults, key) if key not in values else values[key]
         mark = "" if key in values else "   # default"
         print(f"{key} = {json.dumps(value)}{mark}")

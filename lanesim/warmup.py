@@ -15,7 +15,7 @@ import numpy as np
 
 import lanesim  # noqa: F401
 from lanesim.camera import Camera, CameraRaster
-from lanesim.envs.options import OBSERVATIONS
+from lanesim.envs.options import NETWORK_OBSERVATIONS, OBSERVATIONS
 from lanesim.sim.jit import cold_start_notice
 
 
@@ -39,7 +39,28 @@ def main() -> None:
     vec.reset(seed=0)
     vec.step(vec.action_space.sample())
     vec.close()
+    _warm_network()
     print(f"lanesim kernels ready ({time.perf_counter() - start:.1f} s)")
+
+
+def _warm_network() -> None:
+    """The road-network path: its world step, the autopilot and fixed controls, its
+    observations and the viewer's network painter."""
+    for observation in NETWORK_OBSERVATIONS:
+        for action in ("meta", "continuous"):
+            env = gym.make("lanesim/Intersection-v0", observation=observation, action=action)
+            env.reset(seed=0)
+            env.step(env.action_space.sample())
+            env.close()
+    env = gym.make("lanesim/Roundabout-v0", render_mode="rgb_array", action="meta")
+    env.reset(seed=0)
+    env.step(1)
+    env.render()
+    env.close()
+    vec = gym.make_vec("lanesim/Exit-v0", num_envs=2, action="meta")
+    vec.reset(seed=0)
+    vec.step(vec.action_space.sample())
+    vec.close()
 
 
 def _warm_camera() -> None:

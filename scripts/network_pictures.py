@@ -15,7 +15,8 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 
-from lanesim.render.netdraw import NetworkFrames, NetworkPainter
+from lanesim.envs.netpixels import network_frames
+from lanesim.render.netdraw import NetworkPainter
 from lanesim.sim.network import Network
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ def main() -> None:
         imageio.imwrite(ROOT / "docs" / f"{name}.png", frame)
         if args.grey:
             args.grey.mkdir(parents=True, exist_ok=True)
-            grey = NetworkFrames(net, (84, 84), 0.5, yield_ends=sc["yields"])
+            grey = network_frames(net, (84, 84), 0.5, yield_ends=sc["yields"])
             f = grey(*(a[None] for a in rows[:6]))[0]
             imageio.imwrite(args.grey / f"{name}_grey.png", np.kron(f, np.ones((4, 4), np.uint8)))
         print(f"docs/{name}.png")

@@ -22,9 +22,17 @@ import gymnasium as gym
 import numpy as np
 
 import lanesim
-from lanesim.envs.options import ACTIONS, OBSERVATIONS, bundled_scenarios
+from lanesim.envs.options import (
+    ACTIONS,
+    NETWORK_OBSERVATIONS,
+    OBSERVATIONS,
+    bundled_scenarios,
+    load_scenario,
+)
 
 STATE = ("x", "y", "heading", "speed", "s", "d", "lane", "target_lane", "crashed")
+# A road network's world has lane coordinates (u, offset) and empty slots (kind -1) instead.
+NETWORK_STATE = ("x", "y", "heading", "speed", "u", "offset", "lane", "kind", "crashed")
 
 
 def _feed(h, value) -> None:
@@ -42,7 +50,8 @@ def _feed(h, value) -> None:
 
 
 def _state(world) -> dict:
-    return {name: getattr(world, name) for name in STATE}
+    names = NETWORK_STATE if getattr(world, "network", None) is not None else STATE
+    return {name: getattr(world, name) for name in names}
 
 
 def single(scenario: str, observation: str, action: str, decisions: int, seed: int) -> str:
@@ -81,7 +90,8 @@ def batched(scenario: str, observation: str, action: str, decisions: int, seed: 
 def all_hashes(decisions: int) -> dict[str, str]:
     out = {}
     for scenario in bundled_scenarios():
-        for observation in OBSERVATIONS:
+        network = "network" in load_scenario(scenario)[0]
+        for observation in NETWORK_OBSERVATIONS if network else OBSERVATIONS:
             for action in ACTIONS:
                 for name, run in (("single", single), ("batched", batched)):
                     key = f"{scenario}/{observation}/{action}/{name}"

@@ -39,7 +39,8 @@ def importing(folder: str, package: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "folder", ["lanesim/sim", "lanesim/camera", "lanesim/envs", "lanesim/render"]
+    "folder", ["lanesim/sim", "lanesim/camera", "lanesim/raster", "lanesim/envs",
+               "lanesim/render"]
 )
 def test_simulator_camera_envs_and_rendering_never_import_agents(folder):
     assert importing(folder, "agents") == []
@@ -51,9 +52,18 @@ def test_simulator_imports_neither_gymnasium_nor_pygame_nor_the_layers_above(pac
 
 
 @pytest.mark.parametrize("package", ["gymnasium", "pygame", "lanesim.envs", "lanesim.render"])
-def test_camera_sits_beside_the_simulator_below_envs_and_rendering(package):
-    # The camera renders from the simulator's state for the envs and the viewer alike.
-    assert importing("lanesim/camera", package) == []
+@pytest.mark.parametrize("folder", ["lanesim/camera", "lanesim/raster"])
+def test_camera_and_raster_sit_beside_the_simulator_below_envs_and_rendering(folder, package):
+    # The camera and the network raster draw from the simulator's state for the envs and the
+    # viewer alike.
+    assert importing(folder, package) == []
+
+
+def test_envs_import_rendering_only_to_open_the_viewer():
+    # Observations draw with lanesim.camera and lanesim.raster; lanesim.render is the viewer's.
+    lazy = {"lanesim/envs/driving.py imports lanesim.render.viewer",
+            "lanesim/envs/vector.py imports lanesim.render.viewer"}
+    assert set(importing("lanesim/envs", "lanesim.render")) <= lazy
 
 
 def test_the_import_walk_sees_imports_inside_functions(tmp_path, monkeypatch):

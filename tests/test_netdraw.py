@@ -1,5 +1,6 @@
-"""Drawing road networks (lanesim.render.netdraw): the static layer, RGB frames of one world,
-batched grey observation frames and the viewer's scene hook, asserted on pixels."""
+"""Drawing road networks (lanesim.raster, lanesim.render.netdraw): the static layer, RGB
+frames of one world, batched grey observation frames and the viewer's scene hook, asserted on
+pixels."""
 
 from __future__ import annotations
 
@@ -12,14 +13,11 @@ import numpy as np
 import pygame
 import pytest
 
+from lanesim.envs.netpixels import network_frames
 from lanesim.envs.observations import DASHED, EGO, OFFROAD, ROAD, SOLID, TRAFFIC
+from lanesim.raster.network import junctions
 from lanesim.render import style
-from lanesim.render.netdraw import (
-    NetworkFrames,
-    NetworkPainter,
-    draw_network_scene,
-    junctions,
-)
+from lanesim.render.netdraw import NetworkPainter, draw_network_scene
 from lanesim.sim.network import Network, NetworkBuilder
 from lanesim.sim.road import DASH_LENGTH, DASH_PERIOD, Segment
 
@@ -76,7 +74,7 @@ def test_lane_centre_is_asphalt_and_far_away_is_grass():
 def test_grey_frame_shows_road_around_the_ego_and_offroad_beside_the_road():
     net = network("exit")
     x, y, h = net.lane_to_world(net.lane("approach:1"), 200.0)
-    frames = NetworkFrames(net, (84, 84), 0.5)
+    frames = network_frames(net, (84, 84), 0.5)
     f = frames(*(a[None] for a in entities([(x, y, h)])[:6]))[0]
     # 10 m ahead of the ego, on its lane's centre: road; 20 m to its right: beyond the road.
     ego_col = int(0.25 * 84)
@@ -123,7 +121,7 @@ def test_grey_frame_shows_a_car_ahead_of_the_ego_ahead_whatever_its_heading(head
     ego = (500.0, 500.0, heading)  # off the network: only the two cars on black
     ahead = (500.0 + 10.0 * c, 500.0 + 10.0 * s, heading)
     right = (500.0 + 5.0 * s, 500.0 - 5.0 * c, heading)  # 5 m to the ego's right
-    frames = NetworkFrames(network("intersection"), (84, 84), 0.5, behind=0.25)
+    frames = network_frames(network("intersection"), (84, 84), 0.5, behind=0.25)
     f = frames(*(a[None] for a in entities([ego, ahead, right])[:6]))[0]
     ego_col = 21
     assert f[42, ego_col] == EGO
@@ -142,7 +140,7 @@ def test_yield_line_across_a_named_lane_end_only():
     assert rgb_at("intersection", p) == style.ASPHALT
     # And in the grey frame: an ego 5 m before the end sees a solid line 5 m ahead.
     for ends, grey in ((("south:0",), SOLID), ((), ROAD)):
-        frames = NetworkFrames(net, (84, 84), 0.25, yield_ends=ends)
+        frames = network_frames(net, (84, 84), 0.25, yield_ends=ends)
         ex, ey, eh = net.lane_to_world(lane, net.lane_length(lane) - 5.0)
         f = frames(*(a[None] for a in entities([(ex, ey, eh)])[:6]))[0]
         assert f[42, 21 + 19] == grey  # 4.75 to 5 m ahead: 19 px of 0.25 m
@@ -169,7 +167,7 @@ def test_lane_lines_are_dashed_along_the_road_as_on_a_single_road():
     assert rgb_at("exit", (s_dash, -3.5)) == style.MARKING
     assert rgb_at("exit", (s_gap, -3.5)) == style.ASPHALT
     assert rgb_at("exit", (s_gap, 0.0)) == style.MARKING  # the road's edge: solid
-    frames = NetworkFrames(network("exit"), (84, 84), 0.5)
+    frames = network_frames(network("exit"), (84, 84), 0.5)
     f = frames(*(a[None] for a in entities([(s_dash - 5.0, -3.5 - 1.75, 0.0)])[:6]))[0]
     assert f[42 - 4, 21 + 10] == DASHED  # 1.75 m left (between 1.5 and 2 m), 5 m ahead
 
@@ -195,7 +193,7 @@ def test_batched_grey_frames_equal_per_world_frames():
     kind[:, 0] = 0
     kind[1, 3] = -1
     rows = (x, y, h, np.full((5, 6), 4.5), np.full((5, 6), 1.9), kind)
-    frames = NetworkFrames(net, (64, 96), 0.4, behind=0.3)
+    frames = network_frames(net, (64, 96), 0.4, behind=0.3)
     batch = frames(*rows)
     assert batch.shape == (5, 64, 96)
     for b in range(5):
@@ -236,7 +234,7 @@ def test_bad_painter_options_are_refused_naming_what_is_accepted(kwargs, words):
 ])
 def test_bad_frame_options_are_refused_naming_what_is_accepted(kwargs, words):
     with pytest.raises(ValueError, match=words):
-        NetworkFrames(network("intersection"), **kwargs)
+        network_frames(network("intersection"), **kwargs)
 
 
 def test_frame_arguments_are_checked():
@@ -248,7 +246,7 @@ def test_frame_arguments_are_checked():
     with pytest.raises(ValueError, match="all of one length"):
         p.frame(*rows, centre=(0.0, 0.0), size=(10, 10))
     with pytest.raises(ValueError, match=r"\(B, N\)"):
-        NetworkFrames(network("intersection"))(*entities(FAR)[:6])
+        network_frames(network("intersection"))(*entities(FAR)[:6])
 
 
 def test_a_network_too_large_for_the_scale_is_refused_with_the_scale_that_fits():
@@ -277,7 +275,7 @@ def test_vehicles_at_nan_or_huge_coordinates_are_skipped_not_drawn():
         want = p.frame(*good, centre=(-40.0, 0.0), size=(200, 100), theta=theta)
         got = p.frame(*bad, centre=(-40.0, 0.0), size=(200, 100), theta=theta)
         np.testing.assert_array_equal(got, want)
-    frames = NetworkFrames(network("intersection"))
+    frames = network_frames(network("intersection"))
     want = frames(*(a[None] for a in good[:6]))
     got = frames(*(a[None] for a in bad[:6]))
     np.testing.assert_array_equal(got, want)
@@ -294,7 +292,7 @@ def test_world_helpers_read_a_network_worlds_named_views():
         np.testing.assert_array_equal(
             p.world_frame(world, 1, (100, 60), rotate=rotate),
             p.frame(*rows[1], centre=(-40.0, -1.75), size=(100, 60), theta=theta))
-    frames = NetworkFrames(network("intersection"))
+    frames = network_frames(network("intersection"))
     np.testing.assert_array_equal(frames.of_world(world),
                                   frames(*(np.stack([r[i] for r in rows]) for i in range(6))))
 
@@ -303,7 +301,7 @@ def test_world_helpers_read_a_network_worlds_named_views():
 def test_grey_frame_keeps_a_solid_edge_line_unbroken_at_any_angle(heading):
     # The exit's approach has its left edge on y = 0; the ego drives across it at an angle.
     ego = (200.0, -5.25, heading)
-    frames = NetworkFrames(network("exit"), (84, 84), 0.5)
+    frames = network_frames(network("exit"), (84, 84), 0.5)
     f = frames(*(a[None] for a in entities([ego])[:6]))[0]
     c, s = math.cos(heading), math.sin(heading)
     crossed = 0

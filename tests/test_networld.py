@@ -332,16 +332,17 @@ def test_ego_is_tracked_through_a_connector_and_off_the_road(nets):
     trace = world.run(60, steer=np.array([0.05, 0.0]), accel=0.0, trace=True)
     assert world.lane[0, 0] == -1 and world.u[0, 0] == 0.0 and world.offset[0, 0] == 0.0
     assert world.lane[1, 0] >= 0
-    assert trace.shape == (netstate.N_TRACE, 2, 60)
-    assert trace[netstate.TRACE_OFFROAD, 0, -1] == 1.0 and trace[netstate.TRACE_LANE, 0, -1] == -1
-    assert trace[netstate.TRACE_OFFROAD, 1].max() == 0.0
-    # World 1 drove straight on: all its speed along the lane, centred, no heading error.
-    np.testing.assert_allclose(trace[netstate.TRACE_ALONG, 1], 10.0)
-    np.testing.assert_allclose(trace[netstate.TRACE_HEADING_ERROR, 1], 0.0, atol=1e-9)
-    assert trace[netstate.TRACE_LANE, 1, -1] == world.lane[1, 0]
+    assert trace.shape == (netstep.N_NET_TRACE, 2, 60)
+    assert trace[netstep.NT_OFFROAD, 0, -1] == 1.0 and trace[netstep.NT_LANE, 0, -1] == -1
+    assert trace[netstep.NT_OFFROAD, 1].max() == 0.0
+    # World 1 drove straight on: all its speed along the lane (the open route has no goal:
+    # metres along its lane per step), centred, no heading error.
+    np.testing.assert_allclose(trace[netstep.NT_ALONG, 1], 10.0 * world.dt)
+    np.testing.assert_allclose(trace[netstep.NT_HEADING_ERROR, 1], 0.0, atol=1e-9)
+    assert trace[netstep.NT_LANE, 1, -1] == world.lane[1, 0]
     # World 0 veered left: its heading error grew and its offset went left (negative).
-    assert trace[netstate.TRACE_HEADING_ERROR, 0, 10] > 0.0
-    assert trace[netstate.TRACE_OFFSET, 0, 10] < 0.0
+    assert trace[netstep.NT_HEADING_ERROR, 0, 10] > 0.0
+    assert trace[netstep.NT_OFFSET, 0, 10] < 0.0
 
 
 def test_ego_autopilot_follows_its_route_through_a_left_turn_among_traffic(nets):

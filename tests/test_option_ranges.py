@@ -137,7 +137,9 @@ def test_numpy_scalars_are_accepted_as_python_numbers():
     [
         ({"traffic_speed": [1e300, 1e300]}, r"'traffic_speed' must be between 0 and 40 m/s"),
         ({"ego_speed": [100, 100]}, r"'ego_speed' must be between 0 and 40 m/s, got 100"),
-        ({"meta_speeds": [20, 45]}, r"'meta_speeds' must be > 0 and <= 40 m/s, got 45"),
+        ({"meta_speeds": [20, 45]}, r"'meta_speeds' must be between 0 and 40 m/s, got 45"),
+        ({"meta_speeds": [-1, 20]}, r"'meta_speeds' must be between 0 and 40 m/s, got -1"),
+        ({"meta_speeds": [20, 20]}, r"'meta_speeds' must be strictly increasing, got \[20, 20\]"),
         ({"rewards": {"collision": -1e308}}, r"'rewards.collision' must be between -1e\+06"),
     ],
 )

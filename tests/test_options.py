@@ -96,7 +96,8 @@ def test_scenario_file_with_bad_value_names_file_key_and_expectation(tmp_path):
 
 def test_every_bundled_scenario_is_valid():
     assert set(bundled_scenarios()) == {
-        "highway", "lane_keeping", "merge", "roadworks", "dense", "racetrack", "twoway"
+        "highway", "lane_keeping", "merge", "roadworks", "dense", "racetrack", "twoway",
+        "intersection", "roundabout", "exit",
     }
     for name in bundled_scenarios():
         make_options(name)

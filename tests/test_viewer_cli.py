@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 import lanesim  # noqa: E402, F401
 from agents.baselines import IdleAgent  # noqa: E402
 from lanesim import cli  # noqa: E402
-from lanesim.envs.options import bundled_scenarios, description  # noqa: E402
+from lanesim.envs.options import build_network, bundled_scenarios, description  # noqa: E402
 from lanesim.render import annotation_of, viewer_of  # noqa: E402
 from lanesim.render.keyboard import KeyboardAgent, drive, play  # noqa: E402
 
@@ -123,6 +123,14 @@ def test_scenario_description_matches_its_file(name):
     values = tomllib.loads(text)
     said = claims(description(name))
     assert description(name), f"{name}.toml has no description"
+    if "network" in values:
+        # A network's roads are in its table: a lane count said is some road's (both ways).
+        net = build_network(values["network"])
+        counts = {s.lanes + s.lanes_back for s in net.specs.values()}
+        if "lanes" in said:
+            assert said["lanes"] in counts, f"{name}: roads have {sorted(counts)} lanes"
+        assert said["ramp"] == any("ramp" in road for road in net.specs)
+        return
     if "vehicles" in said:
         assert values["vehicles"] == said["vehicles"]
     if "lanes" in said:

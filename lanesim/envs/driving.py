@@ -11,8 +11,11 @@ import numpy as np
 
 from lanesim.envs.actions import MetaActions
 from lanesim.envs.core import DrivingCore
+from lanesim.envs.netcore import make_core
 from lanesim.envs.options import OptionError, make_options, with_reset_options
+from lanesim.sim.network import Network
 from lanesim.sim.road import Road
+from lanesim.sim.state import COMMAND_LANE, COMMAND_SPEED
 from lanesim.sim.world import EgoModel, TrafficModel
 
 RENDER_MODES = ["human", "rgb_array"]
@@ -111,8 +114,101 @@ class Scene:
     traffic_model: TrafficModel
 
 
-def scene_of(core: DrivingCore, b: int) -> Scene:
-    """The :class:`Scene` of world ``b`` of ``core``."""
+@dataclass(frozen=True)
+class NetworkVehicles:
+    """Every road user of one network world, each field ``(N,)``: row 0 is the ego, then the
+    traffic slots (``kind`` -1: an empty slot, no car now).
+
+    Attributes:
+        x, y: world position of the centre (m); heading: rad, counter-clockwise from +x;
+        speed: m/s along the heading.
+        lane: global lane id under the centre (-1 off the network or empty);
+            ``NetworkScene.network.lanes[lane]`` names it.
+        u, offset: lane coordinates (m along the lane from its start; m right of its centre).
+        length, width: m. kind: ``EGO`` (0), ``CAR`` (1) or -1. crashed: has collided.
+        dest: a traffic car's exit (a column of ``NetworkScene.graph.dist``).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    heading: np.ndarray
+    speed: np.ndarray
+    lane: np.ndarray
+    u: np.ndarray
+    offset: np.ndarray
+    length: np.ndarray
+    width: np.ndarray
+    kind: np.ndarray
+    crashed: np.ndarray
+    dest: np.ndarray
+
+
+@dataclass(frozen=True)
+class NetworkScene:
+    """A snapshot of one road-network world: what a model-based planner needs.
+
+    Arrays are copies. ``network`` is the geometry (:class:`lanesim.sim.network.Network`;
+    ``network.arrays`` for compiled code), ``graph`` its lanes as traffic reads them, with the
+    conflicts and who yields (:class:`lanesim.sim.conflicts.LaneGraph`), ``routes`` and
+    ``route`` the ego's route to its goal (:class:`lanesim.sim.netego.RouteArrays` and the index
+    its kernels take), ``traffic`` the traffic model's values
+    (:class:`lanesim.sim.netstep.NetParams`). Do not change them.
+
+    Attributes:
+        time: simulated seconds since the reset.
+        vehicles: :class:`NetworkVehicles`.
+        network, graph, routes, route, traffic: as above.
+        goal_lane: the episode's goal lane id (-1 without a goal); route_length: m of route
+            at the reset; remaining: m of route left now (inf without a goal).
+        ego_target_lane, ego_target_speed: the meta action's targets (lane id, m/s); None for
+            the other action types.
+        ego_model: the ego's model.
+    """
+
+    time: float
+    vehicles: NetworkVehicles
+    network: Network
+    graph: object
+    routes: object
+    route: int
+    traffic: object
+    goal_lane: int
+    route_length: float
+    remaining: float
+    ego_target_lane: int | None
+    ego_target_speed: float | None
+    ego_model: EgoModel
+
+
+def network_scene_of(core, b: int) -> NetworkScene:
+    """The :class:`NetworkScene` of world ``b`` of a network core."""
+    w = core.world
+    vehicles = NetworkVehicles(
+        **{name: getattr(w.state, name)[b].copy() for name in NetworkVehicles.__dataclass_fields__}
+    )
+    meta = core.options.action == "meta"
+    goals = w.run_spec.goals
+    return NetworkScene(
+        time=float(w.time[b]),
+        vehicles=vehicles,
+        network=w.network,
+        graph=w.graph,
+        routes=w.routes,
+        route=int(w.goal_of[b]),
+        traffic=w.params,
+        goal_lane=int(goals[w.goal_of[b]]) if goals else -1,
+        route_length=float(w.route_length[b]),
+        remaining=float(w.ego_route_features()[b, 2]),
+        ego_target_lane=int(w.command[COMMAND_LANE, b]) if meta else None,
+        ego_target_speed=float(w.command[COMMAND_SPEED, b]) if meta else None,
+        ego_model=w.spec.ego,
+    )
+
+
+def scene_of(core: DrivingCore, b: int) -> Scene | NetworkScene:
+    """The :class:`Scene` of world ``b`` of ``core`` (:class:`NetworkScene` on a network)."""
+    if getattr(core.world, "network", None) is not None:
+        return network_scene_of(core, b)
     w, road = core.world, core.world.road
     vehicles = Vehicles(
         **{name: getattr(w, name)[b].copy() for name in Vehicles.__dataclass_fields__}
@@ -305,7 +401,7 @@ class DrivingEnv(gym.Env):
         check_render_mode(render_mode, RENDER_MODES)
         self.options = make_options(scenario, **options)
         self.scenario = scenario
-        self.core = DrivingCore(self.options, 1)
+        self.core = make_core(self.options, 1)
         self.world = self.core.world
         self.observation_space = self.core.observation.space
         self.action_space = self.core.action.space
@@ -333,7 +429,7 @@ class DrivingEnv(gym.Env):
     def _apply_options(self, options) -> None:
         """Rebuild the worlds for new per-episode options; the spaces stay the same objects."""
         self.options = options
-        self.core = DrivingCore(options, 1)
+        self.core = make_core(options, 1)
         self.world = self.core.world
         if self._viewer is not None:  # it draws the old world: a fresh one draws the new
             self._viewer.close()

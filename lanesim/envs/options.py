@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from lanesim.camera import Camera
+from lanesim.sim.network import Network, NetworkError
 from lanesim.sim.road import (
     MEET_DISTANCE,
     MEET_HEADING,
@@ -35,6 +36,9 @@ IMAGE_OBSERVATIONS = ("pixels", "camera", "birdseye")  # uint8 channel-first fra
 ACTIONS = ("discrete", "meta", "continuous")
 VIEWS = ("top", "camera", "both")  # the viewer's views, in the order its key C cycles them
 REWARD_TERMS = ("lane_keeping", "progress", "collision", "offroad", "lane_change", "comfort")
+# A road network's episodes add two terms: reaching the goal, and taking a turn off its route.
+NETWORK_REWARD_TERMS = (*REWARD_TERMS, "arrival", "wrong_turn")
+NETWORK_OBSERVATIONS = ("kinematics", "occupancy", "pixels")
 
 
 class OptionError(ValueError):
@@ -255,10 +259,11 @@ def _weights(name, v):
     if not isinstance(v, dict):
         raise OptionError(f"option {name!r} must be a table of reward weights, got {v!r}")
     for key, w in v.items():
-        if key not in REWARD_TERMS:
+        if key not in NETWORK_REWARD_TERMS:
             raise OptionError(
-                f"option {name!r} has unknown reward term {key!r}{_suggest(key, REWARD_TERMS)}; "
-                f"accepted: {', '.join(REWARD_TERMS)}"
+                f"option {name!r} has unknown reward term {key!r}"
+                f"{_suggest(key, NETWORK_REWARD_TERMS)}; accepted: {', '.join(REWARD_TERMS)}, "
+                "and on a road network arrival and wrong_turn"
             )
         _between(-MAX_WEIGHT, MAX_WEIGHT)(f"{name}.{key}", w)
 
@@ -316,9 +321,9 @@ def _speeds(name, v):
     if not isinstance(v, list | tuple) or not 1 <= len(v) <= 16:
         raise OptionError(f"option {name!r} must be a list of 1 to 16 speeds (m/s), got {v!r}")
     for x in v:
-        _between(0, MAX_SPEED, "m/s", open_low=True)(name, x)
-    if list(v) != sorted(v):
-        raise OptionError(f"option {name!r} must be increasing, got {list(v)!r}")
+        _between(0, MAX_SPEED, "m/s")(name, x)
+    if list(v) != sorted(v) or len(set(v)) != len(v):
+        raise OptionError(f"option {name!r} must be strictly increasing, got {list(v)!r}")
 
 
 _SEGMENT = {"length": (_between(1, 100_000, "m"), True), "radius": (_signed, False)}
@@ -338,6 +343,91 @@ DEFAULT_REWARDS = {
     "lane_change": -0.1,
     "comfort": -0.05,
 }
+# On a road network: arriving at the goal ends the episode with a bonus; a wrong turn (onto a
+# lane from which the goal cannot be reached) ends it with a penalty.
+DEFAULT_NETWORK_REWARDS = {**DEFAULT_REWARDS, "arrival": 10.0, "wrong_turn": -10.0}
+MAX_NETWORK_BYTES = 1 << 20
+
+
+def _thaw(value: Any) -> Any:
+    """Tuples as lists and read-only tables as dicts, all the way down: the plain TOML values
+    that :meth:`Network.from_dict` reads."""
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _thaw(v) for k, v in value.items()}
+    return value
+
+
+def network_table(value: Any) -> dict:
+    """The ``[network]`` table that option ``network``'s value names: a bundled network's name
+    (``scenarios/networks/<name>.toml``), the path of a .toml file with a ``[network]`` table,
+    or the table itself. Raises OptionError."""
+    if isinstance(value, dict):
+        return _thaw(value)
+    if not isinstance(value, str):
+        raise OptionError(
+            f"option 'network' must be a bundled network's name ({', '.join(bundled_networks())}"
+            f"), the path of a .toml file with a [network] table, or that table; got {value!r}"
+        )
+    root = resources.files("lanesim.scenarios").joinpath("networks")
+    if not value.endswith(".toml"):
+        names = bundled_networks()
+        if value not in names:
+            raise OptionError(
+                f"option 'network': unknown network {value!r}{_suggest(value, names)}; bundled: "
+                f"{', '.join(names)}, or the path of a .toml file with a [network] table"
+            )
+        text, label = root.joinpath(f"{value}.toml").read_text("utf-8"), f"networks/{value}.toml"
+    else:
+        path = Path(value)
+        if not path.is_file():
+            raise OptionError(f"option 'network': file {value!r} does not exist")
+        if path.stat().st_size > MAX_NETWORK_BYTES:
+            raise OptionError(f"option 'network': file {value!r} is over {MAX_NETWORK_BYTES:,} "
+                              "bytes")
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise OptionError(f"option 'network': file {value!r} cannot be read: {e}") from None
+        label = value
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise OptionError(f"option 'network': {label}: not valid TOML: {e}") from None
+    if not isinstance(data.get("network"), dict):
+        raise OptionError(f"option 'network': {label} has no [network] table")
+    return data["network"]
+
+
+def bundled_networks() -> list[str]:
+    """Names of the road networks shipped with lanesim (``scenarios/networks``)."""
+    root = resources.files("lanesim.scenarios").joinpath("networks")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def build_network(value: Any) -> Network:
+    """The validated :class:`Network` of option ``network``'s value; OptionError otherwise."""
+    try:
+        return Network.from_dict(network_table(value))
+    except NetworkError as e:
+        raise OptionError(f"option 'network': {e}") from None
+
+
+def _network(name, v):
+    build_network(v)
+
+
+def _lane_names(name, v):
+    if not isinstance(v, list | tuple) or len(v) > 64:
+        raise OptionError(
+            f"option {name!r} must be a list of up to 64 lane names like \"south:0\", got {v!r}"
+        )
+    for x in v:
+        if not isinstance(x, str):
+            raise OptionError(
+                f"option {name!r} must hold lane names like \"south:0\" (strings), got {x!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -400,6 +490,13 @@ class Options:
         "up to 100 stalled cars: tables {lane, s (m)}, on the road",
         _table(_STALLED, "stalled car", 100),
     )
+    network: dict | str | None = _opt(
+        None,
+        "a road network instead of one road: a bundled network's name (intersection, "
+        "roundabout, exit), the path of a .toml file with a [network] table, or the table "
+        "itself (docs/roads.md); the road options above then do not apply",
+        _optional(_network),
+    )
     # --- traffic
     vehicles: int = _opt(20, "traffic cars per world, 0 to 500", _count(0, 500))
     traffic_speed: list = _list_opt(
@@ -433,6 +530,24 @@ class Options:
     )
     ego_speed: list = _list_opt(
         [20.0, 25.0], "ego start speed range (m/s), within 0 to 40", _pair(0, MAX_SPEED, "m/s")
+    )
+    ego_start_lanes: list = _list_opt(
+        [],
+        "network only: the lanes (names like \"south:0\", up to 64) the ego may start on, one "
+        "drawn per episode, ego_start m along it",
+        _lane_names,
+    )
+    goals: list = _list_opt(
+        [],
+        "network only: goal lanes (names, up to 64), one drawn per episode, each reachable from "
+        "every start lane; the ego arrives goal_distance m along it (empty: no goal, it drives on)",
+        _lane_names,
+    )
+    goal_distance: float = _opt(
+        20.0,
+        "network only: how far along its goal lane the ego has arrived (m), 0 to 10,000, "
+        "within the lane",
+        _between(0, 10_000, "m"),
     )
     # --- timing
     sim_hz: float = _opt(
@@ -536,8 +651,8 @@ class Options:
     # --- meta actions
     meta_speeds: list = _list_opt(
         [20.0, 25.0, 30.0],
-        "1 to 16 increasing target speeds (m/s, each > 0 and <= 40) that FASTER / SLOWER step "
-        "between",
+        "1 to 16 increasing target speeds (m/s, each 0 to 40; 0 stops the car, as yielding at "
+        "a junction needs) that FASTER / SLOWER step between",
         _speeds,
     )
     # --- rendering
@@ -561,7 +676,16 @@ class Options:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, _plain(getattr(self, f.name)))
             check_option(f.name, getattr(self, f.name))
-        rewards = dict(DEFAULT_REWARDS)
+        if isinstance(self.network, str):  # a name or path: hold the table itself
+            object.__setattr__(self, "network", network_table(self.network))
+        rewards = dict(DEFAULT_NETWORK_REWARDS if self.network is not None else DEFAULT_REWARDS)
+        extra = [k for k in self.rewards if k not in REWARD_TERMS]
+        if extra and self.network is None:
+            raise OptionError(
+                f"option 'rewards' has {', '.join(map(repr, extra))}, which score goals on a "
+                "road network; this is a one-road scenario (no 'network'), whose terms are "
+                f"{', '.join(REWARD_TERMS)}"
+            )
         rewards.update(self.rewards)
         object.__setattr__(self, "rewards", rewards)
         ratio = self.sim_hz / self.policy_hz
@@ -592,9 +716,18 @@ class Options:
                 f"option 'speed_bar' draws into the 'pixels' observation's frames; observation "
                 f"is {self.observation!r}: set observation='pixels' or leave speed_bar false"
             )
-        _check_oncoming(self)
-        _check_camera(self)
-        _check_scenario(self)
+        if self.network is not None:
+            _check_network(self)
+        else:
+            for key in ("ego_start_lanes", "goals"):
+                if getattr(self, key):
+                    raise OptionError(
+                        f"option {key!r} names lanes of a road network; this scenario has one "
+                        "road (no 'network'): use ego_lanes and ego_start instead"
+                    )
+            _check_oncoming(self)
+            _check_camera(self)
+            _check_scenario(self)
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, _freeze(getattr(self, f.name)))
 
@@ -656,6 +789,96 @@ class Options:
         """Per lane, ramps included: +1 for forward lanes, -1 for the ``oncoming_lanes``."""
         forward = self.lanes + len(self.ramp) - self.oncoming_lanes
         return [-1] * self.oncoming_lanes + [1] * forward
+
+
+# One-road options, which a network scenario must leave at their defaults.
+ROAD_OPTIONS = ("lanes", "lane_width", "oncoming_lanes", "road", "repeat_road", "loop", "ramp",
+                "closures", "stalled", "recycle_distance", "ego_lanes")
+# Options of a network scenario only.
+NETWORK_OPTIONS = ("network", "ego_start_lanes", "goals", "goal_distance")
+# Traffic options of one road that network traffic has no counterpart for yet.
+ROAD_TRAFFIC_OPTIONS = ("traffic_politeness", "traffic_brake_rate")
+
+
+def _check_network(o: Options) -> None:
+    """A network scenario: its roads come from ``network``; the ego starts on a named lane, with
+    room for its first decision, and each goal is reachable from each start lane."""
+    defaults = {f.name: (f.default if f.default is not dataclasses.MISSING
+                         else f.default_factory()) for f in dataclasses.fields(Options)}
+    for key in ROAD_OPTIONS:
+        if _thaw(getattr(o, key)) != _thaw(defaults[key]):
+            raise OptionError(
+                f"option {key!r} shapes the one road of a scenario without a network; with "
+                "'network' the roads, lanes and widths come from its table: leave "
+                f"{key!r} out"
+            )
+    for key in ROAD_TRAFFIC_OPTIONS:
+        if _thaw(getattr(o, key)) != _thaw(defaults[key]):
+            raise OptionError(
+                f"option {key!r} tunes one road's traffic; network traffic (routes, right of way, "
+                "lane changes its route needs) does not take it yet: leave it out"
+            )
+    if o.view != "top":
+        raise OptionError(
+            f"option 'view' is {o.view!r}, but a road network is shown top-down only ('top'): "
+            "the driver's-seat camera does not draw networks yet"
+        )
+    if o.observation not in NETWORK_OBSERVATIONS:
+        raise OptionError(
+            f"observation {o.observation!r} is not available on a road network yet; accepted "
+            f"there: {', '.join(NETWORK_OBSERVATIONS)}"
+        )
+    net = build_network(o.network)
+    if not o.ego_start_lanes:
+        raise OptionError("a network scenario needs 'ego_start_lanes': the lanes (names like "
+                          "\"south:0\") the ego may start on")
+    for key in ("ego_start_lanes", "goals"):
+        for name in getattr(o, key):
+            try:
+                net.lane(name)
+            except NetworkError as e:
+                raise OptionError(f"option {key!r}: {e}") from None
+    reach = o.ego_speed[1] / o.policy_hz + 0.5 * EgoModel().length
+    for name in o.ego_start_lanes:
+        length = net.lane_length(net.lane(name))
+        if o.ego_start + reach > length and not net.successors(net.lane(name)):
+            raise OptionError(
+                f"option 'ego_start' ({o.ego_start:g} m) on start lane {name!r} ({length:g} m "
+                f"long, a dead end) leaves no room for the first decision ({reach:g} m: "
+                "ego_speed[1] / policy_hz plus half the ego): start earlier on the lane"
+            )
+        if o.ego_start > length:
+            raise OptionError(
+                f"option 'ego_start' ({o.ego_start:g} m) lies beyond the end of start lane "
+                f"{name!r} ({length:g} m); accepted: 0 to {length:g} m"
+            )
+        for goal in o.goals:
+            if not _reachable(net, net.lane(name), net.lane(goal)):
+                raise OptionError(
+                    f"option 'goals': {goal!r} cannot be reached from start lane {name!r} "
+                    "along the network's links and lane changes"
+                )
+    for goal in o.goals:
+        length = net.lane_length(net.lane(goal))
+        if o.goal_distance > length:
+            raise OptionError(
+                f"option 'goal_distance' ({o.goal_distance:g} m) lies beyond the end of goal "
+                f"lane {goal!r} ({length:g} m); accepted: 0 to {length:g} m"
+            )
+
+
+def _reachable(net: Network, start: int, goal: int) -> bool:
+    """Whether ``goal`` can be reached from ``start`` by links and same-road lane changes."""
+    seen, todo = {start}, [start]
+    while todo:
+        lane = todo.pop()
+        if lane == goal:
+            return True
+        for nxt in (*net.successors(lane), *net.neighbours(lane)):
+            if nxt >= 0 and nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return False
 
 
 def _check_oncoming(o: Options) -> None:
@@ -928,6 +1151,9 @@ RESET_OPTIONS = (
     "ego_start",
     "ego_lanes",
     "ego_speed",
+    "ego_start_lanes",
+    "goals",
+    "goal_distance",
     "closures",
     "stalled",
     "rewards",

@@ -12,8 +12,9 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from lanesim.envs.actions import ActionError
-from lanesim.envs.core import DrivingCore, warn_if_limit_unreachable
+from lanesim.envs.core import warn_if_limit_unreachable
 from lanesim.envs.driving import SEED_BOUND, Scene, check_render_mode, scene_of
+from lanesim.envs.netcore import make_core
 from lanesim.envs.options import OptionError, make_options, with_reset_options
 
 
@@ -103,7 +104,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         self.num_envs = int(num_envs)
         self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         warn_if_limit_unreachable(self.options, self.max_episode_steps)
-        self.core = DrivingCore(self.options, self.num_envs, self.max_episode_steps)
+        self.core = make_core(self.options, self.num_envs, self.max_episode_steps)
         self.world = self.core.world
         self.single_observation_space = self.core.observation.space
         self.single_action_space = self.core.action.space
@@ -153,7 +154,7 @@ class DrivingVectorEnv(gym.vector.VectorEnv):
         """Rebuild the shared worlds for new per-episode options (the spaces stay the same)."""
         warn_if_limit_unreachable(options, self.max_episode_steps)
         self.options = options
-        self.core = DrivingCore(options, self.num_envs, self.max_episode_steps)
+        self.core = make_core(options, self.num_envs, self.max_episode_steps)
         self.world = self.core.world
         if self._viewer is not None:  # it draws the old world
             self._viewer.close()

@@ -69,7 +69,7 @@ class KeyboardAgent:
         viewer = viewer_of(self.env)
         held = viewer.keys_held if viewer is not None else set()
         turn = (pygame.K_LEFT in held) - (pygame.K_RIGHT in held)  # + left
-        speed = float(self.env.unwrapped.scene().vehicles.speed[0])
+        speed = float(self.env.unwrapped.world.speed[0, 0])  # one road or a network
         steer = turn * min(1.0, self.steer_gain / max(speed, 1e-3))
         accel = -self.brake if pygame.K_DOWN in held else (1.0 if pygame.K_UP in held else 0.0)
         return steer, accel
@@ -90,7 +90,7 @@ class KeyboardAgent:
         if kind == "continuous":
             return np.array([steer, accel], dtype=np.float32)
         # Discrete: the grid cell nearest the request, in radians and m/s².
-        em = self.env.unwrapped.scene().ego_model
+        em = self.env.unwrapped.world.spec.ego
         rad = steer * em.max_steer
         mps2 = accel * (em.max_accel if accel >= 0 else em.max_brake)
         i = int(np.argmin(np.abs(np.array(DISCRETE_STEER) - rad)))

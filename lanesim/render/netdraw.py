@@ -30,301 +30,40 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lanesim.render import style
-from lanesim.render.netkernels import (
+from lanesim.raster.kernels import (
     Layer,
     Polygons,
     crop_rgb,
     draw_bands,
     draw_vehicles_rgb,
-    grey_frames,
     labels_to_rgb,
     rasterize,
     sample_rgb,
 )
+from lanesim.raster.network import (
+    ARC_STEP,
+    L_DASHED,
+    L_OFFROAD,
+    L_ROAD,
+    L_SOLID,
+    L_YIELD,
+    STEP,
+    _lane_ids,
+    _layer_size,
+    _number,
+    static_polygons,
+)
+from lanesim.render import style
 from lanesim.sim.network import Network
-from lanesim.sim.state import STALLED
 
-__all__ = [
-    "MAX_LAYER_PIXELS",
-    "NetworkFrames",
-    "NetworkPainter",
-    "draw_network_scene",
-    "grey_layer",
-    "grey_levels",
-    "junctions",
-    "rgb_layer",
-    "static_polygons",
-]
+__all__ = ["MAX_FRAME_SIDE", "NetworkPainter", "draw_network_scene", "rgb_layer"]
 
-# Labels of the static layer's raster.
-L_OFFROAD, L_ROAD, L_DASHED, L_SOLID, L_YIELD = 0, 1, 2, 3, 4
-MAX_LAYER_PIXELS = 1 << 26  # a layer (RGB or grey) holds at most this many pixels (64 Mi)
 SUPERSAMPLE = 2  # the RGB layer is rasterized this much finer per axis, then averaged
 STRIP_ROWS = 256  # layer rows rasterized per pass: the fine label raster stays small
-MARGIN = 20.0  # m of grass around the network's extent in a layer
-STEP = 1.0  # m between samples along a road; arcs also every ARC_STEP rad
-ARC_STEP = math.radians(2.0)
-YIELD_DEPTH, YIELD_DASH, YIELD_PERIOD = 0.3, 0.5, 0.8  # m: a yield line's blocks across a lane
-LINE_WIDTH = 0.15  # m: painted lines on the road
-JOIN = 0.01  # m: a point this close to a road's end is at a join, not on the road
 PPM_RANGE = (0.5, 40.0)  # pixels per metre of a painter
-MPP_RANGE = (0.05, 5.0)  # metres per pixel of an observation frame
-FRAME_SIDE = (8, 1024)  # px: each side of an observation frame
 MAX_FRAME_SIDE = 4096  # px: each side of an RGB frame
 ROUTE_COLOUR = style.BAR_CHOSEN  # the ego's route band: the chosen-action yellow
 ROUTE_ALPHA, OPTIONS_ALPHA = 0.45, style.DRIVABLE_TINT[3] / 255.0
-
-
-# ---------------------------------------------------------------------- static geometry
-def _stations(net: Network, road: str) -> np.ndarray:
-    """Reference-line stations ``s`` (m) of ``road``: every segment's ends, at most STEP m
-    apart and ARC_STEP rad of turn."""
-    r = net.roads[road]
-    parts = []
-    for length, k, s0 in zip(r.seg_length, r.seg_curv, r.seg_s0, strict=True):
-        n = max(1, math.ceil(length / STEP), math.ceil(abs(k) * length / ARC_STEP))
-        parts.append(s0 + np.linspace(0.0, length, n + 1))
-    return np.unique(np.concatenate(parts))
-
-
-def _band(net: Network, road: str, s: np.ndarray, d0: float, d1: float) -> list[np.ndarray]:
-    """Quads ``(4, 2)`` (m) covering ``[s[k], s[k+1]] × [d0, d1]`` of ``road``'s frame."""
-    r = net.roads[road]
-    xa, ya, _ = r.to_world(s, np.full_like(s, d0))
-    xb, yb, _ = r.to_world(s, np.full_like(s, d1))
-    quads = np.stack([np.stack([xa[:-1], ya[:-1]], -1), np.stack([xa[1:], ya[1:]], -1),
-                      np.stack([xb[1:], yb[1:]], -1), np.stack([xb[:-1], yb[:-1]], -1)], 1)
-    return list(quads)
-
-
-def _boundary_marking(net: Network, road: str, k: int) -> str:
-    """The marking (Network.markings) on boundary ``k`` of ``road``, at ``d = k · width``:
-    between lane ``k - 1`` and lane ``k`` (negative indices: lanes against the reference)."""
-    spec = net.specs[road]
-    for idx, side in ((k, "left"), (k - 1, "right")):
-        if -spec.lanes_back <= idx < spec.lanes:
-            left, right = net.markings(net.lane((road, idx)))
-            if idx < 0:  # against the reference: its left lies toward +d
-                left, right = right, left
-            return left if side == "left" else right
-    raise AssertionError("a boundary always has a lane on one side")
-
-
-def _connectors(net: Network) -> list[str]:
-    """Roads that join lane to lane: one lane, not a loop, with a predecessor and a successor
-    on other roads (what ``NetworkBuilder.connect`` makes)."""
-    out = []
-    for name, spec in net.specs.items():
-        if spec.lanes + spec.lanes_back != 1 or spec.loop:
-            continue
-        lane = net.lane((name, 0 if spec.lanes else -1))
-        others = [net.lane_road(j) != name for j in net.predecessors(lane) + net.successors(lane)]
-        if net.predecessors(lane) and net.successors(lane) and all(others):
-            out.append(name)
-    return out
-
-
-def junctions(net: Network) -> list[list[str]]:
-    """Groups of connector roads whose lane strips overlap (away from their ends), two or
-    more per group: each is a junction, paved as one surface and left unmarked."""
-    names = _connectors(net)
-    centre = {}
-    for name in names:
-        spec = net.specs[name]
-        s = _stations(net, name)
-        s = s[(s > 1.0) & (s < net.roads[name].length - 1.0)]
-        d = (0.5 if spec.lanes else -0.5) * spec.lane_width
-        x, y, _ = net.roads[name].to_world(s, np.full_like(s, d))
-        centre[name] = np.stack([x, y], -1)
-    parent = {n: n for n in names}
-
-    def root(n: str) -> str:
-        while parent[n] != n:
-            n = parent[n]
-        return n
-
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            pa, pb = centre[a], centre[b]
-            if not len(pa) or not len(pb):
-                continue
-            reach = 0.9 * min(net.specs[a].lane_width, net.specs[b].lane_width)
-            if (pa.min(0) - reach > pb.max(0)).any() or (pb.min(0) - reach > pa.max(0)).any():
-                continue
-            gap = np.sqrt(((pa[:, None, :] - pb[None, :, :]) ** 2).sum(-1)).min()
-            if gap < reach:
-                parent[root(a)] = root(b)
-    groups: dict[str, list[str]] = {}
-    for n in names:
-        groups.setdefault(root(n), []).append(n)
-    return [g for g in groups.values() if len(g) >= 2]
-
-
-def _dash_phase(net: Network) -> dict[str, float]:
-    """Per road, the distance (m) into the dash period at its start: a road that continues
-    another (a forward lane linked from a forward lane of another road) carries on its
-    predecessor's pattern, so dashes run on across the join instead of restarting."""
-    phase = dict.fromkeys(net.roads, 0.0)
-    before: dict[str, str] = {}
-    for name, spec in net.specs.items():
-        for i in range(spec.lanes):
-            preds = [p for p in net.predecessors(net.lane((name, i)))
-                     if net.lane_road(p) != name and net.lane_direction(p) > 0]
-            if preds:
-                before[name] = net.lane_road(preds[0])
-                break
-    for name in net.roads:  # follow each chain back to its start (or round a loop once)
-        chain, r = [], name
-        while r in before and r not in chain:
-            chain.append(r)
-            r = before[r]
-        if r in chain:  # a loop: measure from the ring's road of the first name
-            chain = chain[: chain.index(min(chain)) + 1]
-        else:
-            chain.append(r)
-        total = sum(net.roads[p].length for p in chain[1:])
-        phase[name] = total % style.DASH_PERIOD
-    return phase
-
-
-def _on_other_roads(net: Network, name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Whether each world point ``(x, y)`` (m) lies on the surface of a road other than
-    ``name`` (within its lanes, more than JOIN m inside its ends)."""
-    on = np.zeros(x.shape, dtype=bool)
-    for other, spec in net.specs.items():
-        if other == name:
-            continue
-        road = net.roads[other]
-        s, d = road.to_road(x, y)
-        w = spec.lane_width
-        # Strictly between its ends: where a connector meets the lane it links to end to
-        # start, it is not on that road.
-        on |= ((s > JOIN) & (s < road.length - JOIN) & (d >= -spec.lanes_back * w - 1e-6)
-               & (d <= spec.lanes * w + 1e-6))
-    return on
-
-
-def _hull(points: np.ndarray) -> np.ndarray:
-    """Convex hull ``(m, 2)`` of ``points`` ``(n, 2)``, counter-clockwise (monotone chain)."""
-    pts = sorted(set(map(tuple, np.round(points, 6).tolist())))
-    if len(pts) < 3:
-        return np.array(pts, dtype=np.float64)
-
-    def cross(o, a, b):
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-    lower, upper = [], []
-    for p in pts:
-        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
-            lower.pop()
-        lower.append(p)
-    for p in reversed(pts):
-        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
-            upper.pop()
-        upper.append(p)
-    return np.array(lower[:-1] + upper[:-1], dtype=np.float64)
-
-
-def static_polygons(net: Network, yield_ends: Sequence[int] = (),
-                    line_width: float = LINE_WIDTH) -> Polygons:
-    """The static layer as labelled convex polygons (m), in painting order: road surfaces,
-    junction surfaces, markings ``line_width`` m wide, yield lines (``yield_ends``: lane ids
-    whose end gets one)."""
-    polys: list[np.ndarray] = []
-    labels: list[int] = []
-
-    def add(quads, label):
-        polys.extend(quads)
-        labels.extend([label] * len(quads))
-
-    stations = {name: _stations(net, name) for name in net.roads}
-    for name, spec in net.specs.items():
-        w = spec.lane_width
-        add(_band(net, name, stations[name], -spec.lanes_back * w, spec.lanes * w), L_ROAD)
-    groups = junctions(net)
-    in_junction = {n for g in groups for n in g}
-    for g in groups:
-        edges = []
-        for name in g:
-            spec = net.specs[name]
-            s = stations[name]
-            for d in (-spec.lanes_back * spec.lane_width, spec.lanes * spec.lane_width):
-                x, y, _ = net.roads[name].to_world(s, np.full_like(s, d))
-                edges.append(np.stack([x, y], -1))
-        add([_hull(np.concatenate(edges))], L_ROAD)
-    hw = 0.5 * line_width
-    # Connectors outside junctions (a roundabout's entries and exits, a ramp's) merge into or
-    # leave other roads: their own lines are painted only off those roads, and their mouths
-    # are repainted paved so the other road's edge line does not run across them.
-    free = [n for n in _connectors(net) if n not in in_junction]
-    phase = _dash_phase(net)
-    for name, spec in net.specs.items():
-        if name in in_junction or name in free:
-            continue
-        w, s, length = spec.lane_width, stations[name], net.roads[name].length
-        for k in range(-spec.lanes_back, spec.lanes + 1):
-            kind = _boundary_marking(net, name, k)
-            if kind == "solid":
-                add(_band(net, name, s, k * w - hw, k * w + hw), L_SOLID)
-            elif kind == "dashed":
-                period, dash = style.DASH_PERIOD, style.DASH
-                for a in np.arange(-phase[name], length, period):
-                    a, b = max(a, 0.0), min(a + dash, length)
-                    if b - a < 1e-6:
-                        continue
-                    n = max(1, math.ceil((b - a) / STEP))
-                    add(_band(net, name, np.linspace(a, b, n + 1), k * w - hw, k * w + hw),
-                        L_DASHED)
-    for name in free:
-        spec, s = net.specs[name], stations[name]
-        d0, d1 = -spec.lanes_back * spec.lane_width, spec.lanes * spec.lane_width
-        add(_band(net, name, s, d0 + 2 * hw, d1 - 2 * hw), L_ROAD)
-        for d in (d0, d1):
-            kind = _boundary_marking(net, name, round(d / spec.lane_width))
-            if kind == "none":
-                continue
-            x, y, _ = net.roads[name].to_world(s, np.full_like(s, d))
-            off = ~_on_other_roads(net, name, x, y)
-            quads = _band(net, name, s, d - hw, d + hw)
-            add([q for q, a, b in zip(quads, off[:-1], off[1:], strict=True) if a and b],
-                L_SOLID)
-    for lane in yield_ends:
-        lane = int(lane)
-        if not 0 <= lane < len(net.lanes):
-            raise ValueError(f"yield_ends: no lane {lane}; lane ids run 0 to "
-                             f"{len(net.lanes) - 1} (Network.lane('road:lane') gives one)")
-        length, half = net.lane_length(lane), 0.5 * net.lane_width(lane)
-        depth = min(max(YIELD_DEPTH, line_width), length)
-        reach = half - hw  # blocks stay inside the lane's edges
-        centres = np.arange(-math.floor(reach / YIELD_PERIOD), math.floor(reach / YIELD_PERIOD)
-                            + 1) * YIELD_PERIOD
-        for c in centres:
-            o0, o1 = max(c - 0.5 * YIELD_DASH, -reach), min(c + 0.5 * YIELD_DASH, reach)
-            u = np.array([length - depth, length, length, length - depth])
-            x, y, _ = net.lane_to_world(np.full(4, lane), u, np.array([o0, o0, o1, o1]))
-            add([np.stack([x, y], -1)], L_YIELD)
-    start = np.concatenate([[0], np.cumsum([len(p) for p in polys])]).astype(np.int64)
-    return Polygons(np.ascontiguousarray(np.concatenate(polys), dtype=np.float64), start,
-                    np.array(labels, dtype=np.uint8))
-
-
-def _extent(polys: Polygons) -> tuple[float, float, float, float]:
-    lo, hi = polys.xy.min(0), polys.xy.max(0)
-    return lo[0] - MARGIN, hi[1] + MARGIN, hi[0] + MARGIN, lo[1] - MARGIN  # x0, y0, x1, y1
-
-
-def _layer_size(polys: Polygons, mpp: float, what: str) -> tuple[float, float, int, int]:
-    x0, y0, x1, y1 = _extent(polys)
-    w, h = math.ceil((x1 - x0) / mpp), math.ceil((y0 - y1) / mpp)
-    if w * h > MAX_LAYER_PIXELS:
-        most = math.sqrt(MAX_LAYER_PIXELS / ((x1 - x0) * (y0 - y1)))
-        raise ValueError(
-            f"{what}: the network spans {x1 - x0:.0f} × {y0 - y1:.0f} m, a {w:,} × {h:,} px "
-            f"layer at {1 / mpp:g} px/m; at most {MAX_LAYER_PIXELS:,} px are accepted: use "
-            f"{most:.3g} px/m or fewer"
-        )
-    return x0, y0, w, h
 
 
 def rgb_layer(polys: Polygons, ppm: float) -> Layer:
@@ -344,24 +83,6 @@ def rgb_layer(polys: Polygons, ppm: float) -> Layer:
     return Layer(img, x0, y0, mpp)
 
 
-def grey_levels():
-    """The single-road pixel observation's module, whose grey levels (``OFFROAD``, ``ROAD``,
-    ``DASHED``, ``SOLID``, ``TRAFFIC``, ``OBSTACLE``, ``EGO``) the grey frames keep. Imported
-    on use: the environments' observation code may import this module at its top."""
-    from lanesim.envs import observations
-
-    return observations
-
-
-def grey_layer(polys: Polygons, mpp: float) -> Layer:
-    """The static layer in the observation's grey levels at ``mpp`` m per pixel."""
-    x0, y0, w, h = _layer_size(polys, mpp, "NetworkFrames")
-    labels = np.full((h, w), L_OFFROAD, dtype=np.uint8)
-    rasterize(polys, x0, y0, mpp, 0, labels)
-    g = grey_levels()
-    lut = np.array([g.OFFROAD, g.ROAD, g.DASHED, g.SOLID, g.SOLID], dtype=np.uint8)
-    return Layer(lut[labels], x0, y0, mpp)
-
 
 def _lane_centres(net: Network) -> tuple[np.ndarray, np.ndarray]:
     """Every lane's centre line as points ``(n, 2)`` (m) and where each lane's run starts
@@ -377,21 +98,6 @@ def _lane_centres(net: Network) -> tuple[np.ndarray, np.ndarray]:
         start.append(start[-1] + n + 1)
     return np.ascontiguousarray(np.concatenate(pts)), np.array(start, dtype=np.int64)
 
-
-def _number(value, name: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer) \
-            or not math.isfinite(value) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}")
-    return float(value)
-
-
-def _lane_ids(net: Network, lanes, name: str) -> np.ndarray:
-    ids = np.asarray([net.lane(v) if isinstance(v, str | tuple) else v for v in lanes],
-                     dtype=np.int64).reshape(-1)
-    if ids.size and (ids.min() < 0 or ids.max() >= len(net.lanes)):
-        raise ValueError(f"{name}: lane ids run 0 to {len(net.lanes) - 1}, got "
-                         f"{int(ids.min() if ids.min() < 0 else ids.max())}")
-    return ids
 
 
 # ---------------------------------------------------------------------- RGB frames
@@ -530,69 +236,4 @@ def draw_network_scene(surface, painter: NetworkPainter, x, y, heading, length, 
     pygame.surfarray.blit_array(surface, frame.swapaxes(0, 1))
     return frame
 
-
-# ---------------------------------------------------------------------- grey frames
-class NetworkFrames:
-    """Grey top-down observation frames around each world's ego, batched and compiled.
-
-    Args:
-        network: the network.
-        shape: ``(H, W)`` px of a frame, each 8 to 1024.
-        metres_per_pixel: 0.05 to 5 (square pixels).
-        behind: the fraction of the frame's width behind the ego, 0 to 1 (the ego's column;
-            the single-road pixel frames use 0.25).
-        yield_ends: lanes with a yield line across their end (ids or names).
-
-    A frame's pixel ``(i, j)`` shows the point ``(j + 0.5 - behind · W) · mpp`` m ahead of the
-    ego along its heading and ``(i + 0.5 - H / 2) · mpp`` m to its right: the ego's heading
-    points right, its right side down, as the single-road frames point the road's direction.
-    Grey levels are the single-road pixel observation's: off-road, road, dashed and solid
-    markings (yield lines as solid), traffic, obstacles (kinds STALLED and above), the ego.
-    The network is sampled from a grey layer at ``metres_per_pixel / 2`` (nearest pixel),
-    whose markings are painted at least one frame pixel wide so that none vanishes between
-    samples.
-    """
-
-    def __init__(self, network: Network, shape: tuple[int, int] = (84, 84),
-                 metres_per_pixel: float = 0.5, behind: float = 0.25,
-                 yield_ends: Sequence[int | str] = ()) -> None:
-        if (not isinstance(shape, tuple | list) or len(shape) != 2 or not all(
-                isinstance(v, int | np.integer) and not isinstance(v, bool)
-                and FRAME_SIDE[0] <= v <= FRAME_SIDE[1] for v in shape)):
-            raise ValueError(f"shape must be (H, W), integers {FRAME_SIDE[0]} to "
-                             f"{FRAME_SIDE[1]}, got {shape!r}")
-        self.network = network
-        self.shape = (int(shape[0]), int(shape[1]))
-        self.mpp = _number(metres_per_pixel, "metres_per_pixel", *MPP_RANGE)
-        self.behind = _number(behind, "behind", 0.0, 1.0)
-        ends = tuple(int(v) for v in _lane_ids(network, yield_ends, "yield_ends"))
-        self.layer = grey_layer(static_polygons(network, ends, max(LINE_WIDTH, self.mpp)),
-                                0.5 * self.mpp)
-        g = grey_levels()
-        self._greys = np.array([g.OFFROAD, g.TRAFFIC, g.OBSTACLE, g.EGO, STALLED],
-                               dtype=np.int64)
-
-    def __call__(self, x, y, heading, length, width, kind,
-                 out: np.ndarray | None = None) -> np.ndarray:
-        """Frames ``(B, H, W)`` uint8 of B worlds from their ``(B, N)`` entity rows (m, rad;
-        kind -1 = inactive, not drawn), into ``out`` if given."""
-        rows = [np.ascontiguousarray(a, dtype=np.float64) for a in (x, y, heading, length, width)]
-        kind = np.ascontiguousarray(kind, dtype=np.int64)
-        if rows[0].ndim != 2 or any(a.shape != rows[0].shape for a in (*rows, kind)):
-            raise ValueError("x, y, heading, length, width, kind must be (B, N) arrays of one "
-                             "shape")
-        b = rows[0].shape[0]
-        h, w = self.shape
-        if out is None:
-            out = np.empty((b, h, w), dtype=np.uint8)
-        elif out.shape != (b, h, w) or out.dtype != np.uint8 or not out.flags.c_contiguous:
-            raise ValueError(f"out must be a C-contiguous ({b}, {h}, {w}) uint8 array")
-        grey_frames(self.layer, *rows, kind, self.mpp, self.behind * w, self._greys, out)
-        return out
-
-    def of_world(self, world, out: np.ndarray | None = None) -> np.ndarray:
-        """Frames ``(B, H, W)`` of every world of a network world (its ``(B, N)`` views
-        ``x, y, heading, length, width, kind``)."""
-        return self(world.x, world.y, world.heading, world.length, world.width, world.kind,
-                    out)
 

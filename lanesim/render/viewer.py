@@ -122,8 +122,11 @@ class Viewer:
             raise ValueError(f"Viewer mode must be 'human' or 'rgb_array', got {mode!r}")
         self.env, self.mode = env, mode
         self.world = env.world
-        self.road = self.world.road
-        self.pose = RoadPose(self.road)
+        # A road network (lanesim.sim.netrun.NetRun) is drawn from its geometry, turned with
+        # the ego; it has no one road, so no road pose, tiles or road overlay of one road.
+        self.network = getattr(self.world, "network", None)
+        self.road = None if self.network is not None else self.world.road
+        self.pose = None if self.network is not None else RoadPose(self.road)
         opts = env.options
         self.overlay = bool(opts.road_overlay)
         self._view_mode = opts.view
@@ -146,7 +149,11 @@ class Viewer:
         self.terms: dict[str, float] = {}
         self.info: dict = {}
         self.episode_return = 0.0
-        self.marks = Overlay(self.world, self.pose, opts.sim_hz)
+        self.marks = (_NetworkMarks() if self.network is not None
+                      else Overlay(self.world, self.pose, opts.sim_hz))
+        self.painter = None
+        if self.network is not None:
+            self._view_mode = "top"  # no driver's-seat camera on a network yet
         self._stale: Annotation | None = None  # annotation made before the last reset
         self._chart: pygame.Surface | None = None
         self._chart_for: Annotation | None = None
@@ -181,6 +188,9 @@ class Viewer:
     def view_mode(self, mode: str) -> None:
         if mode not in VIEWS:
             raise ValueError(f"view_mode must be one of {', '.join(VIEWS)}; got {mode!r}")
+        if self.network is not None and mode != "top":
+            raise ValueError("a road network is shown top-down only (view_mode 'top'); the "
+                             "driver's-seat camera does not draw networks yet")
         self._view_mode = mode
 
     def _setup(self, size: tuple[int, int]) -> None:
@@ -199,9 +209,12 @@ class Viewer:
             self.ppm = top_w / VIEW_LENGTH
             self.view = View(left + top_w, h, self.ppm, left=left)
             self._world_part = self.canvas.subsurface(self.view.rect())
-            self.tiles = RoadTiles(self.road, self.ppm, self.canvas)
-            self.sprites = VehicleSprites(self.ppm, self.canvas)
             self.line_px = style.line_px(self.ppm)
+            if self.network is not None:
+                self._setup_network(top_w, h)
+            else:
+                self.tiles = RoadTiles(self.road, self.ppm, self.canvas)
+                self.sprites = VehicleSprites(self.ppm, self.canvas)
         # The camera pane's renderer is made when first drawn: its per-pixel tables take a
         # third of a second at 1200×400, once, not at every event of a window being resized.
         if self.dashcam is not None:
@@ -211,6 +224,15 @@ class Viewer:
             self.camera_rect = pygame.Rect(left + top_w, 0, w - left - top_w, h)
         self._help_card = None
         self._chart_for = None
+
+    def _setup_network(self, width: int, height: int) -> None:
+        """The network pane: a painter at the view's scale (made once per scale; its static
+        layer takes a few tenths of a second) and a frame buffer of the pane's size."""
+        from lanesim.render.netdraw import NetworkPainter
+
+        if self.painter is None or abs(self.painter.ppm - self.ppm) > 1e-9:
+            self.painter = NetworkPainter(self.network, self.ppm, self.world.yield_ends)
+        self._net_frame = np.empty((height, width, 3), dtype=np.uint8)
 
     def _templates(self) -> list[str]:
         """The HUD's longest lines, with wide numbers: they set the side panel's width."""
@@ -323,6 +345,9 @@ class Viewer:
         """One frame of world 0 onto ``surf``: the top-down and camera panes, help, HUD."""
         if self.show_hud != self._hud_shown or self._view_mode != self._laid_out:
             self._setup(surf.get_size())  # the side panel or the panes change: lay out again
+        if self.network is not None:
+            self._draw_network(surf)
+            return
         s_ego = float(self.world.s[0, 0])
         theta = math.remainder(self.pose(s_ego)[2], math.tau)
         ann = annotation_of(self.env)
@@ -387,11 +412,45 @@ class Viewer:
         if self._rows is None:
             surf.blit(self._camera_pane, rect)
 
+    def _draw_network(self, surf: pygame.Surface) -> None:
+        """A network world: top-down around the ego, turned so its heading points right (as
+        the one-road view points the road), the ego a third of the way across; with the
+        overlay, the ego's route, the lanes it may take and every lane's centre line."""
+        w = self.world
+        theta = float(w.heading[0, 0])
+        rect = pygame.Rect(self.view.rect())
+        ahead = (0.5 - 1.0 / 3.0) * rect.width / self.ppm  # the ego a third of the way across
+        centre = (float(w.x[0, 0]) + ahead * math.cos(theta),
+                  float(w.y[0, 0]) + ahead * math.sin(theta))
+        route = w.route_lanes(0) if self.overlay else ()
+        lane = int(w.lane[0, 0])
+        options = ()
+        if self.overlay and lane >= 0:
+            options = tuple(int(q) for q in w.neighbours[lane] if q >= 0)
+        frame = self.painter.frame(w.x[0], w.y[0], w.heading[0], w.length[0], w.width[0],
+                                   w.kind[0], w.crashed[0], centre, rect.size, theta, route,
+                                   options, self.overlay, out=self._net_frame)
+        if self._rows is not None and surf is self.canvas:
+            rgb_view(self._rows, rect)[:] = frame
+        else:
+            pygame.surfarray.blit_array(self._world_part, frame.swapaxes(0, 1))
+        if self.help:
+            if self._help_card is None:
+                self._help_card = help_card(self.hud.text)
+            card = self._help_card
+            surf.set_clip(self.world_rect)
+            surf.blit(card, card.get_rect(center=self.world_rect.center))
+        surf.set_clip(None)
+        if self.show_hud:
+            self._draw_hud(surf, None, theta)
+
     def _ego_errors(self, theta: float) -> tuple[int, float, float]:
         """The ego's lane, its offset (m, + right) from that lane's centre and its heading
         error (rad, + left) from the road direction ``theta`` (rad)."""
         w = self.world
         lane = int(w.lane[0, 0])
+        if self.network is not None:  # on a network: relative to the lane the ego is in
+            return lane, float(w.offset[0, 0]), float(w.heading_error()[0])
         offset = float(w.d[0, 0]) - float(self.road.lane_centre[lane])
         return lane, offset, math.remainder(float(w.heading[0, 0]) - theta, math.tau)
 
@@ -616,3 +675,13 @@ class Viewer:
         pygame.display.quit()
         self.closed = True
         self.paused = False
+
+
+class _NetworkMarks:
+    """The one-road overlay's trail, which a network view does not draw: nothing to sample."""
+
+    def reset(self) -> None:
+        pass
+
+    def sample(self) -> None:
+        pass

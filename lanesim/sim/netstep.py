@@ -38,11 +38,14 @@ from lanesim.sim.models import (
 )
 from lanesim.sim.netego import (
     RouteArrays,
+    arrived,
     autopilot,
     lane_errors,
     neighbour,
+    remaining,
     resolve_target,
     track,
+    wrong_turn,
 )
 from lanesim.sim.network import NetworkArrays, lane_point, lane_reference_s, lane_u_at
 from lanesim.sim.rng import stream_base, stream_uniform
@@ -54,16 +57,18 @@ from lanesim.sim.state import (
     COMMAND_SPEED,
     COMMAND_STEER,
     EGO,
-    TRACE_ALONG,
-    TRACE_CRASHED,
-    TRACE_HEADING_ERROR,
-    TRACE_LANE,
-    TRACE_OFFROAD,
-    TRACE_OFFSET,
 )
 from lanesim.sim.traffic import idm_acceleration
 
 INACTIVE = -1
+# Rows of the ego's trace on a network (run_net), per simulation step: the metres it made along
+# its route (the fall of netego.remaining; without a goal, or off it, along its lane), its
+# offset from its lane's centre (m, + right) and heading error (rad, + left), half its lane's
+# width (m), its lane (-1 off the network), whether it moved to a neighbouring lane of its road,
+# left the network, crashed, arrived at its goal, or entered a lane off its route.
+(NT_ALONG, NT_OFFSET, NT_HEADING_ERROR, NT_HALF_LANE, NT_LANE, NT_CHANGE, NT_OFFROAD,
+ NT_CRASHED, NT_ARRIVED, NT_WRONG_TURN) = range(10)
+N_NET_TRACE = 10
 # Path lanes listed per entity (its own and the next ones).
 PATH_LANES = 8
 # Below this speed (m/s) a car counts as stopped (the no-deadlock statistics).
@@ -721,17 +726,29 @@ def step_net_world(st, sc, net, g, route, params, b, steer, accel, best):
 
 
 @kernel
-def trace_ego(st, net, b, row):
-    """World ``b``'s ego into ``row`` ``(N_TRACE,)`` (see :func:`run_net`)."""
+def trace_ego(st, net, route, params, b, lane0, rem0, row):
+    """World ``b``'s ego after a step into ``row`` ``(N_NET_TRACE,)`` (see :func:`run_net`);
+    ``lane0`` and ``rem0`` are its lane and remaining route (m) before the step."""
     lane = st.lane[b, 0]
     on = st.kind[b, 0] == EGO and lane >= 0
+    g = st.ego_route[b]
     err = lane_errors(net, lane, st.u[b, 0], st.heading[b, 0])[0] if on else 0.0
-    row[TRACE_ALONG] = st.speed[b, 0] * math.cos(err) if on else 0.0
-    row[TRACE_OFFSET] = st.offset[b, 0] if on else 0.0
-    row[TRACE_HEADING_ERROR] = err
-    row[TRACE_LANE] = lane if on else -1.0
-    row[TRACE_OFFROAD] = 1.0 if st.kind[b, 0] == EGO and lane < 0 else 0.0
-    row[TRACE_CRASHED] = 1.0 if st.crashed[b, 0] else 0.0
+    rem1 = remaining(net, route, g, lane, st.u[b, 0]) if on else np.inf
+    if math.isfinite(rem0) and math.isfinite(rem1):
+        row[NT_ALONG] = rem0 - rem1
+    else:  # no goal, or off its route: the metres made along its lane
+        row[NT_ALONG] = st.speed[b, 0] * math.cos(err) * params.dt if on else 0.0
+    row[NT_OFFSET] = st.offset[b, 0] if on else 0.0
+    row[NT_HEADING_ERROR] = err
+    row[NT_HALF_LANE] = 0.5 * net.road_width[net.lane_road[lane]] if on else 1.75
+    row[NT_LANE] = lane if on else -1.0
+    changed = on and lane0 >= 0 and lane != lane0 and (
+        neighbour(route, lane0, -1) == lane or neighbour(route, lane0, 1) == lane)
+    row[NT_CHANGE] = 1.0 if changed else 0.0
+    row[NT_OFFROAD] = 1.0 if st.kind[b, 0] == EGO and lane < 0 else 0.0
+    row[NT_CRASHED] = 1.0 if st.crashed[b, 0] else 0.0
+    row[NT_ARRIVED] = 1.0 if on and arrived(route, g, lane, st.u[b, 0]) else 0.0
+    row[NT_WRONG_TURN] = 1.0 if on and wrong_turn(route, g, lane) else 0.0
 
 
 @kernel_nogil
@@ -754,11 +771,10 @@ def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, worlds, 
     (:func:`lanesim.sim.netego.resolve_target`), so a lane change begun near a lane's end
     carries on into the next road.
 
-    ``trace`` ``(N_TRACE, B, frames)`` (rows ``lanesim.sim.state.TRACE_*``) receives the ego
-    after each step, as :func:`lanesim.sim.step.run_worlds` writes it: speed along its lane
-    (m/s), offset (m, + right), heading error (rad, + left), lane, off the network (1.0),
-    crashed; 0 and lane -1 off the network or without an ego. A trace with no frames
-    (``(N_TRACE, B, 0)``) records nothing.
+    ``trace`` ``(N_NET_TRACE, B, frames)`` (rows ``NT_*``) receives the ego after each step:
+    metres made along its route, offset, heading error, half its lane's width, lane, lane
+    change, off the network, crashed, arrived, wrong turn (:func:`trace_ego`); 0 and lane -1
+    off the network or without an ego. A trace with no frames records nothing.
     """
     # Named again here, at no cost: they come as plain tuples, cheaper to pass from Python
     # (lanesim.sim.state.plain).
@@ -784,6 +800,10 @@ def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, worlds, 
                 accel = min(max(command[COMMAND_ACCEL, b], -params.ego_max_brake),
                             params.ego_max_accel)
             st.applied[0, b], st.applied[1, b] = steer, accel
+            lane0 = st.lane[b, 0]
+            rem0 = np.inf
+            if record and lane0 >= 0:
+                rem0 = remaining(net, route, st.ego_route[b], lane0, st.u[b, 0])
             step_net_world(st, sc, net, g, route, params, b, steer, accel, best)
             if record:
-                trace_ego(st, net, b, trace[:, b, f])
+                trace_ego(st, net, route, params, b, lane0, rem0, trace[:, b, f])

@@ -197,6 +197,24 @@ class Network:
         """Lanes whose start the end of ``lane`` meets."""
         return tuple(self._successors[lane])
 
+    def neighbours(self, lane: int) -> tuple[int, int]:
+        """The lanes beside ``lane`` on its road that travel its way: ``(left, right)`` in its
+        direction of travel, -1 where there is none (the road's edge or the centre line of a
+        two-way road)."""
+        ln = self._lanes[lane]
+        spec = self.specs[ln.road]
+        # Forward lanes 0.. run left to right; lanes -1, -2, .. run the other way, -1 nearest
+        # the centre, so their left is toward -1 too.
+        left, right = ln.index - 1, ln.index + 1
+        if ln.index < 0:
+            left, right = ln.index + 1, ln.index - 1
+        out = []
+        for k in (left, right):
+            same_way = (k >= 0) == (ln.index >= 0)
+            ok = same_way and (-spec.lanes_back <= k < spec.lanes)
+            out.append(self._ids[f"{ln.road}:{k}"] if ok else -1)
+        return out[0], out[1]
+
     def predecessors(self, lane: int) -> tuple[int, ...]:
         """Lanes whose end meets the start of ``lane``."""
         return tuple(self._predecessors[lane])

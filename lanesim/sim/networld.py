@@ -30,6 +30,7 @@ from lanesim.sim.models import EgoModel, as_record
 from lanesim.sim.netego import RouteArrays, open_route, stack_routes
 from lanesim.sim.netstep import (
     INACTIVE,
+    N_NET_TRACE,
     PATH_LANES,
     NetParams,
     NetScratch,
@@ -46,7 +47,6 @@ from lanesim.sim.state import (
     COMMAND_STEER,
     EGO,
     N_COMMAND,
-    N_TRACE,
     plain,
 )
 
@@ -273,7 +273,7 @@ class NetWorld:
         self.command = np.zeros((N_COMMAND, B))
         self.autopilot = np.zeros(B, dtype=bool)
         self._every = np.ones(B, dtype=bool)
-        self._no_trace = np.zeros((N_TRACE, B, 0))
+        self._no_trace = np.zeros((N_NET_TRACE, B, 0))
         self._traces: dict[int, np.ndarray] = {}
         self._threads = min(os.cpu_count() or 1, 8)
         self._pool = None
@@ -319,6 +319,7 @@ class NetWorld:
             raise NetWorldError(f"seeds must be {idx.size} non-negative integers (one per reset "
                                 f"world), got {seeds.tolist()}")
         self.rng.reseed(idx, seeds.astype(np.uint64))
+        starts = self._ego_starts(idx) if self._ego is not None else None
         st = self.state
         for a in (st.x, st.y, st.heading, st.speed, st.length, st.width, st.u, st.offset,
                   st.desired_speed, st.time_headway, st.max_accel, st.comfort_decel,
@@ -344,25 +345,36 @@ class NetWorld:
         for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
             a[idx] = 0
         st.applied[:, idx] = 0.0
-        if self._ego is not None and self.spec.warmup > 0.0:
-            self._clear_ego_start(idx)
-        if self._ego is not None:
-            lane, x, y, h = self._ego
+        if starts is not None:
+            lane, u, speed = starts
+            x, y, h = self.network.lane_to_world(lane, u)
+            if self.spec.warmup > 0.0:
+                self._clear_ego_start(idx, lane, u, x, y)
             st.kind[idx, 0] = EGO
             st.lane[idx, 0] = lane
-            st.u[idx, 0] = self.spec.ego_u
+            st.u[idx, 0] = u
             st.x[idx, 0], st.y[idx, 0], st.heading[idx, 0] = x, y, h
-            st.speed[idx, 0] = self.spec.ego_speed
+            st.speed[idx, 0] = speed
             st.length[idx, 0], st.width[idx, 0] = self._ego_size
             self.command[COMMAND_LANE, idx] = lane
 
-    def _clear_ego_start(self, idx: np.ndarray) -> None:
-        """Take off the cars that would meet the ego at its start in worlds ``idx``."""
-        lane, x, y, _ = self._ego
+    def _ego_starts(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ego's start in the reset worlds ``idx``: lane ids, m along them and speeds (m/s),
+        each ``(len(idx),)``; the spec's. Called right after the worlds' streams are reseeded
+        and before the warm-up, so a subclass may draw them from :attr:`rng`."""
+        lane = self._ego[0]
+        n = idx.size
+        return (np.full(n, lane, dtype=np.int64), np.full(n, float(self.spec.ego_u)),
+                np.full(n, float(self.spec.ego_speed)))
+
+    def _clear_ego_start(self, idx: np.ndarray, lane: np.ndarray, u0: np.ndarray,
+                         x: np.ndarray, y: np.ndarray) -> None:
+        """Take off the cars that would meet the ego at its start in worlds ``idx`` (its lane,
+        position along it and world point per world)."""
         st = self.state
-        u0 = self.spec.ego_u
+        lane, u0 = lane[:, None], u0[:, None]
         on_lane = (st.lane[idx] == lane) & (st.u[idx] > u0 - 40.0) & (st.u[idx] < u0 + 15.0)
-        near = np.hypot(st.x[idx] - x, st.y[idx] - y) < 8.0
+        near = np.hypot(st.x[idx] - x[:, None], st.y[idx] - y[:, None]) < 8.0
         gone = (st.kind[idx] == CAR) & (on_lane | near)
         rows, cols = np.nonzero(gone)
         b, e = idx[rows], cols
@@ -474,11 +486,11 @@ class NetWorld:
         :attr:`autopilot` ``(B,)`` (set by :meth:`run` and :meth:`drive`, or by hand: per
         world fixed controls or the autopilot's target).
 
-        With ``trace``, returns the ego after each step, ``(N_TRACE, B, frames)`` (rows
-        ``lanesim.sim.state.TRACE_*``: speed along its lane m/s, offset m, heading error rad,
-        lane, off the network, crashed; as :meth:`lanesim.sim.world.World.advance`), a buffer
-        that the next traced call with the same ``frames`` overwrites; at most 10^7
-        frames × worlds. Without, None."""
+        With ``trace``, returns the ego after each step, ``(N_NET_TRACE, B, frames)`` (rows
+        ``lanesim.sim.netstep.NT_*``: metres along its route, offset m, heading error rad,
+        half its lane's width, lane, lane change, off the network, crashed, arrived, wrong
+        turn), a buffer that the next traced call with the same ``frames`` overwrites; at most
+        10^7 frames × worlds. Without, None."""
         if (not isinstance(frames, int | np.integer) or isinstance(frames, bool)
                 or not 0 <= frames <= 10_000_000):
             raise NetWorldError(f"frames must be an integer from 0 to 10,000,000, got "
@@ -490,7 +502,7 @@ class NetWorld:
                                     f"{frames} x {self.B}: trace shorter calls")
             out = self._traces.get(frames)
             if out is None:
-                out = self._traces[frames] = np.zeros((N_TRACE, self.B, frames))
+                out = self._traces[frames] = np.zeros((N_NET_TRACE, self.B, frames))
         args = (*self._args, self.command, self.autopilot, self._every, int(frames), out)
         if self._pool is None:
             run_net(*args, 0, self.B)

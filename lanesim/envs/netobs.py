@@ -1,0 +1,123 @@
+"""Observations on a road network, in the ego's frame.
+
+On one road, kinematics and the occupancy grid are in the road frame (along / across the road).
+A network has no one road frame: a junction's arms point every way. Here every position,
+velocity and heading is relative to the ego: ``x`` ahead along its heading, ``y`` to its right
+(the side lanesim's lateral offsets count positive), headings counter-clockwise from its
+heading. The route's direction comes in the ego's row, so the agent knows where its goal lies.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from gymnasium import spaces
+from numba import njit
+
+from lanesim.envs.observations import KINEMATICS_FEATURES
+from lanesim.sim.road import wrap_angle
+
+# The route ahead of the ego is summed up by the bearing (relative to its heading) of the
+# route's centre line at these distances (m) along the route.
+ROUTE_LOOKAHEAD = (10.0, 30.0)
+# The ego's row, feature by feature (the other rows are as KINEMATICS_FEATURES says).
+NETWORK_EGO_FEATURES = (
+    "presence",  # 1
+    "route_near",  # sin of the bearing of the route 10 m ahead: + right of the heading
+    "route_far",  # sin of the bearing 30 m ahead
+    "speed",  # over the ego's top speed
+    "route_left",  # remaining route distance over 10 x perception_distance (1: far or no goal)
+    "cos_h",  # heading relative to its lane's direction
+    "sin_h",
+    "lane_offset",  # from its lane's centre over half a lane width, + right
+)
+
+
+class NetworkKinematics:
+    """``(1 + observed_vehicles, 8)`` float32 rows in [-1, 1] in the ego's frame.
+
+    Row 0 is the ego (:data:`NETWORK_EGO_FEATURES`); rows 1.. the ``observed_vehicles`` nearest
+    cars within ``perception_distance`` (m, straight-line), nearest first, zero rows when fewer:
+    ``presence``, ``x`` ahead and ``y`` right of the ego over the perception distance, ``vx``,
+    ``vy`` their velocity minus the ego's in the ego's frame over its top speed, ``cos_h``,
+    ``sin_h`` their heading relative to the ego's, ``lane_offset`` from their lane's centre over
+    half its width.
+    """
+
+    def __init__(self, options, world) -> None:
+        self.n = options.observed_vehicles
+        self.range = options.perception_distance
+        self.world = world
+        self.space = spaces.Box(-1.0, 1.0, (1 + self.n, len(KINEMATICS_FEATURES)), np.float32)
+
+    def reset(self, worlds: np.ndarray) -> np.ndarray:
+        return self()
+
+    def __call__(self) -> np.ndarray:
+        w = self.world
+        out = np.zeros((w.B, 1 + self.n, len(KINEMATICS_FEATURES)), dtype=np.float32)
+        ego_frame_kinematics(w.x, w.y, w.heading, w.speed, w.kind, w.offset, w.half_lane,
+                             w.ego_route_features(), self.range, w.spec.ego.max_speed, out)
+        return out
+
+
+@njit(cache=True)
+def ego_frame_kinematics(x, y, heading, speed, kind, offset, half_lane, route, perception,
+                         vmax, out):
+    """Fill ``out`` ``(B, 1 + n, 8)``. ``x`` .. ``offset`` are the world's ``(B, N)`` views
+    (entity 0 the ego; ``kind < 0`` an empty slot), ``half_lane`` ``(B, N)`` half the width of
+    each entity's lane, ``route`` ``(B, 4)`` per world the bearings (rad, + left) of the route
+    at :data:`ROUTE_LOOKAHEAD`, the remaining route distance (m, inf without a goal) and the
+    ego's heading relative to its lane (rad)."""
+    n = out.shape[1] - 1
+    N = x.shape[1]
+    for b in range(x.shape[0]):
+        h0 = heading[b, 0]
+        c0, s0 = math.cos(h0), math.sin(h0)
+        vx0, vy0 = speed[b, 0], 0.0  # the ego's own velocity in its frame
+        row = out[b, 0]
+        row[0] = 1.0
+        row[1] = -math.sin(route[b, 0])
+        row[2] = -math.sin(route[b, 1])
+        row[3] = speed[b, 0] / vmax
+        row[4] = min(route[b, 2] / (10.0 * perception), 1.0)
+        row[5] = math.cos(route[b, 3])
+        row[6] = math.sin(route[b, 3])
+        row[7] = offset[b, 0] / half_lane[b, 0]
+        best = np.full(n, -1)
+        best_dist = np.full(n, np.inf)
+        for e in range(1, N):
+            if kind[b, e] < 0:
+                continue
+            dist = math.hypot(x[b, e] - x[b, 0], y[b, e] - y[b, 0])
+            if dist > perception:
+                continue
+            j = n - 1
+            if n == 0 or dist >= best_dist[j]:
+                continue
+            while j > 0 and best_dist[j - 1] > dist:
+                best_dist[j], best[j] = best_dist[j - 1], best[j - 1]
+                j -= 1
+            best_dist[j], best[j] = dist, e
+        for k in range(n):
+            e = best[k]
+            if e < 0:
+                break
+            dx, dy = x[b, e] - x[b, 0], y[b, e] - y[b, 0]
+            rel = wrap_angle(heading[b, e] - h0)
+            ve = speed[b, e]
+            # World velocity of e, turned into the ego's frame (x ahead, y right).
+            wx, wy = ve * math.cos(heading[b, e]), ve * math.sin(heading[b, e])
+            row = out[b, 1 + k]
+            row[0] = 1.0
+            row[1] = (dx * c0 + dy * s0) / perception
+            row[2] = (dx * s0 - dy * c0) / perception
+            row[3] = ((wx * c0 + wy * s0) - vx0) / vmax
+            row[4] = ((wx * s0 - wy * c0) - vy0) / vmax
+            row[5] = math.cos(rel)
+            row[6] = math.sin(rel)
+            row[7] = offset[b, e] / half_lane[b, e]
+        for k in range(1 + n):
+            for f in range(out.shape[2]):
+                out[b, k, f] = min(max(out[b, k, f], -1.0), 1.0)

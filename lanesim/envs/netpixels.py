@@ -1,0 +1,139 @@
+"""Image and grid observations on a road network, around the ego and turned with it.
+
+``pixels``: the single-road pixel observation's frames and grey levels, drawn from the network's
+geometry by :class:`lanesim.raster.network.NetworkFrames`: the ego's heading points right, its
+right side down, square pixels of ``0.5 × 84 / W`` m (42 m across an 84-pixel frame), a quarter
+of the frame behind the ego. ``occupancy``: a grid in the same frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from gymnasium import spaces
+from numba import njit
+
+from lanesim.envs.observations import (
+    DASHED,
+    EGO,
+    OBSTACLE,
+    OFFROAD,
+    ROAD,
+    SOLID,
+    TRAFFIC,
+    FrameStack,
+)
+from lanesim.raster.network import NetworkFrames
+
+PIXEL_METRES = 0.5  # m per pixel of an 84-pixel-wide frame
+# The one-road pixel observation's grey levels, in NetworkFrames' order.
+GREYS = (OFFROAD, ROAD, DASHED, SOLID, TRAFFIC, OBSTACLE, EGO)
+
+
+def network_frames(network, shape=(84, 84), metres_per_pixel=0.5, behind=0.25,
+                   yield_ends=()) -> NetworkFrames:
+    """:class:`~lanesim.raster.network.NetworkFrames` in the pixel observation's grey levels."""
+    return NetworkFrames(network, shape, metres_per_pixel, behind, yield_ends, greys=GREYS)
+
+
+class NetworkPixels(FrameStack):
+    """``(frame_stack, H, W)`` uint8 frames, newest last (the ``pixels`` observation)."""
+
+    def __init__(self, options, world) -> None:
+        h, w = options.image_shape
+        super().__init__(world, options.frame_stack, (h, w))
+        self.painter = network_frames(world.network, (h, w), PIXEL_METRES * 84 / w, 0.25,
+                                      world.yield_ends)
+        self.gauge = w / world.spec.ego.max_speed if options.speed_bar else 0.0
+        self._frame = np.empty((world.B, h, w), dtype=np.uint8)
+
+    def _render(self, worlds: np.ndarray, shift: bool) -> None:
+        w = self.world
+        idx = np.flatnonzero(worlds)
+        if idx.size == 0:
+            return
+        frames = self.painter(w.x[idx], w.y[idx], w.heading[idx], w.length[idx], w.width[idx],
+                              w.kind[idx], self._frame[: idx.size])
+        if self.gauge:
+            cells = np.rint(self.gauge * w.speed[idx, 0]).astype(np.int64)
+            cols = np.arange(frames.shape[2])[None, :]
+            frames[:, 0, :] = np.where(cols < cells[:, None], EGO, OFFROAD)
+        if shift:
+            self.frames[idx, :-1] = self.frames[idx, 1:]
+        self.frames[idx, -1] = frames
+
+
+class NetworkOccupancy:
+    """``(4, 16, 32)`` float32 grid in the ego's frame (the ``occupancy`` observation):
+    occupancy, relative speed (velocity along the ego's heading minus its speed, over its top
+    speed), drivable area, ego footprint. Cells are 2 m square; columns run along the ego's
+    heading from 16 m behind to 48 m ahead, rows across it from 16 m left (row 0) to 16 m right.
+    """
+
+    CHANNELS = ("occupancy", "relative_speed", "drivable", "ego")
+    CELL, ROWS, COLS, BEHIND_COLS = 2.0, 16, 32, 8
+
+    def __init__(self, options, world) -> None:
+        self.world = world
+        self.space = spaces.Box(-1.0, 1.0, (4, self.ROWS, self.COLS), np.float32)
+        # The drivable area is the network's grey layer seen at the grid's cells: off-road or
+        # not, with no vehicle drawn (kinds all -1).
+        self.frames = network_frames(world.network, (self.ROWS, self.COLS), self.CELL,
+                                     self.BEHIND_COLS / self.COLS)
+        self._none = np.full((world.B, 1), -1, dtype=np.int64)
+
+    def reset(self, worlds: np.ndarray) -> np.ndarray:
+        return self()
+
+    def __call__(self) -> np.ndarray:
+        w = self.world
+        out = np.zeros((w.B, 4, self.ROWS, self.COLS), dtype=np.float32)
+        ego = (slice(None), slice(0, 1))
+        ground = self.frames(w.x[ego], w.y[ego], w.heading[ego], w.length[ego], w.width[ego],
+                             self._none)
+        out[:, 2] = ground != OFFROAD
+        _occupancy(w.x, w.y, w.heading, w.speed, w.length, w.width, w.kind,
+                   self.CELL, self.BEHIND_COLS, w.spec.ego.max_speed, out)
+        return out
+
+
+@njit(cache=True)
+def _occupancy(x, y, heading, speed, length, width, kind, cell, behind, vmax, out):
+    """Footprints (a cell whose centre lies within a vehicle's rectangle grown by half a cell)
+    into channels 0 (others, with their relative speed in 1) and 3 (the ego) of ``out``."""
+    rows, cols = out.shape[2], out.shape[3]
+    for b in range(x.shape[0]):
+        h0 = heading[b, 0]
+        c0, s0 = math.cos(h0), math.sin(h0)
+        for e in range(x.shape[1]):
+            if kind[b, e] < 0:
+                continue
+            # The vehicle's centre in grid coordinates (columns ahead, rows right).
+            dx, dy = x[b, e] - x[b, 0], y[b, e] - y[b, 0]
+            ahead, right = dx * c0 + dy * s0, dx * s0 - dy * c0
+            rel = heading[b, e] - h0
+            cr, sr = math.cos(rel), math.sin(rel)
+            half_l = 0.5 * length[b, e] + 0.5 * cell
+            half_w = 0.5 * width[b, e] + 0.5 * cell
+            reach = math.hypot(half_l, half_w)
+            c_lo = max(int(math.floor((ahead - reach) / cell)) + behind, 0)
+            c_hi = min(int(math.floor((ahead + reach) / cell)) + behind, cols - 1)
+            r_lo = max(int(math.floor((right - reach) / cell + 0.5 * rows)), 0)
+            r_hi = min(int(math.floor((right + reach) / cell + 0.5 * rows)), rows - 1)
+            v_rel = (speed[b, e] * cr - speed[b, 0]) / vmax
+            v_rel = min(max(v_rel, -1.0), 1.0)
+            for r in range(r_lo, r_hi + 1):
+                py = (r + 0.5 - 0.5 * rows) * cell - right  # m right of the vehicle's centre
+                for c in range(c_lo, c_hi + 1):
+                    px = (c + 0.5 - behind) * cell - ahead
+                    # Into the vehicle's own axes: along its heading and to its right.
+                    along = px * cr - py * sr
+                    across = px * sr + py * cr
+                    if abs(along) > half_l or abs(across) > half_w:
+                        continue
+                    if e == 0:
+                        out[b, 3, r, c] = 1.0
+                    else:
+                        out[b, 0, r, c] = 1.0
+                        out[b, 1, r, c] = v_rel

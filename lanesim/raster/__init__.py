@@ -1,0 +1,2 @@
+"""Rasters of road networks beside the simulator, for the observations and the viewer alike
+(:mod:`lanesim.raster.network`)."""

@@ -1,0 +1,186 @@
+"""The road-network environments (Intersection-v0, Roundabout-v0, Exit-v0): Gymnasium's API,
+spaces, determinism single and batched, the route's rewards (arrival, wrong turn, progress
+that cannot be farmed), info, and the viewer's frames."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import lanesim  # noqa: F401
+from lanesim.envs.actions import FASTER, IDLE, LANE_LEFT, SLOWER
+from lanesim.envs.driving import DrivingEnv
+from lanesim.envs.netcore import NETWORK_INFO_FIELDS
+from lanesim.envs.options import NETWORK_REWARD_TERMS
+
+NETWORK_IDS = ("lanesim/Intersection-v0", "lanesim/Roundabout-v0", "lanesim/Exit-v0")
+
+
+def episode(env, seed, actions):
+    """(observations, rewards, infos) of one episode, action ``actions(t)`` at decision t."""
+    obs, info = env.reset(seed=seed)
+    out = [(obs, 0.0, info)]
+    t, done = 0, False
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(actions(t))
+        out.append((obs, reward, info))
+        done = terminated or truncated
+        t += 1
+    return out
+
+
+@pytest.mark.parametrize("env_id", NETWORK_IDS)
+@pytest.mark.parametrize("observation", ["kinematics", "occupancy", "pixels"])
+def test_gymnasium_checks_pass_and_observations_stay_in_their_space(env_id, observation):
+    env = gym.make(env_id, observation=observation, action="meta", duration=4.0)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    space = env.observation_space
+    for t in range(15):
+        assert space.contains(obs), (observation, obs.dtype, obs.shape)
+        obs, _, terminated, truncated, _ = env.step(FASTER if t < 2 else IDLE)
+        if terminated or truncated:
+            obs, _ = env.reset()
+    if observation == "pixels":  # SB3's image convention: channel-first uint8 stacks
+        assert space.dtype == np.uint8 and space.shape == (4, 84, 84)
+
+
+@pytest.mark.parametrize("env_id", NETWORK_IDS)
+def test_info_has_the_route_and_every_reward_term(env_id):
+    env = gym.make(env_id, action="meta")
+    _, info = env.reset(seed=1)
+    assert set(NETWORK_INFO_FIELDS) | {"rewards"} == set(info)
+    assert info["route_progress"] == 0.0 and info["arrived"] is False
+    _, reward, _, _, info = env.step(IDLE)
+    assert list(info["rewards"]) == list(NETWORK_REWARD_TERMS)
+    assert reward == pytest.approx(sum(info["rewards"].values()))
+    assert 0.0 < info["route_progress"] < 1.0 and info["distance"] > 0.0
+
+
+@pytest.mark.parametrize("env_id", NETWORK_IDS)
+def test_same_seed_same_episode(env_id):
+    def run():
+        env = gym.make(env_id, action="meta", duration=6.0)
+        return episode(env, 7, lambda t: (FASTER, IDLE, SLOWER, IDLE)[t % 4])
+
+    a, b = run(), run()
+    assert len(a) == len(b)
+    for (o1, r1, i1), (o2, r2, i2) in zip(a, b, strict=True):
+        np.testing.assert_array_equal(o1, o2)
+        assert r1 == r2 and i1 == i2
+
+
+@pytest.mark.parametrize("env_id", ["lanesim/Intersection-v0", "lanesim/Exit-v0"])
+def test_each_world_of_a_vector_env_runs_as_a_single_env_with_its_seed(env_id):
+    n, steps = 3, 12
+    venv = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point",
+                        action="meta", observation="pixels")
+    obs, _ = venv.reset(seed=[10, 11, 12])
+    batched = [obs]
+    for _ in range(steps):
+        obs, *_ = venv.step(np.full(n, IDLE))
+        batched.append(obs)
+    for k, seed in enumerate((10, 11, 12)):
+        env = gym.make(env_id, action="meta", observation="pixels")
+        obs, _ = env.reset(seed=seed)
+        np.testing.assert_array_equal(obs, batched[0][k])
+        for t in range(steps):
+            obs, _, terminated, truncated, _ = env.step(IDLE)
+            if terminated or truncated:
+                break  # the vector env resets this world on its next step
+            np.testing.assert_array_equal(obs, batched[t + 1][k])
+
+
+def test_arriving_at_the_goal_ends_the_episode_with_the_arrival_term():
+    # No traffic: the autopilot drives the route straight across the junction to its goal.
+    env = gym.make("lanesim/Intersection-v0", action="meta", vehicles=0, goals=["north:-1"],
+                   duration=30.0)
+    steps = episode(env, 0, lambda t: FASTER)
+    *_, (_, reward, info) = steps
+    assert info["arrived"] and not info["crashed"] and not info["offroad"]
+    assert info["route_progress"] == pytest.approx(1.0, abs=0.02)
+    assert info["rewards"]["arrival"] == 10.0 and info["rewards"]["wrong_turn"] == 0.0
+    assert sum(s[2]["rewards"]["arrival"] for s in steps) == 10.0  # once
+    assert info["lane"] == env.unwrapped.core.network.lane("north:-1")
+
+
+def test_missing_the_exit_is_a_wrong_turn_that_ends_the_episode():
+    # IDLE never leaves lane 1: past the decel stretch the route to the ramp is gone.
+    env = gym.make("lanesim/Exit-v0", action="meta", vehicles=0, ego_start_lanes=["approach:1"])
+    *_, (_, reward, info) = episode(env, 0, lambda t: IDLE)
+    net = env.unwrapped.core.network
+    assert net.lane_road(info["lane"]) == "main"
+    assert info["rewards"]["wrong_turn"] == -10.0 and not info["arrived"]
+    assert reward < -9.0
+
+
+def test_changing_into_the_exit_lane_reaches_the_ramp():
+    env = gym.make("lanesim/Exit-v0", action="meta", vehicles=0, ego_start_lanes=["approach:1"])
+    steps = episode(env, 0, lambda t: 2)  # LANE_RIGHT whenever a lane is there
+    info = steps[-1][2]
+    assert info["arrived"]
+    # Two changes (approach:1 -> 2, then into decel:3), each -0.1; the steps from a lane onto
+    # its successor are no lane changes.
+    assert sum(s[2]["rewards"]["lane_change"] for s in steps[1:]) == pytest.approx(-0.2)
+    assert env.unwrapped.core.network.lane_road(info["lane"]) == "ramp"
+
+
+def test_standing_still_earns_nothing():
+    env = gym.make("lanesim/Intersection-v0", action="meta", vehicles=0, ego_speed=[0.0, 0.0],
+                   duration=5.0)
+    steps = episode(env, 0, lambda t: SLOWER)
+    for _, reward, info in steps[1:]:
+        assert info["speed"] == 0.0
+        assert info["rewards"]["progress"] == 0.0 and info["rewards"]["lane_keeping"] == 0.0
+        assert reward <= 0.0
+
+
+def test_circling_a_roundabout_past_the_exit_earns_no_progress():
+    # LANE_LEFT takes the ego to the ring's inner lane, from which no exit leaves: it drives
+    # past its goal's exit and round again. Progress counts the route's metres once.
+    env = gym.make("lanesim/Roundabout-v0", action="meta", vehicles=0, goals=["east:-1"],
+                   duration=60.0)
+    core = env.unwrapped.core
+    steps = episode(env, 0, lambda t: LANE_LEFT)
+    info = steps[-1][2]
+    assert not info["arrived"] and not info["crashed"] and not info["offroad"]
+    scale = env.unwrapped.options.reward_speed / env.unwrapped.options.sim_hz
+    frames = env.unwrapped.options.frames_per_decision
+    credited = sum(s[2]["rewards"]["progress"] for s in steps[1:]) / 0.7 * frames * scale
+    driven = sum(s[2]["speed"] for s in steps[1:]) / env.unwrapped.options.policy_hz
+    start_route = core.world.route_length[0]
+    assert driven > start_route + 100.0  # it went well past the exit
+    assert credited <= start_route + 1.0
+
+
+def test_the_viewer_draws_a_network_with_the_ego_a_third_across():
+    env = DrivingEnv(render_mode="rgb_array", scenario="roundabout", action="meta",
+                     screen_width=900, screen_height=300, hud=False)
+    env.reset(seed=0)
+    env.step(IDLE)
+    frame = env.render()
+    assert frame.shape == (300, 900, 3) and frame.dtype == np.uint8
+    from lanesim.render import style
+
+    # The ego's colour at its place: a third of the way across, half way down.
+    patch = frame[140:160, 290:310].reshape(-1, 3)
+    assert (np.abs(patch.astype(int) - np.array(style.EGO)).sum(axis=1) < 30).any()
+    env.close()
+
+
+def test_a_network_scene_is_a_snapshot_of_the_world_for_planners():
+    env = DrivingEnv(scenario="intersection", action="meta")
+    env.reset(seed=0)
+    scene = env.scene()
+    v = scene.vehicles
+    net = scene.network
+    assert net.lane_road(int(v.lane[0])) == "south" and v.u[0] == 60.0
+    assert scene.goal_lane in {net.lane(g) for g in ("west:-1", "north:-1", "east:-1")}
+    assert scene.remaining == pytest.approx(scene.route_length)
+    assert scene.ego_target_lane == v.lane[0] and scene.ego_target_speed in (0.0, 4.5, 9.0)
+    x0 = v.x.copy()
+    env.step(IDLE)
+    np.testing.assert_array_equal(scene.vehicles.x, x0)  # a copy: later steps leave it alone
+    assert (v.kind[1:] >= 0).sum() > 0  # traffic is there from the start (warm-up)
