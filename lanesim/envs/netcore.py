@@ -163,6 +163,7 @@ class NetworkCore:
         # m of route lost (driving past a way back to the goal, e.g. round a roundabout again)
         # that progress has not yet paid back: see _score_network.
         self.debt = np.zeros(n_worlds)
+        self._every = np.ones(n_worlds, dtype=bool)
         em = self.spec.ego
         self._control_scale = np.array([em.max_steer, em.max_accel + em.max_brake])
 
@@ -200,37 +201,15 @@ class NetworkCore:
         self.decisions += 1
         if self.max_episode_steps is not None:
             self.truncated |= self.decisions >= self.max_episode_steps
-        self._report(np.ones(self.B, dtype=bool))
+        self._report(self._every)
         obs = self.observation()
         return obs, self.reward.copy(), self.terminated.copy(), self.truncated.copy()
 
     def _report(self, worlds: np.ndarray) -> None:
         w = self.world
-        r = self.report
-        gap, leader_speed = w.leader_of_ego()
-        speed = w.speed[:, 0]
-        closing = speed - leader_speed
-        with np.errstate(divide="ignore", invalid="ignore"):
-            headway = np.where(speed > 0.1, gap / np.maximum(speed, 1e-9), np.inf)
-            ttc = np.where(closing > 1e-6, gap / np.maximum(closing, 1e-12), np.inf)
-        total = w.route_length
-        done = np.where(total > 0, self.distance / np.where(total > 0, total, 1.0), 0.0)
-        rows = {
-            "crashed": self.crashed,
-            "offroad": self.offroad,
-            "speed": speed,
-            "lane": w.lane[:, 0],
-            "lane_offset": w.offset[:, 0],
-            "heading_error": w.heading_error(),
-            "distance": self.distance,
-            "headway": headway,
-            "time_to_collision": ttc,
-            "traffic_collisions": w.traffic_collisions(),
-            "route_progress": np.clip(done, 0.0, 1.0),
-            "arrived": self.arrived,
-        }
-        for name, value in rows.items():
-            r[getattr(NINFO, name), worlds] = np.asarray(value, dtype=np.float64)[worlds]
+        _network_report(w.speed, w.lane, w.offset, w.scratch.lead, w.scratch.lead_gap,
+                        w.ego_route_features(), w.traffic_crashes, self.crashed, self.offroad,
+                        self.arrived, self.distance, w.route_length, self.report, worlds)
 
     def info(self) -> dict:
         rows = self.report.copy()
@@ -319,3 +298,31 @@ def _score_network(trace, applied, weights, step_scale, control_scale, duration,
         reward[b] = total
         terminated[b] = crashed[b] or offroad[b] or arrived[b] or wrong[b]
         truncated[b] = clock[b] >= duration - 1e-9 and not terminated[b]
+
+
+@kernel
+def _network_report(speed, lane, offset, lead, lead_gap, features, traffic_crashes, crashed,
+                    offroad, arrived, distance, route_length, out, worlds):
+    """The info values (rows ``NINFO``) of the ``worlds`` (bool ``(B,)``) into ``out``: the
+    ego's state, its leader along its route (gap and time gaps; inf without one), the route
+    made (``distance`` m, ``route_progress`` its fraction of the route at the reset, 0 to 1)."""
+    for b in range(speed.shape[0]):
+        if not worlds[b]:
+            continue
+        v = speed[b, 0]
+        j = lead[b, 0]
+        gap = lead_gap[b, 0]
+        closing = v - (speed[b, j] if j >= 0 else 0.0)
+        out[NINFO.crashed, b] = 1.0 if crashed[b] else 0.0
+        out[NINFO.offroad, b] = 1.0 if offroad[b] else 0.0
+        out[NINFO.speed, b] = v
+        out[NINFO.lane, b] = lane[b, 0]
+        out[NINFO.lane_offset, b] = offset[b, 0]
+        out[NINFO.heading_error, b] = features[b, 3]
+        out[NINFO.distance, b] = distance[b]
+        out[NINFO.headway, b] = gap / v if v > 0.1 and j >= 0 else np.inf
+        out[NINFO.time_to_collision, b] = gap / closing if closing > 1e-6 and j >= 0 else np.inf
+        out[NINFO.traffic_collisions, b] = traffic_crashes[b]
+        done = distance[b] / route_length[b] if route_length[b] > 0.0 else 0.0
+        out[NINFO.route_progress, b] = min(max(done, 0.0), 1.0)
+        out[NINFO.arrived, b] = 1.0 if arrived[b] else 0.0

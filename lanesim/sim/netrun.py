@@ -18,9 +18,10 @@ from lanesim.sim import netego
 from lanesim.sim.jit import kernel
 from lanesim.sim.models import EgoModel
 from lanesim.sim.netstep import N_NET_TRACE
-from lanesim.sim.network import Network, lane_point
+from lanesim.sim.network import Network, NetworkArrays, lane_point
 from lanesim.sim.networld import NetWorld, NetWorldSpec
 from lanesim.sim.road import wrap_angle
+from lanesim.sim.state import plain
 
 # The route's direction for observations: its bearing at these distances (m) ahead.
 ROUTE_AHEAD = (10.0, 30.0)
@@ -75,6 +76,7 @@ class NetRun(NetWorld):
                     yields.update(net.predecessors(lane))
         self.yield_ends = tuple(sorted(yields))
         self._features = np.zeros((self.B, 4))
+        self._plain_net, self._plain_routes = plain(self.network.arrays, routes)
 
     # ------------------------------------------------------------------ episodes
     def _ego_starts(self, idx: np.ndarray):
@@ -100,11 +102,19 @@ class NetRun(NetWorld):
             return
         self.state.ego_route[idx] = self.goal_of[idx]
         _route_lengths(self.network.arrays, self.routes, self.state, idx, self.route_length)
+        self._refresh()
 
     def advance(self, frames: int, trace: bool = True) -> np.ndarray:
         """``frames`` simulation steps of every world; the ego's trace
         ``(N_NET_TRACE, B, frames)`` (:func:`lanesim.sim.netstep.run_net`)."""
-        return super().advance(frames, trace)
+        out = super().advance(frames, trace)
+        self._refresh()
+        return out
+
+    def _refresh(self) -> None:
+        st = self.state  # the arrays, not the named tuple: numba types those cheaply
+        _route_features(self._plain_net, self._plain_routes, st.lane, st.u, st.x, st.y,
+                        st.heading, st.ego_route, self._features)
 
     # ------------------------------------------------------------------ readings
     def route_lanes(self, b: int, most: int = 12) -> list[int]:
@@ -137,8 +147,7 @@ class NetRun(NetWorld):
         """``(B, 4)``: the bearings (rad, + left of the ego's heading) of the route's centre
         line :data:`ROUTE_AHEAD` metres ahead, the remaining route (m; inf without a goal or
         off it) and the ego's heading relative to its lane (rad); zeros and inf off the
-        network."""
-        _route_features(self.network.arrays, self.routes, self.state, self._features)
+        network. Computed after each :meth:`reset` and :meth:`advance` (read-only)."""
         return self._features
 
     def leader_of_ego(self) -> tuple[np.ndarray, np.ndarray]:
@@ -163,16 +172,19 @@ def _route_lengths(net, routes, st, idx, out):
 
 
 @kernel
-def _route_features(net, routes, st, out):
+def _route_features(net, routes, lanes, us, xs, ys, headings, ego_route, out):
+    """:meth:`NetRun.ego_route_features` of every world into ``out`` ``(B, 4)``; ``net`` and
+    ``routes`` as plain tuples."""
+    net, routes = NetworkArrays(*net), netego.RouteArrays(*routes)
     for b in range(out.shape[0]):
-        lane = st.lane[b, 0]
+        lane = lanes[b, 0]
         if lane < 0:
             out[b, 0] = out[b, 1] = out[b, 3] = 0.0
             out[b, 2] = np.inf
             continue
-        g = st.ego_route[b]
-        u = st.u[b, 0]
-        x0, y0, h0 = st.x[b, 0], st.y[b, 0], st.heading[b, 0]
+        g = ego_route[b]
+        u = us[b, 0]
+        x0, y0, h0 = xs[b, 0], ys[b, 0], headings[b, 0]
         for k in range(2):
             lk, uk = lane, u + ROUTE_AHEAD[k]
             for _ in range(net.lane_length.shape[0]):
