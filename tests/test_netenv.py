@@ -137,22 +137,68 @@ def test_standing_still_earns_nothing():
         assert reward <= 0.0
 
 
-def test_circling_a_roundabout_past_the_exit_earns_no_progress():
+def test_circling_a_roundabout_past_the_exit_earns_nothing():
     # LANE_LEFT takes the ego to the ring's inner lane, from which no exit leaves: it drives
-    # past its goal's exit and round again. Progress counts the route's metres once.
-    env = gym.make("lanesim/Roundabout-v0", action="meta", vehicles=0, goals=["east:-1"],
-                   duration=60.0)
-    core = env.unwrapped.core
-    steps = episode(env, 0, lambda t: LANE_LEFT)
+    # past its goal's exit and round again. Progress counts the route's metres once, and lane
+    # keeping (scaled by progress) stops paying with it: laps are worth nothing.
+    def run(action, duration):
+        env = gym.make("lanesim/Roundabout-v0", action="meta", vehicles=0, goals=["east:-1"],
+                       duration=duration)
+        return env, episode(env, 0, lambda t: action)
+
+    env, steps = run(LANE_LEFT, 200.0)
     info = steps[-1][2]
     assert not info["arrived"] and not info["crashed"] and not info["offroad"]
-    scale = env.unwrapped.options.reward_speed / env.unwrapped.options.sim_hz
-    frames = env.unwrapped.options.frames_per_decision
-    credited = sum(s[2]["rewards"]["progress"] for s in steps[1:]) / 0.7 * frames * scale
-    driven = sum(s[2]["speed"] for s in steps[1:]) / env.unwrapped.options.policy_hz
-    start_route = core.world.route_length[0]
-    assert driven > start_route + 100.0  # it went well past the exit
+    o = env.unwrapped.options
+    scale = o.reward_speed / o.sim_hz
+    credited = sum(s[2]["rewards"]["progress"] for s in steps[1:]) / 0.7 * \
+        o.frames_per_decision * scale
+    driven = sum(s[2]["speed"] for s in steps[1:]) / o.policy_hz
+    start_route = env.unwrapped.core.world.route_length[0]
+    assert driven > start_route + 300.0  # it went round again, more than once
     assert credited <= start_route + 1.0
+    past = [s for s in steps[1:] if s[2]["distance"] < start_route - 50.0 and
+            s[2]["speed"] > 1.0][-10:]  # decisions once the exit was missed
+    assert past and all(s[2]["rewards"]["lane_keeping"] == 0.0 for s in past)
+    circling = sum(s[1] for s in steps)
+    _, arriving = run(IDLE, 200.0)
+    assert arriving[-1][2]["arrived"]
+    assert circling < sum(s[1] for s in arriving)
+
+
+def test_moving_onto_the_oncoming_lane_is_no_wrong_turn():
+    # Steering left from the minor road's lane crosses onto its oncoming lane (south:-1):
+    # overtaking ground, not a turn off the route.
+    env = gym.make("lanesim/Intersection-v0", action="continuous", vehicles=0)
+    env.reset(seed=0)
+    net = env.unwrapped.core.network
+    seen = set()
+    for t in range(8):
+        steer = 0.8 if t < 3 else (-0.8 if t < 6 else 0.0)  # over, then straighten
+        _, _, terminated, _, info = env.step(np.array([steer, 0.0], dtype=np.float32))
+        seen.add(net.lanes[info["lane"]] if info["lane"] >= 0 else "off")
+        assert info["rewards"]["wrong_turn"] == 0.0
+        if terminated:
+            break
+    assert "south:-1" in seen
+
+
+def test_the_route_is_observable_from_the_start_in_kinematics_and_occupancy():
+    turns, rows = {}, {}
+    for goal in ("west:-1", "north:-1", "east:-1"):
+        env = gym.make("lanesim/Intersection-v0", action="meta", goals=[goal])
+        obs, _ = env.reset(seed=0)
+        turns[goal] = obs[0, 2]  # goal_turn: + right
+        env = gym.make("lanesim/Intersection-v0", action="meta", goals=[goal],
+                       observation="occupancy")
+        grid, _ = env.reset(seed=0)
+        r, c = np.nonzero(grid[4])
+        far = c >= 27  # beyond 38 m ahead: past the turn 30-40 m ahead of the start
+        rows[goal] = r[far].mean()
+        assert (grid[4][:, 8] == 1).any()  # the route starts at the ego's column
+    assert turns["west:-1"] < -0.9 and abs(turns["north:-1"]) < 1e-6 and turns["east:-1"] > 0.9
+    assert rows["west:-1"] < rows["north:-1"] < rows["east:-1"]
+    assert 7.0 <= rows["north:-1"] <= 9.0  # straight on: the grid's middle rows
 
 
 def test_the_viewer_draws_a_network_with_the_ego_a_third_across():

@@ -39,9 +39,11 @@ def test_a_network_from_a_file_and_as_a_table(tmp_path):
     path = tmp_path / "net.toml"
     path.write_text('[network]\nroads = [{ name = "a", segments = [{ length = 50 }], '
                     'lanes = 2 }]\n')
-    o = make_options(network=str(path), ego_start_lanes=["a:1"], ego_start=10.0)
+    o = make_options(network=str(path), ego_start_lanes=["a:1"], ego_start=10.0,
+                     goals=["a:1"], goal_distance=40.0)
     assert build_network(o.network).lanes == ("a:0", "a:1")
-    assert make_options(network=dict(table), ego_start_lanes=["approach:1"]).network == table
+    assert make_options(network=dict(table), ego_start_lanes=["approach:1"],
+                        goals=["ramp:0"]).network == table
 
 
 @pytest.mark.parametrize(
@@ -63,8 +65,13 @@ def test_a_network_from_a_file_and_as_a_table(tmp_path):
          r"option 'ego_start' \(600 m\) lies beyond the end of start lane 'approach:1' \(500 m\)"),
         (dict(EXIT, ego_start_lanes=["ramp:0"], goals=[], ego_start=135.0),
          r"start lane 'ramp:0' \(\d+\.?\d* m long, a dead end\) leaves no room"),
-        (dict(EXIT, goal_distance=500.0), r"option 'goal_distance' \(500 m\) lies beyond the end "
-                                          r"of goal lane 'ramp:0'"),
+        (dict(EXIT, goal_distance=137.0), r"option 'goal_distance' \(137 m\) lies too near the "
+                                          r"end of goal lane 'ramp:0' .* accepted: 0 to"),
+        (dict(EXIT, goals=[]), r"option 'goals' is empty, but this network's exits end"),
+        (dict(EXIT, vehicles=300), r"on a road network at most 256 cars"),
+        (dict(EXIT, sim_hz=120, policy_hz=5), r"a road network steps at 5 to 100 Hz"),
+        (dict(EXIT, traffic_speed=[0.0, 0.5]), r"traffic drives its route at 1 to 40 m/s"),
+        (dict(EXIT, duration=0.1), r"option 'duration' \(0.1 s\) is shorter than one decision"),
         (dict(EXIT, lanes=3), r"option 'lanes' shapes the one road .* leave 'lanes' out"),
         (dict(EXIT, closures=[{"lane": 0, "start": 10.0}]), r"option 'closures' shapes the one"),
         (dict(EXIT, observation="camera"),

@@ -126,7 +126,7 @@ class NetworkVehicles:
             ``NetworkScene.network.lanes[lane]`` names it.
         u, offset: lane coordinates (m along the lane from its start; m right of its centre).
         length, width: m. kind: ``EGO`` (0), ``CAR`` (1) or -1. crashed: has collided.
-        dest: a traffic car's exit (a column of ``NetworkScene.graph.dist``).
+        dest: a traffic car's exit (an index into ``NetworkScene.graph.exits``).
     """
 
     x: np.ndarray

@@ -85,13 +85,18 @@ def _network_meta(actions, speed_index, speeds, lane, neighbours, command):
     ``speeds``."""
     for b in range(actions.shape[0]):
         a = actions[b]
-        # The target follows the ego's own lane; a change asks for its neighbour.
+        # The target follows the ego's own lane; a change asks for its neighbour. Off the
+        # network (the episode has ended) the targets stay.
         target = lane[b, 0]
+        if target < 0:
+            target = int(command[COMMAND_LANE, b])
+            if target < 0:
+                continue
         if a == LANE_LEFT or a == LANE_RIGHT:
             side = 0 if a == LANE_LEFT else 1
             if neighbours[target, side] >= 0:
                 target = neighbours[target, side]
-        elif int(command[COMMAND_LANE, b]) != lane[b, 0]:
+        elif lane[b, 0] >= 0 and int(command[COMMAND_LANE, b]) != lane[b, 0]:
             # A change under way: keep its target while it is the ego's neighbour.
             t = int(command[COMMAND_LANE, b])
             if neighbours[lane[b, 0], 0] == t or neighbours[lane[b, 0], 1] == t:
@@ -160,9 +165,11 @@ class NetworkCore:
         self.decisions = np.zeros(n_worlds, dtype=np.int64)
         self.report = np.zeros((len(NETWORK_INFO_FIELDS), n_worlds))
         self.distance = np.zeros(n_worlds)  # m along the route since the reset
-        # m of route lost (driving past a way back to the goal, e.g. round a roundabout again)
-        # that progress has not yet paid back: see _score_network.
-        self.debt = np.zeros(n_worlds)
+        # m of route made since the reset, and its most so far: progress pays new ground only
+        # (_score_network).
+        self.made = np.zeros(n_worlds)
+        self.best = np.zeros(n_worlds)
+        self._every = np.ones(n_worlds, dtype=bool)
         em = self.spec.ego
         self._control_scale = np.array([em.max_steer, em.max_accel + em.max_brake])
 
@@ -176,7 +183,8 @@ class NetworkCore:
         self.terms[:, worlds] = 0.0
         self.decisions[worlds] = 0
         self.distance[worlds] = 0.0
-        self.debt[worlds] = 0.0
+        self.made[worlds] = 0.0
+        self.best[worlds] = 0.0
         self._report(worlds)
         return self.observation.reset(worlds)
 
@@ -194,43 +202,21 @@ class NetworkCore:
         o = self.options
         _score_network(trace, w.applied, self.weights, o.reward_speed * w.dt, self._control_scale,
                        o.duration, w.clock, self.prev_controls, self.crashed, self.offroad,
-                       self.arrived, self.wrong, self.distance, self.debt, self.terms,
-                       self.reward,
+                       self.arrived, self.wrong, self.distance, self.made, self.best,
+                       self.terms, self.reward,
                        self.terminated, self.truncated)
         self.decisions += 1
         if self.max_episode_steps is not None:
             self.truncated |= self.decisions >= self.max_episode_steps
-        self._report(np.ones(self.B, dtype=bool))
+        self._report(self._every)
         obs = self.observation()
         return obs, self.reward.copy(), self.terminated.copy(), self.truncated.copy()
 
     def _report(self, worlds: np.ndarray) -> None:
         w = self.world
-        r = self.report
-        gap, leader_speed = w.leader_of_ego()
-        speed = w.speed[:, 0]
-        closing = speed - leader_speed
-        with np.errstate(divide="ignore", invalid="ignore"):
-            headway = np.where(speed > 0.1, gap / np.maximum(speed, 1e-9), np.inf)
-            ttc = np.where(closing > 1e-6, gap / np.maximum(closing, 1e-12), np.inf)
-        total = w.route_length
-        done = np.where(total > 0, self.distance / np.where(total > 0, total, 1.0), 0.0)
-        rows = {
-            "crashed": self.crashed,
-            "offroad": self.offroad,
-            "speed": speed,
-            "lane": w.lane[:, 0],
-            "lane_offset": w.offset[:, 0],
-            "heading_error": w.heading_error(),
-            "distance": self.distance,
-            "headway": headway,
-            "time_to_collision": ttc,
-            "traffic_collisions": w.traffic_collisions(),
-            "route_progress": np.clip(done, 0.0, 1.0),
-            "arrived": self.arrived,
-        }
-        for name, value in rows.items():
-            r[getattr(NINFO, name), worlds] = np.asarray(value, dtype=np.float64)[worlds]
+        _network_report(w.speed, w.lane, w.offset, w.scratch.lead, w.scratch.lead_gap,
+                        w.ego_route_features(), w.traffic_crashes, self.crashed, self.offroad,
+                        self.arrived, self.distance, w.route_length, self.report, worlds)
 
     def info(self) -> dict:
         rows = self.report.copy()
@@ -253,61 +239,65 @@ class NetworkCore:
 
 @kernel
 def _score_network(trace, applied, weights, step_scale, control_scale, duration, clock,
-                   prev_controls, crashed, offroad, arrived, wrong, distance, debt, terms,
+                   prev_controls, crashed, offroad, arrived, wrong, distance, made, best, terms,
                    reward, terminated, truncated):
     """Reward terms of one decision from the ego's ``trace`` ``(netstep.N_NET_TRACE, B,
-    frames)``, as on one road with the route for the road: per simulation step, progress is the
-    metres made along the route over ``step_scale`` (``reward_speed × dt``) within [-1, 1]; lane
-    keeping (1 - (offset / half lane)²)₊ × cos(heading error)₊ × progress₊ relative to the lane
-    the ego is in; lane changes count moves to a neighbouring lane of the same road (not the
-    step from a lane onto its successor). Arrival and a wrong turn score 1 (times their weight)
-    on the decision they happen and end the episode, as a collision or leaving the road does.
+    frames)``, as on one road with the route for the road: per simulation step, progress is
+    the metres of *new* route made over ``step_scale`` (``reward_speed × dt``), at most 1,
+    or the metres lost over ``step_scale``, at least -1; lane keeping (1 - (offset / half
+    lane)²)₊ × cos(heading error)₊ × progress₊ relative to the lane the ego is in; lane changes
+    count moves to a neighbouring lane of the same road (not the step from a lane onto its
+    successor). Arrival and a wrong turn score 1 (times their weight) on the decision they
+    happen and end the episode, as a collision or leaving the road does; the first of these
+    events in a decision ends its scoring (an arrival is not undone by a later frame).
 
-    Progress cannot be farmed: where the route to the goal grows in one step (the ego drives
-    past its exit on a roundabout's inner lane and has to go round again), the metres lost
-    beyond one step's -1 become ``debt``, which later progress pays back before it counts,
-    so a lap round the ring earns nothing.
+    Progress cannot be farmed: ``made`` is the route made since the reset (m) and ``best`` its
+    most; ground lost (driving back, or round a roundabout again past the exit) costs once,
+    and earns nothing again until the ego is past its best.
     """
     B, frames = trace.shape[1], trace.shape[2]
     for b in range(B):
         keep = 0.0
         progress = 0.0
         changes = 0.0
-        off = False
-        came = False
-        wrong_now = False
+        ended = crashed[b] or offroad[b] or arrived[b] or wrong[b]
+        count = 0
         for f in range(frames):
-            made = trace[nt.NT_ALONG, b, f]
-            distance[b] += made
-            owed = made + debt[b]
-            if owed < -step_scale:
-                p = -1.0
-                debt[b] = owed + step_scale
+            if ended:
+                break
+            count += 1
+            step = trace[nt.NT_ALONG, b, f]
+            distance[b] += step
+            made[b] += step
+            if step < 0.0:
+                p = max(step / step_scale, -1.0)
             else:
-                p = min(owed / step_scale, 1.0)
-                debt[b] = 0.0
+                p = min(max(made[b] - best[b], 0.0) / step_scale, 1.0)
+            best[b] = max(best[b], made[b])
             r = trace[nt.NT_OFFSET, b, f] / trace[nt.NT_HALF_LANE, b, f]
             centred = max(0.0, 1.0 - r * r)
             aligned = max(0.0, math.cos(trace[nt.NT_HEADING_ERROR, b, f]))
             keep += centred * aligned * max(p, 0.0)
             progress += p
             changes += trace[nt.NT_CHANGE, b, f]
-            off = off or trace[nt.NT_OFFROAD, b, f] > 0.0
-            came = came or trace[nt.NT_ARRIVED, b, f] > 0.0
-            wrong_now = wrong_now or trace[nt.NT_WRONG_TURN, b, f] > 0.0
-        crashed[b] = crashed[b] or trace[nt.NT_CRASHED, b, frames - 1] > 0.0
-        offroad[b] = offroad[b] or off
-        arrived[b] = arrived[b] or (came and not crashed[b] and not offroad[b])
-        wrong[b] = wrong[b] or (wrong_now and not crashed[b] and not offroad[b])
+            if trace[nt.NT_CRASHED, b, f] > 0.0:
+                crashed[b] = ended = True
+            elif trace[nt.NT_OFFROAD, b, f] > 0.0:
+                offroad[b] = ended = True
+            elif trace[nt.NT_ARRIVED, b, f] > 0.0:
+                arrived[b] = ended = True
+            elif trace[nt.NT_WRONG_TURN, b, f] > 0.0:
+                wrong[b] = ended = True
+        n = max(count, 1)
         comfort = 0.0
         for k in range(2):
             control = applied[k, b] / control_scale[k]
             comfort += (control - prev_controls[k, b]) ** 2
             prev_controls[k, b] = control
-        terms[NTERM.lane_keeping, b] = keep / frames
-        terms[NTERM.progress, b] = progress / frames
+        terms[NTERM.lane_keeping, b] = keep / n
+        terms[NTERM.progress, b] = progress / n
         terms[NTERM.collision, b] = 1.0 if crashed[b] else 0.0
-        terms[NTERM.offroad, b] = 1.0 if offroad[b] and not crashed[b] else 0.0
+        terms[NTERM.offroad, b] = 1.0 if offroad[b] else 0.0
         terms[NTERM.lane_change, b] = changes
         terms[NTERM.comfort, b] = comfort
         terms[NTERM.arrival, b] = 1.0 if arrived[b] else 0.0
@@ -319,3 +309,33 @@ def _score_network(trace, applied, weights, step_scale, control_scale, duration,
         reward[b] = total
         terminated[b] = crashed[b] or offroad[b] or arrived[b] or wrong[b]
         truncated[b] = clock[b] >= duration - 1e-9 and not terminated[b]
+
+
+@kernel
+def _network_report(speed, lane, offset, lead, lead_gap, features, traffic_crashes, crashed,
+                    offroad, arrived, distance, route_length, out, worlds):
+    """The info values (rows ``NINFO``) of the ``worlds`` (bool ``(B,)``) into ``out``: the
+    ego's state, its leader along its route (gap and time gaps; inf without one), the route
+    made (``distance`` m, ``route_progress`` its fraction of the route at the reset, 0 to 1)."""
+    for b in range(speed.shape[0]):
+        if not worlds[b]:
+            continue
+        v = speed[b, 0]
+        j = lead[b, 0]
+        gap = lead_gap[b, 0]
+        closing = v - (speed[b, j] if j >= 0 else 0.0)
+        out[NINFO.crashed, b] = 1.0 if crashed[b] else 0.0
+        out[NINFO.offroad, b] = 1.0 if offroad[b] else 0.0
+        out[NINFO.speed, b] = v
+        out[NINFO.lane, b] = lane[b, 0]
+        out[NINFO.lane_offset, b] = offset[b, 0]
+        out[NINFO.heading_error, b] = features[b, 3]
+        out[NINFO.distance, b] = distance[b]
+        # Off the network the ego follows no one (the leader search runs on its lanes).
+        led = j >= 0 and lane[b, 0] >= 0
+        out[NINFO.headway, b] = gap / v if v > 0.1 and led else np.inf
+        out[NINFO.time_to_collision, b] = gap / closing if closing > 1e-6 and led else np.inf
+        out[NINFO.traffic_collisions, b] = traffic_crashes[b]
+        done = distance[b] / route_length[b] if route_length[b] > 0.0 else 0.0
+        out[NINFO.route_progress, b] = min(max(done, 0.0), 1.0)
+        out[NINFO.arrived, b] = 1.0 if arrived[b] else 0.0

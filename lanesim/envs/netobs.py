@@ -18,14 +18,12 @@ from numba import njit
 from lanesim.envs.observations import KINEMATICS_FEATURES
 from lanesim.sim.road import wrap_angle
 
-# The route ahead of the ego is summed up by the bearing (relative to its heading) of the
-# route's centre line at these distances (m) along the route.
-ROUTE_LOOKAHEAD = (10.0, 30.0)
 # The ego's row, feature by feature (the other rows are as KINEMATICS_FEATURES says).
 NETWORK_EGO_FEATURES = (
     "presence",  # 1
-    "route_near",  # sin of the bearing of the route 10 m ahead: + right of the heading
-    "route_far",  # sin of the bearing 30 m ahead
+    "route_ahead",  # sin of the bearing of the route's centre 20 m ahead: + right of the heading
+    "goal_turn",  # sin of the goal lane's direction at arrival relative to the heading: + right
+    # (a right turn), 0 straight on, - left; 0 without a goal
     "speed",  # over the ego's top speed
     "route_left",  # remaining route distance over 10 x perception_distance (1: far or no goal)
     "cos_h",  # heading relative to its lane's direction
@@ -67,9 +65,10 @@ def ego_frame_kinematics(x, y, heading, speed, kind, offset, half_lane, route, p
                          vmax, out):
     """Fill ``out`` ``(B, 1 + n, 8)``. ``x`` .. ``offset`` are the world's ``(B, N)`` views
     (entity 0 the ego; ``kind < 0`` an empty slot), ``half_lane`` ``(B, N)`` half the width of
-    each entity's lane, ``route`` ``(B, 4)`` per world the bearings (rad, + left) of the route
-    at :data:`ROUTE_LOOKAHEAD`, the remaining route distance (m, inf without a goal) and the
-    ego's heading relative to its lane (rad)."""
+    each entity's lane, ``route`` ``(B, 4)`` per world
+    (:meth:`lanesim.sim.netrun.NetRun.ego_route_features`): the route's bearing 20 m ahead and
+    the goal's direction relative to the ego's heading (rad, + left), the remaining route
+    distance (m, inf without a goal) and the ego's heading relative to its lane (rad)."""
     n = out.shape[1] - 1
     N = x.shape[1]
     for b in range(x.shape[0]):

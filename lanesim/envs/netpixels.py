@@ -25,6 +25,8 @@ from lanesim.envs.observations import (
     FrameStack,
 )
 from lanesim.raster.network import NetworkFrames
+from lanesim.sim.netego import RouteArrays
+from lanesim.sim.network import NetworkArrays, lane_point, lane_reference_s, lane_u_at
 
 PIXEL_METRES = 0.5  # m per pixel of an 84-pixel-wide frame
 # The one-road pixel observation's grey levels, in NetworkFrames' order.
@@ -65,22 +67,24 @@ class NetworkPixels(FrameStack):
 
 
 class NetworkOccupancy:
-    """``(4, 16, 32)`` float32 grid in the ego's frame (the ``occupancy`` observation):
+    """``(5, 16, 32)`` float32 grid in the ego's frame (the ``occupancy`` observation):
     occupancy, relative speed (velocity along the ego's heading minus its speed, over its top
-    speed), drivable area, ego footprint. Cells are 2 m square; columns run along the ego's
-    heading from 16 m behind to 48 m ahead, rows across it from 16 m left (row 0) to 16 m right.
+    speed), drivable area, ego footprint, and the ego's route (the cells its route's centre
+    line crosses, from the ego on). Cells are 2 m square; columns run along the ego's heading
+    from 16 m behind to 48 m ahead, rows across it from 16 m left (row 0) to 16 m right.
     """
 
-    CHANNELS = ("occupancy", "relative_speed", "drivable", "ego")
+    CHANNELS = ("occupancy", "relative_speed", "drivable", "ego", "route")
     CELL, ROWS, COLS, BEHIND_COLS = 2.0, 16, 32, 8
 
     def __init__(self, options, world) -> None:
         self.world = world
-        self.space = spaces.Box(-1.0, 1.0, (4, self.ROWS, self.COLS), np.float32)
-        # The drivable area is the network's grey layer seen at the grid's cells: off-road or
-        # not, with no vehicle drawn (kinds all -1).
-        self.frames = network_frames(world.network, (self.ROWS, self.COLS), self.CELL,
-                                     self.BEHIND_COLS / self.COLS)
+        self.space = spaces.Box(-1.0, 1.0, (len(self.CHANNELS), self.ROWS, self.COLS),
+                                np.float32)
+        # The drivable area is the network's paved surface (no markings: a line on the grass
+        # side of an edge is not road) seen at the grid's cells, with no vehicle drawn.
+        self.frames = NetworkFrames(world.network, (self.ROWS, self.COLS), self.CELL,
+                                    self.BEHIND_COLS / self.COLS, greys=GREYS, markings=False)
         self._none = np.full((world.B, 1), -1, dtype=np.int64)
 
     def reset(self, worlds: np.ndarray) -> np.ndarray:
@@ -88,14 +92,59 @@ class NetworkOccupancy:
 
     def __call__(self) -> np.ndarray:
         w = self.world
-        out = np.zeros((w.B, 4, self.ROWS, self.COLS), dtype=np.float32)
+        out = np.zeros((w.B, len(self.CHANNELS), self.ROWS, self.COLS), dtype=np.float32)
         ego = (slice(None), slice(0, 1))
         ground = self.frames(w.x[ego], w.y[ego], w.heading[ego], w.length[ego], w.width[ego],
                              self._none)
         out[:, 2] = ground != OFFROAD
         _occupancy(w.x, w.y, w.heading, w.speed, w.length, w.width, w.kind,
                    self.CELL, self.BEHIND_COLS, w.spec.ego.max_speed, out)
+        st = w.state
+        _route_cells(w.plain_network, w.plain_routes, st.lane, st.u, st.x, st.y, st.heading,
+                     st.ego_route, self.CELL, self.BEHIND_COLS, out)
         return out
+
+
+@njit(cache=True)
+def _route_cells(net, routes, lanes, us, xs, ys, headings, ego_route, cell, behind, out):
+    """Channel 4 of ``out``: the cells the ego's route's centre line crosses, walked every
+    half cell from the ego's place on its lane (or on the lane its route changes into) to the
+    grid's far edge; nothing off the network."""
+    net, routes = NetworkArrays(*net), RouteArrays(*routes)
+    rows, cols = out.shape[2], out.shape[3]
+    reach = (cols - behind) * cell * 1.5  # m of route walked: the grid's far edge round bends
+    for b in range(lanes.shape[0]):
+        lane = lanes[b, 0]
+        if lane < 0:
+            continue
+        g = ego_route[b]
+        u = us[b, 0]
+        via = routes.via[g, lane]
+        if via != lane:
+            _, s = lane_reference_s(net, lane, u)
+            u = lane_u_at(net, via, s)
+            lane = via
+        c0, s0 = math.cos(headings[b, 0]), math.sin(headings[b, 0])
+        walked = 0.0
+        while walked <= reach:
+            if u > net.lane_length[lane]:
+                nxt = routes.next[g, lane]
+                if nxt < 0:
+                    break
+                u -= net.lane_length[lane]
+                lane = routes.via[g, nxt]
+                if lane != nxt:
+                    _, s = lane_reference_s(net, nxt, u)
+                    u = lane_u_at(net, lane, s)
+                continue
+            px, py, _ = lane_point(net, lane, u, 0.0)
+            dx, dy = px - xs[b, 0], py - ys[b, 0]
+            c = int(math.floor((dx * c0 + dy * s0) / cell)) + behind
+            r = int(math.floor((dx * s0 - dy * c0) / cell + 0.5 * rows))
+            if 0 <= r < rows and 0 <= c < cols:
+                out[b, 4, r, c] = 1.0
+            u += 0.5 * cell
+            walked += 0.5 * cell
 
 
 @njit(cache=True)

@@ -540,13 +540,14 @@ class Options:
     goals: list = _list_opt(
         [],
         "network only: goal lanes (names, up to 64), one drawn per episode, each reachable from "
-        "every start lane; the ego arrives goal_distance m along it (empty: no goal, it drives on)",
+        "every start lane; the ego arrives goal_distance m along it (empty, only on a network "
+        "without dead ends such as a circuit: no goal, it drives on)",
         _lane_names,
     )
     goal_distance: float = _opt(
         20.0,
-        "network only: how far along its goal lane the ego has arrived (m), 0 to 10,000, "
-        "within the lane",
+        "network only: how far along its goal lane the ego has arrived (m), 0 to 10,000, at "
+        "least 40 m / sim_hz (a step at top speed) before the lane's end",
         _between(0, 10_000, "m"),
     )
     # --- timing
@@ -794,6 +795,8 @@ class Options:
 # One-road options, which a network scenario must leave at their defaults.
 ROAD_OPTIONS = ("lanes", "lane_width", "oncoming_lanes", "road", "repeat_road", "loop", "ramp",
                 "closures", "stalled", "recycle_distance", "ego_lanes")
+MAX_NETWORK_VEHICLES = 256  # traffic slots of a network world (lanesim.sim.networld)
+MAX_NETWORK_SIM_HZ = 100.0  # a network step is at least 0.01 s (lanesim.sim.networld)
 # Options of a network scenario only.
 NETWORK_OPTIONS = ("network", "ego_start_lanes", "goals", "goal_distance")
 # Traffic options of one road that network traffic has no counterpart for yet.
@@ -828,6 +831,27 @@ def _check_network(o: Options) -> None:
             f"observation {o.observation!r} is not available on a road network yet; accepted "
             f"there: {', '.join(NETWORK_OBSERVATIONS)}"
         )
+    if o.duration < 1 / o.policy_hz - 1e-9:
+        raise OptionError(
+            f"option 'duration' ({o.duration:g} s) is shorter than one decision "
+            f"(1 / policy_hz = {1 / o.policy_hz:g} s)"
+        )
+    # The network simulator's ranges (lanesim.sim.networld.NetWorldSpec).
+    if o.vehicles > MAX_NETWORK_VEHICLES:
+        raise OptionError(
+            f"option 'vehicles' is {o.vehicles}; on a road network at most "
+            f"{MAX_NETWORK_VEHICLES} cars are on it at once (0 to {MAX_NETWORK_VEHICLES})"
+        )
+    if o.sim_hz > MAX_NETWORK_SIM_HZ:
+        raise OptionError(
+            f"option 'sim_hz' is {o.sim_hz:g}; a road network steps at 5 to "
+            f"{MAX_NETWORK_SIM_HZ:g} Hz"
+        )
+    if o.traffic_speed[0] < 1.0:
+        raise OptionError(
+            f"option 'traffic_speed' is {list(o.traffic_speed)}; on a road network traffic "
+            "drives its route at 1 to 40 m/s (a car that never moves would block its entry)"
+        )
     net = build_network(o.network)
     if not o.ego_start_lanes:
         raise OptionError("a network scenario needs 'ego_start_lanes': the lanes (names like "
@@ -858,13 +882,23 @@ def _check_network(o: Options) -> None:
                     f"option 'goals': {goal!r} cannot be reached from start lane {name!r} "
                     "along the network's links and lane changes"
                 )
+    # Arrival is seen after a simulation step: the point must lie a step's travel at top speed
+    # before the goal lane's end, or the ego could pass it between two looks.
+    room = MAX_SPEED / o.sim_hz
     for goal in o.goals:
         length = net.lane_length(net.lane(goal))
-        if o.goal_distance > length:
+        if o.goal_distance > length - room:
             raise OptionError(
-                f"option 'goal_distance' ({o.goal_distance:g} m) lies beyond the end of goal "
-                f"lane {goal!r} ({length:g} m); accepted: 0 to {length:g} m"
+                f"option 'goal_distance' ({o.goal_distance:g} m) lies too near the end of goal "
+                f"lane {goal!r} ({length:g} m): arrival is checked every simulation step, in "
+                f"which the ego covers up to {room:g} m; accepted: 0 to {length - room:g} m"
             )
+    if not o.goals and any(not net.successors(i) for i in range(len(net.lanes))):
+        raise OptionError(
+            "option 'goals' is empty, but this network's exits end (lanes without a successor): "
+            "an episode without a goal would end off the road at the first exit; name the goal "
+            "lanes (all the exits, to accept any)"
+        )
 
 
 def _reachable(net: Network, start: int, goal: int) -> bool:

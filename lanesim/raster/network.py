@@ -3,14 +3,14 @@ observations (:mod:`lanesim.envs`) and the viewer (:mod:`lanesim.render`) alike,
 imports the other; like :mod:`lanesim.camera`, it imports neither of them, nor Gymnasium or
 pygame.
 
-The static layer: every road's surface (all its lanes, both directions), *junction* surfaces
-(connected groups of two or more overlapping connector roads, filled as their convex hull so a
-junction reads as one paved area), the lane markings :meth:`Network.markings` gives (solid,
-dashed DASH_LENGTH of every DASH_PERIOD m along the road, or none; connectors inside a junction
-unmarked) and yield lines across the end of the lanes named in ``yield_ends``. It is built as
-a list of convex world polygons with a label each (:class:`~lanesim.raster.kernels.Polygons`),
-rasterized by a compiled kernel (:mod:`lanesim.raster.kernels`), then coloured by its user:
-RGB by :mod:`lanesim.render.netdraw`, grey levels by :class:`NetworkFrames` here.
+The static layer: every road's surface (all its lanes, both directions; a junction's surface is
+its connectors' strips together, exactly where the simulator finds a lane), the lane markings
+:meth:`Network.markings` gives (solid, dashed DASH_LENGTH of every DASH_PERIOD m along the
+road, or none; connectors inside a junction unmarked) and yield lines across the end of the
+lanes named in ``yield_ends``. It is built as a list of convex world polygons with a label each
+(:class:`~lanesim.raster.kernels.Polygons`), rasterized by a compiled kernel
+(:mod:`lanesim.raster.kernels`), then coloured by its user: RGB by
+:mod:`lanesim.render.netdraw`, grey levels by :class:`NetworkFrames` here.
 """
 
 from __future__ import annotations
@@ -175,32 +175,12 @@ def _on_other_roads(net: Network, name: str, x: np.ndarray, y: np.ndarray) -> np
     return on
 
 
-def _hull(points: np.ndarray) -> np.ndarray:
-    """Convex hull ``(m, 2)`` of ``points`` ``(n, 2)``, counter-clockwise (monotone chain)."""
-    pts = sorted(set(map(tuple, np.round(points, 6).tolist())))
-    if len(pts) < 3:
-        return np.array(pts, dtype=np.float64)
-
-    def cross(o, a, b):
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-    lower, upper = [], []
-    for p in pts:
-        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
-            lower.pop()
-        lower.append(p)
-    for p in reversed(pts):
-        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
-            upper.pop()
-        upper.append(p)
-    return np.array(lower[:-1] + upper[:-1], dtype=np.float64)
-
-
 def static_polygons(net: Network, yield_ends: Sequence[int] = (),
-                    line_width: float = LINE_WIDTH) -> Polygons:
-    """The static layer as labelled convex polygons (m), in painting order: road surfaces,
-    junction surfaces, markings ``line_width`` m wide, yield lines (``yield_ends``: lane ids
-    whose end gets one)."""
+                    line_width: float = LINE_WIDTH, markings: bool = True) -> Polygons:
+    """The static layer as labelled convex polygons (m), in painting order: road surfaces
+    (every lane's strip: the paved area is exactly where the simulator finds a lane, so what
+    is drawn as road is never off-road), markings ``line_width`` m wide and yield lines
+    (``yield_ends``: lane ids whose end gets one); ``markings=False``: the surfaces alone."""
     polys: list[np.ndarray] = []
     labels: list[int] = []
 
@@ -212,17 +192,12 @@ def static_polygons(net: Network, yield_ends: Sequence[int] = (),
     for name, spec in net.specs.items():
         w = spec.lane_width
         add(_band(net, name, stations[name], -spec.lanes_back * w, spec.lanes * w), L_ROAD)
+    if not markings:
+        start = np.concatenate([[0], np.cumsum([len(p) for p in polys])]).astype(np.int64)
+        return Polygons(np.ascontiguousarray(np.concatenate(polys), dtype=np.float64), start,
+                        np.array(labels, dtype=np.uint8))
     groups = junctions(net)
     in_junction = {n for g in groups for n in g}
-    for g in groups:
-        edges = []
-        for name in g:
-            spec = net.specs[name]
-            s = stations[name]
-            for d in (-spec.lanes_back * spec.lane_width, spec.lanes * spec.lane_width):
-                x, y, _ = net.roads[name].to_world(s, np.full_like(s, d))
-                edges.append(np.stack([x, y], -1))
-        add([_hull(np.concatenate(edges))], L_ROAD)
     hw = 0.5 * line_width
     # Connectors outside junctions (a roundabout's entries and exits, a ramp's) merge into or
     # leave other roads: their own lines are painted only off those roads, and their mouths
@@ -335,6 +310,7 @@ class NetworkFrames:
         behind: the fraction of the frame's width behind the ego, 0 to 1 (the ego's column;
             the single-road pixel frames use 0.25).
         yield_ends: lanes with a yield line across their end (ids or names).
+        markings: False draws the paved surface alone (no lines): where the road is.
         greys: the grey levels, in order: off-road, road, dashed marking, solid marking (and
             yield lines), traffic, obstacles (kinds STALLED and above), the ego; the pixel
             observation passes its own (:data:`lanesim.envs.netpixels.GREYS`).
@@ -350,7 +326,7 @@ class NetworkFrames:
     def __init__(self, network: Network, shape: tuple[int, int] = (84, 84),
                  metres_per_pixel: float = 0.5, behind: float = 0.25,
                  yield_ends: Sequence[int | str] = (), *,
-                 greys: Sequence[int]) -> None:
+                 greys: Sequence[int], markings: bool = True) -> None:
         if (not isinstance(greys, tuple | list) or len(greys) != 7 or not all(
                 isinstance(g, int | np.integer) and not isinstance(g, bool) and 0 <= g <= 255
                 for g in greys)):
@@ -366,8 +342,8 @@ class NetworkFrames:
         self.mpp = _number(metres_per_pixel, "metres_per_pixel", *MPP_RANGE)
         self.behind = _number(behind, "behind", 0.0, 1.0)
         ends = tuple(int(v) for v in _lane_ids(network, yield_ends, "yield_ends"))
-        self.layer = grey_layer(static_polygons(network, ends, max(LINE_WIDTH, self.mpp)),
-                                0.5 * self.mpp, greys)
+        self.layer = grey_layer(static_polygons(network, ends, max(LINE_WIDTH, self.mpp),
+                                                markings), 0.5 * self.mpp, greys)
         off, _, _, _, traffic, obstacle, ego = (int(g) for g in greys)
         self._greys = np.array([off, traffic, obstacle, ego, STALLED], dtype=np.int64)
 

@@ -634,7 +634,8 @@ class Viewer:
         elif k == pygame.K_o:
             self.overlay = not self.overlay
         elif k == pygame.K_c:
-            self.view_mode = VIEWS[(VIEWS.index(self._view_mode) + 1) % len(VIEWS)]
+            if self.network is None:  # a network is shown top-down only: C does nothing
+                self.view_mode = VIEWS[(VIEWS.index(self._view_mode) + 1) % len(VIEWS)]
         elif k == pygame.K_h:
             self.help = not self.help
         elif k == pygame.K_r:

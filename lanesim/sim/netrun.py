@@ -18,12 +18,13 @@ from lanesim.sim import netego
 from lanesim.sim.jit import kernel
 from lanesim.sim.models import EgoModel
 from lanesim.sim.netstep import N_NET_TRACE
-from lanesim.sim.network import Network, lane_point
+from lanesim.sim.network import Network, NetworkArrays, lane_point
 from lanesim.sim.networld import NetWorld, NetWorldSpec
 from lanesim.sim.road import wrap_angle
+from lanesim.sim.state import plain
 
-# The route's direction for observations: its bearing at these distances (m) ahead.
-ROUTE_AHEAD = (10.0, 30.0)
+# The route's direction for observations: its bearing this far (m) ahead.
+ROUTE_AHEAD = 20.0
 WARM_UP_MAX = 60.0  # s of traffic before an episode begins, at most
 
 
@@ -75,6 +76,12 @@ class NetRun(NetWorld):
                     yields.update(net.predecessors(lane))
         self.yield_ends = tuple(sorted(yields))
         self._features = np.zeros((self.B, 4))
+        self._plain_net, self._plain_routes = plain(self.network.arrays, routes)
+        self.plain_network, self.plain_routes = self._plain_net, self._plain_routes
+        # Per goal (route), the direction (rad) of its lane at the arrival point; NaN without.
+        self._goal_heading = np.full(routes.next.shape[0], np.nan)
+        for k, lane in enumerate(spec.goals):
+            self._goal_heading[k] = float(net.lane_to_world(lane, spec.goal_distance)[2])
 
     # ------------------------------------------------------------------ episodes
     def _ego_starts(self, idx: np.ndarray):
@@ -100,11 +107,19 @@ class NetRun(NetWorld):
             return
         self.state.ego_route[idx] = self.goal_of[idx]
         _route_lengths(self.network.arrays, self.routes, self.state, idx, self.route_length)
+        self._refresh()
 
     def advance(self, frames: int, trace: bool = True) -> np.ndarray:
         """``frames`` simulation steps of every world; the ego's trace
         ``(N_NET_TRACE, B, frames)`` (:func:`lanesim.sim.netstep.run_net`)."""
-        return super().advance(frames, trace)
+        out = super().advance(frames, trace)
+        self._refresh()
+        return out
+
+    def _refresh(self) -> None:
+        st = self.state  # the arrays, not the named tuple: numba types those cheaply
+        _route_features(self._plain_net, self._plain_routes, st.lane, st.u, st.x, st.y,
+                        st.heading, st.ego_route, self._goal_heading, self._features)
 
     # ------------------------------------------------------------------ readings
     def route_lanes(self, b: int, most: int = 12) -> list[int]:
@@ -134,11 +149,13 @@ class NetRun(NetWorld):
         return self.ego_route_features()[:, 3].copy()
 
     def ego_route_features(self) -> np.ndarray:
-        """``(B, 4)``: the bearings (rad, + left of the ego's heading) of the route's centre
-        line :data:`ROUTE_AHEAD` metres ahead, the remaining route (m; inf without a goal or
-        off it) and the ego's heading relative to its lane (rad); zeros and inf off the
-        network."""
-        _route_features(self.network.arrays, self.routes, self.state, self._features)
+        """``(B, 4)``: the bearing (rad, + left of the ego's heading) of the route's centre
+        line :data:`ROUTE_AHEAD` metres ahead; the goal's direction (the goal lane's heading at
+        the arrival point) relative to the ego's heading (rad, + left; 0 without a goal): where
+        the route is bound from the start, left, straight on or right; the remaining route (m;
+        inf without a goal or off it); the ego's heading relative to its lane (rad). Zeros and
+        inf off the network. Computed after each :meth:`reset` and :meth:`advance`
+        (read-only)."""
         return self._features
 
     def leader_of_ego(self) -> tuple[np.ndarray, np.ndarray]:
@@ -163,29 +180,32 @@ def _route_lengths(net, routes, st, idx, out):
 
 
 @kernel
-def _route_features(net, routes, st, out):
+def _route_features(net, routes, lanes, us, xs, ys, headings, ego_route, goal_heading, out):
+    """:meth:`NetRun.ego_route_features` of every world into ``out`` ``(B, 4)``; ``net`` and
+    ``routes`` as plain tuples."""
+    net, routes = NetworkArrays(*net), netego.RouteArrays(*routes)
     for b in range(out.shape[0]):
-        lane = st.lane[b, 0]
+        lane = lanes[b, 0]
         if lane < 0:
             out[b, 0] = out[b, 1] = out[b, 3] = 0.0
             out[b, 2] = np.inf
             continue
-        g = st.ego_route[b]
-        u = st.u[b, 0]
-        x0, y0, h0 = st.x[b, 0], st.y[b, 0], st.heading[b, 0]
-        for k in range(2):
-            lk, uk = lane, u + ROUTE_AHEAD[k]
-            for _ in range(net.lane_length.shape[0]):
-                if uk <= net.lane_length[lk]:
-                    break
-                nxt, _ = netego.route_lane(routes, g, lk)
-                if nxt < 0:
-                    uk = net.lane_length[lk]
-                    break
-                uk -= net.lane_length[lk]
-                lk = nxt
-            px, py, _ = lane_point(net, lk, uk, 0.0)
-            out[b, k] = wrap_angle(math.atan2(py - y0, px - x0) - h0)
+        g = ego_route[b]
+        u = us[b, 0]
+        x0, y0, h0 = xs[b, 0], ys[b, 0], headings[b, 0]
+        lk, uk = lane, u + ROUTE_AHEAD
+        for _ in range(net.lane_length.shape[0]):
+            if uk <= net.lane_length[lk]:
+                break
+            nxt, _ = netego.route_lane(routes, g, lk)
+            if nxt < 0:
+                uk = net.lane_length[lk]
+                break
+            uk -= net.lane_length[lk]
+            lk = nxt
+        px, py, _ = lane_point(net, lk, uk, 0.0)
+        out[b, 0] = wrap_angle(math.atan2(py - y0, px - x0) - h0)
+        out[b, 1] = 0.0 if math.isnan(goal_heading[g]) else wrap_angle(goal_heading[g] - h0)
         out[b, 2] = netego.remaining(net, routes, g, lane, u)
         out[b, 3] = wrap_angle(h0 - lane_point(net, lane, u, 0.0)[2])
 

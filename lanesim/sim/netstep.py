@@ -748,7 +748,13 @@ def trace_ego(st, net, route, params, b, lane0, rem0, row):
     row[NT_OFFROAD] = 1.0 if st.kind[b, 0] == EGO and lane < 0 else 0.0
     row[NT_CRASHED] = 1.0 if st.crashed[b, 0] else 0.0
     row[NT_ARRIVED] = 1.0 if on and arrived(route, g, lane, st.u[b, 0]) else 0.0
-    row[NT_WRONG_TURN] = 1.0 if on and wrong_turn(route, g, lane) else 0.0
+    # A wrong turn is taken at a lane's end, onto a successor off the route; a sideways move
+    # (onto the oncoming lane to overtake, say) is not one.
+    turned = False
+    if on and lane0 >= 0 and lane != lane0:
+        for k in range(route.succ_start[lane0], route.succ_start[lane0 + 1]):
+            turned = turned or route.succ[k] == lane
+    row[NT_WRONG_TURN] = 1.0 if turned and wrong_turn(route, g, lane) else 0.0
 
 
 @kernel_nogil
