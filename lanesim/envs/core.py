@@ -141,7 +141,8 @@ INFO_FIELDS = (
     "time_to_collision",
     "traffic_collisions",
 )
-_BOOL_INFO, _INT_INFO = ("crashed", "offroad"), ("lane", "traffic_collisions")
+# Info fields that are flags and counts (the rest are floats), one road's and a network's.
+BOOL_INFO, INT_INFO = ("crashed", "offroad", "arrived"), ("lane", "traffic_collisions")
 # The row of each info field and reward term, by name, for the kernels that write them
 # (``INFO.speed``, ``TERM.progress``): derived from the lists above, so they cannot disagree.
 # The classes live at module level so that numba can cache the kernels that read them.
@@ -276,23 +277,35 @@ class DrivingCore:
     def info(self) -> dict:
         """Info of every world, as Gymnasium's vector envs report it: arrays ``(B,)`` and
         ``rewards``, a dict of the weighted terms."""
-        rows = self.report.copy()
-        out = {"rewards": dict(zip(REWARD_TERMS, self.terms.copy(), strict=True))}
-        for name, row in zip(INFO_FIELDS, rows, strict=True):
-            out[name] = row.astype(bool) if name in _BOOL_INFO else (
-                row.astype(np.int64) if name in _INT_INFO else row
-            )
-        return out
+        return batch_info(self.report, self.terms, INFO_FIELDS, REWARD_TERMS)
 
     def info_of(self, b: int) -> dict:
         """Info of world ``b`` as a single environment reports it (Python scalars)."""
-        out = dict(zip(INFO_FIELDS, self.report[:, b].tolist(), strict=True))
-        for name in _BOOL_INFO:
+        return world_info(self.report, self.terms, b, INFO_FIELDS, REWARD_TERMS)
+
+
+def batch_info(report, terms, fields, term_names, bools=BOOL_INFO, ints=INT_INFO) -> dict:
+    """The info dict of every world from a core's ``report`` rows (``fields``) and weighted
+    reward ``terms`` (``term_names``): ``(B,)`` arrays, the ``bools`` as bool and the ``ints``
+    as int64, and ``rewards`` a dict of the terms."""
+    out = {"rewards": dict(zip(term_names, terms.copy(), strict=True))}
+    for name, row in zip(fields, report.copy(), strict=True):
+        out[name] = row.astype(bool) if name in bools else (
+            row.astype(np.int64) if name in ints else row
+        )
+    return out
+
+
+def world_info(report, terms, b, fields, term_names, bools=BOOL_INFO, ints=INT_INFO) -> dict:
+    """World ``b``'s info as :func:`batch_info` gives it, in Python scalars."""
+    out = dict(zip(fields, report[:, b].tolist(), strict=True))
+    for name in fields:
+        if name in bools:
             out[name] = bool(out[name])
-        for name in _INT_INFO:
+        elif name in ints:
             out[name] = int(out[name])
-        out["rewards"] = dict(zip(REWARD_TERMS, self.terms[:, b].tolist(), strict=True))
-        return out
+    out["rewards"] = dict(zip(term_names, terms[:, b].tolist(), strict=True))
+    return out
 
 
 # Flat arguments, unlike the simulator's entry points: called from Python at every decision,

@@ -27,7 +27,7 @@ from lanesim.envs.actions import (
     DiscreteActions,
     integer_actions,
 )
-from lanesim.envs.core import INFO_FIELDS, DrivingCore
+from lanesim.envs.core import INFO_FIELDS, DrivingCore, batch_info, world_info
 from lanesim.envs.netobs import NetworkKinematics
 from lanesim.envs.options import NETWORK_REWARD_TERMS, OptionError, Options, build_network
 from lanesim.sim import netrun
@@ -40,8 +40,6 @@ from lanesim.sim.state import COMMAND_LANE, COMMAND_SPEED
 # metres made along the route), then how much of the route is done (0 to 1) and whether the
 # ego has arrived.
 NETWORK_INFO_FIELDS = (*INFO_FIELDS, "route_progress", "arrived")
-_BOOL_INFO = ("crashed", "offroad", "arrived")
-_INT_INFO = ("lane", "traffic_collisions")
 NetInfoRows = namedtuple("NetInfoRows", NETWORK_INFO_FIELDS)
 NetRewardRows = namedtuple("NetRewardRows", NETWORK_REWARD_TERMS)
 NINFO = NetInfoRows(*range(len(NETWORK_INFO_FIELDS)))
@@ -219,22 +217,11 @@ class NetworkCore:
                         self.arrived, self.distance, w.route_length, self.report, worlds)
 
     def info(self) -> dict:
-        rows = self.report.copy()
-        out = {"rewards": dict(zip(NETWORK_REWARD_TERMS, self.terms.copy(), strict=True))}
-        for name, row in zip(NETWORK_INFO_FIELDS, rows, strict=True):
-            out[name] = row.astype(bool) if name in _BOOL_INFO else (
-                row.astype(np.int64) if name in _INT_INFO else row
-            )
-        return out
+        return batch_info(self.report, self.terms, NETWORK_INFO_FIELDS, NETWORK_REWARD_TERMS)
 
     def info_of(self, b: int) -> dict:
-        out = dict(zip(NETWORK_INFO_FIELDS, self.report[:, b].tolist(), strict=True))
-        for name in _BOOL_INFO:
-            out[name] = bool(out[name])
-        for name in _INT_INFO:
-            out[name] = int(out[name])
-        out["rewards"] = dict(zip(NETWORK_REWARD_TERMS, self.terms[:, b].tolist(), strict=True))
-        return out
+        return world_info(self.report, self.terms, b, NETWORK_INFO_FIELDS,
+                          NETWORK_REWARD_TERMS)
 
 
 @kernel

@@ -357,13 +357,7 @@ class Viewer:
             self._draw_top(surf, s_ego, theta, ann)
         if self.camera_rect is not None:
             self._draw_camera(surf, s_ego, theta, ann)
-        if self.help:
-            if self._help_card is None:
-                self._help_card = help_card(self.hud.text)
-            card = self._help_card
-            surf.set_clip(self.world_rect)
-            surf.blit(card, card.get_rect(center=self.world_rect.center))
-        surf.set_clip(None)
+        self._draw_help(surf)
         if self.show_hud:
             self._draw_hud(surf, ann, theta)
 
@@ -412,6 +406,16 @@ class Viewer:
         if self._rows is None:
             surf.blit(self._camera_pane, rect)
 
+    def _draw_help(self, surf: pygame.Surface) -> None:
+        """The help card over the world's part (key H), then no more clipping."""
+        if self.help:
+            if self._help_card is None:
+                self._help_card = help_card(self.hud.text)
+            card = self._help_card
+            surf.set_clip(self.world_rect)
+            surf.blit(card, card.get_rect(center=self.world_rect.center))
+        surf.set_clip(None)
+
     def _draw_network(self, surf: pygame.Surface) -> None:
         """A network world: top-down around the ego, turned so its heading points right (as
         the one-road view points the road), the ego a third of the way across; with the
@@ -434,13 +438,7 @@ class Viewer:
             rgb_view(self._rows, rect)[:] = frame
         else:
             pygame.surfarray.blit_array(self._world_part, frame.swapaxes(0, 1))
-        if self.help:
-            if self._help_card is None:
-                self._help_card = help_card(self.hud.text)
-            card = self._help_card
-            surf.set_clip(self.world_rect)
-            surf.blit(card, card.get_rect(center=self.world_rect.center))
-        surf.set_clip(None)
+        self._draw_help(surf)
         if self.show_hud:
             self._draw_hud(surf, None, theta)
 
