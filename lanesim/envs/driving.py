@@ -127,6 +127,9 @@ class NetworkVehicles:
         u, offset: lane coordinates (m along the lane from its start; m right of its centre).
         length, width: m. kind: ``EGO`` (0), ``CAR`` (1) or -1. crashed: has collided.
         dest: a traffic car's exit (an index into ``NetworkScene.graph.exits``).
+        change: a lane change under way (-1 left, +1 right, 0 none).
+        desired_speed, max_accel: a traffic car's IDM free-road speed (m/s) and acceleration
+            (m/s²), drawn when it entered (0 for the ego and empty slots).
     """
 
     x: np.ndarray
@@ -141,6 +144,9 @@ class NetworkVehicles:
     kind: np.ndarray
     crashed: np.ndarray
     dest: np.ndarray
+    change: np.ndarray
+    desired_speed: np.ndarray
+    max_accel: np.ndarray
 
 
 @dataclass(frozen=True)
