@@ -1,9 +1,12 @@
 """Pictures of the three networks of scenarios/networks/ (lanesim.render.netdraw): an RGB
 frame each, with cars placed on lanes, the ego's route and the lanes it may take, written to
 docs/{intersection,roundabout,exit}.png; with ``--grey DIR`` also each ego's grey observation
-frame (84 × 84, shown 4× larger) into DIR.
+frame (84 × 84, shown 4× larger) into DIR; with ``--viewer`` instead the real viewer's frames
+(``render_mode="rgb_array"``, 1200 × 400, HUD and road overlay) of the value-iteration driver in
+lanesim/Intersection-v0, Roundabout-v0 and Exit-v0, at a moment of each episode given below,
+into docs/viewer_{intersection,roundabout,exit}.png.
 
-    python scripts/network_pictures.py [--grey /tmp/frames]
+    python scripts/network_pictures.py [--grey /tmp/frames] [--viewer]
 """
 
 from __future__ import annotations
@@ -61,10 +64,44 @@ def scene_rows(net: Network, cars) -> tuple[np.ndarray, ...]:
             np.full(n, 4.5), np.full(n, 1.9), kind, np.zeros(n, dtype=bool))
 
 
+# Per id: the episode's seed and the decision whose frame is kept (the ego in the junction).
+VIEWER_SHOTS = {"Intersection-v0": (3, 24), "Roundabout-v0": (1, 40), "Exit-v0": (0, 105)}
+
+
+def viewer_pictures() -> None:
+    import gymnasium as gym
+
+    import lanesim  # noqa: F401
+    from agents.vi_driver import VIDriver
+    from lanesim.render import annotate
+
+    for env_id, (seed, keep) in VIEWER_SHOTS.items():
+        env = gym.make(f"lanesim/{env_id}", render_mode="rgb_array", action="meta",
+                       screen_width=1200, screen_height=400)
+        agent = VIDriver()
+        obs, _ = env.reset(seed=seed)
+        agent.reset(env)
+        for _ in range(keep):
+            action = agent.act(obs)
+            annotate(env, **agent.annotations())
+            obs, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+        name = env_id.split("-")[0].lower()
+        imageio.imwrite(ROOT / "docs" / f"viewer_{name}.png", env.render())
+        env.close()
+        print(f"docs/viewer_{name}.png")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grey", type=Path, help="also write grey observation frames here")
+    ap.add_argument("--viewer", action="store_true",
+                    help="write the viewer's frames of the value-iteration driver instead")
     args = ap.parse_args()
+    if args.viewer:
+        viewer_pictures()
+        return
     for name, sc in SCENES.items():
         net = load(name)
         rows = scene_rows(net, sc["cars"])
