@@ -217,10 +217,11 @@ def build_net_spec(options, network: Network) -> NetRunSpec:
     lo, hi = options.traffic_speed
     mean = 0.5 * (lo + hi)
     desired = (max(lo, 1.0), max(hi, 1.0))
-    # Traffic runs before each episode for as long as its slowest car takes from the farthest
-    # entry to an exit (at most WARM_UP_MAX), so every lane has filled.
+    # Traffic runs before each episode for as long as a car at the mean desired speed takes
+    # from the farthest entry to the start of an exit lane (at most WARM_UP_MAX): every lane on
+    # which traffic meets other traffic has filled; the exit lanes carry only leaving cars.
     longest = _longest_route(lane_graph(network))
-    warmup = min(longest / desired[0], WARM_UP_MAX) if options.vehicles else 0.0
+    warmup = min(longest / max(mean, 1.0), WARM_UP_MAX) if options.vehicles else 0.0
     world = NetWorldSpec(
         network=network,
         slots=int(options.vehicles),
@@ -247,8 +248,8 @@ def build_net_spec(options, network: Network) -> NetRunSpec:
 
 
 def _longest_route(g) -> float:
-    """The longest way (m) traffic drives from an entry to an exit, along the routing tables
-    (``hop`` on, ``change`` across), over every entry and reachable exit."""
+    """The longest way (m) traffic drives from an entry to the start of an exit lane, along
+    the routing tables (``hop`` on, ``change`` across), over every entry and reachable exit."""
     longest = 0.0
     for e in g.entries:
         for t, x in enumerate(g.exits):
@@ -257,7 +258,6 @@ def _longest_route(g) -> float:
             lane, total = int(e), 0.0
             for _ in range(4 * len(g.length)):
                 if lane == x:
-                    total += float(g.length[lane])
                     break
                 side = int(g.change[lane, t])
                 if side != 0:
