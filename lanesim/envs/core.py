@@ -258,14 +258,7 @@ class DrivingCore:
         self.action.set(actions, batched)
         w = self.world
         np.copyto(self._lane_before, w.I[LANE, :, 0])
-        if on_frame is None:
-            trace = w.advance(self.frames)
-        else:
-            parts = []
-            for _ in range(self.frames):
-                parts.append(w.advance(1).copy())
-                on_frame()
-            trace = np.concatenate(parts, axis=2)
+        trace = advance_traced(w, self.frames, on_frame)
         _score(trace, self._lane_before, w.applied, *self._score_args)
         self.decisions += 1
         if self.max_episode_steps is not None:
@@ -282,6 +275,18 @@ class DrivingCore:
     def info_of(self, b: int) -> dict:
         """Info of world ``b`` as a single environment reports it (Python scalars)."""
         return world_info(self.report, self.terms, b, INFO_FIELDS, REWARD_TERMS)
+
+
+def advance_traced(world, frames: int, on_frame: Callable[[], None] | None):
+    """``frames`` simulation steps of ``world`` and their trace ``(rows, B, frames)``: in one
+    compiled call, or with ``on_frame`` called after every step (rendering, video)."""
+    if on_frame is None:
+        return world.advance(frames)
+    parts = []
+    for _ in range(frames):
+        parts.append(world.advance(1).copy())
+        on_frame()
+    return np.concatenate(parts, axis=2)
 
 
 def batch_info(report, terms, fields, term_names, bools=BOOL_INFO, ints=INT_INFO) -> dict:

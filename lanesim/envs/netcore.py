@@ -27,7 +27,13 @@ from lanesim.envs.actions import (
     DiscreteActions,
     integer_actions,
 )
-from lanesim.envs.core import INFO_FIELDS, DrivingCore, batch_info, world_info
+from lanesim.envs.core import (
+    INFO_FIELDS,
+    DrivingCore,
+    advance_traced,
+    batch_info,
+    world_info,
+)
 from lanesim.envs.netobs import NetworkKinematics
 from lanesim.envs.options import NETWORK_REWARD_TERMS, OptionError, Options, build_network
 from lanesim.sim import netrun
@@ -189,14 +195,7 @@ class NetworkCore:
     def step(self, actions, on_frame: Callable[[], None] | None = None, batched: bool = True):
         self.action.set(actions, batched)
         w = self.world
-        if on_frame is None:
-            trace = w.advance(self.frames)
-        else:
-            parts = []
-            for _ in range(self.frames):
-                parts.append(w.advance(1).copy())
-                on_frame()
-            trace = np.concatenate(parts, axis=2)
+        trace = advance_traced(w, self.frames, on_frame)
         o = self.options
         _score_network(trace, w.applied, self.weights, o.reward_speed * w.dt, self._control_scale,
                        o.duration, w.clock, self.prev_controls, self.crashed, self.offroad,
