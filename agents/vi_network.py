@@ -32,11 +32,12 @@ The abstraction
   - *at conflicts*: for every conflict of a route lane with another lane (the lane graph's
     ``conf_*``: the zone ``[z0, z1]`` on the route lane, ``[w0, w1]`` on the other), each car
     whose path crosses the other lane's zone occupies it from the earliest time it can get
-    there (accelerating at its ``max_accel`` to its desired speed) to the time its rear leaves
-    it at its present speed (or accelerating gently from a standstill). Where the ego's lane
-    has the right of way (``conf_yield`` false), a car that can still stop before its stop
-    line is taken to yield (the simulator's gap acceptance makes it); one that cannot, or
-    is already inside, is a car like any other: the ego never plans into it.
+    there (accelerating at its ``max_accel`` to its desired speed) to the latest time its rear
+    leaves it (accelerating only gently, ``slow_accel``, from its present speed). Where the
+    ego's lane has the right of way (``conf_yield`` false), a car that can still stop before
+    its stop line is taken to yield (the simulator's gap acceptance makes it); one that
+    cannot, or is already inside, is a car like any other: the ego never plans into it.
+  - *on a lane beside the route* with a lane change into it under way: on the route now.
 * **Collision**: each substep, a leader closer than ``gap_hit`` m bumper to bumper, or the
   ego's footprint in a zone while a car's occupancy window, widened by ``window_margin`` s,
   covers the moment, is a collision (probability 1); it falls linearly to 0 over a further
@@ -82,8 +83,10 @@ _CAR_LANES = 8
 # Leader table columns: centre s now (m), speed (m/s), half length (m), the s span (m) in
 # which it is on the route, the speed (m/s) it slows to for a bend on its way and how far (m)
 # ahead of it that bend starts.
-L_S, L_V, L_HALF, L_LO, L_HI, L_VF, L_DSLOW = range(7)
-N_LCOL = 7
+# The last column is how bad meeting it is: 1 for a car, ``wall_weight`` for the end of a
+# lane the route leaves sideways (missing the change is a wrong turn, not a crash).
+L_S, L_V, L_HALF, L_LO, L_HI, L_VF, L_DSLOW, L_WEIGHT = range(8)
+N_LCOL = 8
 # Traffic's braking (m/s²) for a bend ahead, as predicted.
 _BEND_DECEL = 2.0
 # Conflict window columns: the zone on the route (s from, to; m) and the time (s) a car is in
@@ -118,13 +121,15 @@ class VINetworkConfig:
     window_margin: float = 0.5  # s either side of a car's time in a zone, 0 to 5
     window_soft: float = 0.5  # s over which the risk falls to 0 beyond it, 0.1 to 5
     zone_margin: float = 0.5  # m added to the zones along the route, 0 to 5
-    slow_accel: float = 0.5  # m/s², a car's acceleration from a standstill out of a zone,
-    # for the time it leaves it (0.1 to 4)
+    slow_accel: float = 1.0  # m/s², a slow car's acceleration (to its desired speed) when
+    # the time it leaves a zone is reckoned, 0.1 to 4
     # lane changes the route asks for
     change_gap: float = 4.0  # m bumper gap at least, either side, 0 to 50
     change_time_gap: float = 0.6  # s of the faster's speed added to that gap, 0 to 5
     change_ttc: float = 3.0  # s to collision at least at the present speeds, 0 to 20
     change_slack: float = 0.5  # how much lower the target lane's plan may be worth, 0 to 100
+    wall_weight: float = 0.3  # of the collision penalty: reaching the end of a lane the route
+    # leaves sideways (a wrong turn is better than a crash), 0 to 1
 
     def __post_init__(self) -> None:
         ranges = {
@@ -138,6 +143,7 @@ class VINetworkConfig:
             "window_margin": (0.0, 5.0), "window_soft": (0.1, 5.0), "zone_margin": (0.0, 5.0),
             "slow_accel": (0.1, 4.0), "change_gap": (0.0, 50.0), "change_time_gap": (0.0, 5.0),
             "change_ttc": (0.0, 20.0), "change_slack": (0.0, 100.0),
+            "wall_weight": (0.0, 1.0),
         }
         for f in fields(self):
             v = getattr(self, f.name)
@@ -221,12 +227,13 @@ def _add_leader(leaders, n, s, v, half, lo):
     leaders[n, L_S], leaders[n, L_V], leaders[n, L_HALF] = s, v, half
     leaders[n, L_LO], leaders[n, L_HI] = lo, np.inf
     leaders[n, L_VF], leaders[n, L_DSLOW] = v, np.inf
+    leaders[n, L_WEIGHT] = 1.0
     return n + 1
 
 
 @njit(cache=True)
 def _scene(net, g, st, prm_sim, b, plan_lane, plan_base, n_plan, via_lane, side_lane,
-           ego_half, max_dist, slow_accel):
+           ego_half, max_dist, slow_accel, wall_weight):
     """The leader table and the conflict windows (``L_*`` and ``W_*`` columns) of world ``b``
     along the planned lanes. ``via_lane`` ``(n_plan,)``: where the route leaves that lane
     sideways, the lane it changes to (its end is a wall; its cars are on the route), else -1.
@@ -242,6 +249,7 @@ def _scene(net, g, st, prm_sim, b, plan_lane, plan_base, n_plan, via_lane, side_
         if via_lane[p] >= 0:
             n_lead = _add_leader(leaders, n_lead, plan_base[p] + net.lane_length[q], 0.0, 0.0,
                                  -np.inf)
+            leaders[n_lead - 1, L_WEIGHT] = wall_weight
     windows = np.zeros((max(N * n_conf, 1), 4))
     n_win = 0
     for j in range(1, N):
@@ -312,6 +320,20 @@ def _scene(net, g, st, prm_sim, b, plan_lane, plan_base, n_plan, via_lane, side_
                 break
         if 0 <= joined < N:
             leaders[joined, L_VF], leaders[joined, L_DSLOW] = vf, d_slow
+    # A car is no faster in the end than the slower cars ahead of it on the route (a queue
+    # into a bend moves at its slowest): from the front back.
+    order = np.argsort(-leaders[:n_lead, L_S])
+    for a in range(1, n_lead):
+        j = order[a]
+        i = order[a - 1]
+        if leaders[j, L_WEIGHT] < 1.0 or leaders[i, L_WEIGHT] < 1.0:
+            continue
+        ahead_vf = min(leaders[i, L_VF], leaders[i, L_V])
+        if ahead_vf < leaders[j, L_VF]:
+            leaders[j, L_VF] = ahead_vf
+            room = leaders[i, L_S] - leaders[j, L_S] - leaders[i, L_HALF] - leaders[j, L_HALF]
+            reach = room + (leaders[i, L_DSLOW] if leaders[i, L_V] > leaders[i, L_VF] else 0.0)
+            leaders[j, L_DSLOW] = min(leaders[j, L_DSLOW], max(reach, 0.0))
     return leaders[:n_lead], windows[:n_win]
 
 
@@ -360,7 +382,7 @@ def _windows(g, prm_sim, plan_lane, plan_base, n_plan, o, at, half, v, top, a_ma
                     continue
             limit = min(top, g.speed_limit[o])
             t0 = 0.0 if front >= w0 else time_to_cover(w0 - front, v, a_max, limit)
-            t1 = time_to_cover(w1 - rear, v, slow_accel, max(v, 1.0))
+            t1 = time_to_cover(w1 - rear, v, slow_accel, max(limit, v))
             windows[n_win, W_S0], windows[n_win, W_S1] = s0, s1
             windows[n_win, W_T0], windows[n_win, W_T1] = t0, t1
             n_win += 1
@@ -393,6 +415,7 @@ def _hit(s, t, leaders, windows, cfg, zones=True):
         if sj - s < 0.0:
             continue  # behind the ego now: a follower
         q = 1.0 if gap <= cfg.gap_hit else 1.0 - (gap - cfg.gap_hit) / cfg.gap_soft
+        q *= leaders[j, L_WEIGHT]
         if q > p:
             p = q
             if p >= 1.0:
@@ -555,21 +578,26 @@ def _route_points(net, plan_lane, plan_base, n_plan, path_s, u_offset):
 
 
 @njit(cache=True)
-def _gap_safe(net, st, b, lane, u, v, target, gap0, time_gap, ttc):
+def _gap_safe(net, g, st, b, lane, u, v, target, gap0, time_gap, ttc):
     """Whether the ego (centre ``u`` m along ``lane``, speed ``v``) may move into the
-    neighbouring lane ``target``: every car on it (or moving into it) leaves at least ``gap0 +
-    time_gap × (the faster speed)`` m bumper to bumper, and none closes in on the ego (or the
-    ego on it) within ``ttc`` s."""
+    neighbouring lane ``target``: every car on it (or moving into it, or out of the ego's
+    lane too) leaves at least ``gap0 + time_gap × (the faster speed)`` m bumper to bumper,
+    and none closes in on the ego (or the ego on it) within ``ttc`` s."""
     me = across(net, lane, u, target)
     half = 0.5 * st.length[b, 0]
     for j in range(1, st.x.shape[1]):
         if st.kind[b, j] == INACTIVE or st.lane[b, j] < 0:
             continue
         lj = st.lane[b, j]
+        into = -1
+        if st.change[b, j] != 0:
+            into = g.left[lj] if st.change[b, j] < 0 else g.right[lj]
         if lj == target:
             at = st.u[b, j]
-        elif lj == lane and st.change[b, j] != 0:
+        elif lj == lane and into >= 0:
             at = st.u[b, j] + (me - u)  # it is moving over too: same lane for this purpose
+        elif into == target:
+            at = across(net, lj, st.u[b, j], target)  # moving into the target lane
         else:
             continue
         d = at - me
@@ -628,7 +656,7 @@ class NetworkPlanner:
         side = int(w.routes.change[gi, lane])
         nb = neighbours[0] if side < 0 else neighbours[1]
         if not changing and side != 0 and nb >= 0 and _gap_safe(
-                w.network.arrays, st, b, lane, u, float(st.speed[b, 0]), nb, c.change_gap,
+                w.network.arrays, g, st, b, lane, u, float(st.speed[b, 0]), nb, c.change_gap,
                 c.change_time_gap, c.change_ttc):
             moved = self._plan_on(env, nb, lane)
             if moved["values"].max() >= plan["values"].max() - c.change_slack:
@@ -668,7 +696,7 @@ class NetworkPlanner:
         via_lane = np.where(w.routes.change[gi, ids] != 0, w.routes.via[gi, ids], -1)
         leaders, windows = _scene(arrays, g, st, w.params, b, plan_lane, plan_base, n_plan,
                                   via_lane, side_lane, 0.5 * ego.length, max_dist,
-                                  c.slow_accel)
+                                  c.slow_accel, c.wall_weight)
         cfg = _Plan(*(getattr(c, f) for f in _Plan._fields[:22]), float(o.reward_speed),
                     0.5 * ego.length, ego.max_accel, ego.max_brake)
         q, path_s, path_v, n = _solve(v, level, speeds, leaders, windows, cfg)
