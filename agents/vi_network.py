@@ -118,8 +118,8 @@ class VINetworkConfig:
     # prediction and safety
     gap_hit: float = 0.5  # m bumper gap to a leader that counts as a collision, 0 to 10
     gap_soft: float = 2.0  # m over which a closer gap's risk falls to 0, 0.1 to 20
-    window_margin: float = 0.5  # s either side of a car's time in a zone, 0 to 5
-    window_soft: float = 0.5  # s over which the risk falls to 0 beyond it, 0.1 to 5
+    window_margin: float = 0.3  # s either side of a car's time in a zone, 0 to 5
+    window_soft: float = 0.3  # s over which the risk falls to 0 beyond it, 0.1 to 5
     zone_margin: float = 0.5  # m added to the zones along the route, 0 to 5
     slow_accel: float = 1.0  # m/s², a slow car's acceleration (to its desired speed) when
     # the time it leaves a zone is reckoned, 0.1 to 4
@@ -128,7 +128,7 @@ class VINetworkConfig:
     change_time_gap: float = 0.6  # s of the faster's speed added to that gap, 0 to 5
     change_ttc: float = 3.0  # s to collision at least at the present speeds, 0 to 20
     change_slack: float = 0.5  # how much lower the target lane's plan may be worth, 0 to 100
-    wall_weight: float = 0.3  # of the collision penalty: reaching the end of a lane the route
+    wall_weight: float = 0.1  # of the collision penalty: reaching the end of a lane the route
     # leaves sideways (a wrong turn is better than a crash), 0 to 1
 
     def __post_init__(self) -> None:
