@@ -83,10 +83,8 @@ _CAR_LANES = 8
 # Leader table columns: centre s now (m), speed (m/s), half length (m), the s span (m) in
 # which it is on the route, the speed (m/s) it slows to for a bend on its way and how far (m)
 # ahead of it that bend starts.
-# The last column is how bad meeting it is: 1 for a car, ``wall_weight`` for the end of a
-# lane the route leaves sideways (missing the change is a wrong turn, not a crash).
-L_S, L_V, L_HALF, L_LO, L_HI, L_VF, L_DSLOW, L_WEIGHT = range(8)
-N_LCOL = 8
+L_S, L_V, L_HALF, L_LO, L_HI, L_VF, L_DSLOW = range(7)
+N_LCOL = 7
 # Traffic's braking (m/s²) for a bend ahead, as predicted.
 _BEND_DECEL = 2.0
 # Conflict window columns: the zone on the route (s from, to; m) and the time (s) a car is in
@@ -128,8 +126,8 @@ class VINetworkConfig:
     change_time_gap: float = 0.6  # s of the faster's speed added to that gap, 0 to 5
     change_ttc: float = 3.0  # s to collision at least at the present speeds, 0 to 20
     change_slack: float = 0.5  # how much lower the target lane's plan may be worth, 0 to 100
-    wall_weight: float = 0.1  # of the collision penalty: reaching the end of a lane the route
-    # leaves sideways (a wrong turn is better than a crash), 0 to 1
+    wall_weight: float = 0.3  # of the collision penalty: reaching the end of a lane the route
+    # leaves sideways, which ends the plan (a wrong turn is better than a crash), 0 to 1
 
     def __post_init__(self) -> None:
         ranges = {
@@ -182,6 +180,7 @@ class _Plan(NamedTuple):
     window_soft: float
     zone_margin: float
     slow_accel: float
+    wall_weight: float
     reward_speed: float
     ego_half: float  # m, half the ego's length
     ego_accel: float  # m/s²
@@ -227,29 +226,24 @@ def _add_leader(leaders, n, s, v, half, lo):
     leaders[n, L_S], leaders[n, L_V], leaders[n, L_HALF] = s, v, half
     leaders[n, L_LO], leaders[n, L_HI] = lo, np.inf
     leaders[n, L_VF], leaders[n, L_DSLOW] = v, np.inf
-    leaders[n, L_WEIGHT] = 1.0
     return n + 1
 
 
 @njit(cache=True)
 def _scene(net, g, st, prm_sim, b, plan_lane, plan_base, n_plan, via_lane, side_lane,
-           ego_half, max_dist, slow_accel, wall_weight):
+           ego_half, max_dist, slow_accel):
     """The leader table and the conflict windows (``L_*`` and ``W_*`` columns) of world ``b``
     along the planned lanes. ``via_lane`` ``(n_plan,)``: where the route leaves that lane
-    sideways, the lane it changes to (its end is a wall; its cars are on the route), else -1.
+    sideways, the lane it changes to (its cars are on the route), else -1.
     ``side_lane``: the lane a change under way leaves (its cars are
     leaders too, at the same place along the target lane), -1 none."""
     N = st.x.shape[1]
-    leaders = np.zeros((N * 3 + n_plan, N_LCOL))
+    leaders = np.zeros((N * 3, N_LCOL))
     n_lead = 0
     n_conf = 0
     for p in range(n_plan):
         q = plan_lane[p]
         n_conf += g.conf_ptr[q + 1] - g.conf_ptr[q]
-        if via_lane[p] >= 0:
-            n_lead = _add_leader(leaders, n_lead, plan_base[p] + net.lane_length[q], 0.0, 0.0,
-                                 -np.inf)
-            leaders[n_lead - 1, L_WEIGHT] = wall_weight
     windows = np.zeros((max(N * n_conf, 1), 4))
     n_win = 0
     for j in range(1, N):
@@ -326,8 +320,6 @@ def _scene(net, g, st, prm_sim, b, plan_lane, plan_base, n_plan, via_lane, side_
     for a in range(1, n_lead):
         j = order[a]
         i = order[a - 1]
-        if leaders[j, L_WEIGHT] < 1.0 or leaders[i, L_WEIGHT] < 1.0:
-            continue
         ahead_vf = min(leaders[i, L_VF], leaders[i, L_V])
         if ahead_vf < leaders[j, L_VF]:
             leaders[j, L_VF] = ahead_vf
@@ -415,7 +407,6 @@ def _hit(s, t, leaders, windows, cfg, zones=True):
         if sj - s < 0.0:
             continue  # behind the ego now: a follower
         q = 1.0 if gap <= cfg.gap_hit else 1.0 - (gap - cfg.gap_hit) / cfg.gap_soft
-        q *= leaders[j, L_WEIGHT]
         if q > p:
             p = q
             if p >= 1.0:
@@ -448,10 +439,12 @@ def _move(s, v, target, dt, cfg):
 
 
 @njit(cache=True)
-def _solve(v0, level0, speeds, leaders, windows, cfg):
+def _solve(v0, level0, speeds, leaders, windows, wall_s, cfg):
     """Build the reachable MDP from the ego's speed ``v0`` and target level ``level0`` and solve
-    it. Returns ``(q, path_s, path_v, states)``: the root's values of FASTER, IDLE, SLOWER, the
-    best plan's ``s`` and speed per step, the states built."""
+    it; ``wall_s`` (m, inf for none) is the end of a lane the route leaves sideways: reaching
+    it ends the plan as a wrong turn, ``wall_weight`` of a collision. Returns ``(q, path_s,
+    path_v, states)``: the root's values of FASTER, IDLE, SLOWER, the best plan's ``s`` and
+    speed per step, the states built."""
     H, nsub = cfg.horizon, cfg.substeps
     tau = cfg.step
     dt = tau / nsub
@@ -481,10 +474,20 @@ def _solve(v0, level0, speeds, leaders, windows, cfg):
                     nl = st_l[i]
                 s, v = st_s[i], st_v[i]
                 p = 0.0
+                wall = False
                 for sub in range(nsub):
                     s, v = _move(s, v, speeds[nl], dt, cfg)
                     p = max(p, _hit(s, k * tau + (sub + 1) * dt, leaders, windows, cfg))
+                    if s + cfg.ego_half >= wall_s - cfg.gap_hit:
+                        wall = True
+                        break
                 r = cfg.speed_weight * (s - st_s[i]) / cfg.reward_speed
+                if wall:
+                    # A wrong turn: the plan ends here.
+                    succ[i, a] = -2
+                    rew[i, a] = r - cfg.wall_weight * cfg.collision_penalty
+                    p_hit[i, a] = p
+                    continue
                 r -= cfg.follow_weight * _follow(s, v, (k + 1) * tau, leaders, cfg)
                 if invalid:
                     r -= cfg.invalid_cost
@@ -506,6 +509,9 @@ def _solve(v0, level0, speeds, leaders, windows, cfg):
                                 s_end = s2
                             pt = max(pt, _hit(s2, H * tau + tq, leaders, windows, cfg,
                                               tq <= cfg.tail + 1e-9))
+                            if s2 + cfg.ego_half >= wall_s - cfg.gap_hit:
+                                pt = max(pt, cfg.wall_weight)
+                                break
                         if pt < best_p - 1e-9:
                             best_p, best_s = pt, s_end
                     r += cfg.speed_weight * (best_s - s) / cfg.reward_speed
@@ -535,19 +541,21 @@ def _solve(v0, level0, speeds, leaders, windows, cfg):
     value = np.zeros(n)
     best = np.zeros(n, dtype=np.int64)
     for i in range(n - 1, -1, -1):
-        if succ[i, 0] < 0:
+        if succ[i, 0] == -1:
             continue  # at the horizon: its arrival was scored
         top = -np.inf
         for a in range(3):
             p = p_hit[i, a]
-            qv = (1.0 - p) * (rew[i, a] + value[succ[i, a]]) - p * cfg.collision_penalty
+            after = value[succ[i, a]] if succ[i, a] >= 0 else 0.0
+            qv = (1.0 - p) * (rew[i, a] + after) - p * cfg.collision_penalty
             if qv > top + 1e-12:
                 top, best[i] = qv, a
         value[i] = top
     q_root = np.empty(3)
     for a in range(3):
         p = p_hit[0, a]
-        q_root[a] = (1.0 - p) * (rew[0, a] + value[succ[0, a]]) - p * cfg.collision_penalty
+        after = value[succ[0, a]] if succ[0, a] >= 0 else 0.0
+        q_root[a] = (1.0 - p) * (rew[0, a] + after) - p * cfg.collision_penalty
     path_s = np.empty(H + 1)
     path_v = np.empty(H + 1)
     i = 0
@@ -555,7 +563,7 @@ def _solve(v0, level0, speeds, leaders, windows, cfg):
     while True:
         path_s[m], path_v[m] = st_s[i], st_v[i]
         m += 1
-        if succ[i, 0] < 0 or m > H:
+        if succ[i, 0] == -1 or m > H or succ[i, best[i]] < 0:
             break
         i = succ[i, best[i]]
     return q_root, path_s[:m], path_v[:m], n
@@ -696,10 +704,13 @@ class NetworkPlanner:
         via_lane = np.where(w.routes.change[gi, ids] != 0, w.routes.via[gi, ids], -1)
         leaders, windows = _scene(arrays, g, st, w.params, b, plan_lane, plan_base, n_plan,
                                   via_lane, side_lane, 0.5 * ego.length, max_dist,
-                                  c.slow_accel, c.wall_weight)
-        cfg = _Plan(*(getattr(c, f) for f in _Plan._fields[:22]), float(o.reward_speed),
+                                  c.slow_accel)
+        walls = np.flatnonzero(via_lane >= 0)
+        wall_s = (float(plan_base[walls[0]] + arrays.lane_length[ids[walls[0]]])
+                  if walls.size else np.inf)
+        cfg = _Plan(*(getattr(c, f) for f in _Plan._fields[:23]), float(o.reward_speed),
                     0.5 * ego.length, ego.max_accel, ego.max_brake)
-        q, path_s, path_v, n = _solve(v, level, speeds, leaders, windows, cfg)
+        q, path_s, path_v, n = _solve(v, level, speeds, leaders, windows, wall_s, cfg)
         offset = float(st.offset[b, 0]) if plan_from == lane else 0.0
         points = _route_points(arrays, plan_lane, plan_base, n_plan, path_s, offset)
         return {
