@@ -9,7 +9,9 @@ by value iteration and returns the first action of the best plan (receding horiz
 The abstraction
 ---------------
 * **Where**: ``s``, metres along the route from the ego's centre now (the planning lane is the
-  meta action's target lane, so a lane change under way plans in the lane it goes to).
+  meta action's target lane, so a lane change under way plans in the lane it goes to). Where
+  the route leaves a lane sideways, ``s`` runs on along the lane it changes to (its ``via``),
+  and the end of the lane left is a *wall*: reaching it ends the plan as a wrong turn.
 * **States**: ``(k, speed level, position cell, speed cell)``: the planning step ``k`` (of
   ``step`` s, ``horizon`` of them), the meta action's target speed (an index of
   ``meta_speeds``), ``s`` in ``s_cell`` m and the ego's speed in ``v_cell`` m/s. Only the
@@ -19,16 +21,22 @@ The abstraction
   nothing in the env and cost ``invalid_cost``; a speed change costs ``speed_change_cost``.
   Lane changes are not in the MDP: where the route asks for one (its ``change`` table, e.g.
   Exit-v0's moves right toward ``decel:3``) and the gap in the target lane is safe
-  (:func:`_gap_safe`), the planner asks for it; a change under way is planned in its target
-  lane, the cars of the lane it leaves included.
+  (:func:`_gap_safe`), the MDP is solved in the target lane too, and the planner asks for the
+  change if that plan is worth at least the plan of staying less ``change_slack``; where
+  every plan of staying ends in a crash (worth less than ``-escape_below ×
+  collision_penalty``), a safe change to either neighbour whose plan is clearly better is
+  taken (an escape). A change under way is planned in its target lane, the cars of the lane
+  it leaves included.
 * **Ego motion** (deterministic): the autopilot's speed law (``AUTOPILOT_SPEED_GAIN`` toward
   the target within the ego's acceleration and braking limits), ``substeps`` per step.
 * **Other cars** (traffic's exits are its turn signals: each car's path is the lanes its route
   table takes from where it is):
 
   - *on the route*: a car whose path joins the ego's route is a leader along ``s`` from where
-    it joins to where it leaves, at constant speed; cars behind the ego are followers and
-    brake for it (the simulator's traffic does), so they are left out;
+    it joins to where it leaves, at constant speed but braking (2 m/s²) to the speed limit of a
+    bend on its way and no faster in the end than the slower cars ahead of it (a queue into a
+    bend); cars behind the ego are followers and brake for it (the simulator's traffic
+    does), so they are left out;
   - *at conflicts*: for every conflict of a route lane with another lane (the lane graph's
     ``conf_*``: the zone ``[z0, z1]`` on the route lane, ``[w0, w1]`` on the other), each car
     whose path crosses the other lane's zone occupies it from the earliest time it can get
@@ -44,7 +52,8 @@ The abstraction
   ``gap_soft`` m or ``window_soft`` s, so the plan keeps its distance.
 * **Rewards**: progress, ``speed_weight`` per second at ``reward_speed`` (the env's progress
   term); ``-collision_penalty`` for a collision; ``-follow_weight × shortfall²`` per step for a
-  gap to a leader shorter than ``2 m + follow_headway × speed``. After the horizon a ``tail``
+  gap to a leader shorter than ``2 m + follow_headway × speed``; ``-wall_weight ×
+  collision_penalty`` for a wrong turn (a wall). After the horizon a ``tail``
   (s) is scored: its progress and ``tail_weight × collision_penalty`` × its collision
   probability, at the lowest speed level or at the level reached, whichever is safer, so that
   every plan ends where the ego can still stop (or, on a highway, slow) safely or drive on
@@ -126,6 +135,8 @@ class VINetworkConfig:
     change_time_gap: float = 0.6  # s of the faster's speed added to that gap, 0 to 5
     change_ttc: float = 3.0  # s to collision at least at the present speeds, 0 to 20
     change_slack: float = 0.5  # how much lower the target lane's plan may be worth, 0 to 100
+    escape_below: float = 0.5  # of the collision penalty: where the best plan is worth less,
+    # a lane change the route does not ask for is weighed too, 0 to 1
     wall_weight: float = 0.3  # of the collision penalty: reaching the end of a lane the route
     # leaves sideways, which ends the plan (a wrong turn is better than a crash), 0 to 1
 
@@ -141,7 +152,7 @@ class VINetworkConfig:
             "window_margin": (0.0, 5.0), "window_soft": (0.1, 5.0), "zone_margin": (0.0, 5.0),
             "slow_accel": (0.1, 4.0), "change_gap": (0.0, 50.0), "change_time_gap": (0.0, 5.0),
             "change_ttc": (0.0, 20.0), "change_slack": (0.0, 100.0),
-            "wall_weight": (0.0, 1.0),
+            "wall_weight": (0.0, 1.0), "escape_below": (0.0, 1.0),
         }
         for f in fields(self):
             v = getattr(self, f.name)
@@ -670,6 +681,18 @@ class NetworkPlanner:
             if moved["values"].max() >= plan["values"].max() - c.change_slack:
                 plan = moved
                 action = LANE_LEFT if side < 0 else LANE_RIGHT
+        # An escape: where every plan in this lane ends in a crash, a safe neighbour whose
+        # plan is clearly better (a wrong turn is better than a crash).
+        if not changing and plan["values"].max() < -c.escape_below * c.collision_penalty:
+            for k, nb in enumerate(neighbours):
+                if nb < 0 or not _gap_safe(w.network.arrays, g, st, b, lane, u,
+                                           float(st.speed[b, 0]), nb, c.change_gap,
+                                           c.change_time_gap, c.change_ttc):
+                    continue
+                moved = self._plan_on(env, nb, lane)
+                if moved["values"].max() > plan["values"].max() + 1.0:
+                    plan = moved
+                    action = LANE_LEFT if k == 0 else LANE_RIGHT
         plan["action"] = action
         plan["ms"] = 1e3 * (time.perf_counter() - start)
         self.last = plan
