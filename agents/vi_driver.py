@@ -83,6 +83,7 @@ from agents.value_iteration import value_iteration
 from agents.vi_network import NetworkPlanner, VINetworkConfig
 from lanesim.envs.actions import FASTER, LANE_LEFT, LANE_RIGHT, META_ACTIONS, SLOWER
 from lanesim.envs.driving import Scene
+from lanesim.envs.netcore import NetworkScene
 from lanesim.envs.options import Options
 from lanesim.sim.lane_index import lane_exists
 from lanesim.sim.models import (
@@ -520,8 +521,7 @@ class VIDriver:
     def reset(self, env) -> None:
         """A new episode starts in ``env`` (a meta-action lanesim env, wrapped or not)."""
         self._env = env.unwrapped
-        world = getattr(getattr(self._env, "core", None), "world", None)
-        on_network = getattr(world, "network", None) is not None
+        on_network = isinstance(self._env.scene(), NetworkScene)
         self._network = NetworkPlanner(self.network_config) if on_network else None
         self.last = {}
         self._annotations = {}
@@ -739,7 +739,7 @@ class VIDriver:
         if self._env is None:
             raise RuntimeError("VIDriver.act before reset(env): it plans from that env's scene")
         if self._network is not None:
-            action = self._network.act(self._env)
+            action = self._network.act(self._env.scene(), self._env.options)
             self.last, self._annotations = self._network.last, self._network.annotations
             return action
         return self.plan(self._env.scene(), self._env.options)["action"]

@@ -76,10 +76,11 @@ import numpy as np
 from numba import njit
 
 from lanesim.envs.actions import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER
-from lanesim.sim.models import AUTOPILOT_SPEED_GAIN, EgoModel
+from lanesim.envs.netcore import NetworkScene
+from lanesim.envs.options import Options
+from lanesim.sim.models import AUTOPILOT_SPEED_GAIN
 from lanesim.sim.netstep import INACTIVE, across, time_to_cover
 from lanesim.sim.network import lane_point
-from lanesim.sim.state import COMMAND_LANE, COMMAND_SPEED
 
 __all__ = ["NetworkPlanner", "VINetworkConfig"]
 
@@ -196,6 +197,11 @@ class _Plan(NamedTuple):
     ego_half: float  # m, half the ego's length
     ego_accel: float  # m/s²
     ego_brake: float  # m/s²
+
+
+# The _Plan fields taken from VINetworkConfig (the rest come from the env).
+_FROM_CONFIG = tuple(name for name in _Plan.__annotations__
+                     if name not in ("reward_speed", "ego_half", "ego_accel", "ego_brake"))
 
 
 # ---------------------------------------------------------------------------- the scene
@@ -636,11 +642,10 @@ class NetworkPlanner:
     docstring). :class:`agents.vi_driver.VIDriver` creates one per episode of a network env
     and calls :meth:`act`.
 
-    It reads the env's public model: ``env.unwrapped.core.world`` (a
-    :class:`lanesim.sim.netrun.NetRun`: its ``state`` (``NetState``), ``network``, ``graph``
-    (``LaneGraph``, conflicts included), ``params``, ``routes`` and ``goal_of``, and
-    ``command``, where the meta action's target lane and speed are), and ``options``
-    (``meta_speeds``, ``reward_speed``); world 0 of the env.
+    It reads the env's public model: ``env.unwrapped.scene()``, a
+    :class:`lanesim.envs.netcore.NetworkScene` (the world's state, network, lane graph with
+    its conflicts, the ego's routes and goal, traffic's parameters, the meta action's
+    targets), and ``env.unwrapped.options`` (``meta_speeds``, ``reward_speed``).
     """
 
     def __init__(self, config: VINetworkConfig | None = None) -> None:
@@ -648,12 +653,12 @@ class NetworkPlanner:
         self.last: dict = {}
         self.annotations: dict = {}
 
-    def act(self, env) -> int:
-        """The meta action (0..4) for the present state of ``env`` (unwrapped)."""
+    def act(self, scene: NetworkScene, options: Options) -> int:
+        """The meta action (0..4) for ``scene`` (``env.unwrapped.scene()``) in an env of
+        ``options``."""
         start = time.perf_counter()
         c = self.config
-        w = env.core.world
-        st, g = w.state, w.graph
+        st, g = scene.state, scene.graph
         b = 0
         lane = int(st.lane[b, 0])
         if lane < 0:  # off the network: nothing to plan on (the episode is ending)
@@ -661,23 +666,23 @@ class NetworkPlanner:
             self.annotations = {}
             return IDLE
         u = float(st.u[b, 0])
-        gi = int(w.goal_of[b])
-        target = int(w.command[COMMAND_LANE, b])
+        gi = scene.goal
+        target = int(scene.ego_target_lane)
         neighbours = (int(g.left[lane]), int(g.right[lane]))
         changing = target != lane and target in neighbours
         if changing:
-            plan = self._plan_on(env, target, lane)
+            plan = self._plan_on(scene, options, target, lane)
         else:
-            plan = self._plan_on(env, lane, -1)
+            plan = self._plan_on(scene, options, lane, -1)
         action = _ACTIONS[int(np.argmax(plan["values"]))]
         # A lane change the route asks for, where the gap is safe and the plan in the target
         # lane is as good as staying (a lane the route leaves ends in a wall).
-        side = int(w.routes.change[gi, lane])
+        side = int(scene.routes.change[gi, lane])
         nb = neighbours[0] if side < 0 else neighbours[1]
         if not changing and side != 0 and nb >= 0 and _gap_safe(
-                w.network.arrays, g, st, b, lane, u, float(st.speed[b, 0]), nb, c.change_gap,
+                scene.network.arrays, g, st, b, lane, u, float(st.speed[b, 0]), nb, c.change_gap,
                 c.change_time_gap, c.change_ttc):
-            moved = self._plan_on(env, nb, lane)
+            moved = self._plan_on(scene, options, nb, lane)
             if moved["values"].max() >= plan["values"].max() - c.change_slack:
                 plan = moved
                 action = LANE_LEFT if side < 0 else LANE_RIGHT
@@ -685,11 +690,11 @@ class NetworkPlanner:
         # plan is clearly better (a wrong turn is better than a crash).
         if not changing and plan["values"].max() < -c.escape_below * c.collision_penalty:
             for k, nb in enumerate(neighbours):
-                if nb < 0 or not _gap_safe(w.network.arrays, g, st, b, lane, u,
+                if nb < 0 or not _gap_safe(scene.network.arrays, g, st, b, lane, u,
                                            float(st.speed[b, 0]), nb, c.change_gap,
                                            c.change_time_gap, c.change_ttc):
                     continue
-                moved = self._plan_on(env, nb, lane)
+                moved = self._plan_on(scene, options, nb, lane)
                 if moved["values"].max() > plan["values"].max() + 1.0:
                     plan = moved
                     action = LANE_LEFT if k == 0 else LANE_RIGHT
@@ -702,37 +707,37 @@ class NetworkPlanner:
             self.annotations["text"] = "LANE_LEFT" if action == LANE_LEFT else "LANE_RIGHT"
         return action
 
-    def _plan_on(self, env, plan_from: int, side_lane: int) -> dict:
+    def _plan_on(self, scene: NetworkScene, options: Options, plan_from: int,
+                 side_lane: int) -> dict:
         """Build and solve the MDP along the route from lane ``plan_from`` (the ego's lane, or
         the neighbour it moves to, leaving ``side_lane``; -1 none)."""
         c = self.config
-        w = env.core.world
-        o = env.options
-        st, g = w.state, w.graph
-        arrays = w.network.arrays
+        o = options
+        st, g = scene.state, scene.graph
+        arrays = scene.network.arrays
         b = 0
         lane = int(st.lane[b, 0])
         u, v = float(st.u[b, 0]), float(st.speed[b, 0])
-        gi = int(w.goal_of[b])
+        gi = scene.goal
         speeds = np.asarray(o.meta_speeds, dtype=np.float64)
-        level = int(np.abs(speeds - w.command[COMMAND_SPEED, b]).argmin())
-        ego = EgoModel()
+        level = int(np.abs(speeds - scene.ego_target_speed).argmin())
+        ego = scene.ego_model
         max_dist = max(v, float(speeds.max())) * (c.horizon * c.step + c.tail) + 50.0
         plan_u = float(across(arrays, lane, u, plan_from)) if plan_from != lane else u
         plan_lane = np.full(_PLAN_LANES, -1, dtype=np.int64)
         plan_base = np.zeros(_PLAN_LANES)
-        n_plan = _plan_path(arrays, w.routes, gi, plan_from, plan_u, max_dist, plan_lane,
+        n_plan = _plan_path(arrays, scene.routes, gi, plan_from, plan_u, max_dist, plan_lane,
                             plan_base)
         ids = plan_lane[:n_plan]
-        via_lane = np.where(w.routes.change[gi, ids] != 0, w.routes.via[gi, ids], -1)
-        leaders, windows = _scene(arrays, g, st, w.params, b, plan_lane, plan_base, n_plan,
+        via_lane = np.where(scene.routes.change[gi, ids] != 0, scene.routes.via[gi, ids], -1)
+        leaders, windows = _scene(arrays, g, st, scene.params, b, plan_lane, plan_base, n_plan,
                                   via_lane, side_lane, 0.5 * ego.length, max_dist,
                                   c.slow_accel)
         walls = np.flatnonzero(via_lane >= 0)
         wall_s = (float(plan_base[walls[0]] + arrays.lane_length[ids[walls[0]]])
                   if walls.size else np.inf)
-        cfg = _Plan(*(getattr(c, f) for f in _Plan._fields[:23]), float(o.reward_speed),
-                    0.5 * ego.length, ego.max_accel, ego.max_brake)
+        cfg = _Plan(**{f: getattr(c, f) for f in _FROM_CONFIG}, reward_speed=float(o.reward_speed),
+                    ego_half=0.5 * ego.length, ego_accel=ego.max_accel, ego_brake=ego.max_brake)
         q, path_s, path_v, n = _solve(v, level, speeds, leaders, windows, wall_s, cfg)
         offset = float(st.offset[b, 0]) if plan_from == lane else 0.0
         points = _route_points(arrays, plan_lane, plan_base, n_plan, path_s, offset)

@@ -11,7 +11,7 @@ import numpy as np
 
 from lanesim.envs.actions import MetaActions
 from lanesim.envs.core import DrivingCore
-from lanesim.envs.netcore import make_core
+from lanesim.envs.netcore import NetworkCore, NetworkScene, make_core, network_scene_of
 from lanesim.envs.options import OptionError, make_options, with_reset_options
 from lanesim.sim.road import Road
 from lanesim.sim.world import EgoModel, TrafficModel
@@ -112,8 +112,11 @@ class Scene:
     traffic_model: TrafficModel
 
 
-def scene_of(core: DrivingCore, b: int) -> Scene:
-    """The :class:`Scene` of world ``b`` of ``core``."""
+def scene_of(core: DrivingCore | NetworkCore, b: int) -> Scene | NetworkScene:
+    """The :class:`Scene` of world ``b`` of ``core``; on a road network its
+    :class:`~lanesim.envs.netcore.NetworkScene`."""
+    if isinstance(core, NetworkCore):
+        return network_scene_of(core, b)
     w, road = core.world, core.world.road
     vehicles = Vehicles(
         **{name: getattr(w, name)[b].copy() for name in Vehicles.__dataclass_fields__}
@@ -360,10 +363,11 @@ class DrivingEnv(gym.Env):
             self._viewer.on_decision(float(reward[0]), info)
         return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
-    def scene(self) -> Scene:
+    def scene(self) -> Scene | NetworkScene:
         """A snapshot of the simulator's state (the ego, every vehicle and obstacle, the
-        lanes, the time, the meta action's targets): :class:`Scene`. For model-based planners,
-        which read it instead of the simulator's internals."""
+        lanes, the time, the meta action's targets): :class:`Scene`, or on a road network
+        :class:`~lanesim.envs.netcore.NetworkScene`. For model-based planners, which read it
+        instead of the simulator's internals."""
         return scene_of(self.core, 0)
 
     @property

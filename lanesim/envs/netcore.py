@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from gymnasium import spaces
@@ -31,8 +32,13 @@ from lanesim.envs.core import INFO_FIELDS, DrivingCore
 from lanesim.envs.netobs import NetworkKinematics
 from lanesim.envs.options import NETWORK_REWARD_TERMS, OptionError, Options, build_network
 from lanesim.sim import netrun
+from lanesim.sim.conflicts import LaneGraph
 from lanesim.sim.jit import kernel
 from lanesim.sim.memory import check_memory
+from lanesim.sim.models import EgoModel
+from lanesim.sim.netego import RouteArrays
+from lanesim.sim.netstep import NetParams, NetState
+from lanesim.sim.network import Network
 from lanesim.sim.state import COMMAND_LANE, COMMAND_SPEED
 
 # Info on a network: the one-road fields (``lane`` is the global lane id, ``distance`` the
@@ -99,6 +105,64 @@ def _network_meta(actions, speed_index, speeds, lane, neighbours, command):
         dv = 1 if a == FASTER else (-1 if a == SLOWER else 0)
         speed_index[b] = min(max(speed_index[b] + dv, 0), speeds.shape[0] - 1)
         command[COMMAND_SPEED, b] = speeds[speed_index[b]]
+
+
+@dataclass(frozen=True)
+class NetworkScene:
+    """A snapshot of one network world for model-based planners: what ``env.unwrapped.scene()``
+    returns on a road network (:class:`lanesim.envs.driving.Scene` is the one-road one).
+
+    Attributes:
+        time: s since the reset.
+        state: the world's :class:`~lanesim.sim.netstep.NetState`, copied, as a batch of one
+            (world 0; entity 0 the ego): positions, lanes and lane coordinates, speeds,
+            traffic's IDM parameters and exits (``dest``, a column of ``graph.dist``).
+        network: the roads (:class:`~lanesim.sim.network.Network`).
+        graph: its lane graph and conflicts (:class:`~lanesim.sim.conflicts.LaneGraph`).
+        routes: the ego's routes (:class:`~lanesim.sim.netego.RouteArrays`); it follows
+            route ``goal``.
+        goal: the index of the ego's route in ``routes``.
+        params: the traffic models' values (:class:`~lanesim.sim.netstep.NetParams`).
+        ego_target_lane, ego_target_speed: the meta action's targets (global lane id, m/s);
+            None for the other action types.
+        ego_model: the ego's :class:`~lanesim.sim.models.EgoModel`.
+    """
+
+    time: float
+    state: NetState
+    network: Network
+    graph: LaneGraph
+    routes: RouteArrays
+    goal: int
+    params: NetParams
+    ego_target_lane: int | None
+    ego_target_speed: float | None
+    ego_model: EgoModel
+
+
+def network_scene_of(core: NetworkCore, b: int) -> NetworkScene:
+    """The :class:`NetworkScene` of world ``b`` of ``core``."""
+    w = core.world
+    B = w.B
+    rows = []
+    for a in w.state:
+        if a.ndim >= 1 and a.shape[0] == B:
+            rows.append(a[b:b + 1].copy())
+        else:  # (2, B): the applied controls
+            rows.append(a[:, b:b + 1].copy())
+    meta = isinstance(core.action, NetworkMetaActions)
+    return NetworkScene(
+        time=float(w.time[b]),
+        state=NetState(*rows),
+        network=w.network,
+        graph=w.graph,
+        routes=w.routes,
+        goal=int(w.goal_of[b]),
+        params=w.params,
+        ego_target_lane=int(w.command[COMMAND_LANE, b]) if meta else None,
+        ego_target_speed=float(w.command[COMMAND_SPEED, b]) if meta else None,
+        ego_model=w.run_spec.ego,
+    )
 
 
 def make_network_action(options: Options, world):
