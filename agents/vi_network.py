@@ -45,7 +45,9 @@ The abstraction
     ego's lane has the right of way (``conf_yield`` false), a car that can still stop before
     its stop line is taken to yield (the simulator's gap acceptance makes it); one that
     cannot, or is already inside, is a car like any other: the ego never plans into it.
-  - *on a lane beside the route* with a lane change into it under way: on the route now.
+  - *on a lane beside the route* with a lane change into it under way: on the route now;
+    on a branch beside the route's just past a diverge (the lane graph's ``diverge_len``,
+    where the branches still overlap): a leader until it has parted.
 * **Collision**: each substep, a leader closer than ``gap_hit`` m bumper to bumper, or the
   ego's footprint in a zone while a car's occupancy window, widened by ``window_margin`` s,
   covers the moment, is a collision (probability 1); it falls linearly to 0 over a further
@@ -282,6 +284,16 @@ def _scene(net, g, st, prm_sim, b, plan_lane, plan_base, n_plan, via_lane, side_
                 s = plan_base[p] + across(net, lane, at, nb)
                 if s > -ego_half - half:
                     n_lead = _add_leader(leaders, n_lead, s, v, half, -np.inf)
+        # On a branch beside the route's just past a diverge, still alongside it.
+        if _index(plan_lane, n_plan, lane) < 0 and at - half < g.diverge_len[lane]:
+            for k in range(g.pred_ptr[lane], g.pred_ptr[lane + 1]):
+                p = _index(plan_lane, n_plan, g.pred[k])
+                if 0 <= p < n_plan - 1:
+                    s = plan_base[p + 1] + at
+                    if s > -ego_half - half:
+                        n_lead = _add_leader(leaders, n_lead, s, v, half, -np.inf)
+                        leaders[n_lead - 1, L_HI] = plan_base[p + 1] + g.diverge_len[lane]
+                    break
         if side_lane >= 0 and lane == side_lane:
             s = plan_base[0] + across(net, lane, at, plan_lane[0])
             if s > -ego_half - half:
@@ -316,7 +328,10 @@ def _scene(net, g, st, prm_sim, b, plan_lane, plan_base, n_plan, via_lane, side_
                 if 0 <= joined < N and leaders[joined, L_HI] == np.inf and prev >= 0:
                     pl = _index(plan_lane, n_plan, prev)
                     if pl >= 0:
-                        leaders[joined, L_HI] = plan_base[pl] + net.lane_length[prev]
+                        # It leaves where its branch parts from the route's (a diverge's
+                        # branches run side by side for diverge_len m).
+                        leaders[joined, L_HI] = (plan_base[pl] + net.lane_length[prev]
+                                                 + g.diverge_len[lane])
                 n_win = _windows(g, prm_sim, plan_lane, plan_base, n_plan, lane, at, half, v,
                                  top, a_max, ego_half, slow_accel, windows, n_win)
             if g.exit[lane]:
