@@ -12,11 +12,14 @@ a dict with
 * ``mean_speed`` (m/s): mean over episodes of the mean over decisions of ``info["speed"]``;
 * ``lane_offset_rms`` (m): root mean square of ``info["lane_offset"]`` over all decisions;
 * ``lane_changes``: mean per episode of the number of lane boundaries crossed (changes of
-  ``info["lane"]`` between decisions);
+  ``info["lane"]`` between decisions; on a road network, whose lane ids are global, the
+  env's ``lane_change`` reward term over its weight);
 * ``ms_per_decision``: median wall-clock milliseconds of ``agent.act`` (env time excluded);
+* ``arrival_rate``: on a road network (an env whose info has ``arrived``), the fraction of
+  episodes that ended with the ego at its goal; None elsewhere;
 * per-episode lists ``returns``, ``collisions``, ``offroads``, ``speeds``,
-  ``lane_changes_per_episode``, ``lengths`` (decisions) and ``ms_per_episode`` (median ms
-  per decision).
+  ``lane_changes_per_episode``, ``lengths`` (decisions), ``ms_per_episode`` (median ms
+  per decision) and ``arrivals`` (empty where there is no goal).
 
 Agents that set ``action_type`` (e.g. ``"meta"``) get that ``action=`` option unless
 ``options`` names one. Baseline agents to compare with are in :mod:`agents.baselines`.
@@ -43,6 +46,14 @@ def _get(info: dict, key: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+def _network_changes(env, info: dict) -> int:
+    """Lane changes in the last decision on a road network: its ``lane_change`` reward term
+    over that term's weight (0 where the weight is 0)."""
+    weight = env.unwrapped.options.rewards["lane_change"]
+    term = info.get("rewards", {}).get("lane_change", 0.0)
+    return int(round(float(term) / weight)) if weight else 0
 
 
 def evaluate(agent, env_id: str, episodes: int = 100, seed: int = 0,
@@ -82,6 +93,7 @@ def evaluate(agent, env_id: str, episodes: int = 100, seed: int = 0,
                      disable_logger=True)
     env = gym.wrappers.RecordEpisodeStatistics(env)
     returns, collisions, offroads, speeds, changes, lengths, ms_ep = [], [], [], [], [], [], []
+    arrivals: list[bool] = []
     offsets: list[float] = []
     all_ms: list[float] = []
     try:
@@ -104,7 +116,10 @@ def evaluate(agent, env_id: str, episodes: int = 100, seed: int = 0,
                 ep_speeds.append(_get(info, "speed"))
                 offsets.append(_get(info, "lane_offset"))
                 new_lane = _get(info, "lane")
-                if not (math.isnan(lane) or math.isnan(new_lane)):
+                if "arrived" in info:
+                    # On a network lane ids are global: count the env's own lane changes.
+                    crossed += _network_changes(env, info)
+                elif not (math.isnan(lane) or math.isnan(new_lane)):
                     crossed += int(abs(new_lane - lane))
                 lane = new_lane
                 crashed = bool(info.get("crashed", False))
@@ -112,6 +127,8 @@ def evaluate(agent, env_id: str, episodes: int = 100, seed: int = 0,
                 if terminated or truncated:
                     break
             returns.append(ret)
+            if "arrived" in info:
+                arrivals.append(bool(info["arrived"]))
             collisions.append(crashed)
             offroads.append(offroad and not crashed)
             speeds.append(float(np.mean(ep_speeds)))
@@ -133,6 +150,7 @@ def evaluate(agent, env_id: str, episodes: int = 100, seed: int = 0,
         ),
         "lane_changes": float(np.mean(changes)),
         "ms_per_decision": float(np.median(all_ms)),
+        "arrival_rate": float(np.mean(arrivals)) if arrivals else None,
         "returns": returns,
         "collisions": collisions,
         "offroads": offroads,
@@ -140,4 +158,5 @@ def evaluate(agent, env_id: str, episodes: int = 100, seed: int = 0,
         "lane_changes_per_episode": changes,
         "lengths": lengths,
         "ms_per_episode": ms_ep,
+        "arrivals": arrivals,
     }

@@ -1,5 +1,9 @@
 """A value-iteration driver for lanesim's continuous scenarios with ``action="meta"``.
 
+On a road network (a scenario with a ``network``: Intersection-v0, Roundabout-v0, Exit-v0) the
+same agent plans along its route instead: :mod:`agents.vi_network` (``network_config``). What
+follows describes the one-road planner.
+
 At every decision the agent abstracts the scene around the ego into a small finite MDP, solves
 it with :func:`agents.value_iteration.value_iteration` and returns the first action of the
 optimal plan (receding horizon: it replans at the next decision, 0.2 s later by default).
@@ -76,8 +80,10 @@ from numba import njit
 
 from agents.mdp import FiniteMDP
 from agents.value_iteration import value_iteration
+from agents.vi_network import NetworkPlanner, VINetworkConfig
 from lanesim.envs.actions import FASTER, LANE_LEFT, LANE_RIGHT, META_ACTIONS, SLOWER
 from lanesim.envs.driving import Scene
+from lanesim.envs.netcore import NetworkScene
 from lanesim.envs.options import Options
 from lanesim.sim.lane_index import lane_exists
 from lanesim.sim.models import (
@@ -487,6 +493,8 @@ class VIDriver:
     Args:
         config: the abstraction's parameters (:class:`VIDriverConfig`); keyword arguments
             override single fields.
+        network_config: the network planner's (:class:`agents.vi_network.VINetworkConfig`),
+            used where the env's world has a ``network``.
 
     ``reset(env)`` binds it to the episode's environment; ``act(obs)`` reads
     ``env.unwrapped.scene()`` (:class:`lanesim.envs.driving.Scene`: the vehicles, lanes and
@@ -498,9 +506,12 @@ class VIDriver:
 
     action_type = "meta"
 
-    def __init__(self, config: VIDriverConfig | None = None, **overrides) -> None:
+    def __init__(self, config: VIDriverConfig | None = None,
+                 network_config: VINetworkConfig | None = None, **overrides) -> None:
         config = config or VIDriverConfig()
         self.config = replace(config, **overrides) if overrides else config
+        self.network_config = network_config or VINetworkConfig()
+        self._network: NetworkPlanner | None = None
         self.last: dict = {}
         self._annotations: dict = {}
         self._prev = None
@@ -510,6 +521,8 @@ class VIDriver:
     def reset(self, env) -> None:
         """A new episode starts in ``env`` (a meta-action lanesim env, wrapped or not)."""
         self._env = env.unwrapped
+        on_network = isinstance(self._env.scene(), NetworkScene)
+        self._network = NetworkPlanner(self.network_config) if on_network else None
         self.last = {}
         self._annotations = {}
         self._prev = None
@@ -725,6 +738,10 @@ class VIDriver:
         """The meta action (0..4) for the current scene of the env given to :meth:`reset`."""
         if self._env is None:
             raise RuntimeError("VIDriver.act before reset(env): it plans from that env's scene")
+        if self._network is not None:
+            action = self._network.act(self._env.scene(), self._env.options)
+            self.last, self._annotations = self._network.last, self._network.annotations
+            return action
         return self.plan(self._env.scene(), self._env.options)["action"]
 
     def annotations(self) -> dict:

@@ -1,7 +1,10 @@
 """Evaluate the value-iteration driver against the random and IDLE baselines.
 
-Runs every agent on Highway-v0, Merge-v0 and Roadworks-v0 with ``action="meta"`` for the
-same seeded episodes (episode ``i`` resets with ``seed + i``) and prints a markdown table.
+Runs every agent on Highway-v0, Merge-v0 and Roadworks-v0 (or the ``--envs`` given: any
+lanesim id, e.g. the road networks Intersection-v0, Roundabout-v0, Exit-v0) with
+``action="meta"`` for the same seeded episodes (episode ``i`` resets with ``seed + i``) and
+prints a markdown table. Where a network env is among them, the table has an ``arrival rate``
+column (episodes that ended at the goal; "–" for one-road envs, which have none).
 
 Run::
 
@@ -9,6 +12,8 @@ Run::
     python -m lanesim_bench.eval_agents --episodes 20 --jobs 2
     python -m lanesim_bench.eval_agents --envs Highway-v0 --agents vi
     python -m lanesim_bench.eval_agents --jobs 2 --write docs/eval_agents.md   # the report
+    python -m lanesim_bench.eval_agents --envs Intersection-v0 Roundabout-v0 Exit-v0 \
+        --write docs/eval_networks.md                                  # the networks' report
 
 ``ms/decision`` is the median time of ``agent.act`` alone, on this machine, while the other
 jobs run; it is not comparable across machines. The footer gives the machine's load average
@@ -53,17 +58,39 @@ def run_one(job: tuple[str, str, int, int, str]) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    head = ("| env | agent | episodes | collision rate | offroad rate | mean speed (m/s) | "
-            "mean return | lane changes / ep | lane offset RMS (m) | ms/decision |")
-    rule = "|---|---|---|---|---|---|---|---|---|---|"
+    """The markdown table of ``results``; an ``arrival rate`` column where any has one."""
+    arrival = any(r.get("arrival_rate") is not None for r in results)
+    head = ("| env | agent | episodes | collision rate | offroad rate | "
+            + ("arrival rate | " if arrival else "")
+            + "mean speed (m/s) | mean return | lane changes / ep | lane offset RMS (m) | "
+            "ms/decision |")
+    rule = "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if arrival else "")
     rows = [head, rule]
     for r in results:
+        cell = ""
+        if arrival:
+            rate = r.get("arrival_rate")
+            cell = ("–" if rate is None else f"{100 * rate:.0f} %") + " | "
         rows.append(
             f"| {r['env']} | {r['agent']} | {r['episodes']} | {100 * r['collision_rate']:.0f} % | "
-            f"{100 * r['offroad_rate']:.0f} % | {r['mean_speed']:.1f} | {r['mean_return']:.1f} | "
-            f"{r['lane_changes']:.1f} | {r['lane_offset_rms']:.2f} | {r['ms_per_decision']:.2f} |"
+            f"{100 * r['offroad_rate']:.0f} % | {cell}{r['mean_speed']:.1f} | "
+            f"{r['mean_return']:.1f} | {r['lane_changes']:.1f} | {r['lane_offset_rms']:.2f} | "
+            f"{r['ms_per_decision']:.2f} |"
         )
     return "\n".join(rows)
+
+
+def check_envs(names: list[str]) -> None:
+    """Raise ``SystemExit`` naming any of ``names`` that is not a registered lanesim id (the
+    part after ``lanesim/``), with the accepted ones."""
+    import gymnasium as gym
+
+    import lanesim  # noqa: F401  (registers the ids)
+
+    known = sorted(k.split("/", 1)[1] for k in gym.registry if k.startswith("lanesim/"))
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise SystemExit(f"--envs: unknown id(s) {', '.join(bad)}; accepted: {', '.join(known)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write", type=Path, metavar="FILE.md",
                    help="also write the table to this file (docs/eval_agents.md is this)")
     args = p.parse_args(argv)
+    check_envs(args.envs)
     jobs = [(a, e, args.episodes, args.seed, args.options) for e in args.envs for a in args.agents]
     load_start = os.getloadavg()[0]
     start = time.perf_counter()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from lanesim_bench import (
     bench_camera,
     bench_dqn,
@@ -58,6 +60,20 @@ def test_agent_evaluation_writes_its_table(tmp_path, capsys):
                              "--options", '{"duration": 4}', "--write", str(page)]) == 0
     row = re.search(r"\| Highway-v0 \| idle \| 1 \| .*\|", capsys.readouterr().out)
     assert row and row.group(0) in page.read_text()
+
+
+def test_agent_evaluation_gives_network_envs_an_arrival_column(capsys):
+    assert eval_agents.main(["--episodes", "1", "--agents", "idle", "--envs", "Highway-v0",
+                             "Intersection-v0", "--options", '{"duration": 2}']) == 0
+    out = capsys.readouterr().out
+    assert "| arrival rate |" in out
+    assert re.search(r"\| Highway-v0 \| idle \| 1 \| [\d]+ % \| [\d]+ % \| – \|", out)
+    assert re.search(r"\| Intersection-v0 \| idle \| 1 \| [\d]+ % \| [\d]+ % \| [\d]+ % \|", out)
+
+
+def test_agent_evaluation_rejects_an_unknown_env():
+    with pytest.raises(SystemExit, match=r"unknown id\(s\) Highwya-v0; accepted: .*Intersection"):
+        eval_agents.main(["--episodes", "1", "--envs", "Highwya-v0"])
 
 
 def test_dqn_throughput_benchmark_reads_lanesims_checkpoint(tmp_path, capsys):
