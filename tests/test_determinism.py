@@ -98,3 +98,29 @@ def test_rendering_frame_by_frame_keeps_the_trajectory_with_sudden_braking():
 
     plain, drawn = rollout_render(None), rollout_render("rgb_array")
     assert all(np.array_equal(a, b) for a, b in zip(plain, drawn, strict=True))
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    [
+        "lanesim/Highway-v0", "lanesim/Merge-v0", "lanesim/Racetrack-v0", "lanesim/TwoWay-v0",
+        "lanesim/Intersection-v0", "lanesim/Roundabout-v0", "lanesim/Exit-v0",
+    ],
+)
+def test_a_seeded_reset_forgets_the_episode_before(env_id):
+    """reset(seed=s) after an episode of another length gives the episode a fresh env gives
+    (nothing of the episode before, such as a step counter, leaks into the next)."""
+    def episode(env, seed, steps):
+        obs, _ = env.reset(seed=seed)
+        out = [obs.copy()]
+        for t in range(steps):
+            obs, r, terminated, truncated, _ = env.step(t % 2)
+            out.append(obs.copy())
+            if terminated or truncated:
+                break
+        return np.array(out)
+
+    fresh = episode(gym.make(env_id, action="meta"), 7, 30)
+    env = gym.make(env_id, action="meta")
+    episode(env, 6, 13)
+    np.testing.assert_array_equal(episode(env, 7, 30), fresh)

@@ -333,6 +333,7 @@ class NetWorld:
         st.ego_route[idx] = 0
         self.command[:, idx] = 0.0
         self.autopilot[idx] = False
+        self._zero_counters(idx)  # the warm-up's lane-change and spawn phases count steps
         if self.spec.warmup > 0.0 and idx.size:
             mask = np.zeros(self.B, dtype=bool)
             mask[idx] = True
@@ -340,11 +341,7 @@ class NetWorld:
             # One compiled call over the reset worlds only; the others stay as they are.
             run_net(*self._args, self.command, self.autopilot, mask, frames, self._no_trace, 0,
                     self.B)
-        for a in (st.clock, st.max_stopped):
-            a[idx] = 0.0
-        for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
-            a[idx] = 0
-        st.applied[:, idx] = 0.0
+        self._zero_counters(idx)
         if starts is not None:
             lane, u, speed = starts
             x, y, h = self.network.lane_to_world(lane, u)
@@ -357,6 +354,16 @@ class NetWorld:
             st.speed[idx, 0] = speed
             st.length[idx, 0], st.width[idx, 0] = self._ego_size
             self.command[COMMAND_LANE, idx] = lane
+
+    def _zero_counters(self, idx: np.ndarray) -> None:
+        """Start worlds ``idx``'s clocks and counters from zero (before the warm-up, so that it
+        does not depend on the episode before, and again after it)."""
+        st = self.state
+        for a in (st.clock, st.max_stopped):
+            a[idx] = 0.0
+        for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
+            a[idx] = 0
+        st.applied[:, idx] = 0.0
 
     def _ego_starts(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ego's start in the reset worlds ``idx``: lane ids, m along them and speeds (m/s),
