@@ -313,6 +313,8 @@ def cmd_eval(args) -> int:
                          video_dir=args.video, **options)
     keys = ("episodes", "mean_return", "collision_rate", "offroad_rate", "mean_speed",
             "lane_offset_rms")
+    if result["arrival_rate"] is not None:  # a scenario with goals (a road network)
+        keys += ("arrival_rate",)
     if args.json:
         print(json.dumps({k: result[k] for k in keys}))
     else:

@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS)
-    p.add_argument("--envs", nargs="+", default=list(ENVS))
+    p.add_argument("--envs", nargs="+", default=list(ENVS),
+                   help="lanesim ids, with or without the lanesim/ prefix (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=1, help="parallel processes (one per agent × env)")
     p.add_argument("--options", default="{}", help='extra gym.make options as JSON, e.g. '
                    '\'{"meta_speeds": [15, 20, 25, 30]}\'')
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write", type=Path, metavar="FILE.md",
                    help="also write the table to this file (docs/eval_agents.md is this)")
     args = p.parse_args(argv)
+    args.envs = [e.removeprefix("lanesim/") for e in args.envs]  # the full id works too
     check_envs(args.envs)
     jobs = [(a, e, args.episodes, args.seed, args.options) for e in args.envs for a in args.agents]
     load_start = os.getloadavg()[0]

@@ -581,3 +581,31 @@ def test_an_unknown_training_observation_is_one_line_naming_the_accepted(capsys,
                                "--observation", "lidar"], capsys)
     assert code == 2 and len(lines) == 1
     assert "observation" in lines[0] and "camera" in lines[0]
+
+
+def test_the_cli_runs_on_road_networks(tmp_path):
+    """`scenarios`, `eval` (with the arrival rate), `watch` and `train` on the network ids."""
+    listed = run_cli("scenarios")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    for name in ("intersection", "roundabout", "exit"):
+        assert name in listed.stdout
+    shown = run_cli("scenarios", "show", "roundabout")
+    assert 'network = "roundabout"' in shown.stdout
+    ev = run_cli("eval", "--agent", "vi", "--scenario", "roundabout", "--episodes", "1",
+                 "--json")
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    result = json.loads(ev.stdout.strip().splitlines()[-1])
+    assert result["episodes"] == 1 and result["arrival_rate"] in (0.0, 1.0)
+    one_road = run_cli("eval", "--agent", "idle", "--scenario", "highway", "--episodes", "1",
+                       "--json")
+    assert "arrival_rate" not in json.loads(one_road.stdout.strip().splitlines()[-1])
+    watched = run_cli("watch", "--agent", "vi", "--scenario", "intersection", "--speed", "max",
+                      "--episodes", "1")
+    assert watched.returncode == 0, watched.stderr[-2000:]
+    assert watched.stdout.startswith("1 episodes, mean return")
+    out = tmp_path / "run"
+    trained = run_cli("train", "dqn", "--scenario", "exit", "--steps", "64", "--out", str(out),
+                      "--num-envs", "2", "--env", "duration=4", "--config", "batch_size=8",
+                      "--config", "buffer_size=200", "--config", "eval_episodes=1")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert "trained 64 steps" in trained.stdout
