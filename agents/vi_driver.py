@@ -82,8 +82,7 @@ from agents.mdp import FiniteMDP
 from agents.value_iteration import value_iteration
 from agents.vi_network import NetworkPlanner, VINetworkConfig
 from lanesim.envs.actions import FASTER, LANE_LEFT, LANE_RIGHT, META_ACTIONS, SLOWER
-from lanesim.envs.driving import Scene
-from lanesim.envs.netcore import NetworkScene
+from lanesim.envs.driving import NetworkScene, Scene
 from lanesim.envs.options import Options
 from lanesim.sim.lane_index import lane_exists
 from lanesim.sim.models import (

@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import namedtuple
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
@@ -78,7 +79,7 @@ import numpy as np
 from numba import njit
 
 from lanesim.envs.actions import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER
-from lanesim.envs.netcore import NetworkScene
+from lanesim.envs.driving import NetworkScene
 from lanesim.envs.options import Options
 from lanesim.sim.models import AUTOPILOT_SPEED_GAIN
 from lanesim.sim.netstep import INACTIVE, across, time_to_cover
@@ -651,6 +652,15 @@ def _gap_safe(net, g, st, b, lane, u, v, target, gap0, time_gap, ttc):
     return True
 
 
+# The scene's vehicle fields the kernels read, as a batch of one world (``field[0, j]``).
+_Cars = namedtuple("_Cars", "x kind lane length speed u offset dest change desired_speed max_accel")
+
+
+def _cars(scene: NetworkScene) -> _Cars:
+    v = scene.vehicles
+    return _Cars(*(getattr(v, f)[None, :] for f in _Cars._fields))
+
+
 # ---------------------------------------------------------------------------- the planner
 class NetworkPlanner:
     """The value-iteration planner for a network world with meta actions (see the module
@@ -658,7 +668,7 @@ class NetworkPlanner:
     and calls :meth:`act`.
 
     It reads the env's public model: ``env.unwrapped.scene()``, a
-    :class:`lanesim.envs.netcore.NetworkScene` (the world's state, network, lane graph with
+    :class:`lanesim.envs.driving.NetworkScene` (the world's state, network, lane graph with
     its conflicts, the ego's routes and goal, traffic's parameters, the meta action's
     targets), and ``env.unwrapped.options`` (``meta_speeds``, ``reward_speed``).
     """
@@ -673,7 +683,7 @@ class NetworkPlanner:
         ``options``."""
         start = time.perf_counter()
         c = self.config
-        st, g = scene.state, scene.graph
+        st, g = _cars(scene), scene.graph
         b = 0
         lane = int(st.lane[b, 0])
         if lane < 0:  # off the network: nothing to plan on (the episode is ending)
@@ -681,7 +691,7 @@ class NetworkPlanner:
             self.annotations = {}
             return IDLE
         u = float(st.u[b, 0])
-        gi = scene.goal
+        gi = scene.route
         target = int(scene.ego_target_lane)
         neighbours = (int(g.left[lane]), int(g.right[lane]))
         changing = target != lane and target in neighbours
@@ -728,12 +738,12 @@ class NetworkPlanner:
         the neighbour it moves to, leaving ``side_lane``; -1 none)."""
         c = self.config
         o = options
-        st, g = scene.state, scene.graph
+        st, g = _cars(scene), scene.graph
         arrays = scene.network.arrays
         b = 0
         lane = int(st.lane[b, 0])
         u, v = float(st.u[b, 0]), float(st.speed[b, 0])
-        gi = scene.goal
+        gi = scene.route
         speeds = np.asarray(o.meta_speeds, dtype=np.float64)
         level = int(np.abs(speeds - scene.ego_target_speed).argmin())
         ego = scene.ego_model
@@ -745,7 +755,7 @@ class NetworkPlanner:
                             plan_base)
         ids = plan_lane[:n_plan]
         via_lane = np.where(scene.routes.change[gi, ids] != 0, scene.routes.via[gi, ids], -1)
-        leaders, windows = _scene(arrays, g, st, scene.params, b, plan_lane, plan_base, n_plan,
+        leaders, windows = _scene(arrays, g, st, scene.traffic, b, plan_lane, plan_base, n_plan,
                                   via_lane, side_lane, 0.5 * ego.length, max_dist,
                                   c.slow_accel)
         walls = np.flatnonzero(via_lane >= 0)
