@@ -315,8 +315,11 @@ def _scene(net, g, st, prm_sim, b, plan_lane, plan_base, n_plan, via_lane, side_
             if p < 0 and k == 0:
                 pv = _index(via_lane, n_plan, lane)
                 if pv >= 0:  # in the lane the route changes to: as good as on the route
-                    p = pv
-                    s = plan_base[p] + across(net, lane, at, plan_lane[p])
+                    sv = plan_base[pv] + across(net, lane, at, plan_lane[pv])
+                    # ... once wholly ahead: a car alongside is in the other lane now (the
+                    # change waits for a safe gap, _gap_safe), not a crash in this plan.
+                    if sv - half > ego_half:
+                        p, s = pv, sv
             if p >= 0:
                 if joined < 0:
                     if s > -ego_half - half and n_lead < leaders.shape[0]:
@@ -652,6 +655,16 @@ def _gap_safe(net, g, st, b, lane, u, v, target, gap0, time_gap, ttc):
     return True
 
 
+def _best(values: np.ndarray, penalty: float) -> int:
+    """The index into ``_ACTIONS`` of the best value; where every plan ends in a crash (all
+    below half the penalty) and several tie, the gentlest of them (SLOWER before IDLE before
+    FASTER): braking sheds speed before an impact the plan cannot avoid."""
+    best = float(values.max())
+    if best < -0.5 * penalty:
+        return int(np.flatnonzero(values >= best - 1e-9)[-1])
+    return int(np.argmax(values))
+
+
 # The scene's vehicle fields the kernels read, as a batch of one world (``field[0, j]``).
 _Cars = namedtuple("_Cars", "x kind lane length speed u offset dest change desired_speed max_accel")
 
@@ -699,7 +712,7 @@ class NetworkPlanner:
             plan = self._plan_on(scene, options, target, lane)
         else:
             plan = self._plan_on(scene, options, lane, -1)
-        action = _ACTIONS[int(np.argmax(plan["values"]))]
+        action = _ACTIONS[_best(plan["values"], c.collision_penalty)]
         # A lane change the route asks for, where the gap is safe and the plan in the target
         # lane is as good as staying (a lane the route leaves ends in a wall).
         side = int(scene.routes.change[gi, lane])
@@ -727,7 +740,8 @@ class NetworkPlanner:
         plan["ms"] = 1e3 * (time.perf_counter() - start)
         self.last = plan
         self.annotations = {"plan": plan["points"], "values": plan["values"].copy(),
-                            "labels": list(_LABELS), "chosen": int(np.argmax(plan["values"]))}
+                            "labels": list(_LABELS),
+                            "chosen": _best(plan["values"], c.collision_penalty)}
         if action in (LANE_LEFT, LANE_RIGHT):
             self.annotations["text"] = "LANE_LEFT" if action == LANE_LEFT else "LANE_RIGHT"
         return action
@@ -758,7 +772,13 @@ class NetworkPlanner:
         leaders, windows = _scene(arrays, g, st, scene.traffic, b, plan_lane, plan_base, n_plan,
                                   via_lane, side_lane, 0.5 * ego.length, max_dist,
                                   c.slow_accel)
-        walls = np.flatnonzero(via_lane >= 0)
+        # A lane the route leaves sideways ends in a wall only where going on past its end
+        # can no longer reach the goal (a later change would still do, as from approach:1 to
+        # decel:1 and on to the exit lane): stopping at the end of a through lane to wait
+        # for a gap is no plan.
+        ahead = scene.routes.next[gi, ids]
+        lost = ~np.where(ahead >= 0, scene.routes.reaches[gi, np.maximum(ahead, 0)], False)
+        walls = np.flatnonzero((via_lane >= 0) & lost)
         wall_s = (float(plan_base[walls[0]] + arrays.lane_length[ids[walls[0]]])
                   if walls.size else np.inf)
         cfg = _Plan(**{f: getattr(c, f) for f in _FROM_CONFIG}, reward_speed=float(o.reward_speed),
