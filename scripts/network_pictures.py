@@ -4,9 +4,12 @@ docs/{intersection,roundabout,exit}.png; with ``--grey DIR`` also each ego's gre
 frame (84 × 84, shown 4× larger) into DIR; with ``--viewer`` instead the real viewer's frames
 (``render_mode="rgb_array"``, 1200 × 400, HUD and road overlay) of the value-iteration driver in
 lanesim/Intersection-v0, Roundabout-v0 and Exit-v0, at a moment of each episode given below,
-into docs/viewer_{intersection,roundabout,exit}.png.
+into docs/viewer_{intersection,roundabout,exit}.png; with ``--pixels`` instead the newest frame
+of the ``pixels`` observation (the real environments', route band included; 84 × 84, shown 3×
+larger) of Intersection-v0 with each goal and of Exit-v0 from its left lane, side by side,
+into docs/network_pixels.png.
 
-    python scripts/network_pictures.py [--grey /tmp/frames] [--viewer]
+    python scripts/network_pictures.py [--grey /tmp/frames] [--viewer] [--pixels]
 """
 
 from __future__ import annotations
@@ -93,12 +96,44 @@ def viewer_pictures() -> None:
         print(f"docs/viewer_{name}.png")
 
 
+# (id, gym.make keywords) of docs/network_pixels.png's frames, left to right: 10 m before the
+# minor road's end (the junction in view) with the left, straight-on and right goal; the exit
+# from the left lane (two lane changes to the right ahead).
+PIXEL_SHOTS = (
+    ("Intersection-v0", dict(goals=["west:-1"], ego_start=90.0)),
+    ("Intersection-v0", dict(goals=["north:-1"], ego_start=90.0)),
+    ("Intersection-v0", dict(goals=["east:-1"], ego_start=90.0)),
+    ("Exit-v0", dict(ego_start_lanes=["approach:0"])),
+)
+
+
+def pixel_pictures() -> None:
+    import gymnasium as gym
+
+    import lanesim  # noqa: F401
+
+    tiles = []
+    for env_id, kwargs in PIXEL_SHOTS:
+        env = gym.make(f"lanesim/{env_id}", observation="pixels", action="meta", **kwargs)
+        obs, _ = env.reset(seed=0)
+        tiles.append(np.pad(np.kron(obs[-1], np.ones((3, 3), np.uint8)), 3,
+                            constant_values=255))
+        env.close()
+    imageio.imwrite(ROOT / "docs" / "network_pixels.png", np.concatenate(tiles, axis=1))
+    print("docs/network_pixels.png")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grey", type=Path, help="also write grey observation frames here")
     ap.add_argument("--viewer", action="store_true",
                     help="write the viewer's frames of the value-iteration driver instead")
+    ap.add_argument("--pixels", action="store_true",
+                    help="write the pixel observation's frames on the networks instead")
     args = ap.parse_args()
+    if args.pixels:
+        pixel_pictures()
+        return
     if args.viewer:
         viewer_pictures()
         return

@@ -3,7 +3,8 @@
 ``pixels``: the single-road pixel observation's frames and grey levels, drawn from the network's
 geometry by :class:`lanesim.raster.network.NetworkFrames`: the ego's heading points right, its
 right side down, square pixels of ``0.5 × 84 / W`` m (42 m across an 84-pixel frame), a quarter
-of the frame behind the ego. ``occupancy``: a grid in the same frame.
+of the frame behind the ego; and the ego's route ahead as a band of grey :data:`ROUTE`.
+``occupancy``: a grid in the same frame, the route in a channel of its own.
 """
 
 from __future__ import annotations
@@ -31,32 +32,52 @@ from lanesim.sim.network import NetworkArrays, lane_point, lane_reference_s, lan
 PIXEL_METRES = 0.5  # m per pixel of an 84-pixel-wide frame
 # The one-road pixel observation's grey levels, in NetworkFrames' order.
 GREYS = (OFFROAD, ROAD, DASHED, SOLID, TRAFFIC, OBSTACLE, EGO)
+# The route band's grey: between the road (60) and a dashed line (130), 30 or more from every
+# other grey, so a network frame has eight levels that no resampling confuses.
+ROUTE = 100
+ROUTE_WIDTH = 2.0  # m: the band's width, about half a lane (the viewer's route band's)
+ROUTE_STEP = 2.0  # m between the band's points (a chord sags 4 cm on a 12 m radius: 0.1 px)
+# A lane change the route asks for is drawn as a diagonal at this angle to the lanes, about a
+# lane change's (15 m along for a 4 m lane, 30 m for two).
+ROUTE_CHANGE_ANGLE = math.radians(15.0)
 
 
 def network_frames(network, shape=(84, 84), metres_per_pixel=0.5, behind=0.25,
                    yield_ends=()) -> NetworkFrames:
-    """:class:`~lanesim.raster.network.NetworkFrames` in the pixel observation's grey levels."""
-    return NetworkFrames(network, shape, metres_per_pixel, behind, yield_ends, greys=GREYS)
+    """:class:`~lanesim.raster.network.NetworkFrames` in the pixel observation's grey levels,
+    routes a :data:`ROUTE_WIDTH` band of grey :data:`ROUTE`."""
+    return NetworkFrames(network, shape, metres_per_pixel, behind, yield_ends, greys=GREYS,
+                         route_grey=ROUTE, route_width=ROUTE_WIDTH)
 
 
 class NetworkPixels(FrameStack):
-    """``(frame_stack, H, W)`` uint8 frames, newest last (the ``pixels`` observation)."""
+    """``(frame_stack, H, W)`` uint8 frames, newest last (the ``pixels`` observation): the
+    network, the ego's route ahead as a band (:func:`route_points`), the vehicles."""
 
     def __init__(self, options, world) -> None:
         h, w = options.image_shape
         super().__init__(world, options.frame_stack, (h, w))
-        self.painter = network_frames(world.network, (h, w), PIXEL_METRES * 84 / w, 0.25,
-                                      world.yield_ends)
+        mpp = PIXEL_METRES * 84 / w
+        self.painter = network_frames(world.network, (h, w), mpp, 0.25, world.yield_ends)
         self.gauge = w / world.spec.ego.max_speed if options.speed_bar else 0.0
         self._frame = np.empty((world.B, h, w), dtype=np.uint8)
+        # Route walked: half again the distance to the frame's far corners, for bends that
+        # leave the frame and come back into it.
+        self.reach = 1.5 * math.hypot(0.75 * w * mpp, 0.5 * h * mpp)
+        self._points = np.zeros((world.B, int(self.reach / ROUTE_STEP) + 2, 2))
+        self._count = np.zeros(world.B, dtype=np.int64)
 
     def _render(self, worlds: np.ndarray, shift: bool) -> None:
         w = self.world
         idx = np.flatnonzero(worlds)
         if idx.size == 0:
             return
+        st = w.state
+        pts, count = self._points[: idx.size], self._count[: idx.size]
+        route_points(w.plain_network, w.plain_routes, st.lane, st.u, st.ego_route, idx,
+                     ROUTE_STEP, self.reach, 1.0 / math.tan(ROUTE_CHANGE_ANGLE), pts, count)
         frames = self.painter(w.x[idx], w.y[idx], w.heading[idx], w.length[idx], w.width[idx],
-                              w.kind[idx], self._frame[: idx.size])
+                              w.kind[idx], self._frame[: idx.size], (pts, count))
         if self.gauge:
             cells = np.rint(self.gauge * w.speed[idx, 0]).astype(np.int64)
             cols = np.arange(frames.shape[2])[None, :]
@@ -86,6 +107,8 @@ class NetworkOccupancy:
         self.frames = NetworkFrames(world.network, (self.ROWS, self.COLS), self.CELL,
                                     self.BEHIND_COLS / self.COLS, greys=GREYS, markings=False)
         self._none = np.full((world.B, 1), -1, dtype=np.int64)
+        reach = (self.COLS - self.BEHIND_COLS) * self.CELL * 1.5  # the far edge round bends
+        self._points = np.zeros((int(reach / (0.5 * self.CELL)) + 2, 2))
 
     def reset(self, worlds: np.ndarray) -> np.ndarray:
         return self()
@@ -101,15 +124,79 @@ class NetworkOccupancy:
                    self.CELL, self.BEHIND_COLS, w.spec.ego.max_speed, out)
         st = w.state
         _route_cells(w.plain_network, w.plain_routes, st.lane, st.u, st.x, st.y, st.heading,
-                     st.ego_route, self.CELL, self.BEHIND_COLS, out)
+                     st.ego_route, self.CELL, self.BEHIND_COLS, self._points, out)
         return out
 
 
 @njit(cache=True)
-def _route_cells(net, routes, lanes, us, xs, ys, headings, ego_route, cell, behind, out):
+def _lane_change(net, lane, via, u, slope, walked, pts, n):
+    """The route's change from ``lane`` (at ``u`` m) into ``via``: ``(lane, u, walked, n)``
+    after it, on ``via`` at the same station (``slope`` 0) or ``slope`` m further on per m
+    across, with a point at the change's start added to ``pts`` (``n`` so far)."""
+    _, s = lane_reference_s(net, lane, u)
+    u_via = lane_u_at(net, via, s)
+    if slope == 0.0:
+        return via, u_via, walked, n
+    px, py, _ = lane_point(net, lane, u, 0.0)
+    qx, qy, _ = lane_point(net, via, u_via, 0.0)
+    if n < pts.shape[0] and u <= net.lane_length[lane]:
+        pts[n, 0], pts[n, 1] = px, py
+        n += 1
+    ramp = slope * math.hypot(qx - px, qy - py)
+    return via, u_via + ramp, walked + ramp, n
+
+
+@njit(cache=True)
+def _walk_route(net, routes, g, lane, u, step, reach, slope, pts):
+    """Points (world m) of route ``g``'s centre line into ``pts`` ``(P, 2)``, from ``u`` m
+    along ``lane`` on, every ``step`` m for ``reach`` m of route (at most P); returns how many.
+    Where the route asks for a lane change (``RouteArrays.via``: at the start, or at the start
+    of a lane it goes on into) the line moves into the lane the change leads to as a diagonal,
+    ``slope`` m along per m across (0: at once)."""
+    n, walked = 0, 0.0
+    via = routes.via[g, lane]
+    if via != lane:
+        lane, u, walked, n = _lane_change(net, lane, via, u, slope, walked, pts, n)
+    while walked <= reach and n < pts.shape[0]:
+        if u > net.lane_length[lane]:
+            nxt = routes.next[g, lane]
+            if nxt < 0:
+                break
+            u -= net.lane_length[lane]
+            lane = nxt
+            via = routes.via[g, nxt]
+            if via != nxt:
+                lane, u, walked, n = _lane_change(net, nxt, via, u, slope, walked, pts, n)
+            continue
+        px, py, _ = lane_point(net, lane, u, 0.0)
+        pts[n, 0], pts[n, 1] = px, py
+        n += 1
+        u += step
+        walked += step
+    return n
+
+
+@njit(cache=True)
+def route_points(net, routes, lanes, us, ego_route, idx, step, reach, slope, pts, count):
+    """The route ahead of the egos of worlds ``idx``: for ``k``, world ``idx[k]``'s points
+    into ``pts[k]`` ``(P, 2)`` (world m) and their number into ``count[k]`` (0 off the
+    network), from the ego's place on its lane on, every ``step`` m for ``reach`` m, lane
+    changes as diagonals of ``slope`` m along per m across (:func:`_walk_route`). ``net``,
+    ``routes``: the world's ``plain_network`` and ``plain_routes``; ``lanes``, ``us``
+    ``(B, N)``, ``ego_route`` ``(B,)``: its state's."""
+    net, routes = NetworkArrays(*net), RouteArrays(*routes)
+    for k in range(idx.shape[0]):
+        b = idx[k]
+        lane = lanes[b, 0]
+        count[k] = 0 if lane < 0 else _walk_route(net, routes, ego_route[b], lane, us[b, 0],
+                                                  step, reach, slope, pts[k])
+
+
+@njit(cache=True)
+def _route_cells(net, routes, lanes, us, xs, ys, headings, ego_route, cell, behind, pts, out):
     """Channel 4 of ``out``: the cells the ego's route's centre line crosses, walked every
     half cell from the ego's place on its lane (or on the lane its route changes into) to the
-    grid's far edge; nothing off the network."""
+    grid's far edge; nothing off the network. ``pts``: scratch ``(P, 2)``."""
     net, routes = NetworkArrays(*net), RouteArrays(*routes)
     rows, cols = out.shape[2], out.shape[3]
     reach = (cols - behind) * cell * 1.5  # m of route walked: the grid's far edge round bends
@@ -117,34 +204,14 @@ def _route_cells(net, routes, lanes, us, xs, ys, headings, ego_route, cell, behi
         lane = lanes[b, 0]
         if lane < 0:
             continue
-        g = ego_route[b]
-        u = us[b, 0]
-        via = routes.via[g, lane]
-        if via != lane:
-            _, s = lane_reference_s(net, lane, u)
-            u = lane_u_at(net, via, s)
-            lane = via
+        n = _walk_route(net, routes, ego_route[b], lane, us[b, 0], 0.5 * cell, reach, 0.0, pts)
         c0, s0 = math.cos(headings[b, 0]), math.sin(headings[b, 0])
-        walked = 0.0
-        while walked <= reach:
-            if u > net.lane_length[lane]:
-                nxt = routes.next[g, lane]
-                if nxt < 0:
-                    break
-                u -= net.lane_length[lane]
-                lane = routes.via[g, nxt]
-                if lane != nxt:
-                    _, s = lane_reference_s(net, nxt, u)
-                    u = lane_u_at(net, lane, s)
-                continue
-            px, py, _ = lane_point(net, lane, u, 0.0)
-            dx, dy = px - xs[b, 0], py - ys[b, 0]
+        for k in range(n):
+            dx, dy = pts[k, 0] - xs[b, 0], pts[k, 1] - ys[b, 0]
             c = int(math.floor((dx * c0 + dy * s0) / cell)) + behind
             r = int(math.floor((dx * s0 - dy * c0) / cell + 0.5 * rows))
             if 0 <= r < rows and 0 <= c < cols:
                 out[b, 4, r, c] = 1.0
-            u += 0.5 * cell
-            walked += 0.5 * cell
 
 
 @njit(cache=True)

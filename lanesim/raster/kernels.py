@@ -267,16 +267,20 @@ def draw_bands(pts, start, lanes, cx, cy, theta, ppm, ax, ay, half_px, colour, a
 
 
 @kernel_nogil
-def grey_frames(layer, x, y, heading, length, width, kind, mpp, behind, greys, frames):
+def grey_frames(layer, x, y, heading, length, width, kind, mpp, behind, greys, route,
+                route_n, route_half, frames):
     """Ego-centred grey frames of B worlds into ``frames`` ``(B, H, W)`` uint8.
 
     ``layer``: the network's grey :class:`Layer`; entity rows ``(B, N)``, entity 0 the ego,
     ``kind`` < 0 inactive. Pixel ``(i, j)`` is the point ``(j + 0.5 - behind) mpp`` m ahead of
     the ego along its heading and ``(i + 0.5 - H / 2) mpp`` m to its right (rows down = right:
     the ego's heading points right, as today's pixel frames point the road's direction).
-    Vehicles are drawn over the road as the rectangles covering pixel centres (at least one
-    pixel across), traffic first, the ego last; ``greys`` = (off-layer, traffic, obstacle,
-    ego, stalled kind): kinds at or above the last draw as obstacles.
+    ``route`` ``(B, P, 2)`` (m): world ``b``'s first ``route_n[b]`` points are a polyline
+    drawn as a band, every pixel whose centre lies within ``route_half`` m of it, over the road
+    grey only (markings and the grass stay). Vehicles are drawn over both as the rectangles
+    covering pixel centres (at least one pixel across), traffic first, the ego last;
+    ``greys`` = (off-layer, traffic, obstacle, ego, stalled kind, road, route): kinds at or
+    above the stalled kind draw as obstacles.
     """
     B, H, W = frames.shape
     N = x.shape[1]
@@ -284,6 +288,8 @@ def grey_frames(layer, x, y, heading, length, width, kind, mpp, behind, greys, f
     lh, lw = img.shape
     offroad, traffic, obstacle = greys[0], greys[1], greys[2]
     ego, stalled = greys[3], greys[4]
+    road, band = greys[5], greys[6]
+    r_px = route_half / mpp
     for b in range(B):
         f = frames[b]
         ex, ey, eh = x[b, 0], y[b, 0], heading[b, 0]
@@ -300,6 +306,27 @@ def grey_frames(layer, x, y, heading, length, width, kind, mpp, behind, greys, f
                     f[i, j] = img[row, col]
                 else:
                     f[i, j] = offroad
+        for p in range(route_n[b] - 1):
+            # The segment's ends in pixel units (column, row), as the vehicles' centres below.
+            dx, dy = route[b, p, 0] - ex, route[b, p, 1] - ey
+            c0, r0 = (dx * c + dy * s) / mpp + behind, (dx * s - dy * c) / mpp + 0.5 * H
+            dx, dy = route[b, p + 1, 0] - ex, route[b, p + 1, 1] - ey
+            c1, r1 = (dx * c + dy * s) / mpp + behind, (dx * s - dy * c) / mpp + 0.5 * H
+            j0 = max(int(math.floor(min(c0, c1) - r_px)), 0)
+            j1 = min(int(math.ceil(max(c0, c1) + r_px)) + 1, W)
+            i0 = max(int(math.floor(min(r0, r1) - r_px)), 0)
+            i1 = min(int(math.ceil(max(r0, r1) + r_px)) + 1, H)
+            vc, vr = c1 - c0, r1 - r0
+            vv = vc * vc + vr * vr
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    if f[i, j] != road:
+                        continue
+                    wc, wr = j + 0.5 - c0, i + 0.5 - r0
+                    t = 0.0 if vv == 0.0 else min(max((wc * vc + wr * vr) / vv, 0.0), 1.0)
+                    ec, er = wc - t * vc, wr - t * vr
+                    if ec * ec + er * er <= r_px * r_px:
+                        f[i, j] = band
         for k in range(N):
             e = k + 1 if k < N - 1 else 0
             if kind[b, e] < 0:

@@ -314,19 +314,24 @@ class NetworkFrames:
         greys: the grey levels, in order: off-road, road, dashed marking, solid marking (and
             yield lines), traffic, obstacles (kinds STALLED and above), the ego; the pixel
             observation passes its own (:data:`lanesim.envs.netpixels.GREYS`).
+        route_grey: the grey of a route band (0 to 255), drawn where :meth:`__call__` is given
+            a route; None: no route may be given.
+        route_width: the band's width (m), 0.1 to 20.
 
     A frame's pixel ``(i, j)`` shows the point ``(j + 0.5 - behind · W) · mpp`` m ahead of the
     ego along its heading and ``(i + 0.5 - H / 2) · mpp`` m to its right: the ego's heading
     points right, its right side down, as the single-road frames point the road's direction.
     The network is sampled from a grey layer at ``metres_per_pixel / 2`` (nearest pixel),
     whose markings are painted at least one frame pixel wide so that none vanishes between
-    samples.
+    samples. A route is a band over the road's grey (never over a marking or the grass), under
+    the vehicles.
     """
 
     def __init__(self, network: Network, shape: tuple[int, int] = (84, 84),
                  metres_per_pixel: float = 0.5, behind: float = 0.25,
                  yield_ends: Sequence[int | str] = (), *,
-                 greys: Sequence[int], markings: bool = True) -> None:
+                 greys: Sequence[int], markings: bool = True, route_grey: int | None = None,
+                 route_width: float = 2.0) -> None:
         if (not isinstance(greys, tuple | list) or len(greys) != 7 or not all(
                 isinstance(g, int | np.integer) and not isinstance(g, bool) and 0 <= g <= 255
                 for g in greys)):
@@ -344,13 +349,25 @@ class NetworkFrames:
         ends = tuple(int(v) for v in _lane_ids(network, yield_ends, "yield_ends"))
         self.layer = grey_layer(static_polygons(network, ends, max(LINE_WIDTH, self.mpp),
                                                 markings), 0.5 * self.mpp, greys)
-        off, _, _, _, traffic, obstacle, ego = (int(g) for g in greys)
-        self._greys = np.array([off, traffic, obstacle, ego, STALLED], dtype=np.int64)
+        if route_grey is not None and (not isinstance(route_grey, int | np.integer)
+                                       or isinstance(route_grey, bool)
+                                       or not 0 <= route_grey <= 255):
+            raise ValueError(f"route_grey must be a grey level 0 to 255 or None, got "
+                             f"{route_grey!r}")
+        self.route_grey = route_grey
+        self.route_half = 0.5 * _number(route_width, "route_width", 0.1, 20.0)
+        off, road, _, _, traffic, obstacle, ego = (int(g) for g in greys)
+        band = road if route_grey is None else int(route_grey)
+        self._greys = np.array([off, traffic, obstacle, ego, STALLED, road, band],
+                               dtype=np.int64)
+        self._no_route = np.zeros((0, 0, 2)), np.zeros(0, dtype=np.int64)
 
     def __call__(self, x, y, heading, length, width, kind,
-                 out: np.ndarray | None = None) -> np.ndarray:
+                 out: np.ndarray | None = None, route=None) -> np.ndarray:
         """Frames ``(B, H, W)`` uint8 of B worlds from their ``(B, N)`` entity rows (m, rad;
-        kind -1 = inactive, not drawn), into ``out`` if given."""
+        kind -1 = inactive, not drawn), into ``out`` if given. ``route``: ``(points, count)``,
+        world ``b``'s route as the polyline ``points[b, :count[b]]`` (``(B, P, 2)`` world m,
+        ``(B,)`` int), drawn as a ``route_width`` band in ``route_grey``."""
         rows = [np.ascontiguousarray(a, dtype=np.float64) for a in (x, y, heading, length, width)]
         kind = np.ascontiguousarray(kind, dtype=np.int64)
         if rows[0].ndim != 2 or any(a.shape != rows[0].shape for a in (*rows, kind)):
@@ -362,7 +379,23 @@ class NetworkFrames:
             out = np.empty((b, h, w), dtype=np.uint8)
         elif out.shape != (b, h, w) or out.dtype != np.uint8 or not out.flags.c_contiguous:
             raise ValueError(f"out must be a C-contiguous ({b}, {h}, {w}) uint8 array")
-        grey_frames(self.layer, *rows, kind, self.mpp, self.behind * w, self._greys, out)
+        if route is None:
+            pts, count = self._no_route
+            if pts.shape[0] != b:
+                pts, count = np.zeros((b, 0, 2)), np.zeros(b, dtype=np.int64)
+                self._no_route = pts, count
+        else:
+            if self.route_grey is None:
+                raise ValueError("route: these frames have no route_grey; pass route_grey to "
+                                 "NetworkFrames to draw routes")
+            pts = np.ascontiguousarray(route[0], dtype=np.float64)
+            count = np.ascontiguousarray(route[1], dtype=np.int64)
+            if (pts.ndim != 3 or pts.shape[0] != b or pts.shape[2] != 2 or count.shape != (b,)
+                    or (count.size and (count.min() < 0 or count.max() > pts.shape[1]))):
+                raise ValueError(f"route must be (points ({b}, P, 2), count ({b},)) with counts "
+                                 f"0 to P, got shapes {pts.shape} and {count.shape}")
+        grey_frames(self.layer, *rows, kind, self.mpp, self.behind * w, self._greys, pts, count,
+                    self.route_half, out)
         return out
 
     def of_world(self, world, out: np.ndarray | None = None) -> np.ndarray:
