@@ -152,16 +152,3 @@ def _offset_on(net, lane, x, y) -> float:
 def test_config_out_of_range_is_an_error_naming_it(field, value):
     with pytest.raises(ValueError, match=f"VINetworkConfig.{field} must be"):
         VINetworkConfig(**{field: value})
-
-
-def test_network_scene_is_a_copy_of_world_zero():
-    env = gym.make("lanesim/Exit-v0", action="meta")
-    env.reset(seed=2)
-    scene = env.unwrapped.scene()
-    w = env.unwrapped.core.world
-    assert scene.state.x.shape == (1, w.N)
-    np.testing.assert_array_equal(scene.state.u[0], w.state.u[0])
-    assert scene.ego_target_lane == w.lane[0, 0] and scene.goal == w.goal_of[0]
-    scene.state.u[0, 0] += 100.0  # a planner scribbling on its snapshot changes nothing
-    assert w.state.u[0, 0] != scene.state.u[0, 0]
-    env.close()
