@@ -103,7 +103,7 @@ PIXEL_SHOTS = (
     ("Intersection-v0", dict(goals=["west:-1"], ego_start=90.0)),
     ("Intersection-v0", dict(goals=["north:-1"], ego_start=90.0)),
     ("Intersection-v0", dict(goals=["east:-1"], ego_start=90.0)),
-    ("Exit-v0", dict(ego_start_lanes=["approach:0"])),
+    ("Exit-v0", dict(ego_start_lanes=["approach:0"], ego_start=150.0)),
 )
 
 

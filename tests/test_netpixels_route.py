@@ -74,7 +74,8 @@ def test_band_is_never_drawn_behind_the_ego(env_id):
 def test_band_moves_into_the_lane_the_route_changes_into():
     # Exit-v0 from the left lane: the route asks for two lane changes right (toward the exit
     # lane); the band leaves the ego's lane as a diagonal and runs on two lanes to the right.
-    frame = newest_frame("lanesim/Exit-v0", vehicles=0, ego_start_lanes=["approach:0"])
+    frame = newest_frame("lanesim/Exit-v0", vehicles=0, ego_start_lanes=["approach:0"],
+                         ego_start=150.0)
     lanes_right = 2 * 3.5 / PX  # rows: Exit-v0's lanes are 3.5 m
     rows, cols = route_rows_cols(frame)
     near = rows[cols < EGO_COL + 8]
