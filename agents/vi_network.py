@@ -666,12 +666,14 @@ def _best(values: np.ndarray, penalty: float) -> int:
 
 
 # The scene's vehicle fields the kernels read, as a batch of one world (``field[0, j]``).
-_Cars = namedtuple("_Cars", "x kind lane length speed u offset dest change desired_speed max_accel")
+_CAR_FIELDS = ("x", "kind", "lane", "length", "speed", "u", "offset", "dest", "change",
+               "desired_speed", "max_accel")
+_Cars = namedtuple("_Cars", _CAR_FIELDS)
 
 
 def _cars(scene: NetworkScene) -> _Cars:
     v = scene.vehicles
-    return _Cars(*(getattr(v, f)[None, :] for f in _Cars._fields))
+    return _Cars(*(getattr(v, f)[None, :] for f in _CAR_FIELDS))
 
 
 # ---------------------------------------------------------------------------- the planner

@@ -216,6 +216,29 @@ def test_the_viewer_draws_a_network_with_the_ego_a_third_across():
     env.close()
 
 
+def test_the_network_viewer_draws_an_agents_plan_and_values():
+    from lanesim.render import annotate, style
+
+    env = DrivingEnv(render_mode="rgb_array", scenario="roundabout", action="meta",
+                     screen_width=900, screen_height=300, vehicles=0)
+    env.reset(seed=0)
+    env.step(IDLE)
+
+    def plan_pixels(frame):
+        return (np.abs(frame.astype(int) - np.array(style.PLAN)).sum(axis=2) < 30).sum()
+
+    assert plan_pixels(env.render()) == 0
+    w = env.core.world
+    x, y, h = float(w.x[0, 0]), float(w.y[0, 0]), float(w.heading[0, 0])
+    ahead = np.array([[x + d * np.cos(h), y + d * np.sin(h)] for d in (0.0, 10.0, 20.0)])
+    annotate(env, plan=ahead, values=[1.0, 2.0, 0.5], labels=["FASTER", "IDLE", "SLOWER"])
+    frame = env.render()
+    cols = np.nonzero(np.abs(frame.astype(int) - np.array(style.PLAN)).sum(axis=2) < 30)[1]
+    # 20 m ahead of the ego, drawn rightward from it (the ego a third of the way across).
+    assert plan_pixels(frame) > 50 and cols.max() > cols.min() + 100
+    env.close()
+
+
 def test_a_network_scene_is_a_snapshot_of_the_world_for_planners():
     env = DrivingEnv(scenario="intersection", action="meta")
     env.reset(seed=0)

@@ -29,7 +29,7 @@ from lanesim.envs.options import VIEWS  # noqa: E402
 from lanesim.render import style  # noqa: E402
 from lanesim.render.annotate import Annotation, annotation_of  # noqa: E402
 from lanesim.render.dashcam import DashCam  # noqa: E402
-from lanesim.render.draw import VehicleSprites  # noqa: E402
+from lanesim.render.draw import VehicleSprites, draw_polyline  # noqa: E402
 from lanesim.render.hud import Hud, help_card, value_chart  # noqa: E402
 from lanesim.render.overlay import Overlay  # noqa: E402
 from lanesim.render.tiles import RoadTiles  # noqa: E402
@@ -438,9 +438,20 @@ class Viewer:
             rgb_view(self._rows, rect)[:] = frame
         else:
             pygame.surfarray.blit_array(self._world_part, frame.swapaxes(0, 1))
+        ann = annotation_of(self.env)
+        if ann is self._stale:
+            ann = None
+        if self.overlay and ann is not None and ann.plan is not None and len(ann.plan):
+            # The agent's plan over the picture (the painter has drawn the cars): the view
+            # puts the ego where the painter does, a third of the way across.
+            self.view.look_at(float(w.x[0, 0]), float(w.y[0, 0]), theta)
+            surf.set_clip(rect)
+            draw_polyline(surf, self.view, np.asarray(ann.plan, dtype=np.float64), style.PLAN,
+                          self.line_px, np.asarray(ann.plan, dtype=np.float64))
+            surf.set_clip(None)
         self._draw_help(surf)
         if self.show_hud:
-            self._draw_hud(surf, None, theta)
+            self._draw_hud(surf, ann, theta)
 
     def _ego_errors(self, theta: float) -> tuple[int, float, float]:
         """The ego's lane, its offset (m, + right) from that lane's centre and its heading
