@@ -38,7 +38,7 @@ VIEWS = ("top", "camera", "both")  # the viewer's views, in the order its key C 
 REWARD_TERMS = ("lane_keeping", "progress", "collision", "offroad", "lane_change", "comfort")
 # A road network's episodes add two terms: reaching the goal, and taking a turn off its route.
 NETWORK_REWARD_TERMS = (*REWARD_TERMS, "arrival", "wrong_turn")
-NETWORK_OBSERVATIONS = ("kinematics", "occupancy", "pixels")
+NETWORK_OBSERVATIONS = ("kinematics", "occupancy", "pixels", "camera", "birdseye")
 
 
 class OptionError(ValueError):
@@ -821,11 +821,6 @@ def _check_network(o: Options) -> None:
                 f"option {key!r} tunes one road's traffic; network traffic (routes, right of way, "
                 "lane changes its route needs) does not take it yet: leave it out"
             )
-    if o.view != "top":
-        raise OptionError(
-            f"option 'view' is {o.view!r}, but a road network is shown top-down only ('top'): "
-            "the driver's-seat camera does not draw networks yet"
-        )
     if o.observation not in NETWORK_OBSERVATIONS:
         raise OptionError(
             f"observation {o.observation!r} is not available on a road network yet; accepted "
