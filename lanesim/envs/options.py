@@ -38,7 +38,7 @@ VIEWS = ("top", "camera", "both")  # the viewer's views, in the order its key C 
 REWARD_TERMS = ("lane_keeping", "progress", "collision", "offroad", "lane_change", "comfort")
 # A road network's episodes add two terms: reaching the goal, and taking a turn off its route.
 NETWORK_REWARD_TERMS = (*REWARD_TERMS, "arrival", "wrong_turn")
-NETWORK_OBSERVATIONS = ("kinematics", "occupancy", "pixels", "camera", "birdseye")
+NETWORK_OBSERVATIONS = OBSERVATIONS  # every observation draws road networks too
 
 
 class OptionError(ValueError):
@@ -821,11 +821,6 @@ def _check_network(o: Options) -> None:
                 f"option {key!r} tunes one road's traffic; network traffic (routes, right of way, "
                 "lane changes its route needs) does not take it yet: leave it out"
             )
-    if o.observation not in NETWORK_OBSERVATIONS:
-        raise OptionError(
-            f"observation {o.observation!r} is not available on a road network yet; accepted "
-            f"there: {', '.join(NETWORK_OBSERVATIONS)}"
-        )
     if o.duration < 1 / o.policy_hz - 1e-9:
         raise OptionError(
             f"option 'duration' ({o.duration:g} s) is shorter than one decision "
