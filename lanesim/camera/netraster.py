@@ -128,6 +128,32 @@ def ground_texture(network: Network, colours: np.ndarray, yield_ends: Sequence[i
     )
 
 
+class FootprintFilters(NamedTuple):
+    """How each ground pixel samples the texture; fixed in the vehicle frame, made once."""
+
+    samples: np.ndarray  # (G,) int: bilinear samples along the footprint's long side
+    step: np.ndarray  # (G, 2) m: from one sample to the next, vehicle frame
+    level: np.ndarray  # (G,) int: the finer of the two pyramid levels sampled
+    blend: np.ndarray  # (G,) the coarser level's share (trilinear)
+
+
+def footprint_filters(tables: CameraTables, texture: GroundTexture) -> FootprintFilters:
+    """Per ground pixel of ``tables``: ``n`` samples spread evenly along its footprint's long
+    side (as many as it is times its short side, rounded, 1 to :data:`MAX_ANISOTROPY`), each
+    at the pyramid level whose texels are as wide as the samples are apart."""
+    a, b = tables.footprint[:, :2], tables.footprint[:, 2:]
+    la, lb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    long_side = np.where((la >= lb)[:, None], a, b)
+    long, short = np.maximum(la, lb), np.maximum(np.minimum(la, lb), 1e-9)
+    n = np.clip(np.rint(long / short), 1, MAX_ANISOTROPY).astype(np.int64)
+    spacing = np.maximum(long / n, short)
+    top = len(texture.rows) - 1
+    lod = np.clip(np.log2(spacing / texture.texel), 0.0, top)
+    level = np.minimum(np.floor(lod).astype(np.int64), top)
+    return FootprintFilters(samples=n, step=long_side / n[:, None], level=level,
+                            blend=lod - level)
+
+
 class NetworkCameraRaster:
     """Renders what ``camera`` (mounted on the ego, entity 0) sees on ``network``.
 
@@ -166,6 +192,7 @@ class NetworkCameraRaster:
             raise ValueError("texture must be a GroundTexture of the same colour mode (another "
                              "NetworkCameraRaster's texture)")
         self.texture = texture
+        self.filters = footprint_filters(self.tables, texture)
         self._F = self._I = self._crashed = None
 
     def of_world(self, world, worlds: np.ndarray | None = None,
@@ -214,8 +241,9 @@ class NetworkCameraRaster:
         F[HEADING], F[LENGTH], F[WIDTH] = heading, length, width
         I[KIND] = np.where(empty, CAR, kind)
         crash[:] = crashed
-        draw_net_worlds(tuple(self.tables), tuple(self.texture), F, I, crash, self._palette,
-                        out if self.colour else out[..., None], worlds, 0, B)
+        draw_net_worlds(tuple(self.tables), tuple(self.texture), tuple(self.filters), F, I,
+                        crash, self._palette, out if self.colour else out[..., None], worlds,
+                        0, B)
         return out
 
     def image(self, world, b: int = 0) -> np.ndarray:
@@ -242,65 +270,57 @@ class NetworkCameraRaster:
 # As lanesim.camera.raster.draw_worlds: the entry allocates the depth buffer, the drawing runs
 # without reference counting.
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True, error_model="numpy")
-def draw_net_worlds(tables, texture, F, I, crashed, colours, out, worlds, first, stop):
+def draw_net_worlds(tables, texture, filters, F, I, crashed, colours, out, worlds, first,
+                    stop):
     """Draw worlds ``first .. stop - 1`` selected by ``worlds`` into ``out[b]`` ``(H, W, C)``
     uint8 (C channels of ``colours``); :class:`CameraTables` and :class:`GroundTexture` as
     plain tuples. Releases the GIL."""
     depth = np.empty(CameraTables(*tables).rays.shape[:2], dtype=np.float32)
     acc = np.zeros(colours.shape[1])
-    _draw_net_range(tables, texture, F, I, crashed, colours, out, worlds, first, stop, depth,
-                    acc)
+    _draw_net_range(tables, texture, filters, F, I, crashed, colours, out, worlds, first, stop,
+                    depth, acc)
 
 
 @kernel
-def _draw_net_range(tables, texture, F, I, crashed, colours, out, worlds, first, stop, depth,
-                    acc):
+def _draw_net_range(tables, texture, filters, F, I, crashed, colours, out, worlds, first,
+                    stop, depth, acc):
     """:func:`draw_net_worlds` with its scratch: ``depth`` ``(H, W)`` and ``acc`` ``(C,)``."""
     tables, texture = CameraTables(*tables), GroundTexture(*texture)
+    filters = FootprintFilters(*filters)
     for b in range(first, stop):
         if not worlds[b]:
             continue
         img = out[b]
         _background(tables, img)
-        _net_ground(tables, texture, F, colours, img, b, acc)
+        _net_ground(tables, texture, filters, F, colours, img, b, acc)
         _boxes(tables, F, I, crashed, colours, depth, img, b)
 
 
 @kernel_inline
-def _net_ground(tables, texture, F, colours, img, b, acc):
-    """Paint every ground pixel from the texture, filtered over its footprint (``acc``: a
-    colour's scratch, ``(C,)``)."""
+def _net_ground(tables, texture, filters, F, colours, img, b, acc):
+    """Paint every ground pixel from the texture, filtered over its footprint
+    (:func:`footprint_filters`; ``acc``: a colour's scratch, ``(C,)``)."""
     ex, ey, eh = F[X, b, 0], F[Y, b, 0], F[HEADING, b, 0]
     ce, se = math.cos(eh), math.sin(eh)
     C = img.shape[2]
     top = texture.rows.shape[0] - 1
-    foot = tables.footprint
     for g in range(tables.ground_ij.shape[0]):
         hx, hy = tables.hit[g, 0], tables.hit[g, 1]
         px = ex + ce * hx - se * hy
         py = ey + se * hx + ce * hy
-        ax, ay, bx, by = foot[g, 0], foot[g, 1], foot[g, 2], foot[g, 3]
-        la, lb = math.hypot(ax, ay), math.hypot(bx, by)
-        # The long side (vehicle frame), turned to the world.
-        if la >= lb:
-            lx, ly, long, short = ax, ay, la, lb
-        else:
-            lx, ly, long, short = bx, by, lb, la
-        wx, wy = ce * lx - se * ly, se * lx + ce * ly
-        short = max(short, long / MAX_ANISOTROPY)
-        n = max(1, min(MAX_ANISOTROPY, int(math.ceil(long / max(short, 1e-9) - 1e-6))))
-        lod = min(max(math.log2(max(short, 1e-9) / texture.texel), 0.0), float(top))
-        l0 = int(math.floor(lod))
+        lx, ly = filters.step[g, 0], filters.step[g, 1]
+        wx, wy = ce * lx - se * ly, se * lx + ce * ly  # the samples' step, world frame
+        n, l0, f1 = filters.samples[g], filters.level[g], filters.blend[g]
         l1 = min(l0 + 1, top)
-        f1 = lod - l0
         for c in range(C):
             acc[c] = 0.0
-        for k in range(n):
-            t = (k + 0.5) / n - 0.5
+        t = -0.5 * (n - 1)
+        for _ in range(n):
             sx, sy = px + t * wx, py + t * wy
             _sample(texture, l0, sx, sy, (1.0 - f1) / n, colours, acc, C)
             if f1 > 0.0:
                 _sample(texture, l1, sx, sy, f1 / n, colours, acc, C)
+            t += 1.0
         i, j = tables.ground_ij[g, 0], tables.ground_ij[g, 1]
         f, h = tables.fade[g], tables.ground_haze[g]
         for c in range(C):

@@ -441,7 +441,8 @@ class Options:
     """
 
     # --- the interface
-    observation: str = _opt("kinematics", "observation type", _choice(OBSERVATIONS))
+    observation: str = _opt("kinematics", "observation type; every type works on a network too",
+                            _choice(OBSERVATIONS))
     action: str = _opt("discrete", "action type", _choice(ACTIONS))
     # --- road
     lanes: int = _opt(4, "number of through lanes, 1 to 8", _count(1, 8))
@@ -669,7 +670,7 @@ class Options:
     view: str = _opt(
         "top",
         "the viewer's start view: top (top-down), camera (the driver's seat) or both side by "
-        "side; key C cycles them",
+        "side, on one road and on a network; key C cycles them",
         _choice(VIEWS),
     )
 
