@@ -10,13 +10,14 @@ coordinates. A network has no one road frame, so here the ground is a texture in
   :data:`TEXEL` m per texel in the palette's colours (so a 15 cm line is already partly
   covered texels, not a stair), then halved again and again into a mip pyramid.
 * **A ground pixel** takes the colour of its footprint on the ground (the camera tables'
-  ``footprint``, as the one-road renderer weighs paint by it): at the pyramid level whose
-  texels match the footprint's short side, with up to :data:`MAX_ANISOTROPY` samples spread
-  along its long side, each blended between two levels (trilinear). Far lines fade into the
-  road instead of flickering, and a line seen at a glancing angle stays as sharp across as the
-  pixel allows. Off the texture is off-road ground; the road fades into the ground over the
-  last :data:`~lanesim.camera.raster.FADE_DISTANCE` as on one road, and colour images get the
-  same haze.
+  ``footprint``, as the one-road renderer weighs paint by it): up to :data:`MAX_ANISOTROPY`
+  bilinear samples spread along its long side, at the pyramid level whose texels are as wide
+  as the samples are apart (at least the short side), each blended with the next level
+  (trilinear); all of it fixed in the vehicle frame and made once (:func:`footprint_filters`).
+  Far lines fade into the road instead of flickering, and a line seen at a glancing angle
+  stays as sharp across as the pixel allows. Off the texture is off-road ground; the road
+  fades into the ground over the last :data:`~lanesim.camera.raster.FADE_DISTANCE` as on one
+  road, and colour images get the same haze.
 * **Sky, far ground and vehicles** are the one-road renderer's (its background, its ray-cast
   boxes with the depth buffer and sun shading), reading the network state's ``(B, N)`` fields;
   empty slots (kind < 0) are not drawn, nor is the ego.
@@ -145,10 +146,15 @@ def footprint_filters(tables: CameraTables, texture: GroundTexture) -> Footprint
     la, lb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     long_side = np.where((la >= lb)[:, None], a, b)
     long, short = np.maximum(la, lb), np.maximum(np.minimum(la, lb), 1e-9)
+    # A footprint that is not finite (none is, for any accepted camera) gets one sample at
+    # the coarsest level rather than NaN indices.
+    bad = ~(np.isfinite(long) & np.isfinite(short) & np.isfinite(long_side).all(axis=1))
+    long, short = np.where(bad, 1.0, long), np.where(bad, 1.0, short)
+    long_side = np.where(bad[:, None], 0.0, long_side)
     n = np.clip(np.rint(long / short), 1, MAX_ANISOTROPY).astype(np.int64)
     spacing = np.maximum(long / n, short)
     top = len(texture.rows) - 1
-    lod = np.clip(np.log2(spacing / texture.texel), 0.0, top)
+    lod = np.where(bad, top, np.clip(np.log2(spacing / texture.texel), 0.0, top))
     level = np.minimum(np.floor(lod).astype(np.int64), top)
     return FootprintFilters(samples=n, step=long_side / n[:, None], level=level,
                             blend=lod - level)
