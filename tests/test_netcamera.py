@@ -158,6 +158,23 @@ def test_vector_env_world_i_equals_single_env_seed_i(observation):
         env.close()
 
 
+def test_a_large_batch_drawn_on_threads_equals_each_world_drawn_alone():
+    from lanesim.camera import netraster
+
+    n = 8 * max(netraster.THREADS, 2)  # enough worlds for the threaded path
+    vec = gym.make_vec("lanesim/Roundabout-v0", num_envs=n, observation="camera",
+                       image_shape=[32, 48])
+    vec.reset(seed=list(range(n)))
+    for _ in range(3):
+        vec.step(np.zeros(n, dtype=np.int64))
+    raster, world = vec.core.observation.raster, vec.core.world
+    batch = raster.of_world(world)
+    for b in range(n):
+        assert np.array_equal(batch[b], raster.image(world, b))
+    raster.close()
+    vec.close()
+
+
 def test_birdseye_is_the_warp_of_the_camera_frame():
     env = gym.make("lanesim/Exit-v0", observation="birdseye")
     obs, _ = env.reset(seed=3)

@@ -29,7 +29,9 @@ Grey levels and colours are the one-road renderer's palette: road 95, off-road 5
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -64,6 +66,7 @@ MAX_TEXELS = 1 << 24  # texels of the finest level at most; a larger network get
 MAX_ANISOTROPY = 8  # samples along a footprint's long side at most
 BAND_ROWS = 64  # rows of the half-texel label raster made at a time (bounds its memory)
 FAR = 1.0e6  # m: where empty slots are put for the box caster (beyond DRAW_DISTANCE)
+THREADS = min(os.cpu_count() or 1, 8)  # drawing threads for a large batch (as NetWorld steps)
 
 
 class GroundTexture(NamedTuple):
@@ -175,7 +178,8 @@ class NetworkCameraRaster:
 
     The worlds are given per call as their ``(B, N)`` fields (a
     :class:`~lanesim.sim.networld.NetWorld`'s ``x, y, heading, length, width, kind,
-    crashed``): :meth:`draw` and :meth:`of_world`.
+    crashed``): :meth:`draw` and :meth:`of_world`. A batch of at least 8 worlds per thread is
+    drawn on :data:`THREADS` threads (the kernel releases the GIL; :meth:`close` stops them).
     """
 
     def __init__(self, camera: Camera, network: Network, colour: bool = False,
@@ -200,6 +204,13 @@ class NetworkCameraRaster:
         self.texture = texture
         self.filters = footprint_filters(self.tables, texture)
         self._F = self._I = self._crashed = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the drawing threads (a later large batch starts them again)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def of_world(self, world, worlds: np.ndarray | None = None,
                  out: np.ndarray | None = None) -> np.ndarray:
@@ -247,9 +258,19 @@ class NetworkCameraRaster:
         F[HEADING], F[LENGTH], F[WIDTH] = heading, length, width
         I[KIND] = np.where(empty, CAR, kind)
         crash[:] = crashed
-        draw_net_worlds(tuple(self.tables), tuple(self.texture), tuple(self.filters), F, I,
-                        crash, self._palette, out if self.colour else out[..., None], worlds,
-                        0, B)
+        args = (tuple(self.tables), tuple(self.texture), tuple(self.filters), F, I, crash,
+                self._palette, out if self.colour else out[..., None], worlds)
+        if THREADS < 2 or B < 8 * THREADS:
+            draw_net_worlds(*args, 0, B)
+            return out
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(THREADS - 1, thread_name_prefix="netcamera")
+        bounds = np.linspace(0, B, THREADS + 1).astype(int)
+        jobs = [self._pool.submit(draw_net_worlds, *args, lo, hi)
+                for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)]
+        draw_net_worlds(*args, 0, int(bounds[1]))
+        for job in jobs:
+            job.result()
         return out
 
     def image(self, world, b: int = 0) -> np.ndarray:
