@@ -235,12 +235,14 @@ class DrivingCore:
         w = self.world
         w.reset(worlds, seeds)
         self.action.reset(worlds)
-        self.start_s[worlds] = w.s[worlds, 0]
-        self.prev_controls[:, worlds] = 0.0
-        self.crashed[worlds] = False
-        self.offroad[worlds] = False
-        self.terms[:, worlds] = 0.0
-        self.decisions[worlds] = 0
+        # Every world (a single env's reset): basic indexing, cheaper than a mask.
+        rows = slice(None) if worlds.all() else worlds
+        self.start_s[rows] = w.s[rows, 0]
+        self.prev_controls[:, rows] = 0.0
+        self.crashed[rows] = False
+        self.offroad[rows] = False
+        self.terms[:, rows] = 0.0
+        self.decisions[rows] = 0
         _report(*self._report_args, worlds)
         return self.observation.reset(worlds)
 

@@ -66,10 +66,11 @@ class NetworkMetaActions:
 
     def reset(self, worlds: np.ndarray) -> None:
         w = self.world
-        w.command[COMMAND_LANE, worlds] = w.lane[worlds, 0]
-        nearest = np.abs(self.speeds[None, :] - w.speed[worlds, :1]).argmin(axis=1)
-        self.speed_index[worlds] = nearest
-        w.command[COMMAND_SPEED, worlds] = self.speeds[nearest]
+        rows = slice(None) if worlds.all() else worlds  # basic indexing where it can
+        w.command[COMMAND_LANE, rows] = w.lane[rows, 0]
+        nearest = np.abs(self.speeds[None, :] - w.speed[rows, :1]).argmin(axis=1)
+        self.speed_index[rows] = nearest
+        w.command[COMMAND_SPEED, rows] = self.speeds[nearest]
 
     @property
     def target_lane(self) -> np.ndarray:
@@ -181,14 +182,16 @@ class NetworkCore:
         w = self.world
         w.reset(worlds, seeds)
         self.action.reset(worlds)
-        self.prev_controls[:, worlds] = 0.0
+        # Every world (a single env's reset): basic indexing, cheaper than a mask.
+        rows = slice(None) if worlds.all() else worlds
+        self.prev_controls[:, rows] = 0.0
         for a in (self.crashed, self.offroad, self.arrived, self.wrong):
-            a[worlds] = False
-        self.terms[:, worlds] = 0.0
-        self.decisions[worlds] = 0
-        self.distance[worlds] = 0.0
-        self.made[worlds] = 0.0
-        self.best[worlds] = 0.0
+            a[rows] = False
+        self.terms[:, rows] = 0.0
+        self.decisions[rows] = 0
+        self.distance[rows] = 0.0
+        self.made[rows] = 0.0
+        self.best[rows] = 0.0
         self._report(worlds)
         return self.observation.reset(worlds)
 

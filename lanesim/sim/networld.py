@@ -290,6 +290,7 @@ class NetWorld:
         else:
             self._ego = None
         self._ego_size = (ego.length, ego.width)
+        self._start_poses: dict[tuple[int, float], tuple[float, float, float]] = {}
 
     # ------------------------------------------------------------------ reset and stepping
     def reset(self, worlds=None, seeds=None) -> None:
@@ -318,36 +319,42 @@ class NetWorld:
                 not np.issubdtype(seeds.dtype, np.integer) or seeds.min() < 0)):
             raise NetWorldError(f"seeds must be {idx.size} non-negative integers (one per reset "
                                 f"world), got {seeds.tolist()}")
-        self.rng.reseed(idx, seeds.astype(np.uint64))
+        # Every world in order (a single env's every reset): a bool mask for the compiled
+        # random streams and basic indexing for the state, both cheaper than indices.
+        every = idx.size == self.B and bool(np.all(idx == np.arange(self.B)))
+        mask = self._every if every else None
+        rows = slice(None) if every else idx
+        self.rng.reseed(mask if every else idx, seeds.astype(np.uint64))
         starts = self._ego_starts(idx) if self._ego is not None else None
         st = self.state
         for a in (st.x, st.y, st.heading, st.speed, st.length, st.width, st.u, st.offset,
                   st.desired_speed, st.time_headway, st.max_accel, st.comfort_decel,
                   st.min_gap, st.stopped):
-            a[idx] = 0.0
-        st.lane[idx] = -1
-        st.kind[idx] = INACTIVE
-        st.dest[idx] = 0
-        st.change[idx] = 0
-        st.crashed[idx] = False
-        st.ego_route[idx] = 0
-        self.command[:, idx] = 0.0
-        self.autopilot[idx] = False
+            a[rows] = 0.0
+        st.lane[rows] = -1
+        st.kind[rows] = INACTIVE
+        st.dest[rows] = 0
+        st.change[rows] = 0
+        st.crashed[rows] = False
+        st.ego_route[rows] = 0
+        self.command[:, rows] = 0.0
+        self.autopilot[rows] = False
         if self.spec.warmup > 0.0 and idx.size:
-            mask = np.zeros(self.B, dtype=bool)
-            mask[idx] = True
+            if mask is None:
+                mask = np.zeros(self.B, dtype=bool)
+                mask[idx] = True
             frames = round(self.spec.warmup / self.dt)
             # One compiled call over the reset worlds only; the others stay as they are.
             run_net(*self._args, self.command, self.autopilot, mask, frames, self._no_trace, 0,
                     self.B)
         for a in (st.clock, st.max_stopped):
-            a[idx] = 0.0
+            a[rows] = 0.0
         for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
-            a[idx] = 0
-        st.applied[:, idx] = 0.0
+            a[rows] = 0
+        st.applied[:, rows] = 0.0
         if starts is not None:
             lane, u, speed = starts
-            x, y, h = self.network.lane_to_world(lane, u)
+            x, y, h = self._start_pose(lane, u)
             if self.spec.warmup > 0.0:
                 self._clear_ego_start(idx, lane, u, x, y)
             st.kind[idx, 0] = EGO
@@ -357,6 +364,19 @@ class NetWorld:
             st.speed[idx, 0] = speed
             st.length[idx, 0], st.width[idx, 0] = self._ego_size
             self.command[COMMAND_LANE, idx] = lane
+
+    def _start_pose(self, lane: np.ndarray, u: np.ndarray):
+        """:meth:`Network.lane_to_world` of the ego's start ``lane`` and ``u`` ``(W,)``; one
+        world's, remembered: a single env starts from the same few points every episode."""
+        if lane.size != 1:
+            return self.network.lane_to_world(lane, u)
+        key = (int(lane[0]), float(u[0]))
+        pose = self._start_poses.get(key)
+        if pose is None:
+            pose = tuple(float(a[0]) for a in self.network.lane_to_world(lane, u))
+            if len(self._start_poses) < 256:
+                self._start_poses[key] = pose
+        return tuple(np.array([a]) for a in pose)
 
     def _ego_starts(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ego's start in the reset worlds ``idx``: lane ids, m along them and speeds (m/s),

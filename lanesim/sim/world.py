@@ -178,6 +178,13 @@ class World:
             ("politeness", tm.politeness),
             ("length", tm.length),
         )
+        # The same as rows of F, their lows and spans (hi - lo) (B, V)-broadcastable.
+        rows = [getattr(layout, name.upper()) for name, _ in self._behaviour]
+        self._behaviour_rows = (
+            np.array(rows, dtype=np.int64),
+            np.array([lo for _, (lo, _) in self._behaviour])[:, None, None],
+            np.array([hi - lo for _, (lo, hi) in self._behaviour])[:, None, None],
+        )
         self._spawn_slots()
         self._obstacles = self._obstacle_template()
         self._ego_lane_choices = np.array(spec.ego_lanes or self._full_lanes(), dtype=np.int64)
@@ -207,6 +214,9 @@ class World:
         self.rng.reseed(worlds, seeds)
         spec = self.spec
         W = int(worlds.sum())
+        # Resetting every world (a single env's every reset): basic indexing, much cheaper on
+        # small arrays than a mask, and the same values.
+        rows = slice(None) if W == self.B else worlds
         # Everything random about an episode's start comes from one draw per world.
         u = self.rng.uniform(
             (2 + len(self._behaviour) * self.V + len(self._slot_s) + 2 * self.V,), worlds
@@ -218,25 +228,25 @@ class World:
         ego_lane = allowed[np.minimum(pick, len(allowed) - 1)]
         lo, hi = spec.ego_speed
         ego_speed = lo + (hi - lo) * u[:, 1]
-        self._place(worlds, 0, np.full(W, spec.ego_start), ego_lane, ego_speed)
-        self.length[worlds, 0] = spec.ego.length
-        self.width[worlds, 0] = spec.ego.width
-        self.applied[:, worlds] = 0.0
+        self._place(rows, 0, np.full(W, spec.ego_start), ego_lane, ego_speed)
+        self.length[rows, 0] = spec.ego.length
+        self.width[rows, 0] = spec.ego.width
+        self.applied[:, rows] = 0.0
 
         # Obstacles: the same in every world, placed from a template made once.
         if self.O:
             fields, values, ints = self._obstacles
             for f, v in zip(fields, values, strict=True):
-                self.F[f][worlds, self.obstacle] = v
+                self.F[f][rows, self.obstacle] = v
             for f, v in zip((layout.KIND, layout.LANE, layout.TARGET_LANE), ints, strict=True):
-                self.I[f][worlds, self.obstacle] = v
+                self.I[f][rows, self.obstacle] = v
 
         if self.V:
-            self._spawn_traffic(worlds, u[:, 2:])
-        self.crashed[worlds] = False
-        self.crashes_without_ego[worlds] = 0
-        self.time[worlds] = 0.0
-        self.steps[worlds] = 0
+            self._spawn_traffic(rows, u[:, 2:])
+        self.crashed[rows] = False
+        self.crashes_without_ego[rows] = 0
+        self.time[rows] = 0.0
+        self.steps[rows] = 0
         self._refresh_lanes(worlds)
         settle_speeds(self.F, self.I, *self._plain[1:], worlds)
 
@@ -315,8 +325,14 @@ class World:
         road, tm, V = self.road, self.spec.traffic, self.V
         cars = self.traffic
         n_b = len(self._behaviour) * V
-        for i, (name, (lo, hi)) in enumerate(self._behaviour):
-            getattr(self, name)[worlds, cars] = lo + (hi - lo) * u[:, i * V : (i + 1) * V]
+        if isinstance(worlds, slice):
+            # Every world: all behaviour fields in one assignment (the same values as the loop).
+            fields, lo, span = self._behaviour_rows
+            draws = u[:, :n_b].reshape(len(u), len(fields), V).transpose(1, 0, 2)
+            self.F[fields, worlds, cars] = lo + span * draws
+        else:
+            for i, (name, (lo, hi)) in enumerate(self._behaviour):
+                getattr(self, name)[worlds, cars] = lo + (hi - lo) * u[:, i * V : (i + 1) * V]
         self.width[worlds, cars] = tm.width
         n_slots = len(self._slot_s)
         keys_u = u[:, n_b : n_b + n_slots]
