@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lanesim.sim import netego
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.models import EgoModel
 from lanesim.sim.netstep import N_NET_TRACE
 from lanesim.sim.network import Network, NetworkArrays, lane_point
@@ -82,6 +82,12 @@ class NetRun(NetWorld):
         self._goal_heading = np.full(routes.next.shape[0], np.nan)
         for k, lane in enumerate(spec.goals):
             self._goal_heading[k] = float(net.lane_to_world(lane, spec.goal_distance)[2])
+        st = self.state
+        # Without numba's per-call dispatch, which types the two tuples in Python (the same
+        # arrays every call).
+        self._route_features = compiled_for(
+            _route_features, self._plain_net, self._plain_routes, st.lane, st.u, st.x, st.y,
+            st.heading, st.ego_route, self._goal_heading, self._features)
 
     # ------------------------------------------------------------------ episodes
     def _ego_starts(self, idx: np.ndarray):
@@ -123,8 +129,8 @@ class NetRun(NetWorld):
 
     def _refresh(self) -> None:
         st = self.state  # the arrays, not the named tuple: numba types those cheaply
-        _route_features(self._plain_net, self._plain_routes, st.lane, st.u, st.x, st.y,
-                        st.heading, st.ego_route, self._goal_heading, self._features)
+        self._route_features(self._plain_net, self._plain_routes, st.lane, st.u, st.x, st.y,
+                             st.heading, st.ego_route, self._goal_heading, self._features)
 
     # ------------------------------------------------------------------ readings
     def route_lanes(self, b: int, most: int = 12) -> list[int]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lanesim.sim.conflicts import LaneGraph, lane_graph
+from lanesim.sim.jit import compiled_for
 from lanesim.sim.models import EgoModel, as_record
 from lanesim.sim.netego import RouteArrays, open_route, stack_routes
 from lanesim.sim.netstep import (
@@ -274,6 +275,10 @@ class NetWorld:
         self.autopilot = np.zeros(B, dtype=bool)
         self._every = np.ones(B, dtype=bool)
         self._no_trace = np.zeros((N_NET_TRACE, B, 0))
+        # run_net on these arrays without numba's per-call type dispatch: every call passes
+        # the same arrays, a bool mask and a float trace of the same kind, and ints.
+        self._run_net = compiled_for(run_net, *self._args, self.command, self.autopilot,
+                                     self._every, 0, self._no_trace, 0, B)
         self._traces: dict[int, np.ndarray] = {}
         self._threads = min(os.cpu_count() or 1, 8)
         self._pool = None
@@ -345,8 +350,8 @@ class NetWorld:
                 mask[idx] = True
             frames = round(self.spec.warmup / self.dt)
             # One compiled call over the reset worlds only; the others stay as they are.
-            run_net(*self._args, self.command, self.autopilot, mask, frames, self._no_trace, 0,
-                    self.B)
+            self._run_net(*self._args, self.command, self.autopilot, mask, frames,
+                          self._no_trace, 0, self.B)
         for a in (st.clock, st.max_stopped):
             a[rows] = 0.0
         for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
@@ -524,12 +529,13 @@ class NetWorld:
             if out is None:
                 out = self._traces[frames] = np.zeros((N_NET_TRACE, self.B, frames))
         args = (*self._args, self.command, self.autopilot, self._every, int(frames), out)
+        run = self._run_net
         if self._pool is None:
-            run_net(*args, 0, self.B)
+            run(*args, 0, self.B)
             return out if trace else None
-        jobs = [self._pool.submit(run_net, *args, lo, hi) for lo, hi in self._splits[1:]]
+        jobs = [self._pool.submit(run, *args, lo, hi) for lo, hi in self._splits[1:]]
         lo, hi = self._splits[0]
-        run_net(*args, lo, hi)
+        run(*args, lo, hi)
         for job in jobs:
             job.result()
         return out if trace else None
