@@ -24,7 +24,7 @@ from lanesim.envs.options import (
     road_segments,
 )
 from lanesim.sim import state as layout
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.memory import check_memory
 from lanesim.sim.road import LaneSpan, Road, wrap_angle
 from lanesim.sim.state import LANE, LaneIndex
@@ -226,6 +226,11 @@ class DrivingCore:
             self.offroad,
             self.report,
         )
+        # Both kernels without numba's per-call dispatch (which types the index tuple in
+        # Python): every call passes these arrays, a bool mask, a float trace.
+        self._report = compiled_for(_report, *self._report_args, self._every)
+        self._score = compiled_for(_score, np.zeros((layout.N_TRACE, n_worlds, 0)),
+                                   self._lane_before, w.applied, *self._score_args)
 
     def reset(self, worlds: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         """Reset ``worlds`` (bool ``(B,)``) with ``seeds`` (``(W,)`` ints); returns all obs.
@@ -243,7 +248,7 @@ class DrivingCore:
         self.offroad[rows] = False
         self.terms[:, rows] = 0.0
         self.decisions[rows] = 0
-        _report(*self._report_args, worlds)
+        self._report(*self._report_args, np.ascontiguousarray(worlds, dtype=bool))
         return self.observation.reset(worlds)
 
     def step(self, actions, on_frame: Callable[[], None] | None = None, batched: bool = True):
@@ -261,11 +266,11 @@ class DrivingCore:
         w = self.world
         np.copyto(self._lane_before, w.I[LANE, :, 0])
         trace = advance_traced(w, self.frames, on_frame)
-        _score(trace, self._lane_before, w.applied, *self._score_args)
+        self._score(trace, self._lane_before, w.applied, *self._score_args)
         self.decisions += 1
         if self.max_episode_steps is not None:
             self.truncated |= self.decisions >= self.max_episode_steps
-        _report(*self._report_args, self._every)
+        self._report(*self._report_args, self._every)
         obs = self.observation()
         return obs, self.reward.copy(), self.terminated.copy(), self.truncated.copy()
 
@@ -305,12 +310,8 @@ def batch_info(report, terms, fields, term_names, bools=BOOL_INFO, ints=INT_INFO
 
 def world_info(report, terms, b, fields, term_names, bools=BOOL_INFO, ints=INT_INFO) -> dict:
     """World ``b``'s info as :func:`batch_info` gives it, in Python scalars."""
-    out = dict(zip(fields, report[:, b].tolist(), strict=True))
-    for name in fields:
-        if name in bools:
-            out[name] = bool(out[name])
-        elif name in ints:
-            out[name] = int(out[name])
+    out = {name: bool(v) if name in bools else (int(v) if name in ints else v)
+           for name, v in zip(fields, report[:, b].tolist(), strict=True)}
     out["rewards"] = dict(zip(term_names, terms[:, b].tolist(), strict=True))
     return out
 

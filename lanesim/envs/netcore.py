@@ -38,7 +38,7 @@ from lanesim.envs.netobs import NetworkKinematics
 from lanesim.envs.options import NETWORK_REWARD_TERMS, OptionError, Options, build_network
 from lanesim.sim import netrun
 from lanesim.sim import netstep as nt
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.memory import check_memory
 from lanesim.sim.state import COMMAND_LANE, COMMAND_SPEED
 
@@ -177,6 +177,18 @@ class NetworkCore:
         self._every = np.ones(n_worlds, dtype=bool)
         em = self.spec.ego
         self._control_scale = np.array([em.max_steer, em.max_accel + em.max_brake])
+        # Both kernels without numba's per-call dispatch: every call passes the same arrays
+        # (and a float trace, a bool mask, floats).
+        w, o = self.world, options
+        self._score = compiled_for(
+            _score_network, np.zeros((nt.N_NET_TRACE, n_worlds, 0)), w.applied, self.weights,
+            o.reward_speed * w.dt, self._control_scale, o.duration, w.clock, self.prev_controls,
+            self.crashed, self.offroad, self.arrived, self.wrong, self.distance, self.made,
+            self.best, self.terms, self.reward, self.terminated, self.truncated)
+        self._report_kernel = compiled_for(
+            _network_report, w.speed, w.lane, w.offset, w.scratch.lead, w.scratch.lead_gap,
+            w.ego_route_features(), w.traffic_crashes, self.crashed, self.offroad, self.arrived,
+            self.distance, w.route_length, self.report, self._every)
 
     def reset(self, worlds: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         w = self.world
@@ -200,11 +212,10 @@ class NetworkCore:
         w = self.world
         trace = advance_traced(w, self.frames, on_frame)
         o = self.options
-        _score_network(trace, w.applied, self.weights, o.reward_speed * w.dt, self._control_scale,
-                       o.duration, w.clock, self.prev_controls, self.crashed, self.offroad,
-                       self.arrived, self.wrong, self.distance, self.made, self.best,
-                       self.terms, self.reward,
-                       self.terminated, self.truncated)
+        self._score(trace, w.applied, self.weights, o.reward_speed * w.dt, self._control_scale,
+                    o.duration, w.clock, self.prev_controls, self.crashed, self.offroad,
+                    self.arrived, self.wrong, self.distance, self.made, self.best, self.terms,
+                    self.reward, self.terminated, self.truncated)
         self.decisions += 1
         if self.max_episode_steps is not None:
             self.truncated |= self.decisions >= self.max_episode_steps
@@ -214,9 +225,10 @@ class NetworkCore:
 
     def _report(self, worlds: np.ndarray) -> None:
         w = self.world
-        _network_report(w.speed, w.lane, w.offset, w.scratch.lead, w.scratch.lead_gap,
-                        w.ego_route_features(), w.traffic_crashes, self.crashed, self.offroad,
-                        self.arrived, self.distance, w.route_length, self.report, worlds)
+        self._report_kernel(w.speed, w.lane, w.offset, w.scratch.lead, w.scratch.lead_gap,
+                            w.ego_route_features(), w.traffic_crashes, self.crashed, self.offroad,
+                            self.arrived, self.distance, w.route_length, self.report,
+                            np.ascontiguousarray(worlds, dtype=bool))
 
     def info(self) -> dict:
         return batch_info(self.report, self.terms, NETWORK_INFO_FIELDS, NETWORK_REWARD_TERMS)

@@ -9,6 +9,8 @@ over worlds. The generator is SplitMix64's finalizer applied to ``(seed, counter
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lanesim.sim.jit import kernel
@@ -53,11 +55,11 @@ class WorldRandom:
 
         Each call advances the selected worlds' counters by one.
         """
-        n = int(np.prod(shape)) if shape else 1
+        n = math.prod(int(k) for k in shape)
         if worlds is None or (isinstance(worlds, np.ndarray) and worlds.dtype == np.bool_):
             # The common case, compiled: the same numbers as the numpy lines below.
             mask = np.ones(len(self.seed), dtype=bool) if worlds is None else worlds
-            out = np.empty((int(mask.sum()), n))
+            out = np.empty((np.count_nonzero(mask), n))
             _uniform_rows(self.seed, self.counter, mask, out)
             return out.reshape((len(out), *shape))
         sel = worlds
