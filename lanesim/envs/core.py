@@ -310,10 +310,21 @@ def batch_info(report, terms, fields, term_names, bools=BOOL_INFO, ints=INT_INFO
 
 def world_info(report, terms, b, fields, term_names, bools=BOOL_INFO, ints=INT_INFO) -> dict:
     """World ``b``'s info as :func:`batch_info` gives it, in Python scalars."""
-    out = {name: bool(v) if name in bools else (int(v) if name in ints else v)
-           for name, v in zip(fields, report[:, b].tolist(), strict=True)}
+    key = (fields, bools, ints)
+    typed = _TYPED_INFO.get(key)
+    if typed is None:  # once per field list: which values become bool or int
+        typed = _TYPED_INFO[key] = tuple(
+            (i, name, bool if name in bools else int)
+            for i, name in enumerate(fields) if name in bools or name in ints)
+    values = report[:, b].tolist()
+    out = dict(zip(fields, values, strict=True))
+    for i, name, kind in typed:
+        out[name] = kind(values[i])
     out["rewards"] = dict(zip(term_names, terms[:, b].tolist(), strict=True))
     return out
+
+
+_TYPED_INFO: dict = {}  # (fields, bools, ints) -> ((row, name, bool or int), ...)
 
 
 # Flat arguments, unlike the simulator's entry points: called from Python at every decision,

@@ -180,15 +180,18 @@ class NetworkCore:
         # Both kernels without numba's per-call dispatch: every call passes the same arrays
         # (and a float trace, a bool mask, floats).
         w, o = self.world, options
-        self._score = compiled_for(
-            _score_network, np.zeros((nt.N_NET_TRACE, n_worlds, 0)), w.applied, self.weights,
-            o.reward_speed * w.dt, self._control_scale, o.duration, w.clock, self.prev_controls,
-            self.crashed, self.offroad, self.arrived, self.wrong, self.distance, self.made,
-            self.best, self.terms, self.reward, self.terminated, self.truncated)
-        self._report_kernel = compiled_for(
-            _network_report, w.speed, w.lane, w.offset, w.scratch.lead, w.scratch.lead_gap,
+        self._score_args = (
+            w.applied, self.weights, o.reward_speed * w.dt, self._control_scale, o.duration,
+            w.clock, self.prev_controls, self.crashed, self.offroad, self.arrived, self.wrong,
+            self.distance, self.made, self.best, self.terms, self.reward, self.terminated,
+            self.truncated)
+        self._score = compiled_for(_score_network, np.zeros((nt.N_NET_TRACE, n_worlds, 0)),
+                                   *self._score_args)
+        self._report_args = (
+            w.speed, w.lane, w.offset, w.scratch.lead, w.scratch.lead_gap,
             w.ego_route_features(), w.traffic_crashes, self.crashed, self.offroad, self.arrived,
-            self.distance, w.route_length, self.report, self._every)
+            self.distance, w.route_length, self.report)
+        self._report_kernel = compiled_for(_network_report, *self._report_args, self._every)
 
     def reset(self, worlds: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         w = self.world
@@ -211,11 +214,7 @@ class NetworkCore:
         self.action.set(actions, batched)
         w = self.world
         trace = advance_traced(w, self.frames, on_frame)
-        o = self.options
-        self._score(trace, w.applied, self.weights, o.reward_speed * w.dt, self._control_scale,
-                    o.duration, w.clock, self.prev_controls, self.crashed, self.offroad,
-                    self.arrived, self.wrong, self.distance, self.made, self.best, self.terms,
-                    self.reward, self.terminated, self.truncated)
+        self._score(trace, *self._score_args)
         self.decisions += 1
         if self.max_episode_steps is not None:
             self.truncated |= self.decisions >= self.max_episode_steps
@@ -224,11 +223,7 @@ class NetworkCore:
         return obs, self.reward.copy(), self.terminated.copy(), self.truncated.copy()
 
     def _report(self, worlds: np.ndarray) -> None:
-        w = self.world
-        self._report_kernel(w.speed, w.lane, w.offset, w.scratch.lead, w.scratch.lead_gap,
-                            w.ego_route_features(), w.traffic_crashes, self.crashed, self.offroad,
-                            self.arrived, self.distance, w.route_length, self.report,
-                            np.ascontiguousarray(worlds, dtype=bool))
+        self._report_kernel(*self._report_args, np.ascontiguousarray(worlds, dtype=bool))
 
     def info(self) -> dict:
         return batch_info(self.report, self.terms, NETWORK_INFO_FIELDS, NETWORK_REWARD_TERMS)
