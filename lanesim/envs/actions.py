@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from lanesim.envs.options import Options
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.lane_index import lane_exists
 from lanesim.sim.state import COMMAND_ACCEL, COMMAND_LANE, COMMAND_SPEED, COMMAND_STEER, S
 from lanesim.sim.world import World
@@ -104,6 +104,12 @@ class ContinuousActions:
     def __init__(self, options: Options, world: World) -> None:
         self.world = world
         self.space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        em = world.spec.ego
+        # The scaling kernel without numba's per-call dispatch (always a float (B, 2) action,
+        # the ego's limits, the world's command).
+        self._scale_args = (em.max_steer, em.max_accel, em.max_brake, world.command)
+        self._scale = compiled_for(_continuous_command, np.zeros((world.B, 2)),
+                                   *self._scale_args)
 
     def set(self, actions, batched: bool) -> None:
         """Validate ``actions`` (``(2,)``, or ``(B, 2)`` when ``batched``) and make them the
@@ -121,8 +127,7 @@ class ContinuousActions:
                 f"action must have shape {shape} ([steer, accel]), got shape {a.shape}"
             )
         a = a.astype(np.float64).reshape(B, 2)
-        em = self.world.spec.ego
-        if not _continuous_command(a, em.max_steer, em.max_accel, em.max_brake, self.world.command):
+        if not self._scale(a, *self._scale_args):
             raise ActionError(
                 f"action values must lie in [-1, 1] (Box(-1, 1, (2,))), got {actions!r}"
             )

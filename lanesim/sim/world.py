@@ -187,6 +187,7 @@ class World:
             np.array([lo for _, (lo, _) in self._behaviour])[:, None, None],
             np.array([hi - lo for _, (lo, hi) in self._behaviour])[:, None, None],
         )
+        self._poses: dict[tuple[float, float], tuple[np.ndarray, ...]] = {}
         self._spawn_slots()
         self._obstacles = self._obstacle_template()
         self._ego_lane_choices = np.array(spec.ego_lanes or self._full_lanes(), dtype=np.int64)
@@ -282,10 +283,23 @@ class World:
         self.speed[worlds, e] = speed
         self.lateral_speed[worlds, e] = 0.0
         self.F[layout.PASSED][worlds, e] = 0.0
-        x, y, h = self.road.to_world(s, self.d[worlds, e])
+        x, y, h = self._pose(s, self.d[worlds, e])
         if e != 0:
             h = np.where(self.road.lane_direction[lane] < 0, h + np.pi, h)
         self.x[worlds, e], self.y[worlds, e], self.heading[worlds, e] = x, y, h
+
+    def _pose(self, s: np.ndarray, d: np.ndarray):
+        """:meth:`Road.to_world` of ``(s, d)`` ``(W,)``; one world's, remembered: a single
+        env's ego starts at the same few points every episode."""
+        if s.shape != (1,):
+            return self.road.to_world(s, d)
+        key = (float(s[0]), float(d[0]))
+        pose = self._poses.get(key)
+        if pose is None:
+            pose = self.road.to_world(s, d)
+            if len(self._poses) < 256:
+                self._poses[key] = pose
+        return pose
 
     def _obstacle_template(self):
         """The obstacles' state fields, ``(fields, values (O,) per field, int rows (O,))``."""
