@@ -165,6 +165,11 @@ class MetaActions:
         self.speeds = np.array(options.meta_speeds, dtype=np.float64)
         self.target_lane = np.zeros(world.B, dtype=np.int64)
         self.speed_index = np.zeros(world.B, dtype=np.int64)
+        # The command kernel without numba's per-call dispatch (int64 actions, these arrays).
+        self._command_args = (self.target_lane, self.speed_index, self.speeds, world.F,
+                              world.road.lane_start, world.road.lane_end, world.command)
+        self._command = compiled_for(_meta_command, np.zeros(world.B, dtype=np.int64),
+                                     *self._command_args)
 
     def reset(self, worlds: np.ndarray) -> None:
         w = self.world
@@ -177,12 +182,8 @@ class MetaActions:
         """Validate ``actions`` (one action, or ``(B,)`` when ``batched``), update the targets
         and hand them to the world's autopilot."""
         a = integer_actions(actions, 5, self.world.B, batched)
-        w = self.world
-        _meta_command(
-            a, self.target_lane, self.speed_index, self.speeds, w.F, w.road.lane_start,
-            w.road.lane_end, w.command,
-        )
-        w.autopilot[:] = True
+        self._command(a, *self._command_args)
+        self.world.autopilot[:] = True
 
 
 @kernel

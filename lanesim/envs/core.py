@@ -259,7 +259,8 @@ class DrivingCore:
         (a single env must refuse ``[1]`` for ``Discrete``, which a batch of one accepts).
         ``on_frame`` is called after every simulation step (for rendering and video); without
         it the whole decision runs in one compiled call. Returns ``(obs, reward (B,),
-        terminated (B,), truncated (B,))``, arrays of their own; :meth:`info` and
+        terminated (B,), truncated (B,))``, arrays of their own when ``batched`` (else the
+        reward and ends are the core's, which the next step overwrites); :meth:`info` and
         :meth:`info_of` give the info.
         """
         self.action.set(actions, batched)
@@ -272,6 +273,8 @@ class DrivingCore:
             self.truncated |= self.decisions >= self.max_episode_steps
         self._report(*self._report_args, self._every)
         obs = self.observation()
+        if not batched:  # the single env turns them into Python scalars at once
+            return obs, self.reward, self.terminated, self.truncated
         return obs, self.reward.copy(), self.terminated.copy(), self.truncated.copy()
 
     def info(self) -> dict:

@@ -63,6 +63,11 @@ class NetworkMetaActions:
         self.space = spaces.Discrete(5)
         self.speeds = np.array(options.meta_speeds, dtype=np.float64)
         self.speed_index = np.zeros(world.B, dtype=np.int64)
+        # The command kernel without numba's per-call dispatch (int64 actions, these arrays).
+        self._command_args = (self.speed_index, self.speeds, world.lane, world.neighbours,
+                              world.command)
+        self._command = compiled_for(_network_meta, np.zeros(world.B, dtype=np.int64),
+                                     *self._command_args)
 
     def reset(self, worlds: np.ndarray) -> None:
         w = self.world
@@ -78,9 +83,8 @@ class NetworkMetaActions:
 
     def set(self, actions, batched: bool) -> None:
         a = integer_actions(actions, 5, self.world.B, batched)
-        w = self.world
-        _network_meta(a, self.speed_index, self.speeds, w.lane, w.neighbours, w.command)
-        w.autopilot[:] = True
+        self._command(a, *self._command_args)
+        self.world.autopilot[:] = True
 
 
 @kernel
@@ -220,6 +224,8 @@ class NetworkCore:
             self.truncated |= self.decisions >= self.max_episode_steps
         self._report(self._every)
         obs = self.observation()
+        if not batched:  # the single env turns them into Python scalars at once
+            return obs, self.reward, self.terminated, self.truncated
         return obs, self.reward.copy(), self.terminated.copy(), self.truncated.copy()
 
     def _report(self, worlds: np.ndarray) -> None:
