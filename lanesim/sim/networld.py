@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lanesim.sim.conflicts import LaneGraph, lane_graph
-from lanesim.sim.jit import compiled_for
+from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.models import EgoModel, as_record
 from lanesim.sim.netego import RouteArrays, open_route, stack_routes
 from lanesim.sim.netstep import (
@@ -397,16 +397,10 @@ class NetWorld:
         """Take off the cars that would meet the ego at its start in worlds ``idx`` (its lane,
         position along it and world point per world)."""
         st = self.state
-        lane, u0 = lane[:, None], u0[:, None]
-        on_lane = (st.lane[idx] == lane) & (st.u[idx] > u0 - 40.0) & (st.u[idx] < u0 + 15.0)
-        near = np.hypot(st.x[idx] - x[:, None], st.y[idx] - y[:, None]) < 8.0
-        gone = (st.kind[idx] == CAR) & (on_lane | near)
-        rows, cols = np.nonzero(gone)
-        b, e = idx[rows], cols
-        st.kind[b, e], st.lane[b, e], st.change[b, e] = INACTIVE, -1, 0
-        for a in (st.speed, st.u, st.offset, st.stopped):
-            a[b, e] = 0.0
-        st.crashed[b, e] = False
+        _clear_start(st.kind, st.lane, st.u, st.x, st.y, st.change, st.speed, st.offset,
+                     st.stopped, st.crashed, np.asarray(idx, dtype=np.int64),
+                     np.asarray(lane, dtype=np.int64), np.asarray(u0, dtype=np.float64),
+                     np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
 
     def place(self, world: int, slot: int, lane, u: float, speed: float, exit_lane,
               desired_speed: float | None = None, crashed: bool = False) -> None:
@@ -545,3 +539,21 @@ class NetWorld:
             self._pool.shutdown()
             self._pool = None
 
+
+
+@kernel
+def _clear_start(kind, lane, u, x, y, change, speed, offset, stopped, crashed, idx, lane0, u0,
+                 x0, y0):
+    """:meth:`NetWorld._clear_ego_start`: in world ``idx[k]``, every traffic car on lane
+    ``lane0[k]`` from 40 m behind to 15 m ahead of ``u0[k]``, or within 8 m of the point
+    ``(x0[k], y0[k])``, is taken off (its slot emptied)."""
+    for k in range(idx.shape[0]):
+        b = idx[k]
+        for e in range(kind.shape[1]):
+            if kind[b, e] != CAR:
+                continue
+            on_lane = lane[b, e] == lane0[k] and u0[k] - 40.0 < u[b, e] < u0[k] + 15.0
+            if on_lane or math.hypot(x[b, e] - x0[k], y[b, e] - y0[k]) < 8.0:
+                kind[b, e], lane[b, e], change[b, e] = INACTIVE, -1, 0
+                speed[b, e] = u[b, e] = offset[b, e] = stopped[b, e] = 0.0
+                crashed[b, e] = False
