@@ -180,12 +180,12 @@ class World:
             ("politeness", tm.politeness),
             ("length", tm.length),
         )
-        # The same as rows of F, their lows and spans (hi - lo) (B, V)-broadcastable.
-        rows = [getattr(layout, name.upper()) for name, _ in self._behaviour]
+        # The same fields as rows of F, with their ranges' lows and spans (hi - lo), for the
+        # compiled draw (_draw_traffic).
         self._behaviour_rows = (
-            np.array(rows, dtype=np.int64),
-            np.array([lo for _, (lo, _) in self._behaviour])[:, None, None],
-            np.array([hi - lo for _, (lo, hi) in self._behaviour])[:, None, None],
+            np.array([getattr(layout, name.upper()) for name, _ in self._behaviour]),
+            np.array([lo for _, (lo, _) in self._behaviour], dtype=np.float64),
+            np.array([hi - lo for _, (lo, hi) in self._behaviour], dtype=np.float64),
         )
         self._poses: dict[tuple[float, float], tuple[np.ndarray, ...]] = {}
         self._spawn_slots()
@@ -349,7 +349,7 @@ class World:
         s, lane = np.empty((W, V)), np.empty((W, V), dtype=np.int64)
         fields, lo, span = self._behaviour_rows
         far = self.spec.ego_start - 2 * self.spec.traffic.recycle_distance
-        _draw_traffic(mask, u, self.F, self.I, fields, lo.ravel(), span.ravel(),
+        _draw_traffic(mask, u, self.F, self.I, fields, lo, span,
                       self.spec.traffic.width, self._slot_s, self._slot_lane, self._slot_ok,
                       self._spacing, max(self._spacing, 12.0), road.seam,
                       road.length if road.closed else 0.0, far,
