@@ -16,6 +16,7 @@ from gymnasium import spaces
 from numba import njit
 
 from lanesim.envs.observations import KINEMATICS_FEATURES
+from lanesim.sim.jit import compiled_for
 from lanesim.sim.road import wrap_angle
 
 # The ego's row, feature by feature (the other rows are as KINEMATICS_FEATURES says).
@@ -48,16 +49,20 @@ class NetworkKinematics:
         self.range = options.perception_distance
         self.world = world
         self.space = spaces.Box(-1.0, 1.0, (1 + self.n, len(KINEMATICS_FEATURES)), np.float32)
+        self._shape = (world.B, 1 + self.n, len(KINEMATICS_FEATURES))
+        # The kernel without numba's per-call dispatch: the world's arrays, a new float32 out.
+        self._args = (world.x, world.y, world.heading, world.speed, world.kind, world.offset,
+                      world.lane, world.lane_half_width, world.ego_route_features(),
+                      self.range, world.spec.ego.max_speed)
+        self._fill = compiled_for(ego_frame_kinematics, *self._args,
+                                  np.zeros(self._shape, dtype=np.float32))
 
     def reset(self, worlds: np.ndarray) -> np.ndarray:
         return self()
 
     def __call__(self) -> np.ndarray:
-        w = self.world
-        out = np.zeros((w.B, 1 + self.n, len(KINEMATICS_FEATURES)), dtype=np.float32)
-        ego_frame_kinematics(w.x, w.y, w.heading, w.speed, w.kind, w.offset, w.lane,
-                             w.lane_half_width, w.ego_route_features(), self.range,
-                             w.spec.ego.max_speed, out)
+        out = np.zeros(self._shape, dtype=np.float32)
+        self._fill(*self._args, out)
         return out
 
 

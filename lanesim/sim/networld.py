@@ -275,6 +275,11 @@ class NetWorld:
         self.autopilot = np.zeros(B, dtype=bool)
         self._every = np.ones(B, dtype=bool)
         self._no_trace = np.zeros((N_NET_TRACE, B, 0))
+        # The reset's clearing, without numba's per-call dispatch (the same state, int64
+        # world indices).
+        self._clear_worlds = compiled_for(_clear_worlds, self.state, self.command,
+                                          self.autopilot, np.arange(B))
+        self._clear_counters = compiled_for(_clear_counters, self.state, np.arange(B))
         # run_net on these arrays without numba's per-call type dispatch: every call passes
         # the same arrays, a bool mask and a float trace of the same kind, and ints.
         self._run_net = compiled_for(run_net, *self._args, self.command, self.autopilot,
@@ -325,25 +330,14 @@ class NetWorld:
             raise NetWorldError(f"seeds must be {idx.size} non-negative integers (one per reset "
                                 f"world), got {seeds.tolist()}")
         # Every world in order (a single env's every reset): a bool mask for the compiled
-        # random streams and basic indexing for the state, both cheaper than indices.
-        every = idx.size == self.B and bool(np.all(idx == np.arange(self.B)))
+        # random streams, cheaper than indices.
+        every = idx.size == self.B and (
+            idx[0] == 0 if self.B == 1 else bool(np.all(idx == np.arange(self.B))))
         mask = self._every if every else None
-        rows = slice(None) if every else idx
         self.rng.reseed(mask if every else idx, seeds.astype(np.uint64))
         starts = self._ego_starts(idx) if self._ego is not None else None
         st = self.state
-        for a in (st.x, st.y, st.heading, st.speed, st.length, st.width, st.u, st.offset,
-                  st.desired_speed, st.time_headway, st.max_accel, st.comfort_decel,
-                  st.min_gap, st.stopped):
-            a[rows] = 0.0
-        st.lane[rows] = -1
-        st.kind[rows] = INACTIVE
-        st.dest[rows] = 0
-        st.change[rows] = 0
-        st.crashed[rows] = False
-        st.ego_route[rows] = 0
-        self.command[:, rows] = 0.0
-        self.autopilot[rows] = False
+        self._clear_worlds(st, self.command, self.autopilot, idx)
         if self.spec.warmup > 0.0 and idx.size:
             if mask is None:
                 mask = np.zeros(self.B, dtype=bool)
@@ -352,11 +346,7 @@ class NetWorld:
             # One compiled call over the reset worlds only; the others stay as they are.
             self._run_net(*self._args, self.command, self.autopilot, mask, frames,
                           self._no_trace, 0, self.B)
-        for a in (st.clock, st.max_stopped):
-            a[rows] = 0.0
-        for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
-            a[rows] = 0
-        st.applied[:, rows] = 0.0
+        self._clear_counters(st, idx)
         if starts is not None:
             lane, u, speed = starts
             x, y, h = self._start_pose(lane, u)
@@ -557,3 +547,36 @@ def _clear_start(kind, lane, u, x, y, change, speed, offset, stopped, crashed, i
                 kind[b, e], lane[b, e], change[b, e] = INACTIVE, -1, 0
                 speed[b, e] = u[b, e] = offset[b, e] = stopped[b, e] = 0.0
                 crashed[b, e] = False
+
+
+@kernel
+def _clear_worlds(st, command, autopilot, idx):
+    """Empty worlds ``idx`` (:class:`NetState`): every slot inactive and off the network with
+    zero pose, speed, size and behaviour, no route, the ego's commands zero and off the
+    autopilot."""
+    for k in range(idx.shape[0]):
+        b = idx[k]
+        for e in range(st.x.shape[1]):
+            st.x[b, e] = st.y[b, e] = st.heading[b, e] = st.speed[b, e] = 0.0
+            st.length[b, e] = st.width[b, e] = st.u[b, e] = st.offset[b, e] = 0.0
+            st.desired_speed[b, e] = st.time_headway[b, e] = st.max_accel[b, e] = 0.0
+            st.comfort_decel[b, e] = st.min_gap[b, e] = st.stopped[b, e] = 0.0
+            st.lane[b, e] = -1
+            st.kind[b, e] = INACTIVE
+            st.dest[b, e] = st.change[b, e] = 0
+            st.crashed[b, e] = False
+        st.ego_route[b] = 0
+        for r in range(command.shape[0]):
+            command[r, b] = 0.0
+        autopilot[b] = False
+
+
+@kernel
+def _clear_counters(st, idx):
+    """Zero the clocks, counters and last controls of worlds ``idx`` (:class:`NetState`)."""
+    for k in range(idx.shape[0]):
+        b = idx[k]
+        st.clock[b] = st.max_stopped[b] = 0.0
+        st.steps[b] = st.traffic_crashes[b] = st.arrivals[b] = st.spawned[b] = 0
+        for r in range(st.applied.shape[0]):
+            st.applied[r, b] = 0.0
