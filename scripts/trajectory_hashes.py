@@ -54,20 +54,31 @@ def _state(world) -> dict:
     return {name: getattr(world, name) for name in names}
 
 
-def single(scenario: str, observation: str, action: str, decisions: int, seed: int) -> str:
-    env = gym.make("lanesim/Drive-v0", scenario=scenario, observation=observation, action=action)
+def single(scenario: str, observation: str, action: str, decisions: int, seed: int,
+           env_id: str = "lanesim/Drive-v0", **options) -> str:
+    if env_id == "lanesim/Drive-v0":
+        options["scenario"] = scenario
+    env = gym.make(env_id, observation=observation, action=action, **options)
     env.action_space.seed(seed)
     h = hashlib.sha256()
+    # Everything returned is hashed again at the end: an output the env later overwrites in
+    # place (a reused buffer) changes the hash.
+    kept = []
     obs, info = env.reset(seed=seed)
     _feed(h, obs), _feed(h, info)
+    kept.append((obs, info))
     for _ in range(decisions):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
         for v in (obs, np.float64(reward), np.bool_(terminated), np.bool_(truncated), info):
             _feed(h, v)
+        kept.append((obs, info))
         _feed(h, _state(env.unwrapped.world))
         if terminated or truncated:
             obs, info = env.reset()
             _feed(h, obs), _feed(h, info)
+            kept.append((obs, info))
+    for obs, info in kept:
+        _feed(h, obs), _feed(h, info)
     env.close()
     return h.hexdigest()
 
@@ -87,9 +98,11 @@ def batched(scenario: str, observation: str, action: str, decisions: int, seed: 
     return h.hexdigest()
 
 
-def all_hashes(decisions: int) -> dict[str, str]:
+def all_hashes(decisions: int, only: str | None = None) -> dict[str, str]:
     out = {}
     for scenario in bundled_scenarios():
+        if only is not None and only not in scenario:
+            continue
         network = "network" in load_scenario(scenario)[0]
         for observation in NETWORK_OBSERVATIONS if network else OBSERVATIONS:
             for action in ACTIONS:
@@ -97,6 +110,18 @@ def all_hashes(decisions: int) -> dict[str, str]:
                     key = f"{scenario}/{observation}/{action}/{name}"
                     out[key] = run(scenario, observation, action, decisions, seed=7)
                     print(key, out[key][:16], flush=True, file=sys.stderr)
+    # The road-network benchmark's cases (lanesim_bench.bench_networks), with its options.
+    from lanesim_bench.bench_networks import CASES
+
+    for case in CASES.values():
+        if only is not None and only not in case.name:
+            continue
+        options = dict(case.options)
+        observation, action = options.pop("observation"), options.pop("action")
+        key = f"bench:{case.name}/{observation}/{action}/single"
+        out[key] = single("", observation, action, decisions * 4, seed=7, env_id=case.env_id,
+                          **options)
+        print(key, out[key][:16], flush=True, file=sys.stderr)
     return out
 
 
@@ -106,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--out", help="write the hashes to this JSON file")
     group.add_argument("--compare", help="compare with the hashes in this JSON file")
+    p.add_argument("--only", help="only the cases whose scenario or bench case name contains this")
     args = p.parse_args(argv)
-    hashes = all_hashes(args.decisions)
+    hashes = all_hashes(args.decisions, args.only)
     meta = {"lanesim": lanesim.__version__, "numpy": np.__version__, "decisions": args.decisions}
     if args.out:
         with open(args.out, "w") as f:
@@ -115,10 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with open(args.compare) as f:
         before = json.load(f)
-    changed = [k for k in before["hashes"] if hashes.get(k) != before["hashes"][k]]
+    compared = [k for k in before["hashes"] if args.only is None or k in hashes]
+    changed = [k for k in compared if hashes.get(k) != before["hashes"][k]]
     for k in changed:
         print(f"changed: {k}")
-    print(f"{len(before['hashes']) - len(changed)} of {len(before['hashes'])} cases identical")
+    print(f"{len(compared) - len(changed)} of {len(compared)} cases identical")
     return 1 if changed else 0
 
 

@@ -47,3 +47,18 @@ def test_masked_draws_equal_indexed_draws():
     np.testing.assert_array_equal(a.uniform((3, 2), mask), b.uniform((3, 2), np.flatnonzero(mask)))
     np.testing.assert_array_equal(a.counter, b.counter)
     np.testing.assert_array_equal(a.uniform((4,)), b.uniform((4,), np.arange(5)))
+
+
+def test_masked_reseed_equals_indexed_reseed():
+    """A bool mask reseeds in a compiled loop, index arrays through numpy: the same streams."""
+    a, b = WorldRandom(5), WorldRandom(5)
+    for r in (a, b):
+        r.counter[:] = 9
+    mask = np.array([False, True, True, False, True])
+    seeds = np.array([0, 2**40 + 3, 11])
+    a.reseed(mask, seeds)
+    b.reseed(np.flatnonzero(mask), seeds)
+    np.testing.assert_array_equal(a.seed, b.seed)
+    np.testing.assert_array_equal(a.counter, b.counter)
+    assert a.counter.tolist() == [9, 0, 0, 9, 0]
+    assert len(set(a.seed[mask].tolist())) == 3

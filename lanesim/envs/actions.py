@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from lanesim.envs.options import Options
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.lane_index import lane_exists
 from lanesim.sim.state import COMMAND_ACCEL, COMMAND_LANE, COMMAND_SPEED, COMMAND_STEER, S
 from lanesim.sim.world import World
@@ -104,6 +104,12 @@ class ContinuousActions:
     def __init__(self, options: Options, world: World) -> None:
         self.world = world
         self.space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        em = world.spec.ego
+        # The scaling kernel without numba's per-call dispatch (always a float (B, 2) action,
+        # the ego's limits, the world's command).
+        self._scale_args = (em.max_steer, em.max_accel, em.max_brake, world.command)
+        self._scale = compiled_for(_continuous_command, np.zeros((world.B, 2)),
+                                   *self._scale_args)
 
     def set(self, actions, batched: bool) -> None:
         """Validate ``actions`` (``(2,)``, or ``(B, 2)`` when ``batched``) and make them the
@@ -121,8 +127,7 @@ class ContinuousActions:
                 f"action must have shape {shape} ([steer, accel]), got shape {a.shape}"
             )
         a = a.astype(np.float64).reshape(B, 2)
-        em = self.world.spec.ego
-        if not _continuous_command(a, em.max_steer, em.max_accel, em.max_brake, self.world.command):
+        if not self._scale(a, *self._scale_args):
             raise ActionError(
                 f"action values must lie in [-1, 1] (Box(-1, 1, (2,))), got {actions!r}"
             )
@@ -160,6 +165,11 @@ class MetaActions:
         self.speeds = np.array(options.meta_speeds, dtype=np.float64)
         self.target_lane = np.zeros(world.B, dtype=np.int64)
         self.speed_index = np.zeros(world.B, dtype=np.int64)
+        # The command kernel without numba's per-call dispatch (int64 actions, these arrays).
+        self._command_args = (self.target_lane, self.speed_index, self.speeds, world.F,
+                              world.road.lane_start, world.road.lane_end, world.command)
+        self._command = compiled_for(_meta_command, np.zeros(world.B, dtype=np.int64),
+                                     *self._command_args)
 
     def reset(self, worlds: np.ndarray) -> None:
         w = self.world
@@ -172,12 +182,8 @@ class MetaActions:
         """Validate ``actions`` (one action, or ``(B,)`` when ``batched``), update the targets
         and hand them to the world's autopilot."""
         a = integer_actions(actions, 5, self.world.B, batched)
-        w = self.world
-        _meta_command(
-            a, self.target_lane, self.speed_index, self.speeds, w.F, w.road.lane_start,
-            w.road.lane_end, w.command,
-        )
-        w.autopilot[:] = True
+        self._command(a, *self._command_args)
+        self.world.autopilot[:] = True
 
 
 @kernel

@@ -24,7 +24,7 @@ from lanesim.envs.options import (
     road_segments,
 )
 from lanesim.sim import state as layout
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.memory import check_memory
 from lanesim.sim.road import LaneSpan, Road, wrap_angle
 from lanesim.sim.state import LANE, LaneIndex
@@ -226,6 +226,11 @@ class DrivingCore:
             self.offroad,
             self.report,
         )
+        # Both kernels without numba's per-call dispatch (which types the index tuple in
+        # Python): every call passes these arrays, a bool mask, a float trace.
+        self._report = compiled_for(_report, *self._report_args, self._every)
+        self._score = compiled_for(_score, np.zeros((layout.N_TRACE, n_worlds, 0)),
+                                   self._lane_before, w.applied, *self._score_args)
 
     def reset(self, worlds: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         """Reset ``worlds`` (bool ``(B,)``) with ``seeds`` (``(W,)`` ints); returns all obs.
@@ -235,13 +240,15 @@ class DrivingCore:
         w = self.world
         w.reset(worlds, seeds)
         self.action.reset(worlds)
-        self.start_s[worlds] = w.s[worlds, 0]
-        self.prev_controls[:, worlds] = 0.0
-        self.crashed[worlds] = False
-        self.offroad[worlds] = False
-        self.terms[:, worlds] = 0.0
-        self.decisions[worlds] = 0
-        _report(*self._report_args, worlds)
+        # Every world (a single env's reset): basic indexing, cheaper than a mask.
+        rows = slice(None) if worlds.all() else worlds
+        self.start_s[rows] = w.s[rows, 0]
+        self.prev_controls[:, rows] = 0.0
+        self.crashed[rows] = False
+        self.offroad[rows] = False
+        self.terms[:, rows] = 0.0
+        self.decisions[rows] = 0
+        self._report(*self._report_args, np.ascontiguousarray(worlds, dtype=bool))
         return self.observation.reset(worlds)
 
     def step(self, actions, on_frame: Callable[[], None] | None = None, batched: bool = True):
@@ -252,19 +259,22 @@ class DrivingCore:
         (a single env must refuse ``[1]`` for ``Discrete``, which a batch of one accepts).
         ``on_frame`` is called after every simulation step (for rendering and video); without
         it the whole decision runs in one compiled call. Returns ``(obs, reward (B,),
-        terminated (B,), truncated (B,))``, arrays of their own; :meth:`info` and
+        terminated (B,), truncated (B,))``, arrays of their own when ``batched`` (else the
+        reward and ends are the core's, which the next step overwrites); :meth:`info` and
         :meth:`info_of` give the info.
         """
         self.action.set(actions, batched)
         w = self.world
         np.copyto(self._lane_before, w.I[LANE, :, 0])
         trace = advance_traced(w, self.frames, on_frame)
-        _score(trace, self._lane_before, w.applied, *self._score_args)
+        self._score(trace, self._lane_before, w.applied, *self._score_args)
         self.decisions += 1
         if self.max_episode_steps is not None:
             self.truncated |= self.decisions >= self.max_episode_steps
-        _report(*self._report_args, self._every)
+        self._report(*self._report_args, self._every)
         obs = self.observation()
+        if not batched:  # the single env turns them into Python scalars at once
+            return obs, self.reward, self.terminated, self.truncated
         return obs, self.reward.copy(), self.terminated.copy(), self.truncated.copy()
 
     def info(self) -> dict:
@@ -303,14 +313,21 @@ def batch_info(report, terms, fields, term_names, bools=BOOL_INFO, ints=INT_INFO
 
 def world_info(report, terms, b, fields, term_names, bools=BOOL_INFO, ints=INT_INFO) -> dict:
     """World ``b``'s info as :func:`batch_info` gives it, in Python scalars."""
-    out = dict(zip(fields, report[:, b].tolist(), strict=True))
-    for name in fields:
-        if name in bools:
-            out[name] = bool(out[name])
-        elif name in ints:
-            out[name] = int(out[name])
+    key = (fields, bools, ints)
+    typed = _TYPED_INFO.get(key)
+    if typed is None:  # once per field list: which values become bool or int
+        typed = _TYPED_INFO[key] = tuple(
+            (i, name, bool if name in bools else int)
+            for i, name in enumerate(fields) if name in bools or name in ints)
+    values = report[:, b].tolist()
+    out = dict(zip(fields, values, strict=True))
+    for i, name, kind in typed:
+        out[name] = kind(values[i])
     out["rewards"] = dict(zip(term_names, terms[:, b].tolist(), strict=True))
     return out
+
+
+_TYPED_INFO: dict = {}  # (fields, bools, ints) -> ((row, name, bool or int), ...)
 
 
 # Flat arguments, unlike the simulator's entry points: called from Python at every decision,

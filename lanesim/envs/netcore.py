@@ -38,7 +38,7 @@ from lanesim.envs.netobs import NetworkKinematics
 from lanesim.envs.options import NETWORK_REWARD_TERMS, OptionError, Options, build_network
 from lanesim.sim import netrun
 from lanesim.sim import netstep as nt
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.memory import check_memory
 from lanesim.sim.state import COMMAND_LANE, COMMAND_SPEED
 
@@ -63,13 +63,19 @@ class NetworkMetaActions:
         self.space = spaces.Discrete(5)
         self.speeds = np.array(options.meta_speeds, dtype=np.float64)
         self.speed_index = np.zeros(world.B, dtype=np.int64)
+        # The command kernel without numba's per-call dispatch (int64 actions, these arrays).
+        self._command_args = (self.speed_index, self.speeds, world.lane, world.neighbours,
+                              world.command)
+        self._command = compiled_for(_network_meta, np.zeros(world.B, dtype=np.int64),
+                                     *self._command_args)
 
     def reset(self, worlds: np.ndarray) -> None:
         w = self.world
-        w.command[COMMAND_LANE, worlds] = w.lane[worlds, 0]
-        nearest = np.abs(self.speeds[None, :] - w.speed[worlds, :1]).argmin(axis=1)
-        self.speed_index[worlds] = nearest
-        w.command[COMMAND_SPEED, worlds] = self.speeds[nearest]
+        rows = slice(None) if worlds.all() else worlds  # basic indexing where it can
+        w.command[COMMAND_LANE, rows] = w.lane[rows, 0]
+        nearest = np.abs(self.speeds[None, :] - w.speed[rows, :1]).argmin(axis=1)
+        self.speed_index[rows] = nearest
+        w.command[COMMAND_SPEED, rows] = self.speeds[nearest]
 
     @property
     def target_lane(self) -> np.ndarray:
@@ -77,9 +83,8 @@ class NetworkMetaActions:
 
     def set(self, actions, batched: bool) -> None:
         a = integer_actions(actions, 5, self.world.B, batched)
-        w = self.world
-        _network_meta(a, self.speed_index, self.speeds, w.lane, w.neighbours, w.command)
-        w.autopilot[:] = True
+        self._command(a, *self._command_args)
+        self.world.autopilot[:] = True
 
 
 @kernel
@@ -177,19 +182,36 @@ class NetworkCore:
         self._every = np.ones(n_worlds, dtype=bool)
         em = self.spec.ego
         self._control_scale = np.array([em.max_steer, em.max_accel + em.max_brake])
+        # Both kernels without numba's per-call dispatch: every call passes the same arrays
+        # (and a float trace, a bool mask, floats).
+        w, o = self.world, options
+        self._score_args = (
+            w.applied, self.weights, o.reward_speed * w.dt, self._control_scale, o.duration,
+            w.clock, self.prev_controls, self.crashed, self.offroad, self.arrived, self.wrong,
+            self.distance, self.made, self.best, self.terms, self.reward, self.terminated,
+            self.truncated)
+        self._score = compiled_for(_score_network, np.zeros((nt.N_NET_TRACE, n_worlds, 0)),
+                                   *self._score_args)
+        self._report_args = (
+            w.speed, w.lane, w.offset, w.scratch.lead, w.scratch.lead_gap,
+            w.ego_route_features(), w.traffic_crashes, self.crashed, self.offroad, self.arrived,
+            self.distance, w.route_length, self.report)
+        self._report_kernel = compiled_for(_network_report, *self._report_args, self._every)
 
     def reset(self, worlds: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         w = self.world
         w.reset(worlds, seeds)
         self.action.reset(worlds)
-        self.prev_controls[:, worlds] = 0.0
+        # Every world (a single env's reset): basic indexing, cheaper than a mask.
+        rows = slice(None) if worlds.all() else worlds
+        self.prev_controls[:, rows] = 0.0
         for a in (self.crashed, self.offroad, self.arrived, self.wrong):
-            a[worlds] = False
-        self.terms[:, worlds] = 0.0
-        self.decisions[worlds] = 0
-        self.distance[worlds] = 0.0
-        self.made[worlds] = 0.0
-        self.best[worlds] = 0.0
+            a[rows] = False
+        self.terms[:, rows] = 0.0
+        self.decisions[rows] = 0
+        self.distance[rows] = 0.0
+        self.made[rows] = 0.0
+        self.best[rows] = 0.0
         self._report(worlds)
         return self.observation.reset(worlds)
 
@@ -197,24 +219,18 @@ class NetworkCore:
         self.action.set(actions, batched)
         w = self.world
         trace = advance_traced(w, self.frames, on_frame)
-        o = self.options
-        _score_network(trace, w.applied, self.weights, o.reward_speed * w.dt, self._control_scale,
-                       o.duration, w.clock, self.prev_controls, self.crashed, self.offroad,
-                       self.arrived, self.wrong, self.distance, self.made, self.best,
-                       self.terms, self.reward,
-                       self.terminated, self.truncated)
+        self._score(trace, *self._score_args)
         self.decisions += 1
         if self.max_episode_steps is not None:
             self.truncated |= self.decisions >= self.max_episode_steps
         self._report(self._every)
         obs = self.observation()
+        if not batched:  # the single env turns them into Python scalars at once
+            return obs, self.reward, self.terminated, self.truncated
         return obs, self.reward.copy(), self.terminated.copy(), self.truncated.copy()
 
     def _report(self, worlds: np.ndarray) -> None:
-        w = self.world
-        _network_report(w.speed, w.lane, w.offset, w.scratch.lead, w.scratch.lead_gap,
-                        w.ego_route_features(), w.traffic_crashes, self.crashed, self.offroad,
-                        self.arrived, self.distance, w.route_length, self.report, worlds)
+        self._report_kernel(*self._report_args, np.ascontiguousarray(worlds, dtype=bool))
 
     def info(self) -> dict:
         return batch_info(self.report, self.terms, NETWORK_INFO_FIELDS, NETWORK_REWARD_TERMS)

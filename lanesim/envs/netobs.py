@@ -16,6 +16,7 @@ from gymnasium import spaces
 from numba import njit
 
 from lanesim.envs.observations import KINEMATICS_FEATURES
+from lanesim.sim.jit import compiled_for
 from lanesim.sim.road import wrap_angle
 
 # The ego's row, feature by feature (the other rows are as KINEMATICS_FEATURES says).
@@ -48,24 +49,35 @@ class NetworkKinematics:
         self.range = options.perception_distance
         self.world = world
         self.space = spaces.Box(-1.0, 1.0, (1 + self.n, len(KINEMATICS_FEATURES)), np.float32)
+        self._shape = (world.B, 1 + self.n, len(KINEMATICS_FEATURES))
+        # The kernel without numba's per-call dispatch: the world's arrays, a new float32 out.
+        self._args = (world.x, world.y, world.heading, world.speed, world.kind, world.offset,
+                      world.lane, world.lane_half_width, world.ego_route_features(),
+                      self.range, world.spec.ego.max_speed)
+        self._fill = compiled_for(ego_frame_kinematics, *self._args,
+                                  np.zeros(self._shape, dtype=np.float32))
 
     def reset(self, worlds: np.ndarray) -> np.ndarray:
         return self()
 
     def __call__(self) -> np.ndarray:
-        w = self.world
-        out = np.zeros((w.B, 1 + self.n, len(KINEMATICS_FEATURES)), dtype=np.float32)
-        ego_frame_kinematics(w.x, w.y, w.heading, w.speed, w.kind, w.offset, w.half_lane,
-                             w.ego_route_features(), self.range, w.spec.ego.max_speed, out)
+        out = np.zeros(self._shape, dtype=np.float32)
+        self._fill(*self._args, out)
         return out
 
 
+@njit(cache=True, inline="always")
+def _half_lane(lane, lane_half_width):
+    return lane_half_width[lane] if lane >= 0 else 1.75
+
+
 @njit(cache=True)
-def ego_frame_kinematics(x, y, heading, speed, kind, offset, half_lane, route, perception,
-                         vmax, out):
+def ego_frame_kinematics(x, y, heading, speed, kind, offset, lane, lane_half_width, route,
+                         perception, vmax, out):
     """Fill ``out`` ``(B, 1 + n, 8)``. ``x`` .. ``offset`` are the world's ``(B, N)`` views
-    (entity 0 the ego; ``kind < 0`` an empty slot), ``half_lane`` ``(B, N)`` half the width of
-    each entity's lane, ``route`` ``(B, 4)`` per world
+    (entity 0 the ego; ``kind < 0`` an empty slot), ``lane`` ``(B, N)`` each entity's lane (-1
+    off the network), ``lane_half_width`` ``(lanes,)`` half of each lane's width (1.75 m off
+    the network, as :attr:`lanesim.sim.netrun.NetRun.half_lane`), ``route`` ``(B, 4)`` per world
     (:meth:`lanesim.sim.netrun.NetRun.ego_route_features`): the route's bearing 20 m ahead and
     the goal's direction relative to the ego's heading (rad, + left), the remaining route
     distance (m, inf without a goal) and the ego's heading relative to its lane (rad)."""
@@ -83,7 +95,7 @@ def ego_frame_kinematics(x, y, heading, speed, kind, offset, half_lane, route, p
         row[4] = min(route[b, 2] / (10.0 * perception), 1.0)
         row[5] = math.cos(route[b, 3])
         row[6] = math.sin(route[b, 3])
-        row[7] = offset[b, 0] / half_lane[b, 0]
+        row[7] = offset[b, 0] / _half_lane(lane[b, 0], lane_half_width)
         best = np.full(n, -1)
         best_dist = np.full(n, np.inf)
         for e in range(1, N):
@@ -116,7 +128,7 @@ def ego_frame_kinematics(x, y, heading, speed, kind, offset, half_lane, route, p
             row[4] = ((wx * s0 - wy * c0) - vy0) / vmax
             row[5] = math.cos(rel)
             row[6] = math.sin(rel)
-            row[7] = offset[b, e] / half_lane[b, e]
+            row[7] = offset[b, e] / _half_lane(lane[b, e], lane_half_width)
         for k in range(1 + n):
             for f in range(out.shape[2]):
                 out[b, k, f] = min(max(out[b, k, f], -1.0), 1.0)

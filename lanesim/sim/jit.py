@@ -35,6 +35,18 @@ kernel_nogil = njit(nogil=True, **_OPTIONS)
 # for the four, measured).
 kernel_inline = njit(inline="always", **_OPTIONS)
 
+def compiled_for(dispatcher, *args):
+    """``dispatcher``'s compiled function for the types of ``args`` (compiled or loaded from
+    the cache now if need be), as a plain callable: calling it skips numba's type dispatch,
+    which types every tuple argument in Python (3 µs a call for the network step's plain
+    tuples of arrays). It does not check its arguments: only for calls whose every argument
+    keeps the type of the one given here (the same state arrays, ints where ints were)."""
+    from numba import typeof
+    from numba.core.typing.typeof import Purpose
+
+    return dispatcher.compile(tuple(typeof(a, Purpose.argument) for a in args))
+
+
 COLD_START_NOTICE = (
     "lanesim: compiling the simulator's kernels for this machine (once, up to about half a minute; "
     "later runs load them from the cache). To compile them ahead: python -m lanesim.warmup"

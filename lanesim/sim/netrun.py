@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lanesim.sim import netego
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.models import EgoModel
 from lanesim.sim.netstep import N_NET_TRACE
 from lanesim.sim.network import Network, NetworkArrays, lane_point
@@ -82,14 +82,30 @@ class NetRun(NetWorld):
         self._goal_heading = np.full(routes.next.shape[0], np.nan)
         for k, lane in enumerate(spec.goals):
             self._goal_heading[k] = float(net.lane_to_world(lane, spec.goal_distance)[2])
+        self._start_lane_ids = np.array(spec.start_lanes, dtype=np.int64)
+        st = self.state
+        # Both without numba's per-call dispatch, which types the tuples in Python (the same
+        # arrays every call, int64 world indices).
+        self._route_lengths = compiled_for(_route_lengths, self.network.arrays, self.routes,
+                                           st, np.arange(self.B), self.route_length)
+        self._route_features = compiled_for(
+            _route_features, self._plain_net, self._plain_routes, st.lane, st.u, st.x, st.y,
+            st.heading, st.ego_route, self._goal_heading, self._features)
 
     # ------------------------------------------------------------------ episodes
     def _ego_starts(self, idx: np.ndarray):
         """The episode's start lane, speed and goal per reset world, drawn from its stream."""
         spec = self.run_spec
-        draws = self.rng.uniform((3,), idx)
+        # Indices in order draw the same numbers as their mask, which takes the compiled path.
+        in_order = idx.size <= 1 or bool(np.all(np.diff(idx) > 0))
+        if in_order and idx.size == self.B:
+            mask = self._every  # every world, in order
+        elif in_order:
+            mask = np.zeros(self.B, dtype=bool)
+            mask[idx] = True
+        draws = self.rng.uniform((3,), mask if in_order else idx)
         n_start = len(spec.start_lanes)
-        lane = np.array(spec.start_lanes, dtype=np.int64)[
+        lane = self._start_lane_ids[
             np.minimum((draws[:, 0] * n_start).astype(np.int64), n_start - 1)]
         lo, hi = spec.ego_speed
         speed = lo + (hi - lo) * draws[:, 1]
@@ -106,7 +122,8 @@ class NetRun(NetWorld):
         if idx.size == 0:
             return
         self.state.ego_route[idx] = self.goal_of[idx]
-        _route_lengths(self.network.arrays, self.routes, self.state, idx, self.route_length)
+        self._route_lengths(self.network.arrays, self.routes, self.state, idx,
+                            self.route_length)
         self._refresh()
 
     def advance(self, frames: int, trace: bool = True) -> np.ndarray:
@@ -118,8 +135,8 @@ class NetRun(NetWorld):
 
     def _refresh(self) -> None:
         st = self.state  # the arrays, not the named tuple: numba types those cheaply
-        _route_features(self._plain_net, self._plain_routes, st.lane, st.u, st.x, st.y,
-                        st.heading, st.ego_route, self._goal_heading, self._features)
+        self._route_features(self._plain_net, self._plain_routes, st.lane, st.u, st.x, st.y,
+                             st.heading, st.ego_route, self._goal_heading, self._features)
 
     # ------------------------------------------------------------------ readings
     def route_lanes(self, b: int, most: int = 12) -> list[int]:

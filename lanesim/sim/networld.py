@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lanesim.sim.conflicts import LaneGraph, lane_graph
+from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.models import EgoModel, as_record
 from lanesim.sim.netego import RouteArrays, open_route, stack_routes
 from lanesim.sim.netstep import (
@@ -274,6 +275,15 @@ class NetWorld:
         self.autopilot = np.zeros(B, dtype=bool)
         self._every = np.ones(B, dtype=bool)
         self._no_trace = np.zeros((N_NET_TRACE, B, 0))
+        # The reset's clearing, without numba's per-call dispatch (the same state, int64
+        # world indices).
+        self._clear_worlds = compiled_for(_clear_worlds, self.state, self.command,
+                                          self.autopilot, np.arange(B))
+        self._clear_counters = compiled_for(_clear_counters, self.state, np.arange(B))
+        # run_net on these arrays without numba's per-call type dispatch: every call passes
+        # the same arrays, a bool mask and a float trace of the same kind, and ints.
+        self._run_net = compiled_for(run_net, *self._args, self.command, self.autopilot,
+                                     self._every, 0, self._no_trace, 0, B)
         self._traces: dict[int, np.ndarray] = {}
         self._threads = min(os.cpu_count() or 1, 8)
         self._pool = None
@@ -290,6 +300,7 @@ class NetWorld:
         else:
             self._ego = None
         self._ego_size = (ego.length, ego.width)
+        self._start_poses: dict[tuple[int, float], tuple[float, float, float]] = {}
 
     # ------------------------------------------------------------------ reset and stepping
     def reset(self, worlds=None, seeds=None) -> None:
@@ -318,33 +329,30 @@ class NetWorld:
                 not np.issubdtype(seeds.dtype, np.integer) or seeds.min() < 0)):
             raise NetWorldError(f"seeds must be {idx.size} non-negative integers (one per reset "
                                 f"world), got {seeds.tolist()}")
-        self.rng.reseed(idx, seeds.astype(np.uint64))
+        # Every world in order (a single env's every reset): a bool mask for the compiled
+        # random streams, cheaper than indices.
+        every = idx.size == self.B and (
+            idx[0] == 0 if self.B == 1 else bool(np.all(idx == np.arange(self.B))))
+        mask = self._every if every else None
+        self.rng.reseed(mask if every else idx, seeds.astype(np.uint64))
         starts = self._ego_starts(idx) if self._ego is not None else None
         st = self.state
-        for a in (st.x, st.y, st.heading, st.speed, st.length, st.width, st.u, st.offset,
-                  st.desired_speed, st.time_headway, st.max_accel, st.comfort_decel,
-                  st.min_gap, st.stopped):
-            a[idx] = 0.0
-        st.lane[idx] = -1
-        st.kind[idx] = INACTIVE
-        st.dest[idx] = 0
-        st.change[idx] = 0
-        st.crashed[idx] = False
-        st.ego_route[idx] = 0
-        self.command[:, idx] = 0.0
-        self.autopilot[idx] = False
-        self._zero_counters(idx)  # the warm-up's lane-change and spawn phases count steps
+        self._clear_worlds(st, self.command, self.autopilot, idx)
+        # Before the warm-up too: its lane-change and spawn phases count steps, and must not
+        # count the episode before's.
+        self._clear_counters(st, idx)
         if self.spec.warmup > 0.0 and idx.size:
-            mask = np.zeros(self.B, dtype=bool)
-            mask[idx] = True
+            if mask is None:
+                mask = np.zeros(self.B, dtype=bool)
+                mask[idx] = True
             frames = round(self.spec.warmup / self.dt)
             # One compiled call over the reset worlds only; the others stay as they are.
-            run_net(*self._args, self.command, self.autopilot, mask, frames, self._no_trace, 0,
-                    self.B)
-        self._zero_counters(idx)
+            self._run_net(*self._args, self.command, self.autopilot, mask, frames,
+                          self._no_trace, 0, self.B)
+        self._clear_counters(st, idx)
         if starts is not None:
             lane, u, speed = starts
-            x, y, h = self.network.lane_to_world(lane, u)
+            x, y, h = self._start_pose(lane, u)
             if self.spec.warmup > 0.0:
                 self._clear_ego_start(idx, lane, u, x, y)
             st.kind[idx, 0] = EGO
@@ -355,15 +363,18 @@ class NetWorld:
             st.length[idx, 0], st.width[idx, 0] = self._ego_size
             self.command[COMMAND_LANE, idx] = lane
 
-    def _zero_counters(self, idx: np.ndarray) -> None:
-        """Start worlds ``idx``'s clocks and counters from zero (before the warm-up, so that it
-        does not depend on the episode before, and again after it)."""
-        st = self.state
-        for a in (st.clock, st.max_stopped):
-            a[idx] = 0.0
-        for a in (st.steps, st.traffic_crashes, st.arrivals, st.spawned):
-            a[idx] = 0
-        st.applied[:, idx] = 0.0
+    def _start_pose(self, lane: np.ndarray, u: np.ndarray):
+        """:meth:`Network.lane_to_world` of the ego's start ``lane`` and ``u`` ``(W,)``; one
+        world's, remembered: a single env starts from the same few points every episode."""
+        if lane.size != 1:
+            return self.network.lane_to_world(lane, u)
+        key = (int(lane[0]), float(u[0]))
+        pose = self._start_poses.get(key)
+        if pose is None:
+            pose = tuple(float(a[0]) for a in self.network.lane_to_world(lane, u))
+            if len(self._start_poses) < 256:
+                self._start_poses[key] = pose
+        return tuple(np.array([a]) for a in pose)
 
     def _ego_starts(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ego's start in the reset worlds ``idx``: lane ids, m along them and speeds (m/s),
@@ -379,16 +390,10 @@ class NetWorld:
         """Take off the cars that would meet the ego at its start in worlds ``idx`` (its lane,
         position along it and world point per world)."""
         st = self.state
-        lane, u0 = lane[:, None], u0[:, None]
-        on_lane = (st.lane[idx] == lane) & (st.u[idx] > u0 - 40.0) & (st.u[idx] < u0 + 15.0)
-        near = np.hypot(st.x[idx] - x[:, None], st.y[idx] - y[:, None]) < 8.0
-        gone = (st.kind[idx] == CAR) & (on_lane | near)
-        rows, cols = np.nonzero(gone)
-        b, e = idx[rows], cols
-        st.kind[b, e], st.lane[b, e], st.change[b, e] = INACTIVE, -1, 0
-        for a in (st.speed, st.u, st.offset, st.stopped):
-            a[b, e] = 0.0
-        st.crashed[b, e] = False
+        _clear_start(st.kind, st.lane, st.u, st.x, st.y, st.change, st.speed, st.offset,
+                     st.stopped, st.crashed, np.asarray(idx, dtype=np.int64),
+                     np.asarray(lane, dtype=np.int64), np.asarray(u0, dtype=np.float64),
+                     np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
 
     def place(self, world: int, slot: int, lane, u: float, speed: float, exit_lane,
               desired_speed: float | None = None, crashed: bool = False) -> None:
@@ -511,12 +516,13 @@ class NetWorld:
             if out is None:
                 out = self._traces[frames] = np.zeros((N_NET_TRACE, self.B, frames))
         args = (*self._args, self.command, self.autopilot, self._every, int(frames), out)
+        run = self._run_net
         if self._pool is None:
-            run_net(*args, 0, self.B)
+            run(*args, 0, self.B)
             return out if trace else None
-        jobs = [self._pool.submit(run_net, *args, lo, hi) for lo, hi in self._splits[1:]]
+        jobs = [self._pool.submit(run, *args, lo, hi) for lo, hi in self._splits[1:]]
         lo, hi = self._splits[0]
-        run_net(*args, lo, hi)
+        run(*args, lo, hi)
         for job in jobs:
             job.result()
         return out if trace else None
@@ -526,3 +532,54 @@ class NetWorld:
             self._pool.shutdown()
             self._pool = None
 
+
+
+@kernel
+def _clear_start(kind, lane, u, x, y, change, speed, offset, stopped, crashed, idx, lane0, u0,
+                 x0, y0):
+    """:meth:`NetWorld._clear_ego_start`: in world ``idx[k]``, every traffic car on lane
+    ``lane0[k]`` from 40 m behind to 15 m ahead of ``u0[k]``, or within 8 m of the point
+    ``(x0[k], y0[k])``, is taken off (its slot emptied)."""
+    for k in range(idx.shape[0]):
+        b = idx[k]
+        for e in range(kind.shape[1]):
+            if kind[b, e] != CAR:
+                continue
+            on_lane = lane[b, e] == lane0[k] and u0[k] - 40.0 < u[b, e] < u0[k] + 15.0
+            if on_lane or math.hypot(x[b, e] - x0[k], y[b, e] - y0[k]) < 8.0:
+                kind[b, e], lane[b, e], change[b, e] = INACTIVE, -1, 0
+                speed[b, e] = u[b, e] = offset[b, e] = stopped[b, e] = 0.0
+                crashed[b, e] = False
+
+
+@kernel
+def _clear_worlds(st, command, autopilot, idx):
+    """Empty worlds ``idx`` (:class:`NetState`): every slot inactive and off the network with
+    zero pose, speed, size and behaviour, no route, the ego's commands zero and off the
+    autopilot."""
+    for k in range(idx.shape[0]):
+        b = idx[k]
+        for e in range(st.x.shape[1]):
+            st.x[b, e] = st.y[b, e] = st.heading[b, e] = st.speed[b, e] = 0.0
+            st.length[b, e] = st.width[b, e] = st.u[b, e] = st.offset[b, e] = 0.0
+            st.desired_speed[b, e] = st.time_headway[b, e] = st.max_accel[b, e] = 0.0
+            st.comfort_decel[b, e] = st.min_gap[b, e] = st.stopped[b, e] = 0.0
+            st.lane[b, e] = -1
+            st.kind[b, e] = INACTIVE
+            st.dest[b, e] = st.change[b, e] = 0
+            st.crashed[b, e] = False
+        st.ego_route[b] = 0
+        for r in range(command.shape[0]):
+            command[r, b] = 0.0
+        autopilot[b] = False
+
+
+@kernel
+def _clear_counters(st, idx):
+    """Zero the clocks, counters and last controls of worlds ``idx`` (:class:`NetState`)."""
+    for k in range(idx.shape[0]):
+        b = idx[k]
+        st.clock[b] = st.max_stopped[b] = 0.0
+        st.steps[b] = st.traffic_crashes[b] = st.arrivals[b] = st.spawned[b] = 0
+        for r in range(st.applied.shape[0]):
+            st.applied[r, b] = 0.0

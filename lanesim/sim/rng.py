@@ -9,6 +9,8 @@ over worlds. The generator is SplitMix64's finalizer applied to ``(seed, counter
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lanesim.sim.jit import kernel
@@ -38,8 +40,14 @@ class WorldRandom:
 
     def reseed(self, worlds: np.ndarray, seeds: np.ndarray) -> None:
         """Restart the streams of ``worlds`` (bool mask or indices) from ``seeds`` (uint64-able)."""
+        seeds = np.asarray(seeds, dtype=np.uint64)
+        if (isinstance(worlds, np.ndarray) and worlds.dtype == np.bool_
+                and worlds.shape == self.seed.shape and seeds.shape == (int(worlds.sum()),)):
+            # The common case, compiled: the same numbers as the numpy lines below.
+            _reseed_rows(self.seed, self.counter, worlds, seeds)
+            return
         with np.errstate(over="ignore"):
-            self.seed[worlds] = _mix(np.asarray(seeds, dtype=np.uint64) * _GOLDEN + _GOLDEN)
+            self.seed[worlds] = _mix(seeds * _GOLDEN + _GOLDEN)
         self.counter[worlds] = 0
 
     def uniform(self, shape: tuple[int, ...], worlds: np.ndarray | None = None) -> np.ndarray:
@@ -47,11 +55,11 @@ class WorldRandom:
 
         Each call advances the selected worlds' counters by one.
         """
-        n = int(np.prod(shape)) if shape else 1
+        n = math.prod(int(k) for k in shape)
         if worlds is None or (isinstance(worlds, np.ndarray) and worlds.dtype == np.bool_):
             # The common case, compiled: the same numbers as the numpy lines below.
             mask = np.ones(len(self.seed), dtype=bool) if worlds is None else worlds
-            out = np.empty((int(mask.sum()), n))
+            out = np.empty((np.count_nonzero(mask), n))
             _uniform_rows(self.seed, self.counter, mask, out)
             return out.reshape((len(out), *shape))
         sel = worlds
@@ -103,4 +111,16 @@ def _uniform_rows(seed, counter, worlds, out):
             for i in range(out.shape[1]):
                 out[row, i] = stream_uniform(base, i)
             counter[b] += np.uint64(1)
+            row += 1
+
+
+@kernel
+def _reseed_rows(seed, counter, worlds, seeds):
+    """:meth:`WorldRandom.reseed` for the worlds where ``worlds`` (bool), ``seeds`` one per
+    selected world, in order."""
+    row = 0
+    for b in range(seed.shape[0]):
+        if worlds[b]:
+            seed[b] = _mix_scalar(seeds[row] * _GOLDEN + _GOLDEN)
+            counter[b] = np.uint64(0)
             row += 1

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from lanesim.sim import state as layout
+from lanesim.sim.jit import compiled_for
 from lanesim.sim.models import SPAWN_MARGIN, EgoModel, TrafficModel, as_record
 from lanesim.sim.rng import WorldRandom
-from lanesim.sim.road import Road, wrap_angles
+from lanesim.sim.road import Road, along_offset, wrap_angles
 from lanesim.sim.state import CAR, CONE, EGO, STALLED, LaneIndex, Timing, WorldState, plain
 from lanesim.sim.step import ego_leaders, refresh_worlds, run_worlds
 from lanesim.sim.traffic import settle_speeds
@@ -178,6 +180,14 @@ class World:
             ("politeness", tm.politeness),
             ("length", tm.length),
         )
+        # The same fields as rows of F, with their ranges' lows and spans (hi - lo), for the
+        # compiled draw (_draw_traffic).
+        self._behaviour_rows = (
+            np.array([getattr(layout, name.upper()) for name, _ in self._behaviour]),
+            np.array([lo for _, (lo, _) in self._behaviour], dtype=np.float64),
+            np.array([hi - lo for _, (lo, hi) in self._behaviour], dtype=np.float64),
+        )
+        self._poses: dict[tuple[float, float], tuple[np.ndarray, ...]] = {}
         self._spawn_slots()
         self._obstacles = self._obstacle_template()
         self._ego_lane_choices = np.array(spec.ego_lanes or self._full_lanes(), dtype=np.int64)
@@ -190,6 +200,10 @@ class World:
             self.traffic_params,
             tuple(self.timing),
         )
+        # run_worlds without numba's per-call dispatch, which types the argument tuples in
+        # Python: every call passes these arrays, a float trace and ints.
+        self._run_worlds = compiled_for(run_worlds, *self._step_args, self.command,
+                                        self.autopilot, np.zeros((layout.N_TRACE, B, 0)), 0, B)
         # Large batches run on every core; small ones are not worth a thread hand-off.
         self._threads = min(os.cpu_count() or 1, 8)
         self._pool = None
@@ -207,6 +221,9 @@ class World:
         self.rng.reseed(worlds, seeds)
         spec = self.spec
         W = int(worlds.sum())
+        # Resetting every world (a single env's every reset): basic indexing, much cheaper on
+        # small arrays than a mask, and the same values.
+        rows = slice(None) if W == self.B else worlds
         # Everything random about an episode's start comes from one draw per world.
         u = self.rng.uniform(
             (2 + len(self._behaviour) * self.V + len(self._slot_s) + 2 * self.V,), worlds
@@ -218,25 +235,25 @@ class World:
         ego_lane = allowed[np.minimum(pick, len(allowed) - 1)]
         lo, hi = spec.ego_speed
         ego_speed = lo + (hi - lo) * u[:, 1]
-        self._place(worlds, 0, np.full(W, spec.ego_start), ego_lane, ego_speed)
-        self.length[worlds, 0] = spec.ego.length
-        self.width[worlds, 0] = spec.ego.width
-        self.applied[:, worlds] = 0.0
+        self._place(rows, 0, np.full(W, spec.ego_start), ego_lane, ego_speed)
+        self.length[rows, 0] = spec.ego.length
+        self.width[rows, 0] = spec.ego.width
+        self.applied[:, rows] = 0.0
 
         # Obstacles: the same in every world, placed from a template made once.
         if self.O:
             fields, values, ints = self._obstacles
             for f, v in zip(fields, values, strict=True):
-                self.F[f][worlds, self.obstacle] = v
+                self.F[f][rows, self.obstacle] = v
             for f, v in zip((layout.KIND, layout.LANE, layout.TARGET_LANE), ints, strict=True):
-                self.I[f][worlds, self.obstacle] = v
+                self.I[f][rows, self.obstacle] = v
 
         if self.V:
-            self._spawn_traffic(worlds, u[:, 2:])
-        self.crashed[worlds] = False
-        self.crashes_without_ego[worlds] = 0
-        self.time[worlds] = 0.0
-        self.steps[worlds] = 0
+            self._spawn_traffic(rows, u[:, 2:])
+        self.crashed[rows] = False
+        self.crashes_without_ego[rows] = 0
+        self.time[rows] = 0.0
+        self.steps[rows] = 0
         self._refresh_lanes(worlds)
         settle_speeds(self.F, self.I, *self._plain[1:], worlds)
 
@@ -266,10 +283,23 @@ class World:
         self.speed[worlds, e] = speed
         self.lateral_speed[worlds, e] = 0.0
         self.F[layout.PASSED][worlds, e] = 0.0
-        x, y, h = self.road.to_world(s, self.d[worlds, e])
+        x, y, h = self._pose(s, self.d[worlds, e])
         if e != 0:
             h = np.where(self.road.lane_direction[lane] < 0, h + np.pi, h)
         self.x[worlds, e], self.y[worlds, e], self.heading[worlds, e] = x, y, h
+
+    def _pose(self, s: np.ndarray, d: np.ndarray):
+        """:meth:`Road.to_world` of ``(s, d)`` ``(W,)``; one world's, remembered: a single
+        env's ego starts at the same few points every episode."""
+        if s.shape != (1,):
+            return self.road.to_world(s, d)
+        key = (float(s[0]), float(d[0]))
+        pose = self._poses.get(key)
+        if pose is None:
+            pose = self.road.to_world(s, d)
+            if len(self._poses) < 256:
+                self._poses[key] = pose
+        return pose
 
     def _obstacle_template(self):
         """The obstacles' state fields, ``(fields, values (O,) per field, int rows (O,))``."""
@@ -308,43 +338,22 @@ class World:
         if not road.closed:
             self._slot_ok &= (s > 5) & (s < road.length - 5)
 
-    def _spawn_traffic(self, worlds: np.ndarray, u: np.ndarray) -> None:
-        """Draw every traffic car of ``worlds`` from uniforms ``u`` ``(W, ...)``: behaviour,
-        then a random subset of the spawn slots that exist, are on the road and keep clear of
-        the ego, so gaps are plausible by construction."""
-        road, tm, V = self.road, self.spec.traffic, self.V
-        cars = self.traffic
-        n_b = len(self._behaviour) * V
-        for i, (name, (lo, hi)) in enumerate(self._behaviour):
-            getattr(self, name)[worlds, cars] = lo + (hi - lo) * u[:, i * V : (i + 1) * V]
-        self.width[worlds, cars] = tm.width
-        n_slots = len(self._slot_s)
-        keys_u = u[:, n_b : n_b + n_slots]
-        jitter_u = u[:, n_b + n_slots : n_b + n_slots + V]
-        speed_u = u[:, n_b + n_slots + V : n_b + n_slots + 2 * V]
-        ego_s = self.s[worlds, :1]
-        ego_lane = self.lane[worlds, :1]
-        near_ego = (self._slot_lane == ego_lane) & (
-            np.abs(road.offset(self._slot_s, ego_s)) < max(self._spacing, 12.0)
-        )
-        usable = self._slot_ok & ~near_ego  # (W, slots)
-        # Random keys, with unusable slots pushed last: the first V are each world's choice.
-        chosen = np.argsort(keys_u + 2.0 * ~usable, axis=1, kind="stable")[:, :V]
-        got = np.take_along_axis(usable, chosen, 1)
-        s = road.wrap(self._slot_s[chosen] + (jitter_u - 0.5) * 0.3 * self._spacing)
-        lane = self._slot_lane[chosen]
-        # Slots that ran out are parked far behind, where recycling brings them in later.
-        far = self.spec.ego_start - 2 * tm.recycle_distance
-        s = np.where(got, s, far - np.arange(V) * tm.spawn_spacing)
-        speed = self.desired_speed[worlds][:, cars] * (0.85 + 0.15 * speed_u)
-        self.s[worlds, cars] = s
-        self.d[worlds, cars] = road.lane_centre[lane]
-        self.lane[worlds, cars] = lane
-        self.target_lane[worlds, cars] = lane
-        self.speed[worlds, cars] = speed
-        self.lateral_speed[worlds, cars] = 0.0
-        self.brake_timer[worlds, cars] = 0.0
-        self.F[layout.PASSED][worlds, cars] = 0.0
+    def _spawn_traffic(self, worlds, u: np.ndarray) -> None:
+        """Draw every traffic car of ``worlds`` (bool mask ``(B,)``, or ``slice(None)`` for
+        all) from uniforms ``u`` ``(W, ...)``: behaviour, then a random subset of the spawn
+        slots that exist, are on the road and keep clear of the ego, so gaps are plausible by
+        construction (:func:`_draw_traffic`); their poses from the road."""
+        road, V, cars = self.road, self.V, self.traffic
+        mask = np.ones(self.B, dtype=bool) if isinstance(worlds, slice) else worlds
+        W = len(u)
+        s, lane = np.empty((W, V)), np.empty((W, V), dtype=np.int64)
+        fields, lo, span = self._behaviour_rows
+        far = self.spec.ego_start - 2 * self.spec.traffic.recycle_distance
+        _draw_traffic(mask, u, self.F, self.I, fields, lo, span,
+                      self.spec.traffic.width, self._slot_s, self._slot_lane, self._slot_ok,
+                      self._spacing, max(self._spacing, 12.0), road.seam,
+                      road.length if road.closed else 0.0, far,
+                      float(self.spec.traffic.spawn_spacing), road.lane_centre, s, lane)
         x, y, h = road.to_world(s, self.d[worlds, cars])
         h = np.where(road.lane_direction[lane] < 0, h + np.pi, h)  # oncoming cars face back
         self.x[worlds, cars], self.y[worlds, cars], self.heading[worlds, cars] = x, y, h
@@ -394,7 +403,7 @@ class World:
         trace = self._traces.get(frames)
         if trace is None:
             trace = self._traces[frames] = np.zeros((layout.N_TRACE, self.B, frames))
-        self.over_worlds(run_worlds, *self._step_args, self.command, self.autopilot, trace)
+        self.over_worlds(self._run_worlds, *self._step_args, self.command, self.autopilot, trace)
         return trace
 
     def over_worlds(self, kernel, *args) -> None:
@@ -450,3 +459,62 @@ class World:
         out = np.empty((2, self.B))
         ego_leaders(self.F, self.I, self.index, out)
         return out[0], out[1]
+
+
+@njit(cache=True)  # allocates its sorting space
+def _draw_traffic(worlds, u, F, I, fields, lo, span, width, slot_s, slot_lane, slot_ok, spacing,
+                  near, seam, loop, far, park_spacing, lane_centre, s_out, lane_out):
+    """Every traffic car (entities 1 to V) of the ``worlds`` (bool ``(B,)``) from their rows of
+    uniforms ``u`` ``(W, 7 V + slots + 2 V)``: behaviour ``fields`` of F drawn in ``lo + span
+    u``; then, per world, the V first slots in the order of random keys with the unusable ones
+    (off the road, or within ``near`` m of the ego's place in its lane) pushed last (a stable
+    order: ties keep slot order), each jittered by up to ±0.15 ``spacing`` m and taken round
+    a loop of length ``loop`` (0: open road); a car whose slot ran out parks far behind at
+    ``far - k park_spacing``. Writes s, d, lanes, speeds and the cleared rates into F and I,
+    and the cars' s and lanes into ``s_out`` and ``lane_out`` ``(W, V)`` (for their poses)."""
+    V = s_out.shape[1]
+    n_b = fields.shape[0] * V
+    n_slots = slot_s.shape[0]
+    keys = np.empty(n_slots)
+    order = np.empty(n_slots, dtype=np.int64)
+    usable = np.empty(n_slots, dtype=np.bool_)
+    r = 0
+    for b in range(F.shape[1]):
+        if not worlds[b]:
+            continue
+        for i in range(fields.shape[0]):
+            for v in range(V):
+                F[fields[i], b, 1 + v] = lo[i] + span[i] * u[r, i * V + v]
+        for v in range(V):
+            F[layout.WIDTH, b, 1 + v] = width
+        ego_s, ego_lane = F[layout.S, b, 0], I[layout.LANE, b, 0]
+        # A stable insertion sort of the slots by key.
+        for k in range(n_slots):
+            close = slot_lane[k] == ego_lane and abs(along_offset(slot_s[k] - ego_s, seam)) < near
+            usable[k] = slot_ok[k] and not close
+            keys[k] = u[r, n_b + k] + 2.0 * (0.0 if usable[k] else 1.0)
+            j = k
+            while j > 0 and keys[order[j - 1]] > keys[k]:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = k
+        for v in range(V):
+            c = order[v]
+            if usable[c]:
+                sv = slot_s[c] + (u[r, n_b + n_slots + v] - 0.5) * 0.3 * spacing
+                if loop > 0.0:
+                    sv = sv % loop
+            else:
+                sv = far - v * park_spacing
+            e = 1 + v
+            F[layout.S, b, e] = sv
+            F[layout.D, b, e] = lane_centre[slot_lane[c]]
+            I[layout.LANE, b, e] = slot_lane[c]
+            I[layout.TARGET_LANE, b, e] = slot_lane[c]
+            speed_u = u[r, n_b + n_slots + V + v]
+            F[layout.SPEED, b, e] = F[layout.DESIRED_SPEED, b, e] * (0.85 + 0.15 * speed_u)
+            F[layout.LAT_SPEED, b, e] = 0.0
+            F[layout.BRAKE_TIMER, b, e] = 0.0
+            F[layout.PASSED, b, e] = 0.0
+            s_out[r, v], lane_out[r, v] = sv, slot_lane[c]
+        r += 1
