@@ -7,9 +7,13 @@ lanesim/Intersection-v0, Roundabout-v0 and Exit-v0, at a moment of each episode 
 into docs/viewer_{intersection,roundabout,exit}.png; with ``--pixels`` instead the newest frame
 of the ``pixels`` observation (the real environments', route band included; 84 × 84, shown 3×
 larger) of Intersection-v0 with each goal and of Exit-v0 from its left lane, side by side,
-into docs/network_pixels.png.
+into docs/network_pixels.png; with ``--camera`` instead the driver's-seat camera on the networks,
+the value-iteration driver driving to the moments of ``--viewer``: the viewer's camera view
+(1200 × 400, both panes) of Intersection-v0 into docs/viewer_network_camera.png, and per
+network the ``camera`` observation's newest frame in colour and grey (84 × 84) and the
+``birdseye`` one (80 × 40 cells), shown 3× larger, into docs/network_camera.png.
 
-    python scripts/network_pictures.py [--grey /tmp/frames] [--viewer] [--pixels]
+    python scripts/network_pictures.py [--grey /tmp/frames] [--viewer] [--pixels] [--camera]
 """
 
 from __future__ import annotations
@@ -71,25 +75,33 @@ def scene_rows(net: Network, cars) -> tuple[np.ndarray, ...]:
 VIEWER_SHOTS = {"Intersection-v0": (3, 24), "Roundabout-v0": (1, 40), "Exit-v0": (0, 105)}
 
 
+def drive_to(env, seed: int, keep: int):
+    """Reset ``env`` with ``seed`` and let the value-iteration driver drive ``keep`` decisions
+    (or to the episode's end); returns the last observation."""
+    from agents.vi_driver import VIDriver
+    from lanesim.render import annotate
+
+    agent = VIDriver()
+    obs, _ = env.reset(seed=seed)
+    agent.reset(env)
+    for _ in range(keep):
+        action = agent.act(obs)
+        annotate(env, **agent.annotations())
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            break
+    return obs
+
+
 def viewer_pictures() -> None:
     import gymnasium as gym
 
     import lanesim  # noqa: F401
-    from agents.vi_driver import VIDriver
-    from lanesim.render import annotate
 
     for env_id, (seed, keep) in VIEWER_SHOTS.items():
         env = gym.make(f"lanesim/{env_id}", render_mode="rgb_array", action="meta",
                        screen_width=1200, screen_height=400)
-        agent = VIDriver()
-        obs, _ = env.reset(seed=seed)
-        agent.reset(env)
-        for _ in range(keep):
-            action = agent.act(obs)
-            annotate(env, **agent.annotations())
-            obs, _, terminated, truncated, _ = env.step(action)
-            if terminated or truncated:
-                break
+        drive_to(env, seed, keep)
         name = env_id.split("-")[0].lower()
         imageio.imwrite(ROOT / "docs" / f"viewer_{name}.png", env.render())
         env.close()
@@ -123,6 +135,34 @@ def pixel_pictures() -> None:
     print("docs/network_pixels.png")
 
 
+def camera_pictures() -> None:
+    import gymnasium as gym
+
+    import lanesim  # noqa: F401
+
+    env = gym.make("lanesim/Intersection-v0", render_mode="rgb_array", action="meta",
+                   screen_width=1200, screen_height=400, view="both")
+    drive_to(env, *VIEWER_SHOTS["Intersection-v0"])
+    imageio.imwrite(ROOT / "docs" / "viewer_network_camera.png", env.render())
+    env.close()
+    print("docs/viewer_network_camera.png")
+    rows = []
+    for env_id, (seed, keep) in VIEWER_SHOTS.items():
+        tiles = []
+        for observation, colour in (("camera", True), ("camera", False), ("birdseye", False)):
+            env = gym.make(f"lanesim/{env_id}", action="meta", observation=observation,
+                           camera_color=colour)
+            obs = drive_to(env, seed, keep)
+            frame = obs[-3:].transpose(1, 2, 0) if colour else np.repeat(obs[-1][..., None], 3, 2)
+            frame = np.kron(frame, np.ones((3, 3, 1), np.uint8))
+            tiles.append(np.pad(frame, ((3, 3 + 252 - frame.shape[0]), (3, 3), (0, 0)),
+                                constant_values=255))
+            env.close()
+        rows.append(np.concatenate(tiles, axis=1))
+    imageio.imwrite(ROOT / "docs" / "network_camera.png", np.concatenate(rows, axis=0))
+    print("docs/network_camera.png")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grey", type=Path, help="also write grey observation frames here")
@@ -130,7 +170,12 @@ def main() -> None:
                     help="write the viewer's frames of the value-iteration driver instead")
     ap.add_argument("--pixels", action="store_true",
                     help="write the pixel observation's frames on the networks instead")
+    ap.add_argument("--camera", action="store_true",
+                    help="write the driver's-seat camera's pictures on the networks instead")
     args = ap.parse_args()
+    if args.camera:
+        camera_pictures()
+        return
     if args.pixels:
         pixel_pictures()
         return

@@ -74,9 +74,6 @@ def test_a_network_from_a_file_and_as_a_table(tmp_path):
         (dict(EXIT, duration=0.1), r"option 'duration' \(0.1 s\) is shorter than one decision"),
         (dict(EXIT, lanes=3), r"option 'lanes' shapes the one road .* leave 'lanes' out"),
         (dict(EXIT, closures=[{"lane": 0, "start": 10.0}]), r"option 'closures' shapes the one"),
-        (dict(EXIT, observation="camera"),
-         r"observation 'camera' is not available on a road network yet; accepted there: "
-         r"kinematics, occupancy, pixels"),
         (dict(goals=["ramp:0"]), r"option 'goals' names lanes of a road network; this scenario "
                                  r"has one road"),
         (dict(rewards={"arrival": 1.0}), r"option 'rewards' has 'arrival', which score goals on a "

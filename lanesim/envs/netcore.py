@@ -126,10 +126,11 @@ def make_network_action(options: Options, world):
 def make_network_observation(options: Options, world):
     if options.observation == "kinematics":
         return NetworkKinematics(options, world)
+    from lanesim.envs.netcamera import NetworkBirdseye, NetworkCamera
     from lanesim.envs.netpixels import NetworkOccupancy, NetworkPixels
 
-    return {"occupancy": NetworkOccupancy, "pixels": NetworkPixels}[options.observation](
-        options, world)
+    return {"occupancy": NetworkOccupancy, "pixels": NetworkPixels, "camera": NetworkCamera,
+            "birdseye": NetworkBirdseye}[options.observation](options, world)
 
 
 def make_core(options: Options, n_worlds: int, max_episode_steps: int | None = None):

@@ -38,7 +38,7 @@ VIEWS = ("top", "camera", "both")  # the viewer's views, in the order its key C 
 REWARD_TERMS = ("lane_keeping", "progress", "collision", "offroad", "lane_change", "comfort")
 # A road network's episodes add two terms: reaching the goal, and taking a turn off its route.
 NETWORK_REWARD_TERMS = (*REWARD_TERMS, "arrival", "wrong_turn")
-NETWORK_OBSERVATIONS = ("kinematics", "occupancy", "pixels")
+NETWORK_OBSERVATIONS = OBSERVATIONS  # every observation draws road networks too
 
 
 class OptionError(ValueError):
@@ -441,7 +441,8 @@ class Options:
     """
 
     # --- the interface
-    observation: str = _opt("kinematics", "observation type", _choice(OBSERVATIONS))
+    observation: str = _opt("kinematics", "observation type; every type works on a network too",
+                            _choice(OBSERVATIONS))
     action: str = _opt("discrete", "action type", _choice(ACTIONS))
     # --- road
     lanes: int = _opt(4, "number of through lanes, 1 to 8", _count(1, 8))
@@ -669,7 +670,7 @@ class Options:
     view: str = _opt(
         "top",
         "the viewer's start view: top (top-down), camera (the driver's seat) or both side by "
-        "side; key C cycles them",
+        "side, on one road and on a network; key C cycles them",
         _choice(VIEWS),
     )
 
@@ -821,16 +822,6 @@ def _check_network(o: Options) -> None:
                 f"option {key!r} tunes one road's traffic; network traffic (routes, right of way, "
                 "lane changes its route needs) does not take it yet: leave it out"
             )
-    if o.view != "top":
-        raise OptionError(
-            f"option 'view' is {o.view!r}, but a road network is shown top-down only ('top'): "
-            "the driver's-seat camera does not draw networks yet"
-        )
-    if o.observation not in NETWORK_OBSERVATIONS:
-        raise OptionError(
-            f"observation {o.observation!r} is not available on a road network yet; accepted "
-            f"there: {', '.join(NETWORK_OBSERVATIONS)}"
-        )
     if o.duration < 1 / o.policy_hz - 1e-9:
         raise OptionError(
             f"option 'duration' ({o.duration:g} s) is shorter than one decision "

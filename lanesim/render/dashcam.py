@@ -291,13 +291,17 @@ class DashCam:
         z = np.concatenate([np.zeros_like(top).repeat(4, 1), top.repeat(4, 1)], axis=1)
         return self.to_camera(np.tile(x, 2), np.tile(y, 2), z).reshape(-1, 8, 3)
 
-    def outlines(self, corners: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
+    def outlines(self, corners: np.ndarray, hidden: np.ndarray | None = None,
+                 ) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
         """The image outline of every vehicle's box (entities 1.., ``corners`` from
         :meth:`box_corners`) within DRAW_DISTANCE and in view, as far as it is in front of
-        the near plane: ``(polygon (k, 2) pane px, bounding box (x0, y0, x1, y1) within the
-        pane)`` each."""
+        the near plane, but those ``hidden`` (``(N - 1,)`` bool, e.g. a network's empty
+        slots): ``(polygon (k, 2) pane px, bounding box (x0, y0, x1, y1) within the pane)``
+        each."""
         w = self.world
         far = np.hypot(w.x[0, 1:] - w.x[0, 0], w.y[0, 1:] - w.y[0, 0]) > DRAW_DISTANCE
+        if hidden is not None:
+            far |= hidden
         boxes = corners[1:]
         m = len(boxes)
         a, b, kept = clip_segments(boxes[:, BOX_EDGES[:, 0]].reshape(-1, 3),

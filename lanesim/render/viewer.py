@@ -31,6 +31,7 @@ from lanesim.render.annotate import Annotation, annotation_of  # noqa: E402
 from lanesim.render.dashcam import DashCam  # noqa: E402
 from lanesim.render.draw import VehicleSprites, draw_polyline  # noqa: E402
 from lanesim.render.hud import Hud, help_card, value_chart  # noqa: E402
+from lanesim.render.netdashcam import NetDashCam  # noqa: E402
 from lanesim.render.overlay import Overlay  # noqa: E402
 from lanesim.render.tiles import RoadTiles  # noqa: E402
 from lanesim.render.view import VIEW_LENGTH, RoadPose, View  # noqa: E402
@@ -152,8 +153,6 @@ class Viewer:
         self.marks = (_NetworkMarks() if self.network is not None
                       else Overlay(self.world, self.pose, opts.sim_hz))
         self.painter = None
-        if self.network is not None:
-            self._view_mode = "top"  # no driver's-seat camera on a network yet
         self._stale: Annotation | None = None  # annotation made before the last reset
         self._chart: pygame.Surface | None = None
         self._chart_for: Annotation | None = None
@@ -188,9 +187,6 @@ class Viewer:
     def view_mode(self, mode: str) -> None:
         if mode not in VIEWS:
             raise ValueError(f"view_mode must be one of {', '.join(VIEWS)}; got {mode!r}")
-        if self.network is not None and mode != "top":
-            raise ValueError("a road network is shown top-down only (view_mode 'top'); the "
-                             "driver's-seat camera does not draw networks yet")
         self._view_mode = mode
 
     def _setup(self, size: tuple[int, int]) -> None:
@@ -386,7 +382,11 @@ class Viewer:
         """The camera pane: the image, then the overlay in perspective."""
         rect = self.camera_rect
         if self.dashcam is None:
-            self.dashcam = DashCam(self.world, self.pose, rect.size, self.env.options.camera)
+            if self.network is not None:
+                self.dashcam = NetDashCam(self.world, rect.size, self.env.options.camera)
+            else:
+                self.dashcam = DashCam(self.world, self.pose, rect.size,
+                                       self.env.options.camera)
             if self._rows is not None:  # rgb_array: the image goes straight into the frame
                 self._camera_pixels = rgb_view(self._rows, rect)
             else:  # the window: through a 24-bit pane, then one converting blit
@@ -419,9 +419,25 @@ class Viewer:
     def _draw_network(self, surf: pygame.Surface) -> None:
         """A network world: top-down around the ego, turned so its heading points right (as
         the one-road view points the road), the ego a third of the way across; with the
-        overlay, the ego's route, the lanes it may take and every lane's centre line."""
+        overlay, the ego's route, the lanes it may take and every lane's centre line. Then
+        the camera pane (:class:`~lanesim.render.netdashcam.NetDashCam`), help and HUD."""
         w = self.world
         theta = float(w.heading[0, 0])
+        ann = annotation_of(self.env)
+        if ann is self._stale:
+            ann = None
+        if self.view is not None:
+            self._draw_network_top(surf, ann, theta)
+        if self.camera_rect is not None:
+            self._draw_camera(surf, 0.0, theta, ann)
+        self._draw_help(surf)
+        if self.show_hud:
+            self._draw_hud(surf, ann, theta)
+
+    def _draw_network_top(self, surf: pygame.Surface, ann: Annotation | None,
+                          theta: float) -> None:
+        """The network's top-down pane."""
+        w = self.world
         rect = pygame.Rect(self.view.rect())
         ahead = (0.5 - 1.0 / 3.0) * rect.width / self.ppm  # the ego a third of the way across
         centre = (float(w.x[0, 0]) + ahead * math.cos(theta),
@@ -438,9 +454,6 @@ class Viewer:
             rgb_view(self._rows, rect)[:] = frame
         else:
             pygame.surfarray.blit_array(self._world_part, frame.swapaxes(0, 1))
-        ann = annotation_of(self.env)
-        if ann is self._stale:
-            ann = None
         if self.overlay and ann is not None and ann.plan is not None and len(ann.plan):
             # The agent's plan over the picture (the painter has drawn the cars): the view
             # puts the ego where the painter does, a third of the way across.
@@ -449,9 +462,6 @@ class Viewer:
             draw_polyline(surf, self.view, np.asarray(ann.plan, dtype=np.float64), style.PLAN,
                           self.line_px, np.asarray(ann.plan, dtype=np.float64))
             surf.set_clip(None)
-        self._draw_help(surf)
-        if self.show_hud:
-            self._draw_hud(surf, ann, theta)
 
     def _ego_errors(self, theta: float) -> tuple[int, float, float]:
         """The ego's lane, its offset (m, + right) from that lane's centre and its heading
@@ -643,8 +653,7 @@ class Viewer:
         elif k == pygame.K_o:
             self.overlay = not self.overlay
         elif k == pygame.K_c:
-            if self.network is None:  # a network is shown top-down only: C does nothing
-                self.view_mode = VIEWS[(VIEWS.index(self._view_mode) + 1) % len(VIEWS)]
+            self.view_mode = VIEWS[(VIEWS.index(self._view_mode) + 1) % len(VIEWS)]
         elif k == pygame.K_h:
             self.help = not self.help
         elif k == pygame.K_r:

@@ -297,6 +297,13 @@ def bytes_per_world(options, spec: NetRunSpec) -> float:
                  + N_NET_TRACE * options.frames_per_decision)
     if options.observation == "pixels":
         obs = 9 * options.frame_stack * options.image_shape[0] * options.image_shape[1]
+    elif options.observation in ("camera", "birdseye"):  # as one road's (envs/core.py)
+        channels = 3 if options.camera_color else 1
+        image = channels * options.image_shape[0] * options.image_shape[1]
+        if options.observation == "birdseye":
+            obs = 9 * options.frame_stack * channels * math.prod(options.birdseye_shape) + image
+        else:
+            obs = 9 * options.frame_stack * image
     elif options.observation == "occupancy":
         obs = 3 * 4 * 4 * 16 * 32
     else:
