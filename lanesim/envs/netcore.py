@@ -150,8 +150,13 @@ class NetworkCore:
         self.max_episode_steps = max_episode_steps
         self.network = build_network(options.network)
         self.spec = netrun.build_net_spec(options, self.network)
+        shared = 0.0
+        if options.observation in ("camera", "birdseye"):  # the ground map, at most this big
+            from lanesim.camera.netraster import MAX_TEXELS
+
+            shared = 4 / 3 * MAX_TEXELS * (3 if options.camera_color else 1)
         check_memory(
-            n_worlds * netrun.bytes_per_world(options, self.spec),
+            n_worlds * netrun.bytes_per_world(options, self.spec) + shared,
             f"{n_worlds:,} worlds of {1 + options.vehicles} entities with "
             f"{options.observation} observations",
             "use fewer environments, vehicles or a smaller observation",
