@@ -490,8 +490,8 @@ class VIDriver:
     """Receding-horizon value-iteration driver for ``action="meta"`` lanesim environments.
 
     Args:
-        config: the abstraction's parameters (:class:`VIDriverConfig`); keyword arguments
-            override single fields.
+        config: the one-road abstraction's parameters (:class:`VIDriverConfig`); keyword
+            arguments override single fields of it (not of ``network_config``).
         network_config: the network planner's (:class:`agents.vi_network.VINetworkConfig`),
             used where the env's world has a ``network``.
 
@@ -521,6 +521,9 @@ class VIDriver:
         """A new episode starts in ``env`` (a meta-action lanesim env, wrapped or not)."""
         self._env = env.unwrapped
         on_network = isinstance(self._env.scene(), NetworkScene)
+        if on_network and self._env.options.action != "meta":
+            raise ValueError(f"VIDriver plans meta actions: make the env with action='meta', "
+                             f"not {self._env.options.action!r}")
         self._network = NetworkPlanner(self.network_config) if on_network else None
         self.last = {}
         self._annotations = {}
@@ -627,6 +630,9 @@ class VIDriver:
     def plan(self, scene: Scene, options: Options) -> dict:
         """Build and solve the MDP for ``scene`` (``env.unwrapped.scene()``) in an
         environment of ``options`` (``meta_speeds``, ``reward_speed``); returns the details."""
+        if isinstance(scene, NetworkScene):
+            raise TypeError("VIDriver.plan takes one road's Scene; on a road network act() plans "
+                            "with agents.vi_network.NetworkPlanner")
         start = time.perf_counter()
         c = self.config
         lanes, ego = scene.lanes, scene.vehicles

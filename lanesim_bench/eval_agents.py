@@ -13,7 +13,7 @@ Run::
     python -m lanesim_bench.eval_agents --envs Highway-v0 --agents vi
     python -m lanesim_bench.eval_agents --jobs 2 --write docs/eval_agents.md   # the report
     python -m lanesim_bench.eval_agents --envs Intersection-v0 Roundabout-v0 Exit-v0 \
-        --write docs/eval_networks.md                                  # the networks' report
+        --jobs 2 --write docs/eval_networks.md                         # the networks' report
 
 ``ms/decision`` is the median time of ``agent.act`` alone, on this machine, while the other
 jobs run; it is not comparable across machines. The footer gives the machine's load average

@@ -253,3 +253,21 @@ def test_a_network_scene_is_a_snapshot_of_the_world_for_planners():
     env.step(IDLE)
     np.testing.assert_array_equal(scene.vehicles.x, x0)  # a copy: later steps leave it alone
     assert (v.kind[1:] >= 0).sum() > 0  # traffic is there from the start (warm-up)
+
+
+def test_netrun_resets_worlds_given_as_indices_as_given_as_a_mask():
+    """NetRun.reset takes a mask or indices (as NetWorld.reset): world 2 of 3 reset either
+    way gets the same goal, route and route length."""
+    def reset(worlds):
+        venv = gym.make_vec("lanesim/Intersection-v0", num_envs=3,
+                            vectorization_mode="vector_entry_point", action="meta")
+        venv.reset(seed=[0, 1, 2])
+        w = venv.unwrapped.core.world
+        w.reset(worlds, np.array([52]))
+        return w.goal_of.copy(), w.state.ego_route.copy(), w.route_length.copy()
+
+    by_index = reset(np.array([2]))
+    by_mask = reset(np.array([False, False, True]))
+    for a, b in zip(by_index, by_mask, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert by_index[1][2] == by_index[0][2]  # the route follows the new goal

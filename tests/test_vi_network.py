@@ -152,3 +152,14 @@ def _offset_on(net, lane, x, y) -> float:
 def test_config_out_of_range_is_an_error_naming_it(field, value):
     with pytest.raises(ValueError, match=f"VINetworkConfig.{field} must be"):
         VINetworkConfig(**{field: value})
+
+
+def test_the_driver_refuses_what_it_cannot_plan_on_a_network():
+    env = gym.make("lanesim/Intersection-v0", action="continuous")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action='meta'"):
+        VIDriver().reset(env)
+    meta = gym.make("lanesim/Intersection-v0", action="meta")
+    meta.reset(seed=0)
+    with pytest.raises(TypeError, match="NetworkPlanner"):
+        VIDriver().plan(meta.unwrapped.scene(), meta.unwrapped.options)

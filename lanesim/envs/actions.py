@@ -126,7 +126,8 @@ class ContinuousActions:
             raise ActionError(
                 f"action must have shape {shape} ([steer, accel]), got shape {a.shape}"
             )
-        a = a.astype(np.float64).reshape(B, 2)
+        # C order: the compiled kernel below reads rows (a transposed array would be misread).
+        a = np.ascontiguousarray(a, dtype=np.float64).reshape(B, 2)
         if not self._scale(a, *self._scale_args):
             raise ActionError(
                 f"action values must lie in [-1, 1] (Box(-1, 1, (2,))), got {actions!r}"

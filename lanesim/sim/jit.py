@@ -40,7 +40,9 @@ def compiled_for(dispatcher, *args):
     the cache now if need be), as a plain callable: calling it skips numba's type dispatch,
     which types every tuple argument in Python (3 µs a call for the network step's plain
     tuples of arrays). It does not check its arguments: only for calls whose every argument
-    keeps the type of the one given here (the same state arrays, ints where ints were)."""
+    keeps the type of the one given here: the same dtype, number of dimensions, memory layout
+    (C order where the example was) and writeability; the same state arrays, ints where ints
+    were. A Fortran-order or strided array where a C-order one was typed is misread, silently."""
     from numba import typeof
     from numba.core.typing.typeof import Purpose
 

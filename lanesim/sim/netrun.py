@@ -114,11 +114,11 @@ class NetRun(NetWorld):
         return lane, np.full(idx.size, spec.start_u), speed
 
     def reset(self, worlds=None, seeds=None) -> None:
-        """Reset ``worlds`` (bool ``(B,)``; default all) with ``seeds``: traffic runs a while
-        without the ego, then the ego starts on its drawn lane, at its drawn speed, bound for
-        its drawn goal."""
+        """Reset ``worlds`` (bool mask ``(B,)`` or indices; default all) with ``seeds``: traffic
+        runs a while without the ego, then the ego starts on its drawn lane, at its drawn speed,
+        bound for its drawn goal."""
         super().reset(worlds, seeds)
-        idx = np.arange(self.B) if worlds is None else np.flatnonzero(worlds)
+        idx = self.world_indices(worlds)
         if idx.size == 0:
             return
         self.state.ego_route[idx] = self.goal_of[idx]

@@ -303,25 +303,28 @@ class NetWorld:
         self._start_poses: dict[tuple[int, float], tuple[float, float, float]] = {}
 
     # ------------------------------------------------------------------ reset and stepping
+    def world_indices(self, worlds=None) -> np.ndarray:
+        """``worlds`` (a bool mask ``(B,)``, indices, or None for all) as int64 indices;
+        NetWorldError for a mask of another shape or an index out of range."""
+        if worlds is None:
+            return np.arange(self.B)
+        w = np.asarray(worlds)
+        if w.dtype == np.bool_:
+            if w.shape != (self.B,):
+                raise NetWorldError(f"worlds as a mask must have shape ({self.B},), got "
+                                    f"{w.shape}")
+            return np.flatnonzero(w)
+        idx = w.astype(np.int64).ravel()
+        if idx.size and (idx.min() < 0 or idx.max() >= self.B):
+            raise NetWorldError(f"worlds must be indices 0 to {self.B - 1}, got {w.tolist()}")
+        return idx
+
     def reset(self, worlds=None, seeds=None) -> None:
         """Reset ``worlds`` (bool mask ``(B,)`` or indices; default all) with ``seeds`` (one
         non-negative integer per reset world; default 0, 1, ...): no traffic yet (cars enter
         from the entry lanes as the worlds run), the ego at its start lane, ``ego_u`` and
         ``ego_speed``, heading along the lane."""
-        if worlds is None:
-            idx = np.arange(self.B)
-        else:
-            w = np.asarray(worlds)
-            if w.dtype == np.bool_:
-                if w.shape != (self.B,):
-                    raise NetWorldError(f"worlds as a mask must have shape ({self.B},), got "
-                                        f"{w.shape}")
-                idx = np.flatnonzero(w)
-            else:
-                idx = w.astype(np.int64).ravel()
-                if idx.size and (idx.min() < 0 or idx.max() >= self.B):
-                    raise NetWorldError(f"worlds must be indices 0 to {self.B - 1}, got "
-                                        f"{w.tolist()}")
+        idx = self.world_indices(worlds)
         if seeds is None:
             seeds = idx
         seeds = np.asarray(seeds)
