@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lanesim.camera.birdseye import BirdseyeWarp, gather
+from lanesim.camera.birdseye import gather
 from lanesim.camera.netraster import NetworkCameraRaster
-from lanesim.envs.observations import FrameStack
+from lanesim.envs.observations import BirdseyeObservation, FrameStack
 
 
 def _shift(frames: np.ndarray, worlds: np.ndarray) -> None:
@@ -41,23 +41,14 @@ class NetworkCamera(FrameStack):
         self.raster.of_world(self.world, worlds, self._newest)
 
 
-class NetworkBirdseye(FrameStack):
+class NetworkBirdseye(BirdseyeObservation):
     """``(frame_stack, rows, columns)`` uint8 grey, or ``(3 × frame_stack, rows, columns)``
     RGB with ``camera_color``: the network camera's frames warped onto the ``birdseye_extent``
     grid (row 0 the farthest, column 0 the leftmost), newest last."""
 
-    def __init__(self, options, world) -> None:
-        camera = options.camera
-        colour = options.camera_color
-        self.warp = BirdseyeWarp(camera, options.birdseye_extent, options.birdseye_resolution)
-        rows, cols = self.warp.shape
-        super().__init__(world, options.frame_stack, (3, rows, cols) if colour else (rows, cols))
-        self.raster = NetworkCameraRaster(camera, world.network, colour, world.yield_ends)
-        w, h = camera.image_size
-        self.images = np.zeros((world.B, h, w, 3) if colour else (world.B, h, w), np.uint8)
-        self._source = self.images if colour else self.images[..., None]
-        newest = self.frames[:, -1]
-        self._newest = newest if colour else newest[:, None]
+    @staticmethod
+    def _camera_raster(camera, world, colour: bool):
+        return NetworkCameraRaster(camera, world.network, colour, world.yield_ends)
 
     def _render(self, worlds: np.ndarray, shift: bool) -> None:
         self.raster.of_world(self.world, worlds, self.images)

@@ -448,7 +448,7 @@ class BirdseyeObservation(FrameStack):
         self.warp = BirdseyeWarp(camera, options.birdseye_extent, options.birdseye_resolution)
         rows, cols = self.warp.shape
         super().__init__(world, options.frame_stack, (3, rows, cols) if colour else (rows, cols))
-        self.raster = CameraRaster(camera, world, colour)
+        self.raster = self._camera_raster(camera, world, colour)
         w, h = camera.image_size
         # The camera's current images, and both sides of the gather as (B, H, W, C) and
         # (B, C, rows, columns) views.
@@ -456,6 +456,11 @@ class BirdseyeObservation(FrameStack):
         self._source = self.images if colour else self.images[..., None]
         newest = self.frames[:, -1]
         self._newest = newest if colour else newest[:, None]
+
+    @staticmethod
+    def _camera_raster(camera, world, colour: bool):
+        """The renderer of the camera's images (a road network's overrides it)."""
+        return CameraRaster(camera, world, colour)
 
     def _render(self, worlds: np.ndarray, shift: bool) -> None:
         self.raster.draw(worlds, self.images)
