@@ -86,31 +86,36 @@ def collide(F, I, crashed, order, seam, b):
     for a in range(N - 1 if seam == 0.0 else N):
         i = order[b, a]
         reach_i = F[REACH, b, i]
+        # i's own values, read once for its whole sweep.
+        s_i, d_i, static_i = F[S, b, i], F[D, b, i], I[KIND, b, i] >= STALLED
         # Road-frame distance understates world distance on the outside of a bend; 1.3 covers
         # curvature × lateral offset up to 0.3.
         window = 1.3 * (reach_i + reach_max) + 1.0
         c = a + 1
         while c < N:
-            if _test_pair(F, I, crashed, b, i, order[b, c], 0.0, window):
+            if _test_pair(F, I, crashed, b, i, order[b, c], 0.0, window, s_i, d_i, reach_i,
+                          static_i):
                 break
             c += 1
         if seam > 0.0 and c == N:
             # Round the seam, up to the entity itself (seam further on: not a pair).
             for c in range(a):
-                if _test_pair(F, I, crashed, b, i, order[b, c], seam, window):
+                if _test_pair(F, I, crashed, b, i, order[b, c], seam, window, s_i, d_i,
+                              reach_i, static_i):
                     break
 
 
 @kernel_inline
-def _test_pair(F, I, crashed, b, i, j, ahead, window):
+def _test_pair(F, I, crashed, b, i, j, ahead, window, s_i, d_i, reach_i, static_i):
     """Test ``j``, ``ahead`` (m) further along than its ``s``, against ``i`` before it in the
-    sweep: mark both crashed if they overlap. True when ``j`` lies beyond ``window`` (m) of
-    ``i``'s ``s``, which ends ``i``'s sweep."""
-    if F[S, b, j] + ahead - F[S, b, i] > window:
+    sweep (``i``'s ``s``, ``d``, reach and whether it is static given): mark both crashed if
+    they overlap. True when ``j`` lies beyond ``window`` (m) of ``i``'s ``s``, which ends
+    ``i``'s sweep."""
+    if F[S, b, j] + ahead - s_i > window:
         return True
-    if abs(F[D, b, j] - F[D, b, i]) > F[REACH, b, i] + F[REACH, b, j]:
+    if abs(F[D, b, j] - d_i) > reach_i + F[REACH, b, j]:
         return False
-    if I[KIND, b, i] >= STALLED and I[KIND, b, j] >= STALLED:
+    if static_i and I[KIND, b, j] >= STALLED:
         return False
     if rectangles_overlap(
         F[X, b, i],

@@ -77,6 +77,8 @@ class RoadArrays(NamedTuple):
     # on an open road (no lane continues)
     lane_direction: np.ndarray  # (lanes,) int: +1 where traffic travels toward +s, -1 where
     # it comes the other way (a two-way road's oncoming lanes)
+    two_way: bool  # some lane's traffic comes the other way (the kernels skip the oncoming
+    # lanes' checks on a road of one direction)
 
 
 class Road:
@@ -200,6 +202,7 @@ class Road:
         return RoadArrays(
             self._geometry, self.lane_start, self.lane_end, self.lane_stop, self.lane_width,
             self.lanes, self.lane_next, self.lane_prev, self.seam, self.lane_direction,
+            bool(np.any(self.lane_direction < 0)),
         )
 
     def wrap(self, s: np.ndarray) -> np.ndarray:

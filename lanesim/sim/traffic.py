@@ -201,9 +201,12 @@ def _gap_behind(F, I, road, b, e, lane, lead):
     gap = bumper_gap(F, b, e, lead, s, F[D, b, e], road.seam)
     leader_speed = 0.0
     if lead >= 0:
-        # Car e travels the way of lane (its own or its target: both go the same way).
+        leader_speed = F[SPEED, b, lead]
+        # Car e travels the way of lane (its own or its target: both go the same way); on a
+        # road of one direction the leader goes that way too.
         direction = road.lane_direction
-        leader_speed = F[SPEED, b, lead] * (direction[lane] * direction_of(I, direction, b, lead))
+        if road.two_way and direction[lane] != direction_of(I, direction, b, lead):
+            leader_speed = -leader_speed
     leaving = lane == I[LANE, b, e] and I[TARGET_LANE, b, e] != lane
     end = _lane_end_gap(road, lane, s, F[LENGTH, b, e], leaving)
     if end < gap:
@@ -287,6 +290,8 @@ def pass_lane_end(F, I, road, b, e):
     (before its start, on its predecessor at ``s + seam``), its ``PASSED`` following, so its
     distance along its lanes runs on; where the lane has none (an open road) it stays, off
     the road's end."""
+    if road.seam == 0.0:  # an open road (its lanes have neither successor nor predecessor)
+        return
     lane = I[LANE, b, e]
     s = F[S, b, e]
     if s >= road.seam and road.lane_next[lane] >= 0:
@@ -307,14 +312,12 @@ def follow(F, I, road, index, traffic, ego_max_speed, b):
     ``b`` (the index must match it); a car changing lanes respects both lanes' leaders."""
     for e in range(1, 1 + traffic.vehicles):
         lane, target = I[LANE, b, e], I[TARGET_LANE, b, e]
-        a = np.inf
-        # Its own lane, then the target lane if it is changing: one loop, so the inlined
-        # lead_of is compiled once.
-        for k in range(1 if target == lane else 2):
-            in_lane = lane if k == 0 else target
-            a_k, _, _ = _accel_behind(F, I, road, ego_max_speed, b, e, in_lane,
-                                      lead_of(F, I, index, b, e, in_lane))
-            a = min(a, a_k)
+        a, _, _ = _accel_behind(F, I, road, ego_max_speed, b, e, lane,
+                                lead_of(F, I, index, b, e, lane))
+        if target != lane:
+            a2, _, _ = _accel_behind(F, I, road, ego_max_speed, b, e, target,
+                                     lead_of(F, I, index, b, e, target))
+            a = min(a, a2)
         F[ACCEL, b, e] = a
 
 
