@@ -277,3 +277,54 @@ def test_viewer_key_c_cycles_views_on_a_network():
         assert (viewer.dashcam is not None) == (viewer.view_mode != "top")
     assert seen == ["top", "camera", "both", "top"]
     env.close()
+
+
+@pytest.mark.parametrize("view", ["top", "camera"])
+def test_the_plan_on_a_network_stops_at_the_first_vehicle_it_meets(view, monkeypatch):
+    """As on one road: drawn through the car ahead, the plan would read as a crash and hide it."""
+    from lanesim.render import annotate, style
+    from lanesim.render.overlay import plan_until_vehicle
+
+    env = gym.make("lanesim/Intersection-v0", render_mode="rgb_array", vehicles=1,
+                   screen_width=600, screen_height=300, hud=False, view=view)
+    env.reset(seed=4)
+    world = _world(env)
+    lane, u = int(world.lane[0, 0]), float(world.u[0, 0])
+    exit_lane = int(world.graph.exits[np.flatnonzero(world.graph.reaches[lane])[0]])
+    x, y, _ = world.network.lane_to_world(np.full(8, lane), u + np.arange(8) * 5.0)
+    plan = np.stack([x, y], axis=1)  # 35 m along the ego's lane
+    world.place(0, 1, lane, u + 15.0, 0.0, exit_lane)
+    rear = 15.0 - 0.5 * float(world.length[0, 1])
+
+    path, points = plan_until_vehicle(world, 0, plan)
+    assert rear - 0.6 < float(np.hypot(*(path[-1] - plan[0]))) <= rear
+    assert len(points) == 3  # the plan's points at 0, 5 and 10 m
+    kind = world.kind[0, 1]
+    world.kind[0, 1] = -1  # an empty slot is no vehicle
+    assert np.array_equal(plan_until_vehicle(world, 0, plan)[0], plan)
+    world.kind[0, 1] = kind
+
+    annotate(env, plan=plan)
+    if view == "camera":
+        # What the camera pane draws as the plan (its lines are hidden behind the car anyway).
+        lines = []
+        original = NetDashCam._ground_line
+
+        def spy(self, surf, origin, line, colour, *args):
+            if colour == style.PLAN:
+                lines.append(np.array(line))
+            return original(self, surf, origin, line, colour, *args)
+
+        monkeypatch.setattr(NetDashCam, "_ground_line", spy)
+        env.render()
+        assert len(lines) == 1 and np.allclose(lines[0], path)
+    else:
+        def plan_pixels():
+            frame = env.render()
+            return (np.abs(frame.astype(int) - np.array(style.PLAN)).sum(axis=2) < 30).sum()
+
+        with_car = plan_pixels()
+        world.kind[0, 1] = -1
+        # Drawn over the car, the plan would cover as many pixels as with no car there.
+        assert 0 < with_car < 0.8 * plan_pixels()
+    env.close()

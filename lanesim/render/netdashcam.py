@@ -32,7 +32,7 @@ from lanesim.render.dashcam import (
 from lanesim.render.draw import arrow, label
 from lanesim.render.hud import Text
 from lanesim.render.kernels import copy_inside
-from lanesim.render.overlay import ARROW_LENGTH
+from lanesim.render.overlay import ARROW_LENGTH, plan_until_vehicle
 
 ROUTE_STEP = 1.0  # m between the points of a route lane's centre line
 ROUTE_REACH = 200.0  # m of route drawn ahead of the ego at most
@@ -104,8 +104,8 @@ class NetDashCam(DashCam):
         for line in self.route_points():
             self._ground_line(surf, origin, line, style.LANE_CENTRE, lw)
         if ann is not None and ann.plan is not None and len(ann.plan):
-            plan = np.asarray(ann.plan, dtype=np.float64)
-            self._ground_line(surf, origin, plan, style.PLAN, lw, plan)
+            path, dots = plan_until_vehicle(self.world, 0, np.asarray(ann.plan, dtype=np.float64))
+            self._ground_line(surf, origin, path, style.PLAN, lw, dots)
         self._error_marks(surf, origin, s_ego)
         for (hull, (x0, y0, _, _)), image in zip(hulls, clean, strict=True):
             copy_inside(pixels, image, x0, y0, hull[:, 0], hull[:, 1])

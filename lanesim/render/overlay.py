@@ -151,12 +151,14 @@ def headway_path(world: World, pose: RoadPose, s_ego: float, j: int) -> list[tup
 PLAN_STEP = 0.5  # m between the points a plan is checked at for vehicles
 
 
-def plan_until_vehicle(world: World, b: int, plan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def plan_until_vehicle(world, b: int, plan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The part of an agent's ``plan`` (``(n, 2)`` world m, from the ego on) before it first
     enters another vehicle of world ``b`` as it stands now: ``(path, points)``, the polyline to
     draw (``(m, 2)``, ending where it meets the vehicle) and the plan's own points on it. The
     plan is where the ego will be later, when that vehicle has moved on, but drawn through it
-    the path reads as a collision and hides the vehicle."""
+    the path reads as a collision and hides the vehicle. ``world`` is a one-road
+    :class:`~lanesim.sim.world.World` or a network's :class:`~lanesim.sim.netrun.NetRun`
+    (whose empty slots, ``kind < 0``, are no vehicles)."""
     if len(plan) < 2:
         return plan, plan
     seg = np.diff(plan, axis=0)
@@ -164,11 +166,12 @@ def plan_until_vehicle(world: World, b: int, plan: np.ndarray) -> tuple[np.ndarr
     owner = np.repeat(np.arange(len(seg)), steps)  # the segment each sample lies on
     frac = np.concatenate([np.arange(k) / k for k in steps])
     samples = plan[owner] + frac[:, None] * seg[owner]
-    x, y, h = world.x[b, 1:], world.y[b, 1:], world.heading[b, 1:]
+    cars = 1 + np.flatnonzero(world.kind[b, 1:] >= 0)
+    x, y, h = world.x[b, cars], world.y[b, cars], world.heading[b, cars]
     dx, dy = samples[:, :1] - x, samples[:, 1:] - y
     c, s = np.cos(h), np.sin(h)
-    inside = ((np.abs(dx * c + dy * s) < 0.5 * world.length[b, 1:])
-              & (np.abs(dy * c - dx * s) < 0.5 * world.width[b, 1:])).any(axis=1)
+    inside = ((np.abs(dx * c + dy * s) < 0.5 * world.length[b, cars])
+              & (np.abs(dy * c - dx * s) < 0.5 * world.width[b, cars])).any(axis=1)
     if not inside.any():
         return plan, plan
     first = int(np.argmax(inside))

@@ -32,7 +32,7 @@ from lanesim.render.dashcam import DashCam  # noqa: E402
 from lanesim.render.draw import VehicleSprites, draw_polyline  # noqa: E402
 from lanesim.render.hud import Hud, help_card, value_chart  # noqa: E402
 from lanesim.render.netdashcam import NetDashCam  # noqa: E402
-from lanesim.render.overlay import Overlay  # noqa: E402
+from lanesim.render.overlay import Overlay, plan_until_vehicle  # noqa: E402
 from lanesim.render.tiles import RoadTiles  # noqa: E402
 from lanesim.render.view import VIEW_LENGTH, RoadPose, View  # noqa: E402
 
@@ -459,8 +459,8 @@ class Viewer:
             # puts the ego where the painter does, a third of the way across.
             self.view.look_at(float(w.x[0, 0]), float(w.y[0, 0]), theta)
             surf.set_clip(rect)
-            draw_polyline(surf, self.view, np.asarray(ann.plan, dtype=np.float64), style.PLAN,
-                          self.line_px, np.asarray(ann.plan, dtype=np.float64))
+            path, dots = plan_until_vehicle(w, 0, np.asarray(ann.plan, dtype=np.float64))
+            draw_polyline(surf, self.view, path, style.PLAN, self.line_px, dots)
             surf.set_clip(None)
 
     def _ego_errors(self, theta: float) -> tuple[int, float, float]:
