@@ -419,3 +419,27 @@ def test_bad_call_arguments_are_named(nets):
         world.place(0, 1, "approach:0", 10.0, 10.0, "decel:0")
     with pytest.raises(NetWorldError, match="slot must be a traffic slot 1 to 2"):
         world.place(0, 0, "approach:0", 10.0, 10.0, "main:0")
+
+
+@pytest.mark.parametrize("name", ["intersection", "roundabout", "exit"])
+def test_each_network_scenarios_own_traffic_flows_for_ten_thousand_seconds(name):
+    """The bundled scenarios' own traffic (their cars, demand, speeds and step), without the
+    ego: no collision, nobody stuck, everyone who entered leaves or is still on the way."""
+    from dataclasses import replace
+
+    from lanesim.envs.options import build_network, make_options
+    from lanesim.sim.netrun import build_net_spec
+
+    options = make_options(name)
+    spec = replace(build_net_spec(options, build_network(options.network)).world, ego_lane=None)
+    world = NetWorld(spec, 2)
+    world.reset(seeds=np.array([5, 6]))
+    warmed = (world.kind == CAR).sum(axis=1)  # on the network after the warm-up
+    assert (warmed > 0).all()
+    world.run(round(10_000.0 / spec.dt))
+    assert world.time == pytest.approx(10_000.0)
+    assert (world.traffic_crashes == 0).all()
+    assert (world.max_stopped < 240.0).all(), world.max_stopped
+    active = (world.kind == CAR).sum(axis=1)
+    assert (world.arrivals == warmed + world.spawned - active).all()
+    assert (world.spawned > 1000).all()

@@ -201,21 +201,21 @@ def test_racetrack_is_deterministic_across_the_seam():
     assert not np.array_equal(a[0], run(5)[0])
 
 
-def test_traffic_circulates_for_2000_s_without_collisions_and_keeps_moving():
+def test_traffic_circulates_for_10000_s_without_collisions_and_keeps_moving():
     spec = build_spec(make_options("racetrack"))
     world = World(spec, 1)
     world.reset(np.ones(1, dtype=bool), np.array([7]))
     L = spec.road.length
     cars = world.traffic
     travelled = world.s[0, cars] + world.F[layout.PASSED, 0, cars]
-    for _ in range(20):  # 100 s at a time; the ego creeps along the right lane
+    for _ in range(100):  # 100 s at a time; the ego creeps along the right lane
         world.run(1500, target_lane=np.array([1]), target_speed=np.array([8.0]))
         now = world.s[0, cars] + world.F[layout.PASSED, 0, cars]
         assert (now - travelled).min() > 500.0  # every car keeps moving, none jumps back
         travelled = now
     assert world.crashes_without_ego.sum() == 0 and not world.crashed.any()
     assert (world.s >= 0).all() and (world.s < L).all()
-    assert travelled.min() > 10 * L  # laps, not recycling
+    assert travelled.min() > 50 * L  # laps, not recycling
 
 
 def test_racetrack_passes_gymnasium_check_env():
