@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import lanesim  # noqa: F401
-from lanesim.envs.actions import FASTER, IDLE, LANE_LEFT, SLOWER
+from lanesim.envs.actions import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER
 from lanesim.envs.driving import DrivingEnv
 from lanesim.envs.netcore import NETWORK_INFO_FIELDS
 from lanesim.envs.options import NETWORK_REWARD_TERMS
@@ -271,3 +271,57 @@ def test_netrun_resets_worlds_given_as_indices_as_given_as_a_mask():
     for a, b in zip(by_index, by_mask, strict=True):
         np.testing.assert_array_equal(a, b)
     assert by_index[1][2] == by_index[0][2]  # the route follows the new goal
+
+
+def test_kinematics_rows_are_in_the_ego_frame_x_ahead_y_right():
+    # The ego drives north up the south arm (heading 90°). One car straight ahead in its lane,
+    # then one on the east arm coming west toward the junction: ahead and to the right, moving
+    # to the ego's left, turned 90° left of it.
+    env = gym.make("lanesim/Intersection-v0", observation="kinematics", action="meta",
+                   vehicles=1, observed_vehicles=1)
+    env.reset(seed=0)
+    core = env.unwrapped.core
+    world, rng = core.world, env.unwrapped.options.perception_distance
+    assert world.heading[0, 0] == pytest.approx(np.pi / 2)
+    ego_speed = float(world.speed[0, 0])
+
+    world.place(0, 1, "south:0", float(world.u[0, 0]) + 20.0, ego_speed + 4.0, "north:-1")
+    row = core.observation()[0, 1]
+    presence, x, y, vx, vy, cos_h, sin_h, _ = row
+    assert presence == 1.0
+    assert x == pytest.approx(20.0 / rng, abs=1e-4) and y == pytest.approx(0.0, abs=1e-4)
+    assert vx == pytest.approx(4.0 / 40.0, abs=1e-4) and vy == pytest.approx(0.0, abs=1e-4)
+    assert cos_h == pytest.approx(1.0) and sin_h == pytest.approx(0.0, abs=1e-6)
+
+    world.place(0, 1, "east:0", 95.0, 10.0, "west:-1")
+    ahead = float(world.y[0, 1] - world.y[0, 0])  # north of the ego
+    right = float(world.x[0, 1] - world.x[0, 0])  # east of it
+    assert ahead > 30.0 and right > 5.0
+    presence, x, y, vx, vy, cos_h, sin_h, _ = core.observation()[0, 1]
+    assert x == pytest.approx(ahead / rng, abs=1e-4) and y == pytest.approx(right / rng, abs=1e-4)
+    assert vx == pytest.approx(-ego_speed / 40.0, abs=1e-4)  # crossing: none of it along
+    assert vy == pytest.approx(-10.0 / 40.0, abs=1e-4)  # toward the ego's left
+    assert cos_h == pytest.approx(0.0, abs=1e-6) and sin_h == pytest.approx(1.0)
+    env.close()
+
+
+def test_weaving_past_the_exit_is_a_wrong_turn_and_earns_less_than_taking_it():
+    # Exit-v0 without traffic. Changing lanes back and forth every decision, the ego crosses
+    # the end of the decel lanes diagonally onto the highway beyond: no successor of the lane
+    # it left, yet a wrong turn (it used to drive on there, paid for every metre, until it
+    # left the road). Taking the exit (always right) earns more; no policy is paid for more
+    # metres than its route has.
+    def run(policy):
+        env = gym.make("lanesim/Exit-v0", action="meta", vehicles=0)
+        steps = episode(env, 3, policy)
+        route = env.unwrapped.core.world.route_length[0]
+        assert all(s[2]["distance"] <= route + 1.0 for s in steps[1:])
+        return sum(s[1] for s in steps), steps[-1][2], steps
+
+    weaving, info, steps = run(lambda t: LANE_LEFT if t % 2 == 0 else LANE_RIGHT)
+    assert len({s[2]["lane"] for s in steps[1:]}) >= 4  # it did change lanes
+    assert info["rewards"]["wrong_turn"] < 0.0 and not info["arrived"] and not info["offroad"]
+    assert any(s[2]["rewards"]["lane_change"] < 0.0 for s in steps[1:])
+    exiting, info, _ = run(lambda t: LANE_RIGHT)
+    assert info["arrived"]
+    assert weaving < exiting - 20.0

@@ -736,7 +736,11 @@ def trace_ego(st, net, route, params, b, lane0, rem0, row):
     rem1 = remaining(net, route, g, lane, st.u[b, 0]) if on else np.inf
     if math.isfinite(rem0) and math.isfinite(rem1):
         row[NT_ALONG] = rem0 - rem1
-    else:  # no goal, or off its route: the metres made along its lane
+    elif on and not route.reaches[g, lane]:
+        # On a lane from which the goal cannot be reached (come onto sideways, or across a
+        # lane's end without a turn onto a successor): nothing made toward the goal.
+        row[NT_ALONG] = 0.0
+    else:  # no goal (every lane reaches), or just back onto the route: metres along its lane
         row[NT_ALONG] = st.speed[b, 0] * math.cos(err) * params.dt if on else 0.0
     row[NT_OFFSET] = st.offset[b, 0] if on else 0.0
     row[NT_HEADING_ERROR] = err
@@ -748,10 +752,12 @@ def trace_ego(st, net, route, params, b, lane0, rem0, row):
     row[NT_OFFROAD] = 1.0 if st.kind[b, 0] == EGO and lane < 0 else 0.0
     row[NT_CRASHED] = 1.0 if st.crashed[b, 0] else 0.0
     row[NT_ARRIVED] = 1.0 if on and arrived(route, g, lane, st.u[b, 0]) else 0.0
-    # A wrong turn is taken at a lane's end, onto a successor off the route; a sideways move
-    # (onto the oncoming lane to overtake, say) is not one.
+    # A wrong turn is taken at a lane's end, onto a successor off the route or, cutting across
+    # lanes there, onto any lane of another road; a sideways move on one road (onto the
+    # oncoming lane to overtake, say) is not one.
     turned = False
     if on and lane0 >= 0 and lane != lane0:
+        turned = net.lane_road[lane] != net.lane_road[lane0]
         for k in range(route.succ_start[lane0], route.succ_start[lane0 + 1]):
             turned = turned or route.succ[k] == lane
     row[NT_WRONG_TURN] = 1.0 if turned and wrong_turn(route, g, lane) else 0.0
