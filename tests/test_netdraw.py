@@ -315,3 +315,15 @@ def test_grey_frame_keeps_a_solid_edge_line_unbroken_at_any_angle(heading):
             assert (f[lo : lo + 5, j] == SOLID).any(), j
             crossed += 1
     assert crossed > 5
+
+
+def test_options_tint_the_lanes_the_ego_may_take_only():
+    net = network("exit")
+    x, y, _ = net.lane_to_world(net.lane("approach:1"), 100.0)
+    p = (float(x), float(y))
+    plain = rgb_at("exit", p)
+    tinted = rgb_at("exit", p, options=["approach:1"])
+    # Toward the drivable tint's colour, where the lane is; a lane not named stays as it was.
+    tint = np.array(style.DRIVABLE_TINT[:3])
+    assert np.abs(np.array(tinted) - tint).sum() < np.abs(np.array(plain) - tint).sum()
+    assert rgb_at("exit", p, options=["approach:0"]) == plain
