@@ -101,3 +101,30 @@ def test_the_network_scenarios_validate(scenario):
     assert o.ego_start_lanes and o.goals
     for name in (*o.ego_start_lanes, *o.goals):
         net.lane(name)
+
+
+def test_a_scenario_files_network_file_lies_beside_it_and_its_errors_name_it(tmp_path,
+                                                                             monkeypatch):
+    import gymnasium as gym
+
+    import lanesim  # noqa: F401  (registers the ids)
+
+    (tmp_path / "net.toml").write_text(
+        '[network]\nroads = [{ name = "a", segments = [{ length = 50 }], lanes = 2 }]\n')
+    (tmp_path / "scenario.toml").write_text(
+        'network = "net.toml"\nego_start_lanes = ["a:1"]\nego_start = 10.0\ngoals = ["a:1"]\n'
+        'goal_distance = 40.0\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # not where the files are
+    env = gym.make("lanesim/Drive-v0", scenario=str(tmp_path / "scenario.toml"))
+    assert env.unwrapped.core.network.lanes == ("a:0", "a:1")
+    env.close()
+    # A network file that names a lane its road lacks: the error names that file.
+    (tmp_path / "net.toml").write_text(
+        '[network]\nroads = [{ name = "a", segments = [{ length = 50 }], lanes = 2 }, '
+        '{ name = "b", start = [50, 0, 0], segments = [{ length = 50 }], lanes = 2 }]\n'
+        'links = [["a:0", "b:3"]]\n')
+    with pytest.raises(OptionError, match=r"scenario\.toml: option 'network': .*net\.toml: "
+                                          r".*road 'b' has lanes 0 to 1, not '3'"):
+        gym.make("lanesim/Drive-v0", scenario=str(tmp_path / "scenario.toml"))

@@ -363,8 +363,13 @@ def network_table(value: Any) -> dict:
     """The ``[network]`` table that option ``network``'s value names: a bundled network's name
     (``scenarios/networks/<name>.toml``), the path of a .toml file with a ``[network]`` table,
     or the table itself. Raises OptionError."""
+    return _network_source(value)[0]
+
+
+def _network_source(value: Any) -> tuple[dict, str | None]:
+    """:func:`network_table`'s table and the file it came from (None for a table given)."""
     if isinstance(value, dict):
-        return _thaw(value)
+        return _thaw(value), None
     if not isinstance(value, str):
         raise OptionError(
             f"option 'network' must be a bundled network's name ({', '.join(bundled_networks())}"
@@ -397,7 +402,7 @@ def network_table(value: Any) -> dict:
         raise OptionError(f"option 'network': {label}: not valid TOML: {e}") from None
     if not isinstance(data.get("network"), dict):
         raise OptionError(f"option 'network': {label} has no [network] table")
-    return data["network"]
+    return data["network"], label
 
 
 def bundled_networks() -> list[str]:
@@ -407,11 +412,14 @@ def bundled_networks() -> list[str]:
 
 
 def build_network(value: Any) -> Network:
-    """The validated :class:`Network` of option ``network``'s value; OptionError otherwise."""
+    """The validated :class:`Network` of option ``network``'s value; OptionError otherwise,
+    naming the network file where the network came from one."""
+    table, label = _network_source(value)
     try:
-        return Network.from_dict(network_table(value))
+        return Network.from_dict(table)
     except NetworkError as e:
-        raise OptionError(f"option 'network': {e}") from None
+        where = f"{label}: " if label is not None else ""
+        raise OptionError(f"option 'network': {where}{e}") from None
 
 
 def _network(name, v):
@@ -494,8 +502,9 @@ class Options:
     network: dict | str | None = _opt(
         None,
         "a road network instead of one road: a bundled network's name (intersection, "
-        "roundabout, exit), the path of a .toml file with a [network] table, or the table "
-        "itself (docs/roads.md); the road options above then do not apply",
+        "roundabout, exit), the path of a .toml file with a [network] table (from a scenario "
+        "file: relative to its folder), or the table itself (docs/roads.md); the road options "
+        "above then do not apply",
         _optional(_network),
     )
     # --- traffic
@@ -1347,6 +1356,11 @@ def load_scenario(scenario: str | Path) -> tuple[dict[str, Any], str]:
     """
     data, label = _parse_scenario(scenario)
     data.pop("description", None)
+    network = data.get("network")
+    if (isinstance(network, str) and network.endswith(".toml") and not Path(network).is_absolute()
+            and label.endswith(".toml")):
+        # A network file named in a scenario file lies beside it (as bundled ones do).
+        data["network"] = str(Path(label).parent / network)
     for key, value in data.items():
         if key not in OPTION_NAMES:
             raise unknown_option(key, scenario=label)
