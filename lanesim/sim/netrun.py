@@ -18,9 +18,8 @@ from lanesim.sim import netego
 from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.models import EgoModel
 from lanesim.sim.netstep import N_NET_TRACE
-from lanesim.sim.network import Network, NetworkArrays, lane_point
+from lanesim.sim.network import Network, NetworkArrays, lane_point, wrap_heading
 from lanesim.sim.networld import NetWorld, NetWorldSpec
-from lanesim.sim.road import wrap_angle
 from lanesim.sim.state import plain
 
 # The route's direction for observations: its bearing this far (m) ahead.
@@ -221,10 +220,10 @@ def _route_features(net, routes, lanes, us, xs, ys, headings, ego_route, goal_he
             uk -= net.lane_length[lk]
             lk = nxt
         px, py, _ = lane_point(net, lk, uk, 0.0)
-        out[b, 0] = wrap_angle(math.atan2(py - y0, px - x0) - h0)
-        out[b, 1] = 0.0 if math.isnan(goal_heading[g]) else wrap_angle(goal_heading[g] - h0)
+        out[b, 0] = wrap_heading(math.atan2(py - y0, px - x0) - h0)
+        out[b, 1] = 0.0 if math.isnan(goal_heading[g]) else wrap_heading(goal_heading[g] - h0)
         out[b, 2] = netego.remaining(net, routes, g, lane, u)
-        out[b, 3] = wrap_angle(h0 - lane_point(net, lane, u, 0.0)[2])
+        out[b, 3] = wrap_heading(h0 - lane_point(net, lane, u, 0.0)[2])
 
 
 def build_net_spec(options, network: Network) -> NetRunSpec:

@@ -47,9 +47,14 @@ from lanesim.sim.netego import (
     track,
     wrong_turn,
 )
-from lanesim.sim.network import NetworkArrays, lane_point, lane_reference_s, lane_u_at
+from lanesim.sim.network import (
+    NetworkArrays,
+    lane_point,
+    lane_reference_s,
+    lane_u_at,
+    wrap_heading,
+)
 from lanesim.sim.rng import stream_base, stream_uniform
-from lanesim.sim.road import wrap_angle
 from lanesim.sim.state import (
     CAR,
     COMMAND_ACCEL,
@@ -136,6 +141,7 @@ class NetScratch(NamedTuple):
     best: np.ndarray  # (B, 2): a leader search's (entity, centre distance m)
     lead: np.ndarray  # (B, N) int: the entity each one follows this step, -1 none
     lead_gap: np.ndarray  # (B, N) m: bumper gap to it (inf: none)
+    radius: np.ndarray  # (B, N) m: half each entity's diagonal (collisions)
 
 
 class NetParams(NamedTuple):
@@ -503,7 +509,11 @@ def move_car(st, net, g, params, b, e, accel):
     st.lane[b, e], st.u[b, e], st.offset[b, e] = lane, u, off
     x, y, h = lane_point(net, lane, u, off)
     st.x[b, e], st.y[b, e] = x, y
-    st.heading[b, e] = wrap_angle(h - math.atan2(rate, max(v_new, 1.0)))
+    run = max(v_new, 1.0)
+    # No lateral motion (most cars, most steps): atan2(±0, run > 0) is that zero, without the
+    # call; the same bits.
+    slip = rate if rate == 0.0 and run > 0.0 else math.atan2(rate, run)
+    st.heading[b, e] = wrap_heading(h - slip)
 
 
 @kernel
@@ -516,7 +526,7 @@ def move_ego(st, net, route, params, b, steer, accel):
     beta = math.atan(0.5 * math.tan(steer))
     st.x[b, 0] += v * math.cos(h + beta) * dt
     st.y[b, 0] += v * math.sin(h + beta) * dt
-    st.heading[b, 0] = wrap_angle(h + v * math.sin(beta) / (0.5 * params.wheelbase) * dt)
+    st.heading[b, 0] = wrap_heading(h + v * math.sin(beta) / (0.5 * params.wheelbase) * dt)
     if st.crashed[b, 0]:
         st.speed[b, 0] = 0.0
     else:
@@ -528,19 +538,23 @@ def move_ego(st, net, route, params, b, steer, accel):
 
 
 @kernel
-def collide_world(st, b):
+def collide_world(st, b, radius):
     """Mark every pair of active entities whose rectangles overlap as crashed, counting in
     ``traffic_crashes`` each traffic car newly crashed by anything but the ego. All pairs,
-    pruned by the distance of their centres (a world holds tens of entities)."""
+    pruned by the distance of their centres (a world holds tens of entities); ``radius``
+    ``(N,)`` is scratch space for each entity's half diagonal."""
     N = st.x.shape[1]
+    for i in range(N):
+        if st.kind[b, i] != INACTIVE:
+            radius[i] = 0.5 * math.hypot(st.length[b, i], st.width[b, i])
     for i in range(N):
         if st.kind[b, i] == INACTIVE:
             continue
-        ri = 0.5 * math.hypot(st.length[b, i], st.width[b, i])
+        ri = radius[i]
         for j in range(i + 1, N):
             if st.kind[b, j] == INACTIVE:
                 continue
-            rj = 0.5 * math.hypot(st.length[b, j], st.width[b, j])
+            rj = radius[j]
             dx, dy = st.x[b, j] - st.x[b, i], st.y[b, j] - st.y[b, i]
             if dx * dx + dy * dy > (ri + rj) * (ri + rj):
                 continue
@@ -705,7 +719,7 @@ def step_net_world(st, sc, net, g, route, params, b, steer, accel, best):
     for e in range(1, N):
         if st.kind[b, e] == CAR:
             move_car(st, net, g, params, b, e, sc.accel[b, e])
-    collide_world(st, b)
+    collide_world(st, b, sc.radius[b])
     for e in range(1, N):
         if st.kind[b, e] == CAR:
             if st.speed[b, e] < STOPPED_SPEED:

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.road import (
     MEET_DISTANCE,
     MEET_HEADING,
@@ -55,6 +55,7 @@ __all__ = [
     "connector_segments",
     "lane_point",
     "locate",
+    "wrap_heading",
 ]
 
 MARKINGS = ("solid", "dashed", "none")
@@ -705,6 +706,33 @@ def _arrays(net: Network) -> NetworkArrays:
     )
 
 
+_TWO_PI = 2 * math.pi
+
+
+@kernel_inline
+def wrap_heading(angle):
+    """:func:`lanesim.sim.road.wrap_angle` (``angle`` rad wrapped into [-π, π)), the same bits for
+    every input, without its ``fmod`` call where ``angle + π`` lies in (-2π, 4π) (every heading
+    the network kernels wrap: a sum or difference of two wrapped angles and a little more).
+
+    Why the bits are the same: wrap_angle is ``m - π`` with ``m = x % 2π``, ``x = angle + π``,
+    and numba's float ``%`` is CPython's: ``r = fmod(x, 2π)`` (exact), then ``r + 2π`` where
+    ``r`` is non-zero and negative, ``+0.0`` where ``r`` is zero. For ``0 < x < 2π``, ``r = x``;
+    for ``2π <= x < 4π``, ``r = x - 2π``, which floating point subtracts exactly (Sterbenz: ``x``
+    within a factor 2 of ``2π``), and is ``+0.0`` at ``x = 2π`` as fmod's zero becomes; for
+    ``-2π < x < 0``, ``r = x`` and the result adds ``2π`` to it, the same rounded sum. Any other
+    ``x`` (zeros, from -2π down, from 4π up, inf, NaN) takes wrap_angle itself. Tested against it
+    bit for bit (tests/test_network_wrap.py)."""
+    x = angle + math.pi
+    if 0.0 < x < _TWO_PI:
+        return x - math.pi
+    if _TWO_PI <= x < 2.0 * _TWO_PI:
+        return (x - _TWO_PI) - math.pi
+    if -_TWO_PI < x < 0.0:
+        return (x + _TWO_PI) - math.pi
+    return wrap_angle(angle)
+
+
 @kernel
 def lane_reference_s(net, lane, u):
     """Segment index (into ``net.seg``) and reference-line ``s`` of the point ``u`` (m, 0 to the
@@ -732,7 +760,7 @@ def lane_point(net, lane, u, offset):
     x, y = x + d * math.sin(h), y - d * math.cos(h)
     if net.lane_dir[lane] < 0:
         h += math.pi
-    return x, y, wrap_angle(h)
+    return x, y, wrap_heading(h)
 
 
 @kernel

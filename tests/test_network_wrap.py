@@ -1,0 +1,83 @@
+"""network.wrap_heading: road.wrap_angle's bits for every input, without its fmod call in the
+common range (the network kernels wrap every car's heading each step)."""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from lanesim.sim.network import wrap_heading
+from lanesim.sim.road import wrap_angle
+
+
+@njit(cache=False)
+def _both(a, fast, slow):
+    for i in range(a.shape[0]):
+        fast[i] = wrap_heading(a[i])
+        slow[i] = wrap_angle(a[i])
+
+
+def _bits(values) -> tuple[np.ndarray, np.ndarray]:
+    a = np.ascontiguousarray(values, dtype=np.float64)
+    fast, slow = np.empty_like(a), np.empty_like(a)
+    _both(a, fast, slow)
+    return fast.view(np.uint64), slow.view(np.uint64)
+
+
+def _edges() -> np.ndarray:
+    """Every boundary of wrap_heading's cases and of wrap_angle's period, with the doubles
+    next to each (several ulps either side), signed zeros, infinities, NaN, subnormals and
+    huge values."""
+    pi, two = math.pi, 2 * math.pi
+    marks = [0.0, pi, two, 3 * pi, 2 * two, 5 * pi, 3 * two, 100.0, 1e6, 1e300,
+             5e-324, 2.2250738585072014e-308, 1e-300, 1e-17, 1e-16]
+    # The angles at which angle + pi meets a case boundary of x = angle + pi.
+    marks += [b - pi for b in (0.0, two, 2 * two, -two, -2 * two)]
+    out = []
+    for m in marks:
+        for s in (m, -m):
+            v = np.float64(s)
+            up = down = v
+            for _ in range(40):
+                out += [up, down]
+                up, down = np.nextafter(up, np.inf), np.nextafter(down, -np.inf)
+    out += [np.inf, -np.inf, np.nan, -np.nan, 0.0, -0.0]
+    # The doubles x just inside and outside each case whose x - pi or x + 2 pi rounds.
+    for b in (0.0, two, 2 * two, -two):
+        x = np.float64(b)
+        for _ in range(40):
+            out += [x - pi, np.nextafter(x, np.inf) - pi, np.nextafter(x, -np.inf) - pi]
+            x = np.nextafter(x, np.inf)
+    return np.array(out, dtype=np.float64)
+
+
+def test_wrap_heading_is_wrap_angle_bit_for_bit_at_every_edge():
+    fast, slow = _bits(_edges())
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_wrap_heading_is_wrap_angle_bit_for_bit_on_random_angles():
+    rng = np.random.default_rng(7)
+    parts = [
+        rng.uniform(-math.pi, math.pi, 400_000),  # wrapped headings
+        rng.uniform(-4 * math.pi, 4 * math.pi, 400_000),  # sums and differences, and beyond
+        rng.uniform(-50.0, 50.0, 100_000),  # far outside the fast range
+        rng.normal(0.0, 1e-6, 100_000),  # tiny angles near the zero boundary
+        # Near each case boundary x in {0, 2 pi, 4 pi, -2 pi} (angle = x - pi).
+        *(b - math.pi + rng.normal(0.0, 1e-12, 100_000)
+          for b in (0.0, 2 * math.pi, 4 * math.pi, -2 * math.pi)),
+        # Random bit patterns: every exponent, NaNs and infinities among them.
+        rng.integers(0, 2**64 - 1, 400_000, dtype=np.uint64).view(np.float64),
+    ]
+    fast, slow = _bits(np.concatenate(parts))
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_wrap_heading_wraps_into_minus_pi_to_pi():
+    a = np.array([0.0, math.pi, -math.pi, 3.0, -3.0, 7.0, -7.0, 12.0, -12.0, 40.0])
+    fast, _ = _bits(a)
+    w = fast.view(np.float64)
+    assert np.all((w >= -math.pi) & (w < math.pi))
+    np.testing.assert_allclose(np.cos(w), np.cos(a), atol=1e-12)
+    np.testing.assert_allclose(np.sin(w), np.sin(a), atol=1e-12)
+    assert math.isnan(_bits([np.nan])[0].view(np.float64)[0])
