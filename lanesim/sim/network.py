@@ -755,9 +755,19 @@ def lane_point(net, lane, u, offset):
     the direction of travel); heading along the direction of travel, within [-π, π)."""
     i, s = lane_reference_s(net, lane, u)
     s0, _, curv, x0, y0, h0 = net.seg
-    x, y, h = advance(x0[i], y0[i], h0[i], s - s0[i], curv[i])
     d = net.lane_d[lane] + net.lane_dir[lane] * offset
-    x, y = x + d * math.sin(h), y - d * math.cos(h)
+    k, du = curv[i], s - s0[i]
+    if abs(k * du) < 1e-9:
+        x, y, h = advance(x0[i], y0[i], h0[i], du, k)
+        x, y = x + d * math.sin(h), y - d * math.cos(h)
+    else:
+        # road.advance's arc, written out to use its sine and cosine of the end heading for
+        # the offset too (the same function of the same number: the same bits, one call less).
+        h = h0[i] + k * du
+        sn, cs = math.sin(h), math.cos(h)
+        x = x0[i] + (sn - math.sin(h0[i])) / k
+        y = y0[i] - (cs - math.cos(h0[i])) / k
+        x, y = x + d * sn, y - d * cs
     if net.lane_dir[lane] < 0:
         h += math.pi
     return x, y, wrap_heading(h)

@@ -259,7 +259,7 @@ class NetWorld:
             tmp_at=np.zeros((B, M)), tmp_on=np.zeros((B, M), dtype=bool),
             accel=np.zeros((B, N)), best=np.zeros((B, 2)),
             lead=np.full((B, N), -1, dtype=np.int64), lead_gap=np.full((B, N), np.inf),
-            radius=np.zeros((B, N)),
+            radius=np.zeros((B, N)), sized=np.full((B, 2, N), np.nan),
         )
         st = self.state
         self.x, self.y, self.heading, self.speed = st.x, st.y, st.heading, st.speed
