@@ -720,9 +720,10 @@ def wrap_heading(angle):
     ``r`` is non-zero and negative, ``+0.0`` where ``r`` is zero. For ``0 < x < 2π``, ``r = x``;
     for ``2π <= x < 4π``, ``r = x - 2π``, which floating point subtracts exactly (Sterbenz: ``x``
     within a factor 2 of ``2π``), and is ``+0.0`` at ``x = 2π`` as fmod's zero becomes; for
-    ``-2π < x < 0``, ``r = x`` and the result adds ``2π`` to it, the same rounded sum. Any other
-    ``x`` (zeros, from -2π down, from 4π up, inf, NaN) takes wrap_angle itself. Tested against it
-    bit for bit (tests/test_network_wrap.py)."""
+    ``-2π < x < 0``, ``r = x`` and the result adds ``2π`` to it, the same rounded sum; for
+    ``x = ±0`` (a heading of exactly -π), ``r = +0.0``. Any other ``x`` (from -2π down, from 4π
+    up, inf, NaN) takes wrap_angle itself. Tested against it bit for bit
+    (tests/test_network_wrap.py)."""
     x = angle + math.pi
     if 0.0 < x < _TWO_PI:
         return x - math.pi
@@ -730,6 +731,8 @@ def wrap_heading(angle):
         return (x - _TWO_PI) - math.pi
     if -_TWO_PI < x < 0.0:
         return (x + _TWO_PI) - math.pi
+    if x == 0.0:  # a heading of exactly -π (due west): fmod's ±0 becomes +0
+        return 0.0 - math.pi
     return wrap_angle(angle)
 
 
@@ -757,12 +760,17 @@ def lane_point(net, lane, u, offset):
     s0, _, curv, x0, y0, h0 = net.seg
     d = net.lane_d[lane] + net.lane_dir[lane] * offset
     k, du = curv[i], s - s0[i]
+    # road.advance, written out to use its sine and cosine for the offset too where they are
+    # of the same number (the same function of the same double: the same bits, a call less).
     if abs(k * du) < 1e-9:
-        x, y, h = advance(x0[i], y0[i], h0[i], du, k)
-        x, y = x + d * math.sin(h), y - d * math.cos(h)
+        c0, s0i = math.cos(h0[i]), math.sin(h0[i])
+        x, y, h = x0[i] + du * c0, y0[i] + du * s0i, h0[i] + k * du
+        if h == h0[i] and h != 0.0:  # equal and non-zero: the same double
+            sn, cs = s0i, c0
+        else:
+            sn, cs = math.sin(h), math.cos(h)
+        x, y = x + d * sn, y - d * cs
     else:
-        # road.advance's arc, written out to use its sine and cosine of the end heading for
-        # the offset too (the same function of the same number: the same bits, one call less).
         h = h0[i] + k * du
         sn, cs = math.sin(h), math.cos(h)
         x = x0[i] + (sn - math.sin(h0[i])) / k
