@@ -1,12 +1,15 @@
-"""network.wrap_heading: road.wrap_angle's bits for every input, without its fmod call in the
-common range (the network kernels wrap every car's heading each step)."""
+"""The network kernels' faster paths give the bits of what they replace: network.wrap_heading
+is road.wrap_angle's for every input, without its fmod call in the common range (the kernels
+wrap every car's heading each step); network.lane_point_trig, which reads each segment's start
+sine and cosine from a table, is network.lane_point's."""
 
 import math
 
 import numpy as np
 from numba import njit
 
-from lanesim.sim.network import wrap_heading
+from lanesim.envs.options import build_network, bundled_scenarios, load_scenario
+from lanesim.sim.network import lane_point, lane_point_trig, segment_trig, wrap_heading
 from lanesim.sim.road import wrap_angle
 
 
@@ -81,3 +84,50 @@ def test_wrap_heading_wraps_into_minus_pi_to_pi():
     np.testing.assert_allclose(np.cos(w), np.cos(a), atol=1e-12)
     np.testing.assert_allclose(np.sin(w), np.sin(a), atol=1e-12)
     assert math.isnan(_bits([np.nan])[0].view(np.float64)[0])
+
+
+@njit(cache=False)
+def _points(net, trig, lane, u, offset, fast, slow):
+    for j in range(lane.shape[0]):
+        fast[j] = lane_point_trig(net, trig, lane[j], u[j], offset[j])
+        slow[j] = lane_point(net, lane[j], u[j], offset[j])
+
+
+def _networks():
+    """Every bundled scenario's network and the road-network ids' (issue #16)."""
+    import gymnasium as gym
+
+    import lanesim  # noqa: F401
+
+    for name in bundled_scenarios():
+        spec = load_scenario(name)[0]
+        if "network" in spec:
+            yield name, build_network(spec["network"])
+    for env_id in ("Intersection", "Roundabout", "Racetrack", "Exit", "TwoWay"):
+        env = gym.make(f"lanesim/{env_id}-v0")
+        network = getattr(env.unwrapped.world, "network", None)
+        if network is not None:  # Racetrack-v0 and TwoWay-v0 run on one road
+            yield env_id, network
+        env.close()
+
+
+def test_lane_point_trig_is_lane_point_bit_for_bit_on_every_bundled_network():
+    rng = np.random.default_rng(3)
+    networks = 0
+    for name, net in _networks():
+        networks += 1
+        arrays = net.arrays
+        trig = np.zeros((arrays.seg[5].shape[0], 2))
+        segment_trig(arrays, trig)
+        n = 20_000
+        lane = rng.integers(0, len(net.lanes), n)
+        length = arrays.lane_length[lane]
+        # Anywhere along the lane, its ends and the segment joints included.
+        u = np.where(rng.random(n) < 0.1, rng.choice([0.0, 1.0], n) * length,
+                     rng.random(n) * length)
+        offset = np.where(rng.random(n) < 0.5, 0.0, rng.uniform(-4.0, 4.0, n))
+        fast, slow = np.zeros((n, 3)), np.zeros((n, 3))
+        _points(arrays, trig, lane, u, offset, fast, slow)
+        assert np.all(np.isfinite(slow)), name
+        np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64), err_msg=name)
+    assert networks >= 6
