@@ -1,7 +1,9 @@
 """The network kernels' faster paths give the bits of what they replace: network.wrap_heading
 is road.wrap_angle's for every input, without its fmod call in the common range (the kernels
-wrap every car's heading each step); network.lane_point_trig, which reads each segment's start
-sine and cosine from a table, is network.lane_point's."""
+wrap every car's heading each step); network.lane_point and network.road_foot, which read each
+segment's start cosine and sine from a table (NetworkArrays.seg_trig) and reuse one sine and
+cosine where the same number's are needed twice, give what road.advance, road.segment_foot and
+road.wrap_angle give as they were written before (the references below)."""
 
 import math
 
@@ -9,8 +11,8 @@ import numpy as np
 from numba import njit
 
 from lanesim.envs.options import build_network, bundled_scenarios, load_scenario
-from lanesim.sim.network import lane_point, lane_point_trig, segment_trig, wrap_heading
-from lanesim.sim.road import wrap_angle
+from lanesim.sim.network import lane_point, lane_reference_s, road_foot, wrap_heading
+from lanesim.sim.road import advance, segment_foot, wrap_angle
 
 
 @njit(cache=False)
@@ -87,10 +89,51 @@ def test_wrap_heading_wraps_into_minus_pi_to_pi():
 
 
 @njit(cache=False)
-def _points(net, trig, lane, u, offset, fast, slow):
+def _lane_point_reference(net, lane, u, offset):
+    """lane_point as it was written on road.advance and road.wrap_angle."""
+    i, s = lane_reference_s(net, lane, u)
+    s0, _, curv, x0, y0, h0 = net.seg
+    x, y, h = advance(x0[i], y0[i], h0[i], s - s0[i], curv[i])
+    d = net.lane_d[lane] + net.lane_dir[lane] * offset
+    x, y = x + d * math.sin(h), y - d * math.cos(h)
+    if net.lane_dir[lane] < 0:
+        h += math.pi
+    return x, y, wrap_angle(h)
+
+
+@njit(cache=False)
+def _road_foot_reference(net, r, px, py):
+    """road_foot as it was written on road.segment_foot and road.advance."""
+    s0, length, curv, x0, y0, h0 = net.seg
+    first, last = net.road_seg[r], net.road_seg[r + 1] - 1
+    best_gap, best_s, best_d, inside = np.inf, 0.0, 0.0, False
+    for i in range(first, last + 1):
+        k = curv[i]
+        raw = segment_foot(net.seg, i, px, py)
+        u = min(max(raw, 0.0), length[i])
+        fx, fy, fh = advance(x0[i], y0[i], h0[i], u, k)
+        gap = math.hypot(px - fx, py - fy)
+        if gap < best_gap:
+            best_gap, best_s = gap, s0[i] + u
+            best_d = (px - fx) * math.sin(fh) - (py - fy) * math.cos(fh)
+            inside = not ((i == first and raw < -1e-9) or (i == last and raw > length[i] + 1e-9))
+    return best_s, best_d, inside
+
+
+@njit(cache=False)
+def _points(net, lane, u, offset, fast, slow):
     for j in range(lane.shape[0]):
-        fast[j] = lane_point_trig(net, trig, lane[j], u[j], offset[j])
-        slow[j] = lane_point(net, lane[j], u[j], offset[j])
+        fast[j] = lane_point(net, lane[j], u[j], offset[j])
+        slow[j] = _lane_point_reference(net, lane[j], u[j], offset[j])
+
+
+@njit(cache=False)
+def _feet(net, road, px, py, fast, slow):
+    for j in range(road.shape[0]):
+        s, d, inside = road_foot(net, road[j], px[j], py[j])
+        fast[j, 0], fast[j, 1], fast[j, 2] = s, d, 1.0 if inside else 0.0
+        s, d, inside = _road_foot_reference(net, road[j], px[j], py[j])
+        slow[j, 0], slow[j, 1], slow[j, 2] = s, d, 1.0 if inside else 0.0
 
 
 def _networks():
@@ -111,23 +154,29 @@ def _networks():
         env.close()
 
 
-def test_lane_point_trig_is_lane_point_bit_for_bit_on_every_bundled_network():
+def test_lane_point_and_road_foot_are_the_formulas_they_replace_bit_for_bit():
     rng = np.random.default_rng(3)
     networks = 0
     for name, net in _networks():
         networks += 1
         arrays = net.arrays
-        trig = np.zeros((arrays.seg[5].shape[0], 2))
-        segment_trig(arrays, trig)
         n = 20_000
         lane = rng.integers(0, len(net.lanes), n)
         length = arrays.lane_length[lane]
-        # Anywhere along the lane, its ends and the segment joints included.
+        # Anywhere along the lane, its ends included, on and off its centre.
         u = np.where(rng.random(n) < 0.1, rng.choice([0.0, 1.0], n) * length,
                      rng.random(n) * length)
         offset = np.where(rng.random(n) < 0.5, 0.0, rng.uniform(-4.0, 4.0, n))
         fast, slow = np.zeros((n, 3)), np.zeros((n, 3))
-        _points(arrays, trig, lane, u, offset, fast, slow)
+        _points(arrays, lane, u, offset, fast, slow)
         assert np.all(np.isfinite(slow)), name
+        np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64), err_msg=name)
+        # The road frame of points near those (within a few lanes), and of far ones.
+        road = arrays.lane_road[lane]
+        px = slow[:, 0] + rng.normal(0.0, 3.0, n) * np.where(rng.random(n) < 0.9, 1.0, 50.0)
+        py = slow[:, 1] + rng.normal(0.0, 3.0, n) * np.where(rng.random(n) < 0.9, 1.0, 50.0)
+        fast, slow = np.zeros((n, 3)), np.zeros((n, 3))
+        _feet(arrays, road, px, py, fast, slow)
+        assert slow[:, 2].mean() > 0.3, name  # many inside the road's ends
         np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64), err_msg=name)
     assert networks >= 6

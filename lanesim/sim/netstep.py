@@ -49,7 +49,7 @@ from lanesim.sim.netego import (
 )
 from lanesim.sim.network import (
     NetworkArrays,
-    lane_point_trig,
+    lane_point,
     lane_reference_s,
     lane_u_at,
     wrap_heading,
@@ -144,7 +144,6 @@ class NetScratch(NamedTuple):
     lead: np.ndarray  # (B, N) int: the entity each one follows this step, -1 none
     lead_gap: np.ndarray  # (B, N) m: bumper gap to it (inf: none)
     radius: np.ndarray  # (B, N) m: half each entity's diagonal (collisions)
-    trig: np.ndarray  # (segments, 2): cos and sin of each segment's start heading, shared
     sized: np.ndarray  # (B, 2, N) m: the length and width radius was computed from (NaN:
     # none yet; kept across steps)
 
@@ -468,9 +467,8 @@ def deactivate(st, b, e):
 
 
 @kernel
-def move_car(st, net, g, params, b, e, accel, trig):
-    """Move traffic car ``e`` one step along its lanes (a crashed car stands); ``trig`` as
-    :func:`lanesim.sim.network.lane_point_trig` reads it."""
+def move_car(st, net, g, params, b, e, accel):
+    """Move traffic car ``e`` one step along its lanes (a crashed car stands)."""
     dt = params.dt
     v = st.speed[b, e]
     if st.crashed[b, e]:
@@ -513,7 +511,7 @@ def move_car(st, net, g, params, b, e, accel, trig):
         u -= g.length[lane]
         lane = nxt
     st.lane[b, e], st.u[b, e], st.offset[b, e] = lane, u, off
-    x, y, h = lane_point_trig(net, trig, lane, u, off)
+    x, y, h = lane_point(net, lane, u, off)
     st.x[b, e], st.y[b, e] = x, y
     run = max(v_new, 1.0)
     # No lateral motion (most cars, most steps): atan2(±0, run > 0) is that zero, without the
@@ -704,7 +702,7 @@ def spawn(st, sc, net, g, params, b, base):
         st.speed[b, e] = v0
         st.stopped[b, e] = 0.0
         st.crashed[b, e] = False
-        x, y, h = lane_point_trig(net, sc.trig, lane, 0.5 * length, 0.0)
+        x, y, h = lane_point(net, lane, 0.5 * length, 0.0)
         st.x[b, e], st.y[b, e], st.heading[b, e] = x, y, h
         st.spawned[b] += 1
 
@@ -733,7 +731,7 @@ def step_net_world(st, sc, net, g, route, params, b, steer, accel, best, fresh):
         move_ego(st, net, route, params, b, steer, accel)
     for e in range(1, N):
         if st.kind[b, e] == CAR:
-            move_car(st, net, g, params, b, e, sc.accel[b, e], sc.trig)
+            move_car(st, net, g, params, b, e, sc.accel[b, e])
     collide_world(st, b, sc.radius[b], sc.sized[b])
     for e in range(1, N):
         if st.kind[b, e] == CAR:

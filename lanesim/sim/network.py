@@ -39,9 +39,7 @@ from lanesim.sim.road import (
     ClosureError,
     Road,
     Segment,
-    advance,
     pose_miss,
-    segment_foot,
     wrap_angle,
 )
 
@@ -671,6 +669,8 @@ class NetworkArrays(NamedTuple):
     lane_cum_start: np.ndarray  # (lanes,) int: where the lane's entries of lane_cum begin
     lane_cum: np.ndarray  # per lane, one entry per segment of its road: the distance (m) along
     # the lane's centre, in the reference direction, from the road's start to the segment's
+    seg_trig: np.ndarray  # (segments, 2): cos and sin of each segment's start heading (h0), as
+    # the kernels compute them (segment_trig), read instead of computed where they are needed
 
 
 def _arrays(net: Network) -> NetworkArrays:
@@ -703,6 +703,7 @@ def _arrays(net: Network) -> NetworkArrays:
         np.array([ln.length for ln in lanes], dtype=np.float64),
         cum_start.astype(np.int64),
         np.concatenate([ln.starts for ln in lanes]),
+        segment_trig(np.array(seg[5], dtype=np.float64)),
     )
 
 
@@ -757,25 +758,18 @@ def lane_point(net, lane, u, offset):
     """World ``(x, y, heading)`` of the point ``u`` (m) along ``lane`` at ``offset`` (m, right of
     the direction of travel); heading along the direction of travel, within [-π, π)."""
     i, s = lane_reference_s(net, lane, u)
-    h0 = net.seg[5][i]
-    return _lane_point(net, lane, i, s, offset, math.cos(h0), math.sin(h0))
+    return _lane_point(net, lane, i, s, offset, net.seg_trig[i, 0], net.seg_trig[i, 1])
 
 
-@kernel
-def lane_point_trig(net, trig, lane, u, offset):
-    """:func:`lane_point` with each segment's start heading's cosine and sine read from
-    ``trig`` ``(segments, 2)`` (:func:`segment_trig`: the same numbers) instead of computed:
-    the same bits, two libm calls less."""
-    i, s = lane_reference_s(net, lane, u)
-    return _lane_point(net, lane, i, s, offset, trig[i, 0], trig[i, 1])
-
-
-@kernel
-def segment_trig(net, out):
-    """``out[i] = (cos, sin)`` of segment ``i``'s start heading, for :func:`lane_point_trig`."""
-    h0 = net.seg[5]
+@njit(cache=True)
+def segment_trig(h0: np.ndarray) -> np.ndarray:
+    """``(segments, 2)``: the cosine and sine of each start heading ``h0`` (rad), computed as
+    the kernels compute a heading's (one ``sincos`` call each: the same bits; tested against
+    computing them in place, tests/test_network_fastpaths.py)."""
+    out = np.zeros((h0.shape[0], 2))
     for i in range(h0.shape[0]):
         out[i, 0], out[i, 1] = math.cos(h0[i]), math.sin(h0[i])
+    return out
 
 
 @kernel
@@ -806,6 +800,26 @@ def _lane_point(net, lane, i, s, offset, c0, s0i):
 
 
 @kernel
+def _segment_foot(geometry, i, px, py, c, sn):
+    """:func:`lanesim.sim.road.segment_foot` (the same arithmetic, the same bits) with the
+    cosine and sine ``c, sn`` of the segment's start heading given (``seg_trig``) and
+    :func:`wrap_heading` for its wrap: no libm call for either on a network."""
+    _, length, curv, x0, y0, h0 = geometry
+    k = curv[i]
+    if k == 0.0:
+        return (px - x0[i]) * c + (py - y0[i]) * sn
+    r = 1.0 / k  # signed radius; the centre lies to the left for a left turn
+    cx, cy = x0[i] - r * sn, y0[i] + r * c
+    ang = math.atan2(py - cy, px - cx) - math.atan2(y0[i] - cy, x0[i] - cx)
+    if r < 0:
+        ang = -ang
+    # Wrap around the arc's middle so arcs sweeping more than π still project right.
+    half = 0.5 * length[i] * abs(k)
+    ang = wrap_heading(ang - half) + half
+    return ang * abs(r)
+
+
+@kernel
 def road_foot(net, r, px, py):
     """The road frame of ``(px, py)`` on road ``r``: ``(s, d, inside)``, the nearest foot on its
     reference line and the signed offset (m, right of it); ``inside`` is False when the point lies
@@ -815,13 +829,27 @@ def road_foot(net, r, px, py):
     best_gap, best_s, best_d, inside = np.inf, 0.0, 0.0, False
     for i in range(first, last + 1):
         k = curv[i]
-        raw = segment_foot(net.seg, i, px, py)
+        c0, s0i = net.seg_trig[i, 0], net.seg_trig[i, 1]
+        raw = _segment_foot(net.seg, i, px, py, c0, s0i)
         u = min(max(raw, 0.0), length[i])
-        fx, fy, fh = advance(x0[i], y0[i], h0[i], u, k)
+        # road.advance written out with the table's start cosine and sine; on an arc its
+        # sine and cosine of the foot's heading serve the offset below (the same function of
+        # the same double: the same bits).
+        if abs(k * u) < 1e-9:
+            fx, fy, fh = x0[i] + u * c0, y0[i] + u * s0i, h0[i] + k * u
+            arc = False
+            sn = cs = 0.0
+        else:
+            fh = h0[i] + k * u
+            sn, cs = math.sin(fh), math.cos(fh)
+            fx, fy = x0[i] + (sn - s0i) / k, y0[i] - (cs - c0) / k
+            arc = True
         gap = math.hypot(px - fx, py - fy)
         if gap < best_gap:
             best_gap, best_s = gap, s0[i] + u
-            best_d = (px - fx) * math.sin(fh) - (py - fy) * math.cos(fh)
+            if not arc:
+                sn, cs = math.sin(fh), math.cos(fh)
+            best_d = (px - fx) * sn - (py - fy) * cs
             # Clamping at a joint inside the road is the outside of a bend; at its two ends it
             # is off the road.
             inside = not ((i == first and raw < -1e-9) or (i == last and raw > length[i] + 1e-9))

@@ -38,7 +38,7 @@ from lanesim.sim.netstep import (
     NetState,
     run_net,
 )
-from lanesim.sim.network import Network, NetworkError, segment_trig
+from lanesim.sim.network import Network, NetworkError
 from lanesim.sim.rng import WorldRandom, _reseed_rows
 from lanesim.sim.state import (
     CAR,
@@ -250,8 +250,6 @@ class NetWorld:
             applied=np.zeros((2, B)), rng_seed=self.rng.seed, rng_counter=self.rng.counter,
         )
         M = N * (PATH_LANES + 1)
-        trig = np.zeros((self.network.arrays.seg[5].shape[0], 2))
-        segment_trig(self.network.arrays, trig)
         self.scratch = NetScratch(
             path_lane=np.zeros((B, N, PATH_LANES), dtype=np.int64),
             path_at=np.zeros((B, N, PATH_LANES)), path_n=np.zeros((B, N), dtype=np.int64),
@@ -261,7 +259,7 @@ class NetWorld:
             tmp_at=np.zeros((B, M)), tmp_on=np.zeros((B, M), dtype=bool),
             accel=np.zeros((B, N)), best=np.zeros((B, 2)),
             lead=np.full((B, N), -1, dtype=np.int64), lead_gap=np.full((B, N), np.inf),
-            radius=np.zeros((B, N)), trig=trig,
+            radius=np.zeros((B, N)),
             sized=np.full((B, 2, N), np.nan),
         )
         st = self.state
