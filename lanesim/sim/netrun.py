@@ -327,7 +327,7 @@ def bytes_per_world(options, spec: NetRunSpec) -> float:
     the observation."""
     N = 1 + options.vehicles
     L = len(spec.world.network.lanes)
-    state = 8 * (20 * N + 8 * N * 9 + 2 * L
+    state = 8 * (23 * N + 8 * N * 9 + 2 * L
                  + N_NET_TRACE * options.frames_per_decision)
     if options.observation == "pixels":
         obs = 9 * options.frame_stack * options.image_shape[0] * options.image_shape[1]
