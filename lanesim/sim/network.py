@@ -724,7 +724,7 @@ def wrap_heading(angle):
     ``-2π < x < 0``, ``r = x`` and the result adds ``2π`` to it, the same rounded sum; for
     ``x = ±0`` (a heading of exactly -π), ``r = +0.0``. Any other ``x`` (from -2π down, from 4π
     up, inf, NaN) takes wrap_angle itself. Tested against it bit for bit
-    (tests/test_network_wrap.py)."""
+    (tests/test_network_fastpaths.py)."""
     x = angle + math.pi
     if 0.0 < x < _TWO_PI:
         return x - math.pi
