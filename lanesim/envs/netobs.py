@@ -17,7 +17,7 @@ from numba import njit
 
 from lanesim.envs.observations import KINEMATICS_FEATURES
 from lanesim.sim.jit import compiled_for
-from lanesim.sim.road import wrap_angle
+from lanesim.sim.network import wrap_heading
 
 # The ego's row, feature by feature (the other rows are as KINEMATICS_FEATURES says).
 NETWORK_EGO_FEATURES = (
@@ -116,7 +116,7 @@ def ego_frame_kinematics(x, y, heading, speed, kind, offset, lane, lane_half_wid
             if e < 0:
                 break
             dx, dy = x[b, e] - x[b, 0], y[b, e] - y[b, 0]
-            rel = wrap_angle(heading[b, e] - h0)
+            rel = wrap_heading(heading[b, e] - h0)
             ve = speed[b, e]
             # World velocity of e, turned into the ego's frame (x ahead, y right).
             wx, wy = ve * math.cos(heading[b, e]), ve * math.sin(heading[b, e])

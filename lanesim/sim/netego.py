@@ -44,8 +44,8 @@ from lanesim.sim.network import (
     lane_u_at,
     locate,
     road_foot,
+    wrap_heading,
 )
-from lanesim.sim.road import wrap_angle
 
 __all__ = [
     "LANE_CHANGE_COST",
@@ -403,7 +403,7 @@ def lane_errors(net, lane, u, heading):
     """``(heading_error, curvature)`` of an ego at ``u`` (m) on ``lane`` heading ``heading``
     (rad): its heading less the lane's there, wrapped into [-π, π) (+ left), and the lane's
     curvature (1/m, + left). Its offset is the one :func:`track` gives."""
-    return wrap_angle(heading - _lane_heading(net, lane, u)), lane_curvature(net, lane, u)
+    return wrap_heading(heading - _lane_heading(net, lane, u)), lane_curvature(net, lane, u)
 
 
 @kernel
@@ -532,9 +532,9 @@ def autopilot(net, route, g, ego, x, y, heading, speed, lane, target, target_spe
     # this step's to the next's (on an arc, the lane's heading change over one step).
     ahead = v * dt
     h0 = _heading_at(net, route, g, prev, t, u)
-    h1 = h0 + wrap_angle(_heading_at(net, route, g, prev, t, u + ahead) - h0)
-    h2 = h0 + wrap_angle(_heading_at(net, route, g, prev, t, u + 2.0 * ahead) - h0)
-    rel = wrap_angle(heading - 0.5 * (h0 + h1))
+    h1 = h0 + wrap_heading(_heading_at(net, route, g, prev, t, u + ahead) - h0)
+    h2 = h0 + wrap_heading(_heading_at(net, route, g, prev, t, u + 2.0 * ahead) - h0)
+    rel = wrap_heading(heading - 0.5 * (h0 + h1))
     yaw_rate = 0.5 * (h2 - h0) / dt + AUTOPILOT_HEADING_GAIN * (want_rel - rel)
     slip = math.asin(min(max(yaw_rate * half / v, -1.0), 1.0))
     steer = min(max(math.atan(2.0 * math.tan(slip)), -ego.max_steer), ego.max_steer)

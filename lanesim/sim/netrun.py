@@ -18,9 +18,9 @@ from lanesim.sim import netego
 from lanesim.sim.jit import compiled_for, kernel
 from lanesim.sim.models import EgoModel
 from lanesim.sim.netstep import N_NET_TRACE
-from lanesim.sim.network import Network, NetworkArrays, lane_point
+from lanesim.sim.network import Network, NetworkArrays, lane_point, wrap_heading
 from lanesim.sim.networld import NetWorld, NetWorldSpec
-from lanesim.sim.road import wrap_angle
+from lanesim.sim.rng import _uniform_rows
 from lanesim.sim.state import plain
 
 # The route's direction for observations: its bearing this far (m) ahead.
@@ -83,6 +83,14 @@ class NetRun(NetWorld):
         for k, lane in enumerate(spec.goals):
             self._goal_heading[k] = float(net.lane_to_world(lane, spec.goal_distance)[2])
         self._start_lane_ids = np.array(spec.start_lanes, dtype=np.int64)
+        self._draws = np.zeros((self.B, 3))
+        self._starts = (np.zeros(self.B, dtype=np.int64), np.zeros(self.B), np.zeros(self.B))
+        # Without numba's per-call dispatch (these arrays, floats, an int).
+        lo, hi = spec.ego_speed
+        self._draw_starts = compiled_for(
+            _draw_starts, self.rng.seed, self.rng.counter, self._every, self._draws,
+            self._start_lane_ids, float(lo), float(hi), 1, float(spec.start_u), self.goal_of,
+            *self._starts)
         st = self.state
         # Both without numba's per-call dispatch, which types the tuples in Python (the same
         # arrays every call, int64 world indices).
@@ -99,8 +107,14 @@ class NetRun(NetWorld):
         # Indices in order draw the same numbers as their mask, which takes the compiled path.
         in_order = idx.size <= 1 or bool(np.all(np.diff(idx) > 0))
         if in_order and idx.size == self.B:
-            mask = self._every  # every world, in order
-        elif in_order:
+            # Every world, in order (a single env's every reset): the draws below in one
+            # compiled call, the same numbers, into arrays kept for it (NetWorld.reset copies
+            # them into the state at once).
+            self._draw_starts(self.rng.seed, self.rng.counter, self._every, self._draws,
+                              self._start_lane_ids, *spec.ego_speed, max(len(spec.goals), 1),
+                              spec.start_u, self.goal_of, *self._starts)
+            return self._starts
+        if in_order:
             mask = np.zeros(self.B, dtype=bool)
             mask[idx] = True
         draws = self.rng.uniform((3,), mask if in_order else idx)
@@ -189,6 +203,26 @@ class NetRun(NetWorld):
 
 
 @kernel
+def _draw_starts(seed, counter, worlds, draws, start_lanes, lo, hi, n_goal, start_u, goal_of,
+                 lane, u, speed):
+    """:meth:`NetRun._ego_starts` for the worlds where ``worlds`` (bool), in order: three
+    draws per world (``WorldRandom.uniform((3,), worlds)`` into ``draws``), then the start
+    lane, speed and goal from them by the numpy lines' arithmetic, into ``lane``, ``u`` and
+    ``speed`` (one per selected world) and ``goal_of`` (per world)."""
+    _uniform_rows(seed, counter, worlds, draws)
+    n_start = start_lanes.shape[0]
+    row = 0
+    for b in range(worlds.shape[0]):
+        if not worlds[b]:
+            continue
+        lane[row] = start_lanes[min(int(draws[row, 0] * n_start), n_start - 1)]
+        speed[row] = lo + (hi - lo) * draws[row, 1]
+        u[row] = start_u
+        goal_of[b] = min(int(draws[row, 2] * n_goal), n_goal - 1)
+        row += 1
+
+
+@kernel
 def _route_lengths(net, routes, st, idx, out):
     for k in range(idx.shape[0]):
         b = idx[k]
@@ -221,10 +255,10 @@ def _route_features(net, routes, lanes, us, xs, ys, headings, ego_route, goal_he
             uk -= net.lane_length[lk]
             lk = nxt
         px, py, _ = lane_point(net, lk, uk, 0.0)
-        out[b, 0] = wrap_angle(math.atan2(py - y0, px - x0) - h0)
-        out[b, 1] = 0.0 if math.isnan(goal_heading[g]) else wrap_angle(goal_heading[g] - h0)
+        out[b, 0] = wrap_heading(math.atan2(py - y0, px - x0) - h0)
+        out[b, 1] = 0.0 if math.isnan(goal_heading[g]) else wrap_heading(goal_heading[g] - h0)
         out[b, 2] = netego.remaining(net, routes, g, lane, u)
-        out[b, 3] = wrap_angle(h0 - lane_point(net, lane, u, 0.0)[2])
+        out[b, 3] = wrap_heading(h0 - lane_point(net, lane, u, 0.0)[2])
 
 
 def build_net_spec(options, network: Network) -> NetRunSpec:
@@ -293,7 +327,7 @@ def bytes_per_world(options, spec: NetRunSpec) -> float:
     the observation."""
     N = 1 + options.vehicles
     L = len(spec.world.network.lanes)
-    state = 8 * (20 * N + 8 * N * 9 + 2 * L
+    state = 8 * (23 * N + 8 * N * 9 + 2 * L
                  + N_NET_TRACE * options.frames_per_decision)
     if options.observation == "pixels":
         obs = 9 * options.frame_stack * options.image_shape[0] * options.image_shape[1]

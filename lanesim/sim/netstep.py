@@ -47,9 +47,14 @@ from lanesim.sim.netego import (
     track,
     wrong_turn,
 )
-from lanesim.sim.network import NetworkArrays, lane_point, lane_reference_s, lane_u_at
+from lanesim.sim.network import (
+    NetworkArrays,
+    lane_point,
+    lane_reference_s,
+    lane_u_at,
+    wrap_heading,
+)
 from lanesim.sim.rng import stream_base, stream_uniform
-from lanesim.sim.road import wrap_angle
 from lanesim.sim.state import (
     CAR,
     COMMAND_ACCEL,
@@ -119,7 +124,9 @@ class NetState(NamedTuple):
 
 
 class NetScratch(NamedTuple):
-    """Per-step working space, rebuilt from the state (never carried between steps)."""
+    """Per-step working space, rebuilt from the state. Carried between steps only where that
+    gives the same numbers: the entries within one :func:`run_net` call while the state they
+    list stands (``step_net_world``'s ``fresh``), and ``radius`` with the sizes it is of."""
 
     path_lane: np.ndarray  # (B, N, PATH_LANES) int
     path_at: np.ndarray  # (B, N, PATH_LANES) m: the entity's centre in that lane's coordinates
@@ -136,6 +143,9 @@ class NetScratch(NamedTuple):
     best: np.ndarray  # (B, 2): a leader search's (entity, centre distance m)
     lead: np.ndarray  # (B, N) int: the entity each one follows this step, -1 none
     lead_gap: np.ndarray  # (B, N) m: bumper gap to it (inf: none)
+    radius: np.ndarray  # (B, N) m: half each entity's diagonal (collisions)
+    sized: np.ndarray  # (B, 2, N) m: the length and width radius was computed from (NaN:
+    # none yet; kept across steps)
 
 
 class NetParams(NamedTuple):
@@ -503,7 +513,11 @@ def move_car(st, net, g, params, b, e, accel):
     st.lane[b, e], st.u[b, e], st.offset[b, e] = lane, u, off
     x, y, h = lane_point(net, lane, u, off)
     st.x[b, e], st.y[b, e] = x, y
-    st.heading[b, e] = wrap_angle(h - math.atan2(rate, max(v_new, 1.0)))
+    run = max(v_new, 1.0)
+    # No lateral motion (most cars, most steps): atan2(±0, run > 0) is that zero, without the
+    # call; the same bits.
+    slip = rate if rate == 0.0 and run > 0.0 else math.atan2(rate, run)
+    st.heading[b, e] = wrap_heading(h - slip)
 
 
 @kernel
@@ -516,7 +530,7 @@ def move_ego(st, net, route, params, b, steer, accel):
     beta = math.atan(0.5 * math.tan(steer))
     st.x[b, 0] += v * math.cos(h + beta) * dt
     st.y[b, 0] += v * math.sin(h + beta) * dt
-    st.heading[b, 0] = wrap_angle(h + v * math.sin(beta) / (0.5 * params.wheelbase) * dt)
+    st.heading[b, 0] = wrap_heading(h + v * math.sin(beta) / (0.5 * params.wheelbase) * dt)
     if st.crashed[b, 0]:
         st.speed[b, 0] = 0.0
     else:
@@ -528,19 +542,28 @@ def move_ego(st, net, route, params, b, steer, accel):
 
 
 @kernel
-def collide_world(st, b):
+def collide_world(st, b, radius, sized):
     """Mark every pair of active entities whose rectangles overlap as crashed, counting in
     ``traffic_crashes`` each traffic car newly crashed by anything but the ego. All pairs,
-    pruned by the distance of their centres (a world holds tens of entities)."""
+    pruned by the distance of their centres (a world holds tens of entities). ``radius``
+    ``(N,)`` holds each entity's half diagonal, ``sized`` ``(2, N)`` the length and width it
+    was computed from (scratch kept across steps: a car keeps its size, so most steps reuse
+    it; the same hypot of the same numbers)."""
     N = st.x.shape[1]
+    for i in range(N):
+        if st.kind[b, i] != INACTIVE:
+            length, width = st.length[b, i], st.width[b, i]
+            if length != sized[0, i] or width != sized[1, i]:
+                radius[i] = 0.5 * math.hypot(length, width)
+                sized[0, i], sized[1, i] = length, width
     for i in range(N):
         if st.kind[b, i] == INACTIVE:
             continue
-        ri = 0.5 * math.hypot(st.length[b, i], st.width[b, i])
+        ri = radius[i]
         for j in range(i + 1, N):
             if st.kind[b, j] == INACTIVE:
                 continue
-            rj = 0.5 * math.hypot(st.length[b, j], st.width[b, j])
+            rj = radius[j]
             dx, dy = st.x[b, j] - st.x[b, i], st.y[b, j] - st.y[b, i]
             if dx * dx + dy * dy > (ri + rj) * (ri + rj):
                 continue
@@ -686,12 +709,16 @@ def spawn(st, sc, net, g, params, b, base):
 
 # ---------------------------------------------------------------------- the step
 @kernel
-def step_net_world(st, sc, net, g, route, params, b, steer, accel, best):
-    """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²)."""
+def step_net_world(st, sc, net, g, route, params, b, steer, accel, best, fresh):
+    """One simulation step of world ``b`` with ego controls ``steer`` (rad), ``accel`` (m/s²).
+    ``fresh``: the scratch's entries (:func:`build_entries`) already list the state, as the
+    last step's decisions left it; returns whether they list the state this step leaves (a
+    decision step that started no lane change and spawned no car), for the next step."""
     N = st.x.shape[1]
     dt = params.dt
     st.steps[b] += 1
-    build_entries(st, sc, net, g, route, params, b)
+    if not fresh:
+        build_entries(st, sc, net, g, route, params, b)
     for e in range(N):
         if st.kind[b, e] != INACTIVE and st.lane[b, e] >= 0:
             find_leader(st, sc, net, g, params, b, e, best)
@@ -705,7 +732,7 @@ def step_net_world(st, sc, net, g, route, params, b, steer, accel, best):
     for e in range(1, N):
         if st.kind[b, e] == CAR:
             move_car(st, net, g, params, b, e, sc.accel[b, e])
-    collide_world(st, b)
+    collide_world(st, b, sc.radius[b], sc.sized[b])
     for e in range(1, N):
         if st.kind[b, e] == CAR:
             if st.speed[b, e] < STOPPED_SPEED:
@@ -713,16 +740,22 @@ def step_net_world(st, sc, net, g, route, params, b, steer, accel, best):
                 st.max_stopped[b] = max(st.max_stopped[b], st.stopped[b, e])
             else:
                 st.stopped[b, e] = 0.0
+    fresh = False
     if st.steps[b] % params.period == 0:
         build_entries(st, sc, net, g, route, params, b)
+        fresh = True
         for e in range(1, N):
             if st.kind[b, e] == CAR and st.change[b, e] == 0 and not st.crashed[b, e]:
                 try_lane_change(st, sc, net, g, params, b, e)
+                fresh = fresh and st.change[b, e] == 0
         if params.spawn_prob > 0.0 and g.entries.shape[0] > 0:
             base = stream_base(st.rng_seed[b], st.rng_counter[b])
             st.rng_counter[b] += np.uint64(1)
+            spawned = st.spawned[b]
             spawn(st, sc, net, g, params, b, base)
+            fresh = fresh and st.spawned[b] == spawned
     st.clock[b] += dt
+    return fresh
 
 
 @kernel
@@ -797,6 +830,9 @@ def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, worlds, 
         if not worlds[b]:
             continue
         best = sc.best[b]
+        # Whether the scratch's entries list world b's state (never on entering: the state may
+        # have been written since the last call).
+        fresh = False
         for f in range(frames):
             if use_autopilot[b]:
                 lane = st.lane[b, 0]
@@ -816,6 +852,6 @@ def run_net(st, sc, net, g, route, params, ego, command, use_autopilot, worlds, 
             rem0 = np.inf
             if record and lane0 >= 0:
                 rem0 = remaining(net, route, st.ego_route[b], lane0, st.u[b, 0])
-            step_net_world(st, sc, net, g, route, params, b, steer, accel, best)
+            fresh = step_net_world(st, sc, net, g, route, params, b, steer, accel, best, fresh)
             if record:
                 trace_ego(st, net, route, params, b, lane0, rem0, trace[:, b, f])

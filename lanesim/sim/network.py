@@ -32,16 +32,14 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from lanesim.sim.jit import kernel
+from lanesim.sim.jit import kernel, kernel_inline
 from lanesim.sim.road import (
     MEET_DISTANCE,
     MEET_HEADING,
     ClosureError,
     Road,
     Segment,
-    advance,
     pose_miss,
-    segment_foot,
     wrap_angle,
 )
 
@@ -55,6 +53,7 @@ __all__ = [
     "connector_segments",
     "lane_point",
     "locate",
+    "wrap_heading",
 ]
 
 MARKINGS = ("solid", "dashed", "none")
@@ -670,6 +669,8 @@ class NetworkArrays(NamedTuple):
     lane_cum_start: np.ndarray  # (lanes,) int: where the lane's entries of lane_cum begin
     lane_cum: np.ndarray  # per lane, one entry per segment of its road: the distance (m) along
     # the lane's centre, in the reference direction, from the road's start to the segment's
+    seg_trig: np.ndarray  # (segments, 2): cos and sin of each segment's start heading (h0), as
+    # the kernels compute them (segment_trig), read instead of computed where they are needed
 
 
 def _arrays(net: Network) -> NetworkArrays:
@@ -702,7 +703,38 @@ def _arrays(net: Network) -> NetworkArrays:
         np.array([ln.length for ln in lanes], dtype=np.float64),
         cum_start.astype(np.int64),
         np.concatenate([ln.starts for ln in lanes]),
+        segment_trig(np.array(seg[5], dtype=np.float64)),
     )
+
+
+_TWO_PI = 2 * math.pi
+
+
+@kernel_inline
+def wrap_heading(angle):
+    """:func:`lanesim.sim.road.wrap_angle` (``angle`` rad wrapped into [-π, π)), the same bits for
+    every input, without its ``fmod`` call where ``angle + π`` lies in (-2π, 4π) (every heading
+    the network kernels wrap: a sum or difference of two wrapped angles and a little more).
+
+    Why the bits are the same: wrap_angle is ``m - π`` with ``m = x % 2π``, ``x = angle + π``,
+    and numba's float ``%`` is CPython's: ``r = fmod(x, 2π)`` (exact), then ``r + 2π`` where
+    ``r`` is non-zero and negative, ``+0.0`` where ``r`` is zero. For ``0 < x < 2π``, ``r = x``;
+    for ``2π <= x < 4π``, ``r = x - 2π``, which floating point subtracts exactly (Sterbenz: ``x``
+    within a factor 2 of ``2π``), and is ``+0.0`` at ``x = 2π`` as fmod's zero becomes; for
+    ``-2π < x < 0``, ``r = x`` and the result adds ``2π`` to it, the same rounded sum; for
+    ``x = ±0`` (a heading of exactly -π), ``r = +0.0``. Any other ``x`` (from -2π down, from 4π
+    up, inf, NaN) takes wrap_angle itself. Tested against it bit for bit
+    (tests/test_network_fastpaths.py)."""
+    x = angle + math.pi
+    if 0.0 < x < _TWO_PI:
+        return x - math.pi
+    if _TWO_PI <= x < 2.0 * _TWO_PI:
+        return (x - _TWO_PI) - math.pi
+    if -_TWO_PI < x < 0.0:
+        return (x + _TWO_PI) - math.pi
+    if x == 0.0:  # a heading of exactly -π (due west): fmod's ±0 becomes +0
+        return 0.0 - math.pi
+    return wrap_angle(angle)
 
 
 @kernel
@@ -726,13 +758,65 @@ def lane_point(net, lane, u, offset):
     """World ``(x, y, heading)`` of the point ``u`` (m) along ``lane`` at ``offset`` (m, right of
     the direction of travel); heading along the direction of travel, within [-π, π)."""
     i, s = lane_reference_s(net, lane, u)
+    return _lane_point(net, lane, i, s, offset, net.seg_trig[i, 0], net.seg_trig[i, 1])
+
+
+@njit(cache=True)
+def segment_trig(h0: np.ndarray) -> np.ndarray:
+    """``(segments, 2)``: the cosine and sine of each start heading ``h0`` (rad), computed as
+    the kernels compute a heading's (one ``sincos`` call each: the same bits; tested against
+    computing them in place, tests/test_network_fastpaths.py)."""
+    out = np.zeros((h0.shape[0], 2))
+    for i in range(h0.shape[0]):
+        out[i, 0], out[i, 1] = math.cos(h0[i]), math.sin(h0[i])
+    return out
+
+
+@kernel
+def _lane_point(net, lane, i, s, offset, c0, s0i):
+    """:func:`lane_point` at segment ``i`` and reference-line ``s`` (:func:`lane_reference_s`)
+    with ``c0, s0i`` the cosine and sine of the segment's start heading."""
     s0, _, curv, x0, y0, h0 = net.seg
-    x, y, h = advance(x0[i], y0[i], h0[i], s - s0[i], curv[i])
     d = net.lane_d[lane] + net.lane_dir[lane] * offset
-    x, y = x + d * math.sin(h), y - d * math.cos(h)
+    k, du = curv[i], s - s0[i]
+    # road.advance, written out to use its sine and cosine for the offset too where they are
+    # of the same number (the same function of the same double: the same bits, a call less).
+    if abs(k * du) < 1e-9:
+        x, y, h = x0[i] + du * c0, y0[i] + du * s0i, h0[i] + k * du
+        if h == h0[i] and h != 0.0:  # equal and non-zero: the same double
+            sn, cs = s0i, c0
+        else:
+            sn, cs = math.sin(h), math.cos(h)
+        x, y = x + d * sn, y - d * cs
+    else:
+        h = h0[i] + k * du
+        sn, cs = math.sin(h), math.cos(h)
+        x = x0[i] + (sn - s0i) / k
+        y = y0[i] - (cs - c0) / k
+        x, y = x + d * sn, y - d * cs
     if net.lane_dir[lane] < 0:
         h += math.pi
-    return x, y, wrap_angle(h)
+    return x, y, wrap_heading(h)
+
+
+@kernel
+def _segment_foot(geometry, i, px, py, c, sn):
+    """:func:`lanesim.sim.road.segment_foot` (the same arithmetic, the same bits) with the
+    cosine and sine ``c, sn`` of the segment's start heading given (``seg_trig``) and
+    :func:`wrap_heading` for its wrap: no libm call for either on a network."""
+    _, length, curv, x0, y0, h0 = geometry
+    k = curv[i]
+    if k == 0.0:
+        return (px - x0[i]) * c + (py - y0[i]) * sn
+    r = 1.0 / k  # signed radius; the centre lies to the left for a left turn
+    cx, cy = x0[i] - r * sn, y0[i] + r * c
+    ang = math.atan2(py - cy, px - cx) - math.atan2(y0[i] - cy, x0[i] - cx)
+    if r < 0:
+        ang = -ang
+    # Wrap around the arc's middle so arcs sweeping more than π still project right.
+    half = 0.5 * length[i] * abs(k)
+    ang = wrap_heading(ang - half) + half
+    return ang * abs(r)
 
 
 @kernel
@@ -745,13 +829,27 @@ def road_foot(net, r, px, py):
     best_gap, best_s, best_d, inside = np.inf, 0.0, 0.0, False
     for i in range(first, last + 1):
         k = curv[i]
-        raw = segment_foot(net.seg, i, px, py)
+        c0, s0i = net.seg_trig[i, 0], net.seg_trig[i, 1]
+        raw = _segment_foot(net.seg, i, px, py, c0, s0i)
         u = min(max(raw, 0.0), length[i])
-        fx, fy, fh = advance(x0[i], y0[i], h0[i], u, k)
+        # road.advance written out with the table's start cosine and sine; on an arc its
+        # sine and cosine of the foot's heading serve the offset below (the same function of
+        # the same double: the same bits).
+        if abs(k * u) < 1e-9:
+            fx, fy, fh = x0[i] + u * c0, y0[i] + u * s0i, h0[i] + k * u
+            arc = False
+            sn = cs = 0.0
+        else:
+            fh = h0[i] + k * u
+            sn, cs = math.sin(fh), math.cos(fh)
+            fx, fy = x0[i] + (sn - s0i) / k, y0[i] - (cs - c0) / k
+            arc = True
         gap = math.hypot(px - fx, py - fy)
         if gap < best_gap:
             best_gap, best_s = gap, s0[i] + u
-            best_d = (px - fx) * math.sin(fh) - (py - fy) * math.cos(fh)
+            if not arc:
+                sn, cs = math.sin(fh), math.cos(fh)
+            best_d = (px - fx) * sn - (py - fy) * cs
             # Clamping at a joint inside the road is the outside of a bend; at its two ends it
             # is off the road.
             inside = not ((i == first and raw < -1e-9) or (i == last and raw > length[i] + 1e-9))

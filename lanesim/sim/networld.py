@@ -39,7 +39,7 @@ from lanesim.sim.netstep import (
     run_net,
 )
 from lanesim.sim.network import Network, NetworkError
-from lanesim.sim.rng import WorldRandom
+from lanesim.sim.rng import WorldRandom, _reseed_rows
 from lanesim.sim.state import (
     CAR,
     COMMAND_ACCEL,
@@ -259,6 +259,8 @@ class NetWorld:
             tmp_at=np.zeros((B, M)), tmp_on=np.zeros((B, M), dtype=bool),
             accel=np.zeros((B, N)), best=np.zeros((B, 2)),
             lead=np.full((B, N), -1, dtype=np.int64), lead_gap=np.full((B, N), np.inf),
+            radius=np.zeros((B, N)),
+            sized=np.full((B, 2, N), np.nan),
         )
         st = self.state
         self.x, self.y, self.heading, self.speed = st.x, st.y, st.heading, st.speed
@@ -280,6 +282,12 @@ class NetWorld:
         self._clear_worlds = compiled_for(_clear_worlds, self.state, self.command,
                                           self.autopilot, np.arange(B))
         self._clear_counters = compiled_for(_clear_counters, self.state, np.arange(B))
+        self._reseed_rows = compiled_for(_reseed_rows, self.rng.seed, self.rng.counter,
+                                         self._every, np.zeros(B, dtype=np.uint64))
+        f1 = np.zeros(1)
+        self._start_egos = compiled_for(_start_egos, self.state, self.command, np.arange(B),
+                                        np.zeros(1, dtype=np.int64), f1, f1, f1, f1, f1, 0.0,
+                                        0.0, True)
         # run_net on these arrays without numba's per-call type dispatch: every call passes
         # the same arrays, a bool mask and a float trace of the same kind, and ints.
         self._run_net = compiled_for(run_net, *self._args, self.command, self.autopilot,
@@ -299,7 +307,7 @@ class NetWorld:
             self._ego = (lane, float(x), float(y), float(h))
         else:
             self._ego = None
-        self._ego_size = (ego.length, ego.width)
+        self._ego_size = (float(ego.length), float(ego.width))
         self._start_poses: dict[tuple[int, float], tuple[float, float, float]] = {}
 
     # ------------------------------------------------------------------ reset and stepping
@@ -337,7 +345,10 @@ class NetWorld:
         every = idx.size == self.B and (
             idx[0] == 0 if self.B == 1 else bool(np.all(idx == np.arange(self.B))))
         mask = self._every if every else None
-        self.rng.reseed(mask if every else idx, seeds.astype(np.uint64))
+        if every:  # WorldRandom.reseed's compiled path, called directly
+            self._reseed_rows(self.rng.seed, self.rng.counter, mask, seeds.astype(np.uint64))
+        else:
+            self.rng.reseed(idx, seeds.astype(np.uint64))
         starts = self._ego_starts(idx) if self._ego is not None else None
         st = self.state
         self._clear_worlds(st, self.command, self.autopilot, idx)
@@ -356,15 +367,12 @@ class NetWorld:
         if starts is not None:
             lane, u, speed = starts
             x, y, h = self._start_pose(lane, u)
-            if self.spec.warmup > 0.0:
-                self._clear_ego_start(idx, lane, u, x, y)
-            st.kind[idx, 0] = EGO
-            st.lane[idx, 0] = lane
-            st.u[idx, 0] = u
-            st.x[idx, 0], st.y[idx, 0], st.heading[idx, 0] = x, y, h
-            st.speed[idx, 0] = speed
-            st.length[idx, 0], st.width[idx, 0] = self._ego_size
-            self.command[COMMAND_LANE, idx] = lane
+            f8 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+            # After a warm-up, the cars that would meet the ego at its start are taken off
+            # first; then the ego is placed (one compiled call).
+            self._start_egos(st, self.command, idx, np.ascontiguousarray(lane, dtype=np.int64),
+                             f8(u), f8(x), f8(y), f8(h), f8(speed), *self._ego_size,
+                             self.spec.warmup > 0.0)
 
     def _start_pose(self, lane: np.ndarray, u: np.ndarray):
         """:meth:`Network.lane_to_world` of the ego's start ``lane`` and ``u`` ``(W,)``; one
@@ -387,16 +395,6 @@ class NetWorld:
         n = idx.size
         return (np.full(n, lane, dtype=np.int64), np.full(n, float(self.spec.ego_u)),
                 np.full(n, float(self.spec.ego_speed)))
-
-    def _clear_ego_start(self, idx: np.ndarray, lane: np.ndarray, u0: np.ndarray,
-                         x: np.ndarray, y: np.ndarray) -> None:
-        """Take off the cars that would meet the ego at its start in worlds ``idx`` (its lane,
-        position along it and world point per world)."""
-        st = self.state
-        _clear_start(st.kind, st.lane, st.u, st.x, st.y, st.change, st.speed, st.offset,
-                     st.stopped, st.crashed, np.asarray(idx, dtype=np.int64),
-                     np.asarray(lane, dtype=np.int64), np.asarray(u0, dtype=np.float64),
-                     np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
 
     def place(self, world: int, slot: int, lane, u: float, speed: float, exit_lane,
               desired_speed: float | None = None, crashed: bool = False) -> None:
@@ -538,9 +536,29 @@ class NetWorld:
 
 
 @kernel
+def _start_egos(st, command, idx, lane, u, x, y, h, speed, length, width, clear):
+    """The end of :meth:`NetWorld.reset`: in world ``idx[k]``, where ``clear`` (after a
+    warm-up) the cars that would meet the ego at its start are taken off (:func:`_clear_start`),
+    then the ego is placed on ``lane[k]`` at ``u[k]`` m, pose ``(x[k], y[k], h[k])``, speed
+    ``speed[k]`` m/s, ``length`` x ``width`` m, its command's target lane its lane."""
+    if clear:
+        _clear_start(st.kind, st.lane, st.u, st.x, st.y, st.change, st.speed, st.offset,
+                     st.stopped, st.crashed, idx, lane, u, x, y)
+    for k in range(idx.shape[0]):
+        b = idx[k]
+        st.kind[b, 0] = EGO
+        st.lane[b, 0] = lane[k]
+        st.u[b, 0] = u[k]
+        st.x[b, 0], st.y[b, 0], st.heading[b, 0] = x[k], y[k], h[k]
+        st.speed[b, 0] = speed[k]
+        st.length[b, 0], st.width[b, 0] = length, width
+        command[COMMAND_LANE, b] = lane[k]
+
+
+@kernel
 def _clear_start(kind, lane, u, x, y, change, speed, offset, stopped, crashed, idx, lane0, u0,
                  x0, y0):
-    """:meth:`NetWorld._clear_ego_start`: in world ``idx[k]``, every traffic car on lane
+    """:func:`_start_egos`' clearing: in world ``idx[k]``, every traffic car on lane
     ``lane0[k]`` from 40 m behind to 15 m ahead of ``u0[k]``, or within 8 m of the point
     ``(x0[k], y0[k])``, is taken off (its slot emptied)."""
     for k in range(idx.shape[0]):
