@@ -14,6 +14,9 @@ network the ``camera`` observation's newest frame in colour and grey (84 × 84) 
 ``birdseye`` one (80 × 40 cells), shown 3× larger, into docs/network_camera.png.
 
     python scripts/network_pictures.py [--grey /tmp/frames] [--viewer] [--pixels] [--camera]
+
+With ``--roads`` instead the pictures of README's one-road ids Racetrack-v0 and TwoWay-v0 from
+the real viewer (:func:`road_pictures`).
 """
 
 from __future__ import annotations
@@ -108,6 +111,51 @@ def viewer_pictures() -> None:
         print(f"docs/viewer_{name}.png")
 
 
+def road_pictures() -> None:
+    """docs/racetrack.png and docs/twoway.png: the real viewer (600 × 300, HUD and overlay)
+    with the value-iteration driver at the wheel: on the racetrack 30 decisions into seed 0's
+    episode, on the two-way road at the first decision (seed 0 on) at which it overtakes in
+    the oncoming lane with an oncoming car in view."""
+    import gymnasium as gym
+
+    import lanesim  # noqa: F401
+    from agents.vi_driver import VIDriver
+    from lanesim.render import annotate
+
+    def drive(env, seed, stop):
+        agent = VIDriver()
+        obs, _ = env.reset(seed=seed)
+        agent.reset(env)
+        for t in range(int(env.unwrapped.options.duration * env.unwrapped.options.policy_hz)):
+            action = agent.act(obs)
+            annotate(env, **agent.annotations())
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                return False
+            if stop(t, info, env.unwrapped.world):
+                return True
+        return False
+
+    def overtaking(t, info, w):
+        if info["lane"] != 0:  # lane 0: the oncoming lane
+            return False
+        ahead = (w.s[0, 1:] - w.s[0, 0] > 20.0) & (w.s[0, 1:] - w.s[0, 0] < 60.0)
+        return bool((ahead & (w.lane[0, 1:] == 0)).any())
+
+    for env_id, name, stop in (("Racetrack-v0", "racetrack", lambda t, i, w: t + 1 >= 30),
+                               ("TwoWay-v0", "twoway", overtaking)):
+        env = gym.make(f"lanesim/{env_id}", render_mode="rgb_array", action="meta",
+                       screen_width=600, screen_height=300)
+        seed = 0
+        while not drive(env, seed, stop):
+            seed += 1
+            if seed > 50:
+                raise RuntimeError(f"no moment found on {env_id} in seeds 0-50")
+        imageio.imwrite(ROOT / "docs" / f"{name}.png", env.render())
+        env.close()
+        print(f"docs/{name}.png (seed {seed})")
+
+
 # (id, gym.make keywords) of docs/network_pixels.png's frames, left to right: 10 m before the
 # minor road's end (the junction in view) with the left, straight-on and right goal; the exit
 # from the left lane (two lane changes to the right ahead).
@@ -168,6 +216,8 @@ def main() -> None:
     ap.add_argument("--grey", type=Path, help="also write grey observation frames here")
     ap.add_argument("--viewer", action="store_true",
                     help="write the viewer's frames of the value-iteration driver instead")
+    ap.add_argument("--roads", action="store_true",
+                    help="instead: docs/racetrack.png and docs/twoway.png from the real viewer")
     ap.add_argument("--pixels", action="store_true",
                     help="write the pixel observation's frames on the networks instead")
     ap.add_argument("--camera", action="store_true",
@@ -181,6 +231,9 @@ def main() -> None:
         return
     if args.viewer:
         viewer_pictures()
+        return
+    if args.roads:
+        road_pictures()
         return
     for name, sc in SCENES.items():
         net = load(name)
