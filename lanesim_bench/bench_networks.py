@@ -89,7 +89,8 @@ CASES = {
             "speeds 0 / 4.5 / 9 m/s); lanesim's meta has its 5 actions and the scenario's "
             "meta_speeds",
             "observation: the peer's 15 x 7 kinematics are in absolute coordinates; lanesim's "
-            "are its own 8 features (road frame, others relative to the ego)",
+            "are its own 8 features (in the ego's frame: x ahead, y right; the ego's row "
+            "carries its route)",
             "roads: both are four two-lane arms (one lane each way) about 100 m long; the "
             "junction geometry and right of way are each simulator's own",
         ),
