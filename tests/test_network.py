@@ -353,3 +353,49 @@ def test_connector_errors_name_the_connect_entry_not_a_road_the_file_lacks():
     with pytest.raises(NetworkError, match=r"network.connect\[0\]: road name "
                        r"'west.0>north.-1' is used twice"):
         Network.from_dict(table)
+
+
+ONE_ROAD_SCENARIOS = ("highway", "dense", "merge", "roadworks", "lane_keeping", "racetrack",
+                      "twoway")
+
+
+@pytest.mark.parametrize("scenario", ONE_ROAD_SCENARIOS)
+def test_a_one_road_scenarios_road_is_a_network(scenario):
+    """Its ramps, closures, oncoming lanes and loop: lane k of the road at s is a network lane
+    at the same place, heading the same way, continuing into the next piece where the road's
+    lane goes on, and nowhere where the road has no lane."""
+    from lanesim.envs.core import build_spec
+    from lanesim.envs.options import make_options
+    from lanesim.sim.network import network_of_road
+
+    road = build_spec(make_options(scenario)).road
+    net = network_of_road(road)
+    w = road.lane_width
+    cuts = np.unique(np.concatenate([[0.0, road.length], road.lane_start, road.lane_end]))
+    s = np.linspace(0.5, road.length - 0.5, 3001)
+    s = s[np.min(np.abs(s[:, None] - cuts[None, :]), axis=1) > 0.1]  # not at a cut
+    found = []
+    for k in range(road.lanes):
+        x, y, h = road.to_world(s, np.full_like(s, (k + 0.5) * w))
+        lane, u, offset = net.to_lane(x, y)
+        exists = road.lane_exists(np.full(s.shape, k), s)
+        assert (lane[exists] >= 0).all() and np.abs(offset[exists]).max() < 1e-6
+        assert (lane[~exists] == -1).all()  # a closed or not yet open lane is no network lane
+        _, _, lane_h = net.lane_to_world(lane[exists], u[exists])
+        way = road.lane_direction[k]
+        turn = np.angle(np.exp(1j * (lane_h - h[exists] - (0.0 if way > 0 else math.pi))))
+        assert np.abs(turn).max() < 1e-6
+        found.append(np.where(exists, lane, -1))
+        # Where the road's lane runs on across a cut, the network lane runs on into the next.
+        for c in cuts[(cuts > road.lane_start[k] + 1e-6) & (cuts < road.lane_end[k] - 1e-6)]:
+            (a, b), _, _ = net.to_lane(*road.to_world(np.array([c - 0.5, c + 0.5]),
+                                                      np.full(2, (k + 0.5) * w))[:2])
+            assert (b in net.successors(a)) if way > 0 else (a in net.successors(b))
+        if road.lane_closes[k]:  # a closure ends: no successor
+            (a,), _, _ = net.to_lane(*road.to_world(np.array([road.lane_end[k] - 0.5]),
+                                                    np.array([(k + 0.5) * w]))[:2])
+            assert net.successors(a) == ()
+    found = np.array(found)
+    # Neighbouring road lanes are different network lanes.
+    assert not ((found[1:] == found[:-1]) & (found[1:] >= 0)).any()
+    assert road.closed == any(net.successors(i) == (i,) for i in range(len(net.lanes)))

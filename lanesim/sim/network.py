@@ -53,6 +53,7 @@ __all__ = [
     "connector_segments",
     "lane_point",
     "locate",
+    "network_of_road",
     "wrap_heading",
 ]
 
@@ -909,3 +910,88 @@ def _locate_many(net, px, py):
     for j in range(n):
         lane[j], u[j], offset[j] = locate(net, px[j], py[j])
     return lane, u, offset
+
+
+# ------------------------------------------------------------------ one road as a network
+def network_of_road(road: Road, name: str = "road") -> Network:
+    """``road`` (a one-road world's :class:`~lanesim.sim.road.Road`: its ramps, closures,
+    oncoming lanes and loop) as a network: the one-road scenarios are special cases of a
+    network.
+
+    The road is cut where any lane starts or ends; each piece becomes one road of the lanes
+    that run all along it (``"{name}{i}"``, or ``"{name}{i}_{j}"`` for the j-th group where a
+    closed lane in the middle splits them), its reference line the road's own shifted right to
+    the leftmost such lane (an arc's offset is an arc of radius larger or smaller by the
+    shift). Lanes running on from piece to piece are linked; a ramp is a lane that opens (no
+    predecessor), a closure one that ends (no successor); oncoming lanes are the pieces'
+    ``lanes_back``. A lane keeps its position: lane ``k`` of the road at ``s`` is the network
+    lane whose strip holds ``road.to_world(s, (k + 0.5) * lane_width)``. The simulator keeps
+    running one-road scenarios on :mod:`lanesim.sim.world` (docs/design.md says why)."""
+    w, eps = float(road.lane_width), 1e-6
+    back = int(np.sum(road.lane_direction < 0))  # oncoming lanes are the leftmost
+    if road.closed:  # every lane runs the whole loop
+        spec = RoadSpec(name, tuple(_offset_segments(road.segments, back * w)),
+                        _offset_pose(road.start, back * w), road.lanes - back, back, w,
+                        loop=True)
+        return Network([spec])
+    cuts = sorted({0.0, float(road.length)} | {
+        float(v) for v in np.concatenate([road.lane_start, road.lane_end])
+        if eps < v < road.length - eps})
+    specs, pieces = [], []
+    for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+        present = [k for k in range(back, road.lanes)
+                   if road.lane_start[k] <= a + eps and road.lane_end[k] >= b - eps]
+        groups = []  # runs of adjacent lanes
+        for k in present:
+            if groups and groups[-1][-1] == k - 1:
+                groups[-1].append(k)
+            else:
+                groups.append([k])
+        segments = _segments_between(road.segments, a, b)
+        x, y, h, _ = (float(v) for v in road.reference_pose(np.array(a)))
+        if back and not (groups and groups[0][0] == back):
+            groups.insert(0, [])  # the oncoming lanes (they run the whole road) on their own
+        names = {}  # road lane -> network lane name
+        for j, group in enumerate(groups):
+            first = group[0] if group else back
+            lanes_back = back if first == back else 0
+            piece = f"{name}{i}" if len(groups) == 1 else f"{name}{i}_{j}"
+            # The piece's reference line runs along the left edge of its forward lane `first`
+            # (between the directions where it has oncoming lanes).
+            specs.append(RoadSpec(piece, tuple(_offset_segments(segments, first * w)),
+                                  _offset_pose((x, y, h), first * w), len(group), lanes_back, w))
+            for k in group:
+                names[k] = f"{piece}:{k - first}"
+            for k in range(lanes_back):  # road lane back - 1 is the nearest the line, -1
+                names[k] = f"{piece}:{k - back}"
+        pieces.append(names)
+    links = []
+    for before, after in zip(pieces[:-1], pieces[1:], strict=True):
+        for k, lane in before.items():
+            if k in after:  # oncoming lanes run from the later piece to the earlier
+                links.append((lane, after[k]) if k >= back else (after[k], lane))
+    return Network(specs, links)
+
+
+def _offset_pose(pose, d: float) -> tuple[float, float, float]:
+    """``pose`` moved ``d`` m to its right."""
+    x, y, h = pose
+    return (x + d * math.sin(h), y - d * math.cos(h), h)
+
+
+def _offset_segments(segments, d: float) -> list[Segment]:
+    """The reference line ``segments`` shifted ``d`` m to the right: a straight stays as long,
+    an arc of curvature ``k`` becomes one of ``k / (1 + k d)``, ``(1 + k d)`` times as long."""
+    return [Segment(s.length * (1.0 + s.curvature * d), s.curvature / (1.0 + s.curvature * d))
+            for s in segments]
+
+
+def _segments_between(segments, a: float, b: float) -> list[Segment]:
+    """The part of a reference line's ``segments`` from ``a`` to ``b`` m along it."""
+    out, s0 = [], 0.0
+    for seg in segments:
+        lo, hi = max(a, s0), min(b, s0 + seg.length)
+        if hi - lo > 1e-9:
+            out.append(Segment(hi - lo, seg.curvature))
+        s0 += seg.length
+    return out
