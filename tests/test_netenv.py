@@ -325,3 +325,41 @@ def test_weaving_past_the_exit_is_a_wrong_turn_and_earns_less_than_taking_it():
     exiting, info, _ = run(lambda t: LANE_RIGHT)
     assert info["arrived"]
     assert weaving < exiting - 20.0
+
+
+def test_straying_onto_an_overlapping_connector_in_a_junction_is_no_wrong_turn():
+    # A left turn (south -> west) that cuts the inside of the corner by 1.9 m at the
+    # connector's middle crosses other connectors of the junction box (lanes from which the
+    # goal cannot be reached) and comes back onto its exit road: it arrives; only a lane's end
+    # taken the wrong way is a wrong turn. The ego's pose is set along the path each step.
+    import math
+
+    from lanesim.sim import netstep as nt
+    from lanesim.sim.network import lane_point
+
+    env = gym.make("lanesim/Intersection-v0", vehicles=0, action="meta", goals=["west:-1"])
+    env.reset(seed=3)
+    w = env.unwrapped.core.world
+    net = w.network
+    a = net.arrays
+    start, turn, leave = net.lane("south:0"), net.lane("south.0>west.-1:0"), net.lane("west:-1")
+    n = a.lane_length[turn]
+    path = [lane_point(a, start, u, 0.0)[:2] for u in np.arange(a.lane_length[start] - 20.0,
+                                                                 a.lane_length[start], 0.5)]
+    path += [lane_point(a, turn, u, -1.9 * math.sin(math.pi * u / n))[:2]
+             for u in np.arange(0.0, n, 0.5)]
+    path += [lane_point(a, leave, u, 0.0)[:2] for u in np.arange(0.0, 40.0, 0.5)]
+    lanes, ended = set(), []
+    for (x0, y0), (x1, y1) in zip(path[:-1], path[1:], strict=True):
+        w.x[0, 0], w.y[0, 0] = x0, y0
+        w.heading[0, 0] = math.atan2(y1 - y0, x1 - x0)
+        w.speed[0, 0] = math.hypot(x1 - x0, y1 - y0) / w.dt
+        row = w.run(1, 0.0, 0.0, trace=True)[:, 0, 0]
+        lanes.add(int(row[nt.NT_LANE]))
+        ended = [k for k in ("NT_WRONG_TURN", "NT_OFFROAD", "NT_ARRIVED") if row[getattr(nt, k)]]
+        if ended:
+            break
+    strayed = {net.lanes[i] for i in lanes} - {"south:0", "south.0>west.-1:0", "west:-1"}
+    assert strayed and not any(w.routes.reaches[int(w.state.ego_route[0]), net.lane(s)]
+                               for s in strayed)
+    assert ended == ["NT_ARRIVED"]

@@ -355,8 +355,13 @@ def test_connector_errors_name_the_connect_entry_not_a_road_the_file_lacks():
         Network.from_dict(table)
 
 
-ONE_ROAD_SCENARIOS = ("highway", "dense", "merge", "roadworks", "lane_keeping", "racetrack",
-                      "twoway")
+def _one_road_scenarios() -> list[str]:
+    from lanesim.envs.options import bundled_scenarios, load_scenario
+
+    return [s for s in bundled_scenarios() if "network" not in load_scenario(s)[0]]
+
+
+ONE_ROAD_SCENARIOS = _one_road_scenarios()
 
 
 @pytest.mark.parametrize("scenario", ONE_ROAD_SCENARIOS)
@@ -370,6 +375,7 @@ def test_a_one_road_scenarios_road_is_a_network(scenario):
 
     road = build_spec(make_options(scenario)).road
     net = network_of_road(road)
+    assert len(ONE_ROAD_SCENARIOS) >= 7
     w = road.lane_width
     cuts = np.unique(np.concatenate([[0.0, road.length], road.lane_start, road.lane_end]))
     s = np.linspace(0.5, road.length - 0.5, 3001)
@@ -399,3 +405,13 @@ def test_a_one_road_scenarios_road_is_a_network(scenario):
     # Neighbouring road lanes are different network lanes.
     assert not ((found[1:] == found[:-1]) & (found[1:] >= 0)).any()
     assert road.closed == any(net.successors(i) == (i,) for i in range(len(net.lanes)))
+
+
+def test_a_road_whose_oncoming_lanes_are_not_its_leftmost_is_refused_as_a_network():
+    from lanesim.sim.network import network_of_road
+
+    road = Road([Segment(100.0, 0.0)], 3, 3.5, directions=[1, -1, 1])
+    with pytest.raises(NetworkError, match=r"oncoming lanes are its leftmost; .* \[1, -1, 1\]"):
+        network_of_road(road)
+    assert len(network_of_road(Road([Segment(100.0, 0.0)], 3, 3.5,
+                                    directions=[-1, 1, 1])).lanes) == 3

@@ -42,6 +42,7 @@ from lanesim.sim.netego import (
     autopilot,
     lane_errors,
     neighbour,
+    on_lane,
     remaining,
     resolve_target,
     track,
@@ -786,13 +787,16 @@ def trace_ego(st, net, route, params, b, lane0, rem0, row):
     row[NT_CRASHED] = 1.0 if st.crashed[b, 0] else 0.0
     row[NT_ARRIVED] = 1.0 if on and arrived(route, g, lane, st.u[b, 0]) else 0.0
     # A wrong turn is taken at a lane's end, onto a successor off the route or, cutting across
-    # lanes there, onto any lane of another road; a sideways move on one road (onto the
-    # oncoming lane to overtake, say) is not one.
+    # lanes there (the ego's centre past the end of the lane it left), onto any lane of
+    # another road; a sideways move on one road (onto the oncoming lane to overtake, say) is
+    # not one, nor straying onto an overlapping connector inside a junction.
     turned = False
     if on and lane0 >= 0 and lane != lane0:
-        turned = net.lane_road[lane] != net.lane_road[lane0]
         for k in range(route.succ_start[lane0], route.succ_start[lane0 + 1]):
             turned = turned or route.succ[k] == lane
+        if not turned and net.lane_road[lane] != net.lane_road[lane0]:
+            _, u_left, _ = on_lane(net, lane0, st.x[b, 0], st.y[b, 0])
+            turned = u_left >= net.lane_length[lane0]
     row[NT_WRONG_TURN] = 1.0 if turned and wrong_turn(route, g, lane) else 0.0
 
 

@@ -928,7 +928,11 @@ def network_of_road(road: Road, name: str = "road") -> Network:
     lane whose strip holds ``road.to_world(s, (k + 0.5) * lane_width)``. The simulator keeps
     running one-road scenarios on :mod:`lanesim.sim.world` (docs/design.md says why)."""
     w, eps = float(road.lane_width), 1e-6
-    back = int(np.sum(road.lane_direction < 0))  # oncoming lanes are the leftmost
+    back = int(np.sum(road.lane_direction < 0))
+    if np.any(road.lane_direction[:back] > 0):
+        raise NetworkError(
+            "network_of_road: a network road's oncoming lanes are its leftmost; this road's "
+            f"lane directions are {road.lane_direction.tolist()} (left to right)")
     if road.closed:  # every lane runs the whole loop
         spec = RoadSpec(name, tuple(_offset_segments(road.segments, back * w)),
                         _offset_pose(road.start, back * w), road.lanes - back, back, w,
