@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from lanesim.sim.jit import kernel, kernel_inline
+from lanesim.sim.jit import kernel
 from lanesim.sim.road import (
     MEET_DISTANCE,
     MEET_HEADING,
@@ -40,7 +40,8 @@ from lanesim.sim.road import (
     Road,
     Segment,
     pose_miss,
-    wrap_angle,
+    segment_foot_trig,
+    wrap_heading,
 )
 
 __all__ = [
@@ -708,36 +709,6 @@ def _arrays(net: Network) -> NetworkArrays:
     )
 
 
-_TWO_PI = 2 * math.pi
-
-
-@kernel_inline
-def wrap_heading(angle):
-    """:func:`lanesim.sim.road.wrap_angle` (``angle`` rad wrapped into [-π, π)), the same bits for
-    every input, without its ``fmod`` call where ``angle + π`` lies in (-2π, 4π) (every heading
-    the network kernels wrap: a sum or difference of two wrapped angles and a little more).
-
-    Why the bits are the same: wrap_angle is ``m - π`` with ``m = x % 2π``, ``x = angle + π``,
-    and numba's float ``%`` is CPython's: ``r = fmod(x, 2π)`` (exact), then ``r + 2π`` where
-    ``r`` is non-zero and negative, ``+0.0`` where ``r`` is zero. For ``0 < x < 2π``, ``r = x``;
-    for ``2π <= x < 4π``, ``r = x - 2π``, which floating point subtracts exactly (Sterbenz: ``x``
-    within a factor 2 of ``2π``), and is ``+0.0`` at ``x = 2π`` as fmod's zero becomes; for
-    ``-2π < x < 0``, ``r = x`` and the result adds ``2π`` to it, the same rounded sum; for
-    ``x = ±0`` (a heading of exactly -π), ``r = +0.0``. Any other ``x`` (from -2π down, from 4π
-    up, inf, NaN) takes wrap_angle itself. Tested against it bit for bit
-    (tests/test_network_fastpaths.py)."""
-    x = angle + math.pi
-    if 0.0 < x < _TWO_PI:
-        return x - math.pi
-    if _TWO_PI <= x < 2.0 * _TWO_PI:
-        return (x - _TWO_PI) - math.pi
-    if -_TWO_PI < x < 0.0:
-        return (x + _TWO_PI) - math.pi
-    if x == 0.0:  # a heading of exactly -π (due west): fmod's ±0 becomes +0
-        return 0.0 - math.pi
-    return wrap_angle(angle)
-
-
 @kernel
 def lane_reference_s(net, lane, u):
     """Segment index (into ``net.seg``) and reference-line ``s`` of the point ``u`` (m, 0 to the
@@ -801,26 +772,6 @@ def _lane_point(net, lane, i, s, offset, c0, s0i):
 
 
 @kernel
-def _segment_foot(geometry, i, px, py, c, sn):
-    """:func:`lanesim.sim.road.segment_foot` (the same arithmetic, the same bits) with the
-    cosine and sine ``c, sn`` of the segment's start heading given (``seg_trig``) and
-    :func:`wrap_heading` for its wrap: no libm call for either on a network."""
-    _, length, curv, x0, y0, h0 = geometry
-    k = curv[i]
-    if k == 0.0:
-        return (px - x0[i]) * c + (py - y0[i]) * sn
-    r = 1.0 / k  # signed radius; the centre lies to the left for a left turn
-    cx, cy = x0[i] - r * sn, y0[i] + r * c
-    ang = math.atan2(py - cy, px - cx) - math.atan2(y0[i] - cy, x0[i] - cx)
-    if r < 0:
-        ang = -ang
-    # Wrap around the arc's middle so arcs sweeping more than π still project right.
-    half = 0.5 * length[i] * abs(k)
-    ang = wrap_heading(ang - half) + half
-    return ang * abs(r)
-
-
-@kernel
 def road_foot(net, r, px, py):
     """The road frame of ``(px, py)`` on road ``r``: ``(s, d, inside)``, the nearest foot on its
     reference line and the signed offset (m, right of it); ``inside`` is False when the point lies
@@ -831,7 +782,7 @@ def road_foot(net, r, px, py):
     for i in range(first, last + 1):
         k = curv[i]
         c0, s0i = net.seg_trig[i, 0], net.seg_trig[i, 1]
-        raw = _segment_foot(net.seg, i, px, py, c0, s0i)
+        raw = segment_foot_trig(net.seg, i, px, py, c0, s0i)
         u = min(max(raw, 0.0), length[i])
         # road.advance written out with the table's start cosine and sine; on an arc its
         # sine and cosine of the foot's heading serve the offset below (the same function of

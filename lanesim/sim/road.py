@@ -291,6 +291,36 @@ def wrap_angle(angle):
     return (angle + math.pi) % (2 * math.pi) - math.pi
 
 
+_TWO_PI = 2 * math.pi
+
+
+@kernel_inline
+def wrap_heading(angle):
+    """:func:`wrap_angle` (``angle`` rad wrapped into [-π, π)), the same bits for every input,
+    without its ``fmod`` call where ``angle + π`` lies in (-2π, 4π) (every heading the kernels
+    wrap in a step: a sum or difference of two wrapped angles and a little more).
+
+    Why the bits are the same: wrap_angle is ``m - π`` with ``m = x % 2π``, ``x = angle + π``,
+    and numba's float ``%`` is CPython's: ``r = fmod(x, 2π)`` (exact), then ``r + 2π`` where
+    ``r`` is non-zero and negative, ``+0.0`` where ``r`` is zero. For ``0 < x < 2π``, ``r = x``;
+    for ``2π <= x < 4π``, ``r = x - 2π``, which floating point subtracts exactly (Sterbenz: ``x``
+    within a factor 2 of ``2π``), and is ``+0.0`` at ``x = 2π`` as fmod's zero becomes; for
+    ``-2π < x < 0``, ``r = x`` and the result adds ``2π`` to it, the same rounded sum; for
+    ``x = ±0`` (a heading of exactly -π), ``r = +0.0``. Any other ``x`` (from -2π down, from 4π
+    up, inf, NaN) takes wrap_angle itself. Tested against it bit for bit
+    (tests/test_network_fastpaths.py)."""
+    x = angle + math.pi
+    if 0.0 < x < _TWO_PI:
+        return x - math.pi
+    if _TWO_PI <= x < 2.0 * _TWO_PI:
+        return (x - _TWO_PI) - math.pi
+    if -_TWO_PI < x < 0.0:
+        return (x + _TWO_PI) - math.pi
+    if x == 0.0:  # a heading of exactly -π (due west): fmod's ±0 becomes +0
+        return 0.0 - math.pi
+    return wrap_angle(angle)
+
+
 @kernel_inline
 def along_offset(ds, seam):
     """An along-road offset ``ds`` (m) taken the shorter way round a closed road of length
@@ -346,8 +376,15 @@ def segment_foot(geometry, i, px, py):
     """Distance (m) along segment ``i`` from its start to the foot of the world point
     ``(px, py)`` on its line or circle, unclamped: negative before the segment, beyond its
     length after it."""
-    _, length, curv, x0, y0, h0 = geometry
-    c, sn = math.cos(h0[i]), math.sin(h0[i])
+    h0 = geometry[5][i]
+    return segment_foot_trig(geometry, i, px, py, math.cos(h0), math.sin(h0))
+
+
+@kernel_inline
+def segment_foot_trig(geometry, i, px, py, c, sn):
+    """:func:`segment_foot` with the cosine and sine ``c, sn`` of the segment's start heading
+    given (a network keeps them in a table: ``NetworkArrays.seg_trig``)."""
+    _, length, curv, x0, y0, _ = geometry
     k = curv[i]
     if k == 0.0:
         return (px - x0[i]) * c + (py - y0[i]) * sn
@@ -358,7 +395,7 @@ def segment_foot(geometry, i, px, py):
         ang = -ang
     # Wrap around the arc's middle so arcs sweeping more than π still project right.
     half = 0.5 * length[i] * abs(k)
-    ang = wrap_angle(ang - half) + half
+    ang = wrap_heading(ang - half) + half
     return ang * abs(r)
 
 
